@@ -1,0 +1,42 @@
+// swift-tools-version:5.10
+// SimCLR with ResNet-18, data-parallel over MPI.
+// Dependency direction: CBLAS/CMPI <- Kernels <- NeuralNet <- (cluster, data) <- SimCLR <- simclr (CLI).
+import PackageDescription
+
+// Numeric loops are written with unsafe pointers already; exclusivity checks only cost time there.
+let fastMath: [SwiftSetting] = [.unsafeFlags(["-enforce-exclusivity=unchecked"])]
+
+let package = Package(
+    name: "SimCLRSwift",
+    products: [
+        .executable(name: "simclr", targets: ["simclr"]),
+        .library(name: "NeuralNet", targets: ["NeuralNet"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+    ],
+    targets: [
+        .systemLibrary(name: "CMPI", pkgConfig: "ompi-c",
+                       providers: [.apt(["libopenmpi-dev", "openmpi-bin"])]),
+        .systemLibrary(name: "CBLAS", pkgConfig: "openblas",
+                       providers: [.apt(["libopenblas-dev"])]),
+        .target(name: "Kernels", dependencies: ["CBLAS"], swiftSettings: fastMath),
+        .target(name: "NeuralNet", dependencies: ["Kernels"], swiftSettings: fastMath),
+        .target(name: "Optimizers", dependencies: ["Kernels"], swiftSettings: fastMath),
+        .target(name: "Contrastive", dependencies: ["Kernels"], swiftSettings: fastMath),
+        .target(name: "Datasets", dependencies: ["Kernels"], swiftSettings: fastMath),
+        .executableTarget(name: "simclr", dependencies: [
+            "NeuralNet", "Kernels", "Optimizers", "Contrastive", "Datasets", "CMPI",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ], swiftSettings: fastMath),
+        .testTarget(name: "KernelsTests", dependencies: ["Kernels"]),
+        .testTarget(name: "NeuralNetTests", dependencies: ["NeuralNet", "Kernels"],
+                    resources: [.copy("Fixtures")]),
+        .testTarget(name: "OptimizersTests", dependencies: ["Optimizers", "Kernels"],
+                    resources: [.copy("Fixtures")]),
+        .testTarget(name: "ContrastiveTests", dependencies: ["Contrastive", "Kernels"],
+                    resources: [.copy("Fixtures")]),
+        .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "Kernels"],
+                    resources: [.copy("Fixtures")]),
+    ]
+)

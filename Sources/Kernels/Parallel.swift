@@ -1,0 +1,30 @@
+import Dispatch
+
+/// How many threads our own kernels (im2col, batch norm, element-wise loops) split work across.
+/// BLAS threads are set separately by `BLAS.setThreads`; the CLI sets both from `--threads`.
+public enum Parallel {
+    nonisolated(unsafe) public static var threadCount: Int = 1
+
+    /// Runs `body(chunk)` for chunks `0..<count`, spread over `threadCount` threads.
+    /// Small loops (below `minimumPerThread` items per thread) run inline to avoid dispatch overhead.
+    public static func forEach(_ count: Int, minimumPerThread: Int = 1, _ body: (Int) -> Void) {
+        let threads = min(threadCount, count / max(minimumPerThread, 1))
+        if threads <= 1 {
+            for i in 0..<count { body(i) }
+            return
+        }
+        DispatchQueue.concurrentPerform(iterations: threads) { t in
+            let start = count * t / threads, end = count * (t + 1) / threads
+            for i in start..<end { body(i) }
+        }
+    }
+
+    /// Splits `0..<count` into one contiguous range per thread; for element-wise loops.
+    public static func forRanges(_ count: Int, grain: Int = 1 << 15, _ body: (Range<Int>) -> Void) {
+        let threads = min(threadCount, max(1, count / grain))
+        if threads <= 1 { body(0..<count); return }
+        DispatchQueue.concurrentPerform(iterations: threads) { t in
+            body((count * t / threads)..<(count * (t + 1) / threads))
+        }
+    }
+}
