@@ -30,3 +30,15 @@ public func matmul(_ a: Tensor, transposed transA: Bool = false, rows m: Int, in
     sgemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha,
           a: a.base, lda: transA ? m : k, b: b.base, ldb: transB ? k : n, beta: beta, c: c.base, ldc: n)
 }
+
+extension BLAS {
+    /// Runs `body` with OpenBLAS limited to one thread (when our own threads split the work),
+    /// restoring the previous setting afterwards.
+    public static func withSingleThread<R>(_ body: () -> R) -> R {
+        let previous = threads
+        if previous == 1 { return body() }
+        setThreads(1)
+        defer { setThreads(previous) }
+        return body()
+    }
+}

@@ -1,1 +1,18 @@
-print("simclr")
+import ArgumentParser
+import Foundation
+
+BLASSetup.ensureGoodKernels(arguments: CommandLine.arguments)
+
+struct SimCLR: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "simclr",
+        abstract: "SimCLR contrastive pretraining of ResNet-18, data-parallel over MPI.",
+        discussion: """
+        Run under mpirun for data-parallel training; without mpirun the tool is a single process.
+        OpenBLAS kernels are checked at start (see --no-blas-fix on each command).
+        """,
+        subcommands: [BenchCommand.self]
+    )
+}
+
+SimCLR.main()

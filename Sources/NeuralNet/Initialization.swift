@@ -1,0 +1,55 @@
+import Foundation
+
+/// A small deterministic generator (SplitMix64) for weight initialization.
+public struct SplitMix64: RandomNumberGenerator {
+    private var state: UInt64
+    public init(seed: UInt64) { state = seed }
+    public mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+    /// Uniform in [0, 1) with 53 random bits.
+    public mutating func nextUnit() -> Double { Double(next() >> 11) * 0x1p-53 }
+    /// Standard normal (Box-Muller).
+    public mutating func nextNormal() -> Double {
+        let u1 = max(nextUnit(), 1e-300), u2 = nextUnit()
+        return (-2 * log(u1)).squareRoot() * cos(2 * .pi * u2)
+    }
+}
+
+/// torchvision's ResNet initialization (same distributions, not the same random numbers):
+/// conv weights kaiming_normal_(mode="fan_out", nonlinearity="relu") -> N(0, 2/(out*kh*kw));
+/// BatchNorm weight 1, bias 0, running mean 0, running var 1; Linear weight and bias
+/// U(-1/sqrt(fan_in), 1/sqrt(fan_in)) (PyTorch's nn.Linear default).
+public enum Initialization {
+    public static func torchvisionDefaults(_ registry: ParameterRegistry, seed: UInt64) {
+        for (index, p) in registry.parameters.enumerated() {
+            // One stream per parameter so adding a head does not change the backbone's weights.
+            var rng = SplitMix64(seed: seed &* 0x1000_0000 &+ UInt64(index))
+            let t = p.value!
+            switch p.kind {
+            case .convWeight:
+                let fanOut = p.shape[0] * p.shape[2] * p.shape[3]
+                let std = (2.0 / Double(fanOut)).squareRoot()
+                for i in 0..<t.count { t[i] = Float(rng.nextNormal() * std) }
+            case .linearWeight, .linearBias:
+                let fanIn = p.kind == .linearWeight ? p.shape[1] : linearFanIn(of: p, in: registry)
+                let bound = 1 / Double(fanIn).squareRoot()
+                for i in 0..<t.count { t[i] = Float((2 * rng.nextUnit() - 1) * bound) }
+            case .normWeight: t.fill(1)
+            case .normBias: t.fill(0)
+            }
+        }
+        for b in registry.buffers { b.value.fill(b.name.hasSuffix("running_var") ? 1 : 0) }
+        for bn in registry.batchNorms { bn.numBatchesTracked = 0 }
+    }
+
+    /// The fan-in of a Linear bias is that of its weight, registered just before it.
+    private static func linearFanIn(of bias: Parameter, in registry: ParameterRegistry) -> Int {
+        let weightName = String(bias.name.dropLast("bias".count)) + "weight"
+        return registry.parameters.first { $0.name == weightName }!.shape[1]
+    }
+}

@@ -1,0 +1,235 @@
+import Kernels
+
+/// The first layers of the network: `cifar` for 32 px images (3x3 conv, no pooling), `imagenet`
+/// for larger images (torchvision's default 7x7 stride-2 conv + 3x3 stride-2 max pool).
+public enum Stem: String, CaseIterable, Codable {
+    case cifar, imagenet
+}
+
+public struct ResNetConfig: Equatable, Codable {
+    public var stem: Stem
+    /// Channel multiplier: 1.0 is ResNet-18 proper (64/128/256/512); 0.25 gives 16/32/64/128.
+    public var width: Double
+    /// Sizes of the MLP head's layers after the 512-d features, e.g. [512, 256] for the seed's
+    /// projection head `Linear(512,512), ReLU, Linear(512,256)`. Empty means no head.
+    public var headDims: [Int]
+
+    public init(stem: Stem = .cifar, width: Double = 1.0, headDims: [Int] = [512, 256]) {
+        self.stem = stem; self.width = width; self.headDims = headDims
+    }
+
+    public var stageChannels: [Int] { [64, 128, 256, 512].map { max(1, Int((Double($0) * width).rounded())) } }
+    public var featureDim: Int { stageChannels[3] }
+    public var outputDim: Int { headDims.last ?? featureDim }
+}
+
+/// torchvision's BasicBlock: conv3x3-BN-ReLU-conv3x3-BN, plus the shortcut, then ReLU.
+public final class BasicBlock {
+    public let conv1: Conv2d, bn1: BatchNorm, relu1 = ReLU(), conv2: Conv2d, bn2: BatchNorm
+    public let downsampleConv: Conv2d?, downsampleBN: BatchNorm?
+    let parameterRange: Range<Int>
+    private var output = ReusableTensor(), gradSum = ReusableTensor(), gradInput = ReusableTensor()
+    private var outMap: FeatureMap?
+
+    public init(_ r: ParameterRegistry, _ name: String, in inC: Int, out outC: Int, stride: Int) {
+        let first = r.parameters.count
+        (conv1, bn1, conv2, bn2, downsampleConv, downsampleBN) = r.scope(name) {
+            let c1 = Conv2d(r, "conv1", in: inC, out: outC, kernel: 3, stride: stride, padding: 1)
+            let b1 = BatchNorm(r, "bn1", channels: outC)
+            let c2 = Conv2d(r, "conv2", in: outC, out: outC, kernel: 3, stride: 1, padding: 1)
+            let b2 = BatchNorm(r, "bn2", channels: outC)
+            if stride != 1 || inC != outC {
+                let (dc, db) = r.scope("downsample") {
+                    (Conv2d(r, "0", in: inC, out: outC, kernel: 1, stride: stride), BatchNorm(r, "1", channels: outC))
+                }
+                return (c1, b1, c2, b2, dc, db)
+            }
+            return (c1, b1, c2, b2, nil, nil)
+        }
+        // Parameter offsets are assigned at finalize(); keep registration indices.
+        parameterRange = first..<r.parameters.count
+    }
+
+    public func forward(_ x: FeatureMap) -> FeatureMap {
+        var h = StepProfile.measure(.conv) { conv1.forward(x) }
+        h = StepProfile.measure(.batchNorm) { bn1.forward(h) }
+        h = StepProfile.measure(.other) { relu1.forward(h) }
+        h = StepProfile.measure(.conv) { conv2.forward(h) }
+        h = StepProfile.measure(.batchNorm) { bn2.forward(h) }
+        var shortcut = x
+        if let dc = downsampleConv, let db = downsampleBN {
+            shortcut = StepProfile.measure(.conv) { dc.forward(x) }
+            shortcut = StepProfile.measure(.batchNorm) { db.forward(shortcut) }
+        }
+        let y = output.get(h.shapeCNHW)
+        StepProfile.measure(.other) { Elementwise.addRelu(h.tensor, shortcut.tensor, into: y) }
+        let out = FeatureMap(tensor: y, channels: h.channels, batch: h.batch, height: h.height, width: h.width)
+        outMap = out
+        return out
+    }
+
+    public func backward(_ dy: Tensor) -> FeatureMap {
+        guard let out = outMap else { preconditionFailure("block backward before forward") }
+        let dsum = gradSum.get(out.shapeCNHW)
+        StepProfile.measure(.other) { Elementwise.reluBackward(output: out.tensor, gradOutput: dy, into: dsum) }
+        var g = StepProfile.measure(.batchNorm) { bn2.backward(dsum) }
+        g = StepProfile.measure(.conv) { conv2.backward(g.tensor)! }
+        g = StepProfile.measure(.other) { relu1.backward(g.tensor) }
+        g = StepProfile.measure(.batchNorm) { bn1.backward(g.tensor) }
+        let dxMain = StepProfile.measure(.conv) { conv1.backward(g.tensor)! }
+        let dx = gradInput.get(dxMain.shapeCNHW)
+        if let dc = downsampleConv, let db = downsampleBN {
+            let gs = StepProfile.measure(.batchNorm) { db.backward(dsum) }
+            let dxShort = StepProfile.measure(.conv) { dc.backward(gs.tensor)! }
+            StepProfile.measure(.other) { dx.copy(from: dxShort.tensor); Elementwise.add(dxMain.tensor, into: dx) }
+        } else {
+            StepProfile.measure(.other) { dx.copy(from: dsum); Elementwise.add(dxMain.tensor, into: dx) }
+        }
+        return FeatureMap(tensor: dx, channels: dxMain.channels, batch: dxMain.batch,
+                          height: dxMain.height, width: dxMain.width)
+    }
+}
+
+/// ResNet-18 (torchvision structure and state_dict names) with an optional MLP head named `fc`.
+public final class ResNet18 {
+    public let config: ResNetConfig
+    public let registry = ParameterRegistry()
+    let conv1: Conv2d, bn1: BatchNorm, relu = ReLU(), maxPool: MaxPool2d?
+    let blocks: [BasicBlock]
+    let pool = GlobalAveragePool()
+    let headLinears: [Linear]
+    let headReLUs: [VectorReLU]
+
+    /// Called during backward with the flat-gradient range of each group of parameters as soon as
+    /// those gradients are final (last layers first), so communication can start early.
+    public var onGradientsReady: ((Range<Int>) -> Void)?
+    /// Tests ask for the gradient with respect to the input images.
+    public var computesInputGradient = false { didSet { conv1.computesInputGradient = computesInputGradient } }
+
+    private var inputCNHW = ReusableTensor(), gradInputNCHW = ReusableTensor()
+    private var lastInputShape: [Int] = []
+    public private(set) var features = Tensor(shape: [0])
+    public private(set) var inputGradient: Tensor?
+
+    public init(config: ResNetConfig = ResNetConfig(), seed: UInt64 = 0) {
+        self.config = config
+        let r = registry
+        let ch = config.stageChannels
+        if config.stem == .cifar {
+            conv1 = Conv2d(r, "conv1", in: 3, out: ch[0], kernel: 3, stride: 1, padding: 1)
+            maxPool = nil
+        } else {
+            conv1 = Conv2d(r, "conv1", in: 3, out: ch[0], kernel: 7, stride: 2, padding: 3)
+            maxPool = MaxPool2d(kernel: 3, stride: 2, padding: 1)
+        }
+        conv1.computesInputGradient = false
+        bn1 = BatchNorm(r, "bn1", channels: ch[0])
+        var blocks: [BasicBlock] = []
+        var inC = ch[0]
+        for stage in 0..<4 {
+            blocks += r.scope("layer\(stage + 1)") {
+                (0..<2).map { i in
+                    let b = BasicBlock(r, "\(i)", in: inC, out: ch[stage], stride: (stage > 0 && i == 0) ? 2 : 1)
+                    inC = ch[stage]
+                    return b
+                }
+            }
+        }
+        self.blocks = blocks
+        var linears: [Linear] = [], relus: [VectorReLU] = []
+        var inF = config.featureDim
+        r.scope("fc") {
+            for (i, d) in config.headDims.enumerated() {
+                // Sequential indices: Linear at 0, 2, 4, ... with ReLU in between.
+                linears.append(Linear(r, "\(2 * i)", in: inF, out: d))
+                if i < config.headDims.count - 1 { relus.append(VectorReLU()) }
+                inF = d
+            }
+        }
+        headLinears = linears
+        headReLUs = relus
+        r.finalize()
+        Initialization.torchvisionDefaults(r, seed: seed)
+    }
+
+    public var parameters: [Parameter] { registry.parameters }
+    public var buffers: [Buffer] { registry.buffers }
+    public var batchNorms: [BatchNorm] { registry.batchNorms }
+    public var flatParameters: Tensor { registry.flatValues }
+    public var flatGradients: Tensor { registry.flatGradients }
+
+    public func parameter(named name: String) -> Parameter? { parameters.first { $0.name == name } }
+
+    public var isTraining: Bool = true {
+        didSet { for bn in batchNorms { bn.isTraining = isTraining } }
+    }
+
+    /// Images [N, 3, H, W] (NCHW, as PyTorch) -> head output [N, outputDim], or the 512-d features
+    /// when `throughHead` is false or the model has no head. `features` keeps the pooled features.
+    @discardableResult
+    public func forward(_ images: Tensor, throughHead: Bool = true) -> Tensor {
+        precondition(images.shape.count == 4 && images.shape[1] == 3, "images must be [N, 3, H, W], got \(images.shape)")
+        let (n, h, w) = (images.shape[0], images.shape[2], images.shape[3])
+        lastInputShape = images.shape
+        let x = inputCNHW.get([3, n, h, w])
+        StepProfile.measure(.other) { Layout.nchwToCNHW(images, into: x, n: n, c: 3, hw: h * w) }
+        var m = FeatureMap(tensor: x, channels: 3, batch: n, height: h, width: w)
+        m = StepProfile.measure(.conv) { conv1.forward(m) }
+        m = StepProfile.measure(.batchNorm) { bn1.forward(m) }
+        m = StepProfile.measure(.other) { relu.forward(m) }
+        if let mp = maxPool { m = StepProfile.measure(.other) { mp.forward(m) } }
+        for b in blocks { m = b.forward(m) }
+        features = StepProfile.measure(.other) { pool.forward(m) }
+        guard throughHead else { return features }
+        var v = features
+        for (i, lin) in headLinears.enumerated() {
+            v = StepProfile.measure(.other) { lin.forward(v) }
+            if i < headReLUs.count { v = StepProfile.measure(.other) { headReLUs[i].forward(v) } }
+        }
+        return v
+    }
+
+    /// Backpropagates `gradOutput` (the gradient of the loss with respect to the last forward's
+    /// output) and overwrites every parameter gradient in `flatGradients`.
+    public func backward(_ gradOutput: Tensor, throughHead: Bool = true) {
+        var g = gradOutput
+        if throughHead && !headLinears.isEmpty {
+            for i in stride(from: headLinears.count - 1, through: 0, by: -1) {
+                if i < headReLUs.count { g = StepProfile.measure(.other) { headReLUs[i].backward(g) } }
+                g = StepProfile.measure(.other) { headLinears[i].backward(g)! }
+            }
+            notify(headLinears.first!.weight, headLinears.last!.bias)
+        }
+        var m = StepProfile.measure(.other) { pool.backward(g) }
+        for b in blocks.reversed() {
+            m = b.backward(m.tensor)
+            notify(parameters[b.parameterRange.lowerBound], parameters[b.parameterRange.upperBound - 1])
+        }
+        if let mp = maxPool { m = StepProfile.measure(.other) { mp.backward(m.tensor) } }
+        m = StepProfile.measure(.other) { relu.backward(m.tensor) }
+        m = StepProfile.measure(.batchNorm) { bn1.backward(m.tensor) }
+        let dx = StepProfile.measure(.conv) { conv1.backward(m.tensor) }
+        notify(conv1.weight, bn1.bias)
+        if let dx {
+            let out = gradInputNCHW.get(lastInputShape)
+            Layout.cnhwToNCHW(dx.tensor, into: out, n: dx.batch, c: 3, hw: dx.height * dx.width)
+            inputGradient = out
+        }
+    }
+
+    private func notify(_ first: Parameter, _ last: Parameter) {
+        onGradientsReady?(first.offset..<(last.offset + last.count))
+    }
+}
+
+extension ResNet18 {
+    /// Multiply-add FLOPs (counted as 2) of the last forward pass through convolutions and the head.
+    public var lastForwardFLOPs: Double {
+        var convs: [Conv2d] = [conv1]
+        for b in blocks { convs += [b.conv1, b.conv2] + (b.downsampleConv.map { [$0] } ?? []) }
+        let convFLOPs = convs.compactMap { $0.lastGeometry?.forwardFLOPs }.reduce(0, +)
+        let batch = features.count / max(config.featureDim, 1)
+        let headFLOPs = headLinears.map { 2 * Double($0.inFeatures * $0.outFeatures * batch) }.reduce(0, +)
+        return convFLOPs + headFLOPs
+    }
+}

@@ -1,0 +1,4 @@
+import ArgumentParser
+import NeuralNet
+
+extension Stem: ExpressibleByArgument {}

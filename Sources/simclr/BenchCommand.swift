@@ -1,0 +1,83 @@
+import ArgumentParser
+import Foundation
+import Kernels
+import NeuralNet
+
+/// `simclr bench`: times full training steps of ResNet-18 and says where the time goes.
+struct BenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Time training steps (forward, loss, backward, optimizer) and print img/s with a per-layer-type breakdown.")
+
+    @Option(help: "Images per step.") var batchSize = 128
+    @Option(help: "Image side in pixels.") var imageSize = 32
+    @Option(help: "Stem: cifar (3x3 conv) or imagenet (7x7 conv + max pool).") var stem: Stem = .cifar
+    @Option(help: "Channel width multiplier (1.0 = ResNet-18).") var width = 1.0
+    @Option(help: "Head layer sizes after the 512-d features.") var projDims = "512,256"
+    @Option(help: "BLAS and kernel threads (default: all cores).") var threads: Int?
+    @Option(help: "Timed steps (the median is reported).") var steps = 10
+    @Option(help: "Untimed warm-up steps.") var warmup = 2
+    @Flag(help: "Print one JSON object instead of a table.") var json = false
+    @Flag(help: "Keep OpenBLAS's own kernel choice (no OPENBLAS_CORETYPE fix).") var noBlasFix = false
+
+    func validate() throws {
+        guard batchSize >= 2, batchSize % 2 == 0 else { throw ValidationError("--batch-size must be even and >= 2 (two views per image)") }
+        guard steps >= 1, warmup >= 0 else { throw ValidationError("--steps must be >= 1 and --warmup >= 0") }
+        guard imageSize >= 8 else { throw ValidationError("--image-size must be at least 8") }
+        _ = try parseDims(projDims)
+    }
+
+    func run() throws {
+        let threadCount = applyThreads(threads)
+        let config = ResNetConfig(stem: stem, width: width, headDims: try parseDims(projDims))
+        let model = ResNet18(config: config, seed: 1)
+        let images = Tensor(shape: [batchSize, 3, imageSize, imageSize])
+        var rng = SplitMix64(seed: 7)
+        for i in 0..<images.count { images[i] = Float(rng.nextUnit()) }
+        let step = TrainingStepForBench(model: model, batch: batchSize)
+
+        if !json {
+            print(BLASSetup.describe())
+            print("model: ResNet-18 stem=\(stem.rawValue) width=\(width) head=\(projDims) params=\(model.registry.parameterCount)")
+            print("batch \(batchSize) x \(imageSize)px, threads \(threadCount), warm-up \(warmup), timed steps \(steps)")
+        }
+        for _ in 0..<warmup { step.run(images) }
+        let profile = StepProfile()
+        StepProfile.active = profile
+        var times: [Double] = []
+        for _ in 0..<steps {
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            step.run(images)
+            times.append(Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9)
+        }
+        StepProfile.active = nil
+        let median = times.sorted()[times.count / 2]
+        let flops = 3 * model.lastForwardFLOPs
+        let total = times.reduce(0, +)
+        let parts = WorkKind.allCases.map { ($0.rawValue, (profile.seconds[$0] ?? 0) / Double(steps)) }
+        if json {
+            var fields = ["\"img_per_s\": \(fmt(Double(batchSize) / median))", "\"ms_per_step\": \(fmt(median * 1000))",
+                          "\"batch\": \(batchSize)", "\"image_size\": \(imageSize)", "\"threads\": \(threadCount)",
+                          "\"gflops_per_s\": \(fmt(flops / median / 1e9))", "\"blas_core\": \"\(BLAS.coreName)\""]
+            fields += parts.map { "\"ms_\($0.0)\": \(fmt($0.1 * 1000))" }
+            print("{" + fields.joined(separator: ", ") + "}")
+        } else {
+            print(String(format: "median: %.1f img/s, %.1f ms/step (min %.1f, max %.1f ms)", Double(batchSize) / median,
+                         median * 1000, times.min()! * 1000, times.max()! * 1000))
+            print(String(format: "model FLOPs per step: %.1f GFLOP (3x forward); achieved %.1f GFLOP/s", flops / 1e9, flops / median / 1e9))
+            print("per-step time by kind (mean over timed steps):")
+            for (name, s) in parts where s > 0 {
+                print(String(format: "  %-13@ %8.1f ms  %5.1f%%", name as NSString, s * 1000, 100 * s * Double(steps) / total))
+            }
+        }
+    }
+
+    private func fmt(_ x: Double) -> String { String(format: "%.3f", x) }
+}
+
+func parseDims(_ text: String) throws -> [Int] {
+    if text.isEmpty || text == "none" { return [] }
+    let dims = text.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+    guard dims.allSatisfy({ ($0 ?? 0) > 0 }) else { throw ValidationError("expected comma-separated positive sizes like 512,256, got '\(text)'") }
+    return dims.map { $0! }
+}
