@@ -1,0 +1,121 @@
+import Foundation
+import Kernels
+import NeuralNet
+import XCTest
+
+/// Outputs and gradients against PyTorch/torchvision (fixtures from Fixtures/make_fixtures.py).
+///
+/// Tolerance 1e-4 of each tensor's largest magnitude: both sides compute in float32 but sum in
+/// different orders (im2col GEMM vs PyTorch's kernels) through up to 20 layers, and BatchNorm
+/// renormalizes at every layer so rounding does not compound. A wrong index or missing term
+/// shows up as errors of order 1.
+final class GoldenTests: XCTestCase {
+    let tolerance = 1e-4
+
+    override func setUp() { Parallel.threadCount = 2; BLAS.setThreads(1) }
+
+    func testGeneratorMatchesFixture() throws {
+        let f = try loadFixture("resnet18_cifar_w1")
+        let model = ResNet18(config: ResNetConfig(stem: .cifar, width: 1, headDims: [512, 256]))
+        var checked = 0
+        for (name, entry) in f where name.hasPrefix("check.") {
+            let key = String(name.dropFirst("check.".count))
+            let shape = model.parameter(named: key)?.shape ?? model.buffers.first { $0.name == key }!.shape
+            XCTAssertEqual(Array(GeneratedWeights.values(name: key, shape: shape).prefix(8)), entry.floats(), key)
+            checked += 1
+        }
+        XCTAssertEqual(checked, model.parameters.count + model.buffers.count)
+    }
+
+    func testBasicBlockWithDownsample() throws {
+        let f = try loadFixture("basic_block")
+        let r = ParameterRegistry()
+        let block = BasicBlock(r, "b", in: 16, out: 32, stride: 2)
+        r.finalize()
+        for p in r.parameters { p.value.copy(from: f["param." + p.name.dropFirst(2)]!.floats()) }
+        for b in r.buffers { b.value.copy(from: f["param." + b.name.dropFirst(2)]!.floats()) }
+        let inShape = [4, 16, 8, 8], outShape = [4, 32, 4, 4]
+        let x = nchwToCNHW(f["input"]!.floats(), shape: inShape)
+        let y = block.forward(FeatureMap(tensor: x, channels: 16, batch: 4, height: 8, width: 8))
+        XCTAssertLessThan(relativeError(cnhwToNCHW(y.tensor, shape: outShape), f["output"]!.floats()), tolerance, "output")
+        let dx = block.backward(nchwToCNHW(f["grad_output"]!.floats(), shape: outShape))
+        XCTAssertLessThan(relativeError(cnhwToNCHW(dx.tensor, shape: inShape), f["grad.input"]!.floats()), tolerance, "grad.input")
+        for p in r.parameters {
+            let key = String(p.name.dropFirst(2))
+            XCTAssertLessThan(relativeError(p.gradient.array, f["grad." + key]!.floats()), tolerance, "grad.\(key)")
+        }
+        for b in r.buffers {
+            let key = String(b.name.dropFirst(2))
+            XCTAssertLessThan(relativeError(b.value.array, f["after." + key]!.floats()), tolerance, "after.\(key)")
+        }
+        for bn in r.batchNorms { bn.isTraining = false }
+        let e = block.forward(FeatureMap(tensor: x, channels: 16, batch: 4, height: 8, width: 8))
+        XCTAssertLessThan(relativeError(cnhwToNCHW(e.tensor, shape: outShape), f["eval_output"]!.floats()), tolerance, "eval_output")
+    }
+
+    func testResNet18CifarStemFullWidth() throws {
+        try checkNetwork("resnet18_cifar_w1", ResNetConfig(stem: .cifar, width: 1))
+    }
+
+    func testResNet18ImagenetStemFullWidth() throws {
+        try checkNetwork("resnet18_imagenet_w1", ResNetConfig(stem: .imagenet, width: 1))
+    }
+
+    func testResNet18QuarterWidth() throws {
+        try checkNetwork("resnet18_cifar_w025", ResNetConfig(stem: .cifar, width: 0.25))
+    }
+
+    /// A train-mode forward and backward, the BN running-stat update, then an eval-mode forward.
+    private func checkNetwork(_ fixture: String, _ config: ResNetConfig) throws {
+        let f = try loadFixture(fixture)
+        let model = ResNet18(config: config)
+        GeneratedWeights.apply(to: model)
+        model.computesInputGradient = true
+        let input = f["input"]!
+        let images = Tensor(shape: input.shape, values: input.floats())
+        let out = model.forward(images)
+        var worst: [(String, Double)] = []
+        func expectClose(_ actual: [Float], _ key: String) {
+            let err = relativeError(actual, f[key]!.floats())
+            worst.append((key, err))
+            XCTAssertLessThan(err, tolerance, "\(fixture) \(key)")
+        }
+        expectClose(out.array, "output")
+        expectClose(model.features.array, "features")
+        model.backward(Tensor(shape: out.shape, values: f["grad_output"]!.floats()))
+        expectClose(model.inputGradient!.array, "grad.input")
+        var checkedParameters = 0
+        for p in model.parameters {
+            if f["grad." + p.name] != nil {
+                expectClose(p.gradient.array, "grad." + p.name)
+            } else {
+                let idx = f["gradindex." + p.name]!.int64s().map(Int.init)
+                let grad = p.gradient.array
+                expectClose(idx.map { grad[$0] }, "gradsample." + p.name)
+                let norm = grad.reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot()
+                let expectedNorm = Double(f["gradnorm." + p.name]!.floats()[0])
+                XCTAssertEqual(norm, expectedNorm, accuracy: tolerance * expectedNorm, "gradnorm.\(p.name)")
+            }
+            checkedParameters += 1
+        }
+        XCTAssertEqual(checkedParameters, 64, "ResNet-18 has 60 parameter tensors, the 2-layer head 4 more")
+        for b in model.buffers { expectClose(b.value.array, "after." + b.name) }
+        model.isTraining = false
+        expectClose(model.forward(images).array, "eval_output")
+        let top = worst.sorted { $0.1 > $1.1 }.prefix(3).map { "\($0.0)=\(String(format: "%.1e", $0.1))" }
+        print("\(fixture): largest relative errors \(top.joined(separator: ", "))")
+    }
+
+    /// A file written by PyTorch's safetensors.torch.save_file(model.state_dict()) loads into our model.
+    func testLoadsStateDictWrittenByPyTorch() throws {
+        let url = Bundle.module.url(forResource: "torch_state_dict_w025", withExtension: "safetensors", subdirectory: "Fixtures")!
+        let io = try loadFixture("torch_state_dict_w025_io")
+        let model = ResNet18(config: ResNetConfig(stem: .cifar, width: 0.25))
+        try model.load(from: url)
+        XCTAssertTrue(model.batchNorms.allSatisfy { $0.numBatchesTracked == 1 })
+        model.isTraining = false
+        let input = io["input"]!
+        let out = model.forward(Tensor(shape: input.shape, values: input.floats()))
+        XCTAssertLessThan(relativeError(out.array, io["eval_output"]!.floats()), tolerance)
+    }
+}
