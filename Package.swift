@@ -25,8 +25,10 @@ let package = Package(
         .target(name: "Optimizers", dependencies: ["Kernels"], swiftSettings: fastMath),
         .target(name: "Contrastive", dependencies: ["Kernels"], swiftSettings: fastMath),
         .target(name: "Datasets", dependencies: ["Kernels"], swiftSettings: fastMath),
+        .target(name: "SimCLR", dependencies: ["NeuralNet", "Kernels", "Optimizers", "Contrastive", "Datasets"],
+                swiftSettings: fastMath),
         .executableTarget(name: "simclr", dependencies: [
-            "NeuralNet", "Kernels", "Optimizers", "Contrastive", "Datasets", "CMPI",
+            "SimCLR", "NeuralNet", "Kernels", "Optimizers", "Contrastive", "Datasets", "CMPI",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: fastMath),
         .testTarget(name: "KernelsTests", dependencies: ["Kernels"]),

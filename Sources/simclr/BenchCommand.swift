@@ -2,6 +2,9 @@ import ArgumentParser
 import Foundation
 import Kernels
 import NeuralNet
+import Contrastive
+import Optimizers
+import SimCLR
 
 /// `simclr bench`: times full training steps of ResNet-18 and says where the time goes.
 struct BenchCommand: ParsableCommand {
@@ -34,20 +37,23 @@ struct BenchCommand: ParsableCommand {
         let images = Tensor(shape: [batchSize, 3, imageSize, imageSize])
         var rng = SplitMix64(seed: 7)
         for i in 0..<images.count { images[i] = Float(rng.nextUnit()) }
-        let step = TrainingStepForBench(model: model, batch: batchSize)
+        // The seed's setup: InfoNCE at temperature 0.07 over the batch's two halves as the two views,
+        // SGD with momentum 0.9.
+        let step = ContrastiveStep(model: model, loss: InfoNCELoss(config: InfoNCEConfig(temperature: 0.07)),
+                                   optimizer: SGD(momentum: 0.9, weightDecay: 1e-6, segments: parameterSegments(of: model)))
 
         if !json {
             print(BLASSetup.describe())
             print("model: ResNet-18 stem=\(stem.rawValue) width=\(width) head=\(projDims) params=\(model.registry.parameterCount)")
             print("batch \(batchSize) x \(imageSize)px, threads \(threadCount), warm-up \(warmup), timed steps \(steps)")
         }
-        for _ in 0..<warmup { step.run(images) }
+        for _ in 0..<warmup { step.run(views: images, learningRate: 0.01) }
         let profile = StepProfile()
         StepProfile.active = profile
         var times: [Double] = []
         for _ in 0..<steps {
             let t0 = DispatchTime.now().uptimeNanoseconds
-            step.run(images)
+            step.run(views: images, learningRate: 0.01)
             times.append(Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9)
         }
         StepProfile.active = nil
@@ -67,7 +73,8 @@ struct BenchCommand: ParsableCommand {
             print(String(format: "model FLOPs per step: %.1f GFLOP (3x forward); achieved %.1f GFLOP/s", flops / 1e9, flops / median / 1e9))
             print("per-step time by kind (mean over timed steps):")
             for (name, s) in parts where s > 0 {
-                print(String(format: "  %-13@ %8.1f ms  %5.1f%%", name as NSString, s * 1000, 100 * s * Double(steps) / total))
+                print("  " + name.padding(toLength: 14, withPad: " ", startingAt: 0) +
+                      String(format: "%9.1f ms  %5.1f%%", s * 1000, 100 * s * Double(steps) / total))
             }
         }
     }

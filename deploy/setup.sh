@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs what a fresh Debian/Ubuntu machine lacks to build and run simclr:
+# OpenMPI (headers + mpirun), OpenBLAS (cblas), pkg-config. Idempotent; silent when all is there.
+set -euo pipefail
+
+packages=(libopenmpi-dev openmpi-bin libopenblas-dev pkg-config)
+missing=()
+for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+
+if ((${#missing[@]})); then
+    echo "setup: installing ${missing[*]}"
+    sudo_cmd=()
+    if [[ $(id -u) -ne 0 ]]; then
+        command -v sudo >/dev/null || { echo "setup: need root or sudo to install ${missing[*]}" >&2; exit 1; }
+        sudo_cmd=(sudo)
+    fi
+    export DEBIAN_FRONTEND=noninteractive
+    "${sudo_cmd[@]}" apt-get update -qq
+    "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if ! command -v swift >/dev/null && [[ ! -x /opt/swift/usr/bin/swift ]]; then
+    echo "setup: no Swift toolchain found (swift.org toolchain 6.x expected on PATH or in /opt/swift)" >&2
+    exit 1
+fi
