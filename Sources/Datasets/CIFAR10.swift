@@ -117,6 +117,11 @@ public enum CIFAR10 {
         guard (1...5).contains(trainBatches) else {
             throw DatasetError.invalidConfiguration("CIFAR-10 has 1...5 training batch files, not \(trainBatches)")
         }
+        guard train.count >= trainBatches, test.count >= 1 else {
+            throw DatasetError.incompatibleImages(
+                reason: "\(train.count) training images in \(trainBatches) files and \(test.count) test images: "
+                    + "every file needs at least one record")
+        }
         guard (1...10).contains(train.classNames.count) else {
             throw DatasetError.incompatibleImages(reason: "CIFAR-10 holds 1...10 classes, not \(train.classNames.count)")
         }

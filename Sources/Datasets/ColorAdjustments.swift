@@ -93,14 +93,17 @@ public func adjustHue(_ image: FloatImage, _ factor: Double) -> FloatImage {
             let rc = (maxc - r) / divisor, gc = (maxc - g) / divisor, bc = (maxc - b) / divisor
             var h: Float
             if maxc == r { h = bc - gc } else if maxc == g { h = 2 + rc - bc } else { h = 4 + gc - rc }
-            h = fmodf(h / 6 + 1, 1)
-            // shift, wrapping like torch's `%` (floor modulo)
+            // torch.fmod(h / 6 + 1, 1): the argument lies in [0, 2), so subtracting 1 when >= 1 is exact
+            // and equal (no libm floor call in this per-pixel loop).
+            h = h / 6 + 1
+            if h >= 1 { h -= 1 }
+            // shift, wrapping like torch's `%` (floor modulo); h + shift lies in [-0.5, 1.5]
             h += shift
-            h -= h.rounded(.down)
+            if h < 0 { h += 1 } else if h >= 1 { h -= 1 }
             // HSV -> RGB
             let v = maxc
             let h6 = h * 6
-            let i = h6.rounded(.down)
+            let i = Float(Int(h6))    // floor, h6 >= 0
             let f = h6 - i
             let pp = min(max(v * (1 - s), 0), 1)
             let q = min(max(v * (1 - s * f), 0), 1)

@@ -38,33 +38,40 @@ public func gaussianBlur(_ image: FloatImage, kernelSize: Int, sigma: Double) ->
     let radius = kernelSize / 2
     let h = image.height, w = image.width
     var temp = [Float](repeating: 0, count: image.data.count)
+    var padded = [Float](repeating: 0, count: max(w, h) + 2 * radius)
     var out = image
-    // Precomputed source indices for every tap keep the inner loops branch-free.
-    let xIndex = (0..<w).flatMap { x in (0..<kernelSize).map { reflectIndex(x + $0 - radius, w) } }
-    let yIndex = (0..<h).flatMap { y in (0..<kernelSize).map { reflectIndex(y + $0 - radius, h) } }
-    kernel.withUnsafeBufferPointer { k in
-        image.data.withUnsafeBufferPointer { src in
-            temp.withUnsafeMutableBufferPointer { tmp in
-                for row in 0..<(image.channels * h) {
-                    let s = row * w
-                    for x in 0..<w {
-                        var acc: Float = 0
-                        for t in 0..<kernelSize { acc += k[t] * src[s + xIndex[x * kernelSize + t]] }
-                        tmp[s + x] = acc
+    // Source indices of the padded row / column (reflect), so both passes are plain shifted sums.
+    let xSource = (0..<(w + 2 * radius)).map { reflectIndex($0 - radius, w) }
+    let ySource = (0..<(h + 2 * radius)).map { reflectIndex($0 - radius, h) }
+    kernel.withUnsafeBufferPointer { kBuffer in
+        padded.withUnsafeMutableBufferPointer { padBuffer in
+            let k = kBuffer.baseAddress!, pad = padBuffer.baseAddress!
+            image.data.withUnsafeBufferPointer { srcBuffer in
+                temp.withUnsafeMutableBufferPointer { tmpBuffer in
+                    // rows: pad each row, then out[x] = sum_t k[t] * padded[x + t]
+                    for row in 0..<(image.channels * h) {
+                        let s = srcBuffer.baseAddress! + row * w, d = tmpBuffer.baseAddress! + row * w
+                        for i in 0..<(w + 2 * radius) { pad[i] = s[xSource[i]] }
+                        d.update(repeating: 0, count: w)
+                        for t in 0..<kernelSize {
+                            let kt = k[t], p = pad + t
+                            for x in 0..<w { d[x] += kt * p[x] }
+                        }
                     }
                 }
             }
-        }
-        temp.withUnsafeBufferPointer { tmp in
-            out.data.withUnsafeMutableBufferPointer { dst in
-                for c in 0..<image.channels {
-                    let plane = c * h * w
-                    for y in 0..<h {
-                        let d = plane + y * w
-                        for x in 0..<w { dst[d + x] = 0 }
-                        for t in 0..<kernelSize {
-                            let kt = k[t], s = plane + yIndex[y * kernelSize + t] * w
-                            for x in 0..<w { dst[d + x] += kt * tmp[s + x] }
+            temp.withUnsafeBufferPointer { tmpBuffer in
+                out.data.withUnsafeMutableBufferPointer { dstBuffer in
+                    // columns: output row y = sum_t k[t] * row ySource[y + t]
+                    for c in 0..<image.channels {
+                        let plane = c * h * w
+                        for y in 0..<h {
+                            let d = dstBuffer.baseAddress! + plane + y * w
+                            d.update(repeating: 0, count: w)
+                            for t in 0..<kernelSize {
+                                let kt = k[t], s = tmpBuffer.baseAddress! + plane + ySource[y + t] * w
+                                for x in 0..<w { d[x] += kt * s[x] }
+                            }
                         }
                     }
                 }

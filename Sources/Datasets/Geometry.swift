@@ -78,17 +78,20 @@ struct ResampleTaps {
         start = [Int](repeating: 0, count: outputSize)
         count = [Int](repeating: 0, count: outputSize)
         weights = [Float](repeating: 0, count: outputSize * maxTaps)
+        var w = [Double](repeating: 0, count: maxTaps)
         for i in 0..<outputSize {
             let center = scale * (Double(i) + 0.5)
             // C++ casts truncate toward zero; `max(..., 0)` then clamps, as in PyTorch.
             let lo = max(Int(center - support + 0.5), 0)
             let hi = min(Int(center + support + 0.5), inputSize)
-            var w = [Double]()
-            for j in lo..<hi { w.append(max(0, 1 - abs((Double(j) - center + 0.5) * invScale))) }
-            let total = w.reduce(0, +)
+            var total = 0.0
+            for j in lo..<hi {
+                w[j - lo] = max(0, 1 - abs((Double(j) - center + 0.5) * invScale))
+                total += w[j - lo]
+            }
             start[i] = lo
-            count[i] = w.count
-            for (t, v) in w.enumerated() { weights[i * maxTaps + t] = Float(total != 0 ? v / total : v) }
+            count[i] = hi - lo
+            for t in 0..<(hi - lo) { weights[i * maxTaps + t] = Float(total != 0 ? w[t] / total : w[t]) }
         }
     }
 }
@@ -102,27 +105,35 @@ public func resize(_ image: FloatImage, height outH: Int, width outW: Int) -> Fl
     let inH = image.height, inW = image.width, channels = image.channels
     var temp = [Float](repeating: 0, count: channels * inH * outW)
     var out = FloatImage(channels: channels, height: outH, width: outW)
-    image.data.withUnsafeBufferPointer { src in
-        temp.withUnsafeMutableBufferPointer { tmp in
-            for row in 0..<(channels * inH) {
-                for x in 0..<outW {
-                    var acc: Float = 0
-                    let s = row * inW + tx.start[x]
-                    for t in 0..<tx.count[x] { acc += tx.weights[x * tx.maxTaps + t] * src[s + t] }
-                    tmp[row * outW + x] = acc
+    image.data.withUnsafeBufferPointer { srcBuffer in
+        temp.withUnsafeMutableBufferPointer { tmpBuffer in
+            tx.start.withUnsafeBufferPointer { start in
+                tx.count.withUnsafeBufferPointer { count in
+                    tx.weights.withUnsafeBufferPointer { weights in
+                        let src = srcBuffer.baseAddress!, tmp = tmpBuffer.baseAddress!
+                        for row in 0..<(channels * inH) {
+                            for x in 0..<outW {
+                                var acc: Float = 0
+                                let s = src + row * inW + start[x], w = weights.baseAddress! + x * tx.maxTaps
+                                for t in 0..<count[x] { acc += w[t] * s[t] }
+                                tmp[row * outW + x] = acc
+                            }
+                        }
+                    }
                 }
             }
         }
     }
-    temp.withUnsafeBufferPointer { tmp in
-        out.data.withUnsafeMutableBufferPointer { dst in
+    temp.withUnsafeBufferPointer { tmpBuffer in
+        out.data.withUnsafeMutableBufferPointer { dstBuffer in
+            let tmp = tmpBuffer.baseAddress!, dst = dstBuffer.baseAddress!
             for c in 0..<channels {
                 for y in 0..<outH {
-                    let d = (c * outH + y) * outW
+                    let d = dst + (c * outH + y) * outW
                     for t in 0..<ty.count[y] {
                         let wt = ty.weights[y * ty.maxTaps + t]
-                        let s = (c * inH + ty.start[y] + t) * outW
-                        for x in 0..<outW { dst[d + x] += wt * tmp[s + x] }
+                        let s = tmp + (c * inH + ty.start[y] + t) * outW
+                        for x in 0..<outW { d[x] += wt * s[x] }
                     }
                 }
             }

@@ -101,7 +101,7 @@ final class BatchLoaderTests: XCTestCase {
 
     /// Prints single-thread augmentation throughput and synthetic generation speed (no assertion on speed).
     func testThroughputReport() throws {
-        let data = SyntheticShapes.generate(trainCount: 5000, testCount: 1, seed: 1)
+        let data = SyntheticShapes.generate(trainCount: 1000, testCount: 1, seed: 1)
         let t0 = Date()
         _ = SyntheticShapes.generate(trainCount: 10000, testCount: 1, seed: 2)
         let generation = Date().timeIntervalSince(t0)
