@@ -1,0 +1,19 @@
+import Kernels
+
+/// One training or evaluation step's input.
+public struct Batch {
+    public let epoch: Int
+    public let step: Int
+    /// NCHW floats `[views * n, 3, S, S]`: with two views, rows `0..<n` are view 1 of the n images and
+    /// rows `n..<2n` view 2 of the same images in the same order.
+    public let images: Tensor
+    /// Labels of the n images (-1 for unlabeled); row `i` and row `i + n` share `labels[i]`.
+    public let labels: [Int]
+    /// Dataset indices of the n images.
+    public let indices: [Int]
+    public let views: Int
+    /// Seconds the consumer waited for this batch (0 when it was ready).
+    public internal(set) var waitSeconds: Double
+
+    public var count: Int { indices.count }
+}

@@ -1,0 +1,61 @@
+import Foundation
+
+/// Everything that can go wrong while finding, reading or writing a dataset, or configuring its pipeline.
+/// Each description names the file (or directory) and what was expected, so a user can fix it before
+/// training starts.
+public enum DatasetError: Error, Equatable, CustomStringConvertible, LocalizedError {
+    /// A file or directory that must exist does not.
+    case missing(path: String, expected: String)
+    /// A directory exists but holds none of the data files of its format.
+    case noDataFiles(directory: String, expected: String)
+    /// A file's size is not a whole number of records (or it holds none).
+    case badSize(file: String, bytes: Int, recordBytes: Int)
+    /// A label byte outside the format's range.
+    case labelOutOfRange(file: String, record: Int, label: Int, valid: ClosedRange<Int>)
+    /// Two files that must describe the same images disagree on their number.
+    case countMismatch(file: String, count: Int, otherFile: String, otherCount: Int)
+    /// A class-name file with an unusable list.
+    case badClassNames(file: String, found: Int, expected: String)
+    /// A file could not be opened, read or written.
+    case io(path: String, reason: String)
+    /// A path that is neither a CIFAR-10 nor an STL-10 binary directory.
+    case unknownFormat(path: String)
+    /// A split that the format does not have.
+    case unsupportedSplit(format: String, split: String)
+    /// Images whose shape the target format cannot hold.
+    case incompatibleImages(reason: String)
+    /// An augmentation or loader setting out of range.
+    case invalidConfiguration(String)
+
+    public var description: String {
+        switch self {
+        case let .missing(path, expected):
+            return "\(path): not found (expected \(expected))"
+        case let .noDataFiles(directory, expected):
+            return "\(directory): no data files (expected \(expected))"
+        case let .badSize(file, bytes, recordBytes):
+            if bytes == 0 { return "\(file): empty file (expected records of \(recordBytes) bytes)" }
+            return "\(file): \(bytes) bytes is not a whole number of \(recordBytes)-byte records "
+                + "(\(bytes / recordBytes) records and \(bytes % recordBytes) bytes left over; truncated download?)"
+        case let .labelOutOfRange(file, record, label, valid):
+            return "\(file): record \(record) has label \(label), expected \(valid.lowerBound)...\(valid.upperBound)"
+        case let .countMismatch(file, count, otherFile, otherCount):
+            return "\(file): \(count) labels but \(otherFile) holds \(otherCount) images"
+        case let .badClassNames(file, found, expected):
+            return "\(file): \(found) class names, expected \(expected)"
+        case let .io(path, reason):
+            return "\(path): \(reason)"
+        case let .unknownFormat(path):
+            return "\(path): not a dataset directory (expected cifar-10-batches-bin/ with data_batch_*.bin or "
+                + "test_batch.bin, stl10_binary/ with train_X.bin, or a directory that contains one of them)"
+        case let .unsupportedSplit(format, split):
+            return "the \(format) format has no split '\(split)'"
+        case let .incompatibleImages(reason):
+            return reason
+        case let .invalidConfiguration(reason):
+            return "invalid configuration: \(reason)"
+        }
+    }
+
+    public var errorDescription: String? { description }
+}
