@@ -25,7 +25,9 @@ let package = Package(
         .target(name: "Optimizers", dependencies: ["Kernels"], swiftSettings: fastMath),
         .target(name: "Contrastive", dependencies: ["Kernels"], swiftSettings: fastMath),
         .target(name: "Datasets", dependencies: ["Kernels"], swiftSettings: fastMath),
-        .target(name: "SimCLR", dependencies: ["NeuralNet", "Kernels", "Optimizers", "Contrastive", "Datasets"],
+        .target(name: "Cluster", dependencies: ["CMPI", "Kernels"], swiftSettings: fastMath),
+        .executableTarget(name: "cluster-check", dependencies: ["Cluster", "Kernels"], swiftSettings: fastMath),
+        .target(name: "SimCLR", dependencies: ["NeuralNet", "Kernels", "Optimizers", "Contrastive", "Datasets", "Cluster"],
                 swiftSettings: fastMath),
         .executableTarget(name: "simclr", dependencies: [
             "SimCLR", "NeuralNet", "Kernels", "Optimizers", "Contrastive", "Datasets", "CMPI",
@@ -38,6 +40,8 @@ let package = Package(
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "ContrastiveTests", dependencies: ["Contrastive", "Kernels"],
                     resources: [.copy("Fixtures")]),
+        .testTarget(name: "ClusterTests", dependencies: ["Cluster", "Kernels"]),
+        .testTarget(name: "CLITests", dependencies: ["Datasets", "NeuralNet", "Kernels"]),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "Kernels"],
                     resources: [.copy("Fixtures")]),
     ]
