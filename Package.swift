@@ -40,6 +40,7 @@ let package = Package(
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "ContrastiveTests", dependencies: ["Contrastive", "Kernels"],
                     resources: [.copy("Fixtures")]),
+        .testTarget(name: "SimCLRTests", dependencies: ["SimCLR", "NeuralNet", "Datasets", "Kernels", "Optimizers"]),
         .testTarget(name: "ClusterTests", dependencies: ["Cluster", "Kernels"]),
         .testTarget(name: "CLITests", dependencies: ["Datasets", "NeuralNet", "Kernels"]),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "Kernels"],

@@ -1,0 +1,53 @@
+import Datasets
+import Foundation
+import NeuralNet
+import Optimizers
+
+public enum OptimizerKind: String, Codable, CaseIterable {
+    case sgd, adamw, lars
+}
+
+extension LRScaling: Codable {}
+
+/// Every setting of a pretraining run. Saved to `config.json` and inside checkpoints, so `--resume`
+/// can refuse to continue a run with different settings.
+public struct PretrainSettings: Codable, Equatable {
+    public var epochs = 100
+    /// Stop after this many optimizer steps in all (overrides `epochs`).
+    public var steps: Int?
+    /// The global batch: images per step over all processes (each contributes two views).
+    public var batchSize = 256
+    public var model = ResNetConfig(stem: .cifar, width: 1.0, headDims: [512, 256])
+    public var temperature: Float = 0.07
+    public var similarity = "cosine"
+    public var optimizer = OptimizerKind.sgd
+    /// Base learning rate before batch scaling.
+    public var lr: Float = 0.3
+    public var momentum: Float = 0.9
+    public var weightDecay: Float = 1e-6
+    public var warmupEpochs: Double = 10
+    public var lrScaling = LRScaling.linear
+    public var augmentation = AugmentationConfig.simclr(outputSize: 32)
+    public var seed: UInt64 = 0
+    public var shuffle = true
+    /// Write a checkpoint every this many steps (and at the end of every epoch and of the run).
+    public var saveEvery: Int?
+    public var logEvery = 10
+
+    public init() {}
+
+    /// Settings that may change between an interrupted run and its resumption without changing
+    /// the result: how long to run and how often to save or log.
+    public func sameTrainingAs(_ other: PretrainSettings) -> Bool {
+        var a = self, b = other
+        for s in [\PretrainSettings.saveEvery] { a[keyPath: s] = nil; b[keyPath: s] = nil }
+        a.logEvery = 0; b.logEvery = 0
+        return a == b
+    }
+
+    public var json: String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        return String(decoding: try! encoder.encode(self), as: UTF8.self)
+    }
+}

@@ -1,0 +1,42 @@
+import Foundation
+
+/// Progress of a long loop: a redrawn bar when stdout is a terminal, plain periodic lines otherwise
+/// (log files, CI, mpirun's forwarded output).
+public final class ProgressReporter {
+    public let total: Int
+    public let logEvery: Int
+    private let isTerminal = isatty(STDOUT_FILENO) == 1
+    private let start = Date()
+    private var firstStep: Int?
+
+    public init(total: Int, logEvery: Int) {
+        self.total = total
+        self.logEvery = max(1, logEvery)
+    }
+
+    public func update(step: Int, fields: String) {
+        if firstStep == nil { firstStep = step - 1 }
+        let done = step - (firstStep ?? 0)
+        let elapsed = Date().timeIntervalSince(start)
+        let eta = done > 0 ? elapsed / Double(done) * Double(total - step) : 0
+        if isTerminal {
+            let width = 24
+            let filled = min(width, width * step / max(total, 1))
+            let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled)
+            print("\r[\(bar)] \(step)/\(total) \(fields) ETA \(Self.duration(eta))   ", terminator: "")
+            fflush(stdout)
+        } else if step % logEvery == 0 || step == total {
+            print("step \(step)/\(total) \(fields) eta \(Self.duration(eta))")
+            fflush(stdout)
+        }
+    }
+
+    /// Ends the bar's line before other output.
+    public func finishLine() { if isTerminal { print("") } }
+
+    public static func duration(_ s: Double) -> String {
+        guard s.isFinite else { return "?" }
+        let t = Int(s.rounded())
+        return t >= 3600 ? String(format: "%dh%02dm", t / 3600, t / 60 % 60) : String(format: "%dm%02ds", t / 60, t % 60)
+    }
+}

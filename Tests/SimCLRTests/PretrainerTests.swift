@@ -1,0 +1,124 @@
+import Datasets
+import Foundation
+import Kernels
+import NeuralNet
+import Optimizers
+import SimCLR
+import XCTest
+
+/// The training loop on a tiny configuration: 16 px synthetic images, width 0.125, a small head.
+final class PretrainerTests: XCTestCase {
+    private var root: URL!
+
+    override func setUpWithError() throws {
+        Parallel.threadCount = 2
+        BLAS.setThreads(1)
+        root = FileManager.default.temporaryDirectory.appendingPathComponent("pretrain-tests-\(UUID().uuidString)")
+    }
+
+    override func tearDownWithError() throws { try? FileManager.default.removeItem(at: root) }
+
+    private func tinySettings(steps: Int) -> PretrainSettings {
+        var s = PretrainSettings()
+        s.steps = steps
+        s.batchSize = 16
+        s.model = ResNetConfig(stem: .cifar, width: 0.125, headDims: [32, 16])
+        s.augmentation = AugmentationConfig.simclr(outputSize: 16)
+        s.lr = 0.5
+        s.warmupEpochs = 0.5
+        s.logEvery = 1000
+        return s
+    }
+
+    private func tinyData(_ count: Int = 64) -> LabeledImages {
+        SyntheticShapes.generate(trainCount: count, testCount: 1, imageSize: 16, seed: 3).train
+    }
+
+    func testInterruptedAndResumedRunEqualsUninterruptedRun() throws {
+        let data = tinyData()
+        let straight = try Pretrainer(settings: tinySettings(steps: 7), dataset: data, runDirectory: root.appendingPathComponent("a"),
+                                      workers: 1, log: { _ in })
+        try straight.run()
+
+        let dirB = root.appendingPathComponent("b")
+        let first = try Pretrainer(settings: tinySettings(steps: 7), dataset: data, runDirectory: dirB, workers: 2, log: { _ in })
+        let halted = try first.run(haltAfterStep: 3)
+        XCTAssertTrue(halted.stoppedEarly)
+        // A new process would start from a fresh (differently initialized) model: use another seed to be sure.
+        let second = try Pretrainer(settings: tinySettings(steps: 7), dataset: data, runDirectory: dirB, workers: 0, log: { _ in })
+        let summary = try second.run(resume: true)
+        XCTAssertEqual(summary.steps, 7)
+
+        let a = try Safetensors.read(contentsOf: straight.finalModelURL).tensors
+        let b = try Safetensors.read(contentsOf: second.finalModelURL).tensors
+        XCTAssertEqual(Set(a.keys), Set(b.keys))
+        for (name, t) in a { XCTAssertEqual(t.data, b[name]!.data, "\(name) differs after resume") }
+        // Training moved the weights (the comparison is not between two untouched models).
+        let initial = ResNet18(config: tinySettings(steps: 1).model, seed: 0)
+        XCTAssertNotEqual(a["layer1.0.conv1.weight"]!.floats(), initial.parameter(named: "layer1.0.conv1.weight")!.value.array)
+
+        // metrics.csv of the resumed run has each step once, in order.
+        let rows = try String(contentsOf: dirB.appendingPathComponent("metrics.csv"), encoding: .utf8)
+            .split(separator: "\n").dropFirst().map { Int($0.split(separator: ",")[0])! }
+        XCTAssertEqual(rows, Array(1...7))
+    }
+
+    func testNonFiniteLossStopsAndKeepsLastCheckpoint() throws {
+        var settings = tinySettings(steps: 5)
+        settings.lr = 1e30          // the first update blows the weights up
+        settings.warmupEpochs = 0
+        settings.saveEvery = 1
+        let dir = root.appendingPathComponent("nan")
+        let trainer = try Pretrainer(settings: settings, dataset: tinyData(), runDirectory: dir, workers: 0, log: { _ in })
+        XCTAssertThrowsError(try trainer.run()) { error in
+            guard case TrainingError.nonFiniteLoss(let step, _) = error else { return XCTFail("unexpected \(error)") }
+            XCTAssertGreaterThan(step, 1)
+        }
+        // The checkpoint on disk is from the last good step and still loads.
+        let probe = try Pretrainer(settings: settings, dataset: tinyData(), runDirectory: dir, workers: 0, log: { _ in })
+        let model = probe.model
+        let sgd = SGD(momentum: settings.momentum, weightDecay: settings.weightDecay, segments: parameterSegments(of: model))
+        let (position, _) = try Checkpoint.load(from: probe.checkpointURL, model: model, optimizer: sgd)
+        XCTAssertGreaterThanOrEqual(position.step, 1)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir.appendingPathComponent("model.safetensors").path))
+    }
+
+    func testCorruptCheckpointIsRefused() throws {
+        let dir = root.appendingPathComponent("corrupt")
+        let trainer = try Pretrainer(settings: tinySettings(steps: 2), dataset: tinyData(), runDirectory: dir, workers: 0, log: { _ in })
+        try trainer.run(haltAfterStep: 1)
+        var bytes = try Data(contentsOf: trainer.checkpointURL)
+        bytes[bytes.count - 3] ^= 0xFF
+        try bytes.write(to: trainer.checkpointURL)
+        let again = try Pretrainer(settings: tinySettings(steps: 2), dataset: tinyData(), runDirectory: dir, workers: 0, log: { _ in })
+        XCTAssertThrowsError(try again.run(resume: true)) { error in
+            XCTAssertTrue("\(error)".contains("checksum"), "\(error)")
+        }
+    }
+
+    func testResumeRefusesDifferentSettings() throws {
+        let dir = root.appendingPathComponent("settings")
+        try Pretrainer(settings: tinySettings(steps: 3), dataset: tinyData(), runDirectory: dir, workers: 0, log: { _ in })
+            .run(haltAfterStep: 1)
+        var other = tinySettings(steps: 3)
+        other.temperature = 0.5
+        let trainer = try Pretrainer(settings: other, dataset: tinyData(), runDirectory: dir, workers: 0, log: { _ in })
+        XCTAssertThrowsError(try trainer.run(resume: true))
+    }
+
+    func testConfigAndMetricsFiles() throws {
+        let dir = root.appendingPathComponent("files")
+        let trainer = try Pretrainer(settings: tinySettings(steps: 2), dataset: tinyData(), runDirectory: dir, workers: 1,
+                                     runInfo: ["git_commit": "abc"], log: { _ in })
+        try trainer.run()
+        let config = try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("config.json"))) as! [String: Any]
+        XCTAssertEqual(config["git_commit"] as? String, "abc")
+        XCTAssertEqual((config["settings"] as? [String: Any])?["batchSize"] as? Int, 16)
+        let lines = try String(contentsOf: dir.appendingPathComponent("metrics.csv"), encoding: .utf8).split(separator: "\n")
+        XCTAssertEqual(String(lines[0]), "step,epoch,loss,acc_top1,acc_top5,mean_pos,lr,img_per_s,data_wait_s")
+        XCTAssertEqual(lines.count, 3)
+        let loss = Double(lines[1].split(separator: ",")[2])!
+        // A fresh network's embeddings are nearly random: the loss starts near log(2N - 1) = log(31).
+        XCTAssertEqual(loss, log(31), accuracy: 1.0)
+    }
+}
