@@ -42,3 +42,11 @@ extension BLAS {
         return body()
     }
 }
+
+extension BLAS {
+    /// OpenBLAS's build description (version, target, threading), for run records.
+    public static var configuration: String {
+        guard let c = openblas_get_config() else { return "unknown" }
+        return String(cString: c).trimmingCharacters(in: .whitespaces)
+    }
+}

@@ -1,4 +1,5 @@
 import Dispatch
+import Foundation
 
 /// 2-D convolution (no bias, groups 1) on CNHW feature maps, as im2col + SGEMM.
 ///
@@ -29,7 +30,7 @@ public struct ConvGeometry: Equatable {
 
     /// Images per chunk so that the column buffer holds about `columnBudget` floats.
     public var imagesPerChunk: Int { max(1, min(batch, Self.columnBudget / max(1, patchSize * outPlane))) }
-    static let columnBudget = 1 << 21
+    static let columnBudget = Int(ProcessInfo.processInfo.environment["SIMCLR_COL_BUDGET"] ?? "") ?? (1 << 21)
 
     /// FLOPs of the forward pass (multiply and add counted separately).
     public var forwardFLOPs: Double { 2 * Double(outChannels * patchSize) * Double(batch * outPlane) }
