@@ -1,0 +1,176 @@
+import ArgumentParser
+import Datasets
+import Foundation
+import Kernels
+import NeuralNet
+
+/// `simclr embed`: features of every image of a split, for probes, t-SNE and other tools.
+struct EmbedCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "embed",
+        abstract: "Write the embeddings of a dataset split as a float32 .npy file (N x D).",
+        discussion: """
+        Loads a ResNet-18 from safetensors (torchvision names), puts it in eval mode (BatchNorm uses its \
+        running statistics) and runs every image of the split, in dataset order, with the plain \
+        preprocessing (value/255 at the images' own size, as --augment none). --features backbone writes \
+        the pooled 512*width-d features (only the backbone is loaded, so the file's head may differ or be \
+        absent); --features projection writes the head's output, and --stem, --width and --proj-dims must \
+        describe the file. Row i of the output is image i of the split; --labels-out writes the labels \
+        (int64, -1 for unlabeled images). Read them with numpy.load.
+
+        Example:
+          simclr embed --weights runs/shapes/model.safetensors --data data/shapes \\
+            --split test --features backbone --out test_x.npy --labels-out test_y.npy
+        """)
+
+    enum Features: String, CaseIterable, ExpressibleByArgument {
+        case backbone, projection
+    }
+
+    @Option(help: ArgumentHelp("Model weights (.safetensors).", valueName: "file"))
+    var weights: String
+
+    @OptionGroup(title: "Data") var dataOptions: DataOptions
+
+    @Option(help: "Split: train or test (STL-10 also: unlabeled, train+unlabeled).")
+    var split: DatasetSplit = .test
+
+    @Option(help: "backbone: pooled encoder features; projection: the projection head's output.")
+    var features: Features = .backbone
+
+    @Option(help: ArgumentHelp("Output .npy file (float32, N x D).", valueName: "file"))
+    var out: String
+
+    @Option(help: ArgumentHelp("Also write the labels as an int64 .npy file (N).", valueName: "file"))
+    var labelsOut: String?
+
+    @Option(help: "Images per forward pass.")
+    var batchSize = 256
+
+    @Option(help: "Stem of the model: cifar (3x3 conv) or imagenet (7x7 conv + max pool).")
+    var stem: Stem = .cifar
+
+    @Option(help: "Channel width multiplier of the model (1.0 = ResNet-18).")
+    var width = 1.0
+
+    @Option(help: "Projection head layer sizes of the model ('none' for no head).")
+    var projDims = "512,256"
+
+    @Option(help: "BLAS and kernel threads (default: all cores).")
+    var threads: Int?
+
+    @Flag(help: "Keep OpenBLAS's own kernel choice (no OPENBLAS_CORETYPE fix).")
+    var noBlasFix = false
+
+    func validate() throws {
+        guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1") }
+        guard width > 0, width <= 8 else { throw ValidationError("--width \(width) must lie in (0, 8]") }
+        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
+        let dims = try parseDims(projDims)
+        if features == .projection && dims.isEmpty {
+            throw ValidationError("--features projection needs a head: give --proj-dims (e.g. 512,256)")
+        }
+        for (flag, path) in [("--out", out), ("--labels-out", labelsOut)] {
+            if let path, !path.hasSuffix(".npy") { throw ValidationError("\(flag) \(path): expected a .npy file name") }
+        }
+        guard FileManager.default.fileExists(atPath: expand(weights)) else {
+            throw ValidationError("--weights \(weights): file not found")
+        }
+    }
+
+    func run() throws {
+        let log = { (line: String) in FileHandle.standardError.write(Data((line + "\n").utf8)) }
+        let threadCount = applyThreads(threads)
+        log(BLASSetup.describe())
+
+        // The head only matters for projection features; the backbone scope ignores the file's fc.* tensors.
+        let headDims = features == .projection ? try parseDims(projDims) : []
+        let config = ResNetConfig(stem: stem, width: width, headDims: headDims)
+        let model = ResNet18(config: config, seed: 0)
+        do {
+            try model.load(from: URL(fileURLWithPath: expand(weights)),
+                           scope: features == .projection ? .all : .backbone)
+        } catch {
+            throw CommandError("\(weights): \(error) (do --stem \(stem.rawValue), --width \(width)"
+                                  + (features == .projection ? " and --proj-dims \(projDims)" : "")
+                                  + " describe this file?)")
+        }
+        model.isTraining = false
+
+        let data = try dataOptions.load(split: split, log: log)
+        let n = data.count, side = (data.height, data.width)
+        let dim = features == .projection ? config.outputDim : config.featureDim
+        log("embedding \(n) images (\(side.0)x\(side.1)) of \(dataOptions.describe()), split \(split.rawValue): "
+            + "\(features.rawValue) features, \(dim)-d, batch \(batchSize), \(threadCount) threads")
+        if data.channels != 3 { throw CommandError("the model takes 3-channel images, the dataset has \(data.channels)") }
+
+        var output = [Float](repeating: 0, count: n * dim)
+        let progress = EmbedProgress(total: n, log: log)
+        let imageValues = 3 * side.0 * side.1
+        for start in stride(from: 0, to: n, by: batchSize) {
+            let count = min(batchSize, n - start)
+            let batch = Tensor(shape: [count, 3, side.0, side.1])
+            batch.withUnsafeMutableBufferPointer { dst in
+                for i in 0..<count {
+                    let image = data.floatImage(at: start + i)   // plain preprocessing: value / 255, CHW
+                    for k in 0..<imageValues { dst[i * imageValues + k] = image.data[k] }
+                }
+            }
+            let result = model.forward(batch, throughHead: features == .projection)
+            precondition(result.shape == [count, dim], "model output \(result.shape), expected [\(count), \(dim)]")
+            result.withUnsafeBufferPointer { src in
+                for k in 0..<(count * dim) { output[start * dim + k] = src[k] }
+            }
+            progress.update(done: start + count)
+        }
+        progress.finish()
+
+        let outPath = expand(out)
+        try NumpyFile.write(floats: output, shape: [n, dim], to: URL(fileURLWithPath: outPath))
+        print("wrote \(outPath): \(n) x \(dim) float32 (\(features.rawValue) features, \(split.rawValue) split)")
+        if let labelsOut {
+            let path = expand(labelsOut)
+            try NumpyFile.write(int64s: data.labels.map { Int64($0) }, shape: [n], to: URL(fileURLWithPath: path))
+            print("wrote \(path): \(n) int64 labels")
+        }
+    }
+
+    private func expand(_ path: String) -> String { NSString(string: path).expandingTildeInPath }
+}
+
+/// Progress on stderr: a line rewritten in place on a terminal, otherwise a line every 10 seconds;
+/// silent for runs under two seconds.
+private final class EmbedProgress {
+    let total: Int
+    let log: (String) -> Void
+    let start = Date()
+    var lastReport = Date()
+    let terminal = isatty(STDERR_FILENO) != 0
+    var wroteInPlace = false
+
+    init(total: Int, log: @escaping (String) -> Void) {
+        self.total = total
+        self.log = log
+    }
+
+    func update(done: Int) {
+        let now = Date(), elapsed = now.timeIntervalSince(start)
+        guard elapsed >= 2, now.timeIntervalSince(lastReport) >= (terminal ? 0.5 : 10) else { return }
+        lastReport = now
+        let rate = Double(done) / elapsed
+        let eta = rate > 0 ? Double(total - done) / rate : 0
+        let line = String(format: "embedded %d/%d images, %.1f img/s, ETA %.0f s", done, total, rate, eta)
+        if terminal {
+            FileHandle.standardError.write(Data(("\r" + line + "\u{1B}[K").utf8))
+            wroteInPlace = true
+        } else {
+            log(line)
+        }
+    }
+
+    func finish() {
+        if wroteInPlace { FileHandle.standardError.write(Data("\n".utf8)) }
+        let elapsed = Date().timeIntervalSince(start)
+        log(String(format: "embedded %d images in %.1f s (%.1f img/s)", total, elapsed, Double(total) / max(elapsed, 1e-9)))
+    }
+}

@@ -1,0 +1,111 @@
+import ArgumentParser
+import Datasets
+import Foundation
+
+/// Which dataset a command reads: `--data PATH` (CIFAR-10 / STL-10 binary, format detected or `--format`)
+/// or the generated synthetic shapes (`--data synthetic`, the default), cached on disk in CIFAR-10 layout
+/// and read back through the real CIFAR-10 reader.
+struct DataOptions: ParsableArguments {
+    @Option(help: ArgumentHelp(
+        "Dataset directory (cifar-10-batches-bin/ or stl10_binary/, or a directory holding one), or 'synthetic' "
+            + "for the generated shapes dataset (default: synthetic). A local directory named 'synthetic' needs ./synthetic.",
+        valueName: "path|synthetic"))
+    var data: String?
+
+    @Option(help: "Dataset format: auto (detect from the files), cifar10 or stl10.")
+    var format: DataFormatChoice = .auto
+
+    @Option(help: ArgumentHelp("Use only the first N images of the split.", valueName: "n"))
+    var limit: Int?
+
+    @Option(help: ArgumentHelp("Where --data synthetic caches its files "
+                                   + "(default: ~/.cache/simclr/synthetic-<seed>-<train-count>).", valueName: "dir"))
+    var syntheticDir: String?
+
+    @Option(help: "Training images of the synthetic dataset.")
+    var syntheticTrainCount = 5000
+
+    @Option(help: "Test images of the synthetic dataset.")
+    var syntheticTestCount = 1000
+
+    @Option(help: "Seed of the synthetic dataset.")
+    var syntheticSeed: UInt64 = 0
+
+    var isSynthetic: Bool { data == nil || data == "synthetic" }
+
+    /// The cache directory of the synthetic dataset (it will hold cifar-10-batches-bin/).
+    var syntheticDirectory: String {
+        if let syntheticDir { return expand(syntheticDir) }
+        let home = FileManager.default.homeDirectoryForCurrentUser.path
+        return "\(home)/.cache/simclr/synthetic-\(syntheticSeed)-\(syntheticTrainCount)"
+    }
+
+    func validate() throws {
+        if let limit, limit < 1 { throw ValidationError("--limit \(limit) must be at least 1") }
+        if isSynthetic {
+            guard format != .stl10 else {
+                throw ValidationError("--format stl10 cannot be used with --data synthetic (it is written as CIFAR-10)")
+            }
+            guard syntheticTrainCount >= 1, syntheticTestCount >= 1 else {
+                throw ValidationError("--synthetic-train-count and --synthetic-test-count must be at least 1")
+            }
+        } else if data!.isEmpty {
+            throw ValidationError("--data needs a dataset directory or 'synthetic'")
+        }
+    }
+
+    /// Reads `split` (at most `maxCount` images, and at most `--limit`). Dataset problems (missing files,
+    /// bad sizes, labels out of range) come out as `DatasetError`s naming the file.
+    func load(split: DatasetSplit, maxCount: Int? = nil, log: (String) -> Void) throws -> LabeledImages {
+        let cap = [limit, maxCount].compactMap { $0 }.min()
+        guard isSynthetic else {
+            let location = try DatasetLocation.resolve(expand(data!), format: format.format)
+            return try location.load(split, limit: cap)
+        }
+        guard split == .train || split == .test else {
+            throw ValidationError("the synthetic dataset has train and test splits, not '\(split.rawValue)'")
+        }
+        let directory = try ensureSynthetic(log: log)
+        return try CIFAR10.load(directory: directory, split: split, limit: cap)
+    }
+
+    /// The cached synthetic dataset's cifar-10-batches-bin path, generating it first when missing or when
+    /// its files do not hold the requested numbers of images.
+    func ensureSynthetic(log: (String) -> Void) throws -> String {
+        let root = syntheticDirectory
+        let cifar = URL(fileURLWithPath: root).appendingPathComponent(CIFAR10.directoryName).path
+        let expected = [(CIFAR10.trainFiles[0], syntheticTrainCount), (CIFAR10.testFile, syntheticTestCount)]
+        let sizes = expected.map { fileSize("\(cifar)/\($0.0)") }
+        if zip(sizes, expected).allSatisfy({ $0 == $1.1 * CIFAR10.recordBytes }) {
+            log("using cached synthetic dataset at \(cifar)")
+            return cifar
+        }
+        let why = data == nil ? "no --data given" : "--data synthetic"
+        let stale = sizes.contains { $0 != nil } ? ", replacing a cache of other sizes" : ""
+        log("generating synthetic dataset (\(syntheticTrainCount) train / \(syntheticTestCount) test images, "
+            + "seed \(syntheticSeed)) in \(cifar) (\(why)\(stale))")
+        // Files are written atomically, so ranks that generate at the same time leave identical, whole files.
+        return try SyntheticShapes.writeCIFAR(to: root, trainCount: syntheticTrainCount,
+                                              testCount: syntheticTestCount, seed: syntheticSeed)
+    }
+
+    /// One line for logs.
+    func describe() -> String {
+        let cap = limit.map { ", first \($0) images" } ?? ""
+        if isSynthetic {
+            return "synthetic shapes (\(syntheticTrainCount) train / \(syntheticTestCount) test, "
+                + "seed \(syntheticSeed)) at \(syntheticDirectory)\(cap)"
+        }
+        let path = expand(data!)
+        if let location = try? DatasetLocation.resolve(path, format: format.format) {
+            return "\(location.format.rawValue) at \(location.directory)\(cap)"
+        }
+        return "\(path) (format \(format.rawValue))\(cap)"
+    }
+
+    private func expand(_ path: String) -> String { NSString(string: path).expandingTildeInPath }
+
+    private func fileSize(_ path: String) -> Int? {
+        (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.intValue
+    }
+}
