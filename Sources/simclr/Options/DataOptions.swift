@@ -69,6 +69,14 @@ struct DataOptions: ParsableArguments {
         return try CIFAR10.load(directory: directory, split: split, limit: cap)
     }
 
+    /// The images for self-supervised pretraining: CIFAR-10's train split, STL-10's train + unlabeled
+    /// splits, the synthetic data's train split. Labels are not used.
+    func loadPretraining(log: (String) -> Void) throws -> LabeledImages {
+        guard !isSynthetic else { return try load(split: .train, log: log) }
+        let location = try DatasetLocation.resolve(expand(data!), format: format.format)
+        return try location.load(DatasetSplit.pretraining(for: location.format), limit: limit)
+    }
+
     /// The cached synthetic dataset's cifar-10-batches-bin path, generating it first when missing or when
     /// its files do not hold the requested numbers of images.
     func ensureSynthetic(log: (String) -> Void) throws -> String {
