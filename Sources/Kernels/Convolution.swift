@@ -165,9 +165,10 @@ public func conv2dBackward(_ g: ConvGeometry, input: Tensor, weight: Tensor, gra
     let threads = max(1, min(Parallel.threadCount, g.batch))
     let weightCount = g.outChannels * g.patchSize
     let partials = workspace.base + threads * (g.isPointwise ? 0 : g.columnCount)
-    var started = [Bool](repeating: false, count: threads)
     if !g.isPointwise { gradInput?.fill(0) }
-    started.withUnsafeMutableBufferPointer { startedFlags in
+    // Whether each thread has written its weight-gradient partial yet (stack memory: no allocation per step).
+    withUnsafeTemporaryAllocation(of: Bool.self, capacity: threads) { startedFlags in
+        startedFlags.initialize(repeating: false)
         forEachImageChunk(g) { t, n0, nc in
             let cols = nc * g.outPlane
             let dY = gradOutput.base + n0 * g.outPlane
