@@ -1,0 +1,45 @@
+import Foundation
+import XCTest
+
+/// Two "hosts" as network namespaces on a bridge (deploy/testcluster.sh), with cluster-check run across
+/// them over TCP by mpirun using deploy/netns-agent.sh as its launch agent.
+final class NamespaceClusterTests: XCTestCase {
+    func testClusterCheckAcrossTwoNamespaceHosts() throws {
+        guard TestSupport.isRoot else { throw XCTSkip("namespace cluster needs root (ip netns); skipped") }
+        guard TestSupport.which("ip") != nil else { throw XCTSkip("iproute2 (ip) not installed; namespace cluster skipped") }
+        let mpirun = try TestSupport.requireMpirun()
+        let binary = try TestSupport.clusterCheck()
+        let root = TestSupport.packageRoot
+        let script = root.appendingPathComponent("deploy/testcluster.sh").path
+        let agent = root.appendingPathComponent("deploy/netns-agent.sh").path
+        let hostfile = root.appendingPathComponent("hostfiles/testcluster-generated").path
+
+        // One test cluster at a time on this machine (other checkouts' tests use the same names).
+        let lock = open("/tmp/simclr-testcluster.lock", O_CREAT | O_RDWR, 0o644)
+        XCTAssertGreaterThanOrEqual(lock, 0)
+        flock(lock, LOCK_EX)
+        defer { flock(lock, LOCK_UN); close(lock) }
+
+        let up = try TestSupport.run([script, "up", "2"], timeout: 60)
+        defer {
+            let down = try? TestSupport.run([script, "down"], timeout: 60)
+            XCTAssertEqual(down?.status, 0, "testcluster down failed: \(down?.output ?? "")")
+        }
+        if up.status != 0 && up.output.contains("Operation not permitted") {
+            throw XCTSkip("network namespaces not permitted here: \(up.output)")
+        }
+        XCTAssertEqual(up.status, 0, up.output)
+        guard up.status == 0 else { return }
+
+        let result = try TestSupport.run([
+            mpirun, "--hostfile", hostfile, "-np", "2", "--bind-to", "none",
+            "--mca", "plm_rsh_agent", agent, "--mca", "btl", "tcp,self",
+            "--mca", "btl_tcp_if_include", "10.77.0.0/24", "--mca", "oob_tcp_if_include", "10.77.0.0/24",
+            binary.path,
+        ], timeout: 120)
+        ClusterCheckTests.assertAllPassed(result, ranks: 2)
+        // Each rank is alone on its "node": the node-local split sees one process per namespace host.
+        XCTAssertTrue(result.output.contains("INFO rank 0: ") && result.output.contains("INFO rank 1: "), result.output)
+        XCTAssertEqual(result.lines(startingWith: "INFO rank ").filter { $0.hasSuffix("local 0/1") }.count, 2, result.output)
+    }
+}

@@ -1,0 +1,33 @@
+#!/bin/sh
+# mpirun's launch agent for the namespace test cluster (deploy/testcluster.sh): used in place of ssh via
+#   mpirun --mca plm_rsh_agent /path/to/deploy/netns-agent.sh ...
+# OpenMPI calls it like ssh: `AGENT [ssh options] HOST COMMAND...` and the command words form one shell
+# command line (they contain quoting, e.g. the HNP URI). HOST is a hostfile entry: an address 10.77.0.i or a
+# name sc-nodei. The command runs in that node's network namespace, under /bin/sh as ssh would.
+# NETNS_AGENT_LOG=FILE appends each call to FILE for debugging.
+set -eu
+
+while [ $# -gt 0 ]; do
+    case $1 in
+        -x|-X|-Y|-T|-t|-q|-n) shift ;;           # ssh flags OpenMPI may add: meaningless here
+        -o|-p|-l|-i) shift 2 ;;
+        *) break ;;
+    esac
+done
+[ $# -ge 2 ] || { echo "netns-agent: usage: $0 HOST COMMAND..." >&2; exit 255; }
+host=$1; shift
+[ -n "${NETNS_AGENT_LOG:-}" ] && echo "$(date +%T) $host: $*" >>"$NETNS_AGENT_LOG"
+
+case $host in
+    sc-node[0-9]*) ns=$host ;;
+    *)
+        # Find the namespace that owns this address (only namespaces of the test cluster are considered).
+        ns=""
+        for candidate in $(ip netns list | awk '{print $1}' | grep -E '^sc-node[0-9]+$'); do
+            if ip -n "$candidate" -o -4 addr show | grep -q "inet $host/"; then ns=$candidate; break; fi
+        done ;;
+esac
+[ -n "$ns" ] && ip netns list | awk '{print $1}' | grep -qx "$ns" || {
+    echo "netns-agent: no test-cluster namespace for host '$host' (is deploy/testcluster.sh up?)" >&2; exit 255; }
+
+exec ip netns exec "$ns" /bin/sh -c "$*"
