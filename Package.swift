@@ -40,7 +40,10 @@ let package = Package(
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "ContrastiveTests", dependencies: ["Contrastive", "Kernels"],
                     resources: [.copy("Fixtures")]),
-        .testTarget(name: "SimCLRTests", dependencies: ["SimCLR", "NeuralNet", "Datasets", "Kernels", "Optimizers"]),
+        // Helpers shared by the tests that run the built tools as processes (not part of any product).
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .testTarget(name: "SimCLRTests", dependencies: ["SimCLR", "NeuralNet", "Datasets", "Kernels", "Optimizers",
+                                                        "TestSupport"]),
         .testTarget(name: "ClusterTests", dependencies: ["Cluster", "Kernels"]),
         .testTarget(name: "CLITests", dependencies: ["Datasets", "NeuralNet", "Kernels"]),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "Kernels"],

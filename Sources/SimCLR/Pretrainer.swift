@@ -1,3 +1,4 @@
+import Cluster
 import Contrastive
 import Datasets
 import Foundation
@@ -21,6 +22,19 @@ public enum TrainingError: Error, CustomStringConvertible {
 /// Set by SIGINT/SIGTERM: the loop finishes its step, writes a checkpoint and stops.
 nonisolated(unsafe) private var stopSignalReceived: Int32 = 0
 
+/// How to spread a run over MPI ranks (see `DataParallel`).
+public struct DataParallelOptions {
+    public var communicator: Communicator
+    public var syncBatchNorm = true
+    public var bucketBytes = 25 * 1024 * 1024
+    public var overlap = true
+    /// Check that all replicas hold bit-identical parameters every this many steps (also at every checkpoint).
+    public var verifyReplicasEvery: Int?
+    public var fault: DistributedFault?
+
+    public init(communicator: Communicator) { self.communicator = communicator }
+}
+
 public struct PretrainSummary {
     public var steps: Int
     public var finalLoss: Double
@@ -38,29 +52,53 @@ public final class Pretrainer {
     public let schedule: LearningRateSchedule
     public let totalSteps: Int
     public let runDirectory: URL
+    public let dataParallel: DataParallel?
+    private let verifyReplicasEvery: Int?
     private let loader: BatchLoader
     private let log: (String) -> Void
     private let runInfo: [String: String]
+    public var rank: Int { dataParallel?.rank ?? 0 }
+    public var worldSize: Int { dataParallel?.size ?? 1 }
+    /// Rank 0 alone writes logs, metrics, checkpoints and the model.
+    public var isLeader: Bool { rank == 0 }
 
     public var checkpointURL: URL { runDirectory.appendingPathComponent("checkpoint.safetensors") }
     public var finalModelURL: URL { runDirectory.appendingPathComponent("model.safetensors") }
 
     public init(settings: PretrainSettings, dataset: LabeledImages, runDirectory: URL, workers: Int = 2,
                 prefetch: Int = 2, initialWeights: URL? = nil, runInfo: [String: String] = [:],
+                distributed: DataParallelOptions? = nil,
                 log: @escaping (String) -> Void = { print($0) }) throws {
         guard settings.batchSize >= 2 else { throw TrainingError.invalidSettings("--batch-size must be at least 2") }
         guard settings.temperature > 0 else { throw TrainingError.invalidSettings("--temperature must be positive") }
         guard dataset.height == dataset.width else {
             throw TrainingError.invalidSettings("images are \(dataset.height)x\(dataset.width); square images expected")
         }
+        let world = distributed?.communicator.size ?? 1, rank = distributed?.communicator.rank ?? 0
+        guard settings.batchSize % world == 0 else {
+            throw TrainingError.invalidSettings("--batch-size \(settings.batchSize) (the global batch) is not divisible by \(world) ranks")
+        }
         self.settings = settings
         self.runDirectory = runDirectory
-        self.log = log
+        self.log = rank == 0 ? log : { _ in }
         self.runInfo = runInfo
+        self.verifyReplicasEvery = distributed?.verifyReplicasEvery
         model = ResNet18(config: settings.model, seed: settings.seed)
-        if let initialWeights {
+        if let initialWeights, rank == 0 {
             try model.load(from: initialWeights)
             log("initialized from \(initialWeights.path)")
+        }
+        if let distributed {
+            // Every rank must run the same configuration: compare hashes before any step.
+            _ = try ConfigurationCheck.verify(settings.json + "\nworld=\(world)", communicator: distributed.communicator)
+            let dp = try DataParallel(communicator: distributed.communicator, model: model,
+                                      syncBatchNorm: distributed.syncBatchNorm, bucketBytes: distributed.bucketBytes,
+                                      overlap: distributed.overlap)
+            dp.fault = distributed.fault
+            try dp.broadcastState(of: model)
+            dataParallel = dp
+        } else {
+            dataParallel = nil
         }
         let segments = parameterSegments(of: model)
         switch settings.optimizer {
@@ -71,10 +109,10 @@ public final class Pretrainer {
         let similarity: Similarity = settings.similarity == "l2" ? .negativeSquaredL2 : .cosine
         step = ContrastiveStep(model: model, loss: InfoNCELoss(config: InfoNCEConfig(temperature: settings.temperature,
                                                                                      similarity: similarity)),
-                               optimizer: optimizer)
+                               optimizer: optimizer, dataParallel: dataParallel)
         do {
-            sampler = try DistributedSampler(datasetCount: dataset.count, batchSize: settings.batchSize,
-                                             shuffle: settings.shuffle, seed: settings.seed)
+            sampler = try DistributedSampler(datasetCount: dataset.count, worldSize: world, rank: rank,
+                                             batchSize: settings.batchSize / world, shuffle: settings.shuffle, seed: settings.seed)
         } catch {
             throw TrainingError.invalidSettings("\(error) (dataset of \(dataset.count) images, --batch-size \(settings.batchSize))")
         }
@@ -91,21 +129,21 @@ public final class Pretrainer {
     /// schedule). With `resume`, continues from the run directory's checkpoint.
     @discardableResult
     public func run(resume: Bool = false, haltAfterStep: Int? = nil) throws -> PretrainSummary {
-        try FileManager.default.createDirectory(at: runDirectory, withIntermediateDirectories: true)
+        if isLeader { try FileManager.default.createDirectory(at: runDirectory, withIntermediateDirectories: true) }
         var position = TrainingPosition(step: 0, optimizerStepCount: 0)
         if resume {
-            let (saved, savedSettings) = try Checkpoint.load(from: checkpointURL, model: model, optimizer: optimizer)
-            if let old = try? JSONDecoder().decode(PretrainSettings.self, from: Data(savedSettings.utf8)),
-               !old.sameTrainingAs(settings) {
-                throw CheckpointError.incompatible(checkpointURL.path, reason: "it was written with different settings; see config.json")
-            }
-            position = saved
+            position = try resumeFromCheckpoint()
             log("resuming from step \(position.step) of \(totalSteps)")
         }
-        try writeConfig()
-        let metrics = try MetricsLog(url: runDirectory.appendingPathComponent("metrics.csv"),
+        let metrics: MetricsLog?
+        if isLeader {
+            try writeConfig()
+            metrics = try MetricsLog(url: runDirectory.appendingPathComponent("metrics.csv"),
                                      resumingAfterStep: resume ? position.step : nil)
-        let progress = ProgressReporter(total: totalSteps, logEvery: settings.logEvery)
+        } else {
+            metrics = nil
+        }
+        let progress = ProgressReporter(total: totalSteps, logEvery: settings.logEvery, silent: !isLeader)
         installStopHandlers()
         defer { loader.shutdown() }
 
@@ -123,7 +161,7 @@ public final class Pretrainer {
             }
             let t0 = DispatchTime.now().uptimeNanoseconds
             let lr = schedule.learningRate(atStep: position.step)
-            let result = step.run(views: batch.images, learningRate: lr)
+            let result = try step.run(views: batch.images, learningRate: lr, localStop: stopSignalReceived != 0)
             epoch = batch.epoch
             guard result.loss.isFinite else { throw TrainingError.nonFiniteLoss(step: position.step + 1, loss: result.loss) }
             position.step += 1
@@ -131,40 +169,87 @@ public final class Pretrainer {
             lastLoss = result.loss
             let seconds = Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9 + batch.waitSeconds
             let m = result.metrics
-            metrics.append([String(position.step), String(epoch), String(format: "%.6f", result.loss),
+            metrics?.append([String(position.step), String(epoch), String(format: "%.6f", result.loss),
                             String(format: "%.5f", m.top1Accuracy), String(format: "%.5f", m.top5Accuracy),
                             String(format: "%.3f", m.meanRank), String(format: "%.6g", lr),
                             String(format: "%.2f", imagesPerStep / seconds), String(format: "%.4f", batch.waitSeconds)])
             progress.update(step: position.step, fields: String(format: "epoch %d loss %.4f top1 %.3f top5 %.3f %.1f img/s",
                                                                 epoch, result.loss, m.top1Accuracy, m.top5Accuracy, imagesPerStep / seconds))
             let endOfEpoch = batch.step == sampler.stepsPerEpoch - 1
-            let halting = position.step == haltAfterStep || stopSignalReceived != 0
+            // Under MPI the ranks agree on stopping through the step's reduction.
+            let signalled = dataParallel == nil ? stopSignalReceived != 0 : step.stopRequested
+            let halting = position.step == haltAfterStep || signalled
             let periodic = settings.saveEvery.map { position.step % $0 == 0 } ?? false
             if endOfEpoch || halting || periodic || position.step == totalSteps {
-                metrics.flush()
-                try Checkpoint.save(to: checkpointURL, model: model, optimizer: optimizer, position: position,
-                                    settingsJSON: settings.json)
+                try verifyReplicas()
+                metrics?.flush()
+                if isLeader {
+                    try Checkpoint.save(to: checkpointURL, model: model, optimizer: optimizer, position: position,
+                                        settingsJSON: settings.json)
+                }
+            } else if let every = verifyReplicasEvery, position.step % every == 0 {
+                try verifyReplicas()
             }
             if halting {
                 progress.finishLine()
                 stoppedEarly = true
-                log(stopSignalReceived != 0 ? "interrupted: checkpoint written at step \(position.step); continue with --resume"
+                log(signalled ? "interrupted: checkpoint written at step \(position.step); continue with --resume"
                                             : "halted at step \(position.step)")
                 break
             }
         }
         if !stoppedEarly {
             progress.finishLine()
-            try model.save(to: finalModelURL, metadata: ["format": "pt"])
+            if isLeader { try model.save(to: finalModelURL, metadata: ["format": "pt"]) }
             log("finished \(position.step) steps; model written to \(finalModelURL.path)")
         }
         return PretrainSummary(steps: position.step, finalLoss: lastLoss, stoppedEarly: stoppedEarly)
     }
 
+    /// Rank 0 reads the checkpoint and every rank receives model, optimizer state and position from it,
+    /// so ranks need no shared file system. A failure on rank 0 is reported to all ranks.
+    private func resumeFromCheckpoint() throws -> TrainingPosition {
+        var position = TrainingPosition(step: 0, optimizerStepCount: 0)
+        var failure: Error?
+        if isLeader {
+            do {
+                let (saved, savedSettings) = try Checkpoint.load(from: checkpointURL, model: model, optimizer: optimizer)
+                if let old = try? JSONDecoder().decode(PretrainSettings.self, from: Data(savedSettings.utf8)),
+                   !old.sameTrainingAs(settings) {
+                    throw CheckpointError.incompatible(checkpointURL.path, reason: "it was written with different settings; see config.json")
+                }
+                position = saved
+            } catch { failure = error }
+        }
+        guard let dp = dataParallel else {
+            if let failure { throw failure }
+            return position
+        }
+        let message = try dp.communicator.broadcast(failure.map { "\($0)" } ?? "")
+        if !message.isEmpty {
+            if let failure { throw failure }
+            throw CheckpointError.incompatible(checkpointURL.path, reason: "rank 0 could not resume: \(message)")
+        }
+        try dp.broadcastState(of: model)
+        for (_, t) in optimizer.stateTensors { try dp.communicator.broadcast(t) }
+        var numbers = [Int64(position.step), Int64(position.optimizerStepCount)]
+        try dp.communicator.broadcast(&numbers)
+        position = TrainingPosition(step: Int(numbers[0]), optimizerStepCount: Int(numbers[1]))
+        optimizer.stepCount = position.optimizerStepCount
+        return position
+    }
+
+    private func verifyReplicas() throws {
+        guard let dp = dataParallel, dp.size > 1 else { return }
+        try ReplicaCheck.verify(model.flatParameters, communicator: dp.communicator)
+    }
+
     private func writeConfig() throws {
         var object: [String: Any] = ["settings": try JSONSerialization.jsonObject(with: Data(settings.json.utf8)),
                                      "total_steps": totalSteps, "steps_per_epoch": sampler.stepsPerEpoch,
-                                     "scaled_lr": schedule.baseLR, "parameters": model.registry.parameterCount]
+                                     "scaled_lr": schedule.baseLR, "parameters": model.registry.parameterCount,
+                                     "world_size": worldSize, "per_rank_batch": settings.batchSize / worldSize,
+                                     "sync_batchnorm": dataParallel?.syncBatchNorm ?? false]
         for (k, v) in runInfo { object[k] = v }
         let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
         try AtomicFile.write(data, to: runDirectory.appendingPathComponent("config.json"))

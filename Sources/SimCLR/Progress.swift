@@ -9,12 +9,16 @@ public final class ProgressReporter {
     private let start = Date()
     private var firstStep: Int?
 
-    public init(total: Int, logEvery: Int) {
+    private let silent: Bool
+
+    public init(total: Int, logEvery: Int, silent: Bool = false) {
         self.total = total
         self.logEvery = max(1, logEvery)
+        self.silent = silent
     }
 
     public func update(step: Int, fields: String) {
+        guard !silent else { return }
         if firstStep == nil { firstStep = step - 1 }
         let done = step - (firstStep ?? 0)
         let elapsed = Date().timeIntervalSince(start)
@@ -32,7 +36,7 @@ public final class ProgressReporter {
     }
 
     /// Ends the bar's line before other output.
-    public func finishLine() { if isTerminal { print("") } }
+    public func finishLine() { if isTerminal && !silent { print("") } }
 
     public static func duration(_ s: Double) -> String {
         guard s.isFinite else { return "?" }

@@ -5,6 +5,7 @@ import Kernels
 import NeuralNet
 import Optimizers
 import SimCLR
+import Cluster
 
 extension OptimizerKind: ExpressibleByArgument {}
 extension LRScaling: ExpressibleByArgument {}
@@ -19,8 +20,13 @@ struct PretrainCommand: ParsableCommand {
         position; atomic, checksummed) and at the end RUN_DIR/model.safetensors (torchvision keys, loadable by PyTorch).
         Ctrl-C writes a checkpoint and stops; --resume continues exactly where the run stopped.
 
-        Example (a few minutes on 2 cores):
+        Under mpirun every rank holds a replica and a shard of each global batch; embeddings are all-gathered
+        so InfoNCE sees the global batch, BatchNorm statistics are global (--no-sync-bn for per-rank), and
+        gradients are all-reduced in buckets during backward. Rank 0 writes all files.
+
+        Examples:
           simclr pretrain --data synthetic --out runs/demo --epochs 5 --batch-size 128 --width 0.25
+          mpirun -np 2 simclr pretrain --out runs/demo2 --epochs 5 --batch-size 128 --width 0.25
         """)
 
     @OptionGroup var data: DataOptions
@@ -52,6 +58,12 @@ struct PretrainCommand: ParsableCommand {
     @Option(help: "Print a line every N steps when stdout is not a terminal.") var logEvery = 10
     @Flag(help: "Continue the run in --out from its checkpoint.") var resume = false
     @Flag(help: "Keep OpenBLAS's own kernel choice (no OPENBLAS_CORETYPE fix).") var noBlasFix = false
+    @Flag(inversion: .prefixedNo, help: "Under MPI: BatchNorm statistics over the global batch (SyncBN).") var syncBn = true
+    @Option(help: "Under MPI: gradient all-reduce bucket size in MB.") var bucketMb = 25.0
+    @Flag(help: "Under MPI: all-reduce gradients after backward instead of overlapping with it.") var noOverlap = false
+    @Option(help: "Under MPI: check every N steps that all replicas hold identical parameters (always at checkpoints).")
+    var verifyReplicas: Int?
+    @Option(help: .hidden) var testingFault: DistributedFault?
 
     func validate() throws {
         guard batchSize >= 2 else { throw ValidationError("--batch-size must be at least 2") }
@@ -66,8 +78,16 @@ struct PretrainCommand: ParsableCommand {
     }
 
     func run() throws {
+        let communicator = launchedUnderMPI() ? try Communicator.initialize() : nil
+        defer { if communicator != nil { try? Communicator.finalize() } }
+        try runAbortingOnError(communicator) { try train(communicator) }
+    }
+
+    private func train(_ communicator: Communicator?) throws {
         let threadCount = applyThreads(threads)
-        print(BLASSetup.describe())
+        let isLeader = (communicator?.rank ?? 0) == 0
+        func say(_ line: String) { if isLeader { print(line) } }
+        say(BLASSetup.describe())
         var settings = PretrainSettings()
         settings.epochs = epochs
         settings.steps = steps
@@ -87,19 +107,32 @@ struct PretrainCommand: ParsableCommand {
         settings.saveEvery = saveEvery
         settings.logEvery = logEvery
 
-        let dataset = try data.loadPretraining(log: { print($0) })
-        print("data: \(data.describe()): \(dataset.count) images of \(dataset.height)x\(dataset.width)")
+        let dataset = try data.loadPretraining(log: say)
+        say("data: \(data.describe()): \(dataset.count) images of \(dataset.height)x\(dataset.width)")
         var info = RunInfo.collect(command: CommandLine.arguments.joined(separator: " "))
         info["data"] = data.describe()
         info["threads"] = String(threadCount)
+        var distributed: DataParallelOptions?
+        if let communicator {
+            var options = DataParallelOptions(communicator: communicator)
+            options.syncBatchNorm = syncBn
+            options.bucketBytes = Int(bucketMb * 1024 * 1024)
+            options.overlap = !noOverlap
+            options.verifyReplicasEvery = verifyReplicas
+            options.fault = testingFault
+            distributed = options
+            say("MPI: \(communicator.size) ranks, \(batchSize / max(communicator.size, 1)) images per rank, sync BN \(syncBn), buckets \(bucketMb) MB, overlap \(!noOverlap)")
+        }
         let trainer = try Pretrainer(settings: settings, dataset: dataset, runDirectory: URL(fileURLWithPath: out),
                                      workers: workers, prefetch: prefetch,
-                                     initialWeights: initWeights.map { URL(fileURLWithPath: $0) }, runInfo: info)
-        print("model: ResNet-18 stem=\(stem.rawValue) width=\(width) head=\(projDims), \(trainer.model.registry.parameterCount) parameters")
-        print("schedule: \(trainer.totalSteps) steps (\(trainer.sampler.stepsPerEpoch) per epoch), lr \(trainer.schedule.baseLR) after \(lrScaling.rawValue) scaling, \(optimizer.rawValue)")
+                                     initialWeights: initWeights.map { URL(fileURLWithPath: $0) }, runInfo: info,
+                                     distributed: distributed)
+        defer { try? trainer.dataParallel?.reducer.close() }
+        say("model: ResNet-18 stem=\(stem.rawValue) width=\(width) head=\(projDims), \(trainer.model.registry.parameterCount) parameters")
+        say("schedule: \(trainer.totalSteps) steps (\(trainer.sampler.stepsPerEpoch) per epoch), lr \(trainer.schedule.baseLR) after \(lrScaling.rawValue) scaling, \(optimizer.rawValue)")
         do {
             try trainer.run(resume: resume)
-        } catch let error as TrainingError {
+        } catch let error as TrainingError where communicator == nil {
             print("error: \(error)")
             throw ExitCode(2)
         }

@@ -1,0 +1,122 @@
+import Foundation
+import TestSupport
+import XCTest
+
+/// The core invariant of data-parallel training: W ranks with per-rank batch b train the same model as one
+/// process with batch W*b (SyncBN on, global InfoNCE through the gather). Runs the built `simclr` under mpirun.
+///
+/// Tolerances, from measurements on this configuration: after one step every tensor of W=2 agrees with W=1
+/// to ~6e-6 of its own scale (the same sums in another order). Later steps amplify those rounding
+/// differences about tenfold per step, because the 0.125-width network has BatchNorm channels of nearly
+/// zero variance (invstd up to 1/sqrt(eps)): after three steps the largest absolute difference is ~4e-5,
+/// on BN biases of magnitude ~1e-4. So: one step is checked per tensor at 1e-4; three steps against the
+/// whole model's scale at 1e-3, plus the logged losses. The deliberate faults (the gather's backward
+/// without the sum over ranks, anchors not offset by rank) and per-rank BatchNorm are off by more than
+/// 1e-1 per tensor after one step, so the test can fail.
+final class DistributedInvariantTests: XCTestCase {
+    private static var workDir: URL!
+    private static var reference: [String: [Float]] = [:]
+
+    private var simclr: URL { get throws { try ProcessHarness.executable("simclr") } }
+
+    override class func setUp() {
+        workDir = FileManager.default.temporaryDirectory.appendingPathComponent("invariant-\(UUID().uuidString)")
+        try? FileManager.default.createDirectory(at: workDir, withIntermediateDirectories: true)
+    }
+
+    override class func tearDown() { try? FileManager.default.removeItem(at: workDir) }
+
+    private func common(_ out: String, steps: Int = 3) throws -> [String] {
+        let data = Self.workDir.appendingPathComponent("data").path
+        if !FileManager.default.fileExists(atPath: data + "/cifar-10-batches-bin/test_batch.bin") {
+            let r = try ProcessHarness.run([try simclr.path, "synth", "--out", data, "--train-count", "64", "--test-count", "8"])
+            XCTAssertEqual(r.status, 0, r.output)
+        }
+        return [try simclr.path, "pretrain", "--data", data, "--out", Self.workDir.appendingPathComponent(out).path,
+                "--width", "0.125", "--proj-dims", "32,16", "--batch-size", "16", "--steps", String(steps), "--augment", "none",
+                "--no-shuffle", "--threads", "1", "--workers", "0", "--warmup-epochs", "0", "--lr", "0.05"]
+    }
+
+    private func weights(_ out: String) throws -> [String: [Float]] {
+        let url = Self.workDir.appendingPathComponent(out).appendingPathComponent("model.safetensors")
+        return try SafetensorsFloats.read(url)
+    }
+
+    /// Largest difference relative to the largest magnitude in the whole model.
+    private func modelRelativeDifference(_ a: [String: [Float]], _ b: [String: [Float]]) -> Double {
+        var diff = 0.0, scale = 1e-12
+        for (name, x) in a {
+            guard let y = b[name], y.count == x.count else { return .infinity }
+            for (u, v) in zip(x, y) { diff = max(diff, abs(Double(u) - Double(v))); scale = max(scale, abs(Double(u))) }
+        }
+        return diff / scale
+    }
+
+    private func losses(_ out: String) throws -> [Double] {
+        let csv = try String(contentsOf: Self.workDir.appendingPathComponent(out).appendingPathComponent("metrics.csv"), encoding: .utf8)
+        return csv.split(separator: "\n").dropFirst().map { Double($0.split(separator: ",")[2])! }
+    }
+
+    /// Largest difference relative to each tensor's largest magnitude (BN counters included as floats).
+    private func maxRelativeDifference(_ a: [String: [Float]], _ b: [String: [Float]]) -> (Double, String) {
+        var worst = (0.0, "")
+        for (name, x) in a {
+            guard let y = b[name], y.count == x.count else { return (.infinity, name) }
+            let scale = max(x.map { abs(Double($0)) }.max() ?? 0, 1e-12)
+            let d = zip(x, y).map { abs(Double($0) - Double($1)) }.max() ?? 0
+            if d / scale > worst.0 { worst = (d / scale, name) }
+        }
+        return worst
+    }
+
+    /// The one-step single-process run every comparison starts from.
+    private func singleProcessReference() throws -> [String: [Float]] {
+        if Self.reference.isEmpty {
+            let r = try ProcessHarness.run(try common("w1-1step", steps: 1))
+            XCTAssertEqual(r.status, 0, r.output)
+            Self.reference = try weights("w1-1step")
+        }
+        return Self.reference
+    }
+
+    func testOneStepOnTwoAndFourRanksMatchesOneProcessPerTensor() throws {
+        let reference = try singleProcessReference()
+        for np in [2, 4] {
+            let r = try ProcessHarness.mpirun(np: np, try common("w\(np)-1step", steps: 1))
+            XCTAssertEqual(r.status, 0, r.output)
+            let (diff, name) = maxRelativeDifference(reference, try weights("w\(np)-1step"))
+            XCTAssertLessThan(diff, 1e-4, "\(np) ranks differ from 1 process at \(name)")
+        }
+    }
+
+    func testThreeStepsOnTwoRanksMatchOneProcess() throws {
+        let r1 = try ProcessHarness.run(try common("w1"))
+        XCTAssertEqual(r1.status, 0, r1.output)
+        let r2 = try ProcessHarness.mpirun(np: 2, try common("w2"))
+        XCTAssertEqual(r2.status, 0, r2.output)
+        XCTAssertLessThan(modelRelativeDifference(try weights("w1"), try weights("w2")), 1e-3)
+        for (a, b) in zip(try losses("w1"), try losses("w2")) { XCTAssertEqual(a, b, accuracy: 1e-4 * abs(a)) }
+    }
+
+    func testTheInvariantTestCanFail() throws {
+        let reference = try singleProcessReference()
+        let cases: [(String, [String])] = [("fault-gather", ["--testing-fault", "local-gather-gradient"]),
+                                           ("fault-offset", ["--testing-fault", "no-rank-offset"]),
+                                           ("no-sync-bn", ["--no-sync-bn"])]
+        for (out, extra) in cases {
+            let r = try ProcessHarness.mpirun(np: 2, try common(out, steps: 1) + extra)
+            XCTAssertEqual(r.status, 0, r.output)
+            let (diff, _) = maxRelativeDifference(reference, try weights(out))
+            XCTAssertGreaterThan(diff, 1e-1, "\(out) should not reproduce the single-process run")
+        }
+    }
+
+    func testConfigurationMismatchStopsEveryRank() throws {
+        let a = try common("mismatch")
+        let b = a.map { $0 == "0.05" ? "0.06" : $0 }  // rank 1 runs another learning rate
+        let r = try ProcessHarness.mpirunMPMD([a, b], timeout: 60)
+        XCTAssertNotEqual(r.status, 0)
+        XCTAssertFalse(r.timedOut, "a configuration mismatch must stop the job, not hang it")
+        XCTAssertTrue(r.output.lowercased().contains("configuration"), r.output)
+    }
+}
