@@ -39,6 +39,9 @@ field() { grep -o "\"$2\": [0-9.e+-]*" <<<"$1" | head -1 | awk '{print $2}'; }
 cleanup() { [[ $links == "local" ]] || "$repo/deploy/testcluster.sh" down >/dev/null 2>&1 || true; }
 trap cleanup EXIT
 
+# One namespace cluster at a time on this machine (the tests take the same lock).
+if [[ $links != local ]]; then exec 9>/tmp/simclr-testcluster.lock; flock 9; fi
+
 for link in $links; do
     launch=("$repo/deploy/launch.sh" --threads 1)
     if [[ $link != local ]]; then

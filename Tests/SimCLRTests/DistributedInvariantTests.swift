@@ -111,6 +111,22 @@ final class DistributedInvariantTests: XCTestCase {
         }
     }
 
+    /// Two hosts (network namespaces on a bridge, TCP between them) train the same model as one process.
+    func testTwoNamespaceHostsOverTCPMatchOneProcess() throws {
+        let reference = try singleProcessReference()
+        let arguments = try common("hosts2-1step", steps: 1)
+        let result: ProcessHarness.Result
+        do {
+            result = try TestCluster.with(nodes: 2) { mpirun in try ProcessHarness.run(mpirun + arguments, timeout: 180) }
+        } catch let unavailable as TestCluster.Unavailable {
+            throw XCTSkip("namespace cluster unavailable: \(unavailable)")
+        }
+        XCTAssertEqual(result.status, 0, result.output)
+        XCTAssertTrue(result.output.contains("MPI: 2 ranks"), result.output)
+        let (diff, name) = maxRelativeDifference(reference, try weights("hosts2-1step"))
+        XCTAssertLessThan(diff, 1e-4, "two namespace hosts differ from 1 process at \(name)")
+    }
+
     func testConfigurationMismatchStopsEveryRank() throws {
         let a = try common("mismatch")
         let b = a.map { $0 == "0.05" ? "0.06" : $0 }  // rank 1 runs another learning rate
