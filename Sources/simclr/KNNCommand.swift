@@ -32,7 +32,7 @@ struct KNNCommand: ParsableCommand {
     var k = 200
 
     @Option(help: "Temperature T of the vote weights exp(sim / T).")
-    var knnTemperature: Float = 0.1
+    var knnTemperature = 0.1
 
     @Option(help: ArgumentHelp("Fraction of the training labels used, class-balanced, in (0, 1].", valueName: "f"))
     var labelFraction = 1.0
@@ -58,13 +58,13 @@ struct KNNCommand: ParsableCommand {
         let (trainX, trainY) = f.train, (testX, testY) = f.test
         let start = Date()
         let knn = KNNClassifier(trainFeatures: trainX, trainLabels: trainY, classCount: f.classCount,
-                                k: k, temperature: knnTemperature)
+                                k: k, temperature: Float(knnTemperature))
         let result = knn.evaluate(features: testX, labels: testY)
         if knn.k < k { log("k capped at \(knn.k), the number of training images") }
         let results: [String: Any] = [
             "method": "knn", "encoder": encoderOptions.source, "random_init": encoderOptions.randomInit,
             "label_fraction": labelFraction, "test_top1": result.top1, "test_top5": result.top5,
-            "k": knn.k, "k_requested": k, "temperature": Double(knnTemperature),
+            "k": knn.k, "k_requested": k, "temperature": knnTemperature,
             "train_count": trainY.count, "test_count": testY.count, "classes": f.classCount,
             "feature_dim": trainX.shape[1], "stem": encoderOptions.stem.rawValue, "width": encoderOptions.width,
             "seed": encoderOptions.seed, "data": dataOptions.describe(), "knn_seconds": Date().timeIntervalSince(start),
@@ -72,7 +72,7 @@ struct KNNCommand: ParsableCommand {
         let resultsURL = runDir.appendingPathComponent("results.json")
         try EvaluationResults.write(results, to: resultsURL)
         print(String(format: "knn (k %d, T %g): test top-1 %.4f, top-5 %.4f (%d train / %d test images)",
-                     knn.k, Double(knnTemperature), result.top1, result.top5, trainY.count, testY.count))
+                     knn.k, knnTemperature, result.top1, result.top5, trainY.count, testY.count))
         print("wrote \(resultsURL.path)")
     }
 }

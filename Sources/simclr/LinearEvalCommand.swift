@@ -154,7 +154,7 @@ struct LinearEvalCommand: ParsableCommand {
     var epochs = 100
 
     @Option(help: "Base learning rate (cosine decay to 0). Default: 0.1 for sgd, 0.001 for adamw.")
-    var lr: Float?
+    var lr: Double?
 
     @Option(help: "Probe mini-batch size.")
     var batchSize = 256
@@ -198,12 +198,13 @@ struct LinearEvalCommand: ParsableCommand {
                                        runDir: runDir, log: log)
         let (trainX, trainY) = f.train, (testX, testY) = f.test
         let kind = LinearProbeConfig.OptimizerKind(rawValue: optimizer)!
+        let baseLR = lr ?? (kind == .sgd ? 0.1 : 0.001)
         let config = LinearProbeConfig(epochs: epochs, batchSize: batchSize,
-                                       learningRate: lr ?? (kind == .sgd ? 0.1 : 0.001),
+                                       learningRate: Float(baseLR),
                                        momentum: momentum, weightDecay: weightDecay, optimizer: kind,
                                        standardize: !noStandardize, seed: encoderOptions.seed)
         log("training probe: \(trainY.count) of \(f.trainTotal) train images, \(f.classCount) classes, "
-            + "\(trainX.shape[1])-d, \(epochs) epochs, batch \(batchSize), \(optimizer) lr \(config.learningRate)")
+            + "\(trainX.shape[1])-d, \(epochs) epochs, batch \(batchSize), \(optimizer) lr \(baseLR)")
         let probe = LinearProbe(featureDim: trainX.shape[1], classCount: f.classCount, seed: encoderOptions.seed)
         let metrics = try ProbeMetricsLog(url: runDir.appendingPathComponent("metrics.csv"))
         var last = ClassificationResult(top1: 0, top5: 0, loss: 0)
@@ -223,7 +224,7 @@ struct LinearEvalCommand: ParsableCommand {
             "label_fraction": labelFraction, "test_top1": last.top1, "test_top5": last.top5, "test_loss": last.loss,
             "train_loss": lastTrain.trainLoss, "train_top1": lastTrain.trainTop1,
             "train_count": trainY.count, "test_count": testY.count, "classes": f.classCount,
-            "feature_dim": trainX.shape[1], "epochs": epochs, "batch_size": batchSize, "lr": Double(config.learningRate),
+            "feature_dim": trainX.shape[1], "epochs": epochs, "batch_size": batchSize, "lr": baseLR,
             "optimizer": optimizer, "standardize": !noStandardize, "stem": encoderOptions.stem.rawValue,
             "width": encoderOptions.width, "seed": encoderOptions.seed, "data": dataOptions.describe(),
             "probe_seconds": Date().timeIntervalSince(start),
