@@ -1,0 +1,68 @@
+import Datasets
+import Foundation
+import Kernels
+import NeuralNet
+
+/// Frozen-encoder features: the pooled backbone output (512*width-d) of every image, in dataset order,
+/// in eval mode (BatchNorm running statistics) with the plain preprocessing (value/255, no augmentation).
+public struct FeatureExtractor {
+    public let model: ResNet18
+    public var batchSize: Int
+
+    public init(model: ResNet18, batchSize: Int = 256) {
+        precondition(batchSize >= 1, "batch size must be at least 1")
+        self.model = model
+        self.batchSize = batchSize
+    }
+
+    public var featureDim: Int { model.config.featureDim }
+
+    /// Features of every image of `data` as a [N, D] tensor. `progress` receives the number of images done.
+    /// The model is left in eval mode.
+    public func features(of data: LabeledImages, progress: ((Int) -> Void)? = nil) -> Tensor {
+        precondition(data.channels == 3, "the model takes 3-channel images, the dataset has \(data.channels)")
+        model.isTraining = false
+        let n = data.count, dim = featureDim, h = data.height, w = data.width
+        let output = Tensor(shape: [n, dim])
+        let imageValues = 3 * h * w
+        for start in stride(from: 0, to: n, by: batchSize) {
+            let count = min(batchSize, n - start)
+            let batch = Tensor(shape: [count, 3, h, w])
+            batch.withUnsafeMutableBufferPointer { dst in
+                for i in 0..<count {
+                    let image = data.floatImage(at: start + i)
+                    image.data.withUnsafeBufferPointer { src in
+                        for k in 0..<imageValues { dst[i * imageValues + k] = src[k] }
+                    }
+                }
+            }
+            let result = model.forward(batch, throughHead: false)
+            precondition(result.shape == [count, dim], "model output \(result.shape), expected [\(count), \(dim)]")
+            result.withUnsafeBufferPointer { src in
+                output.withUnsafeMutableBufferPointer { dst in
+                    for k in 0..<(count * dim) { dst[start * dim + k] = src[k] }
+                }
+            }
+            progress?(start + count)
+        }
+        return output
+    }
+
+    /// A copy of the [N, D] `features` with every row scaled to unit L2 norm (zero rows stay zero).
+    public static func l2Normalized(_ features: Tensor) -> Tensor {
+        precondition(features.shape.count == 2, "expected [N, D] features, got \(features.shape)")
+        let n = features.shape[0], d = features.shape[1]
+        let out = Tensor(shape: [n, d])
+        features.withUnsafeBufferPointer { src in
+            out.withUnsafeMutableBufferPointer { dst in
+                for i in 0..<n {
+                    var sq: Float = 0
+                    for k in 0..<d { sq += src[i * d + k] * src[i * d + k] }
+                    let scale: Float = sq > 0 ? 1 / sq.squareRoot() : 0
+                    for k in 0..<d { dst[i * d + k] = src[i * d + k] * scale }
+                }
+            }
+        }
+        return out
+    }
+}

@@ -1,0 +1,78 @@
+import ArgumentParser
+import Datasets
+import Foundation
+import Kernels
+import NeuralNet
+import SimCLR
+
+/// `simclr knn`: weighted kNN classification on frozen encoder features.
+struct KNNCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "knn",
+        abstract: "kNN classifier on frozen encoder features (cosine, weighted votes exp(sim/T)); test top-1/top-5.",
+        discussion: """
+        Computes the pooled backbone features (eval mode, no augmentation) of the train split, reduced to a \
+        class-balanced --label-fraction subset, and of the test split (cached in RUN_DIR like linear-eval), \
+        L2-normalizes them, and classifies every test image by its --k most cosine-similar training images, \
+        each voting for its class with weight exp(sim / --knn-temperature) (the InstDisc/SimCLR kNN monitor: \
+        k = 200, T = 0.1). k is capped at the number of training images. Top-1/top-5 come from the ranking of \
+        the summed votes. Writes RUN_DIR/results.json (test_top1, test_top5 as fractions, k, temperature, ...).
+
+        Example:
+          simclr knn --encoder runs/shapes/model.safetensors --data data/shapes --out runs/shapes-knn
+        """)
+
+    @OptionGroup(title: "Encoder") var encoderOptions: EncoderOptions
+    @OptionGroup(title: "Data") var dataOptions: DataOptions
+
+    @Option(help: ArgumentHelp("Run directory for results.json and the feature cache.", valueName: "dir"))
+    var out: String
+
+    @Option(help: "Neighbours that vote (capped at the number of training images).")
+    var k = 200
+
+    @Option(help: "Temperature T of the vote weights exp(sim / T).")
+    var knnTemperature = 0.1
+
+    @Option(help: ArgumentHelp("Fraction of the training labels used, class-balanced, in (0, 1].", valueName: "f"))
+    var labelFraction = 1.0
+
+    func validate() throws {
+        guard k >= 1 else { throw ValidationError("--k must be at least 1") }
+        guard knnTemperature > 0, knnTemperature.isFinite else { throw ValidationError("--knn-temperature must be positive") }
+        guard labelFraction > 0, labelFraction <= 1 else {
+            throw ValidationError("--label-fraction \(labelFraction) must lie in (0, 1]")
+        }
+    }
+
+    func run() throws {
+        let log = { (line: String) in FileHandle.standardError.write(Data((line + "\n").utf8)) }
+        let threadCount = applyThreads(encoderOptions.threads)
+        log(BLASSetup.describe())
+        let runDir = URL(fileURLWithPath: expandPath(out))
+        try FileManager.default.createDirectory(at: runDir, withIntermediateDirectories: true)
+        log("knn of \(encoderOptions.source) on \(dataOptions.describe()), label fraction \(labelFraction), "
+            + "\(threadCount) threads")
+        let f = try evaluationFeatures(encoder: encoderOptions, data: dataOptions, labelFraction: labelFraction,
+                                       runDir: runDir, log: log)
+        let (trainX, trainY) = f.train, (testX, testY) = f.test
+        let start = Date()
+        let knn = KNNClassifier(trainFeatures: trainX, trainLabels: trainY, classCount: f.classCount,
+                                k: k, temperature: Float(knnTemperature))
+        let result = knn.evaluate(features: testX, labels: testY)
+        if knn.k < k { log("k capped at \(knn.k), the number of training images") }
+        let results: [String: Any] = [
+            "method": "knn", "encoder": encoderOptions.source, "random_init": encoderOptions.randomInit,
+            "label_fraction": labelFraction, "test_top1": result.top1, "test_top5": result.top5,
+            "k": knn.k, "k_requested": k, "temperature": knnTemperature,
+            "train_count": trainY.count, "test_count": testY.count, "classes": f.classCount,
+            "feature_dim": trainX.shape[1], "stem": encoderOptions.stem.rawValue, "width": encoderOptions.width,
+            "seed": encoderOptions.seed, "data": dataOptions.describe(), "knn_seconds": Date().timeIntervalSince(start),
+        ]
+        let resultsURL = runDir.appendingPathComponent("results.json")
+        try EvaluationResults.write(results, to: resultsURL)
+        print(String(format: "knn (k %d, T %g): test top-1 %.4f, top-5 %.4f (%d train / %d test images)",
+                     knn.k, knnTemperature, result.top1, result.top5, trainY.count, testY.count))
+        print("wrote \(resultsURL.path)")
+    }
+}

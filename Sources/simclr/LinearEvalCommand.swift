@@ -1,0 +1,238 @@
+import ArgumentParser
+import Datasets
+import Foundation
+import Kernels
+import NeuralNet
+import SimCLR
+
+/// The encoder of an evaluation command: a weights file (backbone keys) or a random init, and its shape.
+struct EncoderOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("Encoder weights (.safetensors; only the backbone keys are read, so a pretrain "
+                                   + "model.safetensors with its head works).", valueName: "file"))
+    var encoder: String?
+
+    @Flag(help: "Use a randomly initialized encoder (the baseline) instead of --encoder.")
+    var randomInit = false
+
+    @Option(help: "Stem of the encoder: cifar (3x3 conv) or imagenet (7x7 conv + max pool).")
+    var stem: Stem = .cifar
+
+    @Option(help: "Channel width multiplier of the encoder (1.0 = ResNet-18, 512-d features).")
+    var width = 1.0
+
+    @Option(help: "Seed of the random init, the label-fraction subset and the probe.")
+    var seed: UInt64 = 0
+
+    @Option(help: "Images per forward pass when computing features.")
+    var featureBatchSize = 256
+
+    @Option(help: "BLAS and kernel threads (default: all cores).")
+    var threads: Int?
+
+    @Flag(help: "Keep OpenBLAS's own kernel choice (no OPENBLAS_CORETYPE fix).")
+    var noBlasFix = false
+
+    func validate() throws {
+        switch (encoder, randomInit) {
+        case (nil, false): throw ValidationError("give --encoder FILE or --random-init")
+        case (.some, true): throw ValidationError("--encoder and --random-init exclude each other: give exactly one")
+        default: break
+        }
+        if let encoder, !FileManager.default.fileExists(atPath: expandPath(encoder)) {
+            throw ValidationError("--encoder \(encoder): file not found")
+        }
+        guard width > 0, width <= 8 else { throw ValidationError("--width \(width) must lie in (0, 8]") }
+        guard featureBatchSize >= 1 else { throw ValidationError("--feature-batch-size must be at least 1") }
+        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
+    }
+
+    /// "random-init" or the absolute encoder path.
+    var source: String { encoder.map { URL(fileURLWithPath: expandPath($0)).path } ?? "random-init" }
+
+    func makeModel() throws -> ResNet18 {
+        let model = ResNet18(config: ResNetConfig(stem: stem, width: width, headDims: []), seed: seed)
+        if let encoder {
+            do {
+                try model.load(from: URL(fileURLWithPath: expandPath(encoder)), scope: .backbone)
+            } catch {
+                throw CommandError("\(encoder): \(error) (do --stem \(stem.rawValue) and --width \(width) describe this file?)")
+            }
+        }
+        model.isTraining = false
+        return model
+    }
+
+    /// Identifies the features a cache holds: encoder file (path, size, modification time) or random init.
+    func cacheKey(data: String, split: String, fraction: Double) -> String {
+        var enc = "random-init seed \(seed)"
+        if let encoder {
+            let attrs = try? FileManager.default.attributesOfItem(atPath: expandPath(encoder))
+            let size = (attrs?[.size] as? NSNumber)?.intValue ?? -1
+            let time = (attrs?[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0
+            enc = "\(source) \(size) \(time)"
+        }
+        return "\(enc) | \(stem.rawValue) \(width) | \(data) | \(split) | fraction \(fraction) seed \(seed)"
+    }
+}
+
+func expandPath(_ path: String) -> String { NSString(string: path).expandingTildeInPath }
+
+/// Features and labels of the labelled train subset and the test split, from the run directory's cache
+/// when it holds them for the same encoder and data, else computed (and cached).
+func evaluationFeatures(encoder: EncoderOptions, data: DataOptions, labelFraction: Double, runDir: URL,
+                        log: @escaping (String) -> Void)
+    throws -> (train: (Tensor, [Int]), test: (Tensor, [Int]), classCount: Int, trainTotal: Int) {
+    var model: ResNet18?
+    var classCount = 0
+    var trainTotal = 0
+    func compute(_ split: DatasetSplit, fraction: Double) throws -> (Tensor, [Int]) {
+        let cache = FeatureCache(directory: runDir, split: split.rawValue)
+        let key = encoder.cacheKey(data: data.describe(), split: split.rawValue, fraction: fraction)
+        var images = try data.load(split: split, log: log)
+        if split == .train { trainTotal = images.count }
+        classCount = max(classCount, images.classNames.count, (images.labels.max() ?? -1) + 1)
+        if images.labels.contains(where: { $0 < 0 }) {
+            throw CommandError("the \(split.rawValue) split has unlabeled images; evaluation needs labels")
+        }
+        if images.count == 0 { throw CommandError("the \(split.rawValue) split is empty") }
+        if fraction < 1 {
+            let indices = LabelFraction.balancedSubset(labels: images.labels, fraction: fraction, seed: encoder.seed)
+            images = images.subset(indices)
+        }
+        if let cached = cache.load(key: key), cached.labels == images.labels {
+            log("using cached \(split.rawValue) features \(cache.featuresURL.path) (\(cached.labels.count) x \(cached.features.shape[1]))")
+            return cached
+        }
+        if images.channels != 3 { throw CommandError("the encoder takes 3-channel images, the dataset has \(images.channels)") }
+        if model == nil { model = try encoder.makeModel() }
+        let extractor = FeatureExtractor(model: model!, batchSize: encoder.featureBatchSize)
+        let start = Date()
+        let features = extractor.features(of: images)
+        log(String(format: "computed %@ features: %d x %d in %.1f s", split.rawValue, images.count,
+                   extractor.featureDim, Date().timeIntervalSince(start)))
+        try cache.store(features: features, labels: images.labels, key: key)
+        return (features, images.labels)
+    }
+    let train = try compute(.train, fraction: labelFraction)
+    let test = try compute(.test, fraction: 1)
+    return (train, test, classCount, trainTotal)
+}
+
+/// `simclr linear-eval`: linear probe on frozen encoder features.
+struct LinearEvalCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "linear-eval",
+        abstract: "Linear probe: train one Linear layer on frozen encoder features and report test top-1/top-5.",
+        discussion: """
+        Computes the pooled backbone features (512*width-d, eval mode, no augmentation: value/255) of the \
+        train split, reduced to a class-balanced --label-fraction subset, and of the test split, once, and \
+        caches them in RUN_DIR (features_{train,test}.npy, labels_{train,test}.npy; reused by a rerun with \
+        the same encoder and data). Then trains a softmax-regression layer with cross-entropy on them \
+        (features standardized with the training mean/std unless --no-standardize; SGD with momentum or \
+        AdamW, cosine-decayed LR, shuffled mini-batches) and evaluates it on the test features after every \
+        epoch. Writes RUN_DIR/metrics.csv (epoch, train_loss, train_top1, test_top1, test_top5, test_loss, lr) \
+        and RUN_DIR/results.json (test_top1, test_top5 as fractions, method, label_fraction, encoder, ...).
+
+        --encoder reads only the backbone keys of a safetensors model file (a pretrain model.safetensors \
+        works as is); --random-init evaluates a randomly initialized encoder, the baseline. Give exactly one.
+
+        Example:
+          simclr linear-eval --encoder runs/shapes/model.safetensors --data data/shapes \\
+            --out runs/shapes-linear-10pct --label-fraction 0.1 --epochs 100
+        """)
+
+    @OptionGroup(title: "Encoder") var encoderOptions: EncoderOptions
+    @OptionGroup(title: "Data") var dataOptions: DataOptions
+
+    @Option(help: ArgumentHelp("Run directory for metrics.csv, results.json and the feature cache.", valueName: "dir"))
+    var out: String
+
+    @Option(help: ArgumentHelp("Fraction of the training labels used, class-balanced, in (0, 1].", valueName: "f"))
+    var labelFraction = 1.0
+
+    @Option(help: "Probe training epochs.")
+    var epochs = 100
+
+    @Option(help: "Base learning rate (cosine decay to 0). Default: 0.1 for sgd, 0.001 for adamw.")
+    var lr: Double?
+
+    @Option(help: "Probe mini-batch size.")
+    var batchSize = 256
+
+    @Option(help: "Optimizer: sgd (momentum 0.9) or adamw.")
+    var optimizer = "sgd"
+
+    @Option(help: "SGD momentum.")
+    var momentum: Float = 0.9
+
+    @Option(help: "Weight decay (on the weights, not the bias).")
+    var weightDecay: Float = 0
+
+    @Flag(help: "Train on the raw features instead of standardizing them with the training mean/std.")
+    var noStandardize = false
+
+    func validate() throws {
+        guard labelFraction > 0, labelFraction <= 1 else {
+            throw ValidationError("--label-fraction \(labelFraction) must lie in (0, 1]")
+        }
+        guard epochs >= 1 else { throw ValidationError("--epochs must be at least 1") }
+        guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1") }
+        if let lr, !(lr > 0) { throw ValidationError("--lr must be positive") }
+        guard LinearProbeConfig.OptimizerKind(rawValue: optimizer) != nil else {
+            throw ValidationError("--optimizer \(optimizer): expected sgd or adamw")
+        }
+        guard momentum >= 0, momentum < 1 else { throw ValidationError("--momentum must lie in [0, 1)") }
+        guard weightDecay >= 0 else { throw ValidationError("--weight-decay must be >= 0") }
+    }
+
+    func run() throws {
+        let log = { (line: String) in FileHandle.standardError.write(Data((line + "\n").utf8)) }
+        let threadCount = applyThreads(encoderOptions.threads)
+        log(BLASSetup.describe())
+        let runDir = URL(fileURLWithPath: expandPath(out))
+        try FileManager.default.createDirectory(at: runDir, withIntermediateDirectories: true)
+        log("linear-eval of \(encoderOptions.source) on \(dataOptions.describe()), label fraction \(labelFraction), "
+            + "\(threadCount) threads")
+
+        let f = try evaluationFeatures(encoder: encoderOptions, data: dataOptions, labelFraction: labelFraction,
+                                       runDir: runDir, log: log)
+        let (trainX, trainY) = f.train, (testX, testY) = f.test
+        let kind = LinearProbeConfig.OptimizerKind(rawValue: optimizer)!
+        let baseLR = lr ?? (kind == .sgd ? 0.1 : 0.001)
+        let config = LinearProbeConfig(epochs: epochs, batchSize: batchSize,
+                                       learningRate: Float(baseLR),
+                                       momentum: momentum, weightDecay: weightDecay, optimizer: kind,
+                                       standardize: !noStandardize, seed: encoderOptions.seed)
+        log("training probe: \(trainY.count) of \(f.trainTotal) train images, \(f.classCount) classes, "
+            + "\(trainX.shape[1])-d, \(epochs) epochs, batch \(batchSize), \(optimizer) lr \(baseLR)")
+        let probe = LinearProbe(featureDim: trainX.shape[1], classCount: f.classCount, seed: encoderOptions.seed)
+        let metrics = try ProbeMetricsLog(url: runDir.appendingPathComponent("metrics.csv"))
+        var last = ClassificationResult(top1: 0, top5: 0, loss: 0)
+        var lastTrain = ProbeEpochStats(epoch: 0, trainLoss: 0, trainTop1: 0, learningRate: 0)
+        let start = Date()
+        probe.train(features: trainX, labels: trainY, config: config) { stats in
+            last = probe.evaluate(features: testX, labels: testY)
+            lastTrain = stats
+            metrics.append(stats, test: last)
+            if stats.epoch == 1 || stats.epoch == epochs || stats.epoch % max(1, epochs / 10) == 0 {
+                log(String(format: "epoch %d/%d  train loss %.4f top1 %.4f  test top1 %.4f top5 %.4f",
+                           stats.epoch, epochs, stats.trainLoss, stats.trainTop1, last.top1, last.top5))
+            }
+        }
+        let results: [String: Any] = [
+            "method": "linear-eval", "encoder": encoderOptions.source, "random_init": encoderOptions.randomInit,
+            "label_fraction": labelFraction, "test_top1": last.top1, "test_top5": last.top5, "test_loss": last.loss,
+            "train_loss": lastTrain.trainLoss, "train_top1": lastTrain.trainTop1,
+            "train_count": trainY.count, "test_count": testY.count, "classes": f.classCount,
+            "feature_dim": trainX.shape[1], "epochs": epochs, "batch_size": batchSize, "lr": baseLR,
+            "optimizer": optimizer, "standardize": !noStandardize, "stem": encoderOptions.stem.rawValue,
+            "width": encoderOptions.width, "seed": encoderOptions.seed, "data": dataOptions.describe(),
+            "probe_seconds": Date().timeIntervalSince(start),
+        ]
+        let resultsURL = runDir.appendingPathComponent("results.json")
+        try EvaluationResults.write(results, to: resultsURL)
+        print(String(format: "linear-eval: test top-1 %.4f, top-5 %.4f (%d train / %d test images, label fraction %g)",
+                     last.top1, last.top5, trainY.count, testY.count, labelFraction))
+        print("wrote \(resultsURL.path)")
+    }
+}
