@@ -52,8 +52,10 @@ for link in $links; do
         base=""
         for ((w = 1; w <= max_ranks; w++)); do
             if [[ $mode == weak ]]; then batch=$((per_rank * w)); else batch=$global; fi
-            json=$("${launch[@]}" -n "$w" -- bench --distributed --batch-size "$batch" --width "$width" \
-                   --steps "$steps" --warmup 1 --threads 1 --json | grep '^{' | tail -1)
+            # A launch that fails to start its daemons can leave mpirun waiting: bound every run.
+            json=$(timeout --kill-after=10 900 "${launch[@]}" -n "$w" -- bench --distributed --batch-size "$batch" --width "$width" \
+                   --steps "$steps" --warmup 1 --threads 1 --json | grep '^{' | tail -1 || true)
+            if [[ -z $json ]]; then echo "scaling: $link $mode W=$w failed; skipped" >&2; continue; fi
             ips=$(field "$json" img_per_s)
             [[ -n $base ]] || base=$ips
             eff=$(awk -v t="$ips" -v b="$base" -v w="$w" 'BEGIN { printf "%.3f", t / (w * b) }')
