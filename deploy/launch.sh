@@ -9,6 +9,10 @@
 #                       its generated hostfile, deploy/netns-agent.sh as launch agent, TCP on 10.77.0.0/24
 #   --bind POLICY       core (default when ranks <= slots), none (default when oversubscribed), socket, ...
 #   --threads T         BLAS/kernel threads per rank (OPENBLAS_NUM_THREADS; default 1: one rank per core)
+#   --allreduce ALG     force OpenMPI's all-reduce algorithm: ring, segmented_ring, rabenseifner,
+#                       recursive_doubling, nonoverlapping, basic_linear (default: OpenMPI's own choice).
+#                       Over TCP, rabenseifner reached the link rate where the default reached about half
+#                       (46 MB, 2 nodes of the namespace cluster at 1 Gbit/s)
 #   --program PATH      what to run (default: .build/release/simclr)
 #   --mpirun-arg ARG    pass ARG to mpirun (repeatable)
 #   --dry-run           print the command instead of running it
@@ -24,7 +28,7 @@
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
-np="" hostfile="" bind="" threads=1 program="$repo/.build/release/simclr" dry=0 testcluster=0
+np="" hostfile="" bind="" threads=1 allreduce="" program="$repo/.build/release/simclr" dry=0 testcluster=0
 extra=()
 
 while (($#)); do
@@ -35,6 +39,7 @@ while (($#)); do
         --bind) bind=$2; shift 2 ;;
         --threads) threads=$2; shift 2 ;;
         --program) program=$2; shift 2 ;;
+        --allreduce) allreduce=$2; shift 2 ;;
         --mpirun-arg) extra+=("$2"); shift 2 ;;
         --dry-run) dry=1; shift ;;
         --) shift; break ;;
@@ -71,6 +76,16 @@ if ((np > slots)); then
 fi
 args+=(--bind-to "${bind:-core}")
 [[ ${bind:-core} == core ]] && args+=(--map-by core)
+
+if [[ -n $allreduce ]]; then
+    # OpenMPI 4.1 coll/tuned numbering.
+    case $allreduce in
+        basic_linear) alg=1 ;; nonoverlapping) alg=2 ;; recursive_doubling) alg=3 ;;
+        ring) alg=4 ;; segmented_ring) alg=5 ;; rabenseifner) alg=6 ;;
+        *) echo "launch: unknown --allreduce '$allreduce'" >&2; exit 2 ;;
+    esac
+    args+=(--mca coll_tuned_use_dynamic_rules 1 --mca coll_tuned_allreduce_algorithm "$alg")
+fi
 
 args+=(-x OPENBLAS_NUM_THREADS="$threads")
 [[ -n ${OPENBLAS_CORETYPE:-} ]] && args+=(-x OPENBLAS_CORETYPE)

@@ -3,7 +3,8 @@
 #   mpirun --mca plm_rsh_agent /path/to/deploy/netns-agent.sh ...
 # OpenMPI calls it like ssh: `AGENT [ssh options] HOST COMMAND...` and the command words form one shell
 # command line (they contain quoting, e.g. the HNP URI). HOST is a hostfile entry: an address 10.77.0.i or a
-# name sc-nodei. The command runs in that node's network namespace, under /bin/sh as ssh would.
+# name sc-nodei. The command runs in that node's network namespace (host name sc-nodei), under /bin/sh
+# as ssh would.
 # NETNS_AGENT_LOG=FILE appends each call to FILE for debugging.
 set -eu
 
@@ -30,4 +31,8 @@ esac
 [ -n "$ns" ] && ip netns list | awk '{print $1}' | grep -qx "$ns" || {
     echo "netns-agent: no test-cluster namespace for host '$host' (is deploy/testcluster.sh up?)" >&2; exit 255; }
 
-exec ip netns exec "$ns" /bin/sh -c "$*"
+# All nodes share this machine's file system and, by default, its host name, and OpenMPI names its session
+# directory (/tmp/ompi.<host>.<uid>/...) after the host: daemons of two nodes would race on the same files
+# (seen: "mkdir ... File exists" and a crash writing the shared hwloc topology). So each node also gets its
+# own UTS namespace with the host name sc-nodeN, as a real host would have.
+exec ip netns exec "$ns" unshare --uts /bin/sh -c "hostname $ns; $*"

@@ -33,6 +33,11 @@ public final class EmbeddingGather {
         try communicator.allGather(local)
     }
 
+    /// The same into a preallocated `[W*b, D]` tensor.
+    public func allGatherRows(_ local: Tensor, into result: Tensor) throws {
+        try communicator.allGather(local, into: result)
+    }
+
     /// Global rows owned by this rank (its anchors) for a per-rank batch of `localBatch` images.
     public func ownedRows(localBatch b: Int) -> [Int] {
         let B = world * b

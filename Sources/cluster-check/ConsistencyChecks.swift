@@ -19,7 +19,7 @@ func consistencyChecks(_ run: CheckRunner) {
     }
 
     run.check("config-check-mismatch-detected") {
-        guard c.size > 1 else { return nil }
+        guard c.size > 1 else { return skip("needs 2 ranks") }
         do {
             try ConfigurationCheck.verify(demoConfiguration(rank: c.rank, mismatch: true), communicator: c)
             return "mismatch not detected"
@@ -34,7 +34,7 @@ func consistencyChecks(_ run: CheckRunner) {
         params.withUnsafeMutableBufferPointer { for i in 0..<$0.count { $0[i] = Float(i).squareRoot() } }
         let same = try ReplicaCheck.compare(params, communicator: c)
         guard same.isConsistent else { return "identical tensors reported different: \(same.summary)" }
-        guard c.size > 1 else { return nil }
+        guard c.size > 1 else { return nil }   // perturbing one replica needs a second rank
         let odd = c.size - 1
         if c.rank == odd { params[12345] = params[12345].nextUp }
         let report = try ReplicaCheck.compare(params, communicator: c)
@@ -74,9 +74,8 @@ func errorChecks(_ run: CheckRunner) {
     run.check("error-mismatched-broadcast") {
         // Pairs of ranks where the receiver posts a smaller buffer than the root sends: MPI reports
         // MPI_ERR_TRUNCATE on the receiver. Pairs keep every receiver a leaf of the broadcast tree.
-        guard c.size > 1, let pair = try c.split(color: c.rank / 2 * 2 + 1 < c.size ? c.rank / 2 : -1, key: c.rank) else {
-            return nil
-        }
+        guard c.size > 1 else { return skip("needs 2 ranks") }
+        guard let pair = try c.split(color: c.rank / 2 * 2 + 1 < c.size ? c.rank / 2 : -1, key: c.rank) else { return nil }
         defer { try? pair.free() }
         do {
             try pair.broadcast(Tensor(shape: [pair.rank == 0 ? 64 : 8]), root: 0)
