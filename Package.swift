@@ -45,7 +45,7 @@ let package = Package(
         .testTarget(name: "SimCLRTests", dependencies: ["SimCLR", "NeuralNet", "Datasets", "Kernels", "Optimizers",
                                                         "TestSupport"]),
         .testTarget(name: "ClusterTests", dependencies: ["Cluster", "Kernels"]),
-        .testTarget(name: "CLITests", dependencies: ["Datasets", "NeuralNet", "Kernels"]),
+        .testTarget(name: "CLITests", dependencies: ["Datasets", "NeuralNet", "Kernels", "TestSupport"]),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "Kernels"],
                     resources: [.copy("Fixtures")]),
     ]

@@ -1,4 +1,5 @@
 import Foundation
+import TestSupport
 import XCTest
 
 /// A fresh temporary directory, removed when the test ends.
@@ -26,34 +27,15 @@ struct ToolRun {
     var stderr: String
 }
 
-/// The built `simclr` executable: beside the test bundle (same build configuration), else
-/// `<package>/.build/release/simclr`.
-func simclrExecutable() throws -> URL {
-    var candidates = [Bundle.main.bundleURL, Bundle(for: CommandLineTests.self).bundleURL.deletingLastPathComponent(),
-                      URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()]
-        .map { $0.appendingPathComponent("simclr") }
-    var dir = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-    while dir.path != "/" {
-        candidates.append(dir.appendingPathComponent(".build/release/simclr"))
-        dir = dir.deletingLastPathComponent()
-    }
-    for url in candidates where FileManager.default.isExecutableFile(atPath: url.path) { return url }
-    throw MissingExecutable(searched: candidates.map(\.path))
-}
-
-struct MissingExecutable: Error, CustomStringConvertible {
-    let searched: [String]
-    var description: String {
-        "the simclr executable was not found (build it with `swift build -c release`); looked at: "
-            + searched.joined(separator: ", ")
-    }
-}
+/// The built `simclr` executable (located by the shared test harness).
+func simclrExecutable() throws -> URL { try ProcessHarness.executable("simclr") }
 
 /// Runs `simclr arguments...`, output captured through files (pipes could fill up and block).
 func runSimclr(_ arguments: [String], in directory: URL) throws -> ToolRun {
     let process = Process()
-    process.executableURL = try simclrExecutable()
-    process.arguments = arguments
+    // Under coreutils `timeout`, so a hang fails the test instead of blocking the run.
+    process.executableURL = URL(fileURLWithPath: ProcessHarness.which("timeout") ?? "/usr/bin/timeout")
+    process.arguments = ["--kill-after=5", "300", try simclrExecutable().path] + arguments
     let out = directory.appendingPathComponent(".stdout-\(UUID().uuidString)")
     let err = directory.appendingPathComponent(".stderr-\(UUID().uuidString)")
     _ = FileManager.default.createFile(atPath: out.path, contents: nil)
