@@ -10,9 +10,8 @@
 #   --bind POLICY       core (default when ranks <= slots), none (default when oversubscribed), socket, ...
 #   --threads T         BLAS/kernel threads per rank (OPENBLAS_NUM_THREADS; default 1: one rank per core)
 #   --allreduce ALG     force OpenMPI's all-reduce algorithm: ring, segmented_ring, rabenseifner,
-#                       recursive_doubling, nonoverlapping, basic_linear (default: OpenMPI's own choice).
-#                       Over TCP, rabenseifner reached the link rate where the default reached about half
-#                       (46 MB, 2 nodes of the namespace cluster at 1 Gbit/s)
+#                       recursive_doubling, nonoverlapping, basic_linear (default: OpenMPI's own choice),
+#                       to compare them with `cluster-check bandwidth`
 #   --program PATH      what to run (default: .build/release/simclr)
 #   --mpirun-arg ARG    pass ARG to mpirun (repeatable)
 #   --dry-run           print the command instead of running it

@@ -31,12 +31,19 @@ final class NamespaceClusterTests: XCTestCase {
         XCTAssertEqual(up.status, 0, up.output)
         guard up.status == 0 else { return }
 
-        let result = try TestSupport.run([
+        let command = [
             mpirun, "--hostfile", hostfile, "-np", "2", "--bind-to", "none",
             "--mca", "plm_rsh_agent", agent, "--mca", "btl", "tcp,self",
             "--mca", "btl_tcp_if_include", "10.77.0.0/24", "--mca", "oob_tcp_if_include", "10.77.0.0/24",
             binary.path,
-        ], timeout: 120)
+        ]
+        var result = try TestSupport.run(command, timeout: 60)
+        // Rarely (under 1 launch in 300 here, seen on a loaded machine) a daemon never reports back to
+        // mpirun. That is OpenMPI's launch, not our code: retry once, and only for that failure.
+        if result.timedOut && result.output.contains("unable to reliably start one or more daemons") {
+            print("namespace cluster: daemon launch failed, retrying once:\n\(result.output)")
+            result = try TestSupport.run(command, timeout: 60)
+        }
         ClusterCheckTests.assertAllPassed(result, ranks: 2)
         // Each rank runs on its own "host" (the agent names it after the namespace) and is alone there.
         XCTAssertEqual(result.lines(startingWith: "INFO rank 0: sc-node1 local 0/1").count, 1, result.output)
