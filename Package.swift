@@ -44,7 +44,7 @@ let package = Package(
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "SimCLRTests", dependencies: ["SimCLR", "NeuralNet", "Datasets", "Kernels", "Optimizers",
                                                         "TestSupport"]),
-        .testTarget(name: "ClusterTests", dependencies: ["Cluster", "Kernels"]),
+        .testTarget(name: "ClusterTests", dependencies: ["Cluster", "Kernels", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["Datasets", "NeuralNet", "Kernels", "TestSupport"]),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "Kernels"],
                     resources: [.copy("Fixtures")]),

@@ -34,23 +34,23 @@ final class ClusterCheckTests: XCTestCase {
     }
 
     func testSingletonWithoutMpirunIsAWorldOfOne() throws {
-        let binary = try TestSupport.clusterCheck()
-        let result = try TestSupport.run([binary.path], timeout: 60)
+        let binary = try ClusterHarness.clusterCheck()
+        let result = try ClusterHarness.run([binary.path], timeout: 60)
         Self.assertAllPassed(result, ranks: 1)
     }
 
     func testTwoRanks() throws {
-        Self.assertAllPassed(try TestSupport.mpirun(np: 2, []), ranks: 2)
+        Self.assertAllPassed(try ClusterHarness.mpirun(np: 2, []), ranks: 2)
     }
 
     func testFourRanksOversubscribed() throws {
-        let result = try TestSupport.mpirun(np: 4, [], timeout: 90)
+        let result = try ClusterHarness.mpirun(np: 4, [], timeout: 90)
         Self.assertAllPassed(result, ranks: 4)
         XCTAssertTrue(result.output.contains("INFO rank 3:"), result.output)
     }
 
     func testConfigMismatchStopsEveryRankWithTheReason() throws {
-        let result = try TestSupport.mpirun(np: 2, ["config-mismatch"])
+        let result = try ClusterHarness.mpirun(np: 2, ["config-mismatch"])
         XCTAssertFalse(result.timedOut, result.output)
         XCTAssertNotEqual(result.status, 0, result.output)
         for rank in 0..<2 {
@@ -63,7 +63,7 @@ final class ClusterCheckTests: XCTestCase {
 
     func testFailingRankAbortsTheJobInsteadOfHanging() throws {
         let start = Date()
-        let result = try TestSupport.mpirun(np: 2, ["abort"], timeout: 30)
+        let result = try ClusterHarness.mpirun(np: 2, ["abort"], timeout: 30)
         XCTAssertFalse(result.timedOut, "the job hung although rank 1 aborted\n\(result.output)")
         XCTAssertNotEqual(result.status, 0, result.output)
         XCTAssertTrue(result.output.contains("[rank 1 of 2 on "), result.output)
@@ -73,7 +73,7 @@ final class ClusterCheckTests: XCTestCase {
     }
 
     func testBandwidthTableUsesNcclTestsDefinitions() throws {
-        let result = try TestSupport.mpirun(np: 2, ["bandwidth", "--bytes", "4000000", "--iterations", "3"])
+        let result = try ClusterHarness.mpirun(np: 2, ["bandwidth", "--bytes", "4000000", "--iterations", "3"])
         XCTAssertEqual(result.status, 0, result.output)
         let rows = result.output.split(separator: "\n").map { $0.split(separator: " ").map(String.init) }
         let reduce = try XCTUnwrap(rows.first { $0.first == "allreduce" }, result.output)
@@ -88,7 +88,7 @@ final class ClusterCheckTests: XCTestCase {
     }
 
     func testOverlapModeReportsBothModes() throws {
-        let result = try TestSupport.mpirun(np: 2, ["overlap", "--steps", "1", "--compute-ms", "100"], timeout: 90)
+        let result = try ClusterHarness.mpirun(np: 2, ["overlap", "--steps", "1", "--compute-ms", "100"], timeout: 90)
         XCTAssertEqual(result.status, 0, result.output)
         for mode in ["overlap=false", "overlap=true"] {
             let row = try XCTUnwrap(result.lines(startingWith: "OVERLAP \(mode)").first, result.output)
@@ -99,16 +99,16 @@ final class ClusterCheckTests: XCTestCase {
     }
 
     func testLaunchScriptOversubscribesOnlyBeyondTheSlots() throws {
-        let launch = TestSupport.packageRoot.appendingPathComponent("deploy/launch.sh").path
-        let binary = try TestSupport.clusterCheck().path
-        let within = try TestSupport.run([launch, "--dry-run", "-n", "1", "--program", binary], timeout: 10)
-        let beyond = try TestSupport.run([launch, "--dry-run", "-n", "64", "--program", binary, "--", "bandwidth"], timeout: 10)
+        let launch = ClusterHarness.packageRoot.appendingPathComponent("deploy/launch.sh").path
+        let binary = try ClusterHarness.clusterCheck().path
+        let within = try ClusterHarness.run([launch, "--dry-run", "-n", "1", "--program", binary], timeout: 10)
+        let beyond = try ClusterHarness.run([launch, "--dry-run", "-n", "64", "--program", binary, "--", "bandwidth"], timeout: 10)
         XCTAssertTrue(within.output.contains("--bind-to core"), within.output)
         XCTAssertFalse(within.output.contains("--oversubscribe"), within.output)
         XCTAssertTrue(beyond.output.contains("--oversubscribe") && beyond.output.contains("--bind-to none"), beyond.output)
         XCTAssertTrue(beyond.output.contains("OPENBLAS_NUM_THREADS=1") && beyond.output.hasSuffix("bandwidth \n"), beyond.output)
-        _ = try TestSupport.requireMpirun()
-        let real = try TestSupport.run([launch, "-n", "2", "--program", binary, "bandwidth", "--bytes", "100000",
+        _ = try ClusterHarness.requireMpirun()
+        let real = try ClusterHarness.run([launch, "-n", "2", "--program", binary, "bandwidth", "--bytes", "100000",
                                         "--iterations", "2"], timeout: 60)
         XCTAssertEqual(real.status, 0, real.output)
         XCTAssertEqual(real.lines(startingWith: " allreduce").count, 1, real.output)
