@@ -21,7 +21,7 @@
 # there are more ranks than slots, and process binding.
 #
 # Examples:
-#   deploy/launch.sh -n 2 -- pretrain --dataset synthetic --epochs 1
+#   deploy/launch.sh -n 2 -- pretrain --data synthetic --out runs/mpi --epochs 1 --width 0.25
 #   deploy/launch.sh -n 4 --program .build/release/cluster-check           # 4 ranks on 2 cores: oversubscribed
 #   deploy/testcluster.sh up 2 && deploy/launch.sh --testcluster --program .build/release/cluster-check
 set -euo pipefail
