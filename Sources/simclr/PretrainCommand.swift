@@ -64,6 +64,8 @@ struct PretrainCommand: ParsableCommand {
     @Option(help: "Under MPI: check every N steps that all replicas hold identical parameters (always at checkpoints).")
     var verifyReplicas: Int?
     @Option(help: .hidden) var testingFault: DistributedFault?
+    /// Stops after this step as an interruption would (checkpoint, no final model), for resume tests.
+    @Option(help: .hidden) var testingHaltAfter: Int?
 
     func validate() throws {
         guard batchSize >= 2 else { throw ValidationError("--batch-size must be at least 2") }
@@ -131,7 +133,7 @@ struct PretrainCommand: ParsableCommand {
         say("model: ResNet-18 stem=\(stem.rawValue) width=\(width) head=\(projDims), \(trainer.model.registry.parameterCount) parameters")
         say("schedule: \(trainer.totalSteps) steps (\(trainer.sampler.stepsPerEpoch) per epoch), lr \(trainer.schedule.baseLR) after \(lrScaling.rawValue) scaling, \(optimizer.rawValue)")
         do {
-            try trainer.run(resume: resume)
+            try trainer.run(resume: resume, haltAfterStep: testingHaltAfter)
         } catch let error as TrainingError where communicator == nil {
             print("error: \(error)")
             throw ExitCode(2)

@@ -127,6 +127,23 @@ final class DistributedInvariantTests: XCTestCase {
         XCTAssertLessThan(diff, 1e-4, "two namespace hosts differ from 1 process at \(name)")
     }
 
+    /// Resume under MPI: rank 0 reads the checkpoint and broadcasts model, optimizer state and position.
+    /// Halting two ranks after step 2 and resuming gives bit for bit what two ranks give without a stop.
+    func testResumeOnTwoRanksEqualsAnUninterruptedRun() throws {
+        let straight = try ProcessHarness.mpirun(np: 2, try common("resume-straight", steps: 4))
+        XCTAssertEqual(straight.status, 0, straight.output)
+        let halted = try ProcessHarness.mpirun(np: 2, try common("resume-split", steps: 4) + ["--testing-halt-after", "2"])
+        XCTAssertEqual(halted.status, 0, halted.output)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: Self.workDir.appendingPathComponent("resume-split/model.safetensors").path))
+        let resumed = try ProcessHarness.mpirun(np: 2, try common("resume-split", steps: 4) + ["--resume"])
+        XCTAssertEqual(resumed.status, 0, resumed.output)
+        XCTAssertTrue(resumed.output.contains("resuming from step 2"), resumed.output)
+        let a = try weights("resume-straight"), b = try weights("resume-split")
+        XCTAssertEqual(Set(a.keys), Set(b.keys))
+        for (name, x) in a { XCTAssertEqual(x, b[name], "\(name) differs after a resume on 2 ranks") }
+        XCTAssertEqual(try losses("resume-straight"), try losses("resume-split"))
+    }
+
     func testConfigurationMismatchStopsEveryRank() throws {
         let a = try common("mismatch")
         let b = a.map { $0 == "0.05" ? "0.06" : $0 }  // rank 1 runs another learning rate
