@@ -1,9 +1,9 @@
 import Foundation
 
-/// `metrics.csv`: one row per logged step. On resume, rows past the checkpoint are dropped so the
+/// `metrics.csv`: one row per logged step (`knn_top1` is empty where the kNN monitor did not run). On resume, rows past the checkpoint are dropped so the
 /// file reads as if the run had never stopped.
 public final class MetricsLog {
-    public static let columns = ["step", "epoch", "loss", "acc_top1", "acc_top5", "mean_pos", "lr", "img_per_s", "data_wait_s"]
+    public static let columns = ["step", "epoch", "loss", "acc_top1", "acc_top5", "mean_pos", "lr", "img_per_s", "data_wait_s", "knn_top1"]
     public let url: URL
     private var handle: FileHandle?
 

@@ -35,6 +35,28 @@ public struct DataParallelOptions {
     public init(communicator: Communicator) { self.communicator = communicator }
 }
 
+/// A kNN classifier on frozen features, run every `every` steps during pretraining (rank 0 only): how
+/// well the representation separates labelled classes, without training anything on the labels.
+public struct KNNMonitor {
+    public var every: Int
+    public var train: LabeledImages
+    public var test: LabeledImages
+    public var k = 200
+    public var temperature: Float = 0.1
+
+    public init(every: Int, train: LabeledImages, test: LabeledImages) {
+        self.every = every; self.train = train; self.test = test
+    }
+
+    /// Top-1 accuracy of the kNN classifier with the model's current backbone. Leaves the model in eval mode.
+    public func evaluate(_ model: ResNet18) -> Double {
+        let extractor = FeatureExtractor(model: model)
+        let knn = KNNClassifier(trainFeatures: extractor.features(of: train), trainLabels: train.labels, k: k,
+                                temperature: temperature)
+        return knn.evaluate(features: extractor.features(of: test), labels: test.labels).top1
+    }
+}
+
 public struct PretrainSummary {
     public var steps: Int
     public var finalLoss: Double
@@ -54,6 +76,7 @@ public final class Pretrainer {
     public let runDirectory: URL
     public let dataParallel: DataParallel?
     private let verifyReplicasEvery: Int?
+    private let knnMonitor: KNNMonitor?
     private let loader: BatchLoader
     private let log: (String) -> Void
     private let runInfo: [String: String]
@@ -67,7 +90,7 @@ public final class Pretrainer {
 
     public init(settings: PretrainSettings, dataset: LabeledImages, runDirectory: URL, workers: Int = 2,
                 prefetch: Int = 2, initialWeights: URL? = nil, runInfo: [String: String] = [:],
-                distributed: DataParallelOptions? = nil,
+                distributed: DataParallelOptions? = nil, knnMonitor: KNNMonitor? = nil,
                 log: @escaping (String) -> Void = { print($0) }) throws {
         guard settings.batchSize >= 2 else { throw TrainingError.invalidSettings("--batch-size must be at least 2") }
         guard settings.temperature > 0 else { throw TrainingError.invalidSettings("--temperature must be positive") }
@@ -83,6 +106,7 @@ public final class Pretrainer {
         self.log = rank == 0 ? log : { _ in }
         self.runInfo = runInfo
         self.verifyReplicasEvery = distributed?.verifyReplicasEvery
+        self.knnMonitor = knnMonitor
         model = ResNet18(config: settings.model, seed: settings.seed)
         if let initialWeights, rank == 0 {
             try model.load(from: initialWeights)
@@ -169,10 +193,15 @@ public final class Pretrainer {
             lastLoss = result.loss
             let seconds = Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9 + batch.waitSeconds
             let m = result.metrics
+            var knnTop1 = ""
+            if isLeader, let monitor = knnMonitor, position.step % monitor.every == 0 || position.step == totalSteps {
+                knnTop1 = String(format: "%.5f", monitor.evaluate(model))
+                log("step \(position.step): kNN top-1 \(knnTop1) (k=\(monitor.k), \(monitor.train.count) labelled / \(monitor.test.count) test images)")
+            }
             metrics?.append([String(position.step), String(epoch), String(format: "%.6f", result.loss),
                             String(format: "%.5f", m.top1Accuracy), String(format: "%.5f", m.top5Accuracy),
                             String(format: "%.3f", m.meanRank), String(format: "%.6g", lr),
-                            String(format: "%.2f", imagesPerStep / seconds), String(format: "%.4f", batch.waitSeconds)])
+                            String(format: "%.2f", imagesPerStep / seconds), String(format: "%.4f", batch.waitSeconds), knnTop1])
             progress.update(step: position.step, fields: String(format: "epoch %d loss %.4f top1 %.3f top5 %.3f %.1f img/s",
                                                                 epoch, result.loss, m.top1Accuracy, m.top5Accuracy, imagesPerStep / seconds))
             let endOfEpoch = batch.step == sampler.stepsPerEpoch - 1

@@ -57,6 +57,9 @@ struct PretrainCommand: ParsableCommand {
     @Option(help: "Also write a checkpoint every N steps (always at the end of each epoch).") var saveEvery: Int?
     @Option(help: "Print a line every N steps when stdout is not a terminal.") var logEvery = 10
     @Flag(help: "Continue the run in --out from its checkpoint.") var resume = false
+    @Option(help: "Every N steps (and at the end), log the top-1 accuracy of a kNN classifier (k=200, cosine) on frozen features to metrics.csv (knn_top1).")
+    var knnEvery: Int?
+    @Option(help: "Labelled train / test images the kNN monitor uses.") var knnSamples = "5000,1000"
     @Flag(help: "Keep OpenBLAS's own kernel choice (no OPENBLAS_CORETYPE fix).") var noBlasFix = false
     @Flag(inversion: .prefixedNo, help: "Under MPI: BatchNorm statistics over the global batch (SyncBN).") var syncBn = true
     @Option(help: "Under MPI: gradient all-reduce bucket size in MB.") var bucketMb = 25.0
@@ -76,6 +79,11 @@ struct PretrainCommand: ParsableCommand {
         guard imageSize >= 8 else { throw ValidationError("--image-size must be at least 8") }
         guard workers >= 0, prefetch >= 1 else { throw ValidationError("--workers must be >= 0 and --prefetch >= 1") }
         if let s = saveEvery, s < 1 { throw ValidationError("--save-every must be at least 1") }
+        if let k = knnEvery, k < 1 { throw ValidationError("--knn-every must be at least 1") }
+        let samples = knnSamples.split(separator: ",").compactMap { Int($0) }
+        guard samples.count == 2, samples.allSatisfy({ $0 >= 1 }) else {
+            throw ValidationError("--knn-samples takes two positive counts, e.g. 5000,1000")
+        }
         _ = try parseDims(projDims)
     }
 
@@ -125,10 +133,18 @@ struct PretrainCommand: ParsableCommand {
             distributed = options
             say("MPI: \(communicator.size) ranks, \(batchSize / max(communicator.size, 1)) images per rank, sync BN \(syncBn), buckets \(bucketMb) MB, overlap \(!noOverlap)")
         }
+        var monitor: KNNMonitor?
+        if let every = knnEvery {
+            let counts = knnSamples.split(separator: ",").compactMap { Int($0) }
+            let labelled = try data.load(split: .train, maxCount: counts[0], log: say)
+            let test = try data.load(split: .test, maxCount: counts[1], log: say)
+            monitor = KNNMonitor(every: every, train: labelled, test: test)
+            say("kNN monitor: every \(every) steps, \(labelled.count) labelled / \(test.count) test images")
+        }
         let trainer = try Pretrainer(settings: settings, dataset: dataset, runDirectory: URL(fileURLWithPath: out),
                                      workers: workers, prefetch: prefetch,
                                      initialWeights: initWeights.map { URL(fileURLWithPath: $0) }, runInfo: info,
-                                     distributed: distributed)
+                                     distributed: distributed, knnMonitor: monitor)
         defer { try? trainer.dataParallel?.reducer.close() }
         say("model: ResNet-18 stem=\(stem.rawValue) width=\(width) head=\(projDims), \(trainer.model.registry.parameterCount) parameters")
         say("schedule: \(trainer.totalSteps) steps (\(trainer.sampler.stepsPerEpoch) per epoch), lr \(trainer.schedule.baseLR) after \(lrScaling.rawValue) scaling, \(optimizer.rawValue)")

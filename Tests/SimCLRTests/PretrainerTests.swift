@@ -106,6 +106,22 @@ final class PretrainerTests: XCTestCase {
         XCTAssertThrowsError(try trainer.run(resume: true))
     }
 
+    func testKNNMonitorLogsAccuracy() throws {
+        let dir = root.appendingPathComponent("knn")
+        let data = SyntheticShapes.generate(trainCount: 64, testCount: 20, imageSize: 16, seed: 3)
+        let monitor = KNNMonitor(every: 2, train: data.train, test: data.test)
+        let trainer = try Pretrainer(settings: tinySettings(steps: 3), dataset: data.train, runDirectory: dir, workers: 0,
+                                     knnMonitor: monitor, log: { _ in })
+        try trainer.run()
+        let rows = try String(contentsOf: dir.appendingPathComponent("metrics.csv"), encoding: .utf8)
+            .split(separator: "\n").dropFirst().map { $0.split(separator: ",", omittingEmptySubsequences: false).last.map(String.init)! }
+        XCTAssertEqual(rows[0], "")                 // step 1: not monitored
+        for row in [rows[1], rows[2]] {             // step 2 (every 2) and the last step
+            let top1 = try XCTUnwrap(Double(row))
+            XCTAssertTrue((0...1).contains(top1))
+        }
+    }
+
     func testConfigAndMetricsFiles() throws {
         let dir = root.appendingPathComponent("files")
         let trainer = try Pretrainer(settings: tinySettings(steps: 2), dataset: tinyData(), runDirectory: dir, workers: 1,
@@ -115,7 +131,7 @@ final class PretrainerTests: XCTestCase {
         XCTAssertEqual(config["git_commit"] as? String, "abc")
         XCTAssertEqual((config["settings"] as? [String: Any])?["batchSize"] as? Int, 16)
         let lines = try String(contentsOf: dir.appendingPathComponent("metrics.csv"), encoding: .utf8).split(separator: "\n")
-        XCTAssertEqual(String(lines[0]), "step,epoch,loss,acc_top1,acc_top5,mean_pos,lr,img_per_s,data_wait_s")
+        XCTAssertEqual(String(lines[0]), "step,epoch,loss,acc_top1,acc_top5,mean_pos,lr,img_per_s,data_wait_s,knn_top1")
         XCTAssertEqual(lines.count, 3)
         let loss = Double(lines[1].split(separator: ",")[2])!
         // A fresh network's embeddings are nearly random: the loss starts near log(2N - 1) = log(31).
