@@ -196,6 +196,7 @@ public final class Pretrainer {
             var knnTop1 = ""
             if isLeader, let monitor = knnMonitor, position.step % monitor.every == 0 || position.step == totalSteps {
                 knnTop1 = String(format: "%.5f", monitor.evaluate(model))
+                progress.finishLine()  // keep the log line off the progress bar
                 log("step \(position.step): kNN top-1 \(knnTop1) (k=\(monitor.k), \(monitor.train.count) labelled / \(monitor.test.count) test images)")
             }
             metrics?.append([String(position.step), String(epoch), String(format: "%.6f", result.loss),
