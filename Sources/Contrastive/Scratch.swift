@@ -34,10 +34,3 @@ func atLeast(_ count: Int, _ tensor: Tensor) -> Tensor {
     tensor.count >= count ? tensor : Tensor(shape: [count])
 }
 
-extension Tensor {
-    /// First element, for loops over tensors the caller keeps alive for the whole use
-    /// (tensor memory never moves during its lifetime).
-    var address: UnsafeMutablePointer<Float> {
-        withUnsafeMutableBufferPointer { $0.baseAddress! }
-    }
-}

@@ -110,7 +110,7 @@ private func col2imAdd(_ g: ConvGeometry, col: UnsafeMutablePointer<Float>, n0: 
 /// chunks of images. Measured on this machine: OpenBLAS's own threading scales poorly on these
 /// skinny matrices (64 x 3072 x 576: 45 GFLOP/s on one thread, 33 on two), chunk parallelism scales.
 private func forEachImageChunk(_ g: ConvGeometry, _ body: (_ thread: Int, _ n0: Int, _ nc: Int) -> Void) {
-    let threads = max(1, min(Parallel.threadCount, g.batch))
+    let threads = g.threadCount
     let chunk = g.imagesPerChunk
     withoutActuallyEscaping(body) { body in
         let run = { (t: Int) in
@@ -126,11 +126,13 @@ extension ConvGeometry {
     /// Floats of workspace the convolution kernels need with `Parallel.threadCount` threads:
     /// one column buffer per thread, plus weight-gradient partials for all threads but the first.
     public var workspaceCount: Int {
-        let threads = max(1, min(Parallel.threadCount, batch))
+        let threads = threadCount
         let columns = isPointwise ? 0 : patchSize * outPlane * imagesPerChunk
         return threads * columns + (threads - 1) * outChannels * patchSize
     }
     var columnCount: Int { patchSize * outPlane * imagesPerChunk }
+    /// Threads the batch is split over; the workspace layout and the weight-gradient partials depend on it.
+    var threadCount: Int { max(1, min(Parallel.threadCount, batch)) }
 }
 
 /// output[O, N, oh, ow] = conv(input[C, N, ih, iw], weight[O, C, k, k]).
@@ -162,7 +164,7 @@ public func conv2dBackward(_ g: ConvGeometry, input: Tensor, weight: Tensor, gra
     precondition(gradWeight.count == weight.count, "conv gradWeight size")
     precondition(workspace.count >= g.workspaceCount, "conv workspace too small")
     let ldOut = g.batch * g.outPlane
-    let threads = max(1, min(Parallel.threadCount, g.batch))
+    let threads = g.threadCount
     let weightCount = g.outChannels * g.patchSize
     let partials = workspace.base + threads * (g.isPointwise ? 0 : g.columnCount)
     if !g.isPointwise { gradInput?.fill(0) }

@@ -69,6 +69,10 @@ public final class Tensor {
         values.withUnsafeBufferPointer { base.update(from: $0.baseAddress!, count: count) }
     }
 
+    /// First element, for loops over tensors the caller keeps alive for the whole use
+    /// (tensor memory never moves during its lifetime).
+    public var address: UnsafeMutablePointer<Float> { base }
+
     public func withUnsafeBufferPointer<R>(_ body: (UnsafeBufferPointer<Float>) throws -> R) rethrows -> R {
         try body(UnsafeBufferPointer(start: base, count: count))
     }

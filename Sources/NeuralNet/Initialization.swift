@@ -1,24 +1,5 @@
 import Foundation
-
-/// A small deterministic generator (SplitMix64) for weight initialization.
-public struct SplitMix64: RandomNumberGenerator {
-    private var state: UInt64
-    public init(seed: UInt64) { state = seed }
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    /// Uniform in [0, 1) with 53 random bits.
-    public mutating func nextUnit() -> Double { Double(next() >> 11) * 0x1p-53 }
-    /// Standard normal (Box-Muller).
-    public mutating func nextNormal() -> Double {
-        let u1 = max(nextUnit(), 1e-300), u2 = nextUnit()
-        return (-2 * log(u1)).squareRoot() * cos(2 * .pi * u2)
-    }
-}
+import Kernels
 
 /// torchvision's ResNet initialization (same distributions, not the same random numbers):
 /// conv weights kaiming_normal_(mode="fan_out", nonlinearity="relu") -> N(0, 2/(out*kh*kw));

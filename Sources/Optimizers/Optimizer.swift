@@ -51,10 +51,3 @@ func checkStepBuffers(_ parameters: Tensor, _ gradients: Tensor, extent: Int) {
     precondition(parameters.count >= extent, "parameter buffer of \(parameters.count) is shorter than the segments (\(extent))")
 }
 
-extension Tensor {
-    /// First element, for loops over tensors the caller keeps alive for the whole use
-    /// (tensor memory never moves during its lifetime).
-    var address: UnsafeMutablePointer<Float> {
-        withUnsafeMutableBufferPointer { $0.baseAddress! }
-    }
-}

@@ -9,7 +9,7 @@ func fillGradient(_ t: Tensor, _ range: Range<Int>, rank: Int, step: Int, exact:
         if exact {
             for i in range { p[i] = Float((i &* 31 &+ rank &* 7 &+ step) % 17 - 8) }
         } else {
-            var rng = SplitMix64(state: UInt64(bitPattern: Int64(rank * 1_000_003 + step)) &* 0x1234_5678 &+ UInt64(range.lowerBound))
+            var rng = SplitMix64(seed: UInt64(bitPattern: Int64(rank * 1_000_003 + step)) &* 0x1234_5678 &+ UInt64(range.lowerBound))
             for i in range { p[i] = rng.nextFloat() }
         }
     }

@@ -1,4 +1,5 @@
 import Foundation
+import Kernels
 
 /// Parameter sizes of ResNet-18 (CIFAR stem) with the SimCLR projection head, in forward order, as a
 /// realistic layout for the gradient buffer: 62 tensors, 11.5 M floats.
@@ -53,16 +54,7 @@ func busyCompute(seconds: Double) -> Float {
     return x
 }
 
-/// A deterministic pseudo-random stream (SplitMix64).
-struct SplitMix64 {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
+extension SplitMix64 {
     /// Uniform in [-1, 1).
     mutating func nextFloat() -> Float { Float(next() >> 40) / Float(1 << 23) - 1 }
 }

@@ -3,6 +3,7 @@ import Datasets
 import Foundation
 import Kernels
 import NeuralNet
+import SimCLR
 
 /// `simclr embed`: features of every image of a split, for probes, t-SNE and other tools.
 struct EmbedCommand: ParsableCommand {
@@ -104,25 +105,9 @@ struct EmbedCommand: ParsableCommand {
             + "\(features.rawValue) features, \(dim)-d, batch \(batchSize), \(threadCount) threads")
         if data.channels != 3 { throw CommandError("the model takes 3-channel images, the dataset has \(data.channels)") }
 
-        var output = [Float](repeating: 0, count: n * dim)
         let progress = EmbedProgress(total: n, log: log)
-        let imageValues = 3 * side.0 * side.1
-        for start in stride(from: 0, to: n, by: batchSize) {
-            let count = min(batchSize, n - start)
-            let batch = Tensor(shape: [count, 3, side.0, side.1])
-            batch.withUnsafeMutableBufferPointer { dst in
-                for i in 0..<count {
-                    let image = data.floatImage(at: start + i)   // plain preprocessing: value / 255, CHW
-                    for k in 0..<imageValues { dst[i * imageValues + k] = image.data[k] }
-                }
-            }
-            let result = model.forward(batch, throughHead: features == .projection)
-            precondition(result.shape == [count, dim], "model output \(result.shape), expected [\(count), \(dim)]")
-            result.withUnsafeBufferPointer { src in
-                for k in 0..<(count * dim) { output[start * dim + k] = src[k] }
-            }
-            progress.update(done: start + count)
-        }
+        let output = FeatureExtractor(model: model, batchSize: batchSize)
+            .features(of: data, throughHead: features == .projection, progress: { progress.update(done: $0) }).array
         progress.finish()
 
         let outPath = expand(out)

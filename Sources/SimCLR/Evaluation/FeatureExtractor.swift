@@ -17,12 +17,14 @@ public struct FeatureExtractor {
 
     public var featureDim: Int { model.config.featureDim }
 
-    /// Features of every image of `data` as a [N, D] tensor. `progress` receives the number of images done.
+    /// Features of every image of `data` as a [N, D] tensor: the pooled backbone output, or with
+    /// `throughHead` the head's output. `progress` receives the number of images done.
     /// The model is left in eval mode.
-    public func features(of data: LabeledImages, progress: ((Int) -> Void)? = nil) -> Tensor {
+    public func features(of data: LabeledImages, throughHead: Bool = false, progress: ((Int) -> Void)? = nil) -> Tensor {
         precondition(data.channels == 3, "the model takes 3-channel images, the dataset has \(data.channels)")
         model.isTraining = false
-        let n = data.count, dim = featureDim, h = data.height, w = data.width
+        let n = data.count, h = data.height, w = data.width
+        let dim = throughHead ? model.config.outputDim : featureDim
         let output = Tensor(shape: [n, dim])
         let imageValues = 3 * h * w
         for start in stride(from: 0, to: n, by: batchSize) {
@@ -36,7 +38,7 @@ public struct FeatureExtractor {
                     }
                 }
             }
-            let result = model.forward(batch, throughHead: false)
+            let result = model.forward(batch, throughHead: throughHead)
             precondition(result.shape == [count, dim], "model output \(result.shape), expected [\(count), \(dim)]")
             result.withUnsafeBufferPointer { src in
                 output.withUnsafeMutableBufferPointer { dst in
