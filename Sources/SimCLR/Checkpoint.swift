@@ -55,8 +55,8 @@ public enum Checkpoint {
               let position = try? JSONDecoder().decode(TrainingPosition.self, from: Data(positionJSON.utf8)) else {
             throw CheckpointError.corrupt(url.path, reason: "metadata (position, settings, checksum) missing")
         }
-        // Recompute the checksum in the order the tensors were written (by data offset order = header order
-        // is not kept by the JSON parser, so use the writer's order: model entries, then optimizer state).
+        // The checksum covers the data in the order `save` wrote it (model entries, then optimizer state);
+        // the parsed header is a dictionary, so rebuild that order from this model and optimizer.
         var ordered = model.stateEntries().map { "model." + $0.0 }
         ordered += optimizer.stateTensors.map { "optimizer." + $0.name }
         guard Set(ordered) == Set(file.tensors.keys) else {

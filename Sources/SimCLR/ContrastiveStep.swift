@@ -35,6 +35,8 @@ public final class ContrastiveStep {
     public private(set) var lastTiming = StepTiming()
     private var embeddingGradient = Tensor(shape: [0])
     private var gathered = Tensor(shape: [0]), globalGradient = Tensor(shape: [0])
+    /// Global rows this rank computes the loss for; recomputed only when the batch shape changes.
+    private var anchors: [Int] = []
     private var totals = [Double](repeating: 0, count: 6)
     /// Set when a stop was requested on any rank during the last step (the ranks agree through the reduction).
     public private(set) var stopRequested = false
@@ -60,6 +62,7 @@ public final class ContrastiveStep {
             gathered = Tensor(shape: [world * twoB, d])
             globalGradient = Tensor(shape: [world * twoB, d])
             embeddingGradient = Tensor(shape: z.shape)
+            anchors = dp.anchors(localBatch: b)
         }
         var t = now()
         try dp.gather.gatherViews(z, into: gathered)
@@ -67,7 +70,7 @@ public final class ContrastiveStep {
         // Loss rows of this rank's anchors against all 2B embeddings, normalized by the global 2B:
         // the ranks' partial losses and gradients add up to the single-process ones.
         let partial = StepProfile.measure(.loss) {
-            loss.compute(embeddings: gathered, anchors: dp.anchors(localBatch: b), normalization: world * twoB,
+            loss.compute(embeddings: gathered, anchors: anchors, normalization: world * twoB,
                          gradient: globalGradient)
         }
         t = now()

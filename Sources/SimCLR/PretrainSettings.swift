@@ -40,7 +40,7 @@ public struct PretrainSettings: Codable, Equatable {
     /// the result: how long to run and how often to save or log.
     public func sameTrainingAs(_ other: PretrainSettings) -> Bool {
         var a = self, b = other
-        for s in [\PretrainSettings.saveEvery] { a[keyPath: s] = nil; b[keyPath: s] = nil }
+        a.saveEvery = nil; b.saveEvery = nil
         a.logEvery = 0; b.logEvery = 0
         return a == b
     }

@@ -86,7 +86,6 @@ struct BenchCommand: ParsableCommand {
         let compute = mean(\.computeSeconds), wait = mean(\.communicationWaitSeconds), comm = mean(\.gradientCommunicationSeconds)
         StepProfile.active = nil
         let median = times.sorted()[times.count / 2]
-        let batchSize = self.batchSize  // global images per step
         let flops = 3 * model.lastForwardFLOPs
         let total = times.reduce(0, +)
         let parts = WorkKind.allCases.map { ($0.rawValue, (profile.seconds[$0] ?? 0) / Double(steps)) }
