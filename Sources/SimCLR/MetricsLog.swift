@@ -29,3 +29,35 @@ public final class MetricsLog {
 
     public func flush() { try? handle?.synchronize() }
 }
+
+/// The last epoch of a pretraining `metrics.csv`: mean loss and contrastive accuracies over its logged steps.
+public struct PretrainMetricsSummary: Equatable {
+    public var epoch: Int
+    public var loss: Double
+    public var top1: Double
+    public var top5: Double
+
+    public init(epoch: Int, loss: Double, top1: Double, top5: Double) {
+        self.epoch = epoch; self.loss = loss; self.top1 = top1; self.top5 = top5
+    }
+
+    public init(csv url: URL) throws {
+        let text = try String(contentsOf: url, encoding: .utf8)
+        let lines = text.split(separator: "\n")
+        guard let header = lines.first?.split(separator: ",", omittingEmptySubsequences: false).map(String.init),
+              let e = header.firstIndex(of: "epoch"), let l = header.firstIndex(of: "loss"),
+              let t1 = header.firstIndex(of: "acc_top1"), let t5 = header.firstIndex(of: "acc_top5") else {
+            throw TrainingError.invalidSettings("\(url.path) is not a pretraining metrics.csv")
+        }
+        let rows = lines.dropFirst().map { $0.split(separator: ",", omittingEmptySubsequences: false) }
+            .filter { $0.count == header.count }
+        guard let last = rows.compactMap({ Int($0[e]) }).max() else {
+            throw TrainingError.invalidSettings("\(url.path) has no rows")
+        }
+        let final = rows.filter { Int($0[e]) == last }
+        func mean(_ column: Int) -> Double {
+            final.compactMap { Double($0[column]) }.reduce(0, +) / Double(final.count)
+        }
+        self.init(epoch: last, loss: mean(l), top1: mean(t1), top5: mean(t5))
+    }
+}

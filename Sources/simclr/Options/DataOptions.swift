@@ -97,6 +97,20 @@ struct DataOptions: ParsableArguments {
                                               testCount: syntheticTestCount, seed: syntheticSeed)
     }
 
+    /// These options as command-line arguments, to hand the same data to another command.
+    var arguments: [String] {
+        var args: [String] = []
+        if let data { args += ["--data", data] }
+        if format != .auto { args += ["--format", format.rawValue] }
+        if let limit { args += ["--limit", String(limit)] }
+        if isSynthetic {
+            if let syntheticDir { args += ["--synthetic-dir", syntheticDir] }
+            args += ["--synthetic-train-count", String(syntheticTrainCount),
+                     "--synthetic-test-count", String(syntheticTestCount), "--synthetic-seed", String(syntheticSeed)]
+        }
+        return args
+    }
+
     /// One line for logs.
     func describe() -> String {
         let cap = limit.map { ", first \($0) images" } ?? ""
