@@ -12,7 +12,7 @@ struct SimCLR: ParsableCommand {
         OpenBLAS kernels are checked at start (see --no-blas-fix on each command).
         """,
         subcommands: [PretrainCommand.self, BenchCommand.self, SynthCommand.self, AugmentPreviewCommand.self, EmbedCommand.self, LinearEvalCommand.self, KNNCommand.self,
-                      ReportCommand.self]
+                      ReportCommand.self, TSNECommand.self]
     )
 }
 
