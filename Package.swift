@@ -27,10 +27,13 @@ let package = Package(
         .target(name: "Datasets", dependencies: ["Kernels"], swiftSettings: fastMath),
         .target(name: "Cluster", dependencies: ["CMPI", "Kernels"], swiftSettings: fastMath),
         .executableTarget(name: "cluster-check", dependencies: ["Cluster", "Kernels"], swiftSettings: fastMath),
+        // Reports: SVG charts (no dependencies), run reports and t-SNE (Kernels for BLAS and threads).
+        .target(name: "SVG"),
+        .target(name: "Reports", dependencies: ["SVG", "Kernels"], swiftSettings: fastMath),
         .target(name: "SimCLR", dependencies: ["NeuralNet", "Kernels", "Optimizers", "Contrastive", "Datasets", "Cluster"],
                 swiftSettings: fastMath),
         .executableTarget(name: "simclr", dependencies: [
-            "SimCLR", "NeuralNet", "Kernels", "Optimizers", "Contrastive", "Datasets", "CMPI",
+            "SimCLR", "NeuralNet", "Kernels", "Optimizers", "Contrastive", "Datasets", "CMPI", "Reports", "SVG",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: fastMath),
         .testTarget(name: "KernelsTests", dependencies: ["Kernels"]),
@@ -46,6 +49,7 @@ let package = Package(
                                                         "TestSupport"]),
         .testTarget(name: "ClusterTests", dependencies: ["Cluster", "Kernels", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["Datasets", "NeuralNet", "Kernels", "TestSupport"]),
+        .testTarget(name: "ReportsTests", dependencies: ["Reports", "SVG", "Kernels", "Datasets", "TestSupport"]),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "Kernels"],
                     resources: [.copy("Fixtures")]),
     ]

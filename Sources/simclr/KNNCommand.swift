@@ -38,6 +38,7 @@ struct KNNCommand: ParsableCommand {
     var labelFraction = 1.0
 
     func validate() throws {
+        try encoderOptions.validateSource()
         guard k >= 1 else { throw ValidationError("--k must be at least 1") }
         guard knnTemperature > 0, knnTemperature.isFinite else { throw ValidationError("--knn-temperature must be positive") }
         guard labelFraction > 0, labelFraction <= 1 else {

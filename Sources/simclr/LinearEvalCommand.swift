@@ -20,7 +20,7 @@ struct EncoderOptions: ParsableArguments {
     @Option(help: "Channel width multiplier of the encoder (1.0 = ResNet-18, 512-d features).")
     var width = 1.0
 
-    @Option(help: "Seed of the random init, the label-fraction subset and the probe.")
+    @Option(help: "Seed of the random init and of the command's own randomness (label-fraction subset, probe, t-SNE).")
     var seed: UInt64 = 0
 
     @Option(help: "Images per forward pass when computing features.")
@@ -32,11 +32,11 @@ struct EncoderOptions: ParsableArguments {
     @Flag(help: "Keep OpenBLAS's own kernel choice (no OPENBLAS_CORETYPE fix).")
     var noBlasFix = false
 
+    /// Checks the shape options and the encoder file; whether a source is given is `validateSource()`'s
+    /// job, since `simclr tsne` may read embeddings instead of an encoder.
     func validate() throws {
-        switch (encoder, randomInit) {
-        case (nil, false): throw ValidationError("give --encoder FILE or --random-init")
-        case (.some, true): throw ValidationError("--encoder and --random-init exclude each other: give exactly one")
-        default: break
+        if encoder != nil && randomInit {
+            throw ValidationError("--encoder and --random-init exclude each other: give exactly one")
         }
         if let encoder, !FileManager.default.fileExists(atPath: expandPath(encoder)) {
             throw ValidationError("--encoder \(encoder): file not found")
@@ -46,10 +46,18 @@ struct EncoderOptions: ParsableArguments {
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
     }
 
+    /// Exactly one of --encoder and --random-init was given.
+    func validateSource() throws {
+        if encoder == nil && !randomInit { throw ValidationError("give --encoder FILE or --random-init") }
+    }
+
+    var hasSource: Bool { encoder != nil || randomInit }
+
     /// "random-init" or the absolute encoder path.
     var source: String { encoder.map { URL(fileURLWithPath: expandPath($0)).path } ?? "random-init" }
 
     func makeModel() throws -> ResNet18 {
+        guard hasSource else { throw CommandError("give --encoder FILE or --random-init") }
         let model = ResNet18(config: ResNetConfig(stem: stem, width: width, headDims: []), seed: seed)
         if let encoder {
             do {
@@ -172,6 +180,7 @@ struct LinearEvalCommand: ParsableCommand {
     var noStandardize = false
 
     func validate() throws {
+        try encoderOptions.validateSource()
         guard labelFraction > 0, labelFraction <= 1 else {
             throw ValidationError("--label-fraction \(labelFraction) must lie in (0, 1]")
         }
