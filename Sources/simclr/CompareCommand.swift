@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Reports
 import SimCLR
 
 /// The evaluations `compare` can run.
@@ -172,13 +173,17 @@ struct CompareCommand: ParsableCommand {
         try AtomicText.write(table.csv, to: study.appendingPathComponent("comparison.csv"))
         say("\n" + markdown)
         say("wrote \(study.appendingPathComponent("comparison.md").path) and comparison.csv")
+        let reportDirectory = study.appendingPathComponent("report")
+        let records = try runs.map { try RunRecord.load(runner.directory(of: $0.run)) }
+        let written = try ReportWriter.write(runs: records, to: reportDirectory)
+        say("wrote the report with \(written.count - 2) plots: \(written[0].path) and \(written[1].path)")
     }
 
     private func comparisonMarkdown(_ table: ComparisonTable) -> String {
         let (header, rows) = table.cells
         var text = "# Random init vs SimCLR vs supervised\n\n"
         text += "Test top-1 (top-5) on \(dataOptions.describe()); \(model.describe).\n\n"
-        text += markdownTable(header: header, rows: rows)
+        text += MarkdownTable(headers: header, rows: rows).markdown()
         return text
     }
 }
@@ -196,14 +201,6 @@ func parseFractionList(_ text: String, option: String) throws -> [Double] {
     }
     guard !values.isEmpty else { throw ValidationError("\(option) is empty") }
     return values
-}
-
-/// A Markdown table.
-func markdownTable(header: [String], rows: [[String]]) -> String {
-    var text = "| " + header.joined(separator: " | ") + " |\n"
-    text += "|" + header.map { _ in " --- |" }.joined() + "\n"
-    for row in rows { text += "| " + row.joined(separator: " | ") + " |\n" }
-    return text
 }
 
 /// Writes text atomically.

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Reports
 import SimCLR
 
 /// `simclr sweep`: the seed's pretraining experiments, each setting a short pretrain + linear probe.
@@ -167,7 +168,7 @@ struct SweepCommand: ParsableCommand {
         markdown += "\(pretrainEpochs) pretraining epochs per setting on \(dataOptions.describe()); "
         markdown += "\(model.describe); linear probe \(probeEpochs) epochs, label fraction \(labelFraction). "
         markdown += "Base pretrain arguments: \(pretrainArg.isEmpty ? "the pretrain defaults" : pretrainArg.joined(separator: " ")).\n\n"
-        markdown += markdownTable(header: SweepRow.markdownHeader, rows: rows.map(\.markdownCells))
+        markdown += MarkdownTable(headers: SweepRow.markdownHeader, rows: rows.map(\.markdownCells)).markdown()
         try AtomicText.write(csv, to: root.appendingPathComponent("sweep.csv"))
         try AtomicText.write(markdown, to: root.appendingPathComponent("sweep.md"))
         say("\n" + markdown)

@@ -52,12 +52,20 @@ final class StudyCLITests: XCTestCase {
             let top1 = try XCTUnwrap(Double(cells[3])), top5 = try XCTUnwrap(Double(cells[4]))
             XCTAssert((0...1).contains(top1) && top5 >= top1 && top5 <= 1, String(line))
         }
-        let markdown = try text("study/comparison.md")
+        let markdown = try text("study/comparison.md").replacingOccurrences(of: " +", with: " ", options: .regularExpression)
         XCTAssert(markdown.contains("| encoder | evaluation | 50% labels | 100% labels |"), markdown)
         for row in ["| SimCLR | linear probe |", "| random init | linear probe |", "| SimCLR | kNN (k=200) |",
                     "| random init | kNN (k=200) |"] {
             XCTAssert(markdown.contains(row), "\(row) missing in\n\(markdown)")
         }
+
+        // The report covers every run, with the pretraining curves among its plots.
+        let report = try text("study/report/report.md")
+        for name in ["pretrain", "linear-simclr-50pct", "knn-random-100pct"] {
+            XCTAssert(report.contains(name), "\(name) missing in the report")
+        }
+        let plots = try FileManager.default.subpathsOfDirectory(atPath: root.appendingPathComponent("study/report/plots").path)
+        XCTAssert(plots.contains { $0.hasPrefix("pretrain/") && $0.hasSuffix(".svg") }, "\(plots)")
 
         let again = try run(args)
         XCTAssertEqual(again.status, 0, again.output)
@@ -87,7 +95,8 @@ final class StudyCLITests: XCTestCase {
             XCTAssert((0...1).contains(try XCTUnwrap(Double(cells[6]))), String(line))
             XCTAssertEqual(cells[8], "", "kNN column empty with --no-knn")
         }
-        XCTAssert(try text("sweep/sweep.md").contains("| temperature | 0.5 |"))
+        XCTAssert(try text("sweep/sweep.md").replacingOccurrences(of: " +", with: " ", options: .regularExpression)
+            .contains("| temperature | 0.5 |"))
     }
 
     func testStudyCommandsRejectBadArguments() throws {
