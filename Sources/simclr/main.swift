@@ -11,7 +11,7 @@ struct SimCLR: ParsableCommand {
         Run under mpirun for data-parallel training; without mpirun the tool is a single process.
         OpenBLAS kernels are checked at start (see --no-blas-fix on each command).
         """,
-        subcommands: [PretrainCommand.self, BenchCommand.self, SynthCommand.self, AugmentPreviewCommand.self, EmbedCommand.self, LinearEvalCommand.self, KNNCommand.self]
+        subcommands: [PretrainCommand.self, SupervisedCommand.self, FinetuneCommand.self, BenchCommand.self, SynthCommand.self, AugmentPreviewCommand.self, EmbedCommand.self, LinearEvalCommand.self, KNNCommand.self]
     )
 }
 
