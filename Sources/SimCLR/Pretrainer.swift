@@ -13,7 +13,7 @@ public enum TrainingError: Error, CustomStringConvertible {
     public var description: String {
         switch self {
         case let .nonFiniteLoss(step, loss):
-            return "loss became \(loss) at step \(step); stopping. The last good checkpoint is kept (try a lower --lr or a higher --temperature)."
+            return "loss became \(loss) at step \(step); stopping. The last good checkpoint is kept (try a lower --lr; in pretraining also a higher --temperature)."
         case let .invalidSettings(why): return "invalid settings: \(why)"
         }
     }

@@ -100,17 +100,17 @@ struct SupervisedCommand: ParsableCommand {
         commandName: "supervised",
         abstract: "Supervised baseline: ResNet-18 + classifier head trained from scratch with cross-entropy.",
         discussion: """
-        The head is Linear(512*width, 512), ReLU, Linear(512, classes) (torchvision keys fc.0, fc.2). Training images
-        get a random crop with zero padding 4 and a horizontal flip (value/255, no normalization); after every epoch
-        the model is evaluated on the test split (eval-mode BatchNorm, no augmentation). --label-fraction trains on a
+        The head is Linear(512*width, 512), ReLU, Linear(512, classes) (torchvision keys fc.0, fc.2). Training images \
+        get a random crop with zero padding 4 and a horizontal flip (value/255, no normalization); after every epoch \
+        the model is evaluated on the test split (eval-mode BatchNorm, no augmentation). --label-fraction trains on a \
         class-balanced, seeded subset of the labels.
 
-        Writes RUN_DIR/metrics.csv (epoch,step,train_loss,train_top1,test_loss,test_top1,test_top5,lr,img_per_s),
-        RUN_DIR/config.json, RUN_DIR/checkpoint.safetensors (every epoch and on Ctrl-C; --resume continues),
+        Writes RUN_DIR/metrics.csv (epoch,step,train_loss,train_top1,test_loss,test_top1,test_top5,lr,img_per_s), \
+        RUN_DIR/config.json, RUN_DIR/checkpoint.safetensors (every epoch and on Ctrl-C; --resume continues), \
         and at the end RUN_DIR/model.safetensors and RUN_DIR/results.json (test_top1, test_top5 as fractions).
 
-        Under mpirun every rank holds a replica and a shard of each global batch; the loss is the mean over the
-        global batch, gradients are summed in buckets during backward, BatchNorm is global (--no-sync-bn for
+        Under mpirun every rank holds a replica and a shard of each global batch; the loss is the mean over the \
+        global batch, gradients are summed in buckets during backward, BatchNorm is global (--no-sync-bn for \
         per-rank), the test split is scored in shards and reduced. Rank 0 writes all files.
 
         Example:
@@ -131,9 +131,9 @@ struct FinetuneCommand: ParsableCommand {
         commandName: "finetune",
         abstract: "Fine-tuning: a pretrained ResNet-18 backbone + a new classifier head, trained end to end.",
         discussion: """
-        Reads the backbone keys of --encoder (a pretrain model.safetensors with its projection head works: fc.* is
-        ignored), puts a new randomly initialized head Linear(512*width, 512), ReLU, Linear(512, classes) on it and
-        trains everything with cross-entropy, exactly as `simclr supervised` (same flags, files and MPI behaviour;
+        Reads the backbone keys of --encoder (a pretrain model.safetensors with its projection head works: fc.* is \
+        ignored), puts a new randomly initialized head Linear(512*width, 512), ReLU, Linear(512, classes) on it and \
+        trains everything with cross-entropy, exactly as `simclr supervised` (same flags, files and MPI behaviour; \
         results.json has method "finetune" and the encoder path). --stem and --width must describe the file.
 
         Example:

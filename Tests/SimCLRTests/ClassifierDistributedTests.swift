@@ -41,27 +41,6 @@ final class ClassifierDistributedTests: XCTestCase {
         try SafetensorsFloats.read(Self.workDir.appendingPathComponent(out).appendingPathComponent("model.safetensors"))
     }
 
-    /// Largest difference relative to each tensor's largest magnitude, and the tensor.
-    private func perTensor(_ a: [String: [Float]], _ b: [String: [Float]]) -> (Double, String) {
-        var worst = (0.0, "")
-        for (name, x) in a {
-            guard let y = b[name], y.count == x.count else { return (.infinity, name) }
-            let scale = max(x.map { abs(Double($0)) }.max() ?? 0, 1e-12)
-            let d = zip(x, y).map { abs(Double($0) - Double($1)) }.max() ?? 0
-            if d / scale > worst.0 { worst = (d / scale, name) }
-        }
-        return worst
-    }
-
-    private func modelScale(_ a: [String: [Float]], _ b: [String: [Float]]) -> Double {
-        var diff = 0.0, scale = 1e-12
-        for (name, x) in a {
-            guard let y = b[name], y.count == x.count else { return .infinity }
-            for (u, v) in zip(x, y) { diff = max(diff, abs(Double(u) - Double(v))); scale = max(scale, abs(Double(u))) }
-        }
-        return diff / scale
-    }
-
     private func trainLoss(_ out: String) throws -> Double {
         let csv = try String(contentsOf: Self.workDir.appendingPathComponent(out).appendingPathComponent("metrics.csv"), encoding: .utf8)
         return Double(csv.split(separator: "\n")[1].split(separator: ",")[2])!
@@ -74,7 +53,7 @@ final class ClassifierDistributedTests: XCTestCase {
         XCTAssertEqual(two.status, 0, two.output)
         XCTAssert(two.output.contains("MPI: 2 ranks, 8 images per rank"), two.output)
         let reference = try weights("w1")
-        let (diff, name) = perTensor(reference, try weights("w2"))
+        let (diff, name) = WeightDifference.perTensor(reference, try weights("w2"))
         XCTAssertLessThan(diff, 1e-4, "2 ranks differ from 1 process at \(name)")
         XCTAssertEqual(try trainLoss("w1"), try trainLoss("w2"), accuracy: 1e-5)
 
@@ -82,7 +61,7 @@ final class ClassifierDistributedTests: XCTestCase {
                              ("local-normalization", ["--testing-fault", "local-loss-normalization"])] {
             let r = try ProcessHarness.mpirun(np: 2, try command(out, steps: 1) + extra)
             XCTAssertEqual(r.status, 0, r.output)
-            XCTAssertGreaterThan(perTensor(reference, try weights(out)).0, 1e-1, "\(out) should not reproduce 1 process")
+            XCTAssertGreaterThan(WeightDifference.perTensor(reference, try weights(out)).0, 1e-1, "\(out) should not reproduce 1 process")
         }
     }
 
@@ -91,7 +70,7 @@ final class ClassifierDistributedTests: XCTestCase {
         XCTAssertEqual(one.status, 0, one.output)
         let two = try ProcessHarness.mpirun(np: 2, try command("s2", steps: 2))
         XCTAssertEqual(two.status, 0, two.output)
-        XCTAssertLessThan(modelScale(try weights("s1"), try weights("s2")), 1e-3)
+        XCTAssertLessThan(WeightDifference.modelRelative(try weights("s1"), try weights("s2")), 1e-3)
         let (a, b) = (try trainLoss("s1"), try trainLoss("s2"))
         XCTAssertEqual(a, b, accuracy: 1e-4 * a)
         // The test split is scored in shards and reduced: both see all 16 test images.

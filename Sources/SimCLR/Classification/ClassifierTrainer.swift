@@ -59,7 +59,8 @@ public final class ClassifierTrainer {
     /// `settings.encoder`, rank 0 loads the backbone keys of that file (its `fc.*` keys are ignored).
     public init(settings: ClassifierSettings, train: LabeledImages, test: LabeledImages, runDirectory: URL,
                 workers: Int = 2, prefetch: Int = 2, runInfo: [String: String] = [:],
-                distributed: DataParallelOptions? = nil, log: @escaping (String) -> Void = { print($0) }) throws {
+                distributed: DataParallelOptions? = nil,
+                log: @escaping (String) -> Void = { print($0); fflush(stdout) }) throws {
         func invalid(_ why: String) -> TrainingError { .invalidSettings(why) }
         guard settings.batchSize >= 2 else { throw invalid("--batch-size must be at least 2") }
         guard settings.epochs >= 1 else { throw invalid("--epochs must be at least 1") }
