@@ -52,7 +52,8 @@ struct ClassifierOptions: ParsableArguments {
         guard evalBatchSize >= 1, logEvery >= 1 else { throw ValidationError("--eval-batch-size and --log-every must be at least 1") }
     }
 
-    func train(_ communicator: Communicator?, method: ClassifierSettings.Method, encoder: String?) throws {
+    func train(_ communicator: Communicator?, method: ClassifierSettings.Method, encoder: String?,
+               backboneLRScale: Float = 1) throws {
         let context = RunContext(communicator: communicator, runtime: runtime, data: data)
         let say = context.say
         var settings = ClassifierSettings()
@@ -62,6 +63,7 @@ struct ClassifierOptions: ParsableArguments {
         settings.batchSize = batchSize
         settings.model = ResNetConfig(stem: stem, width: width, headDims: [])
         optimization.apply(to: &settings)
+        settings.backboneLRScale = backboneLRScale
         settings.labelFraction = labelFraction
         settings.seed = seed
         settings.shuffle = !noShuffle
@@ -133,7 +135,8 @@ struct FinetuneCommand: ParsableCommand {
         discussion: """
         Reads the backbone keys of --encoder (a pretrain model.safetensors with its projection head works: fc.* is \
         ignored), puts a new randomly initialized head Linear(512*width, 512), ReLU, Linear(512, classes) on it and \
-        trains everything with cross-entropy, exactly as `simclr supervised` (same flags, files and MPI behaviour; \
+        trains everything with cross-entropy (the backbone at --backbone-lr-scale times the head's learning rate), \
+        exactly as `simclr supervised` (same flags, files and MPI behaviour; \
         results.json has method "finetune" and the encoder path). --stem and --width must describe the file.
 
         Example:
@@ -145,15 +148,19 @@ struct FinetuneCommand: ParsableCommand {
                                valueName: "file"))
     var encoder: String
 
+    @Option(help: "The backbone's learning rate is the head's times this (0 freezes the backbone's parameters).")
+    var backboneLrScale: Float = 1
+
     @OptionGroup var options: ClassifierOptions
 
     func validate() throws {
+        guard backboneLrScale >= 0 else { throw ValidationError("--backbone-lr-scale must not be negative") }
         guard FileManager.default.fileExists(atPath: expandPath(encoder)) else {
             throw ValidationError("--encoder \(encoder): file not found")
         }
     }
 
     func run() throws {
-        try runTrainingCommand { try options.train($0, method: .finetune, encoder: encoder) }
+        try runTrainingCommand { try options.train($0, method: .finetune, encoder: encoder, backboneLRScale: backboneLrScale) }
     }
 }

@@ -75,12 +75,13 @@ final class ClassifierCLITests: XCTestCase {
 
         let encoder = path("sup/model.safetensors")
         let ft = try run(["finetune", "--encoder", encoder, "--out", path("ft"), "--epochs", "1",
-                          "--label-fraction", "0.5"] + common)
+                          "--label-fraction", "0.5", "--backbone-lr-scale", "0.5"] + common)
         XCTAssertEqual(ft.status, 0, ft.output)
         let f = try checkRunFiles("ft", method: "finetune", epochs: 1)
         XCTAssertEqual(f["encoder"] as? String, encoder)
         XCTAssertEqual(f["label_fraction"] as? Double, 0.5)
         XCTAssertEqual(f["train_count"] as? Int, 32)
+        XCTAssertEqual(f["backbone_lr_scale"] as? Double, 0.5)
 
         // Interrupted after step 3 (mid epoch 1 of 2) and resumed: the same model as a run without a stop.
         let halted = try run(["supervised", "--out", path("resumed"), "--epochs", "2", "--testing-halt-after", "3"] + common)

@@ -191,6 +191,21 @@ final class ClassifierTests: XCTestCase {
         XCTAssertEqual(results["method"] as? String, "finetune")
         XCTAssertEqual(results["encoder"] as? String, file.path)
 
+        // --backbone-lr-scale 0: the backbone's parameters stay the file's, the head trains.
+        var frozen = settings
+        frozen.backboneLRScale = 0
+        let still = try ClassifierTrainer(settings: frozen, train: stripes(count: 32, seed: 1), test: stripes(count: 8, seed: 2),
+                                          runDirectory: root.appendingPathComponent("frozen"), workers: 0, log: { _ in })
+        let headBefore = still.model.parameter(named: "fc.2.weight")!.value.array
+        try still.run()
+        for p in still.model.parameters {
+            if p.name.hasPrefix("fc.") { continue }
+            XCTAssertEqual(p.value.array, fileTensors[p.name]?.floats(), "\(p.name) moved with a zero backbone rate")
+        }
+        XCTAssertNotEqual(still.model.parameter(named: "fc.2.weight")!.value.array, headBefore)
+        XCTAssertNotEqual(trainer.model.parameter(named: "conv1.weight")!.value.array, fileTensors["conv1.weight"]?.floats(),
+                          "with the default rate the backbone trains")
+
         // A file of another width is refused with a message naming the width.
         settings.model.width = 0.25
         XCTAssertThrowsError(try ClassifierTrainer(settings: settings, train: stripes(count: 32, seed: 1),

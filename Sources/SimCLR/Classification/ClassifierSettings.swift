@@ -29,6 +29,9 @@ public struct ClassifierSettings: Equatable, OptimizationSettings, JSONSettings 
     public var weightDecay: Float = 5e-4
     public var warmupEpochs: Double = 0
     public var lrScaling = LRScaling.none
+    /// The backbone's learning rate is the schedule's times this (the head's is the schedule's); 0 freezes the
+    /// backbone's parameters (its BatchNorm statistics still update).
+    public var backboneLRScale: Float = 1
     /// RandomCrop(size, padding 4) + RandomHorizontalFlip, value / 255; the size is the images'.
     public var augmentation = AugmentationConfig.supervised(outputSize: 32)
     /// Class-balanced fraction of the labelled training images used (seeded by `seed`).

@@ -64,6 +64,7 @@ public final class ClassifierTrainer {
         func invalid(_ why: String) -> TrainingError { .invalidSettings(why) }
         guard settings.batchSize >= 2 else { throw invalid("--batch-size must be at least 2") }
         guard settings.epochs >= 1 else { throw invalid("--epochs must be at least 1") }
+        guard settings.backboneLRScale >= 0 else { throw invalid("--backbone-lr-scale must not be negative") }
         guard settings.labelFraction > 0, settings.labelFraction <= 1 else {
             throw invalid("--label-fraction \(settings.labelFraction) must lie in (0, 1]")
         }
@@ -105,7 +106,11 @@ public final class ClassifierTrainer {
             log("backbone loaded from \(encoder); new \(settings.model.headDims) head")
         }
         dataParallel = try distributed?.makeDataParallel(model: model, configuration: settings.json)
-        optimizer = settings.makeOptimizer(segments: parameterSegments(of: model))
+        optimizer = settings.makeOptimizer(segments: parameterSegments(of: model).map { segment in
+            var s = segment
+            if !s.name.hasPrefix("fc.") { s.learningRateScale = settings.backboneLRScale }
+            return s
+        })
         loop = TrainingLoop(runDirectory: runDirectory, model: model, optimizer: optimizer, dataParallel: dataParallel,
                             settingsJSON: settings.json, verifyReplicasEvery: distributed?.verifyReplicasEvery,
                             log: self.log)
@@ -254,7 +259,7 @@ public final class ClassifierTrainer {
             "train_count": trainImages.count, "test_count": testCount, "classes": classCount,
             "ranks": worldSize, "width": settings.model.width, "stem": settings.model.stem.rawValue,
             "seed": settings.seed, "batch_size": settings.batchSize, "optimizer": settings.optimizer.rawValue,
-            "lr": Double(schedule.baseLR), "sync_batchnorm": dataParallel?.syncBatchNorm ?? false,
+            "lr": Double(schedule.baseLR), "backbone_lr_scale": Double(settings.backboneLRScale), "sync_batchnorm": dataParallel?.syncBatchNorm ?? false,
         ]
         if let data = runInfo["data"] { results["data"] = data }
         for (k, v) in results where (v as? Double)?.isFinite == false { results[k] = NSNull() }
