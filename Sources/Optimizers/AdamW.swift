@@ -41,18 +41,20 @@ public final class AdamW: Optimizer {
         [("exp_avg", firstMoment), ("exp_avg_sq", secondMoment)]
     }
 
-    public func step(parameters: Tensor, gradients: Tensor, learningRate lr: Float) {
+    public func step(parameters: Tensor, gradients: Tensor, learningRate: Float) {
         checkStepBuffers(parameters, gradients, extent: extent)
         stepCount += 1
         // Scalars in Double, as PyTorch computes them in Python before handing float32 kernels the result.
         let t = Double(stepCount)
-        let stepSize = Float(Double(lr) / (1 - pow(Double(beta1), t)))
+        let correction1 = 1 - pow(Double(beta1), t)
         let correction2 = Float((1 - pow(Double(beta2), t)).squareRoot())
         let p = parameters.address, g = gradients.address
         let m = firstMoment.address, v = secondMoment.address
         let b1 = 1 - beta1, b2 = beta2, c2 = 1 - beta2, eps = eps
         for segment in segments {
             let wd = decayExcluded || !segment.excludedFromDecayAndAdaptation ? weightDecay : 0
+            let lr = learningRate * segment.learningRateScale
+            let stepSize = Float(Double(lr) / correction1)
             let shrink = Float(1 - Double(lr) * Double(wd))
             let offset = segment.offset
             Parallel.forRanges(segment.count) { r in

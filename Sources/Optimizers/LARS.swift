@@ -38,13 +38,14 @@ public final class LARS: Optimizer {
 
     public var stateTensors: [(name: String, tensor: Tensor)] { [("momentum_buffer", velocity)] }
 
-    public func step(parameters: Tensor, gradients: Tensor, learningRate lr: Float) {
+    public func step(parameters: Tensor, gradients: Tensor, learningRate: Float) {
         checkStepBuffers(parameters, gradients, extent: extent)
         let p = parameters.address, g = gradients.address, v = velocity.address
         let m = momentum
         for segment in segments {
             let adapted = !segment.excludedFromDecayAndAdaptation
             let wd = adapted ? weightDecay : 0
+            let lr = learningRate * segment.learningRateScale
             let scale = adapted ? Float(Double(lr) * trustRatio(segment, p, g, wd)) : lr
             let offset = segment.offset
             Parallel.forRanges(segment.count) { r in

@@ -10,12 +10,17 @@ public struct ParameterSegment: Sendable, Equatable {
     /// True for biases and BatchNorm weights/biases: LARS gives them neither weight decay nor trust-ratio
     /// adaptation; SGD and AdamW skip their weight decay only when built with `decayExcluded: false`.
     public var excludedFromDecayAndAdaptation: Bool
+    /// This segment's learning rate is the step's times this factor (a PyTorch parameter group with its own
+    /// lr, e.g. a fine-tuned backbone trained slower than a new head). 1 by default.
+    public var learningRateScale: Float
 
-    public init(name: String, offset: Int, count: Int, excludedFromDecayAndAdaptation: Bool = false) {
+    public init(name: String, offset: Int, count: Int, excludedFromDecayAndAdaptation: Bool = false,
+                learningRateScale: Float = 1) {
         self.name = name
         self.offset = offset
         self.count = count
         self.excludedFromDecayAndAdaptation = excludedFromDecayAndAdaptation
+        self.learningRateScale = learningRateScale
     }
 
     public var range: Range<Int> { offset..<(offset + count) }

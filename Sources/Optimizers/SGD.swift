@@ -37,12 +37,13 @@ public final class SGD: Optimizer {
         momentumBuffer.map { [("momentum_buffer", $0)] } ?? []
     }
 
-    public func step(parameters: Tensor, gradients: Tensor, learningRate lr: Float) {
+    public func step(parameters: Tensor, gradients: Tensor, learningRate: Float) {
         checkStepBuffers(parameters, gradients, extent: extent)
         let p = parameters.address, g = gradients.address
         let m = momentum, nesterov = nesterov
         for segment in segments {
             let wd = decayExcluded || !segment.excludedFromDecayAndAdaptation ? weightDecay : 0
+            let lr = learningRate * segment.learningRateScale
             let offset = segment.offset
             Parallel.forRanges(segment.count) { r in
                 let range = (offset + r.lowerBound)..<(offset + r.upperBound)

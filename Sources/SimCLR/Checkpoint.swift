@@ -22,6 +22,14 @@ public struct TrainingPosition: Codable, Equatable {
     /// Optimizer steps completed.
     public var step: Int
     public var optimizerStepCount: Int
+    /// Running sums of the epoch in progress, for loops that report per-epoch means (nil: none).
+    public var epochTotals: [Double]?
+
+    public init(step: Int, optimizerStepCount: Int, epochTotals: [Double]? = nil) {
+        self.step = step
+        self.optimizerStepCount = optimizerStepCount
+        self.epochTotals = epochTotals
+    }
 }
 
 /// A checkpoint is one safetensors file: the model under `model.<name>`, the optimizer state under

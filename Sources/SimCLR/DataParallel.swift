@@ -3,12 +3,41 @@ import Foundation
 import Kernels
 import NeuralNet
 
+/// How to spread a run over MPI ranks (see `DataParallel`).
+public struct DataParallelOptions {
+    public var communicator: Communicator
+    public var syncBatchNorm = true
+    public var bucketBytes = 25 * 1024 * 1024
+    public var overlap = true
+    /// Check that all replicas hold bit-identical parameters every this many steps (also at every checkpoint).
+    public var verifyReplicasEvery: Int?
+    public var fault: DistributedFault?
+
+    public init(communicator: Communicator) { self.communicator = communicator }
+}
+
+extension DataParallelOptions {
+    /// The data-parallel machinery for `model`, after checking that every rank runs the same configuration
+    /// (`configuration` hashed and compared with rank 0's). Rank 0's parameters and buffers are broadcast.
+    public func makeDataParallel(model: ResNet18, configuration: String) throws -> DataParallel {
+        _ = try ConfigurationCheck.verify(configuration + "\nworld=\(communicator.size)", communicator: communicator)
+        let dp = try DataParallel(communicator: communicator, model: model, syncBatchNorm: syncBatchNorm,
+                                  bucketBytes: bucketBytes, overlap: overlap)
+        dp.fault = fault
+        try dp.broadcastState(of: model)
+        return dp
+    }
+}
+
 /// Deliberate faults for tests that must show the distributed invariant can fail (hidden CLI flag).
 public enum DistributedFault: String, CaseIterable {
     /// The gather's backward keeps this rank's partial gradient instead of summing over ranks.
     case localGatherGradient = "local-gather-gradient"
     /// Every rank takes anchors at rank 0's rows (positives and masks not offset by rank).
     case noRankOffset = "no-rank-offset"
+    /// Classifier training: each rank takes the mean loss over its own images instead of normalizing by the
+    /// global batch, so the summed gradient is W times too large.
+    case localLossNormalization = "local-loss-normalization"
 }
 
 /// Everything that makes one training step data-parallel over MPI:
@@ -49,6 +78,12 @@ public final class DataParallel {
         var counters = model.batchNorms.map(\.numBatchesTracked)
         try communicator.broadcast(&counters)
         for (bn, c) in zip(model.batchNorms, counters) { bn.numBatchesTracked = c }
+    }
+
+    /// Checks that every replica holds bit-identical parameters (no-op on one rank).
+    public func verifyReplicas(of model: ResNet18) throws {
+        guard size > 1 else { return }
+        try ReplicaCheck.verify(model.flatParameters, communicator: communicator)
     }
 
     /// Global rows this rank computes the loss for.

@@ -3,15 +3,9 @@ import Foundation
 import NeuralNet
 import Optimizers
 
-public enum OptimizerKind: String, Codable, CaseIterable {
-    case sgd, adamw, lars
-}
-
-extension LRScaling: Codable {}
-
 /// Every setting of a pretraining run. Saved to `config.json` and inside checkpoints, so `--resume`
 /// can refuse to continue a run with different settings.
-public struct PretrainSettings: Codable, Equatable {
+public struct PretrainSettings: Equatable, OptimizationSettings, JSONSettings {
     public var epochs = 100
     /// Stop after this many optimizer steps in all (overrides `epochs`).
     public var steps: Int?
@@ -43,11 +37,5 @@ public struct PretrainSettings: Codable, Equatable {
         a.saveEvery = nil; b.saveEvery = nil
         a.logEvery = 0; b.logEvery = 0
         return a == b
-    }
-
-    public var json: String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        return String(decoding: try! encoder.encode(self), as: UTF8.self)
     }
 }

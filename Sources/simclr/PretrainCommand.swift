@@ -7,8 +7,15 @@ import Optimizers
 import SimCLR
 import Cluster
 
-extension OptimizerKind: ExpressibleByArgument {}
-extension LRScaling: ExpressibleByArgument {}
+/// SimCLR's optimizer defaults (SGD lr 0.3 x B/256, 10 warm-up epochs).
+enum PretrainOptimizationDefaults: OptimizationDefaults {
+    static let optimizer = OptimizerKind.sgd
+    static let lr: Float = 0.3
+    static let momentum: Float = 0.9
+    static let weightDecay: Float = 1e-6
+    static let warmupEpochs = 10.0
+    static let lrScaling = LRScaling.linear
+}
 
 /// `simclr pretrain`: SimCLR contrastive pretraining of ResNet-18 + projection head.
 struct PretrainCommand: ParsableCommand {
@@ -40,17 +47,10 @@ struct PretrainCommand: ParsableCommand {
     @Option(help: "Projection head sizes after the 512-d features, e.g. 512,256 (two layers) or 128 (one).") var projDims = "512,256"
     @Option(help: "InfoNCE temperature.") var temperature: Float = 0.07
     @Option(help: "Similarity: cosine, or l2 (negative squared Euclidean distance).") var similarity = "cosine"
-    @Option(help: "sgd, adamw or lars.") var optimizer: OptimizerKind = .sgd
-    @Option(help: "Base learning rate, scaled by --lr-scaling with the global batch.") var lr: Float = 0.3
-    @Option(help: "Momentum (SGD, LARS).") var momentum: Float = 0.9
-    @Option(help: "Weight decay.") var weightDecay: Float = 1e-6
-    @Option(help: "Linear warm-up length in epochs, then cosine decay.") var warmupEpochs = 10.0
-    @Option(help: "LR scaling by global batch B: linear (lr*B/256), sqrt (lr*sqrt(B)) or none.") var lrScaling: LRScaling = .linear
+    @OptionGroup var optimization: OptimizationOptions<PretrainOptimizationDefaults>
     @OptionGroup var augmentation: AugmentationOptions
     @Option(help: "Random seed (weights, data order, augmentations).") var seed: UInt64 = 0
-    @Option(help: "BLAS and kernel threads (default: all cores).") var threads: Int?
-    @Option(help: "Background threads preparing batches.") var workers = 2
-    @Option(help: "Batches prepared ahead of the step.") var prefetch = 2
+    @OptionGroup var runtime: RuntimeOptions
     @Option(name: .customLong("init"), help: "Start from these weights (safetensors with torchvision keys).")
     var initWeights: String?
     @Flag(help: "Data in file order: batch k is records k*B ..< (k+1)*B (for step-by-step comparisons).") var noShuffle = false
@@ -60,13 +60,7 @@ struct PretrainCommand: ParsableCommand {
     @Option(help: "Every N steps (and at the end), log the top-1 accuracy of a kNN classifier (k=200, cosine) on frozen features to metrics.csv (knn_top1).")
     var knnEvery: Int?
     @Option(help: "Labelled train / test images the kNN monitor uses.") var knnSamples = "5000,1000"
-    @Flag(help: "Keep OpenBLAS's own kernel choice (no OPENBLAS_CORETYPE fix).") var noBlasFix = false
-    @Flag(inversion: .prefixedNo, help: "Under MPI: BatchNorm statistics over the global batch (SyncBN).") var syncBn = true
-    @Option(help: "Under MPI: gradient all-reduce bucket size in MB.") var bucketMb = 25.0
-    @Flag(help: "Under MPI: all-reduce gradients after backward instead of overlapping with it.") var noOverlap = false
-    @Option(help: "Under MPI: check every N steps that all replicas hold identical parameters (always at checkpoints).")
-    var verifyReplicas: Int?
-    @Option(help: .hidden) var testingFault: DistributedFault?
+    @OptionGroup var distributed: DistributedOptions
     /// Stops after this step as an interruption would (checkpoint, no final model), for resume tests.
     @Option(help: .hidden) var testingHaltAfter: Int?
 
@@ -77,7 +71,6 @@ struct PretrainCommand: ParsableCommand {
         guard ["cosine", "l2"].contains(similarity) else { throw ValidationError("--similarity must be cosine or l2") }
         guard width > 0, width <= 4 else { throw ValidationError("--width must be in (0, 4]") }
         guard imageSize >= 8 else { throw ValidationError("--image-size must be at least 8") }
-        guard workers >= 0, prefetch >= 1 else { throw ValidationError("--workers must be >= 0 and --prefetch >= 1") }
         if let s = saveEvery, s < 1 { throw ValidationError("--save-every must be at least 1") }
         if let k = knnEvery, k < 1 { throw ValidationError("--knn-every must be at least 1") }
         let samples = knnSamples.split(separator: ",").compactMap { Int($0) }
@@ -88,16 +81,12 @@ struct PretrainCommand: ParsableCommand {
     }
 
     func run() throws {
-        let communicator = launchedUnderMPI() ? try Communicator.initialize() : nil
-        defer { if communicator != nil { try? Communicator.finalize() } }
-        try runAbortingOnError(communicator) { try train(communicator) }
+        try runTrainingCommand(train)
     }
 
     private func train(_ communicator: Communicator?) throws {
-        let threadCount = applyThreads(threads)
-        let isLeader = (communicator?.rank ?? 0) == 0
-        func say(_ line: String) { if isLeader { print(line) } }
-        say(BLASSetup.describe())
+        let context = RunContext(communicator: communicator, runtime: runtime, data: data)
+        let say = context.say
         var settings = PretrainSettings()
         settings.epochs = epochs
         settings.steps = steps
@@ -105,12 +94,7 @@ struct PretrainCommand: ParsableCommand {
         settings.model = ResNetConfig(stem: stem, width: width, headDims: try parseDims(projDims))
         settings.temperature = temperature
         settings.similarity = similarity
-        settings.optimizer = optimizer
-        settings.lr = lr
-        settings.momentum = momentum
-        settings.weightDecay = weightDecay
-        settings.warmupEpochs = warmupEpochs
-        settings.lrScaling = lrScaling
+        optimization.apply(to: &settings)
         settings.augmentation = try augmentation.config(outputSize: imageSize)
         settings.seed = seed
         settings.shuffle = !noShuffle
@@ -119,20 +103,7 @@ struct PretrainCommand: ParsableCommand {
 
         let dataset = try data.loadPretraining(log: say)
         say("data: \(data.describe()): \(dataset.count) images of \(dataset.height)x\(dataset.width)")
-        var info = RunInfo.collect(command: CommandLine.arguments.joined(separator: " "))
-        info["data"] = data.describe()
-        info["threads"] = String(threadCount)
-        var distributed: DataParallelOptions?
-        if let communicator {
-            var options = DataParallelOptions(communicator: communicator)
-            options.syncBatchNorm = syncBn
-            options.bucketBytes = Int(bucketMb * 1024 * 1024)
-            options.overlap = !noOverlap
-            options.verifyReplicasEvery = verifyReplicas
-            options.fault = testingFault
-            distributed = options
-            say("MPI: \(communicator.size) ranks, \(batchSize / max(communicator.size, 1)) images per rank, sync BN \(syncBn), buckets \(bucketMb) MB, overlap \(!noOverlap)")
-        }
+        if let communicator { say(distributed.describe(communicator, globalBatch: batchSize)) }
         var monitor: KNNMonitor?
         if let every = knnEvery {
             let counts = knnSamples.split(separator: ",").compactMap { Int($0) }
@@ -142,17 +113,13 @@ struct PretrainCommand: ParsableCommand {
             say("kNN monitor: every \(every) steps, \(labelled.count) labelled / \(test.count) test images")
         }
         let trainer = try Pretrainer(settings: settings, dataset: dataset, runDirectory: URL(fileURLWithPath: out),
-                                     workers: workers, prefetch: prefetch,
-                                     initialWeights: initWeights.map { URL(fileURLWithPath: $0) }, runInfo: info,
-                                     distributed: distributed, knnMonitor: monitor)
+                                     workers: runtime.workers, prefetch: runtime.prefetch,
+                                     initialWeights: initWeights.map { URL(fileURLWithPath: $0) }, runInfo: context.info,
+                                     distributed: communicator.map(distributed.options), knnMonitor: monitor)
         defer { try? trainer.dataParallel?.reducer.close() }
         say("model: ResNet-18 stem=\(stem.rawValue) width=\(width) head=\(projDims), \(trainer.model.registry.parameterCount) parameters")
-        say("schedule: \(trainer.totalSteps) steps (\(trainer.sampler.stepsPerEpoch) per epoch), lr \(trainer.schedule.baseLR) after \(lrScaling.rawValue) scaling, \(optimizer.rawValue)")
-        do {
-            try trainer.run(resume: resume, haltAfterStep: testingHaltAfter)
-        } catch let error as TrainingError where communicator == nil {
-            print("error: \(error)")
-            throw ExitCode(2)
-        }
+        say("schedule: \(trainer.totalSteps) steps (\(trainer.sampler.stepsPerEpoch) per epoch), "
+            + optimization.describe(scaledLR: trainer.schedule.baseLR))
+        try trainer.run(resume: resume, haltAfterStep: testingHaltAfter)
     }
 }

@@ -11,9 +11,9 @@ struct SimCLR: ParsableCommand {
         Run under mpirun for data-parallel training; without mpirun the tool is a single process.
         OpenBLAS kernels are checked at start (see --no-blas-fix on each command).
         """,
-        subcommands: [PretrainCommand.self, BenchCommand.self, SynthCommand.self, AugmentPreviewCommand.self,
-                      EmbedCommand.self, LinearEvalCommand.self, KNNCommand.self, CompareCommand.self,
-                      SweepCommand.self, ReportCommand.self, TSNECommand.self]
+        subcommands: [PretrainCommand.self, SupervisedCommand.self, FinetuneCommand.self, LinearEvalCommand.self,
+                      KNNCommand.self, CompareCommand.self, SweepCommand.self, ReportCommand.self, TSNECommand.self,
+                      BenchCommand.self, SynthCommand.self, AugmentPreviewCommand.self, EmbedCommand.self]
     )
 }
 

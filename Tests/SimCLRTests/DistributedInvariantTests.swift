@@ -42,31 +42,9 @@ final class DistributedInvariantTests: XCTestCase {
         return try SafetensorsFloats.read(url)
     }
 
-    /// Largest difference relative to the largest magnitude in the whole model.
-    private func modelRelativeDifference(_ a: [String: [Float]], _ b: [String: [Float]]) -> Double {
-        var diff = 0.0, scale = 1e-12
-        for (name, x) in a {
-            guard let y = b[name], y.count == x.count else { return .infinity }
-            for (u, v) in zip(x, y) { diff = max(diff, abs(Double(u) - Double(v))); scale = max(scale, abs(Double(u))) }
-        }
-        return diff / scale
-    }
-
     private func losses(_ out: String) throws -> [Double] {
         let csv = try String(contentsOf: Self.workDir.appendingPathComponent(out).appendingPathComponent("metrics.csv"), encoding: .utf8)
         return csv.split(separator: "\n").dropFirst().map { Double($0.split(separator: ",")[2])! }
-    }
-
-    /// Largest difference relative to each tensor's largest magnitude (BN counters included as floats).
-    private func maxRelativeDifference(_ a: [String: [Float]], _ b: [String: [Float]]) -> (Double, String) {
-        var worst = (0.0, "")
-        for (name, x) in a {
-            guard let y = b[name], y.count == x.count else { return (.infinity, name) }
-            let scale = max(x.map { abs(Double($0)) }.max() ?? 0, 1e-12)
-            let d = zip(x, y).map { abs(Double($0) - Double($1)) }.max() ?? 0
-            if d / scale > worst.0 { worst = (d / scale, name) }
-        }
-        return worst
     }
 
     /// The one-step single-process run every comparison starts from.
@@ -84,7 +62,7 @@ final class DistributedInvariantTests: XCTestCase {
         for np in [2, 4] {
             let r = try ProcessHarness.mpirun(np: np, try common("w\(np)-1step", steps: 1))
             XCTAssertEqual(r.status, 0, r.output)
-            let (diff, name) = maxRelativeDifference(reference, try weights("w\(np)-1step"))
+            let (diff, name) = WeightDifference.perTensor(reference, try weights("w\(np)-1step"))
             XCTAssertLessThan(diff, 1e-4, "\(np) ranks differ from 1 process at \(name)")
         }
     }
@@ -94,7 +72,7 @@ final class DistributedInvariantTests: XCTestCase {
         XCTAssertEqual(r1.status, 0, r1.output)
         let r2 = try ProcessHarness.mpirun(np: 2, try common("w2"))
         XCTAssertEqual(r2.status, 0, r2.output)
-        XCTAssertLessThan(modelRelativeDifference(try weights("w1"), try weights("w2")), 1e-3)
+        XCTAssertLessThan(WeightDifference.modelRelative(try weights("w1"), try weights("w2")), 1e-3)
         for (a, b) in zip(try losses("w1"), try losses("w2")) { XCTAssertEqual(a, b, accuracy: 1e-4 * abs(a)) }
     }
 
@@ -106,7 +84,7 @@ final class DistributedInvariantTests: XCTestCase {
         for (out, extra) in cases {
             let r = try ProcessHarness.mpirun(np: 2, try common(out, steps: 1) + extra)
             XCTAssertEqual(r.status, 0, r.output)
-            let (diff, _) = maxRelativeDifference(reference, try weights(out))
+            let (diff, _) = WeightDifference.perTensor(reference, try weights(out))
             XCTAssertGreaterThan(diff, 1e-1, "\(out) should not reproduce the single-process run")
         }
     }
@@ -123,7 +101,7 @@ final class DistributedInvariantTests: XCTestCase {
         }
         XCTAssertEqual(result.status, 0, result.output)
         XCTAssertTrue(result.output.contains("MPI: 2 ranks"), result.output)
-        let (diff, name) = maxRelativeDifference(reference, try weights("hosts2-1step"))
+        let (diff, name) = WeightDifference.perTensor(reference, try weights("hosts2-1step"))
         XCTAssertLessThan(diff, 1e-4, "two namespace hosts differ from 1 process at \(name)")
     }
 

@@ -121,9 +121,9 @@ final class EvaluationTests: XCTestCase {
         for i in 0..<probe.parameters.count {
             let original = probe.parameters[i]
             probe.parameters.withUnsafeMutableBufferPointer { $0[i] = original + h }
-            let plus = LinearProbe.crossEntropy(logits: probe.logits(x), labels: labels)
+            let plus = SoftmaxCrossEntropy.loss(logits: probe.logits(x), labels: labels)
             probe.parameters.withUnsafeMutableBufferPointer { $0[i] = original - h }
-            let minus = LinearProbe.crossEntropy(logits: probe.logits(x), labels: labels)
+            let minus = SoftmaxCrossEntropy.loss(logits: probe.logits(x), labels: labels)
             probe.parameters.withUnsafeMutableBufferPointer { $0[i] = original }
             let numeric = Float((plus - minus) / Double(2 * h))
             let error = abs(numeric - analytic[i])
@@ -137,7 +137,7 @@ final class EvaluationTests: XCTestCase {
 
     func testCrossEntropyOfUniformLogitsIsLogC() {
         let z = Tensor(shape: [3, 5])
-        XCTAssertEqual(LinearProbe.crossEntropy(logits: z, labels: [0, 2, 4]), log(5.0), accuracy: 1e-9)
+        XCTAssertEqual(SoftmaxCrossEntropy.loss(logits: z, labels: [0, 2, 4]), log(5.0), accuracy: 1e-9)
     }
 
     // MARK: kNN

@@ -66,7 +66,7 @@ public struct KNNClassifier {
     public func evaluate(features: Tensor, labels: [Int]) -> ClassificationResult {
         precondition(labels.count == features.shape[0] && !labels.isEmpty, "\(features.shape[0]) rows but \(labels.count) labels")
         precondition(labels.allSatisfy { $0 >= 0 && $0 < classCount }, "a test label lies outside 0..<\(classCount)")
-        let r = LinearProbe.ranks(logits: votes(for: features), labels: labels)
+        let r = SoftmaxCrossEntropy.ranks(logits: votes(for: features), labels: labels)
         let n = Double(labels.count), top = min(5, classCount)
         return ClassificationResult(top1: Double(r.filter { $0 == 0 }.count) / n,
                                     top5: Double(r.filter { $0 < top }.count) / n, loss: 0)

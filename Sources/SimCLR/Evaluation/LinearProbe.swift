@@ -128,36 +128,6 @@ public final class LinearProbe {
         return z
     }
 
-    /// Mean softmax cross-entropy of `logits` [N, C] against `labels`, and (when `gradient` is given, [N, C])
-    /// its gradient w.r.t. the logits: `(softmax(z) - onehot(y)) / N`. Uses a max-shifted log-sum-exp in Double.
-    @discardableResult
-    public static func crossEntropy(logits: Tensor, labels: [Int], gradient: Tensor? = nil) -> Double {
-        let n = labels.count, c = logits.count / max(n, 1)
-        precondition(n >= 1 && logits.count == n * c, "logits \(logits.shape) do not match \(n) labels")
-        var total = 0.0
-        logits.withUnsafeBufferPointer { z in
-            for i in 0..<n {
-                let y = labels[i]
-                precondition(y >= 0 && y < c, "label \(y) outside 0..<\(c)")
-                var maxZ = -Double.infinity
-                for j in 0..<c { maxZ = max(maxZ, Double(z[i * c + j])) }
-                var sum = 0.0
-                for j in 0..<c { sum += exp(Double(z[i * c + j]) - maxZ) }
-                let lse = maxZ + log(sum)
-                total += lse - Double(z[i * c + y])
-                if let gradient {
-                    gradient.withUnsafeMutableBufferPointer { g in
-                        for j in 0..<c {
-                            let p = exp(Double(z[i * c + j]) - lse)
-                            g[i * c + j] = Float((p - (j == y ? 1 : 0)) / Double(n))
-                        }
-                    }
-                }
-            }
-        }
-        return total / Double(n)
-    }
-
     /// Mean cross-entropy on prepared features [N, D]; writes the gradient w.r.t. `[W | b]` into `gradients`.
     /// dW = dZ^T X, db = column sums of dZ.
     @discardableResult
@@ -166,7 +136,7 @@ public final class LinearProbe {
         precondition(labels.count == n, "\(n) feature rows but \(labels.count) labels")
         let z = logits(x)
         let dz = Tensor(shape: [n, classCount])
-        let loss = LinearProbe.crossEntropy(logits: z, labels: labels, gradient: dz)
+        let loss = SoftmaxCrossEntropy.loss(logits: z, labels: labels, gradient: dz)
         let gw = gradients.view(offset: 0, shape: [classCount, featureDim])
         matmul(dz, transposed: true, rows: classCount, inner: n, x, columns: featureDim, into: gw)
         gradients.withUnsafeMutableBufferPointer { g in
@@ -209,7 +179,7 @@ public final class LinearProbe {
                 let xb = LinearProbe.gather(x, rows: rows)
                 let yb = rows.map { labels[$0] }
                 let z = logits(xb)
-                correct += LinearProbe.ranks(logits: z, labels: yb).filter { $0 == 0 }.count
+                correct += SoftmaxCrossEntropy.ranks(logits: z, labels: yb).filter { $0 == 0 }.count
                 lossSum += lossAndGradient(features: xb, labels: yb) * Double(rows.count)
                 lr = schedule.learningRate(atStep: step)
                 optimizer.step(parameters: parameters, gradients: gradients, learningRate: lr)
@@ -229,8 +199,8 @@ public final class LinearProbe {
         let (n, _) = dims(features)
         precondition(labels.count == n && n >= 1, "\(n) feature rows but \(labels.count) labels")
         let z = logits(prepared(features))
-        let loss = LinearProbe.crossEntropy(logits: z, labels: labels)
-        let r = LinearProbe.ranks(logits: z, labels: labels)
+        let loss = SoftmaxCrossEntropy.loss(logits: z, labels: labels)
+        let r = SoftmaxCrossEntropy.ranks(logits: z, labels: labels)
         let k = min(5, classCount)
         return ClassificationResult(top1: Double(r.filter { $0 == 0 }.count) / Double(n),
                                     top5: Double(r.filter { $0 < k }.count) / Double(n), loss: loss)
@@ -245,23 +215,6 @@ public final class LinearProbe {
                 var best = 0
                 for c in 1..<classCount where p[i * classCount + c] > p[i * classCount + best] { best = c }
                 return best
-            }
-        }
-    }
-
-    /// Rank of the true class among the scores [N, C] of each row (0 = first): the number of classes scoring
-    /// higher, plus those scoring equal with a lower index.
-    public static func ranks(logits: Tensor, labels: [Int]) -> [Int] {
-        let n = labels.count, c = logits.count / max(n, 1)
-        return logits.withUnsafeBufferPointer { z in
-            (0..<n).map { i in
-                let target = z[i * c + labels[i]]
-                var rank = 0
-                for j in 0..<c {
-                    let v = z[i * c + j]
-                    if v > target || (v == target && j < labels[i]) { rank += 1 }
-                }
-                return rank
             }
         }
     }

@@ -1,0 +1,140 @@
+import Cluster
+import Foundation
+import NeuralNet
+import Optimizers
+
+/// Set by SIGINT/SIGTERM: a training loop finishes its step, writes a checkpoint and stops.
+nonisolated(unsafe) private var stopSignalReceived: Int32 = 0
+
+/// Ctrl-C and SIGTERM as a request to stop cleanly (checkpoint, then exit) instead of dying mid-step.
+public enum StopSignal {
+    public static var received: Bool { stopSignalReceived != 0 }
+
+    /// Clears the flag and routes SIGINT/SIGTERM to it.
+    public static func install() {
+        stopSignalReceived = 0
+        signal(SIGINT) { _ in stopSignalReceived = 1 }
+        signal(SIGTERM) { _ in stopSignalReceived = 1 }
+    }
+}
+
+extension Checkpoint {
+    /// Restores model, optimizer state and position from `url` for a run on one or more ranks: rank 0 reads
+    /// the file and every rank receives model, optimizer state and position from it, so ranks need no shared
+    /// file system. `accepts` judges the settings JSON stored in the checkpoint. A failure on rank 0 is
+    /// reported to every rank.
+    public static func resume(from url: URL, model: ResNet18, optimizer: Optimizer, dataParallel: DataParallel?,
+                              accepts: (String) -> Bool) throws -> TrainingPosition {
+        let isLeader = (dataParallel?.rank ?? 0) == 0
+        var position = TrainingPosition(step: 0, optimizerStepCount: 0)
+        var failure: Error?
+        if isLeader {
+            do {
+                let (saved, savedSettings) = try load(from: url, model: model, optimizer: optimizer)
+                guard accepts(savedSettings) else {
+                    throw CheckpointError.incompatible(url.path, reason: "it was written with different settings; see config.json")
+                }
+                position = saved
+            } catch { failure = error }
+        }
+        guard let dp = dataParallel else {
+            if let failure { throw failure }
+            return position
+        }
+        let message = try dp.communicator.broadcast(failure.map { "\($0)" } ?? "")
+        if !message.isEmpty {
+            if let failure { throw failure }
+            throw CheckpointError.incompatible(url.path, reason: "rank 0 could not resume: \(message)")
+        }
+        try dp.broadcastState(of: model)
+        for (_, t) in optimizer.stateTensors { try dp.communicator.broadcast(t) }
+        let json = try dp.communicator.broadcast(isLeader ? String(decoding: try JSONEncoder().encode(position), as: UTF8.self) : "")
+        position = try JSONDecoder().decode(TrainingPosition.self, from: Data(json.utf8))
+        optimizer.stepCount = position.optimizerStepCount
+        return position
+    }
+}
+
+/// `config.json` of a training run: the settings, facts about the run (`fields`) and the build and host
+/// (`runInfo`), written atomically.
+public enum RunConfigFile {
+    public static func write(settingsJSON: String, fields: [String: Any], runInfo: [String: String], to directory: URL) throws {
+        var object = fields
+        object["settings"] = try JSONSerialization.jsonObject(with: Data(settingsJSON.utf8))
+        for (k, v) in runInfo { object[k] = v }
+        let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
+        try AtomicFile.write(data, to: directory.appendingPathComponent("config.json"))
+    }
+}
+
+/// Settings saved as pretty-printed, key-sorted JSON (config.json, checkpoints, the rank configuration check).
+public protocol JSONSettings: Codable {}
+
+extension JSONSettings {
+    public var json: String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        return String(decoding: try! encoder.encode(self), as: UTF8.self)
+    }
+}
+
+/// The bookkeeping every training loop shares (pretraining, classifiers): starting or resuming a run, and
+/// after each step, checkpoints, replica checks and stopping on Ctrl-C or a test's halt. Rank 0 alone writes.
+struct TrainingLoop {
+    let runDirectory: URL
+    let model: ResNet18
+    let optimizer: Optimizer
+    let dataParallel: DataParallel?
+    let settingsJSON: String
+    let verifyReplicasEvery: Int?
+    let log: (String) -> Void
+
+    var isLeader: Bool { (dataParallel?.rank ?? 0) == 0 }
+    var checkpointURL: URL { runDirectory.appendingPathComponent("checkpoint.safetensors") }
+
+    /// Creates the run directory, restores the checkpoint when resuming (`accepts` judges its settings), then
+    /// on rank 0 writes config.json and opens metrics.csv (given the step it resumes after, if any).
+    /// Installs the Ctrl-C / SIGTERM handlers.
+    func begin(resume: Bool, totalSteps: Int, accepts: (String) -> Bool, writeConfig: () throws -> Void,
+               openMetrics: (_ resumingAfterStep: Int?) throws -> MetricsLog) throws -> (TrainingPosition, MetricsLog?) {
+        if isLeader { try FileManager.default.createDirectory(at: runDirectory, withIntermediateDirectories: true) }
+        var position = TrainingPosition(step: 0, optimizerStepCount: 0)
+        if resume {
+            position = try Checkpoint.resume(from: checkpointURL, model: model, optimizer: optimizer,
+                                             dataParallel: dataParallel, accepts: accepts)
+            log("resuming from step \(position.step) of \(totalSteps)")
+        }
+        var metrics: MetricsLog?
+        if isLeader {
+            try writeConfig()
+            metrics = try openMetrics(resume ? position.step : nil)
+        }
+        StopSignal.install()
+        return (position, metrics)
+    }
+
+    /// After a step: writes a checkpoint when `checkpointDue` or when stopping (replicas checked first), else
+    /// checks replicas every `verifyReplicasEvery` steps. Returns true when the loop must stop: Ctrl-C on any
+    /// rank (`stopRequested`, agreed through the step's reduction under MPI) or `haltAfterStep` reached.
+    func endStep(position: TrainingPosition, checkpointDue: Bool, stopRequested: Bool, haltAfterStep: Int?,
+                 metrics: MetricsLog?, progress: ProgressReporter) throws -> Bool {
+        let signalled = dataParallel == nil ? StopSignal.received : stopRequested
+        let halting = position.step == haltAfterStep || signalled
+        if checkpointDue || halting {
+            try dataParallel?.verifyReplicas(of: model)
+            metrics?.flush()
+            if isLeader {
+                try Checkpoint.save(to: checkpointURL, model: model, optimizer: optimizer, position: position,
+                                    settingsJSON: settingsJSON)
+            }
+        } else if let every = verifyReplicasEvery, position.step % every == 0 {
+            try dataParallel?.verifyReplicas(of: model)
+        }
+        if halting {
+            progress.finishLine()
+            log(signalled ? "interrupted: checkpoint written at step \(position.step); continue with --resume"
+                          : "halted at step \(position.step)")
+        }
+        return halting
+    }
+}

@@ -1,0 +1,130 @@
+import ArgumentParser
+import Cluster
+import Foundation
+import Optimizers
+import SimCLR
+
+extension OptimizerKind: ExpressibleByArgument {}
+extension LRScaling: ExpressibleByArgument {}
+
+/// A command's default optimizer and schedule (pretraining and the classifiers differ).
+protocol OptimizationDefaults {
+    static var optimizer: OptimizerKind { get }
+    static var lr: Float { get }
+    static var momentum: Float { get }
+    static var weightDecay: Float { get }
+    static var warmupEpochs: Double { get }
+    static var lrScaling: LRScaling { get }
+}
+
+/// Optimizer and learning-rate schedule flags, shared by every training command with its own defaults.
+struct OptimizationOptions<Defaults: OptimizationDefaults>: ParsableArguments {
+    @Option(help: "sgd, adamw or lars.") var optimizer: OptimizerKind = Defaults.optimizer
+    @Option(help: "Base learning rate, scaled by --lr-scaling with the global batch.") var lr: Float = Defaults.lr
+    @Option(help: "Momentum (SGD, LARS).") var momentum: Float = Defaults.momentum
+    @Option(help: "Weight decay.") var weightDecay: Float = Defaults.weightDecay
+    @Option(help: "Linear warm-up length in epochs, then cosine decay.") var warmupEpochs: Double = Defaults.warmupEpochs
+    @Option(help: "LR scaling by global batch B: linear (lr*B/256), sqrt (lr*sqrt(B)) or none.")
+    var lrScaling: LRScaling = Defaults.lrScaling
+
+    func validate() throws {
+        guard lr > 0, lr.isFinite else { throw ValidationError("--lr must be positive") }
+        guard momentum >= 0, momentum < 1 else { throw ValidationError("--momentum must lie in [0, 1)") }
+        guard weightDecay >= 0 else { throw ValidationError("--weight-decay must not be negative") }
+        guard warmupEpochs >= 0 else { throw ValidationError("--warmup-epochs must not be negative") }
+    }
+
+    func apply<S: OptimizationSettings>(to settings: inout S) {
+        settings.optimizer = optimizer
+        settings.lr = lr
+        settings.momentum = momentum
+        settings.weightDecay = weightDecay
+        settings.warmupEpochs = warmupEpochs
+        settings.lrScaling = lrScaling
+    }
+
+    /// One line for logs.
+    func describe(scaledLR: Float) -> String {
+        "\(optimizer.rawValue), lr \(scaledLR) after \(lrScaling.rawValue) scaling of \(lr), momentum \(momentum), "
+            + "weight decay \(weightDecay), \(warmupEpochs) warm-up epochs then cosine"
+    }
+}
+
+/// How a training command spreads over MPI ranks (used only under a launcher).
+struct DistributedOptions: ParsableArguments {
+    @Flag(inversion: .prefixedNo, help: "Under MPI: BatchNorm statistics over the global batch (SyncBN).") var syncBn = true
+    @Option(help: "Under MPI: gradient all-reduce bucket size in MB.") var bucketMb = 25.0
+    @Flag(help: "Under MPI: all-reduce gradients after backward instead of overlapping with it.") var noOverlap = false
+    @Option(help: "Under MPI: check every N steps that all replicas hold identical parameters (always at checkpoints).")
+    var verifyReplicas: Int?
+    @Option(help: .hidden) var testingFault: DistributedFault?
+
+    func validate() throws {
+        guard bucketMb > 0 else { throw ValidationError("--bucket-mb must be positive") }
+        if let v = verifyReplicas, v < 1 { throw ValidationError("--verify-replicas must be at least 1") }
+    }
+
+    func options(_ communicator: Communicator) -> DataParallelOptions {
+        var options = DataParallelOptions(communicator: communicator)
+        options.syncBatchNorm = syncBn
+        options.bucketBytes = Int(bucketMb * 1024 * 1024)
+        options.overlap = !noOverlap
+        options.verifyReplicasEvery = verifyReplicas
+        options.fault = testingFault
+        return options
+    }
+
+    func describe(_ communicator: Communicator, globalBatch: Int) -> String {
+        "MPI: \(communicator.size) ranks, \(globalBatch / max(communicator.size, 1)) images per rank, sync BN \(syncBn), "
+            + "buckets \(bucketMb) MB, overlap \(!noOverlap)"
+    }
+}
+
+/// Threads and data workers of a training command.
+struct RuntimeOptions: ParsableArguments {
+    @Option(help: "BLAS and kernel threads (default: all cores).") var threads: Int?
+    @Option(help: "Background threads preparing batches.") var workers = 2
+    @Option(help: "Batches prepared ahead of the step.") var prefetch = 2
+    @Flag(help: "Keep OpenBLAS's own kernel choice (no OPENBLAS_CORETYPE fix).") var noBlasFix = false
+
+    func validate() throws {
+        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
+        guard workers >= 0, prefetch >= 1 else { throw ValidationError("--workers must be >= 0 and --prefetch >= 1") }
+    }
+}
+
+/// What every training command does first: set the threads, log the BLAS kernels, collect the facts
+/// config.json records. Only rank 0 prints.
+struct RunContext {
+    let communicator: Communicator?
+    let threadCount: Int
+    var info: [String: String]
+    var isLeader: Bool { (communicator?.rank ?? 0) == 0 }
+
+    init(communicator: Communicator?, runtime: RuntimeOptions, data: DataOptions) {
+        self.communicator = communicator
+        threadCount = applyThreads(runtime.threads)
+        info = RunInfo.collect(command: CommandLine.arguments.joined(separator: " "))
+        info["data"] = data.describe()
+        info["threads"] = String(threadCount)
+        say(BLASSetup.describe())
+    }
+
+    func say(_ line: String) { if isLeader { print(line) } }
+}
+
+/// Runs a training command: MPI is initialized only under a launcher (and finalized after); under MPI an error
+/// on one rank aborts the job with its message; without MPI a training error (NaN loss, bad settings) is
+/// printed and exits with status 2.
+func runTrainingCommand(_ body: (Communicator?) throws -> Void) throws {
+    let communicator = launchedUnderMPI() ? try Communicator.initialize() : nil
+    defer { if communicator != nil { try? Communicator.finalize() } }
+    try runAbortingOnError(communicator) {
+        do {
+            try body(communicator)
+        } catch let error as TrainingError where communicator == nil {
+            print("error: \(error)")
+            throw ExitCode(2)
+        }
+    }
+}
