@@ -1,4 +1,5 @@
 import ArgumentParser
+import Cluster
 import Datasets
 import Foundation
 import Kernels
@@ -47,7 +48,12 @@ struct KNNCommand: ParsableCommand {
     }
 
     func run() throws {
-        let log = { (line: String) in FileHandle.standardError.write(Data((line + "\n").utf8)) }
+        try runTrainingCommand { try evaluate($0) }
+    }
+
+    private func evaluate(_ communicator: Communicator?) throws {
+        let isLeader = (communicator?.rank ?? 0) == 0
+        let log = { (line: String) in if isLeader { FileHandle.standardError.write(Data((line + "\n").utf8)) } }
         let threadCount = applyThreads(encoderOptions.threads)
         log(BLASSetup.describe())
         let runDir = URL(fileURLWithPath: expandPath(out))
@@ -55,7 +61,8 @@ struct KNNCommand: ParsableCommand {
         log("knn of \(encoderOptions.source) on \(dataOptions.describe()), label fraction \(labelFraction), "
             + "\(threadCount) threads")
         let f = try evaluationFeatures(encoder: encoderOptions, data: dataOptions, labelFraction: labelFraction,
-                                       runDir: runDir, log: log)
+                                       runDir: runDir, communicator: communicator, log: log)
+        guard isLeader else { return }  // rank 0 classifies
         let (trainX, trainY) = f.train, (testX, testY) = f.test
         let start = Date()
         let knn = KNNClassifier(trainFeatures: trainX, trainLabels: trainY, classCount: f.classCount,

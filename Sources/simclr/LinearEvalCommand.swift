@@ -1,4 +1,5 @@
 import ArgumentParser
+import Cluster
 import Datasets
 import Foundation
 import Kernels
@@ -86,9 +87,11 @@ struct EncoderOptions: ParsableArguments {
 func expandPath(_ path: String) -> String { NSString(string: path).expandingTildeInPath }
 
 /// Features and labels of the labelled train subset and the test split, from the run directory's cache
-/// when it holds them for the same encoder and data, else computed (and cached).
+/// when it holds them for the same encoder and data, else computed (and cached). Under MPI every rank
+/// computes a shard of each split and all get the whole; rank 0 alone reads and writes the cache, so on a
+/// cache hit the other ranks get empty features (only rank 0 goes on to train and evaluate).
 func evaluationFeatures(encoder: EncoderOptions, data: DataOptions, labelFraction: Double, runDir: URL,
-                        log: @escaping (String) -> Void)
+                        communicator: Communicator?, log: @escaping (String) -> Void)
     throws -> (train: (Tensor, [Int]), test: (Tensor, [Int]), classCount: Int, trainTotal: Int) {
     var model: ResNet18?
     var classCount = 0
@@ -107,7 +110,12 @@ func evaluationFeatures(encoder: EncoderOptions, data: DataOptions, labelFractio
             let indices = LabelFraction.balancedSubset(labels: images.labels, fraction: fraction, seed: encoder.seed)
             images = images.subset(indices)
         }
-        if let cached = cache.load(key: key), cached.labels == images.labels {
+        let isLeader = (communicator?.rank ?? 0) == 0
+        var cached = isLeader ? cache.load(key: key) : nil
+        if cached?.labels != images.labels { cached = nil }
+        let hit = try communicator?.broadcast(cached == nil ? 0 : 1) ?? (cached == nil ? 0 : 1)
+        if hit == 1 {
+            guard let cached else { return (Tensor(shape: [0, 1]), []) }
             log("using cached \(split.rawValue) features \(cache.featuresURL.path) (\(cached.labels.count) x \(cached.features.shape[1]))")
             return cached
         }
@@ -115,10 +123,11 @@ func evaluationFeatures(encoder: EncoderOptions, data: DataOptions, labelFractio
         if model == nil { model = try encoder.makeModel() }
         let extractor = FeatureExtractor(model: model!, batchSize: encoder.featureBatchSize)
         let start = Date()
-        let features = extractor.features(of: images)
-        log(String(format: "computed %@ features: %d x %d in %.1f s", split.rawValue, images.count,
-                   extractor.featureDim, Date().timeIntervalSince(start)))
-        try cache.store(features: features, labels: images.labels, key: key)
+        let features = try communicator.map { try extractor.features(of: images, communicator: $0) }
+            ?? extractor.features(of: images)
+        log(String(format: "computed %@ features: %d x %d in %.1f s on %d rank(s)", split.rawValue, images.count,
+                   extractor.featureDim, Date().timeIntervalSince(start), communicator?.size ?? 1))
+        if isLeader { try cache.store(features: features, labels: images.labels, key: key) }
         return (features, images.labels)
     }
     let train = try compute(.train, fraction: labelFraction)
@@ -195,7 +204,12 @@ struct LinearEvalCommand: ParsableCommand {
     }
 
     func run() throws {
-        let log = { (line: String) in FileHandle.standardError.write(Data((line + "\n").utf8)) }
+        try runTrainingCommand { try evaluate($0) }
+    }
+
+    private func evaluate(_ communicator: Communicator?) throws {
+        let isLeader = (communicator?.rank ?? 0) == 0
+        let log = { (line: String) in if isLeader { FileHandle.standardError.write(Data((line + "\n").utf8)) } }
         let threadCount = applyThreads(encoderOptions.threads)
         log(BLASSetup.describe())
         let runDir = URL(fileURLWithPath: expandPath(out))
@@ -204,7 +218,8 @@ struct LinearEvalCommand: ParsableCommand {
             + "\(threadCount) threads")
 
         let f = try evaluationFeatures(encoder: encoderOptions, data: dataOptions, labelFraction: labelFraction,
-                                       runDir: runDir, log: log)
+                                       runDir: runDir, communicator: communicator, log: log)
+        guard isLeader else { return }  // the probe is small: rank 0 trains it alone
         let (trainX, trainY) = f.train, (testX, testY) = f.test
         let kind = LinearProbeConfig.OptimizerKind(rawValue: optimizer)!
         let baseLR = lr ?? (kind == .sgd ? 0.1 : 0.001)

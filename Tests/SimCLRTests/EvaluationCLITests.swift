@@ -1,3 +1,4 @@
+import Datasets
 import Foundation
 import NeuralNet
 import TestSupport
@@ -76,6 +77,36 @@ final class EvaluationCLITests: XCTestCase {
                            "--out", root.appendingPathComponent("bad").path])
         XCTAssertNotEqual(bad.status, 0)
         XCTAssert(bad.output.contains("--width"), bad.output)
+    }
+
+    /// Under mpirun each rank computes a shard of the features; rank 0 ends with the same features (up to
+    /// float rounding: a different batch split changes GEMM blocking) and the same probe result as one process.
+    func testFeaturesComputedOnTwoRanksEqualOneProcess() throws {
+        try XCTSkipIf(ProcessHarness.which("mpirun") == nil, "mpirun not installed (deploy/setup.sh)")
+        let data = root.appendingPathComponent("data").path
+        XCTAssertEqual(try run(["synth", "--out", data, "--train-count", "61", "--test-count", "23"]).status, 0)
+        let weights = root.appendingPathComponent("model.safetensors")
+        try ResNet18(config: ResNetConfig(stem: .cifar, width: 0.125, headDims: [16]), seed: 5).save(to: weights)
+        let common = ["linear-eval", "--encoder", weights.path, "--width", "0.125", "--data", data, "--threads", "1",
+                      "--epochs", "3", "--feature-batch-size", "16"]
+        let single = try run(common + ["--out", root.appendingPathComponent("one").path])
+        XCTAssertEqual(single.status, 0, single.output)
+        let pair = try ProcessHarness.mpirun(np: 2, [try simclr] + common + ["--out", root.appendingPathComponent("two").path])
+        XCTAssertEqual(pair.status, 0, pair.output)
+        XCTAssert(pair.output.contains("on 2 rank(s)"), pair.output)
+        for split in ["train", "test"] {
+            let a = try NumpyFile.read(from: root.appendingPathComponent("one/features_\(split).npy"))
+            let b = try NumpyFile.read(from: root.appendingPathComponent("two/features_\(split).npy"))
+            XCTAssertEqual(a.shape, b.shape)
+            let scale = a.values.map(abs).max() ?? 1
+            let worst = zip(a.values, b.values).map { abs($0 - $1) }.max() ?? .infinity
+            XCTAssertLessThan(worst, 1e-5 * scale, "\(split): features differ by \(worst) (scale \(scale))")
+            // Rows differ from one another, so rows put in the wrong place would fail the comparison above.
+            XCTAssertGreaterThan(abs(a.values[0] - a.values[a.shape[1] * (a.shape[0] - 1)]), 1e-5 * scale)
+        }
+        let one = try results("one"), two = try results("two")
+        XCTAssertEqual(one["train_count"] as? Int, two["train_count"] as? Int)
+        XCTAssertEqual(try XCTUnwrap(one["test_top1"] as? Double), try XCTUnwrap(two["test_top1"] as? Double), accuracy: 1.0 / 23 + 1e-9)
     }
 
     func testBadArgumentsAreRejected() throws {

@@ -34,19 +34,26 @@ final class StudyCLITests: XCTestCase {
         try XCTSkipIf(ProcessHarness.which("mpirun") == nil, "mpirun not installed (deploy/setup.sh)")
         let study = root.appendingPathComponent("study").path
         let args = ["compare", "--out", study, "--ranks", "2", "--width", "0.125", "--label-fractions", "0.5,1",
-                    "--evaluations", "linear,knn", "--pretrain-epochs", "1", "--probe-epochs", "3",
-                    "--pretrain-arg=--batch-size=16"] + tinyData
+                    "--evaluations", "linear,knn,finetune,supervised", "--pretrain-epochs", "1", "--probe-epochs", "3",
+                    "--finetune-epochs", "1", "--supervised-epochs", "1", "--pretrain-arg=--batch-size=16",
+                    "--finetune-arg=--batch-size=16", "--supervised-arg=--batch-size=16"] + tinyData
         let first = try run(args)
         XCTAssertEqual(first.status, 0, first.output)
 
-        // The pretraining really ran on 2 ranks: each held half of the global batch.
+        // The training runs really ran on 2 ranks: each held half of the global batch.
+        let supervised = try JSONSerialization.jsonObject(with: Data(try text("study/supervised-50pct/results.json").utf8)) as? [String: Any]
+        XCTAssertEqual(supervised?["ranks"] as? Int, 2)
+        let probe = try JSONSerialization.jsonObject(with: Data(try text("study/linear-simclr-50pct/results.json").utf8)) as? [String: Any]
+        let labelled = try XCTUnwrap(supervised?["train_count"] as? Int)
+        XCTAssertEqual(labelled, probe?["train_count"] as? Int, "supervised and probe train on the same 50% subset")
+        XCTAssert((28...36).contains(labelled), "about half of the 64 labels, rounded per class: \(labelled)")
         let config = try JSONSerialization.jsonObject(with: Data(try text("study/pretrain/config.json").utf8)) as? [String: Any]
         XCTAssertEqual(config?["per_rank_batch"] as? Int, 8, "global batch 16 over 2 ranks")
         XCTAssert(FileManager.default.fileExists(atPath: root.appendingPathComponent("study/pretrain/model.safetensors").path))
 
         let csv = try text("study/comparison.csv").split(separator: "\n")
         XCTAssertEqual(csv.first, "encoder,evaluation,label_fraction,test_top1,test_top5,run_dir")
-        XCTAssertEqual(csv.count, 1 + 2 * 2 * 2, "2 sources x 2 evaluations x 2 fractions")
+        XCTAssertEqual(csv.count, 1 + (2 * 2 + 2) * 2, "(2 sources x (linear, kNN) + finetune + supervised) x 2 fractions")
         for line in csv.dropFirst() {
             let cells = line.split(separator: ",")
             let top1 = try XCTUnwrap(Double(cells[3])), top5 = try XCTUnwrap(Double(cells[4]))
@@ -55,13 +62,13 @@ final class StudyCLITests: XCTestCase {
         let markdown = try text("study/comparison.md").replacingOccurrences(of: " +", with: " ", options: .regularExpression)
         XCTAssert(markdown.contains("| encoder | evaluation | 50% labels | 100% labels |"), markdown)
         for row in ["| SimCLR | linear probe |", "| random init | linear probe |", "| SimCLR | kNN (k=200) |",
-                    "| random init | kNN (k=200) |"] {
+                    "| random init | kNN (k=200) |", "| SimCLR | fine-tune |", "| supervised from scratch | end to end |"] {
             XCTAssert(markdown.contains(row), "\(row) missing in\n\(markdown)")
         }
 
         // The report covers every run, with the pretraining curves among its plots.
         let report = try text("study/report/report.md")
-        for name in ["pretrain", "linear-simclr-50pct", "knn-random-100pct"] {
+        for name in ["pretrain", "linear-simclr-50pct", "knn-random-100pct", "finetune-simclr-50pct", "supervised-100pct"] {
             XCTAssert(report.contains(name), "\(name) missing in the report")
         }
         let plots = try FileManager.default.subpathsOfDirectory(atPath: root.appendingPathComponent("study/report/plots").path)
@@ -69,7 +76,7 @@ final class StudyCLITests: XCTestCase {
 
         let again = try run(args)
         XCTAssertEqual(again.status, 0, again.output)
-        XCTAssertEqual(again.output.components(separatedBy: "already done, skipped").count - 1, 9, again.output)
+        XCTAssertEqual(again.output.components(separatedBy: "already done, skipped").count - 1, 13, again.output)
         XCTAssertEqual(try text("study/comparison.csv").split(separator: "\n"), csv)
     }
 

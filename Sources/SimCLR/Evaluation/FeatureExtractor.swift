@@ -1,3 +1,4 @@
+import Cluster
 import Datasets
 import Foundation
 import Kernels
@@ -66,5 +67,27 @@ public struct FeatureExtractor {
             }
         }
         return out
+    }
+}
+
+extension FeatureExtractor {
+    /// The rows of an `n`-image split that `rank` of `size` computes: a contiguous slice, the first
+    /// `n % size` ranks taking one image more.
+    public static func shard(count n: Int, rank: Int, size: Int) -> Range<Int> {
+        let base = n / size, extra = n % size
+        let start = rank * base + min(rank, extra)
+        return start..<(start + base + (rank < extra ? 1 : 0))
+    }
+
+    /// Features of every image of `data`, computed data-parallel: each rank of `communicator` runs its
+    /// shard through the encoder and an all-gather puts the [N, D] result, in dataset order, on every rank.
+    public func features(of data: LabeledImages, communicator: Communicator) throws -> Tensor {
+        let n = data.count, d = featureDim, size = communicator.size
+        let mine = Self.shard(count: n, rank: communicator.rank, size: size)
+        let local = features(of: data.subset(Array(mine)))
+        let result = Tensor(shape: [n, d])
+        let counts = (0..<size).map { Self.shard(count: n, rank: $0, size: size).count * d }
+        try communicator.allGatherV(local, counts: counts, into: result)
+        return result
     }
 }

@@ -113,7 +113,7 @@ struct RunContext {
     func say(_ line: String) { if isLeader { print(line) } }
 }
 
-/// Runs a training command: MPI is initialized only under a launcher (and finalized after); under MPI an error
+/// Runs a training or evaluation command: MPI is initialized only under a launcher (and finalized after); under MPI an error
 /// on one rank aborts the job with its message; without MPI a training error (NaN loss, bad settings) is
 /// printed and exits with status 2.
 func runTrainingCommand(_ body: (Communicator?) throws -> Void) throws {
