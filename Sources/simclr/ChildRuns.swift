@@ -6,7 +6,8 @@ import NeuralNet
 /// same executable with a subcommand, started as a child process, under an MPI launcher when it has more
 /// than one rank.
 struct LaunchOptions: ParsableArguments {
-    @Option(help: "Ranks for the training runs (pretrain, supervised, finetune); 1 = a plain process, no MPI.")
+    @Option(help: ArgumentHelp("MPI ranks of every run (training is data-parallel, evaluation computes features "
+                                   + "in shards); 1 = a plain process, no MPI."))
     var ranks = 1
 
     @Option(help: ArgumentHelp("MPI launcher for runs with several ranks, called as LAUNCHER -np N PROGRAM ARGS.",
@@ -58,7 +59,6 @@ struct ChildRun {
     var name: String
     var subcommand: String
     var arguments: [String]
-    var distributed: Bool
     /// The file whose presence means the run finished (results.json, or model.safetensors for pretrain).
     var product: String = "results.json"
 }
@@ -80,8 +80,7 @@ struct ChildRunner {
 
     /// The full command line of `run` (launcher included when it has several ranks).
     func commandLine(of run: ChildRun) -> [String] {
-        let ranks = run.distributed ? options.ranks : 1
-        let threads = run.distributed ? options.threads : ProcessInfo.processInfo.activeProcessorCount
+        let ranks = options.ranks, threads = options.threads
         var tool = [program, run.subcommand] + run.arguments
             + ["--out", directory(of: run).path, "--threads", String(threads)]
         if ranks > 1 {

@@ -15,11 +15,11 @@ struct CompareCommand: ParsableCommand {
         abstract: "Random-init vs SimCLR-pretrained vs supervised-from-scratch at several label fractions: one table.",
         discussion: """
         Runs, as separate processes of this tool, each in its own directory under --out:
-          pretrain                      SimCLR pretraining (skipped with --encoder), --ranks ranks
+          pretrain                      SimCLR pretraining (skipped with --encoder)
           linear-{simclr,random}-F      linear probe on frozen SimCLR / random-init features
           knn-{simclr,random}-F         kNN (k=200) on the same features
-          finetune-simclr-F             SimCLR encoder + new head trained end to end, --ranks ranks
-          supervised-F                  ResNet-18 trained from scratch on the labels, --ranks ranks
+          finetune-simclr-F             SimCLR encoder + new head trained end to end
+          supervised-F                  ResNet-18 trained from scratch on the labels
         for every label fraction F (class-balanced subsets of the training labels). Then writes \
         comparison.md and comparison.csv (test top-1 and top-5 of every run) and a report with plots \
         (report/). Every run's output goes to its log.txt and, indented, to the terminal.
@@ -27,7 +27,8 @@ struct CompareCommand: ParsableCommand {
         Interrupted? Run the same command again: finished runs are skipped (their command is recorded in \
         command.txt) and an interrupted pretraining resumes from its checkpoint. --force redoes everything.
 
-        Start compare itself without mpirun; it starts `mpirun -np --ranks` for the training runs.
+        Start compare itself without mpirun: with --ranks N > 1 it starts every run as `mpirun -np N` \
+        (training data-parallel; evaluation computes features in shards, rank 0 trains the probe).
 
         Examples:
           simclr compare --out runs/compare --ranks 2 --width 0.25 --pretrain-epochs 20 --label-fractions 0.1
@@ -119,7 +120,7 @@ struct CompareCommand: ParsableCommand {
             pretrained = URL(fileURLWithPath: expandPath(out)).appendingPathComponent("pretrain/model.safetensors").path
             if needsEncoder {
                 let args = data + model.arguments + ["--epochs", String(pretrainEpochs)] + pretrainArg
-                runs.append((ChildRun(name: "pretrain", subcommand: "pretrain", arguments: args, distributed: true,
+                runs.append((ChildRun(name: "pretrain", subcommand: "pretrain", arguments: args,
                                       product: "model.safetensors"), "simclr", "pretrain", 1))
             }
         }
@@ -134,18 +135,16 @@ struct CompareCommand: ParsableCommand {
                     for (source, encoderArgs) in [("simclr", ["--encoder", pretrained]), ("random-init", ["--random-init"])] {
                         let name = "\(evaluation.rawValue)-\(source == "simclr" ? "simclr" : "random")-\(tag)"
                         let run = ChildRun(name: name, subcommand: command,
-                                           arguments: data + model.arguments + encoderArgs + fraction + extra, distributed: false)
+                                           arguments: data + model.arguments + encoderArgs + fraction + extra)
                         runs.append((run, source, evaluation.rawValue, f))
                     }
                 case .finetune:
                     let args = data + model.arguments + ["--encoder", pretrained, "--epochs", String(finetuneEpochs)] + fraction
                         + finetuneArg
-                    runs.append((ChildRun(name: "finetune-simclr-\(tag)", subcommand: "finetune", arguments: args,
-                                          distributed: true), "simclr", "finetune", f))
+                    runs.append((ChildRun(name: "finetune-simclr-\(tag)", subcommand: "finetune", arguments: args), "simclr", "finetune", f))
                 case .supervised:
                     let args = data + model.arguments + ["--epochs", String(supervisedEpochs)] + fraction + supervisedArg
-                    runs.append((ChildRun(name: "supervised-\(tag)", subcommand: "supervised", arguments: args,
-                                          distributed: true), "supervised", "supervised", f))
+                    runs.append((ChildRun(name: "supervised-\(tag)", subcommand: "supervised", arguments: args), "supervised", "supervised", f))
                 }
             }
         }
@@ -156,7 +155,7 @@ struct CompareCommand: ParsableCommand {
         let study = URL(fileURLWithPath: expandPath(out))
         try FileManager.default.createDirectory(at: study, withIntermediateDirectories: true)
         let runs = try plan()
-        say("compare: \(runs.count) runs in \(study.path) (training on \(launch.ranks) rank(s))")
+        say("compare: \(runs.count) runs in \(study.path) (each on \(launch.ranks) rank(s))")
         var runner = ChildRunner(options: launch, studyDirectory: study)
         var entries: [ComparisonEntry] = []
         for (i, planned) in runs.enumerated() {

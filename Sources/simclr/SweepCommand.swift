@@ -134,7 +134,7 @@ struct SweepCommand: ParsableCommand {
         let chosen = settings()
         let runsPerSetting = noKnn ? 2 : 3
         let total = chosen.count * runsPerSetting
-        say("sweep: \(chosen.count) settings, \(total) runs in \(root.path) (pretraining on \(launch.ranks) rank(s))")
+        say("sweep: \(chosen.count) settings, \(total) runs in \(root.path) (each on \(launch.ranks) rank(s))")
         var runner = ChildRunner(options: launch, studyDirectory: root)
         var rows: [SweepRow] = []
         for setting in chosen {
@@ -142,19 +142,16 @@ struct SweepCommand: ParsableCommand {
             // The setting's own arguments come last, so they win over the base's.
             let pretrain = ChildRun(name: "\(prefix)/pretrain", subcommand: "pretrain",
                                     arguments: data + model.arguments + ["--epochs", String(pretrainEpochs)] + pretrainArg
-                                        + setting.arguments,
-                                    distributed: true, product: "model.safetensors")
+                                        + setting.arguments, product: "model.safetensors")
             _ = try runner.run(pretrain, index: runner.completed + 1, of: total)
             let encoder = runner.directory(of: pretrain).appendingPathComponent("model.safetensors").path
             let evalArgs = data + model.arguments + ["--encoder", encoder] + fraction
             let linear = try runner.run(ChildRun(name: "\(prefix)/linear", subcommand: "linear-eval",
-                                                 arguments: evalArgs + ["--epochs", String(probeEpochs)] + probeArg,
-                                                 distributed: false),
+                                                 arguments: evalArgs + ["--epochs", String(probeEpochs)] + probeArg),
                                         index: runner.completed + 1, of: total)!
             var knn: [String: Any]?
             if !noKnn {
-                knn = try runner.run(ChildRun(name: "\(prefix)/knn", subcommand: "knn", arguments: evalArgs,
-                                              distributed: false),
+                knn = try runner.run(ChildRun(name: "\(prefix)/knn", subcommand: "knn", arguments: evalArgs),
                                      index: runner.completed + 1, of: total)
             }
             let contrastive = try PretrainMetricsSummary(
