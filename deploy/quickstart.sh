@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole story in a few minutes on the built-in synthetic shapes, data-parallel on 2 MPI ranks:
-# SimCLR pretraining, linear probe and kNN on its frozen features and on random-init features, the
-# supervised baseline trained from scratch on 10% of the labels, and a report (table + plots).
+# SimCLR pretraining, linear probe and kNN on its frozen features and on random-init features,
+# fine-tuning it and the supervised baseline from scratch on 10% of the labels, and a report (table + plots).
 #
 #   deploy/quickstart.sh [--out DIR] [--ranks N] [extra simclr compare arguments...]
 #
@@ -24,14 +24,15 @@ done
 (cd "$repo" && swift build -c release 2>&1 | tail -1)
 
 # Settings chosen for a short run on 2 cores (see README, "Quickstart"): a quarter-width ResNet-18, the
-# CIFAR-style augmentation strengths (milder crop, no blur, colour jitter 0.4), temperature 0.5 and AdamW.
+# CIFAR-style augmentation strengths (milder crop, no blur, colour jitter 0.4), temperature 0.2 and AdamW.
 "$repo/.build/release/simclr" compare --out "$out" --ranks "$ranks" \
-    --width 0.25 --label-fractions 0.1 --evaluations linear,knn,supervised \
-    --pretrain-epochs 6 --probe-epochs 50 --supervised-epochs 15 \
+    --width 0.25 --label-fractions 0.1 --evaluations linear,knn,finetune,supervised \
+    --pretrain-epochs 6 --probe-epochs 50 --finetune-epochs 15 --supervised-epochs 15 \
     --pretrain-arg=--batch-size=128 --pretrain-arg=--optimizer=adamw --pretrain-arg=--lr=1e-3 \
-    --pretrain-arg=--lr-scaling=none --pretrain-arg=--weight-decay=1e-6 --pretrain-arg=--temperature=0.5 \
+    --pretrain-arg=--lr-scaling=none --pretrain-arg=--weight-decay=1e-6 --pretrain-arg=--temperature=0.2 \
     --pretrain-arg=--warmup-epochs=0.5 --pretrain-arg=--crop-scale=0.2,1.0 --pretrain-arg=--no-blur \
-    --pretrain-arg=--jitter-strength=0.4,0.4,0.4,0.1 \
+    --pretrain-arg=--jitter-strength=0.4,0.4,0.4,0.1 --pretrain-arg=--knn-every=39 \
+    --pretrain-arg=--knn-samples=2000,1000 \
     "$@"
 
 echo

@@ -1,11 +1,18 @@
 import Foundation
 
 /// Progress of a long loop: a redrawn bar when stdout is a terminal, plain periodic lines otherwise
-/// (log files, CI, mpirun's forwarded output).
+/// (log files, CI). `SIMCLR_PROGRESS=lines` asks for lines even on a terminal (mpirun gives its ranks one
+/// even when its own output goes to a file), `SIMCLR_PROGRESS=bar` for the bar.
 public final class ProgressReporter {
     public let total: Int
     public let logEvery: Int
-    private let isTerminal = isatty(STDOUT_FILENO) == 1
+    private let isTerminal: Bool = {
+        switch ProcessInfo.processInfo.environment["SIMCLR_PROGRESS"] {
+        case "lines": return false
+        case "bar": return true
+        default: return isatty(STDOUT_FILENO) == 1
+        }
+    }()
     private let start = Date()
     private var firstStep: Int?
 

@@ -85,6 +85,10 @@ struct ChildRunner {
             + ["--out", directory(of: run).path, "--threads", String(threads)]
         if ranks > 1 {
             var launch = [options.launcher, "-np", String(ranks)]
+            // Progress as plain lines: the ranks' output goes to a log, even though mpirun gives them a terminal.
+            if ["mpirun", "mpiexec"].contains(URL(fileURLWithPath: options.launcher).lastPathComponent) {
+                launch += ["-x", "SIMCLR_PROGRESS"]
+            }
             if ranks > ProcessInfo.processInfo.activeProcessorCount { launch.append("--oversubscribe") }
             tool = launch + options.mpirunArg + tool
         }
@@ -137,6 +141,7 @@ struct ChildRunner {
         process.executableURL = URL(fileURLWithPath: try resolve(arguments[0]))
         process.arguments = Array(arguments.dropFirst())
         var environment = ProcessInfo.processInfo.environment
+        environment["SIMCLR_PROGRESS"] = "lines"
         if arguments[0] == options.launcher, getuid() == 0 {
             environment["OMPI_ALLOW_RUN_AS_ROOT"] = "1"
             environment["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1"

@@ -40,6 +40,10 @@ final class StudyCLITests: XCTestCase {
         let first = try run(args)
         XCTAssertEqual(first.status, 0, first.output)
 
+        // Progress came as lines, not a redrawn bar, though mpirun gives its ranks a terminal.
+        let log = try text("study/pretrain/log.txt")
+        XCTAssert(log.contains("step ") && !log.contains("\r"), log)
+
         // The training runs really ran on 2 ranks: each held half of the global batch.
         let supervised = try JSONSerialization.jsonObject(with: Data(try text("study/supervised-50pct/results.json").utf8)) as? [String: Any]
         XCTAssertEqual(supervised?["ranks"] as? Int, 2)
