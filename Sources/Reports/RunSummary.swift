@@ -55,6 +55,7 @@ public struct RunSummary {
             testTop1 = knn
             top1IsKNN = true
         }
+        if results["test_evaluation"] as? String == "knn" { top1IsKNN = true }  // a pretraining run's kNN monitor
 
         if let loss = number(results["train_loss"]) {
             finalLoss = loss

@@ -32,12 +32,12 @@ public struct KNNMonitor {
         self.every = every; self.train = train; self.test = test
     }
 
-    /// Top-1 accuracy of the kNN classifier with the model's current backbone. Leaves the model in eval mode.
-    public func evaluate(_ model: ResNet18) -> Double {
+    /// Top-1/top-5 accuracy of the kNN classifier with the model's current backbone. Leaves the model in eval mode.
+    public func evaluate(_ model: ResNet18) -> ClassificationResult {
         let extractor = FeatureExtractor(model: model)
         let knn = KNNClassifier(trainFeatures: extractor.features(of: train), trainLabels: train.labels, k: k,
                                 temperature: temperature)
-        return knn.evaluate(features: extractor.features(of: test), labels: test.labels).top1
+        return knn.evaluate(features: extractor.features(of: test), labels: test.labels)
     }
 }
 
@@ -134,6 +134,7 @@ public final class Pretrainer {
         var (epoch, inEpoch) = sampler.position(afterSteps: position.step)
         loader.start(epoch: epoch, step: inEpoch)
         var lastLoss = Double.nan
+        var lastKNN: ClassificationResult?
         var stoppedEarly = false
         let imagesPerStep = Double(settings.batchSize)
         while position.step < totalSteps {
@@ -155,7 +156,9 @@ public final class Pretrainer {
             let m = result.metrics
             var knnTop1 = ""
             if isLeader, let monitor = knnMonitor, position.step % monitor.every == 0 || position.step == totalSteps {
-                knnTop1 = String(format: "%.5f", monitor.evaluate(model))
+                let knn = monitor.evaluate(model)
+                lastKNN = knn
+                knnTop1 = String(format: "%.5f", knn.top1)
                 progress.finishLine()  // keep the log line off the progress bar
                 log("step \(position.step): kNN top-1 \(knnTop1) (k=\(monitor.k), \(monitor.train.count) labelled / \(monitor.test.count) test images)")
             }
@@ -176,10 +179,37 @@ public final class Pretrainer {
         }
         if !stoppedEarly {
             progress.finishLine()
-            if isLeader { try model.save(to: finalModelURL, metadata: ["format": "pt"]) }
+            if isLeader {
+                try model.save(to: finalModelURL, metadata: ["format": "pt"])
+                metrics?.flush()
+                try writeResults(steps: position.step, finalLoss: lastLoss, knn: lastKNN)
+            }
             log("finished \(position.step) steps; model written to \(finalModelURL.path)")
         }
         return PretrainSummary(steps: position.step, finalLoss: lastLoss, stoppedEarly: stoppedEarly)
+    }
+
+    /// `results.json`: the last epoch's contrastive metrics and, when the kNN monitor ran, its final
+    /// accuracy as `test_top1`/`test_top5` (marked by `test_evaluation`: "knn").
+    private func writeResults(steps: Int, finalLoss: Double, knn: ClassificationResult?) throws {
+        var results: [String: Any] = [
+            "method": "simclr-pretrain", "steps": steps, "final_loss": finalLoss, "epochs": settings.epochs,
+            "ranks": worldSize, "batch_size": settings.batchSize, "width": settings.model.width,
+            "stem": settings.model.stem.rawValue, "temperature": Double(settings.temperature), "seed": settings.seed,
+        ]
+        let summary = try PretrainMetricsSummary(csv: runDirectory.appendingPathComponent("metrics.csv"))
+        results["contrastive_loss"] = summary.loss
+        results["contrastive_top1"] = summary.top1
+        results["contrastive_top5"] = summary.top5
+        if let knn, let monitor = knnMonitor {
+            results["test_top1"] = knn.top1
+            results["test_top5"] = knn.top5
+            results["test_evaluation"] = "knn"
+            results["knn_k"] = monitor.k
+            results["knn_train_count"] = monitor.train.count
+            results["test_count"] = monitor.test.count
+        }
+        try EvaluationResults.write(results, to: runDirectory.appendingPathComponent("results.json"))
     }
 
     private func writeConfig() throws {

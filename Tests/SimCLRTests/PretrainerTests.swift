@@ -120,6 +120,15 @@ final class PretrainerTests: XCTestCase {
             let top1 = try XCTUnwrap(Double(row))
             XCTAssertTrue((0...1).contains(top1))
         }
+        // results.json carries the final kNN accuracy as the run's test accuracy, marked as kNN.
+        let results = try XCTUnwrap(JSONSerialization.jsonObject(
+            with: Data(contentsOf: dir.appendingPathComponent("results.json"))) as? [String: Any])
+        XCTAssertEqual(try XCTUnwrap(results["test_top1"] as? Double), try XCTUnwrap(Double(rows[2])), accuracy: 1e-5)
+        let top5 = try XCTUnwrap(results["test_top5"] as? Double)
+        XCTAssert(top5 >= (results["test_top1"] as? Double ?? 2) && top5 <= 1, "\(results)")
+        XCTAssertEqual(results["test_evaluation"] as? String, "knn")
+        XCTAssertEqual(results["test_count"] as? Int, 20)
+        XCTAssertEqual(results["steps"] as? Int, 3)
     }
 
     func testConfigAndMetricsFiles() throws {
@@ -136,5 +145,12 @@ final class PretrainerTests: XCTestCase {
         let loss = Double(lines[1].split(separator: ",")[2])!
         // A fresh network's embeddings are nearly random: the loss starts near log(2N - 1) = log(31).
         XCTAssertEqual(loss, log(31), accuracy: 1.0)
+        // Without the kNN monitor, results.json has the contrastive metrics of the last epoch and no test accuracy.
+        let results = try XCTUnwrap(JSONSerialization.jsonObject(
+            with: Data(contentsOf: dir.appendingPathComponent("results.json"))) as? [String: Any])
+        XCTAssertEqual(results["method"] as? String, "simclr-pretrain")
+        XCTAssertNil(results["test_top1"])
+        let losses = lines.dropFirst().map { Double($0.split(separator: ",")[2])! }
+        XCTAssertEqual(try XCTUnwrap(results["contrastive_loss"] as? Double), losses.reduce(0, +) / 2, accuracy: 1e-5)
     }
 }
