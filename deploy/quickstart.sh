@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole story in a few minutes on the built-in synthetic shapes, data-parallel on 2 MPI ranks:
 # SimCLR pretraining, linear probe and kNN on its frozen features and on random-init features,
-# fine-tuning it and the supervised baseline from scratch on 10% of the labels, and a report (table + plots).
+# fine-tuning it and the supervised baseline from scratch on 10% of the labels, and a report (table, plots,
+# t-SNE maps of the SimCLR and random-init features).
 #
 #   deploy/quickstart.sh [--out DIR] [--ranks N] [extra simclr compare arguments...]
 #
@@ -35,5 +36,13 @@ done
     --pretrain-arg=--knn-samples=2000,1000 \
     "$@"
 
+# t-SNE maps of the test images' features: SimCLR-pretrained next to random init.
+for encoder in "--encoder $out/pretrain/model.safetensors" --random-init; do
+    name=$([[ $encoder == --random-init ]] && echo random || echo simclr)
+    # shellcheck disable=SC2086 # $encoder is two words on purpose
+    "$repo/.build/release/simclr" tsne $encoder --width 0.25 --out "$out/report/tsne-$name.svg" \
+        --title "t-SNE of test features: $name" 2>&1 | tail -2
+done
+
 echo
-echo "quickstart: results in $out (table: $out/comparison.md, plots: $out/report/)"
+echo "quickstart: results in $out (table: $out/comparison.md, plots and t-SNE maps: $out/report/)"
