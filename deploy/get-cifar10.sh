@@ -25,9 +25,10 @@ ARCHIVE="${CIFAR10_ARCHIVE:-$TARGET/cifar-10-binary.tar.gz}"
 OUT="$TARGET/cifar-10-batches-bin"
 RECORD_FILE_BYTES=30730000   # 10000 records of 3073 bytes
 
-die() { echo "get-cifar10: $*" >&2; exit 1; }
-command -v md5sum >/dev/null || die "md5sum is needed (coreutils)"
-command -v tar >/dev/null || die "tar is needed"
+NAME=get-cifar10
+ARCHIVE_GIVEN="${CIFAR10_ARCHIVE:-}"
+# shellcheck source=deploy/archive-common.sh
+source "$(dirname "$0")/archive-common.sh"
 
 extracted_ok() {
     local f
@@ -37,40 +38,13 @@ extracted_ok() {
     [[ -f "$OUT/batches.meta.txt" ]]
 }
 
-md5_ok() { [[ -f "$1" && "$(md5sum "$1" | cut -d' ' -f1)" == "$MD5" ]]; }
-
-download() {
-    local partial="$ARCHIVE.part"
-    echo "get-cifar10: downloading $URL"
-    if command -v curl >/dev/null; then
-        # -C - resumes a partial file; --retry covers dropped connections
-        curl -fL --retry 5 --retry-delay 5 -C - -o "$partial" "$URL" \
-            || die "download failed; partial data kept in $partial (re-run to resume, or delete it to start over)"
-    elif command -v wget >/dev/null; then
-        wget -c --tries=5 -O "$partial" "$URL" \
-            || die "download failed; partial data kept in $partial (re-run to resume, or delete it to start over)"
-    else
-        die "curl or wget is needed"
-    fi
-    mv "$partial" "$ARCHIVE"
-}
-
 mkdir -p "$TARGET"
 if extracted_ok; then
     echo "get-cifar10: $OUT is already complete"
     exit 0
 fi
 
-if ! md5_ok "$ARCHIVE"; then
-    [[ -n "${CIFAR10_ARCHIVE:-}" ]] && die "$ARCHIVE is missing or its MD5 is not $MD5"
-    rm -f "$ARCHIVE"
-    download
-    if ! md5_ok "$ARCHIVE"; then
-        mv "$ARCHIVE" "$ARCHIVE.bad"
-        die "MD5 of the download is $(md5sum "$ARCHIVE.bad" | cut -d' ' -f1), expected $MD5 (kept as $ARCHIVE.bad; re-run to download again)"
-    fi
-fi
-echo "get-cifar10: archive verified (MD5 $MD5)"
+fetch_verified_archive
 
 echo "get-cifar10: extracting to $TARGET"
 tar -xzf "$ARCHIVE" -C "$TARGET"

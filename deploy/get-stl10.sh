@@ -34,9 +34,11 @@ FILES=(
     "unlabeled_X.bin 2764800000 5242ba1fed5e4be9e1e742405eb56ca4"
 )
 
-die() { echo "get-stl10: $*" >&2; exit 1; }
-command -v md5sum >/dev/null || die "md5sum is needed (coreutils)"
-command -v tar >/dev/null || die "tar is needed"
+NAME=get-stl10
+ARCHIVE_GIVEN="${STL10_ARCHIVE:-}"
+SIZE_NOTE="about 2.6 GB"
+# shellcheck source=deploy/archive-common.sh
+source "$(dirname "$0")/archive-common.sh"
 
 # Sizes first (cheap), then MD5s when asked to ($1 = full).
 extracted_ok() {
@@ -50,39 +52,13 @@ extracted_ok() {
     done
 }
 
-md5_ok() { [[ -f "$1" && "$(md5sum "$1" | cut -d' ' -f1)" == "$MD5" ]]; }
-
-download() {
-    local partial="$ARCHIVE.part"
-    echo "get-stl10: downloading $URL (about 2.6 GB)"
-    if command -v curl >/dev/null; then
-        curl -fL --retry 5 --retry-delay 5 -C - -o "$partial" "$URL" \
-            || die "download failed; partial data kept in $partial (re-run to resume, or delete it to start over)"
-    elif command -v wget >/dev/null; then
-        wget -c --tries=5 -O "$partial" "$URL" \
-            || die "download failed; partial data kept in $partial (re-run to resume, or delete it to start over)"
-    else
-        die "curl or wget is needed"
-    fi
-    mv "$partial" "$ARCHIVE"
-}
-
 mkdir -p "$TARGET"
 if extracted_ok; then
     echo "get-stl10: $OUT is already complete (sizes match)"
     exit 0
 fi
 
-if ! md5_ok "$ARCHIVE"; then
-    [[ -n "${STL10_ARCHIVE:-}" ]] && die "$ARCHIVE is missing or its MD5 is not $MD5"
-    rm -f "$ARCHIVE"
-    download
-    if ! md5_ok "$ARCHIVE"; then
-        mv "$ARCHIVE" "$ARCHIVE.bad"
-        die "MD5 of the download is $(md5sum "$ARCHIVE.bad" | cut -d' ' -f1), expected $MD5 (kept as $ARCHIVE.bad; re-run to download again)"
-    fi
-fi
-echo "get-stl10: archive verified (MD5 $MD5)"
+fetch_verified_archive
 
 echo "get-stl10: extracting to $TARGET"
 tar -xzf "$ARCHIVE" -C "$TARGET"
