@@ -95,16 +95,18 @@ struct ChildRunner {
         return tool
     }
 
-    /// Runs `run` unless it already finished with the same command; returns its results.json (nil for a
-    /// run whose product is not results.json).
-    mutating func run(_ run: ChildRun, index: Int, of total: Int) throws -> [String: Any]? {
+    /// Runs `run`, the next of `total`, unless it already finished with the same command; returns its
+    /// results.json (nil for a run whose product is not results.json).
+    mutating func run(_ run: ChildRun, of total: Int) throws -> [String: Any]? {
+        let index = completed + 1
         let dir = directory(of: run)
         let command = commandLine(of: run)
         let marker = dir.appendingPathComponent("command.txt")
         let recorded = (try? String(contentsOf: marker, encoding: .utf8)) ?? ""
         let product = dir.appendingPathComponent(run.product)
         let line = command.map(shellQuoted).joined(separator: " ")
-        let done = FileManager.default.fileExists(atPath: product.path) && recorded == line + "\n"
+        let sameCommand = recorded == line + "\n"
+        let done = FileManager.default.fileExists(atPath: product.path) && sameCommand
         if done && !options.force {
             say("[\(index)/\(total)] \(run.name): already done, skipped (\(product.path))")
         } else {
@@ -112,7 +114,7 @@ struct ChildRunner {
             var arguments = command
             // An interrupted pretraining continues from its checkpoint instead of starting over.
             let checkpoint = dir.appendingPathComponent("checkpoint.safetensors")
-            if run.subcommand == "pretrain", !options.force, recorded == line + "\n",
+            if run.subcommand == "pretrain", !options.force, sameCommand,
                FileManager.default.fileExists(atPath: checkpoint.path) {
                 arguments.append("--resume")
             }

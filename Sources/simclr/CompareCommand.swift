@@ -158,8 +158,8 @@ struct CompareCommand: ParsableCommand {
         say("compare: \(runs.count) runs in \(study.path) (each on \(launch.ranks) rank(s))")
         var runner = ChildRunner(options: launch, studyDirectory: study)
         var entries: [ComparisonEntry] = []
-        for (i, planned) in runs.enumerated() {
-            let results = try runner.run(planned.run, index: i + 1, of: runs.count)
+        for planned in runs {
+            let results = try runner.run(planned.run, of: runs.count)
             if let results {
                 entries.append(try ComparisonEntry(source: planned.source, evaluation: planned.evaluation,
                                                    labelFraction: planned.fraction, results: results,

@@ -143,16 +143,16 @@ struct SweepCommand: ParsableCommand {
             let pretrain = ChildRun(name: "\(prefix)/pretrain", subcommand: "pretrain",
                                     arguments: data + model.arguments + ["--epochs", String(pretrainEpochs)] + pretrainArg
                                         + setting.arguments, product: "model.safetensors")
-            _ = try runner.run(pretrain, index: runner.completed + 1, of: total)
+            _ = try runner.run(pretrain, of: total)
             let encoder = runner.directory(of: pretrain).appendingPathComponent("model.safetensors").path
             let evalArgs = data + model.arguments + ["--encoder", encoder] + fraction
             let linear = try runner.run(ChildRun(name: "\(prefix)/linear", subcommand: "linear-eval",
                                                  arguments: evalArgs + ["--epochs", String(probeEpochs)] + probeArg),
-                                        index: runner.completed + 1, of: total)!
+                                        of: total)!
             var knn: [String: Any]?
             if !noKnn {
                 knn = try runner.run(ChildRun(name: "\(prefix)/knn", subcommand: "knn", arguments: evalArgs),
-                                     index: runner.completed + 1, of: total)
+                                     of: total)
             }
             let contrastive = try PretrainMetricsSummary(
                 csv: runner.directory(of: pretrain).appendingPathComponent("metrics.csv"))
