@@ -48,39 +48,18 @@ struct KNNCommand: ParsableCommand {
     }
 
     func run() throws {
-        try runTrainingCommand { try evaluate($0) }
-    }
-
-    private func evaluate(_ communicator: Communicator?) throws {
-        let isLeader = (communicator?.rank ?? 0) == 0
-        let log = { (line: String) in if isLeader { FileHandle.standardError.write(Data((line + "\n").utf8)) } }
-        let threadCount = applyThreads(encoderOptions.threads)
-        log(BLASSetup.describe())
-        let runDir = URL(fileURLWithPath: expandPath(out))
-        try FileManager.default.createDirectory(at: runDir, withIntermediateDirectories: true)
-        log("knn of \(encoderOptions.source) on \(dataOptions.describe()), label fraction \(labelFraction), "
-            + "\(threadCount) threads")
-        let f = try evaluationFeatures(encoder: encoderOptions, data: dataOptions, labelFraction: labelFraction,
-                                       runDir: runDir, communicator: communicator, log: log)
-        guard isLeader else { return }  // rank 0 classifies
-        let (trainX, trainY) = f.train, (testX, testY) = f.test
-        let start = Date()
-        let knn = KNNClassifier(trainFeatures: trainX, trainLabels: trainY, classCount: f.classCount,
-                                k: k, temperature: Float(knnTemperature))
-        let result = knn.evaluate(features: testX, labels: testY)
-        if knn.k < k { log("k capped at \(knn.k), the number of training images") }
-        let results: [String: Any] = [
-            "method": "knn", "encoder": encoderOptions.source, "random_init": encoderOptions.randomInit,
-            "label_fraction": labelFraction, "test_top1": result.top1, "test_top5": result.top5,
-            "k": knn.k, "k_requested": k, "temperature": knnTemperature,
-            "train_count": trainY.count, "test_count": testY.count, "classes": f.classCount,
-            "feature_dim": trainX.shape[1], "stem": encoderOptions.stem.rawValue, "width": encoderOptions.width,
-            "seed": encoderOptions.seed, "data": dataOptions.describe(), "knn_seconds": Date().timeIntervalSince(start),
-        ]
-        let resultsURL = runDir.appendingPathComponent("results.json")
-        try EvaluationResults.write(results, to: resultsURL)
-        print(String(format: "knn (k %d, T %g): test top-1 %.4f, top-5 %.4f (%d train / %d test images)",
-                     knn.k, knnTemperature, result.top1, result.top5, trainY.count, testY.count))
-        print("wrote \(resultsURL.path)")
+        try runFeatureEvaluation(method: "knn", encoder: encoderOptions, data: dataOptions,
+                                 labelFraction: labelFraction, out: out) { f, log in
+            let (trainX, trainY) = f.train, (testX, testY) = f.test
+            let start = Date()
+            let knn = KNNClassifier(trainFeatures: trainX, trainLabels: trainY, classCount: f.classCount,
+                                    k: k, temperature: Float(knnTemperature))
+            let result = knn.evaluate(features: testX, labels: testY)
+            if knn.k < k { log("k capped at \(knn.k), the number of training images") }
+            print(String(format: "knn (k %d, T %g): test top-1 %.4f, top-5 %.4f (%d train / %d test images)",
+                         knn.k, knnTemperature, result.top1, result.top5, trainY.count, testY.count))
+            return ["test_top1": result.top1, "test_top5": result.top5, "k": knn.k, "k_requested": k,
+                    "temperature": knnTemperature, "knn_seconds": Date().timeIntervalSince(start)]
+        }
     }
 }

@@ -91,8 +91,7 @@ func expandPath(_ path: String) -> String { NSString(string: path).expandingTild
 /// computes a shard of each split and all get the whole; rank 0 alone reads and writes the cache, so on a
 /// cache hit the other ranks get empty features (only rank 0 goes on to train and evaluate).
 func evaluationFeatures(encoder: EncoderOptions, data: DataOptions, labelFraction: Double, runDir: URL,
-                        communicator: Communicator?, log: @escaping (String) -> Void)
-    throws -> (train: (Tensor, [Int]), test: (Tensor, [Int]), classCount: Int, trainTotal: Int) {
+                        communicator: Communicator?, log: @escaping (String) -> Void) throws -> EvaluationFeatureSet {
     var model: ResNet18?
     var classCount = 0
     var trainTotal = 0
@@ -133,6 +132,47 @@ func evaluationFeatures(encoder: EncoderOptions, data: DataOptions, labelFractio
     let train = try compute(.train, fraction: labelFraction)
     let test = try compute(.test, fraction: 1)
     return (train, test, classCount, trainTotal)
+}
+
+/// Labelled train features (the label-fraction subset), test features, the class count and the size of the
+/// whole train split.
+typealias EvaluationFeatureSet = (train: (Tensor, [Int]), test: (Tensor, [Int]), classCount: Int, trainTotal: Int)
+
+/// The frame of `linear-eval` and `knn`: MPI when launched so, threads, the run directory and the features
+/// (computed in shards on every rank); then `body` runs on rank 0 alone and returns its own results.json
+/// entries, to which the encoder, data and counts are added before the file is written.
+func runFeatureEvaluation(method: String, encoder: EncoderOptions, data: DataOptions, labelFraction: Double,
+                          out: String,
+                          body: (EvaluationFeatureSet, _ log: @escaping (String) -> Void) throws -> [String: Any]) throws {
+    try runTrainingCommand { communicator in
+        let isLeader = (communicator?.rank ?? 0) == 0
+        let log = { (line: String) in if isLeader { FileHandle.standardError.write(Data((line + "\n").utf8)) } }
+        let threadCount = applyThreads(encoder.threads)
+        log(BLASSetup.describe())
+        let runDir = URL(fileURLWithPath: expandPath(out))
+        try FileManager.default.createDirectory(at: runDir, withIntermediateDirectories: true)
+        log("\(method) of \(encoder.source) on \(data.describe()), label fraction \(labelFraction), \(threadCount) threads")
+        let features = try evaluationFeatures(encoder: encoder, data: data, labelFraction: labelFraction,
+                                              runDir: runDir, communicator: communicator, log: log)
+        guard isLeader else { return }  // the probe and the vote are small: rank 0 does them alone
+        var results: [String: Any] = [:]
+        results["method"] = method
+        results["encoder"] = encoder.source
+        results["random_init"] = encoder.randomInit
+        results["label_fraction"] = labelFraction
+        results["train_count"] = features.train.1.count
+        results["test_count"] = features.test.1.count
+        results["classes"] = features.classCount
+        results["feature_dim"] = features.train.0.shape[1]
+        results["stem"] = encoder.stem.rawValue
+        results["width"] = encoder.width
+        results["seed"] = encoder.seed
+        results["data"] = data.describe()
+        results.merge(try body(features, log)) { _, own in own }
+        let resultsURL = runDir.appendingPathComponent("results.json")
+        try EvaluationResults.write(results, to: resultsURL)
+        print("wrote \(resultsURL.path)")
+    }
 }
 
 /// `simclr linear-eval`: linear probe on frozen encoder features.
@@ -204,22 +244,16 @@ struct LinearEvalCommand: ParsableCommand {
     }
 
     func run() throws {
-        try runTrainingCommand { try evaluate($0) }
+        try runFeatureEvaluation(method: "linear-eval", encoder: encoderOptions, data: dataOptions,
+                                 labelFraction: labelFraction, out: out) { f, log in
+            try trainProbe(f, log: log)
+        }
     }
 
-    private func evaluate(_ communicator: Communicator?) throws {
-        let isLeader = (communicator?.rank ?? 0) == 0
-        let log = { (line: String) in if isLeader { FileHandle.standardError.write(Data((line + "\n").utf8)) } }
-        let threadCount = applyThreads(encoderOptions.threads)
-        log(BLASSetup.describe())
+    /// Trains the probe on the train features, scoring it on the test features after every epoch; returns
+    /// its results.json entries.
+    private func trainProbe(_ f: EvaluationFeatureSet, log: @escaping (String) -> Void) throws -> [String: Any] {
         let runDir = URL(fileURLWithPath: expandPath(out))
-        try FileManager.default.createDirectory(at: runDir, withIntermediateDirectories: true)
-        log("linear-eval of \(encoderOptions.source) on \(dataOptions.describe()), label fraction \(labelFraction), "
-            + "\(threadCount) threads")
-
-        let f = try evaluationFeatures(encoder: encoderOptions, data: dataOptions, labelFraction: labelFraction,
-                                       runDir: runDir, communicator: communicator, log: log)
-        guard isLeader else { return }  // the probe is small: rank 0 trains it alone
         let (trainX, trainY) = f.train, (testX, testY) = f.test
         let kind = LinearProbeConfig.OptimizerKind(rawValue: optimizer)!
         let baseLR = lr ?? (kind == .sgd ? 0.1 : 0.001)
@@ -243,20 +277,14 @@ struct LinearEvalCommand: ParsableCommand {
                            stats.epoch, epochs, stats.trainLoss, stats.trainTop1, last.top1, last.top5))
             }
         }
-        let results: [String: Any] = [
-            "method": "linear-eval", "encoder": encoderOptions.source, "random_init": encoderOptions.randomInit,
-            "label_fraction": labelFraction, "test_top1": last.top1, "test_top5": last.top5, "test_loss": last.loss,
-            "train_loss": lastTrain.trainLoss, "train_top1": lastTrain.trainTop1,
-            "train_count": trainY.count, "test_count": testY.count, "classes": f.classCount,
-            "feature_dim": trainX.shape[1], "epochs": epochs, "batch_size": batchSize, "lr": baseLR,
-            "optimizer": optimizer, "standardize": !noStandardize, "stem": encoderOptions.stem.rawValue,
-            "width": encoderOptions.width, "seed": encoderOptions.seed, "data": dataOptions.describe(),
-            "probe_seconds": Date().timeIntervalSince(start),
-        ]
-        let resultsURL = runDir.appendingPathComponent("results.json")
-        try EvaluationResults.write(results, to: resultsURL)
         print(String(format: "linear-eval: test top-1 %.4f, top-5 %.4f (%d train / %d test images, label fraction %g)",
                      last.top1, last.top5, trainY.count, testY.count, labelFraction))
-        print("wrote \(resultsURL.path)")
+        let results: [String: Any] = [
+            "test_top1": last.top1, "test_top5": last.top5, "test_loss": last.loss,
+            "train_loss": lastTrain.trainLoss, "train_top1": lastTrain.trainTop1,
+            "epochs": epochs, "batch_size": batchSize, "lr": baseLR, "optimizer": optimizer,
+            "standardize": !noStandardize, "probe_seconds": Date().timeIntervalSince(start),
+        ]
+        return results
     }
 }
