@@ -1,12 +1,7 @@
-import Dispatch
-import Foundation
+import CKernels
 
-/// 2-D convolution (no bias, groups 1) on CNHW feature maps, as im2col + SGEMM.
-///
-/// The batch is processed in chunks of images so the column buffer stays a few MB (in cache-friendly
-/// range) instead of hundreds of MB; each chunk's GEMM writes its slice of the CNHW output through
-/// the leading dimension `batch*outH*outW`, so no reshuffling is needed.
-public struct ConvGeometry: Equatable {
+/// The shape of a 2-D convolution (no bias, groups 1).
+public struct ConvGeometry: Equatable, Hashable {
     public let inChannels: Int, outChannels: Int
     public let kernel: Int, stride: Int, padding: Int
     public let batch: Int, inHeight: Int, inWidth: Int
@@ -21,188 +16,121 @@ public struct ConvGeometry: Equatable {
 
     public var outHeight: Int { (inHeight + 2 * padding - kernel) / stride + 1 }
     public var outWidth: Int { (inWidth + 2 * padding - kernel) / stride + 1 }
-    /// Rows of the column matrix: one per (input channel, kernel row, kernel column).
+    /// Inputs of one output value: input channels x kernel rows x kernel columns.
     public var patchSize: Int { inChannels * kernel * kernel }
-    var outPlane: Int { outHeight * outWidth }
-    var inPlane: Int { inHeight * inWidth }
-    /// A 1x1 stride-1 unpadded convolution reads its input directly as the column matrix.
-    var isPointwise: Bool { kernel == 1 && stride == 1 && padding == 0 }
+    public var weightCount: Int { outChannels * patchSize }
 
-    /// Images per chunk so that the column buffer holds about `columnBudget` floats.
-    public var imagesPerChunk: Int { max(1, min(batch, Self.columnBudget / max(1, patchSize * outPlane))) }
-    static let columnBudget = Int(ProcessInfo.processInfo.environment["SIMCLR_COL_BUDGET"] ?? "") ?? (1 << 21)
-
-    /// FLOPs of the forward pass (multiply and add counted separately).
-    public var forwardFLOPs: Double { 2 * Double(outChannels * patchSize) * Double(batch * outPlane) }
+    /// FLOPs of the forward pass (multiply and add counted separately); backward-data and
+    /// backward-weights cost the same each.
+    public var forwardFLOPs: Double { 2 * Double(outChannels * patchSize) * Double(batch * outHeight * outWidth) }
 }
 
-/// Copies input patches of images `n0 ..< n0+nc` into `col[patchSize, nc*outPlane]`.
-private func im2col(_ g: ConvGeometry, input: UnsafeMutablePointer<Float>, n0: Int, nc: Int,
-                    col: UnsafeMutablePointer<Float>) {
-    let k = g.kernel, s = g.stride, p = g.padding
-    let oh = g.outHeight, ow = g.outWidth, ih = g.inHeight, iw = g.inWidth
-    let rowLength = nc * g.outPlane
-    for r in 0..<g.patchSize {
-        let c = r / (k * k), ki = (r / k) % k, kj = r % k
-        let dstRow = col + r * rowLength
-        for n in 0..<nc {
-            let plane = input + (c * g.batch + n0 + n) * g.inPlane
-            let dst = dstRow + n * g.outPlane
-            for y in 0..<oh {
-                let iy = y * s - p + ki
-                let dstLine = dst + y * ow
-                if iy < 0 || iy >= ih { dstLine.update(repeating: 0, count: ow); continue }
-                let srcLine = plane + iy * iw
-                if s == 1 {
-                    // Valid x range: 0 <= x - p + kj < iw.
-                    let lo = max(0, p - kj), hi = min(ow, iw + p - kj)
-                    if lo > 0 { dstLine.update(repeating: 0, count: lo) }
-                    if hi > lo { (dstLine + lo).update(from: srcLine + (lo - p + kj), count: hi - lo) }
-                    if hi < ow { (dstLine + max(hi, lo)).update(repeating: 0, count: ow - max(hi, lo)) }
-                } else {
-                    for x in 0..<ow {
-                        let ix = x * s - p + kj
-                        dstLine[x] = (ix >= 0 && ix < iw) ? srcLine[ix] : 0
-                    }
-                }
-            }
+/// What a convolution reads: float32 values, or their bf16 copy on the bf16 path.
+public enum ConvOperand {
+    case float32(Tensor)
+    case bf16(BF16Tensor)
+
+    var address: UnsafeRawPointer {
+        switch self {
+        case .float32(let t): return UnsafeRawPointer(t.base)
+        case .bf16(let t): return t.rawAddress
         }
+    }
+    var count: Int {
+        switch self {
+        case .float32(let t): return t.count
+        case .bf16(let t): return t.count
+        }
+    }
+    var isBF16: Bool { if case .bf16 = self { return true } else { return false } }
+}
+
+/// One convolution shape's oneDNN primitives: forward, backward-data (unless the input gradient is never
+/// needed) and backward-weights, with weights reordered into the primitives' layouts once per step.
+///
+/// Outputs and gradients are blocked float32 maps (`FeatureMap`); the source is a blocked map, or plain
+/// NCHW images for the network's first layer. With `bf16`, the source, the weights and the output
+/// gradient are bf16 and the products accumulate in float32.
+public final class ConvolutionKernel {
+    public let geometry: ConvGeometry
+    public let bf16: Bool
+    public let plainSource: Bool
+    public let computesInputGradient: Bool
+    private let handle: OpaquePointer
+
+    public init(_ g: ConvGeometry, bf16: Bool, plainSource: Bool, inputGradient: Bool) {
+        geometry = g
+        self.bf16 = bf16; self.plainSource = plainSource; computesInputGradient = inputGradient
+        var shape = sk_conv_shape(batch: Int32(g.batch), in_channels: Int32(g.inChannels), out_channels: Int32(g.outChannels),
+                                  in_height: Int32(g.inHeight), in_width: Int32(g.inWidth), kernel: Int32(g.kernel),
+                                  stride: Int32(g.stride), padding: Int32(g.padding), plain_source: plainSource ? 1 : 0,
+                                  bf16: bf16 ? 1 : 0, backward_data: inputGradient ? 1 : 0)
+        var message = [CChar](repeating: 0, count: 256)
+        guard let h = sk_conv_create(&shape, &message, message.count) else {
+            let text = message.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
+            preconditionFailure("cannot build the convolution \(g) (\(bf16 ? "bf16" : "fp32")): \(text)")
+        }
+        handle = h
+    }
+
+    deinit { sk_conv_destroy(handle) }
+
+    /// Elements of the source operand: NCHW images or a blocked map.
+    public var sourceCount: Int {
+        let g = geometry
+        return plainSource ? g.batch * g.inChannels * g.inHeight * g.inWidth
+            : FeatureMap.storageCount(channels: g.inChannels, batch: g.batch, height: g.inHeight, width: g.inWidth)
+    }
+    public var outputCount: Int {
+        let g = geometry
+        return FeatureMap.storageCount(channels: g.outChannels, batch: g.batch, height: g.outHeight, width: g.outWidth)
+    }
+
+    /// Takes the float32 [O, I, k, k] weights for the following calls (rounding them to bf16 on that path).
+    public func setWeights(_ weights: Tensor) {
+        precondition(weights.count == geometry.weightCount, "convolution weights: \(weights.count) for \(geometry)")
+        check(sk_conv_set_weights(handle, weights.base), "weights reorder")
+    }
+
+    public func forward(source: ConvOperand, output: Tensor) {
+        checkOperand(source, count: sourceCount, what: "source")
+        precondition(output.count == outputCount, "convolution output size")
+        check(sk_conv_forward(handle, source.address, output.base), "forward")
+    }
+
+    public func backwardData(gradOutput: ConvOperand, gradInput: Tensor) {
+        precondition(computesInputGradient, "this convolution was built without its input gradient")
+        checkOperand(gradOutput, count: outputCount, what: "output gradient")
+        precondition(gradInput.count == sourceCount, "convolution input-gradient size")
+        check(sk_conv_backward_data(handle, gradOutput.address, gradInput.base), "backward-data")
+    }
+
+    /// Overwrites `gradWeight` ([O, I, k, k] float32).
+    public func backwardWeights(source: ConvOperand, gradOutput: ConvOperand, gradWeight: Tensor) {
+        checkOperand(source, count: sourceCount, what: "source")
+        checkOperand(gradOutput, count: outputCount, what: "output gradient")
+        precondition(gradWeight.count == geometry.weightCount, "convolution weight-gradient size")
+        check(sk_conv_backward_weights(handle, source.address, gradOutput.address, gradWeight.base), "backward-weights")
+    }
+
+    /// oneDNN's names of the implementations it picked (forward, backward-data, backward-weights).
+    public var implementations: [String] {
+        (0..<3).map { String(cString: sk_conv_implementation(handle, Int32($0))) }
+    }
+
+    private func checkOperand(_ operand: ConvOperand, count: Int, what: String) {
+        precondition(operand.isBF16 == bf16, "convolution \(what): expected \(bf16 ? "bf16" : "float32") values")
+        precondition(operand.count == count, "convolution \(what): \(operand.count) elements, expected \(count)")
+    }
+
+    private func check(_ status: Int32, _ what: String) {
+        precondition(status == 0, "oneDNN convolution \(what) failed (status \(status)) for \(geometry)")
     }
 }
 
-/// Adds `col[patchSize, nc*outPlane]` back into the input-gradient planes of images `n0 ..< n0+nc`.
-private func col2imAdd(_ g: ConvGeometry, col: UnsafeMutablePointer<Float>, n0: Int, nc: Int,
-                       gradInput: UnsafeMutablePointer<Float>) {
-    let k = g.kernel, s = g.stride, p = g.padding
-    let oh = g.outHeight, ow = g.outWidth, ih = g.inHeight, iw = g.inWidth
-    let rowLength = nc * g.outPlane
-    for c in 0..<g.inChannels {
-        for ki in 0..<k {
-            for kj in 0..<k {
-                let srcRow = col + ((c * k + ki) * k + kj) * rowLength
-                for n in 0..<nc {
-                    let plane = gradInput + (c * g.batch + n0 + n) * g.inPlane
-                    let src = srcRow + n * g.outPlane
-                    for y in 0..<oh {
-                        let iy = y * s - p + ki
-                        if iy < 0 || iy >= ih { continue }
-                        let dstLine = plane + iy * iw, srcLine = src + y * ow
-                        if s == 1 {
-                            let lo = max(0, p - kj), hi = min(ow, iw + p - kj)
-                            if hi > lo {
-                                let d = dstLine + (lo - p + kj), sl = srcLine + lo
-                                for x in 0..<(hi - lo) { d[x] += sl[x] }
-                            }
-                        } else {
-                            for x in 0..<ow {
-                                let ix = x * s - p + kj
-                                if ix >= 0 && ix < iw { dstLine[ix] += srcLine[x] }
-                            }
-                        }
-                    }
-                }
-            }
-        }
-    }
-}
-
-/// Splits the batch among threads; each thread runs im2col + single-threaded GEMM on its own
-/// chunks of images. Measured on this machine: OpenBLAS's own threading scales poorly on these
-/// skinny matrices (64 x 3072 x 576: 45 GFLOP/s on one thread, 33 on two), chunk parallelism scales.
-private func forEachImageChunk(_ g: ConvGeometry, _ body: (_ thread: Int, _ n0: Int, _ nc: Int) -> Void) {
-    let threads = g.threadCount
-    let chunk = g.imagesPerChunk
-    withoutActuallyEscaping(body) { body in
-        let run = { (t: Int) in
-            let lo = g.batch * t / threads, hi = g.batch * (t + 1) / threads
-            for n0 in stride(from: lo, to: hi, by: chunk) { body(t, n0, min(chunk, hi - n0)) }
-        }
-        if threads == 1 { run(0); return }
-        BLAS.withSingleThread { DispatchQueue.concurrentPerform(iterations: threads, execute: run) }
-    }
-}
-
-extension ConvGeometry {
-    /// Floats of workspace the convolution kernels need with `Parallel.threadCount` threads:
-    /// one column buffer per thread, plus weight-gradient partials for all threads but the first.
-    public var workspaceCount: Int {
-        let threads = threadCount
-        let columns = isPointwise ? 0 : patchSize * outPlane * imagesPerChunk
-        return threads * columns + (threads - 1) * outChannels * patchSize
-    }
-    var columnCount: Int { patchSize * outPlane * imagesPerChunk }
-    /// Threads the batch is split over; the workspace layout and the weight-gradient partials depend on it.
-    var threadCount: Int { max(1, min(Parallel.threadCount, batch)) }
-}
-
-/// output[O, N, oh, ow] = conv(input[C, N, ih, iw], weight[O, C, k, k]).
-public func conv2dForward(_ g: ConvGeometry, input: Tensor, weight: Tensor, output: Tensor, workspace: Tensor) {
-    precondition(input.count == g.inChannels * g.batch * g.inPlane, "conv input size")
-    precondition(weight.count == g.outChannels * g.patchSize, "conv weight size")
-    precondition(output.count == g.outChannels * g.batch * g.outPlane, "conv output size")
-    precondition(workspace.count >= g.workspaceCount, "conv workspace too small")
-    let ldOut = g.batch * g.outPlane
-    forEachImageChunk(g) { t, n0, nc in
-        let cols = nc * g.outPlane
-        var b = input.base + n0 * g.inPlane, ldb = ldOut
-        if !g.isPointwise {
-            // A 1x1 stride-1 convolution reads the CNHW input directly as its column matrix.
-            b = workspace.base + t * g.columnCount
-            ldb = cols
-            im2col(g, input: input.base, n0: n0, nc: nc, col: b)
-        }
-        sgemm(transA: false, transB: false, m: g.outChannels, n: cols, k: g.patchSize,
-              a: weight.base, lda: g.patchSize, b: b, ldb: ldb,
-              beta: 0, c: output.base + n0 * g.outPlane, ldc: ldOut)
-    }
-}
-
-/// Weight gradient (overwritten) and, when `gradInput` is given, input gradient (overwritten).
-public func conv2dBackward(_ g: ConvGeometry, input: Tensor, weight: Tensor, gradOutput: Tensor,
-                           gradWeight: Tensor, gradInput: Tensor?, workspace: Tensor) {
-    precondition(gradOutput.count == g.outChannels * g.batch * g.outPlane, "conv gradOutput size")
-    precondition(gradWeight.count == weight.count, "conv gradWeight size")
-    precondition(workspace.count >= g.workspaceCount, "conv workspace too small")
-    let ldOut = g.batch * g.outPlane
-    let threads = g.threadCount
-    let weightCount = g.outChannels * g.patchSize
-    let partials = workspace.base + threads * (g.isPointwise ? 0 : g.columnCount)
-    if !g.isPointwise { gradInput?.fill(0) }
-    // Whether each thread has written its weight-gradient partial yet (stack memory: no allocation per step).
-    withUnsafeTemporaryAllocation(of: Bool.self, capacity: threads) { startedFlags in
-        startedFlags.initialize(repeating: false)
-        forEachImageChunk(g) { t, n0, nc in
-            let cols = nc * g.outPlane
-            let dY = gradOutput.base + n0 * g.outPlane
-            let dW = t == 0 ? gradWeight.base : partials + (t - 1) * weightCount
-            var x = input.base + n0 * g.inPlane, ldx = ldOut
-            let col = workspace.base + t * (g.isPointwise ? 0 : g.columnCount)
-            if !g.isPointwise {
-                im2col(g, input: input.base, n0: n0, nc: nc, col: col)
-                x = col
-                ldx = cols
-            }
-            // dW[O, CKK] (+)= dY[O, cols] x X[CKK, cols]^T
-            sgemm(transA: false, transB: true, m: g.outChannels, n: g.patchSize, k: cols,
-                  a: dY, lda: ldOut, b: x, ldb: ldx,
-                  beta: startedFlags[t] ? 1 : 0, c: dW, ldc: g.patchSize)
-            startedFlags[t] = true
-            guard let gradInput else { return }
-            if g.isPointwise {
-                sgemm(transA: true, transB: false, m: g.patchSize, n: cols, k: g.outChannels,
-                      a: weight.base, lda: g.patchSize, b: dY, ldb: ldOut,
-                      beta: 0, c: gradInput.base + n0 * g.inPlane, ldc: ldOut)
-            } else {
-                sgemm(transA: true, transB: false, m: g.patchSize, n: cols, k: g.outChannels,
-                      a: weight.base, lda: g.patchSize, b: dY, ldb: ldOut, beta: 0, c: col, ldc: cols)
-                col2imAdd(g, col: col, n0: n0, nc: nc, gradInput: gradInput.base)
-            }
-        }
-        // Sum the other threads' partial weight gradients into the first.
-        let dW = gradWeight.base
-        for t in 1..<max(threads, 1) where startedFlags[t] {
-            let part = partials + (t - 1) * weightCount
-            for i in 0..<weightCount { dW[i] += part[i] }
-        }
+/// The convolution library in use, for logs and run records.
+public enum ConvolutionLibrary {
+    public static var description: String {
+        "oneDNN \(String(cString: sk_dnnl_version())) (\(String(cString: sk_dnnl_isa())))"
     }
 }

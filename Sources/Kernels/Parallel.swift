@@ -1,9 +1,12 @@
+import CKernels
 import Dispatch
 
-/// How many threads our own kernels (im2col, batch norm, element-wise loops) split work across.
+/// How many threads our own kernels (batch norm, element-wise loops, oneDNN's convolutions) split work across.
 /// BLAS threads are set separately by `BLAS.setThreads`; the CLI sets both from `--threads`.
 public enum Parallel {
-    nonisolated(unsafe) public static var threadCount: Int = 1
+    nonisolated(unsafe) public static var threadCount: Int = 1 {
+        didSet { sk_set_threads(Int32(max(1, threadCount))) }
+    }
 
     /// Runs `body(chunk)` for chunks `0..<count`, spread over `threadCount` threads.
     /// Small loops (below `minimumPerThread` items per thread) run inline to avoid dispatch overhead.
@@ -21,10 +24,18 @@ public enum Parallel {
 
     /// Splits `0..<count` into one contiguous range per thread; for element-wise loops.
     public static func forRanges(_ count: Int, grain: Int = 1 << 15, _ body: (Range<Int>) -> Void) {
-        let threads = min(threadCount, max(1, count / grain))
-        if threads <= 1 { body(0..<count); return }
+        forThreads(count, grain: grain) { _, range in body(range) }
+    }
+
+    /// Like `forRanges`, also passing the thread's index in `0..<threads(count, grain)` (for per-thread partials).
+    public static func forThreads(_ count: Int, grain: Int = 1 << 15, _ body: (_ thread: Int, Range<Int>) -> Void) {
+        let threads = self.threads(count, grain: grain)
+        if threads <= 1 { body(0, 0..<count); return }
         DispatchQueue.concurrentPerform(iterations: threads) { t in
-            body((count * t / threads)..<(count * (t + 1) / threads))
+            body(t, (count * t / threads)..<(count * (t + 1) / threads))
         }
     }
+
+    /// Threads `forThreads` uses for `count` items of at least `grain` each.
+    public static func threads(_ count: Int, grain: Int) -> Int { max(1, min(threadCount, count / max(grain, 1))) }
 }

@@ -6,9 +6,19 @@ import Kernels
 /// totals over all processes. A model without a reducer normalizes over its local batch.
 public typealias BatchStatisticsReducer = (_ values: inout [Double]) -> Void
 
-/// BatchNorm over channels: 2-D on CNHW feature maps, 1-D on [batch, features] matrices.
+/// What a BatchNorm backward returns: the gradient with respect to its input, and, when the forward
+/// added a residual, the gradient with respect to that residual.
+public struct BatchNormGradients {
+    public let input: FeatureMap
+    public let residual: FeatureMap?
+}
+
+/// BatchNorm over channels: 2-D on blocked feature maps, 1-D on [batch, features] matrices.
 /// PyTorch semantics: eps 1e-5, momentum 0.1, training normalizes with the biased batch variance
 /// and updates `running_var` with the unbiased one; evaluation uses the running statistics.
+///
+/// The 2-D forward can fuse what follows it in a residual network: `relu(bn(x) + residual)` in one pass,
+/// optionally also writing the bf16 copy a bf16 convolution reads; its backward undoes the fusion.
 public final class BatchNorm {
     public let channels: Int
     public let eps: Float = 1e-5
@@ -19,15 +29,26 @@ public final class BatchNorm {
     public var numBatchesTracked: Int64 = 0
     public var isTraining = true
     public var reducer: BatchStatisticsReducer?
+    /// With `.bf16`, the 2-D backward writes only the bf16 input gradient (a bf16 convolution reads it).
+    public var precision: ComputePrecision = .fp32
 
-    private var input: Tensor?
-    private var inputMap: FeatureMap?
-    private var perChannel = 0, totalCount = 0
+    /// Per-channel mean and 1/sqrt(var + eps) of the current pass.
     private var mean: [Float], invStd: [Float]
     /// Per-channel sums of the current pass; `reduced` adds the element count for the reducer.
     private var sums: [Double], reduced: [Double]
-    private var output = ReusableTensor(), gradInput = ReusableTensor()
-    // BatchNorm1d works on transposed copies [channels, batch] so the same kernels apply.
+
+    // 2-D path: per-lane (channel blocks x 16) arrays, padded lanes zero.
+    private var laneMean: [Float] = [], laneScale: [Float] = [], laneShift: [Float] = []
+    private var laneK: [Float] = [], laneMeanDy: [Float] = [], laneC2: [Float] = []
+    private var laneSum: [Double] = [], laneSum2: [Double] = []
+    private var input2d: FeatureMap?, output2d: FeatureMap?
+    private var fusedReLU = false, addedResidual = false
+    private var output = ReusableTensor(), gradInput = ReusableTensor(), masked = ReusableTensor()
+    private var outputBF16 = ReusableBF16Tensor(), gradInputBF16 = ReusableBF16Tensor()
+
+    // 1-D path: transposed copies [channels, batch] so the contiguous-channel kernels apply.
+    private var input1d: Tensor?, perChannel1d = 0
+    private var output1d = ReusableTensor(), gradInput1d = ReusableTensor()
     private var transposedIn = ReusableTensor(), transposedOut = ReusableTensor()
     private var transposedGrad = ReusableTensor(), transposedGradIn = ReusableTensor()
 
@@ -48,20 +69,140 @@ public final class BatchNorm {
         registry.batchNorms.append(self)
     }
 
-    public func forward(_ x: FeatureMap) -> FeatureMap {
+    // MARK: 2-D (blocked feature maps)
+
+    /// y = relu?(bn(x) + residual?), float32, plus its bf16 copy when `bf16Copy`.
+    public func forward(_ x: FeatureMap, residual: FeatureMap? = nil, relu: Bool = false, bf16Copy: Bool = false) -> FeatureMap {
         precondition(x.channels == channels, "\(name): expected \(channels) channels, got \(x.channels)")
-        let y = output.get(x.shapeCNHW)
-        inputMap = x
-        normalize(x.tensor, perChannel: x.planeCount, into: y)
-        return FeatureMap(tensor: y, channels: channels, batch: x.batch, height: x.height, width: x.width)
+        let lanes = x.channelBlocks * 16
+        if laneMean.count != lanes { allocateLanes(lanes) }
+        if isTraining {
+            laneSum.withUnsafeMutableBufferPointer { s in
+                laneSum2.withUnsafeMutableBufferPointer { s2 in
+                    BlockedKernels.channelSums(x, sum: s.baseAddress!, sumOfSquares: s2.baseAddress!)
+                }
+            }
+            for c in 0..<channels { sums[c] = laneSum[c]; sums[channels + c] = laneSum2[c] }
+            updateBatchStatistics(localCount: x.batch * x.pixels)
+        } else {
+            useRunningStatistics()
+        }
+        let g = weight.value!, b = bias.value!
+        for c in 0..<channels {
+            laneMean[c] = mean[c]
+            laneScale[c] = g[c] * invStd[c]
+            laneShift[c] = b[c] - mean[c] * laneScale[c]
+        }
+        let y = output.get(count: x.storageCount)
+        let y16 = bf16Copy ? outputBF16.get(x.storageCount) : nil
+        laneScale.withUnsafeBufferPointer { sc in
+            laneShift.withUnsafeBufferPointer { sh in
+                BlockedKernels.scaleShift(x, scale: sc.baseAddress!, shift: sh.baseAddress!, residual: residual?.tensor,
+                                          relu: relu, output: y, outputBF16: y16)
+            }
+        }
+        input2d = x
+        fusedReLU = relu
+        addedResidual = residual != nil
+        let out = x.with(tensor: y, bf16: y16)
+        output2d = out
+        return out
     }
 
-    public func backward(_ dy: Tensor) -> FeatureMap {
-        guard let x = inputMap else { preconditionFailure("\(name): backward before forward") }
-        let dx = gradInput.get(x.shapeCNHW)
-        inputGradient(dy, into: dx)
-        return FeatureMap(tensor: dx, channels: x.channels, batch: x.batch, height: x.height, width: x.width)
+    /// Gradients of the last 2-D forward given the gradient of its output (float32).
+    public func backward(_ dy: FeatureMap) -> BatchNormGradients {
+        guard let x = input2d, let y = output2d else { preconditionFailure("\(name): backward before forward") }
+        // g: the gradient after the fused ReLU. It is materialized only when the residual needs it too.
+        let g = fusedReLU && addedResidual ? masked.get(count: x.storageCount) : nil
+        laneMean.withUnsafeBufferPointer { m in
+            laneSum.withUnsafeMutableBufferPointer { s in
+                laneSum2.withUnsafeMutableBufferPointer { s2 in
+                    BlockedKernels.gradientSums(x: x, gradOutput: dy.tensor, reluOutput: fusedReLU ? y.tensor : nil, masked: g,
+                                                mean: m.baseAddress!, sumDy: s.baseAddress!, sumDyCentered: s2.baseAddress!)
+                }
+            }
+        }
+        // sum(dy) and sum(dy * xhat), this process's own: also dbeta and dgamma (the gradient all-reduce sums them).
+        for c in 0..<channels { sums[c] = laneSum[c]; sums[channels + c] = laneSum2[c] * Double(invStd[c]) }
+        let dgamma = weight.gradient!, dbeta = bias.gradient!
+        for c in 0..<channels { dbeta[c] = Float(sums[c]); dgamma[c] = Float(sums[channels + c]) }
+        let gamma = weight.value!
+        if isTraining {
+            // The input gradient needs the GLOBAL means of dy and dy*xhat (SyncBN reduces them like the forward sums).
+            reduceWithCount(localCount: x.batch * x.pixels)
+            let total = reduced[2 * channels]
+            for c in 0..<channels {
+                laneK[c] = gamma[c] * invStd[c]
+                laneMeanDy[c] = Float(reduced[c] / total)
+                laneC2[c] = Float(reduced[channels + c] / total * Double(invStd[c]))
+            }
+        } else {
+            for c in 0..<channels { laneK[c] = gamma[c] * invStd[c]; laneMeanDy[c] = 0; laneC2[c] = 0 }
+        }
+        let bf16Only = precision == .bf16
+        let dx = bf16Only ? nil : gradInput.get(count: x.storageCount)
+        let dx16 = bf16Only ? gradInputBF16.get(x.storageCount) : nil
+        let source = g ?? dy.tensor
+        laneMean.withUnsafeBufferPointer { m in
+            laneK.withUnsafeBufferPointer { k in
+                laneMeanDy.withUnsafeBufferPointer { md in
+                    laneC2.withUnsafeBufferPointer { c2 in
+                        BlockedKernels.batchNormInputGradient(x: x, gradient: source, reluOutput: fusedReLU && g == nil ? y.tensor : nil,
+                                                              mean: m.baseAddress!, k: k.baseAddress!, meanDy: md.baseAddress!,
+                                                              c2: c2.baseAddress!, gradInput: dx, gradInputBF16: dx16)
+                    }
+                }
+            }
+        }
+        let residual = addedResidual ? x.with(tensor: g ?? dy.tensor) : nil
+        return BatchNormGradients(input: x.with(tensor: dx, bf16: dx16), residual: residual)
     }
+
+    private func allocateLanes(_ lanes: Int) {
+        for keyPath in [\BatchNorm.laneMean, \.laneScale, \.laneShift, \.laneK, \.laneMeanDy, \.laneC2] as [ReferenceWritableKeyPath<BatchNorm, [Float]>] {
+            self[keyPath: keyPath] = [Float](repeating: 0, count: lanes)
+        }
+        laneSum = [Double](repeating: 0, count: lanes)
+        laneSum2 = [Double](repeating: 0, count: lanes)
+    }
+
+    // MARK: statistics
+
+    /// From `sums` of this process: totals over all processes, batch mean/invStd, running statistics.
+    private func updateBatchStatistics(localCount: Int) {
+        reduceWithCount(localCount: localCount)
+        let total = Int(reduced[2 * channels].rounded())
+        precondition(total > 1, "\(name): batch statistics need more than one value per channel")
+        let n = Double(total)
+        let rm = runningMean.value!, rv = runningVar.value!
+        let m = Double(momentum)
+        for c in 0..<channels {
+            let mu = reduced[c] / n
+            let variance = max(reduced[channels + c] / n - mu * mu, 0)
+            mean[c] = Float(mu)
+            invStd[c] = Float(1 / (variance + Double(eps)).squareRoot())
+            rm[c] = Float((1 - m) * Double(rm[c]) + m * mu)
+            rv[c] = Float((1 - m) * Double(rv[c]) + m * variance * n / (n - 1))
+        }
+        numBatchesTracked += 1
+    }
+
+    private func useRunningStatistics() {
+        let rm = runningMean.value!, rv = runningVar.value!
+        for c in 0..<channels {
+            mean[c] = rm[c]
+            invStd[c] = 1 / (rv[c] + eps).squareRoot()
+        }
+    }
+
+    /// Copies `sums` and the local count into `reduced` and lets the reducer (if any) total them.
+    private func reduceWithCount(localCount: Int) {
+        for i in 0..<(2 * channels) { reduced[i] = sums[i] }
+        reduced[2 * channels] = Double(localCount)
+        reducer?(&reduced)
+    }
+
+    // MARK: 1-D ([batch, features] matrices)
 
     /// BatchNorm1d forward on x [batch, channels].
     public func forward1d(_ x: Tensor) -> Tensor {
@@ -69,76 +210,42 @@ public final class BatchNorm {
         let xt = transposedIn.get([channels, batch])
         Layout.transpose(x, into: xt, rows: batch, cols: channels)
         let yt = transposedOut.get([channels, batch])
-        normalize(xt, perChannel: batch, into: yt)
-        let y = output.get([batch, channels])
+        input1d = xt
+        perChannel1d = batch
+        if isTraining {
+            BatchNormKernels.sums(input: xt, channels: channels, perChannel: batch, into: &sums)
+            updateBatchStatistics(localCount: batch)
+        } else {
+            useRunningStatistics()
+        }
+        BatchNormKernels.normalize(input: xt, output: yt, channels: channels, perChannel: batch,
+                                   mean: mean, invStd: invStd, gamma: weight.value, beta: bias.value)
+        let y = output1d.get([batch, channels])
         Layout.transpose(yt, into: y, rows: channels, cols: batch)
         return y
     }
 
     public func backward1d(_ dy: Tensor) -> Tensor {
-        let batch = dy.count / channels
+        guard let xt = input1d else { preconditionFailure("\(name): backward before forward") }
+        let batch = perChannel1d
         let dyt = transposedGrad.get([channels, batch])
         Layout.transpose(dy, into: dyt, rows: batch, cols: channels)
         let dxt = transposedGradIn.get([channels, batch])
-        inputGradient(dyt, into: dxt)
-        let dx = gradInput.get([batch, channels])
-        Layout.transpose(dxt, into: dx, rows: channels, cols: batch)
-        return dx
-    }
-
-    private func normalize(_ x: Tensor, perChannel: Int, into y: Tensor) {
-        input = x
-        self.perChannel = perChannel
-        if isTraining {
-            BatchNormKernels.sums(input: x, channels: channels, perChannel: perChannel, into: &sums)
-            reduceWithCount()
-            totalCount = Int(reduced[2 * channels].rounded())
-            precondition(totalCount > 1, "\(name): batch statistics need more than one value per channel")
-            let n = Double(totalCount)
-            let rm = runningMean.value!, rv = runningVar.value!
-            let m = Double(momentum)
-            for c in 0..<channels {
-                let mu = reduced[c] / n
-                let variance = max(reduced[channels + c] / n - mu * mu, 0)
-                mean[c] = Float(mu)
-                invStd[c] = Float(1 / (variance + Double(eps)).squareRoot())
-                rm[c] = Float((1 - m) * Double(rm[c]) + m * mu)
-                rv[c] = Float((1 - m) * Double(rv[c]) + m * variance * n / (n - 1))
-            }
-            numBatchesTracked += 1
-        } else {
-            let rm = runningMean.value!, rv = runningVar.value!
-            for c in 0..<channels {
-                mean[c] = rm[c]
-                invStd[c] = 1 / (rv[c] + eps).squareRoot()
-            }
-        }
-        BatchNormKernels.normalize(input: x, output: y, channels: channels, perChannel: perChannel,
-                                   mean: mean, invStd: invStd, gamma: weight.value, beta: bias.value)
-    }
-
-    /// Copies `sums` and the local count into `reduced` and lets the reducer (if any) total them.
-    private func reduceWithCount() {
-        for i in 0..<(2 * channels) { reduced[i] = sums[i] }
-        reduced[2 * channels] = Double(perChannel)
-        reducer?(&reduced)
-    }
-
-    private func inputGradient(_ dy: Tensor, into dx: Tensor) {
-        guard let x = input else { preconditionFailure("\(name): backward before forward") }
-        BatchNormKernels.gradientSums(input: x, gradOutput: dy, channels: channels, perChannel: perChannel,
+        BatchNormKernels.gradientSums(input: xt, gradOutput: dyt, channels: channels, perChannel: batch,
                                       mean: mean, invStd: invStd, into: &sums)
-        // The affine gradients are this process's own sums; the gradient all-reduce combines them.
         let dgamma = weight.gradient!, dbeta = bias.gradient!
         for c in 0..<channels { dbeta[c] = Float(sums[c]); dgamma[c] = Float(sums[channels + c]) }
         if isTraining {
-            reduceWithCount()
-            BatchNormKernels.inputGradient(input: x, gradOutput: dy, gradInput: dx, channels: channels,
-                                           perChannel: perChannel, totalCount: Int(reduced[2 * channels].rounded()),
+            reduceWithCount(localCount: batch)
+            BatchNormKernels.inputGradient(input: xt, gradOutput: dyt, gradInput: dxt, channels: channels,
+                                           perChannel: batch, totalCount: Int(reduced[2 * channels].rounded()),
                                            mean: mean, invStd: invStd, gamma: weight.value, sums: reduced)
         } else {
-            BatchNormKernels.scaleGradient(gradOutput: dy, gradInput: dx, channels: channels, perChannel: perChannel,
+            BatchNormKernels.scaleGradient(gradOutput: dyt, gradInput: dxt, channels: channels, perChannel: batch,
                                            invStd: invStd, gamma: weight.value)
         }
+        let dx = gradInput1d.get([batch, channels])
+        Layout.transpose(dxt, into: dx, rows: channels, cols: batch)
+        return dx
     }
 }

@@ -9,17 +9,32 @@ struct ReusableTensor {
         tensor = t
         return t
     }
+    /// A flat tensor for a blocked feature map of `count` floats.
+    mutating func get(count: Int) -> Tensor { get([count]) }
 }
 
-/// Convolution without bias (every convolution of ResNet is followed by BatchNorm).
+/// Convolution without bias (every convolution of ResNet is followed by BatchNorm), on blocked maps.
+///
+/// In bf16 the source, the weights and the output gradient are rounded to bf16: natively (`bf16`: the
+/// source map carries its bf16 copy, made by the layer that wrote it) or on the reference path
+/// (`bf16Reference`: rounded float32 copies through the float32 kernels).
 public final class Conv2d {
     public let inChannels: Int, outChannels: Int, kernel: Int, stride: Int, padding: Int
     public let weight: Parameter
     /// The first layer needs no input gradient during training; tests turn it on.
     public var computesInputGradient = true
-    private var input: FeatureMap?
-    private var geometry: ConvGeometry?
-    private var output = ReusableTensor(), gradInput = ReusableTensor(), workspace = ReusableTensor()
+    public var precision: ComputePrecision = .fp32
+    private var primitives: ConvolutionKernel?
+    /// Kernels of recent shapes (training and evaluation batches alternate), so switching costs nothing.
+    private var kernelCache: [KernelKey: ConvolutionKernel] = [:]
+    private struct KernelKey: Hashable { let geometry: ConvGeometry; let bf16: Bool, plainSource: Bool, inputGradient: Bool }
+    private var source: ConvOperand?
+    private var inputShape: FeatureMap?
+    private var imagesShape: [Int] = []
+    private var output = ReusableTensor(), gradInput = ReusableTensor()
+    // The reference path's rounded copies, and the bf16 copy of images for the first layer.
+    private var roundedSource = ReusableTensor(), roundedWeight = ReusableTensor(), roundedGradient = ReusableTensor()
+    private var imagesBF16 = ReusableBF16Tensor()
 
     public init(_ registry: ParameterRegistry, _ name: String, in inChannels: Int, out outChannels: Int,
          kernel: Int, stride: Int = 1, padding: Int = 0) {
@@ -30,58 +45,112 @@ public final class Conv2d {
         }
     }
 
+    /// Convolution of a blocked map.
     public func forward(_ x: FeatureMap) -> FeatureMap {
         precondition(x.channels == inChannels, "\(weight.name): expected \(inChannels) channels, got \(x.channels)")
+        let conv = kernelFor(batch: x.batch, height: x.height, width: x.width, plainSource: false)
+        inputShape = x
+        imagesShape = []
+        return run(conv, operand(x, what: "input", rounding: &roundedSource))
+    }
+
+    /// Convolution of NCHW images [N, C, H, W] (the network's first layer reads them in place).
+    public func forward(images: Tensor) -> FeatureMap {
+        precondition(images.shape.count == 4 && images.shape[1] == inChannels,
+                     "\(weight.name): images must be [N, \(inChannels), H, W], got \(images.shape)")
+        let (n, h, w) = (images.shape[0], images.shape[2], images.shape[3])
+        let conv = kernelFor(batch: n, height: h, width: w, plainSource: true)
+        inputShape = nil
+        imagesShape = images.shape
+        let operand: ConvOperand
+        switch precision {
+        case .fp32: operand = .float32(images)
+        case .bf16:
+            let low = imagesBF16.get(images.count)
+            low.round(from: images)
+            operand = .bf16(low)
+        case .bf16Reference: operand = .float32(rounded(images, into: &roundedSource))
+        }
+        return run(conv, operand)
+    }
+
+    private func run(_ conv: ConvolutionKernel, _ operand: ConvOperand) -> FeatureMap {
+        source = operand
+        conv.setWeights(precision == .bf16Reference ? rounded(weight.value, into: &roundedWeight) : weight.value)
+        let g = conv.geometry
+        let y = output.get(count: conv.outputCount)
+        conv.forward(source: operand, output: y)
+        return FeatureMap(tensor: y, channels: outChannels, batch: g.batch, height: g.outHeight, width: g.outWidth)
+    }
+
+    /// Writes the weight gradient; returns the input gradient as a blocked map (nil when not computed).
+    public func backward(_ dy: FeatureMap) -> FeatureMap? {
+        guard let x = inputShape else { preconditionFailure("\(weight.name): the input was images; use backwardToImages") }
+        return backwardData(dy).map { x.with(tensor: $0) }
+    }
+
+    /// For the first layer: writes the weight gradient; returns the images' gradient [N, C, H, W]
+    /// (nil when not computed).
+    public func backwardToImages(_ dy: FeatureMap) -> Tensor? {
+        precondition(inputShape == nil && !imagesShape.isEmpty, "\(weight.name): the input was a feature map; use backward")
+        return backwardData(dy).map { $0.reshaped(imagesShape) }
+    }
+
+    private func backwardData(_ dy: FeatureMap) -> Tensor? {
+        guard let conv = primitives, let source else { preconditionFailure("\(weight.name): backward before forward") }
+        let gradient = operand(dy, what: "output gradient", rounding: &roundedGradient)
+        conv.backwardWeights(source: source, gradOutput: gradient, gradWeight: weight.gradient)
+        guard computesInputGradient else { return nil }
+        let dx = gradInput.get(count: conv.sourceCount)
+        conv.backwardData(gradOutput: gradient, gradInput: dx)
+        return dx
+    }
+
+    /// The primitives for this shape and precision, rebuilt when either changes.
+    private func kernelFor(batch: Int, height: Int, width: Int, plainSource: Bool) -> ConvolutionKernel {
         let g = ConvGeometry(inChannels: inChannels, outChannels: outChannels, kernel: kernel, stride: stride,
-                             padding: padding, batch: x.batch, inHeight: x.height, inWidth: x.width)
-        geometry = g
-        input = x
-        let y = output.get([outChannels, x.batch, g.outHeight, g.outWidth])
-        conv2dForward(g, input: x.tensor, weight: weight.value, output: y, workspace: workspace.get([g.workspaceCount]))
-        return FeatureMap(tensor: y, channels: outChannels, batch: x.batch, height: g.outHeight, width: g.outWidth)
+                             padding: padding, batch: batch, inHeight: height, inWidth: width)
+        let key = KernelKey(geometry: g, bf16: precision == .bf16, plainSource: plainSource, inputGradient: computesInputGradient)
+        if let p = kernelCache[key] { primitives = p; return p }
+        if kernelCache.count >= 4 { kernelCache.removeAll() }
+        let p = ConvolutionKernel(g, bf16: key.bf16, plainSource: plainSource, inputGradient: computesInputGradient)
+        kernelCache[key] = p
+        primitives = p
+        return p
     }
 
-    /// Writes the weight gradient; returns the input gradient (nil when not computed).
-    public func backward(_ dy: Tensor) -> FeatureMap? {
-        guard let x = input, let g = geometry else { preconditionFailure("\(weight.name): backward before forward") }
-        let dx = computesInputGradient ? gradInput.get(x.shapeCNHW) : nil
-        conv2dBackward(g, input: x.tensor, weight: weight.value, gradOutput: dy, gradWeight: weight.gradient,
-                       gradInput: dx, workspace: workspace.get([g.workspaceCount]))
-        return dx.map { FeatureMap(tensor: $0, channels: x.channels, batch: x.batch, height: x.height, width: x.width) }
+    /// What the kernel reads of `map` in this precision: its float32 values, its bf16 copy (made by the
+    /// layer that wrote it), or (reference path) its values rounded to bf16 into `buffer`.
+    private func operand(_ map: FeatureMap, what: String, rounding buffer: inout ReusableTensor) -> ConvOperand {
+        switch precision {
+        case .fp32: return .float32(map.tensor)
+        case .bf16:
+            guard let low = map.bf16 else { preconditionFailure("\(weight.name): a bf16 convolution needs the bf16 copy of its \(what)") }
+            return .bf16(low)
+        case .bf16Reference: return .float32(rounded(map.tensor, into: &buffer))
+        }
     }
 
-    public var lastGeometry: ConvGeometry? { geometry }
-}
-
-public final class ReLU {
-    private var output = ReusableTensor(), gradInput = ReusableTensor()
-    private var last: FeatureMap?
-
-    public init() {}
-
-    public func forward(_ x: FeatureMap) -> FeatureMap {
-        let y = output.get(x.shapeCNHW)
-        Elementwise.relu(x.tensor, into: y)
-        let out = FeatureMap(tensor: y, channels: x.channels, batch: x.batch, height: x.height, width: x.width)
-        last = out
-        return out
+    private func rounded(_ t: Tensor, into buffer: inout ReusableTensor) -> Tensor {
+        let r = buffer.get(t.shape)
+        BFloat16.round(t, into: r)
+        return r
     }
 
-    public func backward(_ dy: Tensor) -> FeatureMap {
-        guard let y = last else { preconditionFailure("ReLU backward before forward") }
-        let dx = gradInput.get(y.shapeCNHW)
-        Elementwise.reluBackward(output: y.tensor, gradOutput: dy, into: dx)
-        return FeatureMap(tensor: dx, channels: y.channels, batch: y.batch, height: y.height, width: y.width)
-    }
+    public var lastGeometry: ConvGeometry? { primitives?.geometry }
+    /// oneDNN's implementation names for the last shape (forward, backward-data, backward-weights).
+    public var implementations: [String] { primitives?.implementations ?? [] }
 }
 
 /// Max pool 3x3, stride 2, padding 1 (the ImageNet stem); other sizes work too.
 public final class MaxPool2d {
     public let kernel: Int, stride: Int, padding: Int
+    /// Also write the bf16 copy of the output (when a bf16 convolution reads it).
+    public var writesBF16Copy = false
     private var output = ReusableTensor(), gradInput = ReusableTensor()
+    private var outputBF16 = ReusableBF16Tensor()
     private var argmax: UnsafeMutableBufferPointer<Int32> = .init(start: nil, count: 0)
-    private var input: FeatureMap?
-    private var outShape = (0, 0)
+    private var input: FeatureMap?, outMap: FeatureMap?
 
     public init(kernel: Int = 3, stride: Int = 2, padding: Int = 1) {
         self.kernel = kernel; self.stride = stride; self.padding = padding
@@ -90,29 +159,35 @@ public final class MaxPool2d {
     deinit { argmax.deallocate() }
 
     public func forward(_ x: FeatureMap) -> FeatureMap {
-        let oh = Pooling.outputSize(x.height, kernel: kernel, stride: stride, padding: padding)
-        let ow = Pooling.outputSize(x.width, kernel: kernel, stride: stride, padding: padding)
-        let y = output.get([x.channels, x.batch, oh, ow])
-        if argmax.count != y.count {
+        let oh = BlockedKernels.poolOutputSize(x.height, kernel: kernel, stride: stride, padding: padding)
+        let ow = BlockedKernels.poolOutputSize(x.width, kernel: kernel, stride: stride, padding: padding)
+        let count = FeatureMap.storageCount(channels: x.channels, batch: x.batch, height: oh, width: ow)
+        let y = FeatureMap(tensor: output.get(count: count), channels: x.channels, batch: x.batch, height: oh, width: ow)
+        if argmax.count != count {
             argmax.deallocate()
-            argmax = .allocate(capacity: y.count)
+            argmax = .allocate(capacity: count)
         }
-        Pooling.maxPoolForward(x, kernel: kernel, stride: stride, padding: padding, output: y, argmax: argmax)
+        BlockedKernels.maxPool(x, kernel: kernel, stride: stride, padding: padding, output: y, argmax: argmax.baseAddress!)
         input = x
-        outShape = (oh, ow)
-        return FeatureMap(tensor: y, channels: x.channels, batch: x.batch, height: oh, width: ow)
+        var out = y
+        if writesBF16Copy {
+            let low = outputBF16.get(count)
+            low.round(from: y.tensor)
+            out = y.with(tensor: y.tensor, bf16: low)
+        }
+        outMap = out
+        return out
     }
 
-    public func backward(_ dy: Tensor) -> FeatureMap {
+    public func backward(_ dy: FeatureMap) -> FeatureMap {
         guard let x = input else { preconditionFailure("MaxPool backward before forward") }
-        let dx = gradInput.get(x.shapeCNHW)
-        Pooling.maxPoolBackward(gradOutput: dy, argmax: argmax, planes: x.channels * x.batch,
-                                outPlane: outShape.0 * outShape.1, inPlane: x.height * x.width, gradInput: dx)
-        return FeatureMap(tensor: dx, channels: x.channels, batch: x.batch, height: x.height, width: x.width)
+        let dx = x.with(tensor: gradInput.get(count: x.storageCount))
+        BlockedKernels.maxPoolBackward(gradOutput: dy, argmax: argmax.baseAddress!, gradInput: dx)
+        return dx
     }
 }
 
-/// Global average pool: CNHW map -> row-major [batch, channels] features.
+/// Global average pool: blocked map -> row-major [batch, channels] features.
 public final class GlobalAveragePool {
     private var output = ReusableTensor(), gradInput = ReusableTensor()
     private var input: FeatureMap?
@@ -122,26 +197,28 @@ public final class GlobalAveragePool {
     public func forward(_ x: FeatureMap) -> Tensor {
         input = x
         let f = output.get([x.batch, x.channels])
-        Pooling.globalAverageForward(x, features: f)
+        BlockedKernels.globalAverage(x, into: f)
         return f
     }
 
     public func backward(_ dy: Tensor) -> FeatureMap {
         guard let x = input else { preconditionFailure("pool backward before forward") }
-        let dx = gradInput.get(x.shapeCNHW)
-        Pooling.globalAverageBackward(gradFeatures: dy, channels: x.channels, batch: x.batch,
-                                      plane: x.height * x.width, gradInput: dx)
-        return FeatureMap(tensor: dx, channels: x.channels, batch: x.batch, height: x.height, width: x.width)
+        let dx = x.with(tensor: gradInput.get(count: x.storageCount))
+        BlockedKernels.globalAverageBackward(gradFeatures: dy, into: dx)
+        return dx
     }
 }
 
-/// y = x W^T + b on [batch, features] matrices.
+/// y = x W^T + b on [batch, features] matrices. In bf16 (either path) x, W and the output gradient are
+/// rounded to bf16 and the products accumulate in float32 (BLAS on the rounded values: the head is small).
 public final class Linear {
     public let inFeatures: Int, outFeatures: Int
     public let weight: Parameter, bias: Parameter
     public var computesInputGradient = true
+    public var precision: ComputePrecision = .fp32
     private var input: Tensor?
     private var output = ReusableTensor(), gradInput = ReusableTensor()
+    private var roundedInput = ReusableTensor(), roundedWeight = ReusableTensor(), roundedGradient = ReusableTensor()
 
     public init(_ registry: ParameterRegistry, _ name: String, in inFeatures: Int, out outFeatures: Int) {
         self.inFeatures = inFeatures; self.outFeatures = outFeatures
@@ -154,9 +231,10 @@ public final class Linear {
     public func forward(_ x: Tensor) -> Tensor {
         let batch = x.count / inFeatures
         precondition(batch * inFeatures == x.count, "\(weight.name): input of \(x.count) is not [batch, \(inFeatures)]")
-        input = x
+        let xs = operand(x, &roundedInput)
+        input = xs
         let y = output.get([batch, outFeatures])
-        Dense.forward(x: x, weight: weight.value, bias: bias.value, y: y, batch: batch,
+        Dense.forward(x: xs, weight: operand(weight.value, &roundedWeight), bias: bias.value, y: y, batch: batch,
                       inFeatures: inFeatures, outFeatures: outFeatures)
         return y
     }
@@ -165,9 +243,18 @@ public final class Linear {
         guard let x = input else { preconditionFailure("\(weight.name): backward before forward") }
         let batch = x.count / inFeatures
         let dx = computesInputGradient ? gradInput.get([batch, inFeatures]) : nil
-        Dense.backward(x: x, weight: weight.value, gradOutput: dy, gradWeight: weight.gradient, gradBias: bias.gradient,
-                       gradInput: dx, batch: batch, inFeatures: inFeatures, outFeatures: outFeatures)
+        // The forward's rounded weights are still in `roundedWeight` (the optimizer runs after backward).
+        let w = precision.roundsToBF16 ? roundedWeight.tensor! : weight.value!
+        Dense.backward(x: x, weight: w, gradOutput: operand(dy, &roundedGradient), gradWeight: weight.gradient,
+                       gradBias: bias.gradient, gradInput: dx, batch: batch, inFeatures: inFeatures, outFeatures: outFeatures)
         return dx
+    }
+
+    private func operand(_ t: Tensor, _ buffer: inout ReusableTensor) -> Tensor {
+        guard precision.roundsToBF16 else { return t }
+        let r = buffer.get(t.shape)
+        BFloat16.round(t, into: r)
+        return r
     }
 }
 

@@ -24,12 +24,19 @@ public struct ResNetConfig: Equatable, Codable {
 }
 
 /// torchvision's BasicBlock: conv3x3-BN-ReLU-conv3x3-BN, plus the shortcut, then ReLU.
+/// BN-ReLU and BN-add-ReLU run fused (one pass each way).
 public final class BasicBlock {
-    public let conv1: Conv2d, bn1: BatchNorm, relu1 = ReLU(), conv2: Conv2d, bn2: BatchNorm
+    public let conv1: Conv2d, bn1: BatchNorm, conv2: Conv2d, bn2: BatchNorm
     public let downsampleConv: Conv2d?, downsampleBN: BatchNorm?
     let parameterRange: Range<Int>
-    private var output = ReusableTensor(), gradSum = ReusableTensor(), gradInput = ReusableTensor()
-    private var outMap: FeatureMap?
+    private var gradInput = ReusableTensor()
+    /// Output maps carry their bf16 copy (for the next block's convolutions) when the precision is `bf16`.
+    public var precision: ComputePrecision = .fp32 {
+        didSet {
+            for c in convolutions { c.precision = precision }
+            for b in [bn1, bn2] + (downsampleBN.map { [$0] } ?? []) { b.precision = precision }
+        }
+    }
 
     public init(_ r: ParameterRegistry, _ name: String, in inC: Int, out outC: Int, stride: Int) {
         let first = r.parameters.count
@@ -50,43 +57,36 @@ public final class BasicBlock {
         parameterRange = first..<r.parameters.count
     }
 
+    var convolutions: [Conv2d] { [conv1, conv2] + (downsampleConv.map { [$0] } ?? []) }
+
     public func forward(_ x: FeatureMap) -> FeatureMap {
+        let bf16 = precision == .bf16
         var h = StepProfile.measure(.conv) { conv1.forward(x) }
-        h = StepProfile.measure(.batchNorm) { bn1.forward(h) }
-        h = StepProfile.measure(.other) { relu1.forward(h) }
+        h = StepProfile.measure(.batchNorm) { bn1.forward(h, relu: true, bf16Copy: bf16) }
         h = StepProfile.measure(.conv) { conv2.forward(h) }
-        h = StepProfile.measure(.batchNorm) { bn2.forward(h) }
         var shortcut = x
         if let dc = downsampleConv, let db = downsampleBN {
             shortcut = StepProfile.measure(.conv) { dc.forward(x) }
             shortcut = StepProfile.measure(.batchNorm) { db.forward(shortcut) }
         }
-        let y = output.get(h.shapeCNHW)
-        StepProfile.measure(.other) { Elementwise.addRelu(h.tensor, shortcut.tensor, into: y) }
-        let out = FeatureMap(tensor: y, channels: h.channels, batch: h.batch, height: h.height, width: h.width)
-        outMap = out
-        return out
+        return StepProfile.measure(.batchNorm) { bn2.forward(h, residual: shortcut, relu: true, bf16Copy: bf16) }
     }
 
-    public func backward(_ dy: Tensor) -> FeatureMap {
-        guard let out = outMap else { preconditionFailure("block backward before forward") }
-        let dsum = gradSum.get(out.shapeCNHW)
-        StepProfile.measure(.other) { Elementwise.reluBackward(output: out.tensor, gradOutput: dy, into: dsum) }
-        var g = StepProfile.measure(.batchNorm) { bn2.backward(dsum) }
-        g = StepProfile.measure(.conv) { conv2.backward(g.tensor)! }
-        g = StepProfile.measure(.other) { relu1.backward(g.tensor) }
-        g = StepProfile.measure(.batchNorm) { bn1.backward(g.tensor) }
-        let dxMain = StepProfile.measure(.conv) { conv1.backward(g.tensor)! }
-        let dx = gradInput.get(dxMain.shapeCNHW)
+    /// `dy` is the float32 gradient of the block's output; returns the float32 gradient of its input.
+    public func backward(_ dy: FeatureMap) -> FeatureMap {
+        let out = StepProfile.measure(.batchNorm) { bn2.backward(dy) }
+        var g = StepProfile.measure(.conv) { conv2.backward(out.input)! }
+        g = StepProfile.measure(.batchNorm) { bn1.backward(g).input }
+        let dxMain = StepProfile.measure(.conv) { conv1.backward(g)! }
+        // The shortcut's gradient is the masked output gradient (identity) or flows through the downsample.
+        var dxShortcut = out.residual!
         if let dc = downsampleConv, let db = downsampleBN {
-            let gs = StepProfile.measure(.batchNorm) { db.backward(dsum) }
-            let dxShort = StepProfile.measure(.conv) { dc.backward(gs.tensor)! }
-            StepProfile.measure(.other) { dx.copy(from: dxShort.tensor); Elementwise.add(dxMain.tensor, into: dx) }
-        } else {
-            StepProfile.measure(.other) { dx.copy(from: dsum); Elementwise.add(dxMain.tensor, into: dx) }
+            let gs = StepProfile.measure(.batchNorm) { db.backward(dxShortcut).input }
+            dxShortcut = StepProfile.measure(.conv) { dc.backward(gs)! }
         }
-        return FeatureMap(tensor: dx, channels: dxMain.channels, batch: dxMain.batch,
-                          height: dxMain.height, width: dxMain.width)
+        let dx = gradInput.get(count: dxMain.storageCount)
+        StepProfile.measure(.other) { BlockedKernels.add(dxMain.tensor, dxShortcut.tensor, into: dx) }
+        return dxMain.with(tensor: dx)
     }
 }
 
@@ -94,7 +94,7 @@ public final class BasicBlock {
 public final class ResNet18 {
     public let config: ResNetConfig
     public let registry = ParameterRegistry()
-    let conv1: Conv2d, bn1: BatchNorm, relu = ReLU(), maxPool: MaxPool2d?
+    let conv1: Conv2d, bn1: BatchNorm, maxPool: MaxPool2d?
     let blocks: [BasicBlock]
     let pool = GlobalAveragePool()
     let headLinears: [Linear]
@@ -106,8 +106,6 @@ public final class ResNet18 {
     /// Tests ask for the gradient with respect to the input images.
     public var computesInputGradient = false { didSet { conv1.computesInputGradient = computesInputGradient } }
 
-    private var inputCNHW = ReusableTensor(), gradInputNCHW = ReusableTensor()
-    private var lastInputShape: [Int] = []
     public private(set) var features = Tensor(shape: [0])
     public private(set) var inputGradient: Tensor?
 
@@ -164,19 +162,26 @@ public final class ResNet18 {
         didSet { for bn in batchNorms { bn.isTraining = isTraining } }
     }
 
+    /// The arithmetic of convolutions and Linear layers (see `ComputePrecision`).
+    public var precision: ComputePrecision = .fp32 {
+        didSet {
+            conv1.precision = precision
+            bn1.precision = precision
+            maxPool?.writesBF16Copy = precision == .bf16
+            for b in blocks { b.precision = precision }
+            for l in headLinears { l.precision = precision }
+        }
+    }
+
     /// Images [N, 3, H, W] (NCHW, as PyTorch) -> head output [N, outputDim], or the 512-d features
     /// when `throughHead` is false or the model has no head. `features` keeps the pooled features.
     @discardableResult
     public func forward(_ images: Tensor, throughHead: Bool = true) -> Tensor {
         precondition(images.shape.count == 4 && images.shape[1] == 3, "images must be [N, 3, H, W], got \(images.shape)")
-        let (n, h, w) = (images.shape[0], images.shape[2], images.shape[3])
-        lastInputShape = images.shape
-        let x = inputCNHW.get([3, n, h, w])
-        StepProfile.measure(.other) { Layout.nchwToCNHW(images, into: x, n: n, c: 3, hw: h * w) }
-        var m = FeatureMap(tensor: x, channels: 3, batch: n, height: h, width: w)
-        m = StepProfile.measure(.conv) { conv1.forward(m) }
-        m = StepProfile.measure(.batchNorm) { bn1.forward(m) }
-        m = StepProfile.measure(.other) { relu.forward(m) }
+        // The stem's output feeds a convolution directly only without the max pool.
+        let stemCopy = precision == .bf16 && maxPool == nil
+        var m = StepProfile.measure(.conv) { conv1.forward(images: images) }
+        m = StepProfile.measure(.batchNorm) { bn1.forward(m, relu: true, bf16Copy: stemCopy) }
         if let mp = maxPool { m = StepProfile.measure(.other) { mp.forward(m) } }
         for b in blocks { m = b.forward(m) }
         features = StepProfile.measure(.other) { pool.forward(m) }
@@ -202,19 +207,14 @@ public final class ResNet18 {
         }
         var m = StepProfile.measure(.other) { pool.backward(g) }
         for b in blocks.reversed() {
-            m = b.backward(m.tensor)
+            m = b.backward(m)
             notify(parameters[b.parameterRange.lowerBound], parameters[b.parameterRange.upperBound - 1])
         }
-        if let mp = maxPool { m = StepProfile.measure(.other) { mp.backward(m.tensor) } }
-        m = StepProfile.measure(.other) { relu.backward(m.tensor) }
-        m = StepProfile.measure(.batchNorm) { bn1.backward(m.tensor) }
-        let dx = StepProfile.measure(.conv) { conv1.backward(m.tensor) }
+        if let mp = maxPool { m = StepProfile.measure(.other) { mp.backward(m) } }
+        m = StepProfile.measure(.batchNorm) { bn1.backward(m).input }
+        let dx = StepProfile.measure(.conv) { conv1.backwardToImages(m) }
         notify(conv1.weight, bn1.bias)
-        if let dx {
-            let out = gradInputNCHW.get(lastInputShape)
-            Layout.cnhwToNCHW(dx.tensor, into: out, n: dx.batch, c: 3, hw: dx.height * dx.width)
-            inputGradient = out
-        }
+        if let dx { inputGradient = dx }
     }
 
     private func notify(_ first: Parameter, _ last: Parameter) {

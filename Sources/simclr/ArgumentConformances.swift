@@ -1,4 +1,6 @@
 import ArgumentParser
+import Kernels
 import NeuralNet
 
 extension Stem: ExpressibleByArgument {}
+extension ComputePrecision: ExpressibleByArgument {}

@@ -19,6 +19,8 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Channel width multiplier (1.0 = ResNet-18).") var width = 1.0
     @Option(help: "Head layer sizes after the 512-d features.") var projDims = "512,256"
     @Option(help: "BLAS and kernel threads (default: all cores).") var threads: Int?
+    @Option(help: "Arithmetic of convolutions and Linear layers: fp32, bf16, or bf16-reference (bf16 rounding computed in fp32).")
+    var precision: ComputePrecision = .fp32
     @Option(help: "Timed steps (the median is reported).") var steps = 10
     @Option(help: "Untimed warm-up steps.") var warmup = 2
     @Flag(help: "Print one JSON object instead of a table.") var json = false
@@ -40,6 +42,7 @@ struct BenchCommand: ParsableCommand {
         let threadCount = applyThreads(threads)
         let config = ResNetConfig(stem: stem, width: width, headDims: try parseDims(projDims))
         let model = ResNet18(config: config, seed: 1)
+        model.precision = precision
         var dataParallel: DataParallel?
         if distributed {
             let world = try Communicator.initialize()
@@ -69,7 +72,7 @@ struct BenchCommand: ParsableCommand {
             }
             print(BLASSetup.describe())
             print("model: ResNet-18 stem=\(stem.rawValue) width=\(width) head=\(projDims) params=\(model.registry.parameterCount)")
-            print("batch \(batchSize) x \(imageSize)px, threads \(threadCount), warm-up \(warmup), timed steps \(steps)")
+            print("batch \(batchSize) x \(imageSize)px, threads \(threadCount), precision \(precision.rawValue), warm-up \(warmup), timed steps \(steps)")
         }
         for _ in 0..<warmup { try step.run(views: images, learningRate: 0.01) }
         let profile = StepProfile()

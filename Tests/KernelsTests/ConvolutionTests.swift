@@ -1,64 +1,173 @@
 import Kernels
 import XCTest
 
-/// Convolution forward against a direct float64 loop, for the shapes ResNet uses, with one and two threads.
+/// oneDNN convolutions (forward, backward-data, backward-weights) against direct float64 loops, for the
+/// shapes ResNet uses, in float32 and bf16, with blocked and plain (image) sources.
 final class ConvolutionTests: XCTestCase {
-    private func naiveConv(_ g: ConvGeometry, _ x: [Float], _ w: [Float]) -> [Double] {
-        let (oh, ow) = (g.outHeight, g.outWidth)
-        var out = [Double](repeating: 0, count: g.outChannels * g.batch * oh * ow)
-        for o in 0..<g.outChannels { for n in 0..<g.batch { for y in 0..<oh { for xo in 0..<ow {
+    private struct Case { let cin, cout, k, s, p, h, w: Int; let plain: Bool }
+    private let cases = [Case(cin: 3, cout: 8, k: 3, s: 1, p: 1, h: 9, w: 10, plain: true),     // CIFAR stem
+                         Case(cin: 3, cout: 4, k: 7, s: 2, p: 3, h: 11, w: 12, plain: true),    // ImageNet stem
+                         Case(cin: 8, cout: 6, k: 3, s: 2, p: 1, h: 8, w: 9, plain: false),     // strided 3x3
+                         Case(cin: 16, cout: 20, k: 3, s: 1, p: 1, h: 5, w: 5, plain: false),   // channels past a block
+                         Case(cin: 6, cout: 5, k: 1, s: 2, p: 0, h: 7, w: 7, plain: false)]     // 1x1 downsample
+
+    private var rng = SplitMix64(seed: 7)
+    private func random(_ n: Int) -> [Float] { (0..<n).map { _ in Float(rng.nextUnit() * 2 - 1) } }
+
+    /// out[n][o][y][x] in NCHW; x NCHW, w [O, C, k, k].
+    private func naiveForward(_ g: ConvGeometry, _ x: [Float], _ w: [Float]) -> [Double] {
+        var out = [Double](repeating: 0, count: g.batch * g.outChannels * g.outHeight * g.outWidth)
+        for n in 0..<g.batch { for o in 0..<g.outChannels { for y in 0..<g.outHeight { for xo in 0..<g.outWidth {
             var s = 0.0
             for c in 0..<g.inChannels { for ky in 0..<g.kernel { for kx in 0..<g.kernel {
                 let iy = y * g.stride - g.padding + ky, ix = xo * g.stride - g.padding + kx
                 guard iy >= 0, iy < g.inHeight, ix >= 0, ix < g.inWidth else { continue }
-                // CNHW input, [O, C, k, k] weight
-                s += Double(x[((c * g.batch + n) * g.inHeight + iy) * g.inWidth + ix]) *
+                s += Double(x[((n * g.inChannels + c) * g.inHeight + iy) * g.inWidth + ix]) *
                      Double(w[((o * g.inChannels + c) * g.kernel + ky) * g.kernel + kx])
             } } }
-            out[((o * g.batch + n) * oh + y) * ow + xo] = s
+            out[((n * g.outChannels + o) * g.outHeight + y) * g.outWidth + xo] = s
         } } } }
         return out
     }
 
-    func testForwardMatchesDirectLoop() {
-        var seed: UInt64 = 1
-        func rand() -> Float { seed = seed &* 6364136223846793005 &+ 1442695040888963407; return Float(seed >> 40) / Float(1 << 24) - 0.5 }
-        let shapes = [(3, 8, 3, 1, 1, 9), (8, 6, 3, 2, 1, 8), (3, 4, 7, 2, 3, 11), (6, 5, 1, 2, 0, 7), (5, 7, 1, 1, 0, 4)]
-        for threads in [1, 2] {
-            Parallel.threadCount = threads
-            for (cin, cout, k, s, p, size) in shapes {
-                let g = ConvGeometry(inChannels: cin, outChannels: cout, kernel: k, stride: s, padding: p,
-                                     batch: 5, inHeight: size, inWidth: size + 1)
-                let x = (0..<(cin * 5 * size * (size + 1))).map { _ in rand() }
-                let w = (0..<(cout * cin * k * k)).map { _ in rand() }
-                let out = Tensor(shape: [cout, 5, g.outHeight, g.outWidth])
-                conv2dForward(g, input: Tensor(shape: [x.count], values: x), weight: Tensor(shape: [w.count], values: w),
-                              output: out, workspace: Tensor(shape: [g.workspaceCount]))
-                let expected = naiveConv(g, x, w)
-                for i in 0..<expected.count {
-                    XCTAssertEqual(Double(out[i]), expected[i], accuracy: 1e-4, "k\(k) s\(s) p\(p) threads \(threads) at \(i)")
-                }
+    /// dx (NCHW) and dw of the forward above, for output gradient dy (NCHW).
+    private func naiveBackward(_ g: ConvGeometry, _ x: [Float], _ w: [Float], _ dy: [Float]) -> (dx: [Double], dw: [Double]) {
+        var dx = [Double](repeating: 0, count: x.count), dw = [Double](repeating: 0, count: w.count)
+        for n in 0..<g.batch { for o in 0..<g.outChannels { for y in 0..<g.outHeight { for xo in 0..<g.outWidth {
+            let d = Double(dy[((n * g.outChannels + o) * g.outHeight + y) * g.outWidth + xo])
+            for c in 0..<g.inChannels { for ky in 0..<g.kernel { for kx in 0..<g.kernel {
+                let iy = y * g.stride - g.padding + ky, ix = xo * g.stride - g.padding + kx
+                guard iy >= 0, iy < g.inHeight, ix >= 0, ix < g.inWidth else { continue }
+                let xi = ((n * g.inChannels + c) * g.inHeight + iy) * g.inWidth + ix
+                let wi = ((o * g.inChannels + c) * g.kernel + ky) * g.kernel + kx
+                dx[xi] += d * Double(w[wi])
+                dw[wi] += d * Double(x[xi])
+            } } }
+        } } } }
+        return (dx, dw)
+    }
+
+    private func maxError(_ a: [Float], _ b: [Double]) -> Double {
+        let scale = max(b.map(abs).max() ?? 1, 1e-12)
+        return zip(a, b).map { abs(Double($0) - $1) }.max()! / scale
+    }
+
+    private func nchwTensor(_ v: [Float], _ n: Int, _ c: Int, _ h: Int, _ w: Int) -> Tensor { Tensor(shape: [n, c, h, w], values: v) }
+
+    /// Runs every case through the kernel in the given precision; `round` is applied to the operands the
+    /// reference sees (identity for float32, bf16 rounding for bf16).
+    private func check(bf16: Bool, threads: Int, tolerance: Double) {
+        Parallel.threadCount = threads
+        let round: (Float) -> Float = bf16 ? { BFloat16.round($0) } : { $0 }
+        for cs in cases {
+            let n = 3
+            let g = ConvGeometry(inChannels: cs.cin, outChannels: cs.cout, kernel: cs.k, stride: cs.s, padding: cs.p,
+                                 batch: n, inHeight: cs.h, inWidth: cs.w)
+            let x = random(n * cs.cin * cs.h * cs.w), w = random(g.weightCount)
+            let dy = random(n * cs.cout * g.outHeight * g.outWidth)
+            let label = "\(bf16 ? "bf16" : "fp32") \(cs.cin)->\(cs.cout) k\(cs.k) s\(cs.s) threads \(threads)"
+            let conv = ConvolutionKernel(g, bf16: bf16, plainSource: cs.plain, inputGradient: true)
+            conv.setWeights(Tensor(shape: [w.count], values: w))
+            let xNCHW = nchwTensor(x, n, cs.cin, cs.h, cs.w)
+            let xMap = Layout.blocked(fromNCHW: xNCHW, channels: cs.cin, batch: n, height: cs.h, width: cs.w)
+            let sourceValues = cs.plain ? xNCHW : xMap.tensor
+            let source: ConvOperand
+            if bf16 {
+                let low = BF16Tensor(count: sourceValues.count)
+                low.round(from: sourceValues)
+                source = .bf16(low)
+            } else {
+                source = .float32(sourceValues)
             }
+            let out = Tensor(shape: [conv.outputCount])
+            conv.forward(source: source, output: out)
+            let outMap = FeatureMap(tensor: out, channels: cs.cout, batch: n, height: g.outHeight, width: g.outWidth)
+            let expected = naiveForward(g, x.map(round), w.map(round))
+            XCTAssertLessThan(maxError(Layout.nchw(outMap).array, expected), tolerance, "\(label) forward")
+
+            let dyMap = Layout.blocked(fromNCHW: nchwTensor(dy, n, cs.cout, g.outHeight, g.outWidth), channels: cs.cout,
+                                       batch: n, height: g.outHeight, width: g.outWidth)
+            let gradient: ConvOperand
+            if bf16 {
+                let low = BF16Tensor(count: dyMap.storageCount)
+                low.round(from: dyMap.tensor)
+                gradient = .bf16(low)
+            } else {
+                gradient = .float32(dyMap.tensor)
+            }
+            let dx = Tensor(shape: [conv.sourceCount]), dw = Tensor(shape: [g.weightCount])
+            conv.backwardData(gradOutput: gradient, gradInput: dx)
+            conv.backwardWeights(source: source, gradOutput: gradient, gradWeight: dw)
+            let (edx, edw) = naiveBackward(g, x.map(round), w.map(round), dy.map(round))
+            let dxNCHW = cs.plain ? dx.array
+                : Layout.nchw(FeatureMap(tensor: dx, channels: cs.cin, batch: n, height: cs.h, width: cs.w)).array
+            XCTAssertLessThan(maxError(dxNCHW, edx), tolerance, "\(label) input gradient")
+            XCTAssertLessThan(maxError(dw.array, edw), tolerance, "\(label) weight gradient")
         }
     }
 
-    /// Splitting the batch over threads must not change the weight gradient beyond float rounding.
-    func testBackwardIsThreadCountIndependent() {
-        let g = ConvGeometry(inChannels: 4, outChannels: 6, kernel: 3, stride: 1, padding: 1, batch: 7, inHeight: 6, inWidth: 6)
-        let x = Tensor(shape: [4 * 7 * 36], values: (0..<(4 * 7 * 36)).map { Float(($0 * 37) % 101) / 101 - 0.5 })
-        let w = Tensor(shape: [6 * 36], values: (0..<(6 * 36)).map { Float(($0 * 53) % 97) / 97 - 0.5 })
-        let dy = Tensor(shape: [6 * 7 * 36], values: (0..<(6 * 7 * 36)).map { Float(($0 * 29) % 89) / 89 - 0.5 })
-        var results: [([Float], [Float])] = []
-        for threads in [1, 2, 3] {
-            Parallel.threadCount = threads
-            let dw = Tensor(shape: [w.count]), dx = Tensor(shape: [x.count])
-            conv2dBackward(g, input: x, weight: w, gradOutput: dy, gradWeight: dw, gradInput: dx,
-                           workspace: Tensor(shape: [g.workspaceCount]))
-            results.append((dw.array, dx.array))
+    func testFloat32MatchesDirectLoops() {
+        for threads in [1, 2] { check(bf16: false, threads: threads, tolerance: 1e-5) }
+    }
+
+    /// Products of bf16 values are exact in float32, so the only differences from the float64 loop over
+    /// the rounded operands are float32 accumulation (~1e-7 relative per term).
+    func testBF16MatchesDirectLoopsOnRoundedOperands() throws {
+        try XCTSkipUnless(CPUFeatures.current.avx512BF16, "the CPU has no AVX512_BF16 (the reference path is tested elsewhere)")
+        for threads in [1, 2] { check(bf16: true, threads: threads, tolerance: 1e-5) }
+    }
+}
+
+/// bf16 rounding: the kernels' conversion against its definition.
+final class BFloat16Tests: XCTestCase {
+    /// Round to nearest, ties to even; NaN stays NaN; denormal inputs become signed zero.
+    private func reference(_ x: Float) -> Float {
+        var u = x.bitPattern
+        if u & 0x7f80_0000 == 0 { return Float(bitPattern: u & 0x8000_0000) }
+        if u & 0x7fff_ffff > 0x7f80_0000 { return Float(bitPattern: (u | 0x0040_0000) & 0xffff_0000) }
+        u = u &+ 0x7fff &+ ((u >> 16) & 1)
+        return Float(bitPattern: u & 0xffff_0000)
+    }
+
+    func testRoundingMatchesDefinitionOnRandomBitPatterns() {
+        var rng = SplitMix64(seed: 3)
+        var bits = (0..<100_000).map { _ in UInt32(truncatingIfNeeded: rng.next()) }
+        // Ties in both directions, the largest finite values, infinities, denormals, zeros.
+        bits += [0x3f80_8000, 0x3f81_8000, 0x3f80_7fff, 0x7f7f_ffff, 0xff7f_ffff, 0x7f80_0000, 0xff80_0000,
+                 0x0000_0001, 0x8040_0000, 0x0000_0000, 0x8000_0000, 0x7fc0_0000, 0x7f80_0001]
+        let source = Tensor(shape: [bits.count], values: bits.map { Float(bitPattern: $0) })
+        let rounded = Tensor(shape: [bits.count])
+        BFloat16.round(source, into: rounded)
+        let low = BF16Tensor(count: bits.count)
+        low.round(from: source)
+        let widened = low.floats
+        for i in 0..<bits.count {
+            let expected = reference(source[i])
+            if expected.isNaN {
+                XCTAssertTrue(rounded[i].isNaN && widened[i].isNaN, "NaN at \(String(bits[i], radix: 16))")
+            } else {
+                XCTAssertEqual(rounded[i].bitPattern, expected.bitPattern, "float path at \(String(bits[i], radix: 16))")
+                XCTAssertEqual(widened[i].bitPattern, expected.bitPattern, "bf16 storage at \(String(bits[i], radix: 16))")
+            }
         }
-        for r in results.dropFirst() {
-            for i in 0..<r.0.count { XCTAssertEqual(r.0[i], results[0].0[i], accuracy: 1e-4) }
-            XCTAssertEqual(r.1, results[0].1, "input gradient is computed per image, so it must be identical")
-        }
+        XCTAssertEqual(BFloat16.round(Float(bitPattern: 0x3f80_8000)), 1.0, "a tie rounds to the even neighbour")
+        XCTAssertEqual(BFloat16.round(Float(bitPattern: 0x3f81_8000)).bitPattern, 0x3f82_0000, "a tie rounds to the even neighbour")
+    }
+}
+
+/// Blocked layout conversions are exact inverses, and padded lanes are zero.
+final class LayoutTests: XCTestCase {
+    func testBlockedRoundTripsWithPaddedChannels() {
+        let (n, c, h, w) = (3, 20, 2, 3)
+        let values = (0..<(n * c * h * w)).map { Float($0) + 0.5 }
+        let map = Layout.blocked(fromNCHW: Tensor(shape: [n, c, h, w], values: values), channels: c, batch: n, height: h, width: w)
+        XCTAssertEqual(map.storageCount, n * 2 * 16 * h * w)
+        XCTAssertEqual(Layout.nchw(map).array, values)
+        // Channel 17 of image 1 at pixel 4 sits in block 1, lane 1; lanes 20..<32 of block 1 are zero.
+        XCTAssertEqual(map.tensor[((1 * 2 + 1) * h * w + 4) * 16 + 1], values[(1 * c + 17) * h * w + 4])
+        for p in 0..<(h * w) { for lane in 4..<16 { XCTAssertEqual(map.tensor[((0 * 2 + 1) * h * w + p) * 16 + lane], 0) } }
+        let cnhw = Layout.cnhw(map)
+        XCTAssertEqual(Layout.cnhw(Layout.blocked(fromCNHW: cnhw, channels: c, batch: n, height: h, width: w)).array, cnhw.array)
+        XCTAssertEqual(cnhw[(17 * n + 1) * h * w + 4], values[(1 * c + 17) * h * w + 4])
     }
 }

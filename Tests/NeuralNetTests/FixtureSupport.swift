@@ -63,14 +63,10 @@ func relativeError(_ actual: [Float], _ expected: [Float]) -> Double {
     return maxDiff / max(maxRef, 1e-12)
 }
 
-func nchwToCNHW(_ t: [Float], shape: [Int]) -> Tensor {
-    let out = Tensor(shape: [shape[1], shape[0], shape[2], shape[3]])
-    Layout.nchwToCNHW(Tensor(shape: shape, values: t), into: out, n: shape[0], c: shape[1], hw: shape[2] * shape[3])
-    return out
+/// NCHW values (PyTorch's layout) as a blocked feature map.
+func blockedMap(nchw t: [Float], shape: [Int]) -> FeatureMap {
+    Layout.blocked(fromNCHW: Tensor(shape: shape, values: t), channels: shape[1], batch: shape[0], height: shape[2], width: shape[3])
 }
 
-func cnhwToNCHW(_ t: Tensor, shape: [Int]) -> [Float] {
-    let out = Tensor(shape: shape)
-    Layout.cnhwToNCHW(t, into: out, n: shape[0], c: shape[1], hw: shape[2] * shape[3])
-    return out.array
-}
+/// A blocked feature map's values in NCHW order.
+func nchwValues(_ map: FeatureMap) -> [Float] { Layout.nchw(map).array }

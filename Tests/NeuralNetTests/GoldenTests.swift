@@ -6,7 +6,7 @@ import XCTest
 /// Outputs and gradients against PyTorch/torchvision (fixtures from Fixtures/make_fixtures.py).
 ///
 /// Tolerance 1e-4 of each tensor's largest magnitude: both sides compute in float32 but sum in
-/// different orders (im2col GEMM vs PyTorch's kernels) through up to 20 layers, and BatchNorm
+/// different orders (oneDNN's blocked kernels vs PyTorch's) through up to 20 layers, and BatchNorm
 /// renormalizes at every layer so rounding does not compound. A wrong index or missing term
 /// shows up as errors of order 1.
 final class GoldenTests: XCTestCase {
@@ -35,11 +35,11 @@ final class GoldenTests: XCTestCase {
         for p in r.parameters { p.value.copy(from: f["param." + p.name.dropFirst(2)]!.floats()) }
         for b in r.buffers { b.value.copy(from: f["param." + b.name.dropFirst(2)]!.floats()) }
         let inShape = [4, 16, 8, 8], outShape = [4, 32, 4, 4]
-        let x = nchwToCNHW(f["input"]!.floats(), shape: inShape)
-        let y = block.forward(FeatureMap(tensor: x, channels: 16, batch: 4, height: 8, width: 8))
-        XCTAssertLessThan(relativeError(cnhwToNCHW(y.tensor, shape: outShape), f["output"]!.floats()), tolerance, "output")
-        let dx = block.backward(nchwToCNHW(f["grad_output"]!.floats(), shape: outShape))
-        XCTAssertLessThan(relativeError(cnhwToNCHW(dx.tensor, shape: inShape), f["grad.input"]!.floats()), tolerance, "grad.input")
+        let x = blockedMap(nchw: f["input"]!.floats(), shape: inShape)
+        let y = block.forward(x)
+        XCTAssertLessThan(relativeError(nchwValues(y), f["output"]!.floats()), tolerance, "output")
+        let dx = block.backward(blockedMap(nchw: f["grad_output"]!.floats(), shape: outShape))
+        XCTAssertLessThan(relativeError(nchwValues(dx), f["grad.input"]!.floats()), tolerance, "grad.input")
         for p in r.parameters {
             let key = String(p.name.dropFirst(2))
             XCTAssertLessThan(relativeError(p.gradient.array, f["grad." + key]!.floats()), tolerance, "grad.\(key)")
@@ -49,8 +49,8 @@ final class GoldenTests: XCTestCase {
             XCTAssertLessThan(relativeError(b.value.array, f["after." + key]!.floats()), tolerance, "after.\(key)")
         }
         for bn in r.batchNorms { bn.isTraining = false }
-        let e = block.forward(FeatureMap(tensor: x, channels: 16, batch: 4, height: 8, width: 8))
-        XCTAssertLessThan(relativeError(cnhwToNCHW(e.tensor, shape: outShape), f["eval_output"]!.floats()), tolerance, "eval_output")
+        let e = block.forward(x)
+        XCTAssertLessThan(relativeError(nchwValues(e), f["eval_output"]!.floats()), tolerance, "eval_output")
     }
 
     func testResNet18CifarStemFullWidth() throws {

@@ -6,9 +6,11 @@ import XCTest
 final class LayerGradientTests: XCTestCase {
     override func setUp() { Parallel.threadCount = 2; BLAS.setThreads(1) }
 
+    /// Tests keep their tensors in CNHW ([C, N, H, W]) and convert at the layer boundary.
     private func map(_ t: Tensor, _ c: Int, _ n: Int, _ h: Int, _ w: Int) -> FeatureMap {
-        FeatureMap(tensor: t, channels: c, batch: n, height: h, width: w)
+        Layout.blocked(fromCNHW: t, channels: c, batch: n, height: h, width: w)
     }
+    private func cnhw(_ m: FeatureMap) -> Tensor { Layout.cnhw(m) }
 
     func testConvolutionGradients() {
         // (in, out, kernel, stride, padding, size): 3x3 same, strided, 7x7 stem-like, 1x1 strided shortcut.
@@ -21,10 +23,10 @@ final class LayerGradientTests: XCTestCase {
             conv.weight.value.copy(from: fd.randomTensor(conv.weight.shape))
             let n = 3
             let x = fd.randomTensor([cin, n, size, size])
-            let y = conv.forward(map(x, cin, n, size, size))
-            let g = fd.randomTensor(y.tensor.shape)
-            let dx = conv.backward(g)!.tensor.array
-            let loss = { FiniteDifference.dot(conv.forward(self.map(x, cin, n, size, size)).tensor, g) }
+            let y = cnhw(conv.forward(map(x, cin, n, size, size)))
+            let g = fd.randomTensor(y.shape)
+            let dx = cnhw(conv.backward(map(g, cout, n, y.shape[2], y.shape[3]))!).array
+            let loss = { FiniteDifference.dot(self.cnhw(conv.forward(self.map(x, cin, n, size, size))), g) }
             // Convolution is linear in x and in W: a large eps is exact up to rounding.
             fd.check("conv k\(k) s\(s) input", x: x, gradient: Tensor(shape: x.shape, values: dx), eps: 0.5, loss: loss)
             fd.check("conv k\(k) s\(s) weight", x: conv.weight.value, gradient: conv.weight.gradient, eps: 0.5, loss: loss)
@@ -40,10 +42,10 @@ final class LayerGradientTests: XCTestCase {
         bn.bias.value.copy(from: [0.1, -0.2, 0.3])
         let (c, n, h, w) = (3, 4, 3, 3)
         let x = fd.randomTensor([c, n, h, w], scale: 2)
-        let y = bn.forward(map(x, c, n, h, w))
-        let g = fd.randomTensor(y.tensor.shape)
-        let dx = Tensor(shape: x.shape, values: bn.backward(g).tensor.array)
-        let loss = { FiniteDifference.dot(bn.forward(self.map(x, c, n, h, w)).tensor, g) }
+        let y = cnhw(bn.forward(map(x, c, n, h, w)))
+        let g = fd.randomTensor(y.shape)
+        let dx = cnhw(bn.backward(map(g, c, n, h, w)).input)
+        let loss = { FiniteDifference.dot(self.cnhw(bn.forward(self.map(x, c, n, h, w))), g) }
         fd.check("bn2d input", x: x, gradient: dx, eps: 1e-2, loss: loss)
         fd.check("bn2d weight", x: bn.weight.value, gradient: bn.weight.gradient, eps: 1e-2, loss: loss)
         fd.check("bn2d bias", x: bn.bias.value, gradient: bn.bias.gradient, eps: 1e-2, loss: loss)
@@ -59,10 +61,10 @@ final class LayerGradientTests: XCTestCase {
         bn.weight.value.copy(from: [1.5, -0.8])
         bn.isTraining = false
         let x = fd.randomTensor([2, 3, 2, 2])
-        let y = bn.forward(map(x, 2, 3, 2, 2))
-        let g = fd.randomTensor(y.tensor.shape)
-        let dx = Tensor(shape: x.shape, values: bn.backward(g).tensor.array)
-        let loss = { FiniteDifference.dot(bn.forward(self.map(x, 2, 3, 2, 2)).tensor, g) }
+        let y = cnhw(bn.forward(map(x, 2, 3, 2, 2)))
+        let g = fd.randomTensor(y.shape)
+        let dx = cnhw(bn.backward(map(g, 2, 3, 2, 2)).input)
+        let loss = { FiniteDifference.dot(self.cnhw(bn.forward(self.map(x, 2, 3, 2, 2))), g) }
         fd.check("bn eval input", x: x, gradient: dx, eps: 0.5, loss: loss)
         fd.check("bn eval weight", x: bn.weight.value, gradient: bn.weight.gradient, eps: 0.5, loss: loss)
     }
@@ -83,24 +85,41 @@ final class LayerGradientTests: XCTestCase {
         fd.check("bn1d bias", x: bn.bias.value, gradient: bn.bias.gradient, eps: 1e-2, loss: loss)
     }
 
-    func testReLUAndMaxPoolGradients() {
+    /// BatchNorm fused with the residual add and ReLU that follow it in a block: relu(bn(x) + r).
+    func testFusedBatchNormResidualReLUGradients() {
         var fd = FiniteDifference()
-        let relu = ReLU()
-        let x = fd.spacedTensor([2, 3, 4, 4])
-        let y = relu.forward(map(x, 2, 3, 4, 4))
-        let g = fd.randomTensor(y.tensor.shape)
-        let dx = Tensor(shape: x.shape, values: relu.backward(g).tensor.array)
-        fd.check("relu", x: x, gradient: dx, eps: 1e-3,
-                 loss: { FiniteDifference.dot(relu.forward(self.map(x, 2, 3, 4, 4)).tensor, g) })
+        let r = ParameterRegistry()
+        let bn = BatchNorm(r, "bn", channels: 3)
+        r.finalize()
+        bn.weight.value.copy(from: [1.2, 0.7, -0.5])
+        bn.bias.value.copy(from: [0.1, -0.2, 0.3])
+        let (c, n, h, w) = (3, 4, 3, 3)
+        let x = fd.randomTensor([c, n, h, w], scale: 2)
+        // Residual values spaced away from the ReLU kink of the sum at the base point.
+        let residual = fd.spacedTensor([c, n, h, w], spacing: 0.05)
+        let forward = { self.cnhw(bn.forward(self.map(x, c, n, h, w), residual: self.map(residual, c, n, h, w), relu: true)) }
+        let y = forward()
+        XCTAssertTrue(y.array.contains(0) && y.array.contains { $0 > 0 }, "the ReLU must be active on part of the map")
+        let g = fd.randomTensor(y.shape)
+        let grads = bn.backward(map(g, c, n, h, w))
+        let dx = cnhw(grads.input), dr = cnhw(grads.residual!)
+        let loss = { FiniteDifference.dot(forward(), g) }
+        fd.check("bn+add+relu input", x: x, gradient: dx, eps: 1e-3, loss: loss)
+        fd.check("bn+add+relu residual", x: residual, gradient: dr, eps: 1e-3, loss: loss)
+        fd.check("bn+add+relu weight", x: bn.weight.value, gradient: bn.weight.gradient, eps: 1e-3, loss: loss)
+        fd.check("bn+add+relu bias", x: bn.bias.value, gradient: bn.bias.gradient, eps: 1e-3, loss: loss)
+    }
 
+    func testMaxPoolGradients() {
+        var fd = FiniteDifference()
         let pool = MaxPool2d(kernel: 3, stride: 2, padding: 1)
         let px = fd.spacedTensor([2, 3, 7, 6])
         let py = pool.forward(map(px, 2, 3, 7, 6))
         XCTAssertEqual(py.height, 4); XCTAssertEqual(py.width, 3)
-        let pg = fd.randomTensor(py.tensor.shape)
-        let pdx = Tensor(shape: px.shape, values: pool.backward(pg).tensor.array)
+        let pg = fd.randomTensor(cnhw(py).shape)
+        let pdx = cnhw(pool.backward(map(pg, 2, 3, 4, 3)))
         fd.check("maxpool", x: px, gradient: pdx, eps: 1e-3,
-                 loss: { FiniteDifference.dot(pool.forward(self.map(px, 2, 3, 7, 6)).tensor, pg) })
+                 loss: { FiniteDifference.dot(self.cnhw(pool.forward(self.map(px, 2, 3, 7, 6))), pg) })
     }
 
     func testGlobalAveragePoolAndLinearGradients() {
@@ -110,7 +129,7 @@ final class LayerGradientTests: XCTestCase {
         let f = pool.forward(map(x, 4, 3, 2, 3))
         XCTAssertEqual(f.shape, [3, 4])
         let g = fd.randomTensor(f.shape)
-        let dx = Tensor(shape: x.shape, values: pool.backward(g).tensor.array)
+        let dx = cnhw(pool.backward(g))
         fd.check("avgpool", x: x, gradient: dx, eps: 0.5, loss: { FiniteDifference.dot(pool.forward(self.map(x, 4, 3, 2, 3)), g) })
 
         let r = ParameterRegistry()
@@ -140,10 +159,10 @@ final class LayerGradientTests: XCTestCase {
             for p in r.parameters where p.kind == .normWeight { p.value.copy(from: fd.randomTensor(p.shape, scale: 0.3).array.map { $0 + 1 }) }
             for p in r.parameters where p.kind == .normBias { p.value.copy(from: fd.randomTensor(p.shape, scale: 0.3)) }
             let x = fd.randomTensor([cin, 3, 5, 5])
-            let y = block.forward(map(x, cin, 3, 5, 5))
-            let g = fd.randomTensor(y.tensor.shape)
-            let dx = Tensor(shape: x.shape, values: block.backward(g).tensor.array)
-            let loss = { FiniteDifference.dot(block.forward(self.map(x, cin, 3, 5, 5)).tensor, g) }
+            let y = cnhw(block.forward(map(x, cin, 3, 5, 5)))
+            let g = fd.randomTensor(y.shape)
+            let dx = cnhw(block.backward(map(g, cout, 3, y.shape[2], y.shape[3])))
+            let loss = { FiniteDifference.dot(self.cnhw(block.forward(self.map(x, cin, 3, 5, 5))), g) }
             // Internal pre-activations are not spaced away from the ReLU kinks. Measured on this block:
             // eps 1e-2 crosses kinks (a coordinate off by 4x), eps 1e-4 drowns in float32 noise (~5e-3
             // absolute); at eps 1e-3 the difference agrees with the analytic value to ~1e-3 (seeds fixed).

@@ -98,7 +98,7 @@ final class ClassifierTests: XCTestCase {
 
     // MARK: training
 
-    /// Horizontal vs vertical stripes: chance is 0.5. After 15 epochs of 4 steps (about 2 s) the classifier gets
+    /// Horizontal vs vertical stripes: chance is 0.5. After 15 epochs of 4 steps the classifier gets
     /// at least 80% of 64 test images right (measured: 0.94 from epoch 7 on); a coin would reach 52 of 64 with
     /// probability ~2e-7.
     func testTrainerLearnsAnEasyTask() throws {
@@ -107,13 +107,11 @@ final class ClassifierTests: XCTestCase {
         let dir = root.appendingPathComponent("learn")
         let trainer = try ClassifierTrainer(settings: settings, train: stripes(count: 64, seed: 1),
                                             test: stripes(count: 64, seed: 2), runDirectory: dir, workers: 1, log: { _ in })
-        let start = Date()
         let summary = try trainer.run()
         let test = try XCTUnwrap(summary.test)
         XCTAssertGreaterThanOrEqual(test.top1, 0.8, "test top-1 \(test.top1) (train \(summary.trainTop1))")
         XCTAssertGreaterThan(summary.trainTop1, 0.85)
         XCTAssertEqual(test.top5, 1)                 // two classes: the label is always in the top 5
-        XCTAssertLessThan(Date().timeIntervalSince(start), 60)
 
         let lines = try String(contentsOf: dir.appendingPathComponent("metrics.csv"), encoding: .utf8).split(separator: "\n")
         XCTAssertEqual(String(lines[0]), "epoch,step,train_loss,train_top1,test_loss,test_top1,test_top5,lr,img_per_s")

@@ -1,0 +1,255 @@
+// 2-D convolutions through oneDNN's primitives.
+//
+// The network's feature maps are blocked nChw16c float32 (bf16 copies of the same layout feed the bf16
+// path); the network's first layer reads plain NCHW images. Weights live in the model as float32
+// [O, I, kh, kw]; once per step they are reordered (and, in bf16, rounded) into the layouts the
+// primitives chose, and weight gradients are reordered back.
+#include "CKernels.h"
+#include <oneapi/dnnl/dnnl.h>
+#include <oneapi/dnnl/dnnl_debug.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+extern void omp_set_num_threads(int);
+
+static dnnl_engine_t engine;
+static dnnl_stream_t stream;
+static pthread_once_t engine_once = PTHREAD_ONCE_INIT;
+static int thread_count = 1;
+
+static void make_engine(void) {
+    if (dnnl_engine_create(&engine, dnnl_cpu, 0) != dnnl_success) { engine = NULL; return; }
+    if (dnnl_stream_create(&stream, engine, dnnl_stream_default_flags) != dnnl_success) stream = NULL;
+}
+
+struct sk_conv {
+    sk_conv_shape shape;
+    dnnl_primitive_desc_t fwd_pd, bwd_data_pd, bwd_weights_pd;
+    dnnl_primitive_t fwd, bwd_data, bwd_weights;
+    // Memory objects whose data handles are set on every call.
+    dnnl_memory_t src, dst, diff_dst, diff_src;
+    // Weights: the model's plain float32 copy, the forward and backward-data layouts (owned buffers).
+    dnnl_memory_t user_weights, weights_fwd, weights_bwd;
+    dnnl_primitive_t reorder_fwd, reorder_bwd;
+    // Weight gradient in the primitive's layout (owned) and the model's plain copy.
+    dnnl_memory_t diff_weights, user_diff_weights;
+    dnnl_primitive_t reorder_diff;
+    int weights_bwd_shared, diff_weights_plain;
+    // Descriptors kept to build the backward primitives on first use (inference never needs them).
+    dnnl_memory_desc_t src_md, diff_dst_md, diff_src_md, w_any, dw_any, w_plain;
+    int backward_ready, weights_set;
+};
+
+#define TRY(call, what)                                                                              \
+    do {                                                                                             \
+        dnnl_status_t st_ = (call);                                                                  \
+        if (st_ != dnnl_success) {                                                                   \
+            snprintf(error, error_size, "oneDNN %s failed: %s", what, dnnl_status2str(st_));         \
+            sk_conv_destroy(c);                                                                      \
+            return NULL;                                                                             \
+        }                                                                                            \
+    } while (0)
+
+static dnnl_status_t make_reorder(dnnl_primitive_t *out, const dnnl_memory_desc_t *from, const dnnl_memory_desc_t *to) {
+    dnnl_primitive_desc_t pd;
+    dnnl_status_t st = dnnl_reorder_primitive_desc_create(&pd, from, engine, to, engine, NULL);
+    if (st != dnnl_success) return st;
+    st = dnnl_primitive_create(out, pd);
+    dnnl_primitive_desc_destroy(pd);
+    return st;
+}
+
+static dnnl_status_t owned_memory(dnnl_memory_t *out, const dnnl_memory_desc_t *md) {
+    return dnnl_memory_create(out, md, engine, DNNL_MEMORY_ALLOCATE);
+}
+
+static dnnl_status_t borrowed_memory(dnnl_memory_t *out, const dnnl_memory_desc_t *md) {
+    return dnnl_memory_create(out, md, engine, DNNL_MEMORY_NONE);
+}
+
+sk_conv *sk_conv_create(const sk_conv_shape *s, char *error, size_t error_size) {
+    pthread_once(&engine_once, make_engine);
+    if (!engine || !stream) { snprintf(error, error_size, "oneDNN has no CPU engine"); return NULL; }
+    sk_conv *c = calloc(1, sizeof *c);
+    if (!c) { snprintf(error, error_size, "out of memory"); return NULL; }
+    c->shape = *s;
+    int oh = (s->in_height + 2 * s->padding - s->kernel) / s->stride + 1;
+    int ow = (s->in_width + 2 * s->padding - s->kernel) / s->stride + 1;
+    dnnl_dims_t src_dims = {s->batch, s->in_channels, s->in_height, s->in_width};
+    dnnl_dims_t dst_dims = {s->batch, s->out_channels, oh, ow};
+    dnnl_dims_t w_dims = {s->out_channels, s->in_channels, s->kernel, s->kernel};
+    dnnl_dims_t strides = {s->stride, s->stride}, pad = {s->padding, s->padding};
+    dnnl_data_type_t low = s->bf16 ? dnnl_bf16 : dnnl_f32;
+    dnnl_format_tag_t src_tag = s->plain_source ? dnnl_nchw : dnnl_nChw16c;
+
+    dnnl_memory_desc_t src_md, dst_md, w_any, w_plain, diff_dst_md, diff_src_md, dw_any;
+    TRY(dnnl_memory_desc_init_by_tag(&src_md, 4, src_dims, low, src_tag), "source descriptor");
+    TRY(dnnl_memory_desc_init_by_tag(&dst_md, 4, dst_dims, dnnl_f32, dnnl_nChw16c), "output descriptor");
+    TRY(dnnl_memory_desc_init_by_tag(&diff_dst_md, 4, dst_dims, low, dnnl_nChw16c), "output-gradient descriptor");
+    TRY(dnnl_memory_desc_init_by_tag(&diff_src_md, 4, src_dims, dnnl_f32, src_tag), "input-gradient descriptor");
+    TRY(dnnl_memory_desc_init_by_tag(&w_any, 4, w_dims, low, dnnl_format_tag_any), "weights descriptor");
+    TRY(dnnl_memory_desc_init_by_tag(&dw_any, 4, w_dims, dnnl_f32, dnnl_format_tag_any), "weight-gradient descriptor");
+    TRY(dnnl_memory_desc_init_by_tag(&w_plain, 4, w_dims, dnnl_f32, dnnl_oihw), "plain weights descriptor");
+
+    dnnl_convolution_desc_t fd;
+    TRY(dnnl_convolution_forward_desc_init(&fd, dnnl_forward_training, dnnl_convolution_direct, &src_md, &w_any,
+                                           NULL, &dst_md, strides, pad, pad), "forward descriptor");
+    TRY(dnnl_primitive_desc_create(&c->fwd_pd, &fd, NULL, engine, NULL), "forward primitive descriptor");
+    TRY(dnnl_primitive_create(&c->fwd, c->fwd_pd), "forward primitive");
+    const dnnl_memory_desc_t *w_fwd_md = dnnl_primitive_desc_query_md(c->fwd_pd, dnnl_query_weights_md, 0);
+
+    TRY(borrowed_memory(&c->src, &src_md), "source memory");
+    TRY(borrowed_memory(&c->dst, &dst_md), "output memory");
+    TRY(borrowed_memory(&c->diff_dst, &diff_dst_md), "output-gradient memory");
+    TRY(borrowed_memory(&c->user_weights, &w_plain), "weights memory");
+    TRY(borrowed_memory(&c->user_diff_weights, &w_plain), "weight-gradient memory");
+    TRY(owned_memory(&c->weights_fwd, w_fwd_md), "forward weights memory");
+    TRY(make_reorder(&c->reorder_fwd, &w_plain, w_fwd_md), "weights reorder");
+
+    c->src_md = src_md; c->diff_dst_md = diff_dst_md; c->diff_src_md = diff_src_md;
+    c->w_any = w_any; c->dw_any = dw_any; c->w_plain = w_plain;
+    return c;
+}
+
+void sk_conv_destroy(sk_conv *c) {
+    if (!c) return;
+    dnnl_primitive_t prims[] = {c->fwd, c->bwd_data, c->bwd_weights, c->reorder_fwd, c->reorder_bwd, c->reorder_diff};
+    for (size_t i = 0; i < sizeof prims / sizeof *prims; i++) if (prims[i]) dnnl_primitive_destroy(prims[i]);
+    dnnl_memory_t mems[] = {c->src, c->dst, c->diff_dst, c->diff_src, c->user_weights, c->weights_fwd,
+                            c->weights_bwd, c->diff_weights, c->user_diff_weights};
+    for (size_t i = 0; i < sizeof mems / sizeof *mems; i++) if (mems[i]) dnnl_memory_destroy(mems[i]);
+    dnnl_primitive_desc_t pds[] = {c->fwd_pd, c->bwd_data_pd, c->bwd_weights_pd};
+    for (size_t i = 0; i < sizeof pds / sizeof *pds; i++) if (pds[i]) dnnl_primitive_desc_destroy(pds[i]);
+    free(c);
+}
+
+static int run(dnnl_primitive_t p, int nargs, const dnnl_exec_arg_t *args) {
+    omp_set_num_threads(thread_count);
+    dnnl_status_t st = dnnl_primitive_execute(p, stream, nargs, args);
+    if (st == dnnl_success) st = dnnl_stream_wait(stream);
+    return (int)st;
+}
+
+static int reorder(dnnl_primitive_t p, dnnl_memory_t from, dnnl_memory_t to) {
+    dnnl_exec_arg_t args[] = {{DNNL_ARG_FROM, from}, {DNNL_ARG_TO, to}};
+    return run(p, 2, args);
+}
+
+/// Builds the backward primitives (once); returns 0 or a oneDNN status.
+static int prepare_backward(sk_conv *c) {
+    if (c->backward_ready) return 0;
+    const sk_conv_shape *s = &c->shape;
+    dnnl_dims_t strides = {s->stride, s->stride}, pad = {s->padding, s->padding};
+    dnnl_status_t st;
+    const dnnl_memory_desc_t *w_fwd_md = dnnl_primitive_desc_query_md(c->fwd_pd, dnnl_query_weights_md, 0);
+#define STEP(call) do { st = (call); if (st != dnnl_success) return (int)st; } while (0)
+    if (s->backward_data) {
+        dnnl_convolution_desc_t bdd;
+        STEP(dnnl_convolution_backward_data_desc_init(&bdd, dnnl_convolution_direct, &c->diff_src_md, &c->w_any,
+                                                      &c->diff_dst_md, strides, pad, pad));
+        STEP(dnnl_primitive_desc_create(&c->bwd_data_pd, &bdd, NULL, engine, c->fwd_pd));
+        STEP(dnnl_primitive_create(&c->bwd_data, c->bwd_data_pd));
+        const dnnl_memory_desc_t *w_bwd_md = dnnl_primitive_desc_query_md(c->bwd_data_pd, dnnl_query_weights_md, 0);
+        c->weights_bwd_shared = dnnl_memory_desc_equal(w_bwd_md, w_fwd_md);
+        if (!c->weights_bwd_shared) {
+            STEP(owned_memory(&c->weights_bwd, w_bwd_md));
+            STEP(make_reorder(&c->reorder_bwd, &c->w_plain, w_bwd_md));
+        }
+        STEP(borrowed_memory(&c->diff_src, &c->diff_src_md));
+    }
+    dnnl_convolution_desc_t bwd;
+    STEP(dnnl_convolution_backward_weights_desc_init(&bwd, dnnl_convolution_direct, &c->src_md, &c->dw_any, NULL,
+                                                     &c->diff_dst_md, strides, pad, pad));
+    STEP(dnnl_primitive_desc_create(&c->bwd_weights_pd, &bwd, NULL, engine, c->fwd_pd));
+    STEP(dnnl_primitive_create(&c->bwd_weights, c->bwd_weights_pd));
+    const dnnl_memory_desc_t *dw_md = dnnl_primitive_desc_query_md(c->bwd_weights_pd, dnnl_query_diff_weights_md, 0);
+    c->diff_weights_plain = dnnl_memory_desc_equal(dw_md, &c->w_plain);
+    if (!c->diff_weights_plain) {
+        STEP(owned_memory(&c->diff_weights, dw_md));
+        STEP(make_reorder(&c->reorder_diff, dw_md, &c->w_plain));
+    }
+#undef STEP
+    c->backward_ready = 1;
+    // Weights given before the backward-data primitive existed reach its layout from the forward copy.
+    if (c->bwd_data && !c->weights_bwd_shared && c->weights_set) {
+        dnnl_primitive_t from_forward;
+        st = make_reorder(&from_forward, w_fwd_md, dnnl_primitive_desc_query_md(c->bwd_data_pd, dnnl_query_weights_md, 0));
+        if (st != dnnl_success) return (int)st;
+        dnnl_exec_arg_t args[] = {{DNNL_ARG_FROM, c->weights_fwd}, {DNNL_ARG_TO, c->weights_bwd}};
+        int done = run(from_forward, 2, args);
+        dnnl_primitive_destroy(from_forward);
+        return done;
+    }
+    return 0;
+}
+
+int sk_conv_set_weights(sk_conv *c, const float *weights) {
+    c->weights_set = 1;
+    dnnl_memory_set_data_handle(c->user_weights, (void *)weights);
+    int st = reorder(c->reorder_fwd, c->user_weights, c->weights_fwd);
+    if (st == 0 && c->reorder_bwd) st = reorder(c->reorder_bwd, c->user_weights, c->weights_bwd);
+    return st;
+}
+
+int sk_conv_forward(sk_conv *c, const void *src, float *dst) {
+    dnnl_memory_set_data_handle(c->src, (void *)src);
+    dnnl_memory_set_data_handle(c->dst, dst);
+    dnnl_exec_arg_t args[] = {{DNNL_ARG_SRC, c->src}, {DNNL_ARG_WEIGHTS, c->weights_fwd}, {DNNL_ARG_DST, c->dst}};
+    return run(c->fwd, 3, args);
+}
+
+int sk_conv_backward_data(sk_conv *c, const void *diff_dst, float *diff_src) {
+    int st = prepare_backward(c);
+    if (st) return st;
+    if (!c->bwd_data) return (int)dnnl_invalid_arguments;
+    dnnl_memory_set_data_handle(c->diff_dst, (void *)diff_dst);
+    dnnl_memory_set_data_handle(c->diff_src, diff_src);
+    dnnl_memory_t w = c->weights_bwd_shared ? c->weights_fwd : c->weights_bwd;
+    dnnl_exec_arg_t args[] = {{DNNL_ARG_DIFF_DST, c->diff_dst}, {DNNL_ARG_WEIGHTS, w}, {DNNL_ARG_DIFF_SRC, c->diff_src}};
+    return run(c->bwd_data, 3, args);
+}
+
+int sk_conv_backward_weights(sk_conv *c, const void *src, const void *diff_dst, float *diff_weights) {
+    int ready = prepare_backward(c);
+    if (ready) return ready;
+    dnnl_memory_set_data_handle(c->src, (void *)src);
+    dnnl_memory_set_data_handle(c->diff_dst, (void *)diff_dst);
+    dnnl_memory_set_data_handle(c->user_diff_weights, diff_weights);
+    dnnl_memory_t dw = c->diff_weights_plain ? c->user_diff_weights : c->diff_weights;
+    dnnl_exec_arg_t args[] = {{DNNL_ARG_SRC, c->src}, {DNNL_ARG_DIFF_DST, c->diff_dst}, {DNNL_ARG_DIFF_WEIGHTS, dw}};
+    int st = run(c->bwd_weights, 3, args);
+    if (st == 0 && !c->diff_weights_plain) st = reorder(c->reorder_diff, c->diff_weights, c->user_diff_weights);
+    return st;
+}
+
+const char *sk_conv_implementation(const sk_conv *c, int which) {
+    const_dnnl_primitive_desc_t pd = which == 0 ? c->fwd_pd : which == 1 ? c->bwd_data_pd : c->bwd_weights_pd;
+    const char *name = NULL;
+    if (!pd || dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &name) != dnnl_success) return "none";
+    return name;
+}
+
+void sk_set_threads(int threads) { thread_count = threads > 0 ? threads : 1; }
+
+const char *sk_dnnl_version(void) {
+    static char text[32];
+    const dnnl_version_t *v = dnnl_version();
+    snprintf(text, sizeof text, "%d.%d.%d", v->major, v->minor, v->patch);
+    return text;
+}
+
+const char *sk_dnnl_isa(void) {
+    switch (dnnl_get_effective_cpu_isa()) {
+    case dnnl_cpu_isa_sse41: return "sse41";
+    case dnnl_cpu_isa_avx: return "avx";
+    case dnnl_cpu_isa_avx2: return "avx2";
+    case dnnl_cpu_isa_avx2_vnni: return "avx2_vnni";
+    case dnnl_cpu_isa_avx512_core: return "avx512_core";
+    case dnnl_cpu_isa_avx512_core_vnni: return "avx512_core_vnni";
+    case dnnl_cpu_isa_avx512_core_bf16: return "avx512_core_bf16";
+    case dnnl_cpu_isa_avx512_core_amx: return "avx512_core_amx";
+    default: return "other";
+    }
+}

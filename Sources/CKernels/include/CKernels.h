@@ -1,0 +1,118 @@
+// C half of the kernel layer: what needs intrinsics or a C library.
+//
+// - cpu_features.c: what the CPU and OS offer (cpuid, XCR0, AMX tile permission);
+// - bf16.c: float32 <-> bfloat16 conversion, round to nearest even;
+// - dnnl_conv.c: 2-D convolutions (forward, backward-data, backward-weights) through oneDNN;
+// - blocked.c: batch norm, element-wise, pooling and layout kernels on blocked feature maps.
+//
+// Blocked feature maps ("nChw16c"): float[N][ceil(C/16)][H][W][16]; channel c of image n at pixel p is
+// element ((n * CB + c / 16) * HW + p) * 16 + c % 16. Lanes of channels >= C are zero.
+#ifndef CKERNELS_H
+#define CKERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define SK_BLOCK 16
+
+// ---- CPU features -------------------------------------------------------------------------------
+typedef struct {
+    int avx2, fma, avx512f, avx512bw, avx512vl, avx512_bf16, amx_tile, amx_bf16;
+    /// The OS saves AMX tile state (XCR0 bits 17-18) and granted this process the permission to use it.
+    int amx_os_enabled;
+    /// Logical processors seen by cpuid (not the affinity mask), and the nominal clock in MHz when cpuid says.
+    int base_mhz, max_mhz;
+    char vendor[13];
+    char brand[49];
+} sk_cpu_features;
+
+void sk_cpu_features_read(sk_cpu_features *out);
+
+// ---- bfloat16 -------------------------------------------------------------------------------------
+/// dst[i] = bf16(src[i]), round to nearest even (NaN stays NaN).
+void sk_f32_to_bf16(const float *src, uint16_t *dst, size_t count);
+/// dst[i] = float(src[i]).
+void sk_bf16_to_f32(const uint16_t *src, float *dst, size_t count);
+/// dst[i] = float(bf16(src[i])): the rounding of the bf16 path kept in float32 storage (the reference path).
+void sk_round_to_bf16(const float *src, float *dst, size_t count);
+
+// ---- oneDNN convolution ---------------------------------------------------------------------------
+typedef struct sk_conv sk_conv;
+
+typedef struct {
+    int batch, in_channels, out_channels, in_height, in_width;
+    int kernel, stride, padding;
+    /// 1: the source is plain NCHW (the network's input images), 0: blocked nChw16c.
+    int plain_source;
+    /// 1: source, weights and output gradient in bf16 (outputs and gradients float32), 0: all float32.
+    int bf16;
+    /// 0 when no input gradient is ever asked for (the first layer).
+    int backward_data;
+} sk_conv_shape;
+
+/// Creates the primitives for one convolution shape; NULL with a message in `error` on failure.
+sk_conv *sk_conv_create(const sk_conv_shape *shape, char *error, size_t error_size);
+void sk_conv_destroy(sk_conv *conv);
+/// Converts float32 [O, I, kh, kw] weights into the primitives' own layouts (and to bf16); once per step.
+int sk_conv_set_weights(sk_conv *conv, const float *weights);
+/// dst (blocked float32) = conv(src); src is float32 or bf16 as the shape says.
+int sk_conv_forward(sk_conv *conv, const void *src, float *dst);
+/// diff_src (float32, the source's layout) = conv^T(diff_dst); diff_dst is blocked, float32 or bf16.
+int sk_conv_backward_data(sk_conv *conv, const void *diff_dst, float *diff_src);
+/// diff_weights (float32 [O, I, kh, kw], overwritten) from src and diff_dst.
+int sk_conv_backward_weights(sk_conv *conv, const void *src, const void *diff_dst, float *diff_weights);
+/// The oneDNN implementation chosen for 0: forward, 1: backward-data, 2: backward-weights.
+const char *sk_conv_implementation(const sk_conv *conv, int which);
+/// Threads oneDNN's OpenMP regions use.
+void sk_set_threads(int threads);
+/// oneDNN's version, e.g. "2.6.3".
+const char *sk_dnnl_version(void);
+/// The most capable instruction set oneDNN's CPU kernels may use, as it names it.
+const char *sk_dnnl_isa(void);
+
+// ---- blocked feature-map kernels -------------------------------------------------------------------
+// Work is split by "planes": plane q = n * CB + cb holds HW vectors of 16 lanes. Functions taking
+// [q0, q1) process those planes only, so callers can spread planes over threads.
+
+/// Per-lane sums over planes [q0, q1): sum[cb*16+l] += x, sumsq[...] += x*x (double accumulators).
+void sk_bn_sums(const float *x, int cb_count, int hw, int q0, int q1, double *sum, double *sumsq);
+/// y = x * scale + shift (+ residual), optionally ReLU, optionally also written as bf16 into y16.
+/// scale/shift have CB*16 entries. y may be NULL when only y16 is wanted.
+void sk_bn_apply(const float *x, const float *residual, float *y, uint16_t *y16, const float *scale,
+                 const float *shift, int relu, int cb_count, int hw, int q0, int q1);
+/// Gradient sums for BatchNorm backward over planes [q0, q1). When `relu_output` is given, dy is first
+/// masked by relu_output > 0 and the masked gradient written to `masked` (which may alias nothing else).
+/// sum_dy += g, sum_dyx += g * (x - mean) (double accumulators; the caller multiplies by invstd).
+void sk_bn_grad_sums(const float *x, const float *dy, const float *relu_output, float *masked,
+                     const float *mean, int cb_count, int hw, int q0, int q1, double *sum_dy, double *sum_dyx);
+/// dx = k * (g - mean_dy - (x - mean) * c2) per lane, with k = gamma*invstd, c2 = invstd^2 * mean_dyx,
+/// written as float32 into dx and/or bf16 into dx16 (either may be NULL). With `relu_output`, g is first
+/// masked by relu_output > 0.
+void sk_bn_input_grad(const float *x, const float *g, const float *relu_output, float *dx, uint16_t *dx16, const float *mean,
+                      const float *k, const float *mean_dy, const float *c2, int cb_count, int hw, int q0, int q1);
+
+/// y = x + a (in place allowed), over [i0, i1) floats.
+void sk_add(const float *x, const float *a, float *y, size_t i0, size_t i1);
+/// dx = relu_output > 0 ? dy : 0, over [i0, i1).
+void sk_relu_backward(const float *relu_output, const float *dy, float *dx, size_t i0, size_t i1);
+/// y = max(x, 0), over [i0, i1).
+void sk_relu(const float *x, float *y, size_t i0, size_t i1);
+
+/// features[n][c] = mean over pixels of x (row-major [N, C]) for images [n0, n1).
+void sk_global_avg_forward(const float *x, float *features, int channels, int hw, int n0, int n1);
+/// dx = broadcast of grad_features / hw, for images [n0, n1); padded lanes get zero.
+void sk_global_avg_backward(const float *grad_features, float *dx, int channels, int hw, int n0, int n1);
+
+/// Max pool on blocked maps for planes [q0, q1); argmax holds the chosen input pixel per output lane.
+void sk_maxpool_forward(const float *x, float *y, int32_t *argmax, int ih, int iw, int oh, int ow,
+                        int kernel, int stride, int padding, int q0, int q1);
+void sk_maxpool_backward(const float *dy, const int32_t *argmax, float *dx, int ih, int iw, int oh, int ow,
+                         int q0, int q1);
+
+/// Layout conversions for images [n0, n1): NCHW <-> blocked and CNHW <-> blocked.
+void sk_nchw_to_blocked(const float *src, float *dst, int batch, int channels, int hw, int n0, int n1);
+void sk_blocked_to_nchw(const float *src, float *dst, int batch, int channels, int hw, int n0, int n1);
+void sk_cnhw_to_blocked(const float *src, float *dst, int batch, int channels, int hw, int n0, int n1);
+void sk_blocked_to_cnhw(const float *src, float *dst, int batch, int channels, int hw, int n0, int n1);
+
+#endif
