@@ -21,10 +21,12 @@ let package = Package(
         .systemLibrary(name: "CBLAS", pkgConfig: "openblas",
                        providers: [.apt(["libopenblas-dev"])]),
         .target(name: "Kernels", dependencies: ["CBLAS"], swiftSettings: fastMath),
+        // PNG and JPEG decoding over the system's libpng and libjpeg-turbo (error handling needs C's setjmp).
+        .target(name: "ImageCodecs", linkerSettings: [.linkedLibrary("png16"), .linkedLibrary("jpeg")]),
         .target(name: "NeuralNet", dependencies: ["Kernels"], swiftSettings: fastMath),
         .target(name: "Optimizers", dependencies: ["Kernels"], swiftSettings: fastMath),
         .target(name: "Contrastive", dependencies: ["Kernels"], swiftSettings: fastMath),
-        .target(name: "Datasets", dependencies: ["Kernels"], swiftSettings: fastMath),
+        .target(name: "Datasets", dependencies: ["Kernels", "ImageCodecs"], swiftSettings: fastMath),
         .target(name: "Cluster", dependencies: ["CMPI", "Kernels"], swiftSettings: fastMath),
         .executableTarget(name: "cluster-check", dependencies: ["Cluster", "Kernels"], swiftSettings: fastMath),
         // Reports: SVG charts (no dependencies), run reports and t-SNE (Kernels for BLAS and threads).

@@ -24,6 +24,8 @@ public enum DatasetError: Error, Equatable, CustomStringConvertible, LocalizedEr
     case unsupportedSplit(format: String, split: String)
     /// Images whose shape the target format cannot hold.
     case incompatibleImages(reason: String)
+    /// An image file that cannot be decoded (not PNG/JPEG, truncated, corrupt).
+    case unreadableImage(file: String, reason: String)
     /// An augmentation or loader setting out of range.
     case invalidConfiguration(String)
 
@@ -52,6 +54,8 @@ public enum DatasetError: Error, Equatable, CustomStringConvertible, LocalizedEr
             return "the \(format) format has no split '\(split)'"
         case let .incompatibleImages(reason):
             return reason
+        case let .unreadableImage(file, reason):
+            return "\(file): cannot read the image (\(reason))"
         case let .invalidConfiguration(reason):
             return "invalid configuration: \(reason)"
         }
