@@ -109,13 +109,7 @@ public enum NumpyFile {
     }
 
     /// Bytes of an array of `shape`; nil when a dimension is negative or the size does not fit in an `Int`.
-    static func byteCount(shape: [Int], elementSize: Int) -> Int? {
-        shape.reduce(Optional(elementSize)) { total, dimension in
-            guard let total, dimension >= 0 else { return nil }
-            let (product, overflow) = total.multipliedReportingOverflow(by: dimension)
-            return overflow ? nil : product
-        }
-    }
+    static func byteCount(shape: [Int], elementSize: Int) -> Int? { Safe.product([elementSize] + shape) }
 
     private static func check(_ count: Int, _ shape: [Int]) throws {
         guard byteCount(shape: shape, elementSize: 1) == count else {
