@@ -6,7 +6,8 @@
 #   deploy/fuzz.sh --seconds 3600 npy   one target for an hour
 #   deploy/fuzz.sh --build-only         build the binaries only
 #
-# Targets: safetensors (the weights reader and model loading), checkpoint, cifar10, stl10, npy.
+# Targets: safetensors (the weights reader and model loading), checkpoint, cifar10, stl10, npy, images
+# (the PNG/JPEG decoders).
 # The modules the targets need are compiled here with swiftc (SwiftPM builds none of this), into
 # .build/fuzz/. Inputs the fuzzer finds new coverage with are kept in .build/fuzz/corpus/<target> and
 # reused by later runs; a crashing input is written to .build/fuzz/crashes/<target>/ and the run fails.
@@ -16,7 +17,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$PATH:/opt/swift/usr/bin"
 
-all_targets=(safetensors checkpoint cifar10 stl10 npy)
+all_targets=(safetensors checkpoint cifar10 stl10 npy images)
 seconds=10
 build_only=0
 targets=()
@@ -38,7 +39,10 @@ done
 out=.build/fuzz
 modules="$out/modules"
 mkdir -p "$modules" "$out/bin"
-flags=(-sanitize=fuzzer,address -O -g -parse-as-library -enforce-exclusivity=unchecked -I "$modules" -I Sources/CBLAS)
+codecs="$out/codecs"
+mkdir -p "$codecs"
+flags=(-sanitize=fuzzer,address -O -g -parse-as-library -enforce-exclusivity=unchecked -I "$modules" -I Sources/CBLAS
+       -I "$codecs")
 
 # A module from its source files, rebuilt when any of them is newer than its object file.
 module() {
@@ -50,6 +54,15 @@ module() {
         -emit-object -o "$object" "$@" 2>&1 | grep -v "warning: Cannot export local symbol" >&2 || true
     [[ -f "$object" ]] || { echo "fuzz: compiling $name failed" >&2; exit 1; }
 }
+
+# The C image decoders, with a module map so Swift can import them as SwiftPM's C target.
+if [[ ! -f "$codecs/ImageCodecs.o" || Sources/ImageCodecs/ImageCodecs.c -nt "$codecs/ImageCodecs.o" ]]; then
+    echo "fuzz: compiling ImageCodecs"
+    clang -O1 -g -fsanitize=address,fuzzer-no-link -I Sources/ImageCodecs/include -c Sources/ImageCodecs/ImageCodecs.c \
+        -o "$codecs/ImageCodecs.o"
+fi
+printf 'module ImageCodecs {\n    header "%s"\n    export *\n}\n' "$PWD/Sources/ImageCodecs/include/ImageCodecs.h" \
+    > "$codecs/module.modulemap"
 
 module Kernels Sources/Kernels/*.swift
 module NeuralNet Sources/NeuralNet/*.swift
@@ -63,7 +76,7 @@ for t in "${targets[@]}"; do
     sources=(Fuzz/Targets/FuzzInput.swift "Fuzz/Targets/$t.swift")
     if [[ ! -x "$binary" ]] || [[ -n "$(find "${sources[@]}" "$modules" -newer "$binary")" ]]; then
         echo "fuzz: linking fuzz-$t"
-        swiftc "${flags[@]}" -module-name "Fuzz_$t" "${sources[@]}" "$modules"/*.o -lopenblas -o "$binary" 2>&1 \
+        swiftc "${flags[@]}" -module-name "Fuzz_$t" "${sources[@]}" "$modules"/*.o "$codecs/ImageCodecs.o" -lopenblas -lpng16 -ljpeg -o "$binary" 2>&1 \
             | grep -v "warning: Cannot export local symbol" >&2 || true
         [[ -x "$binary" ]] || { echo "fuzz: linking fuzz-$t failed" >&2; exit 1; }
     fi

@@ -13,7 +13,7 @@ import XCTest
 /// inputs that reach every check; the others are inputs that once crashed a reader. Every file goes
 /// through the reader of its target here, without the fuzzer: none may trap, every seed must be accepted.
 /// `SIMCLR_WRITE_FUZZ_SEEDS=1 swift test -c release --filter FuzzCorpusTests` rewrites the seeds (after a
-/// format change).
+/// format change; the images seeds are copies of Tests/DatasetsTests/Fixtures/images).
 final class FuzzCorpusTests: XCTestCase {
     private static let corpus = ProcessHarness.packageRoot.appendingPathComponent("Fuzz/Corpus")
 
@@ -49,6 +49,7 @@ final class FuzzCorpusTests: XCTestCase {
                                  file: "images", labels: labels)
         },
         "npy": { data in _ = try NumpyFile.decodeFloats(data, path: "corpus") },
+        "images": { data in _ = ImageFolder.resizedCenterCrop(try ImageDecoder.decode(data, file: "corpus"), size: 8) },
     ]
 
     func testEveryCommittedInputIsReadWithoutATrapAndEverySeedIsAccepted() throws {
