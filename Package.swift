@@ -23,10 +23,12 @@ let package = Package(
         // C half of the kernels: oneDNN convolutions, AVX-512 element-wise kernels, bf16, cpuid.
         .target(name: "CKernels", linkerSettings: [.linkedLibrary("dnnl"), .linkedLibrary("gomp")]),
         .target(name: "Kernels", dependencies: ["CBLAS", "CKernels"], swiftSettings: fastMath),
+        // PNG and JPEG decoding over the system's libpng and libjpeg-turbo (error handling needs C's setjmp).
+        .target(name: "ImageCodecs", linkerSettings: [.linkedLibrary("png16"), .linkedLibrary("jpeg")]),
         .target(name: "NeuralNet", dependencies: ["Kernels"], swiftSettings: fastMath),
         .target(name: "Optimizers", dependencies: ["Kernels"], swiftSettings: fastMath),
         .target(name: "Contrastive", dependencies: ["Kernels"], swiftSettings: fastMath),
-        .target(name: "Datasets", dependencies: ["Kernels"], swiftSettings: fastMath),
+        .target(name: "Datasets", dependencies: ["Kernels", "ImageCodecs"], swiftSettings: fastMath),
         .target(name: "Cluster", dependencies: ["CMPI", "Kernels"], swiftSettings: fastMath),
         .executableTarget(name: "cluster-check", dependencies: ["Cluster", "Kernels"], swiftSettings: fastMath),
         // Reports: SVG charts (no dependencies), run reports and t-SNE (Kernels for BLAS and threads).

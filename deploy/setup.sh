@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Installs what a fresh Debian/Ubuntu machine lacks to build and run simclr:
-# OpenMPI (headers + mpirun), OpenBLAS (cblas), oneDNN (convolutions), pkg-config. Idempotent; silent when all is there.
+# OpenMPI (headers + mpirun), OpenBLAS (cblas), oneDNN (convolutions), pkg-config, libpng and libjpeg-turbo
+# (image folders). Idempotent; silent when all is there.
 set -euo pipefail
 
-packages=(libopenmpi-dev openmpi-bin libopenblas-dev libdnnl-dev pkg-config)
+packages=(libopenmpi-dev openmpi-bin libopenblas-dev libdnnl-dev pkg-config libpng-dev libjpeg62-turbo-dev)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -89,6 +89,11 @@ public final class BatchLoader {
                           streamRank: streamRank, plan: sampler.plan(epoch: epoch), step: step)
     }
 
+    /// The random stream view `view` of dataset image `sample` is augmented from in `epoch`.
+    public static func viewStream(seed: UInt64, streamRank: Int, epoch: Int, sample: Int, view: Int) -> RandomStream {
+        RandomStream(seed: seed, rank: streamRank, epoch: epoch, sample: sample, substream: view)
+    }
+
     static func build(images: LabeledImages, augmentation: Augmentation, views: Int, seed: UInt64,
                       streamRank: Int, plan: EpochPlan, step: Int) -> Batch {
         let indices = plan.batch(step: step)
@@ -98,7 +103,7 @@ public final class BatchLoader {
         tensor.withUnsafeMutableBufferPointer { out in
             for (i, index) in indices.enumerated() {
                 for v in 0..<views {
-                    var rng = RandomStream(seed: seed, rank: streamRank, epoch: plan.epoch, sample: index, substream: v)
+                    var rng = viewStream(seed: seed, streamRank: streamRank, epoch: plan.epoch, sample: index, view: v)
                     let row = v * n + i
                     augmentation.augment(images, index: index, rng: &rng,
                                          into: UnsafeMutableBufferPointer(rebasing: out[row * perImage ..< (row + 1) * perImage]))

@@ -18,6 +18,7 @@ public enum CIFAR10 {
 
     /// Reads one split of a `cifar-10-batches-bin` directory. `limit` keeps only the first images.
     public static func load(directory: String, split: DatasetSplit, limit: Int? = nil) throws -> LabeledImages {
+        try checkLimit(limit)
         guard FileAccess.isDirectory(directory) else {
             throw DatasetError.missing(path: directory, expected: "a \(directoryName) directory")
         }
@@ -49,7 +50,19 @@ public enum CIFAR10 {
     /// Reads one batch file (any whole number of records). Labels must lie in 0..<classNames.count.
     public static func readBatch(_ path: String, classNames: [String] = defaultClassNames,
                                  limit: Int? = nil) throws -> LabeledImages {
+        try checkLimit(limit)
         let data = try FileAccess.read(path, expected: "a CIFAR-10 batch of \(recordBytes)-byte records")
+        return try decodeBatch(data, file: path, classNames: classNames, limit: limit)
+    }
+
+    /// The records of a batch file's bytes; `file` names them in errors. The record count comes from the
+    /// size, which must be a positive multiple of `recordBytes`.
+    public static func decodeBatch(_ data: Data, file path: String, classNames: [String] = defaultClassNames,
+                                   limit: Int? = nil) throws -> LabeledImages {
+        try checkLimit(limit)
+        guard (1...256).contains(classNames.count) else {
+            throw DatasetError.invalidConfiguration("\(classNames.count) class names for \(path) (label bytes allow 1...256)")
+        }
         guard data.count > 0, data.count % recordBytes == 0 else {
             throw DatasetError.badSize(file: path, bytes: data.count, recordBytes: recordBytes)
         }
@@ -82,6 +95,13 @@ public enum CIFAR10 {
         }
         return LabeledImages(height: imageSize, width: imageSize, channels: 3, pixels: pixels,
                              labels: labels, classNames: classNames)
+    }
+
+    /// A `limit` keeps the first images; it must leave at least one.
+    static func checkLimit(_ limit: Int?) throws {
+        if let limit, limit < 1 {
+            throw DatasetError.invalidConfiguration("a limit of \(limit) images (it must be at least 1)")
+        }
     }
 
     /// Writes images (32x32x3, labels 0-9) as one CIFAR-10 batch file.

@@ -10,6 +10,14 @@ import Darwin
 /// left uniform; otherwise the central crop of the whole image clamped to the ratio range.
 public func randomResizedCropBox(height: Int, width: Int, scale: ClosedRange<Double>,
                                  ratio: ClosedRange<Double>, rng: inout RandomStream) -> CropBox {
+    randomResizedCropAttempts(height: height, width: width, scale: scale, ratio: ratio, rng: &rng)
+        ?? centralCropBox(height: height, width: width, ratio: ratio)
+}
+
+/// The 10 attempts of `randomResizedCropBox`: the first box that fits, or nil when none does (then the
+/// caller falls back to `centralCropBox`). Separate so tests can count the fallbacks.
+public func randomResizedCropAttempts(height: Int, width: Int, scale: ClosedRange<Double>,
+                                      ratio: ClosedRange<Double>, rng: inout RandomStream) -> CropBox? {
     let area = Double(height * width)
     let logRatio = log(ratio.lowerBound)...log(ratio.upperBound)
     for _ in 0..<10 {
@@ -23,6 +31,11 @@ public func randomResizedCropBox(height: Int, width: Int, scale: ClosedRange<Dou
             return CropBox(top: top, left: left, height: h, width: w)
         }
     }
+    return nil
+}
+
+/// The fallback of `randomResizedCropBox`: the whole image, cut to the nearest allowed aspect ratio, centred.
+public func centralCropBox(height: Int, width: Int, ratio: ClosedRange<Double>) -> CropBox {
     let inRatio = Double(width) / Double(height)
     var w = width, h = height
     if inRatio < ratio.lowerBound {

@@ -24,6 +24,10 @@ public enum DatasetError: Error, Equatable, CustomStringConvertible, LocalizedEr
     case unsupportedSplit(format: String, split: String)
     /// Images whose shape the target format cannot hold.
     case incompatibleImages(reason: String)
+    /// An image file that cannot be decoded (not PNG/JPEG, truncated, corrupt).
+    case unreadableImage(file: String, reason: String)
+    /// Image files of a folder that do not decode (`names` lists the first of them with the reason).
+    case badImages(directory: String, count: Int, total: Int, names: String)
     /// An augmentation or loader setting out of range.
     case invalidConfiguration(String)
 
@@ -52,6 +56,11 @@ public enum DatasetError: Error, Equatable, CustomStringConvertible, LocalizedEr
             return "the \(format) format has no split '\(split)'"
         case let .incompatibleImages(reason):
             return reason
+        case let .unreadableImage(file, reason):
+            return "\(file): cannot read the image (\(reason))"
+        case let .badImages(directory, count, total, names):
+            return "\(directory): \(count) of \(total) image files do not decode: \(names). Fix or remove them, "
+                + "or pass --skip-bad-images to leave them out"
         case let .invalidConfiguration(reason):
             return "invalid configuration: \(reason)"
         }

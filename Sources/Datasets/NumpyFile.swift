@@ -48,19 +48,41 @@ public enum NumpyFile {
 
     /// Reads a C-order `'<f4'`, `'<f8'` or `'<i8'` array (versions 1.0 to 3.0) as floats.
     public static func read(from url: URL) throws -> (shape: [Int], values: [Float]) {
-        let (shape, descr, body) = try parse(url)
-        switch descr {
-        case "<f4": return (shape, body.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) })
-        case "<f8": return (shape, body.withUnsafeBytes { $0.bindMemory(to: Double.self).map { Float($0) } })
-        default: return (shape, try readInt64s(from: url).values.map { Float($0) })
-        }
+        try decodeFloats(contents(of: url), path: url.path)
     }
 
     /// Reads a C-order `'<i8'` array exactly.
     public static func readInt64s(from url: URL) throws -> (shape: [Int], values: [Int64]) {
-        let (shape, descr, body) = try parse(url)
-        guard descr == "<i8" else { throw Error.unsupportedType(path: url.path, descr: descr) }
-        return (shape, body.withUnsafeBytes { Array($0.bindMemory(to: Int64.self)) })
+        try decodeInt64s(contents(of: url), path: url.path)
+    }
+
+    /// `read(from:)` on bytes already in memory; `path` only names them in errors.
+    public static func decodeFloats(_ file: Data, path: String) throws -> (shape: [Int], values: [Float]) {
+        let (shape, descr, body) = try parse(file, path: path)
+        switch descr {
+        case "<f4": return (shape, values(body, as: Float.self))
+        case "<f8": return (shape, values(body, as: Double.self).map { Float($0) })
+        default: return (shape, values(body, as: Int64.self).map { Float($0) })
+        }
+    }
+
+    /// `readInt64s(from:)` on bytes already in memory; `path` only names them in errors.
+    public static func decodeInt64s(_ file: Data, path: String) throws -> (shape: [Int], values: [Int64]) {
+        let (shape, descr, body) = try parse(file, path: path)
+        guard descr == "<i8" else { throw Error.unsupportedType(path: path, descr: descr) }
+        return (shape, values(body, as: Int64.self))
+    }
+
+    /// The little-endian values of `body` (whose size `parse` checked), copied byte for byte: a `Data`'s
+    /// storage need not be aligned for `T`.
+    private static func values<T>(_ body: Data, as _: T.Type) -> [T] {
+        let n = body.count / MemoryLayout<T>.stride
+        return [T](unsafeUninitializedCapacity: n) { out, initialized in
+            body.withUnsafeBytes { raw in
+                UnsafeMutableRawBufferPointer(out).copyMemory(from: UnsafeRawBufferPointer(rebasing: raw.prefix(n * MemoryLayout<T>.stride)))
+            }
+            initialized = n
+        }
     }
 
     /// Magic, version, length and padded header, exactly as `np.save` writes them (checked against numpy 2.4, including
@@ -86,8 +108,11 @@ public enum NumpyFile {
         return data
     }
 
+    /// Bytes of an array of `shape`; nil when a dimension is negative or the size does not fit in an `Int`.
+    static func byteCount(shape: [Int], elementSize: Int) -> Int? { Safe.product([elementSize] + shape) }
+
     private static func check(_ count: Int, _ shape: [Int]) throws {
-        guard shape.allSatisfy({ $0 >= 0 }), shape.reduce(1, *) == count else {
+        guard byteCount(shape: shape, elementSize: 1) == count else {
             throw Error.shapeMismatch(values: count, shape: shape)
         }
     }
@@ -100,13 +125,16 @@ public enum NumpyFile {
         }
     }
 
-    /// Shape, dtype string and data bytes of a file.
-    private static func parse(_ url: URL) throws -> (shape: [Int], descr: String, body: Data) {
-        let path = url.path
-        let file: Data
-        do { file = try Data(contentsOf: url) } catch {
-            throw Error.io(path: path, reason: "cannot read: \(error.localizedDescription)")
+    private static func contents(of url: URL) throws -> Data {
+        do { return try Data(contentsOf: url) } catch {
+            throw Error.io(path: url.path, reason: "cannot read: \(error.localizedDescription)")
         }
+    }
+
+    /// Shape, dtype string and data bytes of a file. Every size the header claims is checked against the
+    /// bytes that are there before anything is read.
+    private static func parse(_ file: Data, path: String) throws -> (shape: [Int], descr: String, body: Data) {
+        let file = file.startIndex == 0 ? file : Data(file)   // offsets below count from 0
         let bytes = [UInt8](file.prefix(12))
         guard bytes.count >= 10, Array(bytes[0..<6]) == magic else { throw Error.notNumpy(path: path) }
         let major = bytes[6]
@@ -139,9 +167,13 @@ public enum NumpyFile {
         }
         let items = shapeText[shapeText.index(after: shapeText.startIndex)..<end]
             .split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
-        guard items.allSatisfy({ Int($0) != nil }) else { throw Error.badHeader(path: path, reason: "shape \(shapeText[...end])") }
+        guard items.allSatisfy({ (Int($0) ?? -1) >= 0 }) else {
+            throw Error.badHeader(path: path, reason: "shape \(shapeText[...end]) (dimensions are integers >= 0)")
+        }
         shape = items.map { Int($0)! }
-        let expected = shape.reduce(1, *) * 8 / (descr == "<f4" ? 2 : 1)
+        guard let expected = byteCount(shape: shape, elementSize: descr == "<f4" ? 4 : 8) else {
+            throw Error.badHeader(path: path, reason: "shape \(shape) holds more than \(Int.max) bytes")
+        }
         guard file.count - start == expected else {
             throw Error.sizeMismatch(path: path, expectedBytes: expected, foundBytes: file.count - start)
         }

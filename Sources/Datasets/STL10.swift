@@ -18,6 +18,7 @@ public enum STL10 {
     /// Reads a split: train (5000), test (8000), unlabeled (100000) or train+unlabeled (for pretraining,
     /// the train images first). `limit` keeps only the first images.
     public static func load(directory: String, split: DatasetSplit, limit: Int? = nil) throws -> LabeledImages {
+        try CIFAR10.checkLimit(limit)
         guard FileAccess.isDirectory(directory) else {
             throw DatasetError.missing(path: directory, expected: "a \(directoryName) directory")
         }
@@ -43,15 +44,29 @@ public enum STL10 {
     /// Reads an `*_X.bin` file and, when given, its `*_y.bin` labels (1...classNames.count, stored as 0-based).
     public static func readImages(_ imagesPath: String, labels labelsPath: String?,
                                   classNames: [String] = defaultClassNames, limit: Int? = nil) throws -> LabeledImages {
+        try CIFAR10.checkLimit(limit)
         let data = try FileAccess.read(imagesPath, expected: "STL-10 images of \(imageBytes) bytes each")
-        guard data.count > 0, data.count % imageBytes == 0 else {
-            throw DatasetError.badSize(file: imagesPath, bytes: data.count, recordBytes: imageBytes)
+        _ = try imageCount(data, file: imagesPath)   // a truncated image file is named before its labels are read
+        let labels = try labelsPath.map {
+            (bytes: try FileAccess.read($0, expected: "one label byte (1...10) per image of \(imagesPath)"), file: $0)
         }
-        let fileCount = data.count / imageBytes
+        return try decode(images: data, file: imagesPath, labels: labels, classNames: classNames, limit: limit)
+    }
+
+    /// The images of an `*_X.bin` file's bytes and, when given, the labels of its `*_y.bin` bytes; the file
+    /// names only name them in errors. The image count comes from the size (a positive multiple of
+    /// `imageBytes`), and the labels must be exactly one byte per image.
+    public static func decode(images data: Data, file imagesPath: String, labels: (bytes: Data, file: String)?,
+                              classNames: [String] = defaultClassNames, limit: Int? = nil) throws -> LabeledImages {
+        try CIFAR10.checkLimit(limit)
+        guard (1...255).contains(classNames.count) else {
+            throw DatasetError.invalidConfiguration("\(classNames.count) class names for \(imagesPath) (label bytes allow 1...255)")
+        }
+        let fileCount = try imageCount(data, file: imagesPath)
         let count = min(fileCount, limit ?? Int.max)
-        var labels = [Int](repeating: -1, count: count)
-        if let labelsPath {
-            let y = try FileAccess.read(labelsPath, expected: "one label byte (1...10) per image of \(imagesPath)")
+        var labelValues = [Int](repeating: -1, count: count)
+        if let labels {
+            let (y, labelsPath) = labels
             guard y.count == fileCount else {
                 throw DatasetError.countMismatch(file: labelsPath, count: y.count, otherFile: imagesPath, otherCount: fileCount)
             }
@@ -61,7 +76,7 @@ public enum STL10 {
                 guard valid.contains(label) else {
                     throw DatasetError.labelOutOfRange(file: labelsPath, record: i, label: label, valid: valid)
                 }
-                labels[i] = label - 1
+                labelValues[i] = label - 1
             }
         }
         var pixels = [UInt8](repeating: 0, count: count * imageBytes)
@@ -82,7 +97,15 @@ public enum STL10 {
                 }
             }
         }
-        return LabeledImages(height: n, width: n, channels: 3, pixels: pixels, labels: labels, classNames: classNames)
+        return LabeledImages(height: n, width: n, channels: 3, pixels: pixels, labels: labelValues, classNames: classNames)
+    }
+
+    /// The number of images in an `*_X.bin` file of this size: a positive whole number, or an error.
+    private static func imageCount(_ data: Data, file: String) throws -> Int {
+        guard data.count > 0, data.count % imageBytes == 0 else {
+            throw DatasetError.badSize(file: file, bytes: data.count, recordBytes: imageBytes)
+        }
+        return data.count / imageBytes
     }
 
     /// Writes 96x96x3 images in STL-10's layout; labels (0...9) to `labelsPath` as 1...10 unless it is nil.

@@ -49,7 +49,10 @@ public struct SafetensorsEntry {
     public let shape: [Int]
     public let data: Data
 
+    /// `data` must hold exactly the elements of `shape` (the readers below check files before building entries).
     public init(dtype: SafetensorsDType, shape: [Int], data: Data) {
+        precondition(Safetensors.byteCount(shape: shape, elementSize: dtype.size) == data.count,
+                     "\(data.count) bytes for a \(dtype) tensor of shape \(shape)")
         self.dtype = dtype; self.shape = shape; self.data = data
     }
 
@@ -62,29 +65,55 @@ public struct SafetensorsEntry {
         self.init(dtype: .I64, shape: [], data: withUnsafeBytes(of: value.littleEndian) { Data($0) })
     }
 
-    public var elementCount: Int { shape.reduce(1, *) }
+    public var elementCount: Int { data.count / dtype.size }
 
-    /// The values as Float (F32 as is; F64, F16, BF16 and integer types converted).
+    /// The values as Float: F32 as is, every other dtype converted (64-bit integers beyond 2^24 rounded).
     public func floats() -> [Float] {
-        data.withUnsafeBytes { raw -> [Float] in
-            let n = elementCount
+        let n = elementCount
+        return data.withUnsafeBytes { raw -> [Float] in
+            if dtype == .F32 {
+                return (0..<n).map { Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * $0, as: UInt32.self))) }
+            }
+            return (0..<n).map { Float(element($0, of: raw)) }
+        }
+    }
+
+    /// The values as Int64: integer dtypes exactly (U64 above Int64.max saturates), floating-point ones
+    /// rounded toward zero and saturated at the Int64 range, NaN as 0 (a file's values never trap).
+    public func int64s() -> [Int64] {
+        let n = elementCount
+        return data.withUnsafeBytes { raw -> [Int64] in
             switch dtype {
-            case .F32: return (0..<n).map { Float(bitPattern: UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * $0, as: UInt32.self))) }
-            case .F64: return (0..<n).map { Float(Double(bitPattern: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: 8 * $0, as: UInt64.self)))) }
-            case .F16: return (0..<n).map { Float(Float16(bitPattern: UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: 2 * $0, as: UInt16.self)))) }
-            case .BF16: return (0..<n).map { Float(bitPattern: UInt32(UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: 2 * $0, as: UInt16.self))) << 16) }
-            case .I64: return (0..<n).map { Float(Int64(littleEndian: raw.loadUnaligned(fromByteOffset: 8 * $0, as: Int64.self))) }
-            case .I32: return (0..<n).map { Float(Int32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * $0, as: Int32.self))) }
-            case .U8, .BOOL: return (0..<n).map { Float(raw[$0]) }
-            default: return (0..<n).map { _ in .nan }
+            case .I64: return (0..<n).map { Int64(littleEndian: raw.loadUnaligned(fromByteOffset: 8 * $0, as: Int64.self)) }
+            case .U64:
+                return (0..<n).map { Int64(clamping: UInt64(littleEndian: raw.loadUnaligned(fromByteOffset: 8 * $0, as: UInt64.self))) }
+            default:
+                return (0..<n).map { i -> Int64 in
+                    let v = element(i, of: raw)
+                    if v.isNaN { return 0 }
+                    // 2^63 is the first Double above Int64.max.
+                    return v >= 0x1p63 ? .max : v < -0x1p63 ? .min : Int64(v)
+                }
             }
         }
     }
 
-    public func int64s() -> [Int64] {
-        guard dtype == .I64 else { return floats().map { Int64($0) } }
-        return data.withUnsafeBytes { raw in
-            (0..<elementCount).map { Int64(littleEndian: raw.loadUnaligned(fromByteOffset: 8 * $0, as: Int64.self)) }
+    /// Element `i` of the data as a Double (exact except 64-bit integers beyond 2^53).
+    private func element(_ i: Int, of raw: UnsafeRawBufferPointer) -> Double {
+        func load<T: FixedWidthInteger>(_: T.Type) -> T { T(littleEndian: raw.loadUnaligned(fromByteOffset: i * T.bitWidth / 8, as: T.self)) }
+        switch dtype {
+        case .F64: return Double(bitPattern: load(UInt64.self))
+        case .F32: return Double(Float(bitPattern: load(UInt32.self)))
+        case .F16: return Double(Float(Float16(bitPattern: load(UInt16.self))))
+        case .BF16: return Double(Float(bitPattern: UInt32(load(UInt16.self)) << 16))
+        case .I64: return Double(load(Int64.self))
+        case .I32: return Double(load(Int32.self))
+        case .I16: return Double(load(Int16.self))
+        case .I8: return Double(load(Int8.self))
+        case .U64: return Double(load(UInt64.self))
+        case .U32: return Double(load(UInt32.self))
+        case .U16: return Double(load(UInt16.self))
+        case .U8, .BOOL: return Double(load(UInt8.self))
         }
     }
 }
@@ -141,13 +170,28 @@ public enum Safetensors {
             guard begin >= 0, begin <= end, end <= bodyCount else {
                 throw SafetensorsError.badDataOffsets(tensor: name, reason: "data_offsets [\(begin), \(end)] outside the \(bodyCount) data bytes")
             }
-            let expected = shape.reduce(1, *) * dtype.size
+            guard let expected = byteCount(shape: shape, elementSize: dtype.size) else {
+                throw SafetensorsError.invalidHeader("entry '\(name)' has shape \(shape), more than \(Int.max) bytes of \(dtype)")
+            }
             guard end - begin == expected else {
                 throw SafetensorsError.badDataOffsets(tensor: name, reason: "holds \(end - begin) bytes, shape \(shape) of \(dtype) needs \(expected)")
             }
             tensors[name] = SafetensorsEntry(dtype: dtype, shape: shape, data: data.subdata(in: (bodyStart + begin)..<(bodyStart + end)))
         }
         return (tensors, metadata)
+    }
+
+    /// Bytes of a tensor of `shape` with elements of `elementSize` bytes; nil when a dimension is negative or
+    /// the product does not fit in an `Int` (a file can claim any shape: none may trap).
+    public static func byteCount(shape: [Int], elementSize: Int) -> Int? {
+        var total = elementSize
+        for dimension in shape {
+            guard dimension >= 0 else { return nil }
+            let (product, overflow) = total.multipliedReportingOverflow(by: dimension)
+            if overflow { return nil }
+            total = product
+        }
+        return total
     }
 
     private static func integers(_ values: [Any]) -> [Int]? {

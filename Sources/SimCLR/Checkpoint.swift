@@ -54,38 +54,55 @@ public enum Checkpoint {
     /// Restores model and optimizer; returns the position and the saved settings JSON.
     public static func load(from url: URL, model: ResNet18, optimizer: Optimizer) throws -> (TrainingPosition, String) {
         guard FileManager.default.fileExists(atPath: url.path) else { throw CheckpointError.missing(url.path) }
+        let data: Data
+        do { data = try Data(contentsOf: url) } catch {
+            throw CheckpointError.corrupt(url.path, reason: "cannot read: \(error.localizedDescription)")
+        }
+        return try load(data, path: url.path, model: model, optimizer: optimizer)
+    }
+
+    /// `load(from:model:optimizer:)` on a checkpoint's bytes; `path` names them in errors. Nothing is changed
+    /// unless every check passes.
+    public static func load(_ data: Data, path: String, model: ResNet18,
+                            optimizer: Optimizer) throws -> (TrainingPosition, String) {
         let file: (tensors: [String: SafetensorsEntry], metadata: [String: String])
-        do { file = try Safetensors.read(contentsOf: url) } catch {
-            throw CheckpointError.corrupt(url.path, reason: "\(error)")
+        do { file = try Safetensors.parse(data) } catch {
+            throw CheckpointError.corrupt(path, reason: "\(error)")
         }
         guard let positionJSON = file.metadata["position"], let settings = file.metadata["settings"],
               let stored = file.metadata["checksum"],
               let position = try? JSONDecoder().decode(TrainingPosition.self, from: Data(positionJSON.utf8)) else {
-            throw CheckpointError.corrupt(url.path, reason: "metadata (position, settings, checksum) missing")
+            throw CheckpointError.corrupt(path, reason: "metadata (position, settings, checksum) missing")
+        }
+        guard position.step >= 0, position.optimizerStepCount >= 0,
+              position.epochTotals?.allSatisfy(\.isFinite) ?? true else {
+            throw CheckpointError.corrupt(path, reason: "position \(positionJSON) has negative counts or non-finite totals")
         }
         // The checksum covers the data in the order `save` wrote it (model entries, then optimizer state);
         // the parsed header is a dictionary, so rebuild that order from this model and optimizer.
         var ordered = model.stateEntries().map { "model." + $0.0 }
         ordered += optimizer.stateTensors.map { "optimizer." + $0.name }
         guard Set(ordered) == Set(file.tensors.keys) else {
-            throw CheckpointError.incompatible(url.path, reason: "tensor names differ from this model and optimizer")
+            throw CheckpointError.incompatible(path, reason: "tensor names differ from this model and optimizer")
         }
         let actual = String(checksum(ordered.map { file.tensors[$0]!.data }), radix: 16)
         guard actual == stored else {
-            throw CheckpointError.corrupt(url.path, reason: "checksum \(actual) does not match the stored \(stored)")
+            throw CheckpointError.corrupt(path, reason: "checksum \(actual) does not match the stored \(stored)")
+        }
+        // The optimizer state is checked before the model loads, so a refused file changes nothing.
+        for (name, t) in optimizer.stateTensors {
+            let e = file.tensors["optimizer." + name]!
+            guard e.dtype == .F32, e.elementCount == t.count else {
+                throw CheckpointError.incompatible(path, reason: "optimizer state \(name) holds \(e.elementCount) "
+                                                   + "\(e.dtype) values, expected \(t.count) F32")
+            }
         }
         var modelTensors: [String: SafetensorsEntry] = [:]
         for (k, v) in file.tensors where k.hasPrefix("model.") { modelTensors[String(k.dropFirst(6))] = v }
         do { try model.load(tensors: modelTensors) } catch {
-            throw CheckpointError.incompatible(url.path, reason: "\(error)")
+            throw CheckpointError.incompatible(path, reason: "\(error)")
         }
-        for (name, t) in optimizer.stateTensors {
-            let e = file.tensors["optimizer." + name]!
-            guard e.elementCount == t.count else {
-                throw CheckpointError.incompatible(url.path, reason: "optimizer state \(name) has \(e.elementCount) values, expected \(t.count)")
-            }
-            t.copy(from: e.floats())
-        }
+        for (name, t) in optimizer.stateTensors { t.copy(from: file.tensors["optimizer." + name]!.floats()) }
         optimizer.stepCount = position.optimizerStepCount
         return (position, settings)
     }

@@ -16,7 +16,8 @@ struct SynthCommand: ParsableCommand {
         At --image-size 32 the files are DIR/cifar-10-batches-bin/{data_batch_1..k.bin, test_batch.bin, \
         batches.meta.txt} (k = train count / 10000, 1 to 5 files, as the official layout); at 96 they are \
         DIR/stl10_binary/{train_X.bin, train_y.bin, test_X.bin, test_y.bin, class_names.txt}.
-        Read them with --data DIR.
+        Read them with --data DIR. With --format folder the images are PNG files of any --image-size in \
+        DIR/train/<class>/<i>.png and DIR/test/<class>/<i>.png (read them with --data DIR/train).
 
         Example:
           simclr synth --out data/shapes --train-count 5000 --test-count 1000
@@ -38,6 +39,11 @@ struct SynthCommand: ParsableCommand {
     @Option(help: "Image side: 32 (CIFAR-10 layout) or 96 (STL-10 layout).")
     var imageSize = 32
 
+    enum Layout: String, ExpressibleByArgument, CaseIterable { case binary, folder }
+
+    @Option(help: "binary (CIFAR-10/STL-10 files) or folder (PNG files, one subfolder per class).")
+    var format: Layout = .binary
+
     @Option(help: "Seed: the same seed gives the same files.")
     var seed: UInt64 = 0
 
@@ -54,7 +60,7 @@ struct SynthCommand: ParsableCommand {
         guard trainCount >= 1, testCount >= 1 else {
             throw ValidationError("--train-count and --test-count must be at least 1")
         }
-        guard imageSize == CIFAR10.imageSize || imageSize == STL10.imageSize else {
+        guard format == .folder || imageSize == CIFAR10.imageSize || imageSize == STL10.imageSize else {
             throw ValidationError("--image-size \(imageSize): the CIFAR-10 layout holds 32x32 images and the "
                                   + "STL-10 layout 96x96; other sizes have no file format here")
         }
@@ -68,7 +74,21 @@ struct SynthCommand: ParsableCommand {
         let (train, test) = SyntheticShapes.generate(classes: classes, trainCount: trainCount, testCount: testCount,
                                                      imageSize: imageSize, seed: seed)
         let directory: String
-        if imageSize == CIFAR10.imageSize {
+        if format == .folder {
+            for (split, images) in [("train", train), ("test", test)] {
+                for i in 0..<images.count {
+                    let dir = URL(fileURLWithPath: outPath).appendingPathComponent(split)
+                        .appendingPathComponent(images.classNames[images.labels[i]])
+                    try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+                    let image = RGBImage(width: imageSize, height: imageSize, pixels: Array(images.image(at: i)))
+                    try ImageFile.write(image, to: dir.appendingPathComponent(String(format: "%06d.png", i)).path)
+                }
+            }
+            print("synthetic shapes: \(classes) classes, \(trainCount) train + \(testCount) test PNG images, "
+                  + "\(imageSize)x\(imageSize), seed \(seed), in \(outPath)/{train,test}/<class>/")
+            print("read it with: --data \(outPath)/train --resize-to \(imageSize)")
+            return
+        } else if imageSize == CIFAR10.imageSize {
             // As the official files: 10000 records per training batch file, at most five files.
             let batches = min(5, max(1, trainCount / 10000))
             directory = try CIFAR10.writeDirectory(train: train, test: test, to: outPath, trainBatches: batches)

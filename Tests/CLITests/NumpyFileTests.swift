@@ -66,4 +66,30 @@ final class NumpyFileTests: XCTestCase {
         try Data(hexBytes(float32Reference)).write(to: url)
         XCTAssertThrowsError(try NumpyFile.readInt64s(from: url)) { XCTAssertTrue("\($0)".contains("<f4")) }
     }
+
+    // Sizes a header claims are checked before anything is read: the first one trapped (the element count
+    // overflowed) and the second was accepted with a negative shape before the checks were added.
+    func testHeaderShapesThatOverflowOrAreNegativeAreRefused() {
+        let huge = NumpyFile.header(descr: "<f4", shape: [1 << 40, 1 << 40])
+        XCTAssertThrowsError(try NumpyFile.decodeFloats(huge, path: "huge.npy")) {
+            XCTAssertTrue("\($0)".contains("huge.npy") && "\($0)".contains("more than"), "\($0)")
+        }
+        let bytesOverflow = NumpyFile.header(descr: "<i8", shape: [1 << 31, 1 << 31])
+        XCTAssertThrowsError(try NumpyFile.decodeInt64s(bytesOverflow, path: "wide.npy")) {
+            XCTAssertTrue("\($0)".contains("more than"), "\($0)")
+        }
+        var negative = NumpyFile.header(descr: "<f4", shape: [-2, -3])
+        negative.append(Data(count: 24))
+        XCTAssertThrowsError(try NumpyFile.decodeFloats(negative, path: "negative.npy")) {
+            XCTAssertTrue("\($0)".contains("integers >= 0"), "\($0)")
+        }
+    }
+
+    func testValuesAreReadFromUnalignedStorage() throws {
+        var file = NumpyFile.header(descr: "<f8", shape: [2])
+        file.append(contentsOf: [1.5, -4.0].flatMap { (v: Double) in withUnsafeBytes(of: v.bitPattern.littleEndian, Array.init) })
+        // A slice that does not start at offset 0 of its storage.
+        let shifted = (Data([0]) + file).dropFirst()
+        XCTAssertEqual(try NumpyFile.decodeFloats(shifted, path: "x.npy").values, [1.5, -4])
+    }
 }

@@ -127,4 +127,54 @@ final class SafetensorsTests: XCTestCase {
             if case .badDataOffsets("conv1.weight", _) = $0 { return true }; return false
         }
     }
+
+    // MARK: sizes a file claims: none may overflow (each of these trapped before the checks were added).
+
+    func testShapeWhoseElementCountOverflowsIsRefused() {
+        // 2^40 * 2^40 * 8 * 3 elements: the product wraps past Int.max.
+        let shape = "[1099511627776,1099511627776,8,3]"
+        expectError(header("{\"conv1.weight\":{\"dtype\":\"F32\",\"shape\":\(shape),\"data_offsets\":[0,0]}}")) {
+            if case let .invalidHeader(reason) = $0 { return reason.contains("conv1.weight") && reason.contains("bytes") }
+            return false
+        }
+    }
+
+    func testShapeWhoseByteCountOverflowsIsRefused() {
+        // 2^31 * 2^31 = 2^62 elements fit an Int; their 2^65 bytes of F64 do not.
+        expectError(header("{\"w\":{\"dtype\":\"F64\",\"shape\":[2147483648,2147483648],\"data_offsets\":[0,0]}}")) {
+            if case let .invalidHeader(reason) = $0 { return reason.contains("'w'") }
+            return false
+        }
+    }
+
+    func testByteCount() {
+        XCTAssertEqual(Safetensors.byteCount(shape: [], elementSize: 8), 8)
+        XCTAssertEqual(Safetensors.byteCount(shape: [2, 0, 5], elementSize: 4), 0)
+        XCTAssertEqual(Safetensors.byteCount(shape: [3, 5], elementSize: 2), 30)
+        XCTAssertNil(Safetensors.byteCount(shape: [-1, -4], elementSize: 4))
+        XCTAssertNil(Safetensors.byteCount(shape: [1 << 32, 1 << 30], elementSize: 2))
+        XCTAssertEqual(Safetensors.byteCount(shape: [1 << 32, 1 << 29], elementSize: 2), 1 << 62)
+    }
+
+    /// `int64s()` of a float tensor holding NaN or -3e38 trapped (found by deploy/fuzz.sh); `floats()` of
+    /// I8, I16, U16, U32 and U64 tensors gave NaN.
+    func testEveryDTypeConvertsWithoutTrapping() {
+        let floats = SafetensorsEntry(floats: [.nan, -3e38, 3e38, -2.75, 7.5], shape: [5])
+        XCTAssertEqual(floats.int64s(), [0, .min, .max, -2, 7])
+        let f64 = SafetensorsEntry(dtype: .F64, shape: [2], data: [-0x1p63, 0x1p63].withUnsafeBufferPointer { Data(buffer: $0) })
+        XCTAssertEqual(f64.int64s(), [.min, .max])
+        func entry(_ dtype: SafetensorsDType, _ bytes: [UInt8]) -> SafetensorsEntry {
+            SafetensorsEntry(dtype: dtype, shape: [bytes.count / dtype.size], data: Data(bytes))
+        }
+        XCTAssertEqual(entry(.I8, [0xFE, 0x05]).floats(), [-2, 5])
+        XCTAssertEqual(entry(.I16, [0xFE, 0xFF, 0x00, 0x01]).floats(), [-2, 256])
+        XCTAssertEqual(entry(.U16, [0xFE, 0xFF]).floats(), [65534])
+        XCTAssertEqual(entry(.U32, [0x00, 0x00, 0x00, 0x80]).int64s(), [1 << 31])
+        XCTAssertEqual(entry(.U64, [UInt8](repeating: 0xFF, count: 8)).int64s(), [.max])
+        XCTAssertEqual(entry(.U64, [UInt8](repeating: 0xFF, count: 8)).floats(), [0x1p64])
+        XCTAssertEqual(entry(.BOOL, [1, 0]).int64s(), [1, 0])
+        XCTAssertEqual(entry(.F16, [0x00, 0x3C, 0x00, 0xC0]).floats(), [1, -2])
+        XCTAssertEqual(entry(.BF16, [0x80, 0x3F]).int64s(), [1])
+        XCTAssertEqual(entry(.I64, [0xF9] + [UInt8](repeating: 0xFF, count: 7)).int64s(), [-7])
+    }
 }

@@ -7,10 +7,27 @@ import Foundation
 /// and read back through the real CIFAR-10 reader.
 struct DataOptions: ParsableArguments {
     @Option(help: ArgumentHelp(
-        "Dataset directory (cifar-10-batches-bin/ or stl10_binary/, or a directory holding one), or 'synthetic' "
-            + "for the generated shapes dataset (default: synthetic). A local directory named 'synthetic' needs ./synthetic.",
+        "Dataset directory (cifar-10-batches-bin/ or stl10_binary/, or a directory holding one), a folder of PNG/JPEG "
+            + "images (one subfolder per class, or flat and unlabelled; its sibling test/ or val/ is the test split), "
+            + "or 'synthetic' for the generated shapes dataset (default: synthetic). A local directory named "
+            + "'synthetic' needs ./synthetic.",
         valueName: "path|synthetic"))
     var data: String?
+
+    @Option(help: ArgumentHelp("Test split of an image folder (default: the sibling folder test/ or val/ of --data).",
+                               valueName: "dir"))
+    var testData: String?
+
+    @Option(help: ArgumentHelp("Side of the images read from an image folder: the shorter side is resized to it, "
+                                   + "then the centre square is kept.", valueName: "px"))
+    var resizeTo = 32
+
+    @Flag(help: "Leave out image-folder files that do not decode (named in a log line) instead of refusing to start.")
+    var skipBadImages = false
+
+    @Option(help: ArgumentHelp("Where decoded image folders are cached (default: ~/.cache/simclr/image-folders).",
+                               valueName: "dir"))
+    var imageCacheDir: String?
 
     @Option(help: "Dataset format: auto (detect from the files), cifar10 or stl10.")
     var format: DataFormatChoice = .auto
@@ -42,6 +59,7 @@ struct DataOptions: ParsableArguments {
 
     func validate() throws {
         if let limit, limit < 1 { throw ValidationError("--limit \(limit) must be at least 1") }
+        if resizeTo < 1 { throw ValidationError("--resize-to \(resizeTo) must be at least 1") }
         if isSynthetic {
             guard format != .stl10 else {
                 throw ValidationError("--format stl10 cannot be used with --data synthetic (it is written as CIFAR-10)")
@@ -58,6 +76,21 @@ struct DataOptions: ParsableArguments {
     /// bad sizes, labels out of range) come out as `DatasetError`s naming the file.
     func load(split: DatasetSplit, maxCount: Int? = nil, log: (String) -> Void) throws -> LabeledImages {
         let cap = [limit, maxCount].compactMap { $0 }.min()
+        if let folder = imageFolder {
+            let directory: String
+            if split == .test {
+                guard let test = testData.map(expand) ?? ImageFolder.evaluationFolder(besides: folder) else {
+                    throw DatasetError.missing(path: URL(fileURLWithPath: folder).deletingLastPathComponent().path + "/test",
+                                               expected: "the test split of \(folder) (a sibling test/ or val/, or --test-data)")
+                }
+                directory = test
+            } else {
+                directory = folder
+            }
+            let images = try ImageFolder.load(directory, size: resizeTo, cacheDirectory: imageCacheDirectory,
+                                              skipBadImages: skipBadImages, log: log)
+            return cap.map { images.prefix($0) } ?? images
+        }
         guard isSynthetic else {
             let location = try DatasetLocation.resolve(expand(data!), format: format.format)
             return try location.load(split, limit: cap)
@@ -72,7 +105,7 @@ struct DataOptions: ParsableArguments {
     /// The images for self-supervised pretraining: CIFAR-10's train split, STL-10's train + unlabeled
     /// splits, the synthetic data's train split. Labels are not used.
     func loadPretraining(log: (String) -> Void) throws -> LabeledImages {
-        guard !isSynthetic else { return try load(split: .train, log: log) }
+        guard !isSynthetic, imageFolder == nil else { return try load(split: .train, log: log) }
         let location = try DatasetLocation.resolve(expand(data!), format: format.format)
         return try location.load(DatasetSplit.pretraining(for: location.format), limit: limit)
     }
@@ -97,12 +130,29 @@ struct DataOptions: ParsableArguments {
                                               testCount: syntheticTestCount, seed: syntheticSeed)
     }
 
+    /// `--data` when it is a folder of images (and not a CIFAR-10/STL-10 directory).
+    var imageFolder: String? {
+        guard !isSynthetic, format == .auto else { return nil }
+        let path = expand(data!)
+        if (try? DatasetFormat.detect(at: path)) != nil { return nil }
+        return ImageFolder.isImageFolder(path) ? path : nil
+    }
+
+    var imageCacheDirectory: String {
+        if let imageCacheDir { return expand(imageCacheDir) }
+        return FileManager.default.homeDirectoryForCurrentUser.path + "/.cache/simclr/image-folders"
+    }
+
     /// These options as command-line arguments, to hand the same data to another command.
     var arguments: [String] {
         var args: [String] = []
         if let data { args += ["--data", data] }
         if format != .auto { args += ["--format", format.rawValue] }
         if let limit { args += ["--limit", String(limit)] }
+        if let testData { args += ["--test-data", testData] }
+        if resizeTo != 32 { args += ["--resize-to", String(resizeTo)] }
+        if skipBadImages { args.append("--skip-bad-images") }
+        if let imageCacheDir { args += ["--image-cache-dir", imageCacheDir] }
         if isSynthetic {
             if let syntheticDir { args += ["--synthetic-dir", syntheticDir] }
             args += ["--synthetic-train-count", String(syntheticTrainCount),
@@ -119,6 +169,7 @@ struct DataOptions: ParsableArguments {
                 + "seed \(syntheticSeed)) at \(syntheticDirectory)\(cap)"
         }
         let path = expand(data!)
+        if let folder = imageFolder { return "image folder \(folder) at \(resizeTo)x\(resizeTo)\(cap)" }
         if let location = try? DatasetLocation.resolve(path, format: format.format) {
             return "\(location.format.rawValue) at \(location.directory)\(cap)"
         }
