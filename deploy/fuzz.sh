@@ -39,10 +39,7 @@ done
 out=.build/fuzz
 modules="$out/modules"
 mkdir -p "$modules" "$out/bin"
-codecs="$out/codecs"
-mkdir -p "$codecs"
-flags=(-sanitize=fuzzer,address -O -g -parse-as-library -enforce-exclusivity=unchecked -I "$modules" -I Sources/CBLAS
-       -I "$codecs")
+flags=(-sanitize=fuzzer,address -O -g -parse-as-library -enforce-exclusivity=unchecked -I "$modules" -I Sources/CBLAS)
 
 # A module from its source files, rebuilt when any of them is newer than its object file.
 module() {
@@ -55,14 +52,22 @@ module() {
     [[ -f "$object" ]] || { echo "fuzz: compiling $name failed" >&2; exit 1; }
 }
 
-# The C image decoders, with a module map so Swift can import them as SwiftPM's C target.
-if [[ ! -f "$codecs/ImageCodecs.o" || Sources/ImageCodecs/ImageCodecs.c -nt "$codecs/ImageCodecs.o" ]]; then
-    echo "fuzz: compiling ImageCodecs"
-    clang -O1 -g -fsanitize=address,fuzzer-no-link -I Sources/ImageCodecs/include -c Sources/ImageCodecs/ImageCodecs.c \
-        -o "$codecs/ImageCodecs.o"
-fi
-printf 'module ImageCodecs {\n    header "%s"\n    export *\n}\n' "$PWD/Sources/ImageCodecs/include/ImageCodecs.h" \
-    > "$codecs/module.modulemap"
+# A C target of the package, compiled with the sanitizer, with a module map so Swift imports it as SwiftPM would.
+cmodule() {
+    local name="$1" dir="$out/$1"
+    mkdir -p "$dir"
+    for c in Sources/"$name"/*.c; do
+        local object="$dir/$(basename "$c" .c).o"
+        if [[ ! -f "$object" || "$c" -nt "$object" || Sources/"$name"/include -nt "$object" ]]; then
+            echo "fuzz: compiling $c"
+            clang -O1 -g -fsanitize=address,fuzzer-no-link -I Sources/"$name"/include -c "$c" -o "$object"
+        fi
+    done
+    printf 'module %s {\n    header "%s"\n    export *\n}\n' "$name" "$PWD/Sources/$name/include/$name.h" > "$dir/module.modulemap"
+    flags+=(-I "$dir")
+}
+cmodule ImageCodecs
+cmodule CKernels
 
 module Kernels Sources/Kernels/*.swift
 module NeuralNet Sources/NeuralNet/*.swift
@@ -74,9 +79,10 @@ module SimCLR Sources/SimCLR/Checkpoint.swift
 for t in "${targets[@]}"; do
     binary="$out/bin/fuzz-$t"
     sources=(Fuzz/Targets/FuzzInput.swift "Fuzz/Targets/$t.swift")
-    if [[ ! -x "$binary" ]] || [[ -n "$(find "${sources[@]}" "$modules" -newer "$binary")" ]]; then
+    if [[ ! -x "$binary" ]] || [[ -n "$(find "${sources[@]}" "$modules" "$out/ImageCodecs" "$out/CKernels" -newer "$binary")" ]]; then
         echo "fuzz: linking fuzz-$t"
-        swiftc "${flags[@]}" -module-name "Fuzz_$t" "${sources[@]}" "$modules"/*.o "$codecs/ImageCodecs.o" -lopenblas -lpng16 -ljpeg -o "$binary" 2>&1 \
+        swiftc "${flags[@]}" -module-name "Fuzz_$t" "${sources[@]}" "$modules"/*.o "$out"/ImageCodecs/*.o "$out"/CKernels/*.o \
+            -lopenblas -lpng16 -ljpeg -ldnnl -lgomp -o "$binary" 2>&1 \
             | grep -v "warning: Cannot export local symbol" >&2 || true
         [[ -x "$binary" ]] || { echo "fuzz: linking fuzz-$t failed" >&2; exit 1; }
     fi
