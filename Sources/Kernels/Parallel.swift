@@ -1,14 +1,30 @@
 import CKernels
-import Dispatch
 
-/// How many threads our own kernels (batch norm, element-wise loops, oneDNN's convolutions) split work across.
-/// BLAS threads are set separately by `BLAS.setThreads`; the CLI sets both from `--threads`.
+/// How many threads our own kernels (batch norm, element-wise loops) and oneDNN's convolutions split work
+/// across. Both run on one OpenMP team (see `sk_parallel_chunks`). BLAS threads are set separately by
+/// `BLAS.setThreads`; the CLI sets both from `--threads`.
 public enum Parallel {
     nonisolated(unsafe) public static var threadCount: Int = 1 {
         didSet { sk_set_threads(Int32(max(1, threadCount))) }
     }
 
-    /// Runs `body(chunk)` for chunks `0..<count`, spread over `threadCount` threads.
+    /// Runs `body(chunk)` for every chunk in `0..<chunks` on up to `threadCount` threads.
+    private static func run(chunks: Int, _ body: (Int) -> Void) {
+        if chunks <= 1 || threadCount <= 1 {
+            for c in 0..<chunks { body(c) }
+            return
+        }
+        withoutActuallyEscaping(body) { body in
+            var task = body
+            withUnsafeMutablePointer(to: &task) { pointer in
+                sk_parallel_chunks(Int32(chunks), Int32(threadCount), { context, chunk in
+                    context!.assumingMemoryBound(to: ((Int) -> Void).self).pointee(Int(chunk))
+                }, pointer)
+            }
+        }
+    }
+
+    /// Runs `body(i)` for every i in `0..<count`, spread over `threadCount` threads.
     /// Small loops (below `minimumPerThread` items per thread) run inline to avoid dispatch overhead.
     public static func forEach(_ count: Int, minimumPerThread: Int = 1, _ body: (Int) -> Void) {
         let threads = min(threadCount, count / max(minimumPerThread, 1))
@@ -16,9 +32,8 @@ public enum Parallel {
             for i in 0..<count { body(i) }
             return
         }
-        DispatchQueue.concurrentPerform(iterations: threads) { t in
-            let start = count * t / threads, end = count * (t + 1) / threads
-            for i in start..<end { body(i) }
+        run(chunks: threads) { t in
+            for i in (count * t / threads)..<(count * (t + 1) / threads) { body(i) }
         }
     }
 
@@ -27,13 +42,10 @@ public enum Parallel {
         forThreads(count, grain: grain) { _, range in body(range) }
     }
 
-    /// Like `forRanges`, also passing the thread's index in `0..<threads(count, grain)` (for per-thread partials).
+    /// Like `forRanges`, also passing the range's index in `0..<threads(count, grain)` (for per-thread partials).
     public static func forThreads(_ count: Int, grain: Int = 1 << 15, _ body: (_ thread: Int, Range<Int>) -> Void) {
         let threads = self.threads(count, grain: grain)
-        if threads <= 1 { body(0, 0..<count); return }
-        DispatchQueue.concurrentPerform(iterations: threads) { t in
-            body(t, (count * t / threads)..<(count * (t + 1) / threads))
-        }
+        run(chunks: threads) { t in body(t, (count * t / threads)..<(count * (t + 1) / threads)) }
     }
 
     /// Threads `forThreads` uses for `count` items of at least `grain` each.

@@ -70,6 +70,12 @@ const char *sk_dnnl_version(void);
 /// The most capable instruction set oneDNN's CPU kernels may use, as it names it.
 const char *sk_dnnl_isa(void);
 
+// ---- threads -------------------------------------------------------------------------------------
+typedef void (*sk_chunk_body)(void *context, int chunk);
+/// Runs body(context, c) for every c in [0, chunks) on up to `threads` threads of the OpenMP team that
+/// oneDNN uses (the calling thread is one of them); returns when all are done.
+void sk_parallel_chunks(int chunks, int threads, sk_chunk_body body, void *context);
+
 // ---- blocked feature-map kernels -------------------------------------------------------------------
 // Work is split by "planes": plane q = n * CB + cb holds HW vectors of 16 lanes. Functions taking
 // [q0, q1) process those planes only, so callers can spread planes over threads.
