@@ -45,7 +45,7 @@ public final class GradientBucketReducer {
     private var inStep = false
     private var closed = false
 
-    public init(communicator: Communicator, gradients: Tensor, parameterRanges: [Range<Int>],
+    public init(communicator: any ProcessGroup, gradients: Tensor, parameterRanges: [Range<Int>],
                 bucketBytes: Int = GradientBucketPlan.defaultBucketBytes,
                 firstBucketBytes: Int = GradientBucketPlan.defaultFirstBucketBytes,
                 average: Bool = true, overlap: Bool = true) throws {
@@ -61,7 +61,7 @@ public final class GradientBucketReducer {
                                                  firstBucketBytes: firstBucketBytes)
         self.overlap = overlap
         self.average = average
-        state = ReducerState(communicator: try communicator.duplicate(), gradients: gradients,
+        state = ReducerState(communicator: try communicator.duplicateGroup(), gradients: gradients,
                              spans: buckets.map(\.elements), average: average)
         if overlap { state.startThread() }
     }
