@@ -131,6 +131,7 @@ public final class BatchNorm {
         // The affine gradients are this process's own sums; the gradient all-reduce combines them.
         let dgamma = weight.gradient!, dbeta = bias.gradient!
         for c in 0..<channels { dbeta[c] = Float(sums[c]); dgamma[c] = Float(sums[channels + c]) }
+        weight.gradientIsReady(); bias.gradientIsReady()
         if isTraining {
             reduceWithCount()
             BatchNormKernels.inputGradient(input: x, gradOutput: dy, gradInput: dx, channels: channels,

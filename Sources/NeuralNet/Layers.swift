@@ -47,6 +47,7 @@ public final class Conv2d {
         let dx = computesInputGradient ? gradInput.get(x.shapeCNHW) : nil
         conv2dBackward(g, input: x.tensor, weight: weight.value, gradOutput: dy, gradWeight: weight.gradient,
                        gradInput: dx, workspace: workspace.get([g.workspaceCount]))
+        weight.gradientIsReady()
         return dx.map { FeatureMap(tensor: $0, channels: x.channels, batch: x.batch, height: x.height, width: x.width) }
     }
 
@@ -167,6 +168,7 @@ public final class Linear {
         let dx = computesInputGradient ? gradInput.get([batch, inFeatures]) : nil
         Dense.backward(x: x, weight: weight.value, gradOutput: dy, gradWeight: weight.gradient, gradBias: bias.gradient,
                        gradInput: dx, batch: batch, inFeatures: inFeatures, outFeatures: outFeatures)
+        weight.gradientIsReady(); bias.gradientIsReady()
         return dx
     }
 }
