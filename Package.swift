@@ -25,8 +25,8 @@ let package = Package(
         .target(name: "Optimizers", dependencies: ["Kernels"], swiftSettings: fastMath),
         .target(name: "Contrastive", dependencies: ["Kernels"], swiftSettings: fastMath),
         .target(name: "Datasets", dependencies: ["Kernels"], swiftSettings: fastMath),
-        .target(name: "Cluster", dependencies: ["CMPI", "Kernels"], swiftSettings: fastMath),
-        .executableTarget(name: "cluster-check", dependencies: ["Cluster", "Kernels"], swiftSettings: fastMath),
+        .target(name: "Cluster", dependencies: ["CMPI", "Kernels", "NeuralNet"], swiftSettings: fastMath),
+        .executableTarget(name: "cluster-check", dependencies: ["Cluster", "Kernels", "NeuralNet"], swiftSettings: fastMath),
         // Reports: SVG charts (no dependencies), run reports and t-SNE (Kernels for BLAS and threads).
         .target(name: "SVG"),
         .target(name: "Reports", dependencies: ["SVG", "Kernels"], swiftSettings: fastMath),
