@@ -29,8 +29,8 @@ let package = Package(
         .target(name: "Optimizers", dependencies: ["Kernels"], swiftSettings: fastMath),
         .target(name: "Contrastive", dependencies: ["Kernels"], swiftSettings: fastMath),
         .target(name: "Datasets", dependencies: ["Kernels", "ImageCodecs"], swiftSettings: fastMath),
-        .target(name: "Cluster", dependencies: ["CMPI", "Kernels"], swiftSettings: fastMath),
-        .executableTarget(name: "cluster-check", dependencies: ["Cluster", "Kernels"], swiftSettings: fastMath),
+        .target(name: "Cluster", dependencies: ["CMPI", "Kernels", "NeuralNet"], swiftSettings: fastMath),
+        .executableTarget(name: "cluster-check", dependencies: ["Cluster", "Kernels", "NeuralNet"], swiftSettings: fastMath),
         // Reports: SVG charts (no dependencies), run reports and t-SNE (Kernels for BLAS and threads).
         .target(name: "SVG"),
         .target(name: "Reports", dependencies: ["SVG", "Kernels"], swiftSettings: fastMath),
@@ -50,7 +50,7 @@ let package = Package(
         // Helpers shared by the tests that run the built tools as processes (not part of any product).
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "SimCLRTests", dependencies: ["SimCLR", "NeuralNet", "Datasets", "Kernels", "Optimizers",
-                                                        "TestSupport"]),
+                                                        "Cluster", "TestSupport"]),
         .testTarget(name: "ClusterTests", dependencies: ["Cluster", "Kernels", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["Datasets", "NeuralNet", "Kernels", "TestSupport"]),
         .testTarget(name: "ReportsTests", dependencies: ["Reports", "SVG", "Kernels", "Datasets", "TestSupport"]),

@@ -1,13 +1,6 @@
-import CMPI
 import Kernels
 
-extension Communicator {
-    /// In-place MPI_Allreduce of `count` elements at `pointer`.
-    func allReduceRaw(_ pointer: UnsafeMutableRawPointer, count: Int, kind: MPIElementKind, op: ReductionOp) throws {
-        let n = try mpiCount(count, "MPI_Allreduce")
-        try checkMPI(MPI_Allreduce(cmpi_in_place(), pointer, n, kind.datatype, op.op, handle), "MPI_Allreduce", rank: worldRank)
-    }
-
+extension ProcessGroup {
     /// Sums the tensor over all ranks, in place.
     public func allReduceSum(_ tensor: Tensor) throws {
         try allReduceSum(tensor, range: 0..<tensor.count)
@@ -21,14 +14,14 @@ extension Communicator {
         }
         guard !range.isEmpty else { return }
         try tensor.withUnsafeMutableBufferPointer {
-            try allReduceRaw($0.baseAddress! + range.lowerBound, count: range.count, kind: .float, op: .sum)
+            try allReduce($0.baseAddress! + range.lowerBound, count: range.count, kind: .float, op: .sum)
         }
     }
 
     /// Reduces the array elementwise over all ranks, in place (the arrays must have equal lengths).
     public func allReduce<T: MPIElement>(_ values: inout [T], op: ReductionOp) throws {
         guard !values.isEmpty else { return }
-        try values.withUnsafeMutableBytes { try allReduceRaw($0.baseAddress!, count: $0.count / MemoryLayout<T>.stride, kind: T.mpiElementKind, op: op) }
+        try values.withUnsafeMutableBytes { try allReduce($0.baseAddress!, count: $0.count / MemoryLayout<T>.stride, kind: T.mpiElementKind, op: op) }
     }
 
     /// Sums the array elementwise over all ranks, in place ([Float], [Double], [Int64], ...).
@@ -42,7 +35,7 @@ extension Communicator {
 
     private func reduceScalar<T: MPIElement>(_ value: T, _ op: ReductionOp) throws -> T {
         var v = value
-        try withUnsafeMutableBytes(of: &v) { try allReduceRaw($0.baseAddress!, count: 1, kind: T.mpiElementKind, op: op) }
+        try withUnsafeMutableBytes(of: &v) { try allReduce($0.baseAddress!, count: 1, kind: T.mpiElementKind, op: op) }
         return v
     }
 }

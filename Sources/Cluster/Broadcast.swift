@@ -1,37 +1,30 @@
-import CMPI
 import Foundation
 import Kernels
 
-extension Communicator {
-    /// MPI_Bcast of `count` elements at `pointer` (the same count on every rank).
-    func broadcastRaw(_ pointer: UnsafeMutableRawPointer, count: Int, kind: MPIElementKind, root: Int) throws {
-        let n = try mpiCount(count, "MPI_Bcast")
-        try checkMPI(MPI_Bcast(pointer, n, kind.datatype, Int32(root), handle), "MPI_Bcast", rank: worldRank)
-    }
-
+extension ProcessGroup {
     /// Broadcasts the root's tensor into every rank's tensor. All tensors must have the same element count
     /// (a mismatch is a programming error MPI may or may not detect; use the array form when sizes differ).
     public func broadcast(_ tensor: Tensor, root: Int = 0) throws {
         try tensor.withUnsafeMutableBufferPointer {
-            try broadcastRaw(UnsafeMutableRawPointer($0.baseAddress!), count: $0.count, kind: .float, root: root)
+            try broadcast(UnsafeMutableRawPointer($0.baseAddress!), count: $0.count, kind: .float, root: root)
         }
     }
 
     /// Broadcasts the root's array; other ranks' arrays take its length and contents.
     public func broadcast<T: MPIElement>(_ values: inout [T], root: Int = 0) throws {
         var count = Int64(values.count)
-        try broadcastRaw(&count, count: 1, kind: .int64, root: root)
+        try broadcast(&count, count: 1, kind: .int64, root: root)
         if rank != root && values.count != Int(count) {
             values = [T](repeating: 0, count: Int(count))
         }
         guard count > 0 else { return }
-        try values.withUnsafeMutableBytes { try broadcastRaw($0.baseAddress!, count: Int(count), kind: T.mpiElementKind, root: root) }
+        try values.withUnsafeMutableBytes { try broadcast($0.baseAddress!, count: Int(count), kind: T.mpiElementKind, root: root) }
     }
 
     /// The root's value on every rank.
     public func broadcast(_ value: Int, root: Int = 0) throws -> Int {
         var v = Int64(value)
-        try broadcastRaw(&v, count: 1, kind: .int64, root: root)
+        try broadcast(&v, count: 1, kind: .int64, root: root)
         return Int(v)
     }
 

@@ -1,7 +1,7 @@
 import CMPI
 import Foundation
 
-/// An MPI communicator: the world (`Communicator.shared`) or a duplicate of it.
+/// An MPI communicator: the world (`Communicator.shared`) or a duplicate of it; the MPI `ProcessGroup`.
 ///
 /// Errors: every communicator is set to MPI_ERRORS_RETURN, and every call checks the return code and throws
 /// `ClusterError.mpi` naming the call and the world rank. When a rank fails in a way the others cannot see
@@ -11,7 +11,7 @@ import Foundation
 /// With MPI_THREAD_MULTIPLE, two threads may run collectives at the same time only on *different*
 /// communicators (collectives on one communicator must be issued in the same order on every rank, which
 /// two unsynchronized threads cannot guarantee). That is why the gradient reducer's thread uses `duplicate()`.
-public final class Communicator: @unchecked Sendable {
+public final class Communicator: ProcessGroup, @unchecked Sendable {
     /// MPI_COMM_NULL after `free()`, so a later call gets MPI's MPI_ERR_COMM instead of touching freed memory.
     private(set) var handle: MPI_Comm?
     /// Rank of this process in this communicator.
@@ -163,22 +163,50 @@ public final class Communicator: @unchecked Sendable {
         freed = true
     }
 
+    public func duplicateGroup() throws -> any ProcessGroup { try duplicate() }
+
     public func barrier() throws {
         try checkMPI(MPI_Barrier(handle), "MPI_Barrier", rank: worldRank)
     }
 
     /// Prints `message` with the rank and host to stderr and ends the whole job (MPI_Abort), so ranks waiting
     /// in a collective for this one do not hang.
-    public func abort(message: String, code: Int32 = 1) -> Never {
+    public func abort(message: String, code: Int32) -> Never {
         let text = "[rank \(worldRank) of \(size) on \(processorName)] \(message)\n"
         FileHandle.standardError.write(text.data(using: .utf8)!)
         if !Communicator.isFinalized { MPI_Abort(cmpi_comm_world(), code) }
         exit(code)
     }
 
-    /// Runs `body`; if it throws, aborts the job with the error's description.
-    public func abortOnError<T>(_ what: String, _ body: () throws -> T) -> T {
-        do { return try body() } catch { abort(message: "\(what): \(error)") }
+    // MARK: the ProcessGroup primitives, over MPI
+
+    /// In-place MPI_Allreduce.
+    public func allReduce(_ values: UnsafeMutableRawPointer, count: Int, kind: MPIElementKind, op: ReductionOp) throws {
+        let n = try mpiCount(count, "MPI_Allreduce")
+        try checkMPI(MPI_Allreduce(cmpi_in_place(), values, n, kind.datatype, op.op, handle), "MPI_Allreduce", rank: worldRank)
+    }
+
+    /// MPI_Bcast (the same count on every rank).
+    public func broadcast(_ values: UnsafeMutableRawPointer, count: Int, kind: MPIElementKind, root: Int) throws {
+        let n = try mpiCount(count, "MPI_Bcast")
+        try checkMPI(MPI_Bcast(values, n, kind.datatype, Int32(root), handle), "MPI_Bcast", rank: worldRank)
+    }
+
+    /// MPI_Allgather.
+    public func allGather(_ send: UnsafeRawPointer?, count: Int, kind: MPIElementKind, into receive: UnsafeMutableRawPointer?) throws {
+        let n = try mpiCount(count, "MPI_Allgather")
+        try checkMPI(MPI_Allgather(send, n, kind.datatype, receive, n, kind.datatype, handle), "MPI_Allgather", rank: worldRank)
+    }
+
+    /// MPI_Allgatherv with the displacements of consecutive blocks.
+    public func allGatherV(_ send: UnsafeRawPointer?, counts: [Int], kind: MPIElementKind, into receive: UnsafeMutableRawPointer?) throws {
+        let call = "MPI_Allgatherv"
+        let counts32 = try counts.map { try mpiCount($0, call) }
+        var displacements = [Int32](repeating: 0, count: size)
+        var offset = 0
+        for r in 0..<size { displacements[r] = try mpiCount(offset, call); offset += counts[r] }
+        try checkMPI(MPI_Allgatherv(send, counts32[rank], kind.datatype, receive, counts32, displacements, kind.datatype, handle),
+                     call, rank: worldRank)
     }
 
     /// The number of elements as MPI's Int32 count, or a thrown error naming the call.

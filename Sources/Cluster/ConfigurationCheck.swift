@@ -22,7 +22,7 @@ public enum ConfigurationCheck {
     /// Collective. Returns the common hash, or throws `ClusterError.configurationMismatch` on every rank,
     /// naming the ranks whose configuration differs from rank 0's and what differs.
     @discardableResult
-    public static func verify(_ canonical: String, communicator: Communicator = .shared) throws -> UInt64 {
+    public static func verify(_ canonical: String, communicator: any ProcessGroup) throws -> UInt64 {
         let local = hash(canonical)
         let hashes = try communicator.allGather([local])
         let differing = hashes.indices.filter { hashes[$0] != hashes[0] }

@@ -18,10 +18,10 @@ import Kernels
 ///
 /// Scratch tensors are kept per shape, so repeated steps of one shape allocate nothing in the `into:` forms.
 public final class EmbeddingGather {
-    public let communicator: Communicator
+    public let communicator: any ProcessGroup
     private var stacked: Tensor?       // [W * 2b, D] as received: rank-major local layouts
 
-    public init(communicator: Communicator) {
+    public init(communicator: any ProcessGroup) {
         self.communicator = communicator
     }
 

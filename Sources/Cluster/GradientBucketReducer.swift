@@ -26,9 +26,11 @@ public struct GradientReductionTiming: Sendable {
 
 /// All-reduces a flat gradient buffer in fused buckets, overlapping communication with backward.
 ///
-/// Use per step: `beginStep()`, then `gradientsReady(range)` from backward whenever a group of gradients is
-/// final (any contiguous element ranges, each element reported once per step, roughly last layers first),
-/// then `finishStep()`, which returns when every bucket is summed (or averaged) over all ranks.
+/// Use per step: `beginStep()`, then `gradientsReady(range)` from backward whenever gradients are final
+/// (any contiguous element ranges, each element reported once per step, roughly last layers first; training
+/// reports each parameter as its layer finishes it, through `Parameter.onGradientReady`), then
+/// `finishStep()`, which returns when every bucket is summed (or averaged) over all ranks. A bucket whose
+/// elements were not all reported by then is reduced late, inside `finishStep` (`lateBuckets`).
 ///
 /// With `overlap: true` a dedicated thread runs the all-reduces on a duplicate of the communicator, in bucket
 /// order 0, 1, 2, ... on every rank (collectives must be issued in the same order everywhere, so a bucket
@@ -45,7 +47,7 @@ public final class GradientBucketReducer {
     private var inStep = false
     private var closed = false
 
-    public init(communicator: Communicator, gradients: Tensor, parameterRanges: [Range<Int>],
+    public init(communicator: any ProcessGroup, gradients: Tensor, parameterRanges: [Range<Int>],
                 bucketBytes: Int = GradientBucketPlan.defaultBucketBytes,
                 firstBucketBytes: Int = GradientBucketPlan.defaultFirstBucketBytes,
                 average: Bool = true, overlap: Bool = true) throws {
@@ -61,7 +63,7 @@ public final class GradientBucketReducer {
                                                  firstBucketBytes: firstBucketBytes)
         self.overlap = overlap
         self.average = average
-        state = ReducerState(communicator: try communicator.duplicate(), gradients: gradients,
+        state = ReducerState(communicator: try communicator.duplicateGroup(), gradients: gradients,
                              spans: buckets.map(\.elements), average: average)
         if overlap { state.startThread() }
     }

@@ -14,6 +14,15 @@ public enum MPIElementKind: Sendable {
         case .uint8: return cmpi_uint8()
         }
     }
+
+    /// Bytes of one element.
+    public var byteCount: Int {
+        switch self {
+        case .float, .int32: return 4
+        case .double, .int64, .uint64: return 8
+        case .uint8: return 1
+        }
+    }
 }
 
 /// A fixed-size numeric type MPI can send and reduce.

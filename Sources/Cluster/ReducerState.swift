@@ -4,7 +4,7 @@ import Kernels
 /// What the compute thread and the communication thread of a `GradientBucketReducer` share.
 /// Every mutable field is guarded by `condition`'s lock. Arrays are sized once and updated in place.
 final class ReducerState: @unchecked Sendable {
-    let communicator: Communicator
+    let communicator: any ProcessGroup
     private let gradients: Tensor          // kept alive: `base` points into it
     private let base: UnsafeMutablePointer<Float>
     private let spans: [Range<Int>]        // bucket k's elements, k = launch order
@@ -21,7 +21,7 @@ final class ReducerState: @unchecked Sendable {
     private var thread: Thread?
     private let exited = DispatchSemaphore(value: 0)
 
-    init(communicator: Communicator, gradients: Tensor, spans: [Range<Int>], average: Bool) {
+    init(communicator: any ProcessGroup, gradients: Tensor, spans: [Range<Int>], average: Bool) {
         self.communicator = communicator
         self.gradients = gradients
         // The tensor owns stable memory for its lifetime, which `gradients` extends; the pointer stays valid.
@@ -129,7 +129,7 @@ final class ReducerState: @unchecked Sendable {
     /// Sums bucket k over all ranks in place, then divides by the world size when averaging.
     private func reduce(bucket k: Int) throws {
         let span = spans[k]
-        try communicator.allReduceRaw(base + span.lowerBound, count: span.count, kind: .float, op: .sum)
+        try communicator.allReduce(base + span.lowerBound, count: span.count, kind: .float, op: .sum)
         if let divisor {
             let p = base + span.lowerBound
             for i in 0..<span.count { p[i] /= divisor }

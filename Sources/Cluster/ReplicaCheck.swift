@@ -34,7 +34,7 @@ public enum ReplicaCheck {
     }
 
     /// Collective: compares every rank's tensor with rank 0's.
-    public static func compare(_ tensor: Tensor, communicator: Communicator = .shared) throws -> ReplicaReport {
+    public static func compare(_ tensor: Tensor, communicator: any ProcessGroup) throws -> ReplicaReport {
         let checksums = try communicator.allGather([checksum(tensor)])
         let differing = checksums.indices.filter { checksums[$0] != checksums[0] }
         guard !differing.isEmpty else {
@@ -59,7 +59,7 @@ public enum ReplicaCheck {
     }
 
     /// Collective: throws `ClusterError.replicasDiffer` on every rank when some rank differs.
-    public static func verify(_ tensor: Tensor, communicator: Communicator = .shared) throws {
+    public static func verify(_ tensor: Tensor, communicator: any ProcessGroup) throws {
         let report = try compare(tensor, communicator: communicator)
         if !report.isConsistent {
             throw ClusterError.replicasDiffer(message: report.summary, rank: communicator.worldRank,

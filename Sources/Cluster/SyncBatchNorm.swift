@@ -1,27 +1,22 @@
-/// Global batch statistics for BatchNorm layers (SyncBN).
+import NeuralNet
+
+/// Global batch statistics for BatchNorm layers (SyncBN): the reducer a layer hands its `BatchStatistics`
+/// to (the two per-channel sums and the count, in forward and in backward), which sums them over all ranks in
+/// one message per layer and pass.
 ///
-/// A BatchNorm layer sums its per-channel statistics (count, sum, sum of squares in forward; the two
-/// gradient sums in backward) in a [Double] and hands it to the reducer, which sums it over all ranks.
-/// Doubles keep the sums of large batches exact enough; one call per layer and pass is a small message.
-///
-/// The reducer runs on the compute thread, on the communicator given (the world by default), while the
-/// gradient reducer's thread uses its own duplicate; this is allowed because MPI was initialized with
-/// MPI_THREAD_MULTIPLE and the two threads never share a communicator.
+/// The reducer runs on the compute thread, on the group given (the world), while the gradient reducer's
+/// thread uses its own duplicate; this is allowed because MPI was initialized with MPI_THREAD_MULTIPLE and
+/// the two threads never share a communicator.
 public enum SyncBatchNorm {
-    /// A closure that sums a [Double] over all ranks in place. An MPI failure aborts the job with the reason
-    /// (the closure cannot throw, and a rank that silently skipped a collective would hang the others).
+    /// Sums the statistics over all ranks in place. An MPI failure aborts the job with the reason (the
+    /// reducer cannot throw, and a rank that silently skipped a collective would hang the others).
     /// With one rank it does nothing.
-    public static func statisticsReducer(communicator: Communicator = .shared) -> (inout [Double]) -> Void {
+    public static func statisticsReducer(communicator: any ProcessGroup) -> BatchStatisticsReducer {
         guard communicator.size > 1 else { return { _ in } }
-        return { values in
-            do { try communicator.allReduceSum(&values) } catch {
+        return { statistics in
+            do { try communicator.allReduceSum(&statistics.values) } catch {
                 communicator.abort(message: "SyncBatchNorm statistics: \(error)")
             }
         }
-    }
-
-    /// The same, throwing instead of aborting.
-    public static func throwingStatisticsReducer(communicator: Communicator = .shared) -> (inout [Double]) throws -> Void {
-        { values in try communicator.allReduceSum(&values) }
     }
 }

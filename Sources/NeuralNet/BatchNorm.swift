@@ -1,10 +1,37 @@
 import Foundation
 import Kernels
 
-/// Combines per-channel sums across data-parallel processes (synchronized BatchNorm).
-/// `values` holds sums followed by the local element count; the reducer replaces them with the
-/// totals over all processes. A model without a reducer normalizes over its local batch.
-public typealias BatchStatisticsReducer = (_ values: inout [Double]) -> Void
+/// The per-channel sums of one BatchNorm pass over this process's values, and how many values each channel
+/// summed: what synchronized BatchNorm adds up over the data-parallel processes (docs/distributed-step.md,
+/// "BatchNorm"). Forward sums x and x^2; backward sums dy and dy * xhat. Doubles keep the sums of large batches
+/// exact enough.
+public struct BatchStatistics: Equatable {
+    public let channels: Int
+    /// `[first sums (channels) | second sums (channels) | count]`: one buffer, so a reducer sums it in one message.
+    public var values: [Double]
+
+    public init(channels: Int) {
+        self.channels = channels
+        values = [Double](repeating: 0, count: 2 * channels + 1)
+    }
+
+    /// Sum of x (forward) or of dy (backward) over channel `c`'s values.
+    public func first(_ c: Int) -> Double { values[c] }
+    /// Sum of x^2 (forward) or of dy * xhat (backward) over channel `c`'s values.
+    public func second(_ c: Int) -> Double { values[channels + c] }
+    /// Values per channel the sums cover.
+    public var count: Double { values[2 * channels] }
+
+    /// Takes the kernels' `[first | second]` sums over `count` values per channel.
+    mutating func set(sums: [Double], count: Int) {
+        for i in 0..<(2 * channels) { values[i] = sums[i] }
+        values[2 * channels] = Double(count)
+    }
+}
+
+/// Replaces this process's statistics with their sums over all data-parallel processes (SyncBN).
+/// A layer without a reducer normalizes over its local batch.
+public typealias BatchStatisticsReducer = (_ statistics: inout BatchStatistics) -> Void
 
 /// What a BatchNorm backward returns: the gradient with respect to its input, and, when the forward
 /// added a residual, the gradient with respect to that residual.
@@ -34,8 +61,8 @@ public final class BatchNorm {
 
     /// Per-channel mean and 1/sqrt(var + eps) of the current pass.
     private var mean: [Float], invStd: [Float]
-    /// Per-channel sums of the current pass; `reduced` adds the element count for the reducer.
-    private var sums: [Double], reduced: [Double]
+    /// The kernels' per-channel sums of the current pass, and the same with the count, summed over processes.
+    private var sums: [Double], statistics: BatchStatistics
 
     // 2-D path: per-lane (channel blocks x 16) arrays, padded lanes zero.
     private var laneMean: [Float] = [], laneScale: [Float] = [], laneShift: [Float] = []
@@ -65,7 +92,7 @@ public final class BatchNorm {
         mean = [Float](repeating: 0, count: channels)
         invStd = [Float](repeating: 0, count: channels)
         sums = [Double](repeating: 0, count: 2 * channels)
-        reduced = [Double](repeating: 0, count: 2 * channels + 1)
+        statistics = BatchStatistics(channels: channels)
         registry.batchNorms.append(self)
     }
 
@@ -110,6 +137,15 @@ public final class BatchNorm {
     }
 
     /// Gradients of the last 2-D forward given the gradient of its output (float32).
+    ///
+    /// Backward of y = gamma * xhat + beta, xhat = (x - mean) * invStd, with mean and variance over the M values
+    /// of a channel (with SyncBN, the M values of the whole global batch), after undoing the fused ReLU
+    /// (g = dy where the output was positive) and the residual (whose gradient is g itself):
+    ///
+    ///     dbeta  = sum g                     dgamma = sum g * xhat
+    ///     dx     = gamma * invStd * (g - (sum g) / M - xhat * (sum g * xhat) / M)
+    ///
+    /// The same two per-channel sums serve both lines.
     public func backward(_ dy: FeatureMap) -> BatchNormGradients {
         guard let x = input2d, let y = output2d else { preconditionFailure("\(name): backward before forward") }
         // g: the gradient after the fused ReLU. It is materialized only when the residual needs it too.
@@ -122,21 +158,28 @@ public final class BatchNorm {
                 }
             }
         }
-        // sum(dy) and sum(dy * xhat), this process's own: also dbeta and dgamma (the gradient all-reduce sums them).
+        // sum(g) and sum(g * xhat) over this process's values (the kernel summed g * (x - mean)).
         for c in 0..<channels { sums[c] = laneSum[c]; sums[channels + c] = laneSum2[c] * Double(invStd[c]) }
+        // dgamma and dbeta are parameter gradients: like every other one they stay this process's own sums,
+        // and the gradient all-reduce adds them over the processes with the rest of their bucket. Reducing
+        // them here as well would add every other process's share twice.
         let dgamma = weight.gradient!, dbeta = bias.gradient!
         for c in 0..<channels { dbeta[c] = Float(sums[c]); dgamma[c] = Float(sums[channels + c]) }
+        weight.gradientIsReady(); bias.gradientIsReady()
         let gamma = weight.value!
         if isTraining {
-            // The input gradient needs the GLOBAL means of dy and dy*xhat (SyncBN reduces them like the forward sums).
+            // dx needs the sums over the global batch: the forward's mean and variance were global, so the
+            // means of g and g * xhat must be too. The same two sums (with the count M) are reduced here.
             reduceWithCount(localCount: x.batch * x.pixels)
-            let total = reduced[2 * channels]
+            let total = statistics.count
             for c in 0..<channels {
                 laneK[c] = gamma[c] * invStd[c]
-                laneMeanDy[c] = Float(reduced[c] / total)
-                laneC2[c] = Float(reduced[channels + c] / total * Double(invStd[c]))
+                laneMeanDy[c] = Float(statistics.first(c) / total)
+                // (x - mean) * c2 = xhat * (sum g * xhat) / M.
+                laneC2[c] = Float(statistics.second(c) / total * Double(invStd[c]))
             }
         } else {
+            // Eval mode: mean and variance are the running statistics, constants: dx = gamma * invStd * g.
             for c in 0..<channels { laneK[c] = gamma[c] * invStd[c]; laneMeanDy[c] = 0; laneC2[c] = 0 }
         }
         let bf16Only = precision == .bf16
@@ -170,15 +213,18 @@ public final class BatchNorm {
 
     /// From `sums` of this process: totals over all processes, batch mean/invStd, running statistics.
     private func updateBatchStatistics(localCount: Int) {
+        // Batch statistics: the sums of x and x^2 over this process's values, summed over all processes
+        // (SyncBN), give the mean and the biased variance of the global batch.
         reduceWithCount(localCount: localCount)
-        let total = Int(reduced[2 * channels].rounded())
+        let total = Int(statistics.count.rounded())
         precondition(total > 1, "\(name): batch statistics need more than one value per channel")
         let n = Double(total)
         let rm = runningMean.value!, rv = runningVar.value!
         let m = Double(momentum)
         for c in 0..<channels {
-            let mu = reduced[c] / n
-            let variance = max(reduced[channels + c] / n - mu * mu, 0)
+            let mu = statistics.first(c) / n
+            let variance = max(statistics.second(c) / n - mu * mu, 0)
+            // PyTorch keeps the unbiased variance (n / (n - 1)) in running_var.
             mean[c] = Float(mu)
             invStd[c] = Float(1 / (variance + Double(eps)).squareRoot())
             rm[c] = Float((1 - m) * Double(rm[c]) + m * mu)
@@ -195,11 +241,10 @@ public final class BatchNorm {
         }
     }
 
-    /// Copies `sums` and the local count into `reduced` and lets the reducer (if any) total them.
+    /// Puts `sums` and this process's count into `statistics` and lets the reducer (if any) total them.
     private func reduceWithCount(localCount: Int) {
-        for i in 0..<(2 * channels) { reduced[i] = sums[i] }
-        reduced[2 * channels] = Double(localCount)
-        reducer?(&reduced)
+        statistics.set(sums: sums, count: localCount)
+        reducer?(&statistics)
     }
 
     // MARK: 1-D ([batch, features] matrices)
@@ -235,11 +280,12 @@ public final class BatchNorm {
                                       mean: mean, invStd: invStd, into: &sums)
         let dgamma = weight.gradient!, dbeta = bias.gradient!
         for c in 0..<channels { dbeta[c] = Float(sums[c]); dgamma[c] = Float(sums[channels + c]) }
+        weight.gradientIsReady(); bias.gradientIsReady()
         if isTraining {
             reduceWithCount(localCount: batch)
             BatchNormKernels.inputGradient(input: xt, gradOutput: dyt, gradInput: dxt, channels: channels,
-                                           perChannel: batch, totalCount: Int(reduced[2 * channels].rounded()),
-                                           mean: mean, invStd: invStd, gamma: weight.value, sums: reduced)
+                                           perChannel: batch, totalCount: Int(statistics.count.rounded()),
+                                           mean: mean, invStd: invStd, gamma: weight.value, sums: statistics.values)
         } else {
             BatchNormKernels.scaleGradient(gradOutput: dyt, gradInput: dxt, channels: channels, perChannel: batch,
                                            invStd: invStd, gamma: weight.value)

@@ -100,6 +100,7 @@ public final class Conv2d {
         guard let conv = primitives, let source else { preconditionFailure("\(weight.name): backward before forward") }
         let gradient = operand(dy, what: "output gradient", rounding: &roundedGradient)
         conv.backwardWeights(source: source, gradOutput: gradient, gradWeight: weight.gradient)
+        weight.gradientIsReady()
         guard computesInputGradient else { return nil }
         let dx = gradInput.get(count: conv.sourceCount)
         conv.backwardData(gradOutput: gradient, gradInput: dx)
@@ -247,6 +248,7 @@ public final class Linear {
         let w = precision.roundsToBF16 ? roundedWeight.tensor! : weight.value!
         Dense.backward(x: x, weight: w, gradOutput: operand(dy, &roundedGradient), gradWeight: weight.gradient,
                        gradBias: bias.gradient, gradInput: dx, batch: batch, inFeatures: inFeatures, outFeatures: outFeatures)
+        weight.gradientIsReady(); bias.gradientIsReady()
         return dx
     }
 

@@ -23,10 +23,19 @@ public final class Parameter {
     public internal(set) var offset: Int = -1
     public internal(set) var value: Tensor!
     public internal(set) var gradient: Tensor!
+    /// Called when this parameter's gradient of the current backward pass is final (written, and not written
+    /// again before the next backward), on the thread running backward. The data-parallel machinery sets it
+    /// so the all-reduce of a gradient bucket starts as soon as every parameter in it has reported
+    /// (docs/bucket-plan.md); nil does nothing.
+    public var onGradientReady: ((Parameter) -> Void)?
 
     init(name: String, shape: [Int], kind: ParameterKind) {
         self.name = name; self.shape = shape; self.kind = kind
     }
+
+    /// The owning layer's call at the point in its backward where this gradient became final.
+    @inline(__always)
+    public func gradientIsReady() { onGradientReady?(self) }
 }
 
 /// A non-trained state tensor saved with the model (BatchNorm running statistics).
@@ -97,4 +106,9 @@ public final class ParameterRegistry {
     }
 
     public var parameterCount: Int { flatValues.count }
+
+    /// Sets every parameter's `onGradientReady` hook (nil removes them).
+    public func setGradientReadyHook(_ hook: ((Parameter) -> Void)?) {
+        for p in parameters { p.onGradientReady = hook }
+    }
 }

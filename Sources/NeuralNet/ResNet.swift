@@ -28,7 +28,6 @@ public struct ResNetConfig: Equatable, Codable {
 public final class BasicBlock {
     public let conv1: Conv2d, bn1: BatchNorm, conv2: Conv2d, bn2: BatchNorm
     public let downsampleConv: Conv2d?, downsampleBN: BatchNorm?
-    let parameterRange: Range<Int>
     private var gradInput = ReusableTensor()
     /// Output maps carry their bf16 copy (for the next block's convolutions) when the precision is `bf16`.
     public var precision: ComputePrecision = .fp32 {
@@ -39,7 +38,6 @@ public final class BasicBlock {
     }
 
     public init(_ r: ParameterRegistry, _ name: String, in inC: Int, out outC: Int, stride: Int) {
-        let first = r.parameters.count
         (conv1, bn1, conv2, bn2, downsampleConv, downsampleBN) = r.scope(name) {
             let c1 = Conv2d(r, "conv1", in: inC, out: outC, kernel: 3, stride: stride, padding: 1)
             let b1 = BatchNorm(r, "bn1", channels: outC)
@@ -53,8 +51,6 @@ public final class BasicBlock {
             }
             return (c1, b1, c2, b2, nil, nil)
         }
-        // Parameter offsets are assigned at finalize(); keep registration indices.
-        parameterRange = first..<r.parameters.count
     }
 
     var convolutions: [Conv2d] { [conv1, conv2] + (downsampleConv.map { [$0] } ?? []) }
@@ -100,9 +96,6 @@ public final class ResNet18 {
     let headLinears: [Linear]
     let headReLUs: [VectorReLU]
 
-    /// Called during backward with the flat-gradient range of each group of parameters as soon as
-    /// those gradients are final (last layers first), so communication can start early.
-    public var onGradientsReady: ((Range<Int>) -> Void)?
     /// Tests ask for the gradient with respect to the input images.
     public var computesInputGradient = false { didSet { conv1.computesInputGradient = computesInputGradient } }
 
@@ -195,7 +188,8 @@ public final class ResNet18 {
     }
 
     /// Backpropagates `gradOutput` (the gradient of the loss with respect to the last forward's
-    /// output) and overwrites every parameter gradient in `flatGradients`.
+    /// output) and overwrites every parameter gradient in `flatGradients`. Each layer reports its
+    /// parameters' gradients final as it finishes (`Parameter.onGradientReady`), last layers first.
     public func backward(_ gradOutput: Tensor, throughHead: Bool = true) {
         var g = gradOutput
         if throughHead && !headLinears.isEmpty {
@@ -203,23 +197,17 @@ public final class ResNet18 {
                 if i < headReLUs.count { g = StepProfile.measure(.other) { headReLUs[i].backward(g) } }
                 g = StepProfile.measure(.other) { headLinears[i].backward(g)! }
             }
-            notify(headLinears.first!.weight, headLinears.last!.bias)
         }
         var m = StepProfile.measure(.other) { pool.backward(g) }
         for b in blocks.reversed() {
             m = b.backward(m)
-            notify(parameters[b.parameterRange.lowerBound], parameters[b.parameterRange.upperBound - 1])
         }
         if let mp = maxPool { m = StepProfile.measure(.other) { mp.backward(m) } }
         m = StepProfile.measure(.batchNorm) { bn1.backward(m).input }
         let dx = StepProfile.measure(.conv) { conv1.backwardToImages(m) }
-        notify(conv1.weight, bn1.bias)
         if let dx { inputGradient = dx }
     }
 
-    private func notify(_ first: Parameter, _ last: Parameter) {
-        onGradientsReady?(first.offset..<(last.offset + last.count))
-    }
 }
 
 extension ResNet18 {

@@ -58,14 +58,14 @@ public final class Pretrainer {
     public let schedule: LearningRateSchedule
     public let totalSteps: Int
     public let runDirectory: URL
-    public let dataParallel: DataParallel?
+    public let dataParallel: DataParallel
     private let loop: TrainingLoop
     private let knnMonitor: KNNMonitor?
     private let loader: BatchLoader
     private let log: (String) -> Void
     private let runInfo: [String: String]
-    public var rank: Int { dataParallel?.rank ?? 0 }
-    public var worldSize: Int { dataParallel?.size ?? 1 }
+    public var rank: Int { dataParallel.rank }
+    public var worldSize: Int { dataParallel.size }
     /// Rank 0 alone writes logs, metrics, checkpoints and the model.
     public var isLeader: Bool { rank == 0 }
 
@@ -81,7 +81,8 @@ public final class Pretrainer {
         guard dataset.height == dataset.width else {
             throw TrainingError.invalidSettings("images are \(dataset.height)x\(dataset.width); square images expected")
         }
-        let world = distributed?.communicator.size ?? 1, rank = distributed?.communicator.rank ?? 0
+        let options = distributed ?? DataParallelOptions()
+        let world = options.communicator.size, rank = options.communicator.rank
         guard settings.batchSize % world == 0 else {
             throw TrainingError.invalidSettings("--batch-size \(settings.batchSize) (the global batch) is not divisible by \(world) ranks")
         }
@@ -95,10 +96,10 @@ public final class Pretrainer {
             try model.load(from: initialWeights)
             log("initialized from \(initialWeights.path)")
         }
-        dataParallel = try distributed?.makeDataParallel(model: model, configuration: settings.json)
+        dataParallel = try options.makeDataParallel(model: model, configuration: settings.json)
         optimizer = settings.makeOptimizer(segments: parameterSegments(of: model))
         loop = TrainingLoop(runDirectory: runDirectory, model: model, optimizer: optimizer, dataParallel: dataParallel,
-                            settingsJSON: settings.json, verifyReplicasEvery: distributed?.verifyReplicasEvery,
+                            settingsJSON: settings.json, verifyReplicasEvery: options.verifyReplicasEvery,
                             log: self.log)
         let similarity: Similarity = settings.similarity == "l2" ? .negativeSquaredL2 : .cosine
         step = ContrastiveStep(model: model, loss: InfoNCELoss(config: InfoNCEConfig(temperature: settings.temperature,
@@ -217,7 +218,7 @@ public final class Pretrainer {
                                 fields: ["total_steps": totalSteps, "steps_per_epoch": sampler.stepsPerEpoch,
                                          "scaled_lr": schedule.baseLR, "parameters": model.registry.parameterCount,
                                          "world_size": worldSize, "per_rank_batch": settings.batchSize / worldSize,
-                                         "sync_batchnorm": dataParallel?.syncBatchNorm ?? false],
+                                         "sync_batchnorm": dataParallel.syncBatchNorm],
                                 runInfo: runInfo, to: runDirectory)
     }
 }

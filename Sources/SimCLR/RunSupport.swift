@@ -23,9 +23,9 @@ extension Checkpoint {
     /// the file and every rank receives model, optimizer state and position from it, so ranks need no shared
     /// file system. `accepts` judges the settings JSON stored in the checkpoint. A failure on rank 0 is
     /// reported to every rank.
-    public static func resume(from url: URL, model: ResNet18, optimizer: Optimizer, dataParallel: DataParallel?,
+    public static func resume(from url: URL, model: ResNet18, optimizer: Optimizer, dataParallel dp: DataParallel,
                               accepts: (String) -> Bool) throws -> TrainingPosition {
-        let isLeader = (dataParallel?.rank ?? 0) == 0
+        let isLeader = dp.rank == 0
         var position = TrainingPosition(step: 0, optimizerStepCount: 0)
         var failure: Error?
         if isLeader {
@@ -36,10 +36,6 @@ extension Checkpoint {
                 }
                 position = saved
             } catch { failure = error }
-        }
-        guard let dp = dataParallel else {
-            if let failure { throw failure }
-            return position
         }
         let message = try dp.communicator.broadcast(failure.map { "\($0)" } ?? "")
         if !message.isEmpty {
@@ -84,12 +80,12 @@ struct TrainingLoop {
     let runDirectory: URL
     let model: ResNet18
     let optimizer: Optimizer
-    let dataParallel: DataParallel?
+    let dataParallel: DataParallel
     let settingsJSON: String
     let verifyReplicasEvery: Int?
     let log: (String) -> Void
 
-    var isLeader: Bool { (dataParallel?.rank ?? 0) == 0 }
+    var isLeader: Bool { dataParallel.rank == 0 }
     var checkpointURL: URL { runDirectory.appendingPathComponent("checkpoint.safetensors") }
 
     /// Creates the run directory, restores the checkpoint when resuming (`accepts` judges its settings), then
@@ -115,20 +111,19 @@ struct TrainingLoop {
 
     /// After a step: writes a checkpoint when `checkpointDue` or when stopping (replicas checked first), else
     /// checks replicas every `verifyReplicasEvery` steps. Returns true when the loop must stop: Ctrl-C on any
-    /// rank (`stopRequested`, agreed through the step's reduction under MPI) or `haltAfterStep` reached.
-    func endStep(position: TrainingPosition, checkpointDue: Bool, stopRequested: Bool, haltAfterStep: Int?,
+    /// rank (`stopRequested`, agreed through the step's totals) or `haltAfterStep` reached.
+    func endStep(position: TrainingPosition, checkpointDue: Bool, stopRequested signalled: Bool, haltAfterStep: Int?,
                  metrics: MetricsLog?, progress: ProgressReporter) throws -> Bool {
-        let signalled = dataParallel == nil ? StopSignal.received : stopRequested
         let halting = position.step == haltAfterStep || signalled
         if checkpointDue || halting {
-            try dataParallel?.verifyReplicas(of: model)
+            try dataParallel.verifyReplicas(of: model)
             metrics?.flush()
             if isLeader {
                 try Checkpoint.save(to: checkpointURL, model: model, optimizer: optimizer, position: position,
                                     settingsJSON: settingsJSON)
             }
         } else if let every = verifyReplicasEvery, position.step % every == 0 {
-            try dataParallel?.verifyReplicas(of: model)
+            try dataParallel.verifyReplicas(of: model)
         }
         if halting {
             progress.finishLine()

@@ -1,6 +1,7 @@
 import Cluster
 import Foundation
 import Kernels
+import NeuralNet
 
 /// Point checks of the Communicator's collectives with rank-dependent data whose results are exact.
 func collectiveChecks(_ run: CheckRunner) {
@@ -124,9 +125,13 @@ func collectiveChecks(_ run: CheckRunner) {
 
     run.check("syncbn-statistics-reducer") {
         let reduce = SyncBatchNorm.statisticsReducer(communicator: c)
-        var stats: [Double] = [1, Double(r), Double(r * r)]
+        // Two channels: sums r and r^2 of channel 0, 1 and -r of channel 1, over 3 values per rank.
+        var stats = BatchStatistics(channels: 2)
+        stats.values = [Double(r), 1, Double(r * r), -Double(r), 3]
         reduce(&stats)
-        let sq = (0..<W).map { Double($0 * $0) }.reduce(0, +)
-        return expect(stats == [Double(W), Double(W * (W - 1) / 2), sq], "statistics \(stats)")
+        let s = Double(W * (W - 1) / 2), sq = (0..<W).map { Double($0 * $0) }.reduce(0, +)
+        return firstFailure(
+            expect(stats.values == [s, Double(W), sq, -s, Double(3 * W)], "statistics \(stats.values)"),
+            expect(stats.first(1) == Double(W) && stats.second(0) == sq && stats.count == Double(3 * W), "accessors"))
     }
 }

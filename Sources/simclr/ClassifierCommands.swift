@@ -79,7 +79,7 @@ struct ClassifierOptions: ParsableArguments {
         let trainer = try ClassifierTrainer(settings: settings, train: train, test: test, runDirectory: URL(fileURLWithPath: out),
                                             workers: runtime.workers, prefetch: runtime.prefetch, runInfo: context.info,
                                             distributed: communicator.map(distributed.options))
-        defer { try? trainer.dataParallel?.reducer.close() }
+        defer { try? trainer.dataParallel.reducer.close() }
         say("model: ResNet-18 stem=\(stem.rawValue) width=\(width), head \(trainer.settings.model.headDims) "
             + "(\(trainer.classCount) classes), \(trainer.model.registry.parameterCount) parameters, "
             + (settings.encoder.map { "backbone from \($0)" } ?? "random init"))

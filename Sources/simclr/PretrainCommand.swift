@@ -116,7 +116,7 @@ struct PretrainCommand: ParsableCommand {
                                      workers: runtime.workers, prefetch: runtime.prefetch,
                                      initialWeights: initWeights.map { URL(fileURLWithPath: $0) }, runInfo: context.info,
                                      distributed: communicator.map(distributed.options), knnMonitor: monitor)
-        defer { try? trainer.dataParallel?.reducer.close() }
+        defer { try? trainer.dataParallel.reducer.close() }
         say("model: ResNet-18 stem=\(stem.rawValue) width=\(width) head=\(projDims), \(trainer.model.registry.parameterCount) parameters")
         say("schedule: \(trainer.totalSteps) steps (\(trainer.sampler.stepsPerEpoch) per epoch), "
             + optimization.describe(scaledLR: trainer.schedule.baseLR))

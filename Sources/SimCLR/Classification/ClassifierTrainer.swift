@@ -40,15 +40,15 @@ public final class ClassifierTrainer {
     /// Size of the test split (all ranks together).
     public let testCount: Int
     public let runDirectory: URL
-    public let dataParallel: DataParallel?
+    public let dataParallel: DataParallel
     /// This rank's share of the test split: images `testRange` of it.
     private let testShard: LabeledImages
     private let loader: BatchLoader
     private let log: (String) -> Void
     private let runInfo: [String: String]
     private let loop: TrainingLoop
-    public var rank: Int { dataParallel?.rank ?? 0 }
-    public var worldSize: Int { dataParallel?.size ?? 1 }
+    public var rank: Int { dataParallel.rank }
+    public var worldSize: Int { dataParallel.size }
     public var isLeader: Bool { rank == 0 }
 
     public var checkpointURL: URL { runDirectory.appendingPathComponent("checkpoint.safetensors") }
@@ -73,7 +73,8 @@ public final class ClassifierTrainer {
         guard train.height == test.height, train.width == test.width else {
             throw invalid("train images are \(train.height)x\(train.width), test images \(test.height)x\(test.width)")
         }
-        let world = distributed?.communicator.size ?? 1, rank = distributed?.communicator.rank ?? 0
+        let options = distributed ?? DataParallelOptions()
+        let world = options.communicator.size, rank = options.communicator.rank
         guard settings.batchSize % world == 0 else {
             throw invalid("--batch-size \(settings.batchSize) (the global batch) is not divisible by \(world) ranks")
         }
@@ -105,14 +106,14 @@ public final class ClassifierTrainer {
             }
             log("backbone loaded from \(encoder); new \(settings.model.headDims) head")
         }
-        dataParallel = try distributed?.makeDataParallel(model: model, configuration: settings.json)
+        dataParallel = try options.makeDataParallel(model: model, configuration: settings.json)
         optimizer = settings.makeOptimizer(segments: parameterSegments(of: model).map { segment in
             var s = segment
             if !s.name.hasPrefix("fc.") { s.learningRateScale = settings.backboneLRScale }
             return s
         })
         loop = TrainingLoop(runDirectory: runDirectory, model: model, optimizer: optimizer, dataParallel: dataParallel,
-                            settingsJSON: settings.json, verifyReplicasEvery: distributed?.verifyReplicasEvery,
+                            settingsJSON: settings.json, verifyReplicasEvery: options.verifyReplicasEvery,
                             log: self.log)
         step = ClassifierStep(model: model, optimizer: optimizer, dataParallel: dataParallel)
         do {
@@ -232,7 +233,7 @@ public final class ClassifierTrainer {
                     Double(SoftmaxCrossEntropy.hits(ranks, within: min(5, classCount)))]
         }
         model.isTraining = false
-        if let dp = dataParallel { try dp.communicator.allReduceSum(&sums) }
+        try dataParallel.communicator.allReduceSum(&sums)
         let n = Double(testCount)
         return ClassificationResult(top1: sums[1] / n, top5: sums[2] / n, loss: sums[0] / n)
     }
@@ -244,7 +245,7 @@ public final class ClassifierTrainer {
                                 fields: ["total_steps": totalSteps, "steps_per_epoch": sampler.stepsPerEpoch,
                                          "scaled_lr": schedule.baseLR, "parameters": model.registry.parameterCount,
                                          "world_size": worldSize, "per_rank_batch": settings.batchSize / worldSize,
-                                         "sync_batchnorm": dataParallel?.syncBatchNorm ?? false,
+                                         "sync_batchnorm": dataParallel.syncBatchNorm,
                                          "classes": classCount, "train_count": trainImages.count, "test_count": testCount],
                                 runInfo: runInfo, to: runDirectory)
     }
@@ -259,7 +260,7 @@ public final class ClassifierTrainer {
             "train_count": trainImages.count, "test_count": testCount, "classes": classCount,
             "ranks": worldSize, "width": settings.model.width, "stem": settings.model.stem.rawValue,
             "seed": settings.seed, "batch_size": settings.batchSize, "optimizer": settings.optimizer.rawValue,
-            "lr": Double(schedule.baseLR), "backbone_lr_scale": Double(settings.backboneLRScale), "sync_batchnorm": dataParallel?.syncBatchNorm ?? false,
+            "lr": Double(schedule.baseLR), "backbone_lr_scale": Double(settings.backboneLRScale), "sync_batchnorm": dataParallel.syncBatchNorm,
         ]
         if let data = runInfo["data"] { results["data"] = data }
         for (k, v) in results where (v as? Double)?.isFinite == false { results[k] = NSNull() }
