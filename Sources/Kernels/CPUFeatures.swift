@@ -21,11 +21,17 @@ public struct CPUFeatures: Codable, Equatable {
                 String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self).trimmingCharacters(in: .whitespaces)
             }
         }
-        return CPUFeatures(vendor: text(f.vendor), model: text(f.brand),
+        var features = CPUFeatures(vendor: text(f.vendor), model: text(f.brand),
                            avx2: f.avx2 != 0, fma: f.fma != 0, avx512f: f.avx512f != 0, avx512bw: f.avx512bw != 0,
                            avx512vl: f.avx512vl != 0, avx512BF16: f.avx512_bf16 != 0, amxTile: f.amx_tile != 0,
                            amxBF16: f.amx_bf16 != 0, amxUsable: f.amx_os_enabled != 0,
                            baseMHz: Int(f.base_mhz), maxMHz: Int(f.max_mhz))
+        // SIMCLR_HIDE_CPU_FEATURES=avx512_bf16,amx makes this CPU look like one without them (to see, and test,
+        // what the tool does on such a machine).
+        let hidden = Set((ProcessInfo.processInfo.environment["SIMCLR_HIDE_CPU_FEATURES"] ?? "").split(separator: ",").map(String.init))
+        if hidden.contains("avx512_bf16") { features.avx512BF16 = false }
+        if hidden.contains("amx") { features.amxTile = false; features.amxBF16 = false; features.amxUsable = false }
+        return features
     }()
 
     /// bf16 arithmetic at full speed needs AVX512_BF16 or usable AMX tiles.

@@ -213,11 +213,19 @@ public final class ResNet18 {
 extension ResNet18 {
     /// Multiply-add FLOPs (counted as 2) of the last forward pass through convolutions and the head.
     public var lastForwardFLOPs: Double {
-        var convs: [Conv2d] = [conv1]
-        for b in blocks { convs += [b.conv1, b.conv2] + (b.downsampleConv.map { [$0] } ?? []) }
-        let convFLOPs = convs.compactMap { $0.lastGeometry?.forwardFLOPs }.reduce(0, +)
+        convolutions.compactMap { $0.lastGeometry?.forwardFLOPs }.reduce(0, +) + headForwardFLOPs
+    }
+
+    /// FLOPs a training step of the last forward's batch computes, by kind: convolutions (forward,
+    /// backward-weights, and backward-data except for the first layer) and the head's matrix products (3x).
+    public var lastTrainingStepFLOPs: (convolution: Double, head: Double) {
+        let conv = convolutions.compactMap { c in c.lastGeometry.map { $0.forwardFLOPs * (c.computesInputGradient ? 3 : 2) } }
+        return (conv.reduce(0, +), 3 * headForwardFLOPs)
+    }
+
+    private var convolutions: [Conv2d] { [conv1] + blocks.flatMap(\.convolutions) }
+    private var headForwardFLOPs: Double {
         let batch = features.count / max(config.featureDim, 1)
-        let headFLOPs = headLinears.map { 2 * Double($0.inFeatures * $0.outFeatures * batch) }.reduce(0, +)
-        return convFLOPs + headFLOPs
+        return headLinears.map { 2 * Double($0.inFeatures * $0.outFeatures * batch) }.reduce(0, +)
     }
 }

@@ -1,5 +1,6 @@
 import Datasets
 import Foundation
+import Kernels
 import NeuralNet
 import Optimizers
 
@@ -12,6 +13,8 @@ public struct PretrainSettings: Equatable, OptimizationSettings, JSONSettings {
     /// The global batch: images per step over all processes (each contributes two views).
     public var batchSize = 256
     public var model = ResNetConfig(stem: .cifar, width: 1.0, headDims: [512, 256])
+    /// Arithmetic of convolutions and Linear layers (fp32, or bf16 with float32 master weights).
+    public var precision = ComputePrecision.fp32
     public var temperature: Float = 0.07
     public var similarity = "cosine"
     public var optimizer = OptimizerKind.sgd

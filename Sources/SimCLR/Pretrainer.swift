@@ -92,6 +92,7 @@ public final class Pretrainer {
         self.runInfo = runInfo
         self.knnMonitor = knnMonitor
         model = ResNet18(config: settings.model, seed: settings.seed)
+        model.precision = settings.precision
         if let initialWeights, rank == 0 {
             try model.load(from: initialWeights)
             log("initialized from \(initialWeights.path)")

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Kernels
 import Foundation
 import NeuralNet
 
@@ -47,10 +48,16 @@ struct StudyModelOptions: ParsableArguments {
     var seed: UInt64 = 0
 
     func validate() throws {
+        try checkPrecisionSupported(precision)
         guard width > 0, width <= 8 else { throw ValidationError("--width \(width) must lie in (0, 8]") }
     }
 
-    var arguments: [String] { ["--stem", stem.rawValue, "--width", String(width), "--seed", String(seed)] }
+    @Option(help: "Arithmetic of every run: fp32 or bf16 (passed to each command's --precision).")
+    var precision: ComputePrecision = .fp32
+
+    var arguments: [String] {
+        ["--stem", stem.rawValue, "--width", String(width), "--seed", String(seed), "--precision", precision.rawValue]
+    }
     var describe: String { "ResNet-18 \(stem.rawValue) stem, width \(width)" }
 }
 

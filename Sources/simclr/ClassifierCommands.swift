@@ -66,6 +66,7 @@ struct ClassifierOptions: ParsableArguments {
         settings.backboneLRScale = backboneLRScale
         settings.labelFraction = labelFraction
         settings.seed = seed
+        settings.precision = runtime.precision
         settings.shuffle = !noShuffle
         settings.evalBatchSize = evalBatchSize
         settings.logEvery = logEvery

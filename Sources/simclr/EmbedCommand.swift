@@ -45,6 +45,9 @@ struct EmbedCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Also write the labels as an int64 .npy file (N).", valueName: "file"))
     var labelsOut: String?
 
+    @Option(help: ArgumentHelp("Arithmetic of convolutions and Linear layers: fp32, bf16 (needs bf16 instructions), or bf16-reference."))
+    var precision: ComputePrecision = .fp32
+
     @Option(help: "Images per forward pass.")
     var batchSize = 256
 
@@ -64,6 +67,7 @@ struct EmbedCommand: ParsableCommand {
     var noBlasFix = false
 
     func validate() throws {
+        try checkPrecisionSupported(precision)
         guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1") }
         guard width > 0, width <= 8 else { throw ValidationError("--width \(width) must lie in (0, 8]") }
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
@@ -97,6 +101,7 @@ struct EmbedCommand: ParsableCommand {
                                   + " describe this file?)")
         }
         model.isTraining = false
+        model.precision = precision
 
         let data = try dataOptions.load(split: split, log: log)
         let n = data.count, side = (data.height, data.width)

@@ -27,6 +27,9 @@ struct EncoderOptions: ParsableArguments {
     @Option(help: "Images per forward pass when computing features.")
     var featureBatchSize = 256
 
+    @Option(help: ArgumentHelp("Arithmetic of convolutions and Linear layers: fp32, or bf16 (PyTorch CPU autocast semantics; needs a CPU with bf16 instructions). bf16-reference computes bf16's rounding in fp32 (slow; for checking numerics)."))
+    var precision: ComputePrecision = .fp32
+
     @Option(help: "BLAS and kernel threads (default: all cores).")
     var threads: Int?
 
@@ -36,6 +39,7 @@ struct EncoderOptions: ParsableArguments {
     /// Checks the shape options and the encoder file; whether a source is given is `validateSource()`'s
     /// job, since `simclr tsne` may read embeddings instead of an encoder.
     func validate() throws {
+        try checkPrecisionSupported(precision)
         if encoder != nil && randomInit {
             throw ValidationError("--encoder and --random-init exclude each other: give exactly one")
         }
@@ -68,17 +72,18 @@ struct EncoderOptions: ParsableArguments {
             }
         }
         model.isTraining = false
+        model.precision = precision
         return model
     }
 
     /// Identifies the features a cache holds: encoder file (path, size, modification time) or random init.
     func cacheKey(data: String, split: String, fraction: Double) -> String {
-        var enc = "random-init seed \(seed)"
+        var enc = "random-init seed \(seed) precision \(precision.rawValue)"
         if let encoder {
             let attrs = try? FileManager.default.attributesOfItem(atPath: expandPath(encoder))
             let size = (attrs?[.size] as? NSNumber)?.intValue ?? -1
             let time = (attrs?[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0
-            enc = "\(source) \(size) \(time)"
+            enc = "\(source) \(size) \(time) precision \(precision.rawValue)"
         }
         return "\(enc) | \(stem.rawValue) \(width) | \(data) | \(split) | fraction \(fraction) seed \(seed)"
     }

@@ -97,6 +97,7 @@ struct PretrainCommand: ParsableCommand {
         optimization.apply(to: &settings)
         settings.augmentation = try augmentation.config(outputSize: imageSize)
         settings.seed = seed
+        settings.precision = runtime.precision
         settings.shuffle = !noShuffle
         settings.saveEvery = saveEvery
         settings.logEvery = logEvery

@@ -22,7 +22,9 @@ enum RunInfo {
     static func collect(command: String) -> [String: String] {
         var info = ["git_commit": gitCommit(), "command": command,
                     "openblas_core": BLAS.coreName, "openblas_config": BLAS.configuration,
-                    "host": ProcessInfo.processInfo.hostName,
+                    "host": ProcessInfo.processInfo.hostName, "cpu": CPUFeatures.current.summary,
+                    "bf16_instructions": CPUFeatures.current.hasFastBF16 ? "yes" : "no",
+                    "convolutions": ConvolutionLibrary.description,
                     "started": ISO8601DateFormatter().string(from: Date())]
         #if swift(>=6.3)
         info["swift"] = "6.3+"

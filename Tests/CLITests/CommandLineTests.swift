@@ -122,3 +122,32 @@ final class CommandLineTests: XCTestCase {
         XCTAssertTrue(wrong.stderr.contains("--width 0.25"), wrong.stderr)
     }
 }
+
+/// `--precision`: bf16 is refused on a CPU without bf16 instructions (never a silent slowdown), the
+/// reference path runs everywhere, and the run records what it used.
+final class PrecisionFlagTests: XCTestCase {
+    func testBF16IsRefusedWithoutBF16InstructionsAndRecordedWhenUsed() throws {
+        let dir = try makeTemporaryDirectory(self)
+        let synth = try runSimclr(["synth", "--out", dir.path, "--train-count", "32", "--test-count", "8"], in: dir)
+        XCTAssertEqual(synth.status, 0, synth.stderr)
+        setenv("SIMCLR_HIDE_CPU_FEATURES", "avx512_bf16,amx", 1)
+        let refused = try runSimclr(["pretrain", "--data", dir.path, "--out", dir.appendingPathComponent("r").path,
+                                     "--width", "0.125", "--batch-size", "8", "--steps", "1", "--precision", "bf16"], in: dir)
+        let bench = try runSimclr(["bench", "--precision", "bf16", "--steps", "1", "--width", "0.125"], in: dir)
+        unsetenv("SIMCLR_HIDE_CPU_FEATURES")
+        XCTAssertNotEqual(refused.status, 0)
+        XCTAssertTrue(refused.stderr.contains("--precision bf16 needs bf16 instructions"), refused.stderr)
+        XCTAssertTrue(refused.stderr.contains("bf16-reference"), "the message names the alternative: \(refused.stderr)")
+        XCTAssertNotEqual(bench.status, 0)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir.appendingPathComponent("r/model.safetensors").path))
+
+        let run = dir.appendingPathComponent("ref")
+        let ok = try runSimclr(["pretrain", "--data", dir.path, "--out", run.path, "--width", "0.125", "--batch-size", "8",
+                                "--steps", "1", "--precision", "bf16-reference", "--workers", "0"], in: dir)
+        XCTAssertEqual(ok.status, 0, ok.stderr)
+        let config = try JSONSerialization.jsonObject(with: Data(contentsOf: run.appendingPathComponent("config.json"))) as! [String: Any]
+        let text = String(describing: config)
+        XCTAssertTrue(text.contains("bf16-reference"), "config.json records the precision")
+        XCTAssertNotNil(text.range(of: "bf16_instructions"), "config.json says whether the CPU has bf16 instructions")
+    }
+}

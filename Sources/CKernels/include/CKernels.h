@@ -70,6 +70,14 @@ const char *sk_dnnl_version(void);
 /// The most capable instruction set oneDNN's CPU kernels may use, as it names it.
 const char *sk_dnnl_isa(void);
 
+// ---- machine limits (roofline.c) --------------------------------------------------------------------
+/// GFLOP/s of one core running nothing but independent FMAs (fp32: AVX-512 or AVX2) or, with bf16,
+/// `vdpbf16ps` (0 when the CPU lacks the instructions); `iterations` of 24 instructions each.
+double sk_fma_peak_gflops(int bf16, long iterations);
+/// Best GFLOP/s of an m x k by k x n oneDNN matrix product (bf16 or fp32 inputs, fp32 output) on `threads`
+/// threads over `repeats` timed runs; 0 when oneDNN cannot build it.
+double sk_dnnl_matmul_gflops(int m, int n, int k, int bf16, int threads, int repeats);
+
 // ---- threads -------------------------------------------------------------------------------------
 typedef void (*sk_chunk_body)(void *context, int chunk);
 /// Runs body(context, c) for every c in [0, chunks) on up to `threads` threads of the OpenMP team that

@@ -1,5 +1,6 @@
 import Datasets
 import Foundation
+import Kernels
 import NeuralNet
 import Optimizers
 
@@ -23,6 +24,8 @@ public struct ClassifierSettings: Equatable, OptimizationSettings, JSONSettings 
     /// Stem and width of the backbone; the trainer sets the head to `[hiddenDim, classes]`.
     public var model = ResNetConfig(stem: .cifar, width: 1.0, headDims: [])
     public var hiddenDim = 512
+    /// Arithmetic of convolutions and Linear layers (fp32, or bf16 with float32 master weights).
+    public var precision = ComputePrecision.fp32
     public var optimizer = OptimizerKind.sgd
     public var lr: Float = 0.1
     public var momentum: Float = 0.9

@@ -97,6 +97,7 @@ public final class ClassifierTrainer {
         self.log = rank == 0 ? log : { _ in }
         self.runInfo = runInfo
         model = ResNet18(config: settings.model, seed: settings.seed)
+        model.precision = settings.precision
         if let encoder = settings.encoder, rank == 0 {
             do {
                 try model.load(from: URL(fileURLWithPath: encoder), scope: .backbone)

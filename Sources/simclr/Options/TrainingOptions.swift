@@ -1,4 +1,5 @@
 import ArgumentParser
+import Kernels
 import Cluster
 import Foundation
 import Optimizers
@@ -86,8 +87,10 @@ struct RuntimeOptions: ParsableArguments {
     @Option(help: "Background threads preparing batches.") var workers = 2
     @Option(help: "Batches prepared ahead of the step.") var prefetch = 2
     @Flag(help: "Keep OpenBLAS's own kernel choice (no OPENBLAS_CORETYPE fix).") var noBlasFix = false
+    @Option(help: ArgumentHelp("Arithmetic of convolutions and Linear layers: fp32, or bf16 (PyTorch CPU autocast semantics; needs a CPU with bf16 instructions). bf16-reference computes bf16's rounding in fp32 (slow; for checking numerics).")) var precision: ComputePrecision = .fp32
 
     func validate() throws {
+        try checkPrecisionSupported(precision)
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
         guard workers >= 0, prefetch >= 1 else { throw ValidationError("--workers must be >= 0 and --prefetch >= 1") }
     }
@@ -108,6 +111,7 @@ struct RunContext {
         info["data"] = data.describe()
         info["threads"] = String(threadCount)
         say(BLASSetup.describe())
+        say("cpu: \(CPUFeatures.current.summary); convolutions: \(ConvolutionLibrary.description); precision \(runtime.precision.rawValue)")
     }
 
     func say(_ line: String) { if isLeader { print(line) } }
