@@ -79,4 +79,26 @@ final class BF16StepTests: XCTestCase {
         XCTAssertLessThan(global, 1e-4)
         XCTAssertLessThan(worst, 1e-3)
     }
+
+    /// Features for evaluation (eval-mode forward, pooled backbone features) in bf16 equal the fp32 features
+    /// within 1e-2 of their scale, on both bf16 paths.
+    func testBF16FeaturesMatchFloat32Features() throws {
+        let f = try loadFixture("bf16_step")
+        let input = Tensor(shape: f["input"]!.shape, values: f["input"]!.floats())
+        let model = ResNet18(config: ResNetConfig(stem: .cifar, width: 0.25, headDims: []))
+        GeneratedWeights.apply(to: model)
+        model.isTraining = false
+        let reference = model.forward(input).array
+        var precisions: [ComputePrecision] = [.bf16Reference]
+        if CPUFeatures.current.avx512BF16 { precisions.append(.bf16) }
+        for precision in precisions {
+            model.precision = precision
+            let features = model.forward(input).array
+            let error = relativeError(features, reference)
+            print(String(format: "%@ features: %.2e of the fp32 features' scale", precision.rawValue, error))
+            XCTAssertLessThan(error, 1e-2, precision.rawValue)
+            XCTAssertGreaterThan(error, 1e-5, "\(precision.rawValue) looks unrounded")
+        }
+        model.precision = .fp32
+    }
 }
