@@ -40,6 +40,7 @@ struct sk_conv {
     // Descriptors kept to build the backward primitives on first use (inference never needs them).
     dnnl_memory_desc_t src_md, diff_dst_md, diff_src_md, w_any, dw_any, w_plain;
     int backward_ready, weights_set;
+    dnnl_alg_kind_t algorithm;
 };
 
 #define TRY(call, what)                                                                              \
@@ -94,9 +95,18 @@ sk_conv *sk_conv_create(const sk_conv_shape *s, char *error, size_t error_size) 
     TRY(dnnl_memory_desc_init_by_tag(&w_plain, 4, w_dims, dnnl_f32, dnnl_oihw), "plain weights descriptor");
 
     dnnl_convolution_desc_t fd;
-    TRY(dnnl_convolution_forward_desc_init(&fd, dnnl_forward_training, dnnl_convolution_direct, &src_md, &w_any,
-                                           NULL, &dst_md, strides, pad, pad), "forward descriptor");
-    TRY(dnnl_primitive_desc_create(&c->fwd_pd, &fd, NULL, engine, NULL), "forward primitive descriptor");
+    // Winograd where asked and available (oneDNN has it for float32 3x3 stride-1), else direct.
+    c->algorithm = dnnl_convolution_direct;
+    if (s->winograd && !s->bf16 && s->kernel == 3 && s->stride == 1 && !s->plain_source &&
+        dnnl_convolution_forward_desc_init(&fd, dnnl_forward_training, dnnl_convolution_winograd, &src_md, &w_any,
+                                           NULL, &dst_md, strides, pad, pad) == dnnl_success &&
+        dnnl_primitive_desc_create(&c->fwd_pd, &fd, NULL, engine, NULL) == dnnl_success) {
+        c->algorithm = dnnl_convolution_winograd;
+    } else {
+        TRY(dnnl_convolution_forward_desc_init(&fd, dnnl_forward_training, dnnl_convolution_direct, &src_md, &w_any,
+                                               NULL, &dst_md, strides, pad, pad), "forward descriptor");
+        TRY(dnnl_primitive_desc_create(&c->fwd_pd, &fd, NULL, engine, NULL), "forward primitive descriptor");
+    }
     TRY(dnnl_primitive_create(&c->fwd, c->fwd_pd), "forward primitive");
     const dnnl_memory_desc_t *w_fwd_md = dnnl_primitive_desc_query_md(c->fwd_pd, dnnl_query_weights_md, 0);
 
@@ -147,7 +157,7 @@ static int prepare_backward(sk_conv *c) {
 #define STEP(call) do { st = (call); if (st != dnnl_success) return (int)st; } while (0)
     if (s->backward_data) {
         dnnl_convolution_desc_t bdd;
-        STEP(dnnl_convolution_backward_data_desc_init(&bdd, dnnl_convolution_direct, &c->diff_src_md, &c->w_any,
+        STEP(dnnl_convolution_backward_data_desc_init(&bdd, c->algorithm, &c->diff_src_md, &c->w_any,
                                                       &c->diff_dst_md, strides, pad, pad));
         STEP(dnnl_primitive_desc_create(&c->bwd_data_pd, &bdd, NULL, engine, c->fwd_pd));
         STEP(dnnl_primitive_create(&c->bwd_data, c->bwd_data_pd));
@@ -160,7 +170,7 @@ static int prepare_backward(sk_conv *c) {
         STEP(borrowed_memory(&c->diff_src, &c->diff_src_md));
     }
     dnnl_convolution_desc_t bwd;
-    STEP(dnnl_convolution_backward_weights_desc_init(&bwd, dnnl_convolution_direct, &c->src_md, &c->dw_any, NULL,
+    STEP(dnnl_convolution_backward_weights_desc_init(&bwd, c->algorithm, &c->src_md, &c->dw_any, NULL,
                                                      &c->diff_dst_md, strides, pad, pad));
     STEP(dnnl_primitive_desc_create(&c->bwd_weights_pd, &bwd, NULL, engine, c->fwd_pd));
     STEP(dnnl_primitive_create(&c->bwd_weights, c->bwd_weights_pd));

@@ -1,4 +1,5 @@
 import CKernels
+import Foundation
 
 /// The shape of a 2-D convolution (no bias, groups 1).
 public struct ConvGeometry: Equatable, Hashable {
@@ -64,7 +65,8 @@ public final class ConvolutionKernel {
         var shape = sk_conv_shape(batch: Int32(g.batch), in_channels: Int32(g.inChannels), out_channels: Int32(g.outChannels),
                                   in_height: Int32(g.inHeight), in_width: Int32(g.inWidth), kernel: Int32(g.kernel),
                                   stride: Int32(g.stride), padding: Int32(g.padding), plain_source: plainSource ? 1 : 0,
-                                  bf16: bf16 ? 1 : 0, backward_data: inputGradient ? 1 : 0)
+                                  bf16: bf16 ? 1 : 0, backward_data: inputGradient ? 1 : 0,
+                                  winograd: ConvolutionKernel.winograd ? 1 : 0)
         var message = [CChar](repeating: 0, count: 256)
         guard let h = sk_conv_create(&shape, &message, message.count) else {
             let text = message.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
@@ -74,6 +76,12 @@ public final class ConvolutionKernel {
     }
 
     deinit { sk_conv_destroy(handle) }
+
+    /// Float32 3x3 stride-1 convolutions use Winograd F(4x4, 3x3) (fewer multiplications; about twice as
+    /// fast here, with rounding errors ~1e-6 of the output's scale instead of ~1e-7; see ConvolutionTests).
+    /// `SIMCLR_CONV_ALGORITHM=direct` in the environment, or setting this to false, uses direct
+    /// convolutions everywhere. Read when a kernel is built.
+    nonisolated(unsafe) public static var winograd = ProcessInfo.processInfo.environment["SIMCLR_CONV_ALGORITHM"] != "direct"
 
     /// Elements of the source operand: NCHW images or a blocked map.
     public var sourceCount: Int {

@@ -118,7 +118,7 @@ struct BenchCommand: ParsableCommand {
             fields += ["\"batch\": \(batchSize)", "\"image_size\": \(imageSize)", "\"threads\": \(threadCount)",
                        "\"precision\": \"\(precision.rawValue)\"", "\"blas_core\": \"\(BLAS.coreName)\"",
                        "\"convolutions\": \"\(ConvolutionLibrary.description)\"", "\"world_size\": \(worldSize)",
-                       "\"per_rank_batch\": \(perRank)"]
+                       "\"per_rank_batch\": \(perRank)", "\"winograd\": \(ConvolutionKernel.winograd && !precision.roundsToBF16)"]
             if let c = source.augmentationSecondsPerView { fields.append("\"ms_augment_per_view\": \(fmt(c * 1000))") }
             if let limits, let encoded = try? JSONEncoder().encode(limits) { fields.append("\"machine\": " + String(decoding: encoded, as: UTF8.self)) }
             print("{" + fields.joined(separator: ", ") + "}")
@@ -228,6 +228,9 @@ private struct BenchReport {
             line += String(format: " = %.0f%% of the measured %@ matrix-product rate", 100 * achieved / roofline, bf16 ? "bf16" : "fp32")
         }
         print(line)
+        if ConvolutionKernel.winograd && !bf16 {
+            print("  (model FLOPs: 3x3 stride-1 convolutions run Winograd F(4x4,3x3), which multiplies less, so their rate can pass the matrix-product rate; SIMCLR_CONV_ALGORITHM=direct to compare)")
+        }
         if distributed {
             let compute = mean(\.computeSeconds), wait = mean(\.communicationWaitSeconds), comm = mean(\.gradientCommunicationSeconds)
             print(String(format: "per step: compute %.1f ms, waiting for communication %.1f ms, gradient all-reduce %.1f ms on its thread (%.0f%% hidden by overlap)",

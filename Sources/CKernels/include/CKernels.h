@@ -48,6 +48,8 @@ typedef struct {
     int bf16;
     /// 0 when no input gradient is ever asked for (the first layer).
     int backward_data;
+    /// 1: use Winograd F(4x4, 3x3) where oneDNN has it (float32 3x3 stride-1 convolutions), else direct.
+    int winograd;
 } sk_conv_shape;
 
 /// Creates the primitives for one convolution shape; NULL with a message in `error` on failure.
@@ -61,7 +63,8 @@ int sk_conv_forward(sk_conv *conv, const void *src, float *dst);
 int sk_conv_backward_data(sk_conv *conv, const void *diff_dst, float *diff_src);
 /// diff_weights (float32 [O, I, kh, kw], overwritten) from src and diff_dst.
 int sk_conv_backward_weights(sk_conv *conv, const void *src, const void *diff_dst, float *diff_weights);
-/// The oneDNN implementation chosen for 0: forward, 1: backward-data, 2: backward-weights.
+/// The oneDNN implementation chosen for 0: forward, 1: backward-data, 2: backward-weights ("none" before
+/// the backward passes first run).
 const char *sk_conv_implementation(const sk_conv *conv, int which);
 /// Threads oneDNN's OpenMP regions use.
 void sk_set_threads(int threads);
