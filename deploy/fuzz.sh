@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets of the file readers with -sanitize=fuzzer,address and runs each on its
-# committed seed corpus (Fuzz/Corpus/<target>) for a while.
+# committed seed corpus (Tests/Fuzz/Corpus/<target>) for a while.
 #
 #   deploy/fuzz.sh                      every target, 10 s each (what CI runs)
 #   deploy/fuzz.sh --seconds 3600 npy   one target for an hour
@@ -11,7 +11,7 @@
 # The modules the targets need are compiled here with swiftc (SwiftPM builds none of this), into
 # .build/fuzz/. Inputs the fuzzer finds new coverage with are kept in .build/fuzz/corpus/<target> and
 # reused by later runs; a crashing input is written to .build/fuzz/crashes/<target>/ and the run fails.
-# Replay one with `.build/fuzz/bin/fuzz-<target> FILE`, then add it to Fuzz/Corpus/<target>/ and write a
+# Replay one with `.build/fuzz/bin/fuzz-<target> FILE`, then add it to Tests/Fuzz/Corpus/<target>/ and write a
 # regression test for it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -78,7 +78,7 @@ module SimCLR Sources/SimCLR/Checkpoint.swift
 
 for t in "${targets[@]}"; do
     binary="$out/bin/fuzz-$t"
-    sources=(Fuzz/Targets/FuzzInput.swift "Fuzz/Targets/$t.swift")
+    sources=(Tests/Fuzz/Targets/FuzzInput.swift "Tests/Fuzz/Targets/$t.swift")
     if [[ ! -x "$binary" ]] || [[ -n "$(find "${sources[@]}" "$modules" "$out/ImageCodecs" "$out/CKernels" -newer "$binary")" ]]; then
         echo "fuzz: linking fuzz-$t"
         swiftc "${flags[@]}" -module-name "Fuzz_$t" "${sources[@]}" "$modules"/*.o "$out"/ImageCodecs/*.o "$out"/CKernels/*.o \
@@ -94,15 +94,15 @@ for t in "${targets[@]}"; do
     corpus="$out/corpus/$t" crashes="$out/crashes/$t"
     mkdir -p "$corpus" "$crashes"
     dict=()
-    [[ -f "Fuzz/Dictionaries/$t.dict" ]] && dict=(-dict="Fuzz/Dictionaries/$t.dict")
+    [[ -f "Tests/Fuzz/Dictionaries/$t.dict" ]] && dict=(-dict="Tests/Fuzz/Dictionaries/$t.dict")
     log="$out/$t.log"
     # New inputs go to the first corpus directory; the committed seeds are only read.
     # The Swift runtime's backtracer is off so libFuzzer reports a trap itself (and ASan does not trip on it).
-    if SWIFT_BACKTRACE=enable=no ASAN_OPTIONS=detect_leaks=0 "$out/bin/fuzz-$t" "$corpus" "Fuzz/Corpus/$t" "${dict[@]}" \
+    if SWIFT_BACKTRACE=enable=no ASAN_OPTIONS=detect_leaks=0 "$out/bin/fuzz-$t" "$corpus" "Tests/Fuzz/Corpus/$t" "${dict[@]}" \
         -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
         -artifact_prefix="$crashes/" >"$log" 2>&1; then
         runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo "?")
-        echo "fuzz: $t: no crash in $runs inputs (${seconds} s, corpus $(ls "$corpus" | wc -l) + $(ls "Fuzz/Corpus/$t" | wc -l) seeds)"
+        echo "fuzz: $t: no crash in $runs inputs (${seconds} s, corpus $(ls "$corpus" | wc -l) + $(ls "Tests/Fuzz/Corpus/$t" | wc -l) seeds)"
     else
         echo "fuzz: $t: FAILED, see $log; inputs in $crashes/:" >&2
         ls "$crashes" >&2

@@ -7,7 +7,7 @@ import SimCLR
 import TestSupport
 import XCTest
 
-/// The committed inputs of the fuzz targets (Fuzz/Corpus/<target>/, run by deploy/fuzz.sh).
+/// The committed inputs of the fuzz targets (Tests/Fuzz/Corpus/<target>/, run by deploy/fuzz.sh).
 ///
 /// Files named `seed-*` are valid inputs written by the project's own writers, so the fuzzer starts from
 /// inputs that reach every check; the others are inputs that once crashed a reader. Every file goes
@@ -15,9 +15,9 @@ import XCTest
 /// `SIMCLR_WRITE_FUZZ_SEEDS=1 swift test -c release --filter FuzzCorpusTests` rewrites the seeds (after a
 /// format change; the images seeds are copies of Tests/DatasetsTests/Fixtures/images).
 final class FuzzCorpusTests: XCTestCase {
-    private static let corpus = ProcessHarness.packageRoot.appendingPathComponent("Fuzz/Corpus")
+    private static let corpus = ProcessHarness.packageRoot.appendingPathComponent("Tests/Fuzz/Corpus")
 
-    /// The model and optimizer Fuzz/Targets/checkpoint.swift and safetensors.swift load into.
+    /// The model and optimizer Tests/Fuzz/Targets/checkpoint.swift and safetensors.swift load into.
     private static func fuzzModel() -> ResNet18 {
         ResNet18(config: ResNetConfig(stem: .cifar, width: 1.0 / 64, headDims: [2]), seed: 0)
     }
@@ -26,7 +26,7 @@ final class FuzzCorpusTests: XCTestCase {
         SGD(momentum: 0.9, segments: [ParameterSegment(name: "all", offset: 0, count: model.flatParameters.count)])
     }
 
-    /// What each target does with one input (as its Fuzz/Targets file does); throws when the reader refuses it.
+    /// What each target does with one input (as its Tests/Fuzz/Targets file does); throws when the reader refuses it.
     private static let readers: [String: (Data) throws -> Void] = [
         "safetensors": { data in
             let file = try Safetensors.parse(data)

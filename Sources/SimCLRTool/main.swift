@@ -3,7 +3,7 @@ import Foundation
 
 BLASSetup.ensureGoodKernels(arguments: CommandLine.arguments)
 
-struct SimCLR: ParsableCommand {
+struct SimCLRTool: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "simclr",
         abstract: "SimCLR contrastive pretraining of ResNet-18, data-parallel over MPI.",
@@ -17,4 +17,4 @@ struct SimCLR: ParsableCommand {
     )
 }
 
-SimCLR.main()
+SimCLRTool.main()
