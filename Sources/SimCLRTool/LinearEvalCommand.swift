@@ -4,6 +4,7 @@ import Datasets
 import Foundation
 import Kernels
 import NeuralNet
+import RunFiles
 import SimCLR
 
 /// The encoder of an evaluation command: a weights file (backbone keys) or a random init, and its shape.
@@ -142,11 +143,11 @@ func evaluationFeatures(encoder: EncoderOptions, data: DataOptions, labelFractio
 typealias EvaluationFeatureSet = (train: (Tensor, [Int]), test: (Tensor, [Int]), classCount: Int, trainTotal: Int)
 
 /// The frame of `linear-eval` and `knn`: MPI when launched so, threads, the run directory and the features
-/// (computed in shards on every rank); then `body` runs on rank 0 alone and returns its own results.json
-/// entries, to which the encoder, data and counts are added before the file is written.
+/// (computed in shards on every rank); then `body` runs on rank 0 alone and fills its own results.json
+/// entries into the results that already hold the encoder, data and counts, and the file is written.
 func runFeatureEvaluation(method: String, encoder: EncoderOptions, data: DataOptions, labelFraction: Double,
                           out: String,
-                          body: (EvaluationFeatureSet, _ log: @escaping (String) -> Void) throws -> [String: Any]) throws {
+                          body: (EvaluationFeatureSet, inout RunResults, _ log: @escaping (String) -> Void) throws -> Void) throws {
     try runTrainingCommand { communicator in
         let isLeader = (communicator?.rank ?? 0) == 0
         let log = Console(leader: isLeader).note
@@ -158,20 +159,13 @@ func runFeatureEvaluation(method: String, encoder: EncoderOptions, data: DataOpt
         let features = try evaluationFeatures(encoder: encoder, data: data, labelFraction: labelFraction,
                                               runDir: runDir, communicator: communicator, log: log)
         guard isLeader else { return }  // the probe and the vote are small: rank 0 does them alone
-        var results: [String: Any] = [:]
-        results["method"] = method
-        results["encoder"] = encoder.source
-        results["random_init"] = encoder.randomInit
-        results["label_fraction"] = labelFraction
-        results["train_count"] = features.train.1.count
-        results["test_count"] = features.test.1.count
-        results["classes"] = features.classCount
-        results["feature_dim"] = features.train.0.shape[1]
-        results["stem"] = encoder.stem.rawValue
-        results["width"] = encoder.width
-        results["seed"] = encoder.seed
-        results["data"] = data.describe()
-        results.merge(try body(features, log)) { _, own in own }
+        var results = RunResults()
+        (results.method, results.encoder, results.randomInit) = (method, encoder.source, encoder.randomInit)
+        (results.labelFraction, results.trainCount, results.testCount) = (labelFraction, features.train.1.count, features.test.1.count)
+        (results.classes, results.featureDim) = (features.classCount, features.train.0.shape[1])
+        (results.stem, results.width, results.seed) = (encoder.stem.rawValue, encoder.width, encoder.seed)
+        results.data = data.describe()
+        try body(features, &results, log)
         let resultsURL = runDir.appendingPathComponent("results.json")
         try EvaluationResults.write(results, to: resultsURL)
         print("wrote \(resultsURL.path)")
@@ -245,14 +239,15 @@ struct LinearEvalCommand: ParsableCommand {
 
     func run() throws {
         try runFeatureEvaluation(method: "linear-eval", encoder: encoderOptions, data: dataOptions,
-                                 labelFraction: labelFraction, out: out) { f, log in
-            try trainProbe(f, log: log)
+                                 labelFraction: labelFraction, out: out) { f, results, log in
+            try trainProbe(f, into: &results, log: log)
         }
     }
 
-    /// Trains the probe on the train features, scoring it on the test features after every epoch; returns
-    /// its results.json entries.
-    private func trainProbe(_ f: EvaluationFeatureSet, log: @escaping (String) -> Void) throws -> [String: Any] {
+    /// Trains the probe on the train features, scoring it on the test features after every epoch; adds its
+    /// results.json entries.
+    private func trainProbe(_ f: EvaluationFeatureSet, into results: inout RunResults,
+                            log: @escaping (String) -> Void) throws {
         let runDir = URL(fileURLWithPath: expandPath(out))
         let (trainX, trainY) = f.train, (testX, testY) = f.test
         let baseLR = lr ?? (optimizer == .sgd ? 0.1 : 0.001)
@@ -263,14 +258,19 @@ struct LinearEvalCommand: ParsableCommand {
         log("training probe: \(trainY.count) of \(f.trainTotal) train images, \(f.classCount) classes, "
             + "\(trainX.shape[1])-d, \(epochs) epochs, batch \(batchSize), \(optimizer.rawValue) lr \(baseLR)")
         let probe = LinearProbe(featureDim: trainX.shape[1], classCount: f.classCount, seed: encoderOptions.seed)
-        let metrics = try ProbeMetricsLog(url: runDir.appendingPathComponent("metrics.csv"))
+        let metrics = try MetricsLog(url: runDir.appendingPathComponent("metrics.csv"), rows: ProbeMetricsRow.self,
+                                     resumingAfterStep: nil)
         var last = ClassificationResult(top1: 0, top5: 0, loss: 0)
         var lastTrain = ProbeEpochStats(epoch: 0, trainLoss: 0, trainTop1: 0, learningRate: 0)
         let start = Date()
         probe.train(features: trainX, labels: trainY, config: config) { stats in
             last = probe.evaluate(features: testX, labels: testY)
             lastTrain = stats
-            metrics.append(stats, test: last)
+            var row = ProbeMetricsRow()
+            (row.epoch, row.trainLoss, row.trainTop1, row.learningRate) = (stats.epoch, stats.trainLoss, stats.trainTop1,
+                                                                          Double(stats.learningRate))
+            (row.testTop1, row.testTop5, row.testLoss) = (last.top1, last.top5, last.loss)
+            metrics.append(row)
             if stats.epoch == 1 || stats.epoch == epochs || stats.epoch % max(1, epochs / 10) == 0 {
                 log(String(format: "epoch %d/%d  train loss %.4f top1 %.4f  test top1 %.4f top5 %.4f",
                            stats.epoch, epochs, stats.trainLoss, stats.trainTop1, last.top1, last.top5))
@@ -278,12 +278,9 @@ struct LinearEvalCommand: ParsableCommand {
         }
         print(String(format: "linear-eval: test top-1 %.4f, top-5 %.4f (%d train / %d test images, label fraction %g)",
                      last.top1, last.top5, trainY.count, testY.count, labelFraction))
-        let results: [String: Any] = [
-            "test_top1": last.top1, "test_top5": last.top5, "test_loss": last.loss,
-            "train_loss": lastTrain.trainLoss, "train_top1": lastTrain.trainTop1,
-            "epochs": epochs, "batch_size": batchSize, "lr": baseLR, "optimizer": optimizer.rawValue,
-            "standardize": !noStandardize, "probe_seconds": Date().timeIntervalSince(start),
-        ]
-        return results
+        (results.testTop1, results.testTop5, results.testLoss) = (last.top1, last.top5, last.loss)
+        (results.trainLoss, results.trainTop1) = (lastTrain.trainLoss, lastTrain.trainTop1)
+        (results.epochs, results.batchSize, results.lr, results.optimizer) = (epochs, batchSize, baseLR, optimizer.rawValue)
+        (results.standardize, results.probeSeconds) = (!noStandardize, Date().timeIntervalSince(start))
     }
 }

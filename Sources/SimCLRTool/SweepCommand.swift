@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Reports
 import Contrastive
+import RunFiles
 import SimCLR
 
 /// `simclr sweep`: the seed's pretraining experiments, each setting a short pretrain + linear probe.
@@ -150,7 +151,7 @@ struct SweepCommand: ParsableCommand {
             let linear = try runner.run(ChildRun(name: "\(prefix)/linear", subcommand: "linear-eval",
                                                  arguments: evalArgs + ["--epochs", String(probeEpochs)] + probeArg),
                                         of: total)!
-            var knn: [String: Any]?
+            var knn: RunResults?
             if !noKnn {
                 knn = try runner.run(ChildRun(name: "\(prefix)/knn", subcommand: "knn", arguments: evalArgs),
                                      of: total)
@@ -158,8 +159,8 @@ struct SweepCommand: ParsableCommand {
             let contrastive = try PretrainMetricsSummary(
                 csv: runner.directory(of: pretrain).appendingPathComponent("metrics.csv"))
             rows.append(SweepRow(study: setting.study, setting: setting.setting, contrastive: contrastive,
-                                 probeTop1: number(linear["test_top1"]), probeTop5: number(linear["test_top5"]),
-                                 knnTop1: knn.map { number($0["test_top1"]) }))
+                                 probeTop1: linear.testTop1 ?? .nan, probeTop5: linear.testTop5 ?? .nan,
+                                 knnTop1: knn.map { $0.testTop1 ?? .nan }))
         }
         let csv = SweepRow.csvHeader + rows.map(\.csvLine).joined()
         var markdown = "# Pretraining sweep\n\n"
@@ -172,8 +173,6 @@ struct SweepCommand: ParsableCommand {
         say("\n" + markdown)
         say("wrote \(root.appendingPathComponent("sweep.md").path) and sweep.csv")
     }
-
-    private func number(_ value: Any?) -> Double { (value as? NSNumber)?.doubleValue ?? .nan }
 }
 
 /// One setting's line of the sweep table.
