@@ -3,7 +3,7 @@ import Foundation
 /// A run's `results.json`: what every command that trains or evaluates reports at its end. One type for all
 /// of them (pretraining, supervised, fine-tuning, linear probe, kNN); each fills the fields that apply and
 /// the others are left out of the file. Accuracies are fractions. Readers (reports, compare, sweep) decode
-/// the same type, so a key is spelled in one place.
+/// the same type, so a key is spelled in one place (docs/run-files.md).
 public struct RunResults: Codable, Equatable {
     /// simclr-pretrain, supervised, finetune, linear-eval or knn.
     public var method: String?

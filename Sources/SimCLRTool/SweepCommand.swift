@@ -5,7 +5,7 @@ import Contrastive
 import RunFiles
 import SimCLR
 
-/// `simclr sweep`: the seed's pretraining experiments, each setting a short pretrain + linear probe.
+/// `simclr sweep`: the reference's pretraining studies (docs/reference-semantics.md, note 'Studies'), each setting a short pretrain + linear probe.
 struct SweepCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sweep",
