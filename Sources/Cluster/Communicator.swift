@@ -166,7 +166,9 @@ public final class Communicator: ProcessGroup, @unchecked Sendable {
     public func duplicateGroup() throws -> any ProcessGroup { try duplicate() }
 
     public func barrier() throws {
-        try checkMPI(MPI_Barrier(handle), "MPI_Barrier", rank: worldRank)
+        var request: MPI_Request? = nil
+        try checkMPI(MPI_Ibarrier(handle, &request), "MPI_Ibarrier", rank: worldRank)
+        try wait(&request, "MPI_Barrier", count: 0)
     }
 
     /// Prints `message` with the rank and host to stderr and ends the whole job (MPI_Abort), so ranks waiting
@@ -180,22 +182,31 @@ public final class Communicator: ProcessGroup, @unchecked Sendable {
 
     // MARK: the ProcessGroup primitives, over MPI
 
+    // Each is issued non-blocking and waited for against `CollectiveDeadline`.
+
     /// In-place MPI_Allreduce.
     public func allReduce(_ values: UnsafeMutableRawPointer, count: Int, kind: MPIElementKind, op: ReductionOp) throws {
         let n = try mpiCount(count, "MPI_Allreduce")
-        try checkMPI(MPI_Allreduce(cmpi_in_place(), values, n, kind.datatype, op.op, handle), "MPI_Allreduce", rank: worldRank)
+        var request: MPI_Request? = nil
+        try checkMPI(MPI_Iallreduce(cmpi_in_place(), values, n, kind.datatype, op.op, handle, &request), "MPI_Iallreduce", rank: worldRank)
+        try wait(&request, "MPI_Allreduce", count: count)
     }
 
     /// MPI_Bcast (the same count on every rank).
     public func broadcast(_ values: UnsafeMutableRawPointer, count: Int, kind: MPIElementKind, root: Int) throws {
         let n = try mpiCount(count, "MPI_Bcast")
-        try checkMPI(MPI_Bcast(values, n, kind.datatype, Int32(root), handle), "MPI_Bcast", rank: worldRank)
+        var request: MPI_Request? = nil
+        try checkMPI(MPI_Ibcast(values, n, kind.datatype, Int32(root), handle, &request), "MPI_Ibcast", rank: worldRank)
+        try wait(&request, "MPI_Bcast", count: count)
     }
 
     /// MPI_Allgather.
     public func allGather(_ send: UnsafeRawPointer?, count: Int, kind: MPIElementKind, into receive: UnsafeMutableRawPointer?) throws {
         let n = try mpiCount(count, "MPI_Allgather")
-        try checkMPI(MPI_Allgather(send, n, kind.datatype, receive, n, kind.datatype, handle), "MPI_Allgather", rank: worldRank)
+        var request: MPI_Request? = nil
+        try checkMPI(MPI_Iallgather(send, n, kind.datatype, receive, n, kind.datatype, handle, &request),
+                     "MPI_Iallgather", rank: worldRank)
+        try wait(&request, "MPI_Allgather", count: count * size)
     }
 
     /// MPI_Allgatherv with the displacements of consecutive blocks.
@@ -205,8 +216,37 @@ public final class Communicator: ProcessGroup, @unchecked Sendable {
         var displacements = [Int32](repeating: 0, count: size)
         var offset = 0
         for r in 0..<size { displacements[r] = try mpiCount(offset, call); offset += counts[r] }
-        try checkMPI(MPI_Allgatherv(send, counts32[rank], kind.datatype, receive, counts32, displacements, kind.datatype, handle),
-                     call, rank: worldRank)
+        var request: MPI_Request? = nil
+        // The count and displacement arrays must outlive the request: the wait is inside their scope.
+        try counts32.withUnsafeBufferPointer { c in
+            try displacements.withUnsafeBufferPointer { d in
+                try checkMPI(MPI_Iallgatherv(send, counts32[rank], kind.datatype, receive, c.baseAddress, d.baseAddress,
+                                             kind.datatype, handle, &request), "MPI_Iallgatherv", rank: worldRank)
+                try wait(&request, call, count: offset)
+            }
+        }
+    }
+
+    /// Polls `request` until it completes; past the deadline in force, ends the whole job with a message
+    /// naming this rank, the call and the phase (a rank that merely threw would leave the others waiting).
+    private func wait(_ request: inout MPI_Request?, _ call: String, count: Int) throws {
+        let (limit, phase) = CollectiveDeadline.current()
+        guard let limit else {
+            try checkMPI(MPI_Wait(&request, cmpi_status_ignore()), call, rank: worldRank)
+            return
+        }
+        let start = monotonicSeconds()
+        var done: Int32 = 0
+        while true {
+            try checkMPI(MPI_Test(&request, &done, cmpi_status_ignore()), call, rank: worldRank)
+            if done != 0 { return }
+            let waited = monotonicSeconds() - start
+            if waited > limit {
+                abort(message: CollectiveDeadline.timeoutMessage(call: call, count: count, waited: waited, phase: phase,
+                                                                 rank: rank, size: size), code: 1)
+            }
+            sched_yield()
+        }
     }
 
     /// The number of elements as MPI's Int32 count, or a thrown error naming the call.

@@ -27,9 +27,14 @@ public final class MetricsLog {
 
     deinit { try? handle?.close() }
 
-    public func append(_ values: [String]) {
+    /// Appends a row; a failed write (a full disk) is an error naming the file, not a silently shorter log.
+    public func append(_ values: [String]) throws {
         precondition(values.count == columns.count, "\(values.count) values for \(columns.count) columns")
-        try? handle?.write(contentsOf: Data((values.joined(separator: ",") + "\n").utf8))
+        do {
+            try handle?.write(contentsOf: Data((values.joined(separator: ",") + "\n").utf8))
+        } catch {
+            throw TrainingError.writeFailed("cannot append to \(url.path): \((error as NSError).localizedDescription)")
+        }
     }
 
     public func flush() { try? handle?.synchronize() }

@@ -100,9 +100,7 @@ func evaluationFeatures(encoder: EncoderOptions, data: DataOptions, labelFractio
     var model: ResNet18?
     var classCount = 0
     var trainTotal = 0
-    func compute(_ split: DatasetSplit, fraction: Double) throws -> (Tensor, [Int]) {
-        let cache = FeatureCache(directory: runDir, split: split.rawValue)
-        let key = encoder.cacheKey(data: data.describe(), split: split.rawValue, fraction: fraction)
+    func prepare(_ split: DatasetSplit, fraction: Double) throws -> LabeledImages {
         var images = try data.load(split: split, log: log)
         if split == .train { trainTotal = images.count }
         classCount = max(classCount, images.classNames.count, (images.labels.max() ?? -1) + 1)
@@ -114,6 +112,11 @@ func evaluationFeatures(encoder: EncoderOptions, data: DataOptions, labelFractio
             let indices = LabelFraction.balancedSubset(labels: images.labels, fraction: fraction, seed: encoder.seed)
             images = images.subset(indices)
         }
+        return images
+    }
+    func compute(_ split: DatasetSplit, _ images: LabeledImages, fraction: Double) throws -> (Tensor, [Int]) {
+        let cache = FeatureCache(directory: runDir, split: split.rawValue)
+        let key = encoder.cacheKey(data: data.describe(), split: split.rawValue, fraction: fraction)
         let isLeader = (communicator?.rank ?? 0) == 0
         var cached = isLeader ? cache.load(key: key) : nil
         if cached?.labels != images.labels { cached = nil }
@@ -134,8 +137,12 @@ func evaluationFeatures(encoder: EncoderOptions, data: DataOptions, labelFractio
         if isLeader { try cache.store(features: features, labels: images.labels, key: key) }
         return (features, images.labels)
     }
-    let train = try compute(.train, fraction: labelFraction)
-    let test = try compute(.test, fraction: 1)
+    // Both splits are read and checked before any features are computed, so a missing or unlabelled test
+    // split is reported at once, not after the training split's features.
+    let trainImages = try prepare(.train, fraction: labelFraction)
+    let testImages = try prepare(.test, fraction: 1)
+    let train = try compute(.train, trainImages, fraction: labelFraction)
+    let test = try compute(.test, testImages, fraction: 1)
     return (train, test, classCount, trainTotal)
 }
 

@@ -17,4 +17,4 @@ struct SimCLRTool: ParsableCommand {
     )
 }
 
-SimCLRTool.main()
+SimCLRTool.main(NegativeNumberArguments.joined(Array(CommandLine.arguments.dropFirst())))
