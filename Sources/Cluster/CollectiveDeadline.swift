@@ -44,10 +44,11 @@ public enum CollectiveDeadline {
         state.nextStepSlow = true
     }
 
-    /// The limit in force and the phase, read at the start of each collective.
-    static func current() -> (limit: Double?, phase: String) {
+    /// The limit in force and the phase, read at the start of each collective (nil: no deadline).
+    static func current() -> (limit: Double, phase: String)? {
         state.lock.lock(); defer { state.lock.unlock() }
-        return (state.seconds.map { state.slow ? $0 * slowFactor : $0 }, state.phase)
+        guard let seconds = state.seconds else { return nil }
+        return (state.slow ? seconds * slowFactor : seconds, state.phase)
     }
 
     /// The message of a rank that gave up waiting. Which rank is missing is knowable only in a world of two.

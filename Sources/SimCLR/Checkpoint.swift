@@ -144,7 +144,11 @@ public enum Checkpoint {
     /// FNV-1a 64 over the header (each key and value in key order, each followed by a zero byte) and then
     /// the tensors' bytes.
     static func checksum(metadata: [String: String], tensors: [Data]) -> UInt64 {
-        let header = metadata.keys.sorted().flatMap { Array($0.utf8) + [0] + Array(metadata[$0]!.utf8) + [0] }
+        var header = [UInt8]()
+        for key in metadata.keys.sorted() {
+            header += Array(key.utf8) + [0]
+            header += Array(metadata[key]!.utf8) + [0]
+        }
         return checksum([Data(header)] + tensors)
     }
 

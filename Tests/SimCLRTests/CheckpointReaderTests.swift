@@ -48,8 +48,10 @@ final class CheckpointReaderTests: XCTestCase {
         for (k, v) in edits { metadata[k] = v }
         let stored = metadata.removeValue(forKey: "checksum")
         var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        let header = metadata.keys.sorted().flatMap { Array($0.utf8) + [0] + Array(metadata[$0]!.utf8) + [0] }
-        for b in header + entries.flatMap({ [UInt8]($0.1.data) }) { hash = (hash ^ UInt64(b)) &* 0x100_0000_01b3 }
+        var bytes = [UInt8]()
+        for key in metadata.keys.sorted() { bytes += Array(key.utf8) + [0] + Array(metadata[key]!.utf8) + [0] }
+        for (_, e) in entries { bytes += [UInt8](e.data) }
+        for b in bytes { hash = (hash ^ UInt64(b)) &* 0x100_0000_01b3 }
         metadata["checksum"] = keepChecksum ? stored : String(hash, radix: 16)
         return Safetensors.serialize(entries, metadata: metadata)
     }
