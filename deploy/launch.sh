@@ -93,10 +93,6 @@ if [[ $(id -u) -eq 0 ]]; then
     export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 fi
 
-# If mpirun itself gets a SIGTERM anyway (a scheduler signalling it), give the ranks 30 s between its
-# SIGTERM and its SIGKILL instead of 1 s.
-args+=(--mca odls_base_sigkill_timeout "${SIMCLR_SIGKILL_TIMEOUT:-30}")
-
 cmd=(mpirun -np "$np" "${args[@]}" "${extra[@]}" "$program" "$@")
 if ((dry)); then printf '%q ' "${cmd[@]}"; echo; exit 0; fi
 
