@@ -1,3 +1,5 @@
+import Kernels
+
 /// What makes two datasets the same for training: where the images come from (format and split, never a
 /// path, since ranks may mount the data at different places), how many there are, their shape and a hash of
 /// every pixel and label. Ranks compare it before the first step and checkpoints record it, so different data
@@ -28,14 +30,13 @@ public struct DatasetIdentity: Codable, Equatable, Sendable, CustomStringConvert
     /// FNV-1a over 8-byte words (then the tail bytes and the labels): one multiply per word keeps CIFAR-10's
     /// 150 MB to tens of milliseconds, cheap enough for every start.
     static func fingerprint(pixels: [UInt8], labels: [Int]) -> UInt64 {
-        let prime: UInt64 = 0x100_0000_01b3
-        var h: UInt64 = 0xcbf2_9ce4_8422_2325
+        var h = FNV1a64()
         pixels.withUnsafeBytes { raw in
             let words = raw.count / 8
-            for i in 0..<words { h = (h ^ raw.loadUnaligned(fromByteOffset: i * 8, as: UInt64.self)) &* prime }
-            for i in (words * 8)..<raw.count { h = (h ^ UInt64(raw[i])) &* prime }
+            for i in 0..<words { h.combine(raw.loadUnaligned(fromByteOffset: i * 8, as: UInt64.self)) }
+            for i in (words * 8)..<raw.count { h.combine(UInt64(raw[i])) }
         }
-        for l in labels { h = (h ^ UInt64(bitPattern: Int64(l))) &* prime }
-        return h
+        for l in labels { h.combine(UInt64(bitPattern: Int64(l))) }
+        return h.value
     }
 }

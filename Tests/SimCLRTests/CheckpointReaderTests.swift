@@ -47,12 +47,10 @@ final class CheckpointReaderTests: XCTestCase {
         if let position { metadata["position"] = position }
         for (k, v) in edits { metadata[k] = v }
         let stored = metadata.removeValue(forKey: "checksum")
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        var bytes = [UInt8]()
-        for key in metadata.keys.sorted() { bytes += Array(key.utf8) + [0] + Array(metadata[key]!.utf8) + [0] }
-        for (_, e) in entries { bytes += [UInt8](e.data) }
-        for b in bytes { hash = (hash ^ UInt64(b)) &* 0x100_0000_01b3 }
-        metadata["checksum"] = keepChecksum ? stored : String(hash, radix: 16)
+        var hash = FNV1a64()
+        for key in metadata.keys.sorted() { hash.combine(bytes: Array(key.utf8) + [0] + Array(metadata[key]!.utf8) + [0]) }
+        for (_, e) in entries { hash.combine(bytes: e.data) }
+        metadata["checksum"] = keepChecksum ? stored : String(hash.value, radix: 16)
         return Safetensors.serialize(entries, metadata: metadata)
     }
 
