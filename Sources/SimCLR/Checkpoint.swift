@@ -56,7 +56,8 @@ public struct CheckpointHeader: Equatable {
 /// A checkpoint is one safetensors file: the model under `model.<name>`, the optimizer state under
 /// `optimizer.<name>`, and in the metadata the format, the position, the settings, the run identity and a
 /// checksum of all of these and of every data byte. It is written atomically (temporary file, fsync,
-/// rename, fsync of the directory), so the last good checkpoint survives a crash during the write.
+/// rename, fsync of the directory), so the last good checkpoint survives a crash during
+/// the write (docs/checkpoint-format.md).
 public enum Checkpoint {
     /// Marks checkpoints whose checksum covers the header; older files are refused rather than trusted.
     static let format = "simclr-checkpoint-2"
