@@ -199,7 +199,7 @@ private final class BackgroundProcess {
 
     init(_ arguments: [String]) throws {
         log = FileManager.default.temporaryDirectory.appendingPathComponent("background-\(UUID().uuidString).log")
-        FileManager.default.createFile(atPath: log.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
         let handle = try FileHandle(forWritingTo: log)
         process.executableURL = URL(fileURLWithPath: arguments[0])
         process.arguments = Array(arguments.dropFirst())
