@@ -1,18 +1,27 @@
 import Foundation
+import TensorBoard
 
 /// A run's `metrics.csv`: one row per logged step (pretraining: `knn_top1` is empty where the kNN monitor did
 /// not run) or per epoch (classifier training). On resume, rows past the checkpoint's step (the value in
-/// `stepColumn`) are dropped so the file reads as if the run had never stopped.
+/// `stepColumn`) are dropped so the file reads as if the run had never stopped. With a `tensorBoard` directory
+/// every row is also written there as TensorBoard scalars (tag = column name, at the row's step).
 public final class MetricsLog {
     /// Pretraining's columns.
     public static let columns = ["step", "epoch", "loss", "acc_top1", "acc_top5", "mean_pos", "lr", "img_per_s", "data_wait_s", "knn_top1"]
     public let url: URL
     public let columns: [String]
     private var handle: FileHandle?
+    private let stepColumn: Int
+    private let events: EventFileWriter?
 
-    public init(url: URL, columns: [String] = MetricsLog.columns, stepColumn: Int = 0, resumingAfterStep: Int?) throws {
+    public init(url: URL, columns: [String] = MetricsLog.columns, stepColumn: Int = 0, resumingAfterStep: Int?,
+                tensorBoard: URL? = nil) throws {
         self.url = url
         self.columns = columns
+        self.stepColumn = stepColumn
+        events = try tensorBoard.map {
+            try EventFileWriter(directory: $0, fresh: resumingAfterStep == nil, resumingAtStep: resumingAfterStep.map { $0 + 1 })
+        }
         var text = columns.joined(separator: ",") + "\n"
         if let last = resumingAfterStep, let old = try? String(contentsOf: url, encoding: .utf8) {
             for line in old.split(separator: "\n").dropFirst() {
@@ -30,9 +39,23 @@ public final class MetricsLog {
     public func append(_ values: [String]) {
         precondition(values.count == columns.count, "\(values.count) values for \(columns.count) columns")
         try? handle?.write(contentsOf: Data((values.joined(separator: ",") + "\n").utf8))
+        if let events, let step = Int(values[stepColumn]) {
+            try? events.add(scalars: TensorBoardScalars.of(row: values, columns: columns, skipping: stepColumn), step: step)
+        }
     }
 
     public func flush() { try? handle?.synchronize() }
+}
+
+/// The numeric cells of a metrics row as TensorBoard scalars (empty cells, such as knn_top1 between monitor
+/// steps, are left out).
+enum TensorBoardScalars {
+    static func of(row: [String], columns: [String], skipping stepColumn: Int) -> [(tag: String, value: Double)] {
+        zip(columns, row).enumerated().compactMap { i, cell in
+            guard i != stepColumn, let value = Double(cell.1) else { return nil }
+            return (cell.0, value)
+        }
+    }
 }
 
 /// The last epoch of a pretraining `metrics.csv`: mean loss and contrastive accuracies over its logged steps.

@@ -68,6 +68,8 @@ public final class Pretrainer {
     public var worldSize: Int { dataParallel.size }
     /// Rank 0 alone writes logs, metrics, checkpoints and the model.
     public var isLeader: Bool { rank == 0 }
+    /// Rank 0 also writes metrics.csv's rows as TensorBoard scalars to RUN_DIR/tb.
+    public var writesTensorBoard = true
 
     public var checkpointURL: URL { runDirectory.appendingPathComponent("checkpoint.safetensors") }
     public var finalModelURL: URL { runDirectory.appendingPathComponent("model.safetensors") }
@@ -127,7 +129,8 @@ public final class Pretrainer {
             // Settings of an older format cannot be compared: accept them (the tensors are still checked).
             (try? JSONDecoder().decode(PretrainSettings.self, from: Data(saved.utf8)))?.sameTrainingAs(settings) ?? true
         }, writeConfig: writeConfig, openMetrics: {
-            try MetricsLog(url: runDirectory.appendingPathComponent("metrics.csv"), resumingAfterStep: $0)
+            try MetricsLog(url: runDirectory.appendingPathComponent("metrics.csv"), resumingAfterStep: $0,
+                           tensorBoard: writesTensorBoard ? runDirectory.appendingPathComponent("tb") : nil)
         })
         var position = start
         let progress = ProgressReporter(total: totalSteps, logEvery: settings.logEvery, silent: !isLeader)

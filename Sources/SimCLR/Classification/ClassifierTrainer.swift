@@ -50,6 +50,8 @@ public final class ClassifierTrainer {
     public var rank: Int { dataParallel.rank }
     public var worldSize: Int { dataParallel.size }
     public var isLeader: Bool { rank == 0 }
+    /// Rank 0 also writes metrics.csv's rows as TensorBoard scalars to RUN_DIR/tb.
+    public var writesTensorBoard = true
 
     public var checkpointURL: URL { runDirectory.appendingPathComponent("checkpoint.safetensors") }
     public var finalModelURL: URL { runDirectory.appendingPathComponent("model.safetensors") }
@@ -152,7 +154,8 @@ public final class ClassifierTrainer {
             (try? JSONDecoder().decode(ClassifierSettings.self, from: Data(saved.utf8)))?.sameTrainingAs(settings) ?? false
         }, writeConfig: writeConfig, openMetrics: {
             try MetricsLog(url: runDirectory.appendingPathComponent("metrics.csv"), columns: Self.metricsColumns,
-                           stepColumn: 1, resumingAfterStep: $0)
+                           stepColumn: 1, resumingAfterStep: $0,
+                           tensorBoard: writesTensorBoard ? runDirectory.appendingPathComponent("tb") : nil)
         })
         var position = start
         let progress = ProgressReporter(total: totalSteps, logEvery: settings.logEvery, silent: !isLeader)

@@ -2,6 +2,7 @@ import Datasets
 import Foundation
 import Kernels
 import NeuralNet
+import TensorBoard
 
 /// `results.json` of an evaluation run: a flat JSON object with sorted keys, written atomically.
 public enum EvaluationResults {
@@ -51,14 +52,17 @@ public struct FeatureCache {
     }
 }
 
-/// `metrics.csv` of a linear probe: one row per epoch.
+/// `metrics.csv` of a linear probe: one row per epoch (and, with a `tensorBoard` directory, TensorBoard scalars
+/// at step = epoch).
 public final class ProbeMetricsLog {
     public static let columns = ["epoch", "train_loss", "train_top1", "test_top1", "test_top5", "test_loss", "lr"]
     public let url: URL
     private let handle: FileHandle
+    private let events: EventFileWriter?
 
-    public init(url: URL) throws {
+    public init(url: URL, tensorBoard: URL? = nil) throws {
         self.url = url
+        events = try tensorBoard.map { try EventFileWriter(directory: $0, fresh: true) }
         try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
         try Data((ProbeMetricsLog.columns.joined(separator: ",") + "\n").utf8).write(to: url)
         handle = try FileHandle(forWritingTo: url)
@@ -71,6 +75,7 @@ public final class ProbeMetricsLog {
         let row = [String(stats.epoch), fmt(stats.trainLoss), fmt(stats.trainTop1), fmt(test.top1), fmt(test.top5),
                    fmt(test.loss), String(format: "%.6g", Double(stats.learningRate))]
         try? handle.write(contentsOf: Data((row.joined(separator: ",") + "\n").utf8))
+        try? events?.add(scalars: TensorBoardScalars.of(row: row, columns: Self.columns, skipping: 0), step: stats.epoch)
     }
 
     private func fmt(_ v: Double) -> String { String(format: "%.6f", v) }
