@@ -88,22 +88,30 @@ struct TrainingLoop {
     var isLeader: Bool { dataParallel.rank == 0 }
     var checkpointURL: URL { runDirectory.appendingPathComponent("checkpoint.safetensors") }
 
-    /// Creates the run directory, restores the checkpoint when resuming (`accepts` judges its settings), then
-    /// on rank 0 writes config.json and opens metrics.csv (given the step it resumes after, if any).
+    /// Creates the run directory, restores the checkpoint when resuming and there is one (`accepts` judges its
+    /// settings; without a checkpoint the run starts fresh), then on rank 0 writes config.json and opens
+    /// metrics.csv (given the step it resumes after, if any).
     /// Installs the Ctrl-C / SIGTERM handlers.
     func begin(resume: Bool, totalSteps: Int, accepts: (String) -> Bool, writeConfig: () throws -> Void,
                openMetrics: (_ resumingAfterStep: Int?) throws -> MetricsLog) throws -> (TrainingPosition, MetricsLog?) {
         if isLeader { try FileManager.default.createDirectory(at: runDirectory, withIntermediateDirectories: true) }
         var position = TrainingPosition(step: 0, optimizerStepCount: 0)
-        if resume {
+        // --resume on a first start (a job script that always passes it) starts fresh. Only rank 0 sees the
+        // run directory, so it decides for every rank.
+        let hasCheckpoint = FileManager.default.fileExists(atPath: checkpointURL.path)
+        var resuming = false
+        if resume { resuming = try dataParallel.communicator.broadcast(isLeader && hasCheckpoint ? "yes" : "") == "yes" }
+        if resuming {
             position = try Checkpoint.resume(from: checkpointURL, model: model, optimizer: optimizer,
                                              dataParallel: dataParallel, accepts: accepts)
             log("resuming from step \(position.step) of \(totalSteps)")
+        } else if resume {
+            log("--resume: no checkpoint in \(runDirectory.path) yet; starting a fresh run")
         }
         var metrics: MetricsLog?
         if isLeader {
             try writeConfig()
-            metrics = try openMetrics(resume ? position.step : nil)
+            metrics = try openMetrics(resuming ? position.step : nil)
         }
         StopSignal.install()
         return (position, metrics)

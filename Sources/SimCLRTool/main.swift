@@ -10,11 +10,24 @@ struct SimCLRTool: ParsableCommand {
         discussion: """
         Run under mpirun for data-parallel training; without mpirun the tool is a single process.
         OpenBLAS kernels are checked at start (see --no-blas-fix on each command).
+
+        Examples:
+          simclr pretrain --out runs/demo --width 0.25 --batch-size 128 --epochs 5
+          simclr pretrain --help
+          simclr --version
         """,
         subcommands: [PretrainCommand.self, SupervisedCommand.self, FinetuneCommand.self, LinearEvalCommand.self,
                       KNNCommand.self, CompareCommand.self, SweepCommand.self, ReportCommand.self, TSNECommand.self,
                       BenchCommand.self, SynthCommand.self, AugmentPreviewCommand.self, EmbedCommand.self]
     )
+
+    @Flag(help: "Print the version, git commit, BLAS, MPI and oneDNN libraries and the precisions this CPU runs.")
+    var version = false
+
+    func run() throws {
+        guard version else { throw CleanExit.helpRequest(self) }
+        print(VersionReport.text)
+    }
 }
 
 SimCLRTool.main()
