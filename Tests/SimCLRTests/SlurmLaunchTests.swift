@@ -45,11 +45,11 @@ final class SlurmLaunchTests: XCTestCase {
         let data = path("data")
         if !FileManager.default.fileExists(atPath: data + "/cifar-10-batches-bin/test_batch.bin") {
             let r = try ProcessHarness.run([try simclr.path, "synth", "--out", data, "--train-count", "64",
-                                            "--test-count", "8", "--image-size", "16"])
+                                            "--test-count", "8"])
             XCTAssertEqual(r.status, 0, r.output)
         }
         return ["pretrain", "--data", data, "--out", path(out), "--width", "0.25", "--proj-dims", "32,16",
-                "--batch-size", "16", "--image-size", "16", "--steps", String(steps), "--augment", "none", "--no-shuffle",
+                "--batch-size", "16", "--steps", String(steps), "--augment", "none", "--no-shuffle",
                 "--threads", "1", "--workers", "0", "--warmup-epochs", "0", "--lr", "0.05", "--log-every", "1",
                 "--resume", "--no-tensorboard"]
     }
@@ -97,6 +97,16 @@ final class SlurmLaunchTests: XCTestCase {
         return state
     }
 
+    /// Waits until the job has logged two steps to `out`'s metrics.csv; fails at once if the job ended.
+    private func waitForTraining(_ id: String, _ out: String) throws {
+        try waitUntil("job \(id) to train", seconds: 120) {
+            if let state = try field("JobState", ofJob: id), Self.finished.contains(state) {
+                throw SlurmTestError(description: "job \(id) ended (\(state)) before training:\n\(output(out))")
+            }
+            return rows(out) >= 2
+        }
+    }
+
     private func rows(_ out: String) -> Int {
         let text = (try? String(contentsOfFile: path(out) + "/metrics.csv", encoding: .utf8)) ?? ""
         return max(0, text.split(separator: "\n").count - 1)
@@ -142,7 +152,7 @@ final class SlurmLaunchTests: XCTestCase {
 
     func testAKilledTaskEndsTheJob() throws {
         let id = try submit(try pretrain("killed", steps: 100_000), name: "killed")
-        try waitUntil("the job to train", seconds: 120) { rows("killed") >= 2 }
+        try waitForTraining(id, "killed")
         let victims = pids(ofRank: 1, job: id)
         XCTAssertFalse(victims.isEmpty, "no process of rank 1 found")
         for pid in victims { kill(pid, SIGKILL) }
@@ -154,7 +164,7 @@ final class SlurmLaunchTests: XCTestCase {
 
     func testScancelMakesTheRanksWriteACheckpoint() throws {
         let id = try submit(try pretrain("cancelled", steps: 100_000), name: "cancelled")
-        try waitUntil("the job to train", seconds: 120) { rows("cancelled") >= 2 }
+        try waitForTraining(id, "cancelled")
         XCTAssertEqual(try slurm(["scancel", id]).status, 0)
         XCTAssertEqual(try waitForEnd(id, seconds: 60), "CANCELLED")
         try waitUntil("the checkpoint message", seconds: 30) { output("cancelled").contains("interrupted: checkpoint written at step") }
@@ -165,7 +175,7 @@ final class SlurmLaunchTests: XCTestCase {
         let steps = 40
         let reference = try mpirunReference(steps: steps)
         let id = try submit(try pretrain("requeued", steps: steps), name: "requeued")
-        try waitUntil("the job to train", seconds: 120) { rows("requeued") >= 2 }
+        try waitForTraining(id, "requeued")
         let requeue = try slurm(["scontrol", "requeue", id])
         XCTAssertEqual(requeue.status, 0, requeue.output)
         // Slurm holds a requeued job back for two minutes; let it start as soon as its ranks have stopped.
