@@ -2,7 +2,7 @@
 # Runs the commands of README.md's ```sh blocks that use the synthetic data, as written except for size:
 # epochs, steps and batch sizes are made tiny and the synthetic dataset small, so the whole README runs in
 # minutes. Commands that need the real datasets, a cluster, Python or an elided argument ("...") are listed as
-# skipped. Runs in a scratch directory (HOME there too, so caches stay out of the user's), in README order:
+# skipped. Runs in a scratch directory (the synthetic data is cached in ~/.cache/simclr as usual), in README order:
 # later commands use the runs earlier ones made. Needs the release build (swift build -c release).
 #
 #   deploy/readme-check.sh [--keep] [--list]   --keep leaves the scratch directory; --list only prints the plan
@@ -98,9 +98,8 @@ work=$(mktemp -d /tmp/readme-check.XXXXXX)
 ((keep)) || trap 'rm -rf "$work"' EXIT
 # The commands are written for the repository root: give them its build and scripts, but their own runs/.
 for entry in .build deploy hostfiles Tests Package.swift; do ln -s "$root/$entry" "$work/$entry"; done
-mkdir -p "$work/home"
 
-export B=.build/release HOME=$work/home PATH=$bin:$PATH
+export B=.build/release PATH=$bin:$PATH
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OPENBLAS_NUM_THREADS=1
 ran=0 failed=0 skipped=0
 start=$SECONDS
@@ -119,7 +118,7 @@ while IFS= read -r command; do
     if ((list)); then echo "run: $small"; continue; fi
     echo "run: $small"
     t0=$SECONDS
-    if (cd "$work" && bash -c "$small") > "$work/last.log" 2>&1; then
+    if (cd "$work" && bash -c "$small") < /dev/null > "$work/last.log" 2>&1; then
         echo "  ok ($((SECONDS - t0)) s)"
         ran=$((ran + 1))
     else

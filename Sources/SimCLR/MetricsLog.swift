@@ -69,6 +69,15 @@ public struct PretrainMetricsSummary: Equatable {
         self.epoch = epoch; self.loss = loss; self.top1 = top1; self.top5 = top5
     }
 
+    /// The loss of the file's last row, if it has one.
+    public static func lastLoss(csv url: URL) -> Double? {
+        guard let text = try? String(contentsOf: url, encoding: .utf8) else { return nil }
+        let lines = text.split(separator: "\n")
+        guard let column = lines.first?.split(separator: ",").firstIndex(of: "loss"), lines.count > 1 else { return nil }
+        let cells = lines[lines.count - 1].split(separator: ",", omittingEmptySubsequences: false)
+        return cells.count > column ? Double(cells[column]) : nil
+    }
+
     public init(csv url: URL) throws {
         let text = try String(contentsOf: url, encoding: .utf8)
         let lines = text.split(separator: "\n")

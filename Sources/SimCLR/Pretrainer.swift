@@ -184,6 +184,11 @@ public final class Pretrainer {
         }
         if !stoppedEarly {
             progress.finishLine()
+            // Resumed from the last step's checkpoint (a finished run started again): no step ran here, so
+            // the final loss is the one metrics.csv holds.
+            if !lastLoss.isFinite, isLeader, let logged = PretrainMetricsSummary.lastLoss(csv: loop.metricsURL) {
+                lastLoss = logged
+            }
             try loop.finish(steps: position.step, metrics: metrics) {
                 try writeResults(steps: position.step, finalLoss: lastLoss, knn: lastKNN)
             }
