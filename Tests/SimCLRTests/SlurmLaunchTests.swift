@@ -156,7 +156,8 @@ final class SlurmLaunchTests: XCTestCase {
         let victims = pids(ofRank: 1, job: id)
         XCTAssertFalse(victims.isEmpty, "no process of rank 1 found")
         for pid in victims { kill(pid, SIGKILL) }
-        // Without --kill-on-bad-exit rank 0 would wait in its next collective until the time limit.
+        // The job must end, not leave rank 0 waiting in its next collective until the time limit. (Here Slurm's
+        // PMIx plugin also aborts the step when a task dies, so this holds even without --kill-on-bad-exit.)
         let state = try waitForEnd(id, seconds: 60)
         XCTAssertNotEqual(state, "COMPLETED", output("killed"))
         XCTAssertTrue(pids(ofRank: 0, job: id).isEmpty, "rank 0 still runs")
