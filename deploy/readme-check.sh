@@ -50,7 +50,7 @@ skip_reason() {
     esac
 }
 
-# README's command, made small: every epoch count 1, steps 2, batches 16.
+# README's command, made small: every epoch count 1, steps 2, batches 16 (8 for the convolution benchmark).
 shrink() {
     local c=$1
     c=$(sed -E -e 's/(--(pretrain-|probe-|finetune-|supervised-)?epochs[ =])[0-9.]+/\11/g' \
@@ -58,6 +58,7 @@ shrink() {
                -e 's/(--batch-size[ =])[0-9]+/\116/g' \
                -e 's/(--batch-sizes[ =])[0-9,]+/\116,32/g' \
                -e 's#swift run -c release simclr#$B/simclr#g' \
+               -e 's#^(deploy/bench-conv-candidates\.sh)$#\1 --batch 8 --reps 1#' \
                -e 's#(^|[ ;&|])\./deploy/setup\.sh && #\1#g' <<<"$c")
     echo "$c"
 }
@@ -72,7 +73,7 @@ with_small_data() {
         if ((next_is_sub)) && [[ $word != -* ]]; then
             next_is_sub=0
             help=$("$bin/simclr" "$word" --help 2>/dev/null || true)
-            for flag in --synthetic-train-count=200 --synthetic-test-count=64 --width=0.25 --pretrain-epochs=1 \
+            for flag in --synthetic-train-count=256 --synthetic-test-count=64 --width=0.25 --pretrain-epochs=1 \
                         --probe-epochs=1 --finetune-epochs=1 --supervised-epochs=1 --epochs=1 --batch-size=16 \
                         --warmup=0 --no-roofline; do
                 value=${flag#*=}; [[ $value == "$flag" ]] && value=""
@@ -83,9 +84,11 @@ with_small_data() {
                 out+="$flag${value:+ $value} "
             done
             [[ $word == bench && " $c " != *" --steps "* ]] && out+="--steps 1 "
-            # compare/sweep pass the pretraining batch on; 16 unless README sets one.
-            if [[ $word == compare || $word == sweep ]] && [[ $c != *"--pretrain-arg=--batch-size"* ]]; then
-                out+="--pretrain-arg=--batch-size=16 "
+            # compare/sweep pass the batches on to their runs; 16 unless README sets them.
+            if [[ $word == compare || $word == sweep ]]; then
+                for stage in pretrain finetune supervised; do
+                    [[ $c == *"--$stage-arg=--batch-size"* ]] || out+="--$stage-arg=--batch-size=16 "
+                done
             fi
         fi
         case $word in */simclr|simclr) next_is_sub=1 ;; *) next_is_sub=0 ;; esac
@@ -97,7 +100,7 @@ with_small_data() {
 work=$(mktemp -d /tmp/readme-check.XXXXXX)
 ((keep)) || trap 'rm -rf "$work"' EXIT
 # The commands are written for the repository root: give them its build and scripts, but their own runs/.
-for entry in .build deploy hostfiles Tests Package.swift; do ln -s "$root/$entry" "$work/$entry"; done
+for entry in .build deploy hostfiles Sources Tests Package.swift; do ln -s "$root/$entry" "$work/$entry"; done
 
 export B=.build/release PATH=$bin:$PATH
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OPENBLAS_NUM_THREADS=1

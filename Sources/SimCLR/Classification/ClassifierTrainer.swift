@@ -123,7 +123,9 @@ public final class ClassifierTrainer {
                                              seed: settings.seed)
         } catch {
             throw invalid("\(error) (\(trainImages.count) training images at label fraction \(settings.labelFraction), "
-                          + "--batch-size \(settings.batchSize); the last partial batch of an epoch is dropped)")
+                          + "--batch-size \(settings.batchSize); the last partial batch of an epoch is dropped). "
+                          + "Use a --batch-size of at most \(trainImages.count / world * world) or a larger --label-fraction "
+                          + "(under simclr compare/sweep: --finetune-arg=--batch-size=N, --supervised-arg=--batch-size=N)")
         }
         loader = try BatchLoader(images: trainImages, sampler: sampler, augmentation: settings.augmentation, views: 1,
                                  seed: settings.seed, workers: workers, prefetch: prefetch)
