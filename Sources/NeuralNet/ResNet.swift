@@ -10,7 +10,7 @@ public struct ResNetConfig: Equatable, Codable {
     public var stem: Stem
     /// Channel multiplier: 1.0 is ResNet-18 proper (64/128/256/512); 0.25 gives 16/32/64/128.
     public var width: Double
-    /// Sizes of the MLP head's layers after the 512-d features, e.g. [512, 256] for the seed's
+    /// Sizes of the MLP head's layers after the 512-d features, e.g. [512, 256] for the reference's
     /// projection head `Linear(512,512), ReLU, Linear(512,256)`. Empty means no head.
     public var headDims: [Int]
 

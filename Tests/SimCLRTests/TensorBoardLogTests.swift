@@ -2,6 +2,7 @@ import Datasets
 import Foundation
 import Kernels
 import NeuralNet
+import RunFiles
 import SimCLR
 import TestSupport
 import XCTest
@@ -66,7 +67,7 @@ final class TensorBoardLogTests: XCTestCase {
         XCTAssertEqual(restart.step, 4)
         let curves = try TFEventReader.curves(in: tb)
         let expected = try csvCurves(dir, stepColumn: "step")
-        XCTAssertEqual(Set(curves.keys), Set(MetricsLog.columns.dropFirst()))
+        XCTAssertEqual(Set(curves.keys), Set(PretrainMetricsRow.columns.dropFirst()))
         XCTAssertEqual(curves, expected)
         XCTAssertEqual(curves["loss"]?.keys.sorted(), Array(1...5))
         XCTAssertEqual(curves["knn_top1"]?.keys.sorted(), [2, 4, 5])  // empty cells are not points
