@@ -87,7 +87,7 @@ with_small_data() {
             # compare/sweep pass the batches on to their runs; 16 unless README sets them.
             if [[ $word == compare || $word == sweep ]]; then
                 for stage in pretrain finetune supervised; do
-                    [[ $c == *"--$stage-arg=--batch-size"* ]] || out+="--$stage-arg=--batch-size=16 "
+                    [[ $help == *"--$stage-arg"* && $c != *"--$stage-arg=--batch-size"* ]] && out+="--$stage-arg=--batch-size=16 "
                 done
             fi
         fi
