@@ -36,8 +36,10 @@ let package = Package(
         // Reports: SVG charts (no dependencies), run reports and t-SNE (Kernels for BLAS and threads).
         .target(name: "SVG"),
         .target(name: "Reports", dependencies: ["SVG", "Kernels", "RunFiles"], swiftSettings: fastMath),
+        // TensorBoard event files (TFRecord + hand-encoded protobuf; no dependencies).
+        .target(name: "TensorBoard"),
         .target(name: "SimCLR", dependencies: ["NeuralNet", "Kernels", "Optimizers", "Contrastive", "Datasets", "Cluster",
-                                              "RunFiles"],
+                                              "RunFiles", "TensorBoard"],
                 swiftSettings: fastMath),
         .executableTarget(name: "simclr", dependencies: [
             "SimCLR", "NeuralNet", "Kernels", "Optimizers", "Contrastive", "Datasets", "CMPI", "Reports", "SVG", "RunFiles",
@@ -58,6 +60,7 @@ let package = Package(
         .testTarget(name: "CLITests", dependencies: ["Datasets", "NeuralNet", "Kernels", "TestSupport"]),
         .testTarget(name: "ReportsTests", dependencies: ["Reports", "SVG", "Kernels", "Datasets", "TestSupport", "RunFiles"]),
         .testTarget(name: "RunFilesTests", dependencies: ["RunFiles"]),
+        .testTarget(name: "TensorBoardTests", dependencies: ["TensorBoard", "TestSupport"]),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "Kernels"],
                     resources: [.copy("Fixtures")]),
     ]

@@ -1,19 +1,28 @@
 import Foundation
 import RunFiles
+import TensorBoard
 
 /// A run's `metrics.csv`, written row by row in the columns of one `MetricsRow` type (pretraining: a row per
 /// step; classifiers and the linear probe: a row per epoch). On resume, rows past the checkpoint's step (the
-/// row type's `stepColumn`) are dropped so the file reads as if the run had never stopped.
+/// row type's `stepColumn`) are dropped so the file reads as if the run had never stopped. With a `tensorBoard`
+/// directory every row also goes there as TensorBoard scalars (tag = column name, x = the step column), with
+/// the values as the file holds them.
 public final class MetricsLog {
     public let url: URL
     public let columns: [String]
     private var handle: FileHandle?
+    private let stepColumn: Int
+    private let events: EventFileWriter?
 
-    public init<Row: MetricsRow>(url: URL, rows: Row.Type, resumingAfterStep: Int?) throws {
+    public init<Row: MetricsRow>(url: URL, rows: Row.Type, resumingAfterStep: Int?, tensorBoard: URL? = nil) throws {
         self.url = url
         columns = Row.columns
         var text = Row.header + "\n"
         let stepColumn = Row.columns.firstIndex(of: Row.stepColumn)!
+        self.stepColumn = stepColumn
+        events = try tensorBoard.map {
+            try EventFileWriter(directory: $0, fresh: resumingAfterStep == nil, resumingAtStep: resumingAfterStep.map { $0 + 1 })
+        }
         if let last = resumingAfterStep, let old = try? String(contentsOf: url, encoding: .utf8) {
             for line in old.split(separator: "\n").dropFirst() {
                 let fields = line.split(separator: ",", omittingEmptySubsequences: false)
@@ -35,9 +44,25 @@ public final class MetricsLog {
         } catch {
             throw TrainingError.writeFailed("cannot append to \(url.path): \((error as NSError).localizedDescription)")
         }
+        // TensorBoard is a view of the same rows: a failed event write must not stop training.
+        let fields = row.fields
+        if let events, let step = Int(fields[stepColumn]) {
+            try? events.add(scalars: TensorBoardScalars.of(row: fields, columns: columns, skipping: stepColumn), step: step)
+        }
     }
 
     public func flush() { try? handle?.synchronize() }
+}
+
+/// The numeric cells of a metrics row as TensorBoard scalars (empty cells, such as knn_top1 between monitor
+/// steps, are left out).
+enum TensorBoardScalars {
+    static func of(row: [String], columns: [String], skipping stepColumn: Int) -> [(tag: String, value: Double)] {
+        zip(columns, row).enumerated().compactMap { i, cell in
+            guard i != stepColumn, let value = Double(cell.1) else { return nil }
+            return (cell.0, value)
+        }
+    }
 }
 
 /// The last epoch of a pretraining `metrics.csv`: mean loss and contrastive accuracies over its logged steps.
@@ -49,6 +74,15 @@ public struct PretrainMetricsSummary: Equatable {
 
     public init(epoch: Int, loss: Double, top1: Double, top5: Double) {
         self.epoch = epoch; self.loss = loss; self.top1 = top1; self.top5 = top5
+    }
+
+    /// The loss of the file's last row, if it has one.
+    public static func lastLoss(csv url: URL) -> Double? {
+        guard let text = try? String(contentsOf: url, encoding: .utf8) else { return nil }
+        let lines = text.split(separator: "\n")
+        guard let column = lines.first?.split(separator: ",").firstIndex(of: "loss"), lines.count > 1 else { return nil }
+        let cells = lines[lines.count - 1].split(separator: ",", omittingEmptySubsequences: false)
+        return cells.count > column ? Double(cells[column]) : nil
     }
 
     public init(csv url: URL) throws {

@@ -80,6 +80,8 @@ public final class Pretrainer {
     public var worldSize: Int { dataParallel.size }
     /// Rank 0 alone writes logs, metrics, checkpoints and the model.
     public var isLeader: Bool { rank == 0 }
+    /// Rank 0 also writes metrics.csv's rows as TensorBoard scalars to RUN_DIR/tb.
+    public var writesTensorBoard = true
 
     public var checkpointURL: URL { loop.checkpointURL }
     public var finalModelURL: URL { loop.finalModelURL }
@@ -143,7 +145,8 @@ public final class Pretrainer {
             try loop.writeConfig(totalSteps: totalSteps, stepsPerEpoch: sampler.stepsPerEpoch, scaledLR: schedule.baseLR,
                                  globalBatch: settings.batchSize)
         }, openMetrics: {
-            try MetricsLog(url: loop.metricsURL, rows: PretrainMetricsRow.self, resumingAfterStep: $0)
+            try MetricsLog(url: loop.metricsURL, rows: PretrainMetricsRow.self, resumingAfterStep: $0,
+                           tensorBoard: writesTensorBoard ? runDirectory.appendingPathComponent("tb") : nil)
         })
         var position = start
         let progress = ProgressReporter(total: totalSteps, logEvery: settings.logEvery, silent: !isLeader)
@@ -199,6 +202,11 @@ public final class Pretrainer {
         }
         if !stoppedEarly {
             progress.finishLine()
+            // Resumed from the last step's checkpoint (a finished run started again): no step ran here, so
+            // the final loss is the one metrics.csv holds.
+            if !lastLoss.isFinite, isLeader, let logged = PretrainMetricsSummary.lastLoss(csv: loop.metricsURL) {
+                lastLoss = logged
+            }
             try loop.finish(steps: position.step, metrics: metrics) {
                 try writeResults(steps: position.step, finalLoss: lastLoss, knn: lastKNN)
             }

@@ -159,25 +159,33 @@ struct TrainingLoop {
         log("finished \(steps) steps; model written to \(finalModelURL.path)")
     }
 
-    /// Creates the run directory, restores the checkpoint when resuming (`refusal` judges its settings), then
-    /// on rank 0 writes config.json and opens metrics.csv (given the step it resumes after, if any).
+    /// Creates the run directory, restores the checkpoint when resuming and there is one (`refusal` judges its
+    /// settings; without a checkpoint the run starts fresh), then on rank 0 writes config.json and opens
+    /// metrics.csv (given the step it resumes after, if any).
     /// Installs the Ctrl-C / SIGTERM handlers.
     func begin(resume: Bool, totalSteps: Int, refusal: (String) -> String?, writeConfig: () throws -> Void,
                openMetrics: (_ resumingAfterStep: Int?) throws -> MetricsLog) throws -> (TrainingPosition, MetricsLog?) {
         if isLeader { try FileManager.default.createDirectory(at: runDirectory, withIntermediateDirectories: true) }
         var position = TrainingPosition(step: 0, optimizerStepCount: 0)
-        if resume {
+        // --resume on a first start (a job script that always passes it) starts fresh. Only rank 0 sees the
+        // run directory, so it decides for every rank.
+        let hasCheckpoint = FileManager.default.fileExists(atPath: checkpointURL.path)
+        var resuming = false
+        if resume { resuming = try dataParallel.communicator.broadcast(isLeader && hasCheckpoint ? "yes" : "") == "yes" }
+        if resuming {
             var savedWorld = run.worldSize
             position = try Checkpoint.resume(from: checkpointURL, model: model, optimizer: optimizer,
                                              dataParallel: dataParallel, run: run, savedWorldSize: &savedWorld,
                                              refusal: refusal)
             let ranks = savedWorld == run.worldSize ? "" : " (written by \(savedWorld) ranks, continued on \(run.worldSize))"
             log("resuming from step \(position.step) of \(totalSteps)\(ranks)")
+        } else if resume {
+            log("--resume: no checkpoint in \(runDirectory.path) yet; starting a fresh run")
         }
         var metrics: MetricsLog?
         if isLeader {
             try writeConfig()
-            metrics = try openMetrics(resume ? position.step : nil)
+            metrics = try openMetrics(resuming ? position.step : nil)
         }
         StopSignal.install()
         return (position, metrics)

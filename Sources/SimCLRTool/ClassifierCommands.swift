@@ -37,6 +37,7 @@ struct ClassifierOptions: ParsableArguments {
     @Option(help: "Print a progress line every N steps when stdout is not a terminal.") var logEvery = 50
     @Flag(help: "Continue the run in --out from its checkpoint.") var resume = false
     @OptionGroup var runtime: RuntimeOptions
+    @OptionGroup var tensorBoard: TensorBoardOptions
     @OptionGroup var distributed: DistributedOptions
     /// Stops after this step as an interruption would (checkpoint, no final model), for resume tests.
     @Option(help: .hidden) var testingHaltAfter: Int?
@@ -83,6 +84,7 @@ struct ClassifierOptions: ParsableArguments {
                                             distributed: communicator.map(distributed.options),
                                             dataSource: data.source(split: .train))
         defer { try? trainer.dataParallel.reducer.close() }
+        trainer.writesTensorBoard = tensorBoard.enabled
         say("model: ResNet-18 stem=\(stem.rawValue) width=\(width), head \(trainer.settings.model.headDims) "
             + "(\(trainer.classCount) classes), \(trainer.model.registry.parameterCount) parameters, "
             + (settings.encoder.map { "backbone from \($0)" } ?? "random init"))

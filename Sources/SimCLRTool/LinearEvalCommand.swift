@@ -119,7 +119,8 @@ struct LinearEvalCommand: ParsableCommand {
         (features standardized with the training mean/std unless --no-standardize; SGD with momentum or \
         AdamW, cosine-decayed LR, shuffled mini-batches) and evaluates it on the test features after every \
         epoch. Writes RUN_DIR/metrics.csv (epoch, train_loss, train_top1, test_top1, test_top5, test_loss, lr) \
-        and RUN_DIR/results.json (test_top1, test_top5 as fractions, method, label_fraction, encoder, ...).
+        and RUN_DIR/results.json (test_top1, test_top5 as fractions, method, label_fraction, encoder, ...); \
+        the metrics also go to RUN_DIR/tb as TensorBoard scalars (--no-tensorboard to skip).
 
         --encoder reads only the backbone keys of a safetensors model file (a pretrain model.safetensors \
         works as is); --random-init evaluates a randomly initialized encoder, the baseline. Give exactly one.
@@ -159,6 +160,8 @@ struct LinearEvalCommand: ParsableCommand {
     @Flag(help: "Train on the raw features instead of standardizing them with the training mean/std.")
     var noStandardize = false
 
+    @OptionGroup var tensorBoard: TensorBoardOptions
+
     func validate() throws {
         try encoderOptions.validateSource()
         guard labelFraction > 0, labelFraction <= 1 else {
@@ -193,7 +196,8 @@ struct LinearEvalCommand: ParsableCommand {
             + "\(trainX.shape[1])-d, \(epochs) epochs, batch \(batchSize), \(optimizer.rawValue) lr \(baseLR)")
         let probe = LinearProbe(featureDim: trainX.shape[1], classCount: f.classCount, seed: encoderOptions.seed)
         let metrics = try MetricsLog(url: runDir.appendingPathComponent("metrics.csv"), rows: ProbeMetricsRow.self,
-                                     resumingAfterStep: nil)
+                                     resumingAfterStep: nil,
+                                     tensorBoard: tensorBoard.enabled ? runDir.appendingPathComponent("tb") : nil)
         var last = ClassificationResult(top1: 0, top5: 0, loss: 0)
         var lastTrain = ProbeEpochStats(epoch: 0, trainLoss: 0, trainTop1: 0, learningRate: 0)
         let start = Date()

@@ -52,6 +52,7 @@ struct PretrainCommand: ParsableCommand {
     @OptionGroup var augmentation: AugmentationOptions
     @Option(help: "Random seed (weights, data order, augmentations).") var seed: UInt64 = 0
     @OptionGroup var runtime: RuntimeOptions
+    @OptionGroup var tensorBoard: TensorBoardOptions
     @Option(name: .customLong("init"), help: "Start from these weights (safetensors with torchvision keys).")
     var initWeights: String?
     @Flag(help: "Data in file order: batch k is records k*B ..< (k+1)*B (for step-by-step comparisons).") var noShuffle = false
@@ -120,6 +121,7 @@ struct PretrainCommand: ParsableCommand {
                                      distributed: communicator.map(distributed.options), knnMonitor: monitor,
                                      dataSource: data.source(split: .train, pretraining: true))
         defer { try? trainer.dataParallel.reducer.close() }
+        trainer.writesTensorBoard = tensorBoard.enabled
         say("model: ResNet-18 stem=\(stem.rawValue) width=\(width) head=\(projDims), \(trainer.model.registry.parameterCount) parameters")
         say("schedule: \(trainer.totalSteps) steps (\(trainer.sampler.stepsPerEpoch) per epoch), "
             + optimization.describe(scaledLR: trainer.schedule.baseLR))

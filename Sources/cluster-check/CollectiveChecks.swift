@@ -10,7 +10,8 @@ func collectiveChecks(_ run: CheckRunner) {
 
     run.check("world") {
         let env = ProcessInfo.processInfo.environment
-        let launched = Int(env["OMPI_COMM_WORLD_SIZE"] ?? "1") ?? 1
+        // mpirun says how many it started in OMPI_COMM_WORLD_SIZE; srun in SLURM_STEP_NUM_TASKS.
+        let launched = Int(env["OMPI_COMM_WORLD_SIZE"] ?? env["SLURM_STEP_NUM_TASKS"] ?? "1") ?? 1
         let hosts = try c.allGatherV(Array("\(c.processorName) local \(c.localRank)/\(c.localSize)".utf8))
         for (rank, host) in hosts.enumerated() { run.info("rank \(rank): \(String(decoding: host, as: UTF8.self))") }
         run.info("size \(W), thread level \(Communicator.providedThreadLevel.map { "\($0)" } ?? "?")")

@@ -96,6 +96,31 @@ final class PretrainerTests: XCTestCase {
         }
     }
 
+    /// A job script that always passes --resume works on its first start: same result as a plain start.
+    func testResumeWithoutACheckpointStartsFresh() throws {
+        let plain = try Pretrainer(settings: tinySettings(steps: 2), dataset: tinyData(), runDirectory: root.appendingPathComponent("plain"),
+                                   workers: 0, log: { _ in })
+        try plain.run()
+        var lines: [String] = []
+        let first = try Pretrainer(settings: tinySettings(steps: 2), dataset: tinyData(), runDirectory: root.appendingPathComponent("first"),
+                                   workers: 0, log: { lines.append($0) })
+        XCTAssertEqual(try first.run(resume: true).steps, 2)
+        XCTAssertTrue(lines.contains { $0.contains("no checkpoint") && $0.contains("starting a fresh run") }, "\(lines)")
+        let a = try Safetensors.read(contentsOf: plain.finalModelURL).tensors
+        let b = try Safetensors.read(contentsOf: first.finalModelURL).tensors
+        for (name, t) in a { XCTAssertEqual(t.data, b[name]!.data, name) }
+
+        // The finished run started again with --resume: nothing to train, the same files again.
+        let again = try Pretrainer(settings: tinySettings(steps: 2), dataset: tinyData(), runDirectory: root.appendingPathComponent("first"),
+                                   workers: 0, log: { _ in })
+        XCTAssertEqual(try again.run(resume: true).steps, 2)
+        let results = try XCTUnwrap(JSONSerialization.jsonObject(
+            with: Data(contentsOf: root.appendingPathComponent("first/results.json"))) as? [String: Any])
+        let lastRow = try String(contentsOf: root.appendingPathComponent("first/metrics.csv"), encoding: .utf8)
+            .split(separator: "\n").last!.split(separator: ",")
+        XCTAssertEqual(try XCTUnwrap(results["final_loss"] as? Double), Double(lastRow[2])!, accuracy: 1e-6)
+    }
+
     func testResumeRefusesDifferentSettings() throws {
         let dir = root.appendingPathComponent("settings")
         try Pretrainer(settings: tinySettings(steps: 3), dataset: tinyData(), runDirectory: dir, workers: 0, log: { _ in })

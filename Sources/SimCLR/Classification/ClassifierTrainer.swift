@@ -47,6 +47,8 @@ public final class ClassifierTrainer {
     public var rank: Int { dataParallel.rank }
     public var worldSize: Int { dataParallel.size }
     public var isLeader: Bool { rank == 0 }
+    /// Rank 0 also writes metrics.csv's rows as TensorBoard scalars to RUN_DIR/tb.
+    public var writesTensorBoard = true
 
     public var checkpointURL: URL { loop.checkpointURL }
     public var finalModelURL: URL { loop.finalModelURL }
@@ -122,7 +124,9 @@ public final class ClassifierTrainer {
                                              seed: settings.seed)
         } catch {
             throw invalid("\(error) (\(trainImages.count) training images at label fraction \(settings.labelFraction), "
-                          + "--batch-size \(settings.batchSize); the last partial batch of an epoch is dropped)")
+                          + "--batch-size \(settings.batchSize); the last partial batch of an epoch is dropped). "
+                          + "Use a --batch-size of at most \(trainImages.count / world * world) or a larger --label-fraction "
+                          + "(under simclr compare/sweep: --finetune-arg=--batch-size=N, --supervised-arg=--batch-size=N)")
         }
         loader = try BatchLoader(images: trainImages, sampler: sampler, augmentation: settings.augmentation, views: 1,
                                  seed: settings.seed, workers: workers, prefetch: prefetch)
@@ -154,7 +158,8 @@ public final class ClassifierTrainer {
                                  globalBatch: settings.batchSize,
                                  fields: ["classes": classCount, "train_count": trainImages.count, "test_count": testCount])
         }, openMetrics: {
-            try MetricsLog(url: loop.metricsURL, rows: ClassifierMetricsRow.self, resumingAfterStep: $0)
+            try MetricsLog(url: loop.metricsURL, rows: ClassifierMetricsRow.self, resumingAfterStep: $0,
+                           tensorBoard: writesTensorBoard ? runDirectory.appendingPathComponent("tb") : nil)
         })
         var position = start
         let progress = ProgressReporter(total: totalSteps, logEvery: settings.logEvery, silent: !isLeader)
