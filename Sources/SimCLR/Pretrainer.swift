@@ -197,7 +197,7 @@ public final class Pretrainer {
         var results: [String: Any] = [
             "method": "simclr-pretrain", "steps": steps, "final_loss": finalLoss, "epochs": settings.epochs,
             "ranks": worldSize, "batch_size": settings.batchSize, "width": settings.model.width,
-            "stem": settings.model.stem.rawValue, "temperature": Double(settings.temperature), "seed": settings.seed,
+            "arch": settings.model.arch.rawValue, "stem": settings.model.stem.rawValue, "temperature": Double(settings.temperature), "seed": settings.seed,
         ]
         let summary = try PretrainMetricsSummary(csv: runDirectory.appendingPathComponent("metrics.csv"))
         results["contrastive_loss"] = summary.loss

@@ -3,4 +3,5 @@ import Kernels
 import NeuralNet
 
 extension Stem: ExpressibleByArgument {}
+extension Architecture: ExpressibleByArgument {}
 extension ComputePrecision: ExpressibleByArgument {}

@@ -15,10 +15,13 @@ struct EncoderOptions: ParsableArguments {
     @Flag(help: "Use a randomly initialized encoder (the baseline) instead of --encoder.")
     var randomInit = false
 
+    @Option(help: "resnet18, resnet34 or resnet50 (default: the one the --encoder file's keys show; resnet18 for --random-init).")
+    var arch: Architecture?
+
     @Option(help: "Stem of the encoder: cifar (3x3 conv) or imagenet (7x7 conv + max pool).")
     var stem: Stem = .cifar
 
-    @Option(help: "Channel width multiplier of the encoder (1.0 = ResNet-18, 512-d features).")
+    @Option(help: "Channel width multiplier of the encoder (1.0 = the torchvision network: 512-d features, ResNet-50 2048-d).")
     var width = 1.0
 
     @Option(help: "Seed of the random init and of the command's own randomness (label-fraction subset, probe, t-SNE).")
@@ -61,14 +64,18 @@ struct EncoderOptions: ParsableArguments {
     /// "random-init" or the absolute encoder path.
     var source: String { encoder.map { URL(fileURLWithPath: expandPath($0)).path } ?? "random-init" }
 
-    func makeModel() throws -> ResNet18 {
+    /// The encoder's shape (its architecture read from the file's keys unless --arch is given).
+    var config: ResNetConfig { encoderConfig(arch: arch, stem: stem, width: width, headDims: [], weights: encoder) }
+
+    func makeModel() throws -> ResNet {
         guard hasSource else { throw CommandError("give --encoder FILE or --random-init") }
-        let model = ResNet18(config: ResNetConfig(stem: stem, width: width, headDims: []), seed: seed)
+        let config = config
+        let model = ResNet(config: config, seed: seed)
         if let encoder {
             do {
                 try model.load(from: URL(fileURLWithPath: expandPath(encoder)), scope: .backbone)
             } catch {
-                throw CommandError("\(encoder): \(error) (do --stem \(stem.rawValue) and --width \(width) describe this file?)")
+                throw CommandError("\(encoder): \(error) (do --arch \(config.arch.rawValue), --stem \(stem.rawValue) and --width \(width) describe this file?)")
             }
         }
         model.isTraining = false
@@ -85,7 +92,7 @@ struct EncoderOptions: ParsableArguments {
             let time = (attrs?[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0
             enc = "\(source) \(size) \(time) precision \(precision.rawValue)"
         }
-        return "\(enc) | \(stem.rawValue) \(width) | \(data) | \(split) | fraction \(fraction) seed \(seed)"
+        return "\(enc) | \(arch?.rawValue ?? "arch of file") \(stem.rawValue) \(width) | \(data) | \(split) | fraction \(fraction) seed \(seed)"
     }
 }
 
@@ -169,6 +176,7 @@ func runFeatureEvaluation(method: String, encoder: EncoderOptions, data: DataOpt
         results["test_count"] = features.test.1.count
         results["classes"] = features.classCount
         results["feature_dim"] = features.train.0.shape[1]
+        results["arch"] = encoder.config.arch.rawValue
         results["stem"] = encoder.stem.rawValue
         results["width"] = encoder.width
         results["seed"] = encoder.seed

@@ -102,8 +102,8 @@ public final class ClassifierTrainer {
             do {
                 try model.load(from: URL(fileURLWithPath: encoder), scope: .backbone)
             } catch {
-                throw invalid("\(encoder): \(error) (do the stem \(settings.model.stem.rawValue) and width "
-                              + "\(settings.model.width) describe this file?)")
+                throw invalid("\(encoder): \(error) (do the architecture \(settings.model.arch.rawValue), stem "
+                              + "\(settings.model.stem.rawValue) and width \(settings.model.width) describe this file?)")
             }
             log("backbone loaded from \(encoder); new \(settings.model.headDims) head")
         }
@@ -259,7 +259,7 @@ public final class ClassifierTrainer {
             "train_top1": summary.trainTop1, "train_loss": summary.trainLoss,
             "label_fraction": settings.labelFraction, "epochs": settings.epochs, "steps": summary.steps,
             "train_count": trainImages.count, "test_count": testCount, "classes": classCount,
-            "ranks": worldSize, "width": settings.model.width, "stem": settings.model.stem.rawValue,
+            "ranks": worldSize, "width": settings.model.width, "arch": settings.model.arch.rawValue, "stem": settings.model.stem.rawValue,
             "seed": settings.seed, "batch_size": settings.batchSize, "optimizer": settings.optimizer.rawValue,
             "lr": Double(schedule.baseLR), "backbone_lr_scale": Double(settings.backboneLRScale), "sync_batchnorm": dataParallel.syncBatchNorm,
         ]
