@@ -42,10 +42,10 @@ final class GoldenTests: XCTestCase {
     /// A block (registered as "b") from [4,16,8,8] to [4,32,4,4]: forward, backward, running stats, eval.
     private func checkBlock(_ fixture: String, _ block: any ResidualBlock, _ r: ParameterRegistry) throws {
         let f = try loadFixture(fixture)
+        let inShape = [4, 16, 8, 8], outShape = [4, 32, 4, 4]
         r.finalize()
         for p in r.parameters { p.value.copy(from: f["param." + p.name.dropFirst(2)]!.floats()) }
         for b in r.buffers { b.value.copy(from: f["param." + b.name.dropFirst(2)]!.floats()) }
-        let inShape = [4, 16, 8, 8], outShape = [4, 32, 4, 4]
         let x = blockedMap(nchw: f["input"]!.floats(), shape: inShape)
         let y = block.forward(x)
         XCTAssertLessThan(relativeError(nchwValues(y), f["output"]!.floats()), tolerance, "output")
@@ -89,16 +89,17 @@ final class GoldenTests: XCTestCase {
         try checkNetwork("resnet50_imagenet_w025", ResNetConfig(arch: .resnet50, stem: .imagenet, width: 0.25))
     }
 
-    /// Full width: 2048-d features into the head.
-    func testResNet50CifarStemFullWidth() throws {
-        try checkNetwork("resnet50_cifar_w1", ResNetConfig(arch: .resnet50, stem: .cifar, width: 1))
-    }
-
     /// A train-mode forward and backward, the BN running-stat update, then an eval-mode forward.
     private func checkNetwork(_ fixture: String, _ config: ResNetConfig) throws {
         let f = try loadFixture(fixture)
         let model = ResNet(config: config)
         GeneratedWeights.apply(to: model)
+        if config.arch.usesBottleneck {
+            // As make_resnet_fixtures.py: damped last gammas keep the deep fixture's gradients well-conditioned.
+            for p in model.parameters where p.name.hasSuffix("bn3.weight") {
+                for i in 0..<p.count { p.value[i] *= 0.1 }
+            }
+        }
         model.computesInputGradient = true
         let input = f["input"]!
         let images = Tensor(shape: input.shape, values: input.floats())

@@ -531,9 +531,11 @@ def make_basic_block():
 
 
 def make_resnet(fname, stem, width, input_shape, full_grads=False, tv_check=False, build=None,
-                sample_above=100000):
+                sample_above=100000, adjust=None):
     model = (build or build_resnet18)(width, stem)
     state = load_generated(model)
+    if adjust:
+        adjust(model)
     x = gen_values("input", input_shape, "input")
     g = gen_values("grad_output", (input_shape[0], 256), "grad_output")
     res = run_protocol(model, x, g)

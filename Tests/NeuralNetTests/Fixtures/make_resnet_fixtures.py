@@ -25,9 +25,13 @@ FILES (weights generated, not stored, unless the name says state_dict)
                                      input [4,16,8,8], output [4,32,4,4]; keys as basic_block.safetensors
   resnet34_cifar_w025.safetensors    w=0.25 cifar stem, input [2,3,16,16]
   resnet50_cifar_w025.safetensors    w=0.25 cifar stem, input [2,3,16,16]
-  resnet50_imagenet_w025.safetensors w=0.25 imagenet stem, input [2,3,32,32]
-  resnet50_cifar_w1.safetensors      w=1 cifar stem (2048-d features), input [2,3,32,32]
+  resnet50_imagenet_w025.safetensors w=0.25 imagenet stem, input [2,3,64,64]
       keys as resnet18_*.safetensors (gradients of tensors >= 4096 elements sampled)
+      ResNet-50 only: after the generated weights are loaded, every "*.bn3.weight" is multiplied by 0.1
+      (float32 * float32(0.1), one rounding). With the generated gammas near 1 the 16 Bottleneck branches
+      make the gradients chaotic: a 1e-6 relative change of the input moved PyTorch's own gradients by
+      3-34%, so no float32 implementation could match them. With the damped gammas that change moves
+      them by < 1e-4. (A full-width ResNet-50 fixture stayed at 1e-2 even so and is not made.)
   torch_state_dict_resnet34_w00625.safetensors, torch_state_dict_resnet50_w00625.safetensors (+ _io)
       w=0.0625 cifar models with PyTorch's default init, as torch_state_dict_w025 for ResNet-18
 """
@@ -93,6 +97,14 @@ def check_against_torchvision(arch, stem, input_shape):
     assert_same(run_protocol(ours, x, g), run_protocol(tv, x, g), f"torchvision equivalence {arch} {stem}")
 
 
+def damp_bottleneck_gammas(model):
+    """Scales every Bottleneck's last BN gamma by 0.1 (see the docstring: keeps the fixture well-conditioned)."""
+    with torch.no_grad():
+        for key, value in model.state_dict().items():
+            if key.endswith("bn3.weight"):
+                value.mul_(0.1)
+
+
 def make_bottleneck_block():
     tvm = torchvision.models.resnet
     block = Bottleneck(16, 8, 2, nn.Sequential(conv1x1(16, 32, 2), nn.BatchNorm2d(32)))
@@ -121,11 +133,9 @@ def main():
              make_resnet("resnet34_cifar_w025.safetensors", "cifar", 0.25, (2, 3, 16, 16),
                          build=builder("resnet34"), sample_above=SAMPLE_ABOVE),
              make_resnet("resnet50_cifar_w025.safetensors", "cifar", 0.25, (2, 3, 16, 16),
-                         build=builder("resnet50"), sample_above=SAMPLE_ABOVE),
-             make_resnet("resnet50_imagenet_w025.safetensors", "imagenet", 0.25, (2, 3, 32, 32),
-                         build=builder("resnet50"), sample_above=SAMPLE_ABOVE),
-             make_resnet("resnet50_cifar_w1.safetensors", "cifar", 1.0, (2, 3, 32, 32),
-                         build=builder("resnet50"), sample_above=SAMPLE_ABOVE)]
+                         build=builder("resnet50"), sample_above=SAMPLE_ABOVE, adjust=damp_bottleneck_gammas),
+             make_resnet("resnet50_imagenet_w025.safetensors", "imagenet", 0.25, (2, 3, 64, 64),
+                         build=builder("resnet50"), sample_above=SAMPLE_ABOVE, adjust=damp_bottleneck_gammas)]
     for arch in ("resnet34", "resnet50"):
         paths += make_torch_state_dict(builder(arch), 0.0625, f"torch_state_dict_{arch}_w00625")
     for p in paths:
