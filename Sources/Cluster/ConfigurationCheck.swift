@@ -1,3 +1,5 @@
+import Kernels
+
 /// Checks at start that every rank runs with the same configuration as rank 0.
 ///
 /// Each rank hashes a canonical text of its configuration (FNV-1a 64; this guards against accidents, not
@@ -5,14 +7,7 @@
 /// throw the same error together (no rank is left waiting in a later collective). On a mismatch rank 0's text
 /// is broadcast and each differing rank names its first differing line, which every rank's message includes.
 public enum ConfigurationCheck {
-    /// FNV-1a, 64 bit.
-    public static func fnv1a64<S: Sequence>(_ bytes: S) -> UInt64 where S.Element == UInt8 {
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for byte in bytes { hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01b3 }
-        return hash
-    }
-
-    public static func hash(_ canonical: String) -> UInt64 { fnv1a64(canonical.utf8) }
+    public static func hash(_ canonical: String) -> UInt64 { FNV1a64.hash(canonical.utf8) }
 
     /// A canonical text for key/value settings: one `key=value` line per key, sorted by key.
     public static func canonical(_ settings: [String: String]) -> String {

@@ -19,7 +19,7 @@ import Kernels
 /// Scratch tensors are kept per shape, so repeated steps of one shape allocate nothing in the `into:` forms.
 public final class EmbeddingGather {
     public let communicator: any ProcessGroup
-    private var stacked: Tensor?       // [W * 2b, D] as received: rank-major local layouts
+    private var stacked = ReusableTensor()  // [W * 2b, D] as received: rank-major local layouts
 
     public init(communicator: any ProcessGroup) {
         self.communicator = communicator
@@ -55,7 +55,7 @@ public final class EmbeddingGather {
     public func gatherViews(_ local: Tensor, into result: Tensor) throws {
         let (twoB, d) = try localShape(local)
         try requireShape(result, [world * twoB, d], "gatherViews")
-        let stacked = scratch(count: result.count)
+        let stacked = self.stacked.get(count: result.count)
         try communicator.allGather(local, into: stacked)
         let b = twoB / 2, B = world * b
         stacked.withUnsafeBufferPointer { src in
@@ -110,12 +110,5 @@ public final class EmbeddingGather {
             throw ClusterError.invalidArgument(call: call, message: "tensor has shape \(t.shape), expected \(shape)",
                                                rank: communicator.worldRank)
         }
-    }
-
-    private func scratch(count: Int) -> Tensor {
-        if let s = stacked, s.count == count { return s }
-        let s = Tensor(shape: [count])
-        stacked = s
-        return s
     }
 }

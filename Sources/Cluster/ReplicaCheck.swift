@@ -27,9 +27,9 @@ public enum ReplicaCheck {
     /// A 64-bit checksum of the float bit patterns (FNV-1a style, over 32-bit words; +0 and -0 differ).
     public static func checksum(_ tensor: Tensor) -> UInt64 {
         tensor.withUnsafeBufferPointer { values in
-            var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-            for v in values { hash = (hash ^ UInt64(v.bitPattern)) &* 0x0000_0100_0000_01b3 }
-            return hash ^ UInt64(values.count)
+            var hash = FNV1a64()
+            for v in values { hash.combine(UInt64(v.bitPattern)) }
+            return hash.value ^ UInt64(values.count)
         }
     }
 

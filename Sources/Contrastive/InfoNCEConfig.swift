@@ -4,6 +4,14 @@ public enum Similarity: String, Sendable, CaseIterable {
     case cosine
     /// `-|z_i - z_j|^2`.
     case negativeSquaredL2
+
+    /// The name users and settings files give it: `cosine` or `l2`.
+    public var name: String { self == .cosine ? "cosine" : "l2" }
+
+    public init?(name: String) {
+        guard let match = Self.allCases.first(where: { $0.name == name }) else { return nil }
+        self = match
+    }
 }
 
 /// Settings of the InfoNCE (NT-Xent) loss.

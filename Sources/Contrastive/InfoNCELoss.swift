@@ -23,17 +23,22 @@ public final class InfoNCELoss {
     /// Below this norm a row is divided by `normEpsilon` instead (torch's cosine_similarity eps).
     static let normEpsilon: Float = 1e-8
 
-    private var unit = Tensor(shape: [0])         // [M, D] rows divided by their clamped norm (cosine)
-    private var gathered = Tensor(shape: [0])     // [K, D] the anchors' rows of the compared matrix
-    private var logits = Tensor(shape: [0])       // [K, M] s_ij, then overwritten with dLoss/d sim_ij
-    private var anchorTerms = Tensor(shape: [0])  // [K, D] the gradient reaching each anchor's own row
-    private let norms = Scratch<Float>(0)         // [M] |z_j| (cosine) or |z_j|^2 (L2)
-    private let rowLoss = Scratch<Double>(0)      // [K]
-    private let rowRank = Scratch<Int>(0)         // [K]
-    private let rowSum = Scratch<Float>(0)        // [K] sum_j G_kj (L2 backward)
-    private let candidateSum = Scratch<Float>(0)  // [M] sum_k G_kj (L2 backward)
-    private let anchorOf = Scratch<Int>(0)        // [M] k when row j is anchor k, else -1
-    private let anchorRow = Scratch<Int>(0)       // [K] the row of anchor k
+    // Buffers kept between calls, grown only when M, D or the anchor count grows.
+    private var unitBuffer = ReusableTensor()          // [M, D] rows divided by their clamped norm (cosine)
+    private var gatheredBuffer = ReusableTensor()      // [K, D] the anchors' rows of the compared matrix
+    private var logitsBuffer = ReusableTensor()        // [K, M] s_ij, then overwritten with dLoss/d sim_ij
+    private var anchorTermsBuffer = ReusableTensor()   // [K, D] the gradient reaching each anchor's own row
+    private var norms = Reusable<RawBuffer<Float>>()         // [M] |z_j| (cosine) or |z_j|^2 (L2)
+    private var rowLoss = Reusable<RawBuffer<Double>>()      // [K]
+    private var rowRank = Reusable<RawBuffer<Int>>()         // [K]
+    private var rowSum = Reusable<RawBuffer<Float>>()        // [K] sum_j G_kj (L2 backward)
+    private var candidateSum = Reusable<RawBuffer<Float>>()  // [M] sum_k G_kj (L2 backward)
+    private var anchorOf = Reusable<RawBuffer<Int>>()        // [M] k when row j is anchor k, else -1
+    private var anchorRow = Reusable<RawBuffer<Int>>()       // [K] the row of anchor k
+    private var unit: Tensor { unitBuffer.current }
+    private var gathered: Tensor { gatheredBuffer.current }
+    private var logits: Tensor { logitsBuffer.current }
+    private var anchorTerms: Tensor { anchorTermsBuffer.current }
 
     public init(config: InfoNCEConfig = InfoNCEConfig()) {
         self.config = config
@@ -71,8 +76,8 @@ public final class InfoNCELoss {
         var loss = 0.0
         var metrics = ContrastiveMetrics(anchors: k)
         for a in 0..<k {  // in anchor order, so the sum does not depend on the thread count
-            loss += rowLoss.pointer[a]
-            let rank = rowRank.pointer[a]
+            loss += rowLoss.current.pointer[a]
+            let rank = rowRank.current.pointer[a]
             metrics.rankSum += rank
             if rank == 1 { metrics.top1Hits += 1 }
             if rank <= 5 { metrics.top5Hits += 1 }
@@ -82,23 +87,23 @@ public final class InfoNCELoss {
     }
 
     private func reserve(rows m: Int, dim d: Int, anchors k: Int) {
-        if config.similarity == .cosine { unit = atLeast(m * d, unit) }
-        gathered = atLeast(k * d, gathered)
-        logits = atLeast(k * m, logits)
-        anchorTerms = atLeast(k * d, anchorTerms)
-        norms.reserve(m)
-        candidateSum.reserve(m)
-        anchorOf.reserve(m)
-        rowLoss.reserve(k)
-        rowRank.reserve(k)
-        rowSum.reserve(k)
-        anchorRow.reserve(k)
+        if config.similarity == .cosine { unitBuffer.atLeast(m * d) }
+        gatheredBuffer.atLeast(k * d)
+        logitsBuffer.atLeast(k * m)
+        anchorTermsBuffer.atLeast(k * d)
+        norms.atLeast(m)
+        candidateSum.atLeast(m)
+        anchorOf.atLeast(m)
+        rowLoss.atLeast(k)
+        rowRank.atLeast(k)
+        rowSum.atLeast(k)
+        anchorRow.atLeast(k)
     }
 
     /// Fills the anchor maps, checking that anchors are distinct rows (a repeated anchor would be counted
     /// twice and break the partition property).
     private func setAnchors(_ anchors: [Int]?, rows m: Int) {
-        let of = anchorOf.pointer, row = anchorRow.pointer
+        let of = anchorOf.current.pointer, row = anchorRow.current.pointer
         of.update(repeating: -1, count: m)
         guard let anchors else {
             for j in 0..<m { of[j] = j; row[j] = j }
@@ -114,7 +119,7 @@ public final class InfoNCELoss {
 
     /// The matrix whose rows are compared: unit rows for cosine, Z itself for L2. Also fills `norms`.
     private func prepareCompared(_ z: Tensor, rows m: Int, dim d: Int) -> Tensor {
-        let zp = z.address, norm = norms.pointer
+        let zp = z.address, norm = norms.current.pointer
         switch config.similarity {
         case .cosine:
             let up = unit.address, eps = Self.normEpsilon
@@ -141,7 +146,7 @@ public final class InfoNCELoss {
 
     /// logits[k, j] = s_(anchor k), j / tau, one GEMM of the gathered anchor rows against all rows.
     private func similarities(_ x: Tensor, rows m: Int, dim d: Int, anchors k: Int) {
-        let xp = x.address, gp = gathered.address, row = anchorRow.pointer
+        let xp = x.address, gp = gathered.address, row = anchorRow.current.pointer
         Parallel.forEach(k, minimumPerThread: 64) { a in
             (gp + a * d).update(from: xp + row[a] * d, count: d)
         }
@@ -155,8 +160,8 @@ public final class InfoNCELoss {
     /// Per anchor row: finish the logits, logsumexp, loss term, rank of the positive, and (if asked)
     /// overwrite the row with G = dLoss/d sim = (softmax - onehot(pos)) / (tau * N), zero on the diagonal.
     private func softmaxRows(rows m: Int, anchors k: Int, normalization n: Int, wantGradient: Bool) {
-        let lp = logits.address, row = anchorRow.pointer, norm = norms.pointer
-        let loss = rowLoss.pointer, rank = rowRank.pointer, sums = rowSum.pointer
+        let lp = logits.address, row = anchorRow.current.pointer, norm = norms.current.pointer
+        let loss = rowLoss.current.pointer, rank = rowRank.current.pointer, sums = rowSum.current.pointer
         let half = m / 2, inverseTau = 1 / config.temperature
         let isL2 = config.similarity == .negativeSquaredL2
         let gradientScale = inverseTau / Float(n)
@@ -202,9 +207,9 @@ public final class InfoNCELoss {
         matmul(logits, transposed: true, rows: m, inner: k, gathered, columns: d, into: gradient, alpha: c)
         matmul(logits, rows: k, inner: m, x, columns: d, into: anchorTerms, alpha: c)
 
-        let gp = gradient.address, tp = anchorTerms.address, of = anchorOf.pointer
-        let zp = z.address, xp = x.address, norm = norms.pointer
-        let sums = rowSum.pointer, columns = candidateSum.pointer, lp = logits.address
+        let gp = gradient.address, tp = anchorTerms.address, of = anchorOf.current.pointer
+        let zp = z.address, xp = x.address, norm = norms.current.pointer
+        let sums = rowSum.current.pointer, columns = candidateSum.current.pointer, lp = logits.address
         if isL2 {
             // sum_k G_kj for every candidate row j (serial: k*m adds, small next to the GEMMs).
             columns.update(repeating: 0, count: m)

@@ -1,4 +1,5 @@
 import Foundation
+import Kernels
 
 /// A folder of PNG/JPEG images: torchvision's ImageFolder layout (one subfolder per class, class names
 /// sorted, label = index) or a flat folder of unlabelled images (label -1).
@@ -170,8 +171,8 @@ public enum ImageFolderCache {
 
     /// A hash of every file's path, byte size and modification time, and of the output size.
     static func fingerprint(_ listing: ImageFolder.Listing, size: Int) throws -> String {
-        var h: UInt64 = 0xcbf2_9ce4_8422_2325
-        func mix(_ s: String) { for b in s.utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 } }
+        var h = FNV1a64()
+        func mix(_ s: String) { h.combine(s) }
         mix("\(size)|\(listing.classNames.joined(separator: "/"))|")
         for file in listing.files {
             let attributes = (try? FileManager.default.attributesOfItem(atPath: file)) ?? [:]
@@ -179,14 +180,13 @@ public enum ImageFolderCache {
             let modified = (attributes[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0
             mix("\(file)|\(bytes)|\(modified)\n")
         }
-        return String(h, radix: 16)
+        return String(h.value, radix: 16)
     }
 
     /// The cache file of `directory` at `size` inside `cacheDirectory`.
     static func path(for directory: String, size: Int, in cacheDirectory: String) -> String {
         let absolute = URL(fileURLWithPath: directory).standardizedFileURL.path
-        var h: UInt64 = 0xcbf2_9ce4_8422_2325
-        for b in absolute.utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
+        let h = FNV1a64.hash(absolute.utf8)
         let name = URL(fileURLWithPath: absolute).lastPathComponent
         return FileAccess.join(cacheDirectory, "\(name)-\(String(h, radix: 16))-\(size).simclr-images")
     }

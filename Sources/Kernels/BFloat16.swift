@@ -46,15 +46,3 @@ public enum BFloat16 {
         return r
     }
 }
-
-/// Reuses a bf16 tensor across steps, reallocating only when the element count changes.
-public struct ReusableBF16Tensor {
-    public private(set) var tensor: BF16Tensor?
-    public init() {}
-    public mutating func get(_ count: Int) -> BF16Tensor {
-        if let t = tensor, t.count == count { return t }
-        let t = BF16Tensor(count: count)
-        tensor = t
-        return t
-    }
-}

@@ -121,7 +121,7 @@ public final class BatchNorm {
             laneShift[c] = b[c] - mean[c] * laneScale[c]
         }
         let y = output.get(count: x.storageCount)
-        let y16 = bf16Copy ? outputBF16.get(x.storageCount) : nil
+        let y16 = bf16Copy ? outputBF16.get(count: x.storageCount) : nil
         laneScale.withUnsafeBufferPointer { sc in
             laneShift.withUnsafeBufferPointer { sh in
                 BlockedKernels.scaleShift(x, scale: sc.baseAddress!, shift: sh.baseAddress!, residual: residual?.tensor,
@@ -184,7 +184,7 @@ public final class BatchNorm {
         }
         let bf16Only = precision == .bf16
         let dx = bf16Only ? nil : gradInput.get(count: x.storageCount)
-        let dx16 = bf16Only ? gradInputBF16.get(x.storageCount) : nil
+        let dx16 = bf16Only ? gradInputBF16.get(count: x.storageCount) : nil
         let source = g ?? dy.tensor
         laneMean.withUnsafeBufferPointer { m in
             laneK.withUnsafeBufferPointer { k in

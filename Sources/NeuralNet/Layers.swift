@@ -1,18 +1,5 @@
 import Kernels
 
-/// Reuses a tensor across steps, reallocating only when the required shape changes.
-struct ReusableTensor {
-    private(set) var tensor: Tensor?
-    mutating func get(_ shape: [Int]) -> Tensor {
-        if let t = tensor, t.shape == shape { return t }
-        let t = Tensor(shape: shape)
-        tensor = t
-        return t
-    }
-    /// A flat tensor for a blocked feature map of `count` floats.
-    mutating func get(count: Int) -> Tensor { get([count]) }
-}
-
 /// Convolution without bias (every convolution of ResNet is followed by BatchNorm), on blocked maps.
 ///
 /// In bf16 the source, the weights and the output gradient are rounded to bf16: natively (`bf16`: the
@@ -66,7 +53,7 @@ public final class Conv2d {
         switch precision {
         case .fp32: operand = .float32(images)
         case .bf16:
-            let low = imagesBF16.get(images.count)
+            let low = imagesBF16.get(count: images.count)
             low.round(from: images)
             operand = .bf16(low)
         case .bf16Reference: operand = .float32(rounded(images, into: &roundedSource))
@@ -172,7 +159,7 @@ public final class MaxPool2d {
         input = x
         var out = y
         if writesBF16Copy {
-            let low = outputBF16.get(count)
+            let low = outputBF16.get(count: count)
             low.round(from: y.tensor)
             out = y.with(tensor: y.tensor, bf16: low)
         }
@@ -245,7 +232,7 @@ public final class Linear {
         let batch = x.count / inFeatures
         let dx = computesInputGradient ? gradInput.get([batch, inFeatures]) : nil
         // The forward's rounded weights are still in `roundedWeight` (the optimizer runs after backward).
-        let w = precision.roundsToBF16 ? roundedWeight.tensor! : weight.value!
+        let w = precision.roundsToBF16 ? roundedWeight.current : weight.value!
         Dense.backward(x: x, weight: w, gradOutput: operand(dy, &roundedGradient), gradWeight: weight.gradient,
                        gradBias: bias.gradient, gradInput: dx, batch: batch, inFeatures: inFeatures, outFeatures: outFeatures)
         weight.gradientIsReady(); bias.gradientIsReady()
@@ -270,7 +257,7 @@ public final class VectorReLU {
         return y
     }
     public func backward(_ dy: Tensor) -> Tensor {
-        guard let y = output.tensor else { preconditionFailure("ReLU backward before forward") }
+        guard let y = output.storage else { preconditionFailure("ReLU backward before forward") }
         let dx = gradInput.get(y.shape)
         Elementwise.reluBackward(output: y, gradOutput: dy, into: dx)
         return dx

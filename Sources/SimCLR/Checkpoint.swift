@@ -109,12 +109,8 @@ public enum Checkpoint {
 
     /// FNV-1a 64 over the concatenated bytes.
     static func checksum(_ parts: [Data]) -> UInt64 {
-        var h: UInt64 = 0xcbf2_9ce4_8422_2325
-        for d in parts {
-            d.withUnsafeBytes { raw in
-                for b in raw { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
-            }
-        }
-        return h
+        var h = FNV1a64()
+        for d in parts { d.withUnsafeBytes { h.combine(bytes: $0) } }
+        return h.value
     }
 }

@@ -1,3 +1,4 @@
+import Contrastive
 import Datasets
 import Foundation
 import Kernels
@@ -16,7 +17,7 @@ public struct PretrainSettings: Equatable, OptimizationSettings, JSONSettings {
     /// Arithmetic of convolutions and Linear layers (fp32, or bf16 with float32 master weights).
     public var precision = ComputePrecision.fp32
     public var temperature: Float = 0.07
-    public var similarity = "cosine"
+    public var similarity = Similarity.cosine
     public var optimizer = OptimizerKind.sgd
     /// Base learning rate before batch scaling.
     public var lr: Float = 0.3
@@ -40,5 +41,22 @@ public struct PretrainSettings: Equatable, OptimizationSettings, JSONSettings {
         a.saveEvery = nil; b.saveEvery = nil
         a.logEvery = 0; b.logEvery = 0
         return a == b
+    }
+}
+
+/// Stored by name (`"cosine"`, `"l2"`), as settings files and checkpoints have always held it.
+extension Similarity: Codable {
+    public init(from decoder: Decoder) throws {
+        let name = try decoder.singleValueContainer().decode(String.self)
+        guard let similarity = Similarity(name: name) else {
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath,
+                                                    debugDescription: "unknown similarity \(name)"))
+        }
+        self = similarity
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(name)
     }
 }

@@ -63,14 +63,13 @@ public final class Pretrainer {
     private let knnMonitor: KNNMonitor?
     private let loader: BatchLoader
     private let log: (String) -> Void
-    private let runInfo: [String: String]
     public var rank: Int { dataParallel.rank }
     public var worldSize: Int { dataParallel.size }
     /// Rank 0 alone writes logs, metrics, checkpoints and the model.
     public var isLeader: Bool { rank == 0 }
 
-    public var checkpointURL: URL { runDirectory.appendingPathComponent("checkpoint.safetensors") }
-    public var finalModelURL: URL { runDirectory.appendingPathComponent("model.safetensors") }
+    public var checkpointURL: URL { loop.checkpointURL }
+    public var finalModelURL: URL { loop.finalModelURL }
 
     public init(settings: PretrainSettings, dataset: LabeledImages, runDirectory: URL, workers: Int = 2,
                 prefetch: Int = 2, initialWeights: URL? = nil, runInfo: [String: String] = [:],
@@ -89,7 +88,6 @@ public final class Pretrainer {
         self.settings = settings
         self.runDirectory = runDirectory
         self.log = rank == 0 ? log : { _ in }
-        self.runInfo = runInfo
         self.knnMonitor = knnMonitor
         model = ResNet18(config: settings.model, seed: settings.seed)
         model.precision = settings.precision
@@ -101,10 +99,9 @@ public final class Pretrainer {
         optimizer = settings.makeOptimizer(segments: parameterSegments(of: model))
         loop = TrainingLoop(runDirectory: runDirectory, model: model, optimizer: optimizer, dataParallel: dataParallel,
                             settingsJSON: settings.json, verifyReplicasEvery: options.verifyReplicasEvery,
-                            log: self.log)
-        let similarity: Similarity = settings.similarity == "l2" ? .negativeSquaredL2 : .cosine
+                            runInfo: runInfo, log: self.log)
         step = ContrastiveStep(model: model, loss: InfoNCELoss(config: InfoNCEConfig(temperature: settings.temperature,
-                                                                                     similarity: similarity)),
+                                                                                     similarity: settings.similarity)),
                                optimizer: optimizer, dataParallel: dataParallel)
         do {
             sampler = try DistributedSampler(datasetCount: dataset.count, worldSize: world, rank: rank,
@@ -126,8 +123,11 @@ public final class Pretrainer {
         let (start, metrics) = try loop.begin(resume: resume, totalSteps: totalSteps, accepts: { saved in
             // Settings of an older format cannot be compared: accept them (the tensors are still checked).
             (try? JSONDecoder().decode(PretrainSettings.self, from: Data(saved.utf8)))?.sameTrainingAs(settings) ?? true
-        }, writeConfig: writeConfig, openMetrics: {
-            try MetricsLog(url: runDirectory.appendingPathComponent("metrics.csv"), resumingAfterStep: $0)
+        }, writeConfig: {
+            try loop.writeConfig(totalSteps: totalSteps, stepsPerEpoch: sampler.stepsPerEpoch, scaledLR: schedule.baseLR,
+                                 globalBatch: settings.batchSize)
+        }, openMetrics: {
+            try MetricsLog(url: loop.metricsURL, resumingAfterStep: $0)
         })
         var position = start
         let progress = ProgressReporter(total: totalSteps, logEvery: settings.logEvery, silent: !isLeader)
@@ -181,12 +181,9 @@ public final class Pretrainer {
         }
         if !stoppedEarly {
             progress.finishLine()
-            if isLeader {
-                try model.save(to: finalModelURL, metadata: ["format": "pt"])
-                metrics?.flush()
+            try loop.finish(steps: position.step, metrics: metrics) {
                 try writeResults(steps: position.step, finalLoss: lastLoss, knn: lastKNN)
             }
-            log("finished \(position.step) steps; model written to \(finalModelURL.path)")
         }
         return PretrainSummary(steps: position.step, finalLoss: lastLoss, stoppedEarly: stoppedEarly)
     }
@@ -199,7 +196,7 @@ public final class Pretrainer {
             "ranks": worldSize, "batch_size": settings.batchSize, "width": settings.model.width,
             "arch": settings.model.arch.rawValue, "stem": settings.model.stem.rawValue, "temperature": Double(settings.temperature), "seed": settings.seed,
         ]
-        let summary = try PretrainMetricsSummary(csv: runDirectory.appendingPathComponent("metrics.csv"))
+        let summary = try PretrainMetricsSummary(csv: loop.metricsURL)
         results["contrastive_loss"] = summary.loss
         results["contrastive_top1"] = summary.top1
         results["contrastive_top5"] = summary.top5
@@ -211,15 +208,6 @@ public final class Pretrainer {
             results["knn_train_count"] = monitor.train.count
             results["test_count"] = monitor.test.count
         }
-        try EvaluationResults.write(results, to: runDirectory.appendingPathComponent("results.json"))
-    }
-
-    private func writeConfig() throws {
-        try RunConfigFile.write(settingsJSON: settings.json,
-                                fields: ["total_steps": totalSteps, "steps_per_epoch": sampler.stepsPerEpoch,
-                                         "scaled_lr": schedule.baseLR, "parameters": model.registry.parameterCount,
-                                         "world_size": worldSize, "per_rank_batch": settings.batchSize / worldSize,
-                                         "sync_batchnorm": dataParallel.syncBatchNorm],
-                                runInfo: runInfo, to: runDirectory)
+        try EvaluationResults.write(results, to: loop.resultsURL)
     }
 }

@@ -74,8 +74,9 @@ extension JSONSettings {
     }
 }
 
-/// The bookkeeping every training loop shares (pretraining, classifiers): starting or resuming a run, and
-/// after each step, checkpoints, replica checks and stopping on Ctrl-C or a test's halt. Rank 0 alone writes.
+/// The run skeleton every training loop shares (pretraining, classifiers): the run directory, config.json,
+/// starting or resuming, after each step checkpoints, replica checks and stopping on Ctrl-C or a test's
+/// halt, and at the end the model file. Rank 0 alone writes.
 struct TrainingLoop {
     let runDirectory: URL
     let model: ResNet18
@@ -83,10 +84,38 @@ struct TrainingLoop {
     let dataParallel: DataParallel
     let settingsJSON: String
     let verifyReplicasEvery: Int?
+    /// The build, host and data facts config.json records.
+    let runInfo: [String: String]
     let log: (String) -> Void
 
     var isLeader: Bool { dataParallel.rank == 0 }
     var checkpointURL: URL { runDirectory.appendingPathComponent("checkpoint.safetensors") }
+    var finalModelURL: URL { runDirectory.appendingPathComponent("model.safetensors") }
+    var resultsURL: URL { runDirectory.appendingPathComponent("results.json") }
+    var metricsURL: URL { runDirectory.appendingPathComponent("metrics.csv") }
+
+    /// config.json: the settings, what every training run records about its schedule and its ranks, and the
+    /// run's own `fields`.
+    func writeConfig(totalSteps: Int, stepsPerEpoch: Int, scaledLR: Float, globalBatch: Int,
+                     fields: [String: Any] = [:]) throws {
+        var all: [String: Any] = ["total_steps": totalSteps, "steps_per_epoch": stepsPerEpoch, "scaled_lr": scaledLR,
+                                  "parameters": model.registry.parameterCount, "world_size": dataParallel.size,
+                                  "per_rank_batch": globalBatch / dataParallel.size,
+                                  "sync_batchnorm": dataParallel.syncBatchNorm]
+        all.merge(fields) { _, own in own }
+        try RunConfigFile.write(settingsJSON: settingsJSON, fields: all, runInfo: runInfo, to: runDirectory)
+    }
+
+    /// After the last step: rank 0 writes the final model (torchvision keys) and, through `writeResults`,
+    /// results.json; every rank logs the end.
+    func finish(steps: Int, metrics: MetricsLog?, writeResults: () throws -> Void) throws {
+        if isLeader {
+            try model.save(to: finalModelURL, metadata: ["format": "pt"])
+            metrics?.flush()
+            try writeResults()
+        }
+        log("finished \(steps) steps; model written to \(finalModelURL.path)")
+    }
 
     /// Creates the run directory, restores the checkpoint when resuming (`accepts` judges its settings), then
     /// on rank 0 writes config.json and opens metrics.csv (given the step it resumes after, if any).

@@ -1,7 +1,19 @@
 import ArgumentParser
+import Contrastive
 import Kernels
 import NeuralNet
+import SimCLR
 
 extension Stem: ExpressibleByArgument {}
 extension Architecture: ExpressibleByArgument {}
 extension ComputePrecision: ExpressibleByArgument {}
+
+/// `--similarity cosine|l2`.
+extension Similarity: ExpressibleByArgument {
+    public init?(argument: String) { self.init(name: argument) }
+    public var defaultValueDescription: String { name }
+    public static var allValueStrings: [String] { allCases.map(\.name) }
+}
+
+/// `linear-eval --optimizer sgd|adamw`.
+extension LinearProbeConfig.OptimizerKind: ExpressibleByArgument {}

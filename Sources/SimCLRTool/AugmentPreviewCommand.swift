@@ -44,8 +44,6 @@ struct AugmentPreviewCommand: ParsableCommand {
 
     @OptionGroup(title: "Augmentation") var augmentation: AugmentationOptions
 
-    @Flag(help: "Keep OpenBLAS's own kernel choice (no OPENBLAS_CORETYPE fix).")
-    var noBlasFix = false
 
     /// Pixels between tiles and around the grid.
     static let gap = 2
@@ -63,7 +61,7 @@ struct AugmentPreviewCommand: ParsableCommand {
     }
 
     func run() throws {
-        let log = { (line: String) in FileHandle.standardError.write(Data((line + "\n").utf8)) }
+        let log = Console().note
         let config = try augmentation.config(outputSize: imageSize)
         let data = try dataOptions.load(split: split, maxCount: images, log: log)
         do {

@@ -26,18 +26,22 @@ enum BLASSetup {
         return nil
     }
 
-    /// Call first thing in main, before MPI starts: may replace the process image (same pid).
-    static func ensureGoodKernels(arguments: [String]) {
+    /// Call first thing in main, before MPI starts: may replace the process image (same pid). Returns the
+    /// arguments without `--no-blas-fix`, which is read here alone (every command accepts it) and is
+    /// no option of any command.
+    static func ensureGoodKernels(arguments: [String]) -> [String] {
         let env = ProcessInfo.processInfo.environment
-        if arguments.contains("--no-blas-fix") || env["SIMCLR_NO_BLAS_FIX"] == "1" { return }
-        if env["OPENBLAS_CORETYPE"] != nil || env["SIMCLR_BLAS_REEXEC"] != nil { return }
-        guard let coreType = betterCoreType(current: BLAS.coreName, flags: cpuFlags()) else { return }
+        let remaining = arguments.filter { $0 != "--no-blas-fix" }
+        if remaining.count != arguments.count || env["SIMCLR_NO_BLAS_FIX"] == "1" { return remaining }
+        if env["OPENBLAS_CORETYPE"] != nil || env["SIMCLR_BLAS_REEXEC"] != nil { return remaining }
+        guard let coreType = betterCoreType(current: BLAS.coreName, flags: cpuFlags()) else { return remaining }
         setenv("OPENBLAS_CORETYPE", coreType, 1)
         setenv("SIMCLR_BLAS_REEXEC", "1", 1)
         let cArgs = arguments.map { strdup($0) } + [nil]
         execv("/proc/self/exe", cArgs)
         // execv returns only on failure; carry on with the slow kernels and say so.
         FileHandle.standardError.write(Data("warning: could not re-execute with OPENBLAS_CORETYPE=\(coreType); BLAS may be slow\n".utf8))
+        return remaining
     }
 
     /// One line for logs: which kernels, and why.

@@ -53,6 +53,7 @@ struct BenchCommand: ParsableCommand {
         guard batchSize >= 2, batchSize % 2 == 0 else { throw ValidationError("--batch-size must be even and >= 2 (two views per image)") }
         guard steps >= 1, warmup >= 0 else { throw ValidationError("--steps must be >= 1 and --warmup >= 0") }
         guard imageSize >= 8 else { throw ValidationError("--image-size must be at least 8") }
+        try checkWidth(width)
         guard workers >= 0 else { throw ValidationError("--workers must be >= 0") }
         _ = try parseDims(projDims)
         try checkPrecisionSupported(precision)

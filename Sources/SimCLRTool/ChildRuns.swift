@@ -52,7 +52,7 @@ struct StudyModelOptions: ParsableArguments {
 
     func validate() throws {
         try checkPrecisionSupported(precision)
-        guard width > 0, width <= 8 else { throw ValidationError("--width \(width) must lie in (0, 8]") }
+        try checkWidth(width)
     }
 
     @Option(help: "Arithmetic of every run: fp32 or bf16 (passed to each command's --precision).")
@@ -203,6 +203,3 @@ func shellQuoted(_ word: String) -> String {
     if plain && !word.isEmpty { return word }
     return "'" + word.replacingOccurrences(of: "'", with: "'\\''") + "'"
 }
-
-/// A line on standard output, unbuffered, so it keeps its place among the child runs' output.
-func say(_ line: String) { FileHandle.standardOutput.write(Data((line + "\n").utf8)) }

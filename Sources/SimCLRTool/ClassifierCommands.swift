@@ -51,7 +51,7 @@ struct ClassifierOptions: ParsableArguments {
         }
         guard epochs >= 1 else { throw ValidationError("--epochs must be at least 1") }
         guard batchSize >= 2 else { throw ValidationError("--batch-size must be at least 2") }
-        guard width > 0, width <= 4 else { throw ValidationError("--width must be in (0, 4]") }
+        try checkWidth(width)
         guard cropPadding >= 0 else { throw ValidationError("--crop-padding must not be negative") }
         guard evalBatchSize >= 1, logEvery >= 1 else { throw ValidationError("--eval-batch-size and --log-every must be at least 1") }
     }

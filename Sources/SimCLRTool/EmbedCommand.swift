@@ -66,13 +66,11 @@ struct EmbedCommand: ParsableCommand {
     @Option(help: "BLAS and kernel threads (default: all cores).")
     var threads: Int?
 
-    @Flag(help: "Keep OpenBLAS's own kernel choice (no OPENBLAS_CORETYPE fix).")
-    var noBlasFix = false
 
     func validate() throws {
         try checkPrecisionSupported(precision)
         guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1") }
-        guard width > 0, width <= 8 else { throw ValidationError("--width \(width) must lie in (0, 8]") }
+        try checkWidth(width)
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
         let dims = try parseDims(projDims)
         if features == .projection && dims.isEmpty {
@@ -87,7 +85,7 @@ struct EmbedCommand: ParsableCommand {
     }
 
     func run() throws {
-        let log = { (line: String) in FileHandle.standardError.write(Data((line + "\n").utf8)) }
+        let log = Console().note
         let threadCount = applyThreads(threads)
         log(BLASSetup.describe())
 

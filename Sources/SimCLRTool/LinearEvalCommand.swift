@@ -36,8 +36,6 @@ struct EncoderOptions: ParsableArguments {
     @Option(help: "BLAS and kernel threads (default: all cores).")
     var threads: Int?
 
-    @Flag(help: "Keep OpenBLAS's own kernel choice (no OPENBLAS_CORETYPE fix).")
-    var noBlasFix = false
 
     /// Checks the shape options and the encoder file; whether a source is given is `validateSource()`'s
     /// job, since `simclr tsne` may read embeddings instead of an encoder.
@@ -49,7 +47,7 @@ struct EncoderOptions: ParsableArguments {
         if let encoder, !FileManager.default.fileExists(atPath: expandPath(encoder)) {
             throw ValidationError("--encoder \(encoder): file not found")
         }
-        guard width > 0, width <= 8 else { throw ValidationError("--width \(width) must lie in (0, 8]") }
+        try checkWidth(width)
         guard featureBatchSize >= 1 else { throw ValidationError("--feature-batch-size must be at least 1") }
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
     }
@@ -158,7 +156,7 @@ func runFeatureEvaluation(method: String, encoder: EncoderOptions, data: DataOpt
                           body: (EvaluationFeatureSet, _ log: @escaping (String) -> Void) throws -> [String: Any]) throws {
     try runTrainingCommand { communicator in
         let isLeader = (communicator?.rank ?? 0) == 0
-        let log = { (line: String) in if isLeader { FileHandle.standardError.write(Data((line + "\n").utf8)) } }
+        let log = Console(leader: isLeader).note
         let threadCount = applyThreads(encoder.threads)
         log(BLASSetup.describe())
         let runDir = URL(fileURLWithPath: expandPath(out))
@@ -230,7 +228,7 @@ struct LinearEvalCommand: ParsableCommand {
     var batchSize = 256
 
     @Option(help: "Optimizer: sgd (momentum 0.9) or adamw.")
-    var optimizer = "sgd"
+    var optimizer: LinearProbeConfig.OptimizerKind = .sgd
 
     @Option(help: "SGD momentum.")
     var momentum: Float = 0.9
@@ -249,9 +247,6 @@ struct LinearEvalCommand: ParsableCommand {
         guard epochs >= 1 else { throw ValidationError("--epochs must be at least 1") }
         guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1") }
         if let lr, !(lr > 0) { throw ValidationError("--lr must be positive") }
-        guard LinearProbeConfig.OptimizerKind(rawValue: optimizer) != nil else {
-            throw ValidationError("--optimizer \(optimizer): expected sgd or adamw")
-        }
         guard momentum >= 0, momentum < 1 else { throw ValidationError("--momentum must lie in [0, 1)") }
         guard weightDecay >= 0 else { throw ValidationError("--weight-decay must be >= 0") }
     }
@@ -268,14 +263,13 @@ struct LinearEvalCommand: ParsableCommand {
     private func trainProbe(_ f: EvaluationFeatureSet, log: @escaping (String) -> Void) throws -> [String: Any] {
         let runDir = URL(fileURLWithPath: expandPath(out))
         let (trainX, trainY) = f.train, (testX, testY) = f.test
-        let kind = LinearProbeConfig.OptimizerKind(rawValue: optimizer)!
-        let baseLR = lr ?? (kind == .sgd ? 0.1 : 0.001)
+        let baseLR = lr ?? (optimizer == .sgd ? 0.1 : 0.001)
         let config = LinearProbeConfig(epochs: epochs, batchSize: batchSize,
                                        learningRate: Float(baseLR),
-                                       momentum: momentum, weightDecay: weightDecay, optimizer: kind,
+                                       momentum: momentum, weightDecay: weightDecay, optimizer: optimizer,
                                        standardize: !noStandardize, seed: encoderOptions.seed)
         log("training probe: \(trainY.count) of \(f.trainTotal) train images, \(f.classCount) classes, "
-            + "\(trainX.shape[1])-d, \(epochs) epochs, batch \(batchSize), \(optimizer) lr \(baseLR)")
+            + "\(trainX.shape[1])-d, \(epochs) epochs, batch \(batchSize), \(optimizer.rawValue) lr \(baseLR)")
         let probe = LinearProbe(featureDim: trainX.shape[1], classCount: f.classCount, seed: encoderOptions.seed)
         let metrics = try ProbeMetricsLog(url: runDir.appendingPathComponent("metrics.csv"))
         var last = ClassificationResult(top1: 0, top5: 0, loss: 0)
@@ -295,7 +289,7 @@ struct LinearEvalCommand: ParsableCommand {
         let results: [String: Any] = [
             "test_top1": last.top1, "test_top5": last.top5, "test_loss": last.loss,
             "train_loss": lastTrain.trainLoss, "train_top1": lastTrain.trainTop1,
-            "epochs": epochs, "batch_size": batchSize, "lr": baseLR, "optimizer": optimizer,
+            "epochs": epochs, "batch_size": batchSize, "lr": baseLR, "optimizer": optimizer.rawValue,
             "standardize": !noStandardize, "probe_seconds": Date().timeIntervalSince(start),
         ]
         return results

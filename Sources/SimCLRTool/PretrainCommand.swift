@@ -6,6 +6,7 @@ import NeuralNet
 import Optimizers
 import SimCLR
 import Cluster
+import Contrastive
 
 /// SimCLR's optimizer defaults (SGD lr 0.3 x B/256, 10 warm-up epochs).
 enum PretrainOptimizationDefaults: OptimizationDefaults {
@@ -49,7 +50,7 @@ struct PretrainCommand: ParsableCommand {
     var zeroInitResidual = false
     @Option(help: "Projection head sizes after the pooled features (512-d, ResNet-50 2048-d at width 1), e.g. 512,256 (two layers) or 128 (one).") var projDims = "512,256"
     @Option(help: "InfoNCE temperature.") var temperature: Float = 0.07
-    @Option(help: "Similarity: cosine, or l2 (negative squared Euclidean distance).") var similarity = "cosine"
+    @Option(help: "Similarity: cosine, or l2 (negative squared Euclidean distance).") var similarity: Similarity = .cosine
     @OptionGroup var optimization: OptimizationOptions<PretrainOptimizationDefaults>
     @OptionGroup var augmentation: AugmentationOptions
     @Option(help: "Random seed (weights, data order, augmentations).") var seed: UInt64 = 0
@@ -71,8 +72,7 @@ struct PretrainCommand: ParsableCommand {
         guard batchSize >= 2 else { throw ValidationError("--batch-size must be at least 2") }
         guard epochs >= 1 || (steps ?? 0) >= 1 else { throw ValidationError("--epochs (or --steps) must be at least 1") }
         guard temperature > 0 else { throw ValidationError("--temperature must be positive") }
-        guard ["cosine", "l2"].contains(similarity) else { throw ValidationError("--similarity must be cosine or l2") }
-        guard width > 0, width <= 4 else { throw ValidationError("--width must be in (0, 4]") }
+        try checkWidth(width)
         guard imageSize >= 8 else { throw ValidationError("--image-size must be at least 8") }
         if let s = saveEvery, s < 1 { throw ValidationError("--save-every must be at least 1") }
         if let k = knnEvery, k < 1 { throw ValidationError("--knn-every must be at least 1") }

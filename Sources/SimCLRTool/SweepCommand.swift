@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Reports
+import Contrastive
 import SimCLR
 
 /// `simclr sweep`: the seed's pretraining experiments, each setting a short pretrain + linear probe.
@@ -119,7 +120,7 @@ struct SweepCommand: ParsableCommand {
             case "head":
                 for h in heads.split(separator: ";").map(String.init) { result.append((study, h, ["--proj-dims", h])) }
             case "similarity":
-                for s in ["cosine", "l2"] { result.append((study, s, ["--similarity", s])) }
+                for s in Similarity.allCases.map(\.name) { result.append((study, s, ["--similarity", s])) }
             default: break
             }
         }

@@ -50,8 +50,6 @@ struct SynthCommand: ParsableCommand {
     @Option(help: "Generation threads (default: all cores).")
     var threads: Int?
 
-    @Flag(help: "Keep OpenBLAS's own kernel choice (no OPENBLAS_CORETYPE fix).")
-    var noBlasFix = false
 
     func validate() throws {
         guard (1...SyntheticShapes.classNames.count).contains(classes) else {

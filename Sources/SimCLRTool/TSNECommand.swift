@@ -104,7 +104,7 @@ struct TSNECommand: ParsableCommand {
     }
 
     func run() throws {
-        let log = { (line: String) in FileHandle.standardError.write(Data((line + "\n").utf8)) }
+        let log = Console().note
         let threadCount = applyThreads(encoderOptions.threads)
         let input = try loadInput(log: log)
         var (x, d, labels) = (input.features, input.dim, input.labels)

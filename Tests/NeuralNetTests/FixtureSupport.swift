@@ -14,11 +14,7 @@ func loadFixture(_ name: String) throws -> [String: SafetensorsEntry] {
 /// The deterministic weights of make_fixtures.py, so full-width weights need not be committed:
 /// u(name, i) = (splitmix64(fnv1a64(name) + i) >> 40) / 2^24, scaled per kind of tensor.
 enum GeneratedWeights {
-    static func fnv1a64(_ s: String) -> UInt64 {
-        var h: UInt64 = 0xcbf2_9ce4_8422_2325
-        for b in s.utf8 { h = (h ^ UInt64(b)) &* 0x100_0000_01b3 }
-        return h
-    }
+    static func fnv1a64(_ s: String) -> UInt64 { FNV1a64.hash(s.utf8) }
 
     static func splitmix64(_ x0: UInt64) -> UInt64 {
         let x = x0 &+ 0x9E37_79B9_7F4A_7C15

@@ -41,10 +41,10 @@ final class CheckpointReaderTests: XCTestCase {
         let model = ResNet18(config: config, seed: 1)
         let names = model.stateEntries().map { "model." + $0.0 } + sgd(for: model).stateTensors.map { "optimizer." + $0.name }
         let entries = names.map { ($0, replacing[$0] ?? file.tensors[$0]!) }
-        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-        for (_, e) in entries { for b in e.data { hash = (hash ^ UInt64(b)) &* 0x100_0000_01b3 } }
+        var hash = FNV1a64()
+        for (_, e) in entries { hash.combine(bytes: e.data) }
         var metadata = file.metadata
-        metadata["checksum"] = String(hash, radix: 16)
+        metadata["checksum"] = String(hash.value, radix: 16)
         if let position { metadata["position"] = position }
         return Safetensors.serialize(entries, metadata: metadata)
     }

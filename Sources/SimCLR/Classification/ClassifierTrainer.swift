@@ -45,15 +45,14 @@ public final class ClassifierTrainer {
     private let testShard: LabeledImages
     private let loader: BatchLoader
     private let log: (String) -> Void
-    private let runInfo: [String: String]
     private let loop: TrainingLoop
     public var rank: Int { dataParallel.rank }
     public var worldSize: Int { dataParallel.size }
     public var isLeader: Bool { rank == 0 }
 
-    public var checkpointURL: URL { runDirectory.appendingPathComponent("checkpoint.safetensors") }
-    public var finalModelURL: URL { runDirectory.appendingPathComponent("model.safetensors") }
-    public var resultsURL: URL { runDirectory.appendingPathComponent("results.json") }
+    public var checkpointURL: URL { loop.checkpointURL }
+    public var finalModelURL: URL { loop.finalModelURL }
+    public var resultsURL: URL { loop.resultsURL }
 
     /// `train` and `test` are whole labelled splits; the label fraction is taken here. With
     /// `settings.encoder`, rank 0 loads the backbone keys of that file (its `fc.*` keys are ignored).
@@ -95,7 +94,6 @@ public final class ClassifierTrainer {
         self.settings = settings
         self.runDirectory = runDirectory
         self.log = rank == 0 ? log : { _ in }
-        self.runInfo = runInfo
         model = ResNet18(config: settings.model, seed: settings.seed)
         model.precision = settings.precision
         if let encoder = settings.encoder, rank == 0 {
@@ -115,7 +113,7 @@ public final class ClassifierTrainer {
         })
         loop = TrainingLoop(runDirectory: runDirectory, model: model, optimizer: optimizer, dataParallel: dataParallel,
                             settingsJSON: settings.json, verifyReplicasEvery: options.verifyReplicasEvery,
-                            log: self.log)
+                            runInfo: runInfo, log: self.log)
         step = ClassifierStep(model: model, optimizer: optimizer, dataParallel: dataParallel)
         do {
             sampler = try DistributedSampler(datasetCount: trainImages.count, worldSize: world, rank: rank,
@@ -150,8 +148,12 @@ public final class ClassifierTrainer {
     public func run(resume: Bool = false, haltAfterStep: Int? = nil) throws -> ClassifierSummary {
         let (start, metrics) = try loop.begin(resume: resume, totalSteps: totalSteps, accepts: { saved in
             (try? JSONDecoder().decode(ClassifierSettings.self, from: Data(saved.utf8)))?.sameTrainingAs(settings) ?? false
-        }, writeConfig: writeConfig, openMetrics: {
-            try MetricsLog(url: runDirectory.appendingPathComponent("metrics.csv"), columns: Self.metricsColumns,
+        }, writeConfig: {
+            try loop.writeConfig(totalSteps: totalSteps, stepsPerEpoch: sampler.stepsPerEpoch, scaledLR: schedule.baseLR,
+                                 globalBatch: settings.batchSize,
+                                 fields: ["classes": classCount, "train_count": trainImages.count, "test_count": testCount])
+        }, openMetrics: {
+            try MetricsLog(url: loop.metricsURL, columns: Self.metricsColumns,
                            stepColumn: 1, resumingAfterStep: $0)
         })
         var position = start
@@ -211,11 +213,7 @@ public final class ClassifierTrainer {
         summary.steps = position.step
         if !summary.stoppedEarly {
             if summary.test == nil { summary.test = try evaluate() }   // resumed after the last epoch's checkpoint
-            if isLeader {
-                try model.save(to: finalModelURL, metadata: ["format": "pt"])
-                try writeResults(summary)
-            }
-            log("finished \(position.step) steps; model written to \(finalModelURL.path)")
+            try loop.finish(steps: position.step, metrics: metrics) { try writeResults(summary) }
         }
         return summary
     }
@@ -241,16 +239,6 @@ public final class ClassifierTrainer {
 
     private func fmt(_ v: Double) -> String { String(format: "%.6f", v) }
 
-    private func writeConfig() throws {
-        try RunConfigFile.write(settingsJSON: settings.json,
-                                fields: ["total_steps": totalSteps, "steps_per_epoch": sampler.stepsPerEpoch,
-                                         "scaled_lr": schedule.baseLR, "parameters": model.registry.parameterCount,
-                                         "world_size": worldSize, "per_rank_batch": settings.batchSize / worldSize,
-                                         "sync_batchnorm": dataParallel.syncBatchNorm,
-                                         "classes": classCount, "train_count": trainImages.count, "test_count": testCount],
-                                runInfo: runInfo, to: runDirectory)
-    }
-
     private func writeResults(_ summary: ClassifierSummary) throws {
         let test = summary.test ?? ClassificationResult(top1: .nan, top5: .nan, loss: .nan)
         var results: [String: Any] = [
@@ -263,7 +251,7 @@ public final class ClassifierTrainer {
             "seed": settings.seed, "batch_size": settings.batchSize, "optimizer": settings.optimizer.rawValue,
             "lr": Double(schedule.baseLR), "backbone_lr_scale": Double(settings.backboneLRScale), "sync_batchnorm": dataParallel.syncBatchNorm,
         ]
-        if let data = runInfo["data"] { results["data"] = data }
+        if let data = loop.runInfo["data"] { results["data"] = data }
         for (k, v) in results where (v as? Double)?.isFinite == false { results[k] = NSNull() }
         try EvaluationResults.write(results, to: resultsURL)
     }

@@ -22,3 +22,9 @@ struct CommandError: Error, CustomStringConvertible {
     let description: String
     init(_ description: String) { self.description = description }
 }
+
+/// `--width`, the channel multiplier, of every command: one limit (width 8 already holds 64 times
+/// ResNet-18's 11M parameters).
+func checkWidth(_ width: Double) throws {
+    guard width > 0, width <= 8 else { throw ValidationError("--width \(width) must lie in (0, 8]") }
+}

@@ -86,7 +86,6 @@ struct RuntimeOptions: ParsableArguments {
     @Option(help: "BLAS and kernel threads (default: all cores).") var threads: Int?
     @Option(help: "Background threads preparing batches.") var workers = 2
     @Option(help: "Batches prepared ahead of the step.") var prefetch = 2
-    @Flag(help: "Keep OpenBLAS's own kernel choice (no OPENBLAS_CORETYPE fix).") var noBlasFix = false
     @Option(help: ArgumentHelp("Arithmetic of convolutions and Linear layers: fp32, or bf16 (PyTorch CPU autocast semantics; needs a CPU with bf16 instructions). bf16-reference computes bf16's rounding in fp32 (slow; for checking numerics).")) var precision: ComputePrecision = .fp32
 
     func validate() throws {
@@ -114,7 +113,7 @@ struct RunContext {
         say("cpu: \(CPUFeatures.current.summary); convolutions: \(ConvolutionLibrary.description); precision \(runtime.precision.rawValue)")
     }
 
-    func say(_ line: String) { if isLeader { print(line) } }
+    func say(_ line: String) { Console(leader: isLeader).say(line) }
 }
 
 /// Runs a training or evaluation command: MPI is initialized only under a launcher (and finalized after); under MPI an error
