@@ -31,13 +31,16 @@ let package = Package(
         .target(name: "Datasets", dependencies: ["Kernels", "ImageCodecs"], swiftSettings: fastMath),
         .target(name: "Cluster", dependencies: ["CMPI", "Kernels", "NeuralNet"], swiftSettings: fastMath),
         .executableTarget(name: "cluster-check", dependencies: ["Cluster", "Kernels", "NeuralNet"], swiftSettings: fastMath),
+        // The files a run directory holds (results.json, metrics.csv rows), shared by the writers and the reports.
+        .target(name: "RunFiles"),
         // Reports: SVG charts (no dependencies), run reports and t-SNE (Kernels for BLAS and threads).
         .target(name: "SVG"),
-        .target(name: "Reports", dependencies: ["SVG", "Kernels"], swiftSettings: fastMath),
-        .target(name: "SimCLR", dependencies: ["NeuralNet", "Kernels", "Optimizers", "Contrastive", "Datasets", "Cluster"],
+        .target(name: "Reports", dependencies: ["SVG", "Kernels", "RunFiles"], swiftSettings: fastMath),
+        .target(name: "SimCLR", dependencies: ["NeuralNet", "Kernels", "Optimizers", "Contrastive", "Datasets", "Cluster",
+                                              "RunFiles"],
                 swiftSettings: fastMath),
         .executableTarget(name: "simclr", dependencies: [
-            "SimCLR", "NeuralNet", "Kernels", "Optimizers", "Contrastive", "Datasets", "CMPI", "Reports", "SVG",
+            "SimCLR", "NeuralNet", "Kernels", "Optimizers", "Contrastive", "Datasets", "CMPI", "Reports", "SVG", "RunFiles",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], path: "Sources/SimCLRTool", swiftSettings: fastMath),
         .testTarget(name: "KernelsTests", dependencies: ["Kernels"]),
@@ -50,10 +53,11 @@ let package = Package(
         // Helpers shared by the tests that run the built tools as processes (not part of any product).
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "SimCLRTests", dependencies: ["SimCLR", "NeuralNet", "Datasets", "Kernels", "Optimizers",
-                                                        "Cluster", "TestSupport"]),
+                                                        "Cluster", "TestSupport", "RunFiles"]),
         .testTarget(name: "ClusterTests", dependencies: ["Cluster", "Kernels", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["Datasets", "NeuralNet", "Kernels", "TestSupport"]),
-        .testTarget(name: "ReportsTests", dependencies: ["Reports", "SVG", "Kernels", "Datasets", "TestSupport"]),
+        .testTarget(name: "ReportsTests", dependencies: ["Reports", "SVG", "Kernels", "Datasets", "TestSupport", "RunFiles"]),
+        .testTarget(name: "RunFilesTests", dependencies: ["RunFiles"]),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "Kernels"],
                     resources: [.copy("Fixtures")]),
     ]

@@ -44,6 +44,6 @@ f0, f1, b0, b1 = map(float, sys.argv[1:5])
 noise = max(abs(f0 - f1), abs(b0 - b1))
 gap = abs((b0 + b1) / 2 - (f0 + f1) / 2)
 verdict = "within" if gap <= noise else "OUTSIDE"
-print(f"{sys.argv[5]} mean {(b0 + b1) / 2:.4f} vs fp32 mean {(f0 + f1) / 2:.4f}: gap {gap:.4f}, {verdict} the seed-to-seed noise {noise:.4f}")
+print(f"{sys.argv[5]} mean {(b0 + b1) / 2:.4f} vs fp32 mean {(f0 + f1) / 2:.4f}: gap {gap:.4f}, {verdict} the run-to-run noise across seeds {noise:.4f}")
 sys.exit(0 if gap <= noise else 1)
 PY

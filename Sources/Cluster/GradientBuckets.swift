@@ -13,7 +13,8 @@ public struct GradientBucket: Equatable, Sendable {
 /// current bucket and closing the bucket once it holds at least its byte limit (so a bucket may exceed the
 /// limit by its last parameter, and a parameter larger than the limit gets a bucket of its own). The first
 /// bucket uses the smaller `firstBucketBytes` so the first all-reduce starts early in backward.
-/// A gap between parameter ranges also closes a bucket: every bucket is one contiguous span.
+/// A gap between parameter ranges also closes a bucket: every bucket is one contiguous span
+/// (docs/bucket-plan.md, note 'Bucket plan').
 public enum GradientBucketPlan {
     public static let defaultBucketBytes = 25 << 20      // DDP's bucket_cap_mb = 25 (MiB)
     public static let defaultFirstBucketBytes = 1 << 20  // DDP's first bucket, 1 MiB

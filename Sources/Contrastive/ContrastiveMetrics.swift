@@ -1,4 +1,4 @@
-/// Retrieval metrics of the positive among the 2B-1 candidates of each anchor, as the seed's notebook
+/// Retrieval metrics of the positive among the 2B-1 candidates of each anchor, as the reference notebook
 /// logs them. Fields are plain sums so that ranks with disjoint anchor sets can add (all-reduce) them.
 ///
 /// The rank of the positive is 1 + the number of other candidates whose similarity is >= the positive's.

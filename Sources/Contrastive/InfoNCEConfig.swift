@@ -16,7 +16,7 @@ public enum Similarity: String, Sendable, CaseIterable {
 
 /// Settings of the InfoNCE (NT-Xent) loss.
 public struct InfoNCEConfig: Sendable, Equatable {
-    /// Divides every similarity before the softmax (the seed's sweep: 0.01, 0.07, 0.5).
+    /// Divides every similarity before the softmax (the reference's sweep: 0.01, 0.07, 0.5).
     public var temperature: Float
     public var similarity: Similarity
 

@@ -2,15 +2,16 @@ import Foundation
 import Kernels
 
 /// InfoNCE (NT-Xent) over M = 2B embedding rows laid out `[view1 of all B images; view2 of all B images]`,
-/// the seed's formula (DESIGN.md section 3):
+/// the reference formula (docs/reference-semantics.md, note 'Loss'):
 ///
 ///     s_ij   = sim(z_i, z_j) / tau                      (cosine, or -|z_i - z_j|^2)
 ///     pos(i) = (i + B) mod 2B
 ///     loss   = (1/N) * sum_{i in anchors} ( -s_i,pos(i) + logsumexp_{j != i} s_ij )
 ///
-/// The diagonal is left out of the logsumexp (the seed masks it with -9e15).
+/// The diagonal is left out of the logsumexp (the reference masks it with -9e15).
 ///
-/// Distributed use: every process passes the full gathered matrix and its own anchor rows. The call writes
+/// Distributed use (docs/distributed-step.md, note 'Loss rows'): every process passes the full gathered
+/// matrix and its own anchor rows. The call writes
 /// dLoss/dZ for all M rows (each row enters as anchor and as candidate of other anchors), so with N = M
 /// summing the losses and the gradients over processes whose anchor sets partition 0..<M gives exactly the
 /// single-process loss and gradient (the gather's backward is that sum, an all-reduce). Parameter gradients

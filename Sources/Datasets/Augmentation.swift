@@ -35,7 +35,7 @@ public struct AugmentationParameters: Equatable, Hashable, Sendable {
 /// The augmentation pipeline of an `AugmentationConfig`.
 ///
 /// Every op follows torchvision's functional semantics on float tensors (see the golden tests). The whole
-/// pipeline runs on the float image `byte / 255`: the seed ran it on PIL images, which round to uint8
+/// pipeline runs on the float image `byte / 255`: the reference ran it on PIL images, which round to uint8
 /// after every op and whose resize filter differs slightly; we do not reproduce that quantization.
 public struct Augmentation: Sendable {
     public let config: AugmentationConfig

@@ -13,7 +13,7 @@ public struct JitterStrength: Equatable, Hashable, Codable, Sendable {
         self.hue = hue
     }
 
-    /// The seed's ColorJitter(0.8, 0.8, 0.8, 0.2).
+    /// The reference's ColorJitter(0.8, 0.8, 0.8, 0.2).
     public static let simclr = JitterStrength(brightness: 0.8, contrast: 0.8, saturation: 0.8, hue: 0.2)
 
     /// Parses "b,c,s,h", e.g. "0.8,0.8,0.8,0.2" (the CLI's `--jitter-strength`).
@@ -43,7 +43,7 @@ public struct AugmentationConfig: Equatable, Hashable, Codable, Sendable {
     public var flip: Bool = true
     public var flipProbability: Double = 0.5
 
-    /// RandomApply([ColorJitter(strength)], p: jitterProbability); the seed applies it always.
+    /// RandomApply([ColorJitter(strength)], p: jitterProbability); the reference applies it always.
     public var colorJitter: Bool = true
     public var jitterStrength: JitterStrength = .simclr
     public var jitterProbability: Double = 1.0
@@ -52,13 +52,13 @@ public struct AugmentationConfig: Equatable, Hashable, Codable, Sendable {
     public var grayscale: Bool = true
     public var grayscaleProbability: Double = 0.2
 
-    /// GaussianBlur(kernel, sigma uniform in blurSigma), applied with blurProbability (the seed: always).
+    /// GaussianBlur(kernel, sigma uniform in blurSigma), applied with blurProbability (the reference: always).
     public var blur: Bool = true
     public var blurKernelSize: Int = 9
     public var blurSigma: ClosedRange<Double> = 0.1...2.0
     public var blurProbability: Double = 1.0
 
-    /// The seed's SimCLR pipeline (`--augment full`).
+    /// The reference SimCLR pipeline (docs/reference-semantics.md, note 'Augmentations') (`--augment full`).
     public init(outputSize: Int) {
         self.outputSize = outputSize
     }

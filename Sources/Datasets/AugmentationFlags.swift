@@ -4,7 +4,7 @@ import Foundation
 /// `AugmentationConfig`. The CLI's `AugmentationOptions` only declares the flags and calls `config`;
 /// the logic lives here so tests can reach it.
 ///
-/// `--augment full` starts from the seed's pipeline (`AugmentationConfig.simclr`), `--augment none` from the
+/// `--augment full` starts from the reference pipeline (`AugmentationConfig.simclr`), `--augment none` from the
 /// plain preprocessing. A parameter flag for a step that is off (`--blur-kernel 5 --no-blur`, or any
 /// parameter with `--augment none`) is an error rather than silently ignored.
 public struct AugmentationFlags: Equatable, Sendable {

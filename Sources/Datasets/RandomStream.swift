@@ -2,7 +2,7 @@
 ///
 /// Streams are pure functions of their key: `RandomStream(seed:rank:epoch:sample:substream:)` hashes the
 /// five numbers (splitmix64's finalizer, chained), so the augmentation of a sample depends on nothing else:
-/// not on thread scheduling, worker count or what was drawn before.
+/// not on thread scheduling, worker count or what was drawn before (docs/random-streams.md lists the keys).
 public struct RandomStream: RandomNumberGenerator, Sendable {
     private var s0: UInt64, s1: UInt64, s2: UInt64, s3: UInt64
 

@@ -15,7 +15,7 @@ import Darwin
 /// information and a model must look at shape. Stripe orientation is part of the class (horizontal and
 /// vertical stripes are rotated by at most ±14°); every other shape is rotated freely.
 ///
-/// Image i of a split is a pure function of (seed, split, i), so generation is deterministic in the seed
+/// Image i of a split is a pure function of (seed, split, i), so generation is deterministic in `seed`
 /// and parallel (over `Parallel.threadCount` threads). Label of image i: `i % classes`.
 public enum SyntheticShapes {
     public static let classNames = ["circle", "square", "triangle", "cross", "ring", "horizontal-stripes",

@@ -1,4 +1,4 @@
-/// The arithmetic of convolutions and Linear layers (see docs, note "Precision").
+/// The arithmetic of convolutions and Linear layers (docs/precision.md).
 ///
 /// - `fp32`: everything in float32.
 /// - `bf16`: PyTorch CPU autocast semantics: convolution and Linear operands (input, weight, and the

@@ -12,7 +12,7 @@ public struct ResNetConfig: Equatable, Codable {
     /// Channel multiplier: 1.0 is the torchvision network proper (stage widths 64/128/256/512); 0.25 gives
     /// 16/32/64/128. ResNet-50's blocks output 4x their stage width.
     public var width: Double
-    /// Sizes of the MLP head's layers after the pooled features, e.g. [512, 256] for the seed's
+    /// Sizes of the MLP head's layers after the pooled features, e.g. [512, 256] for the reference's
     /// projection head `Linear(features,512), ReLU, Linear(512,256)`. Empty means no head.
     public var headDims: [Int]
     /// torchvision's `zero_init_residual`: the last BatchNorm of every block starts with gamma 0, so each

@@ -1,6 +1,6 @@
 import Kernels
 
-/// LARS as the SimCLR paper uses it (DESIGN.md section 3). Per segment w with gradient g:
+/// LARS as the SimCLR paper uses it (docs/reference-semantics.md, note 'Optimizers'). Per segment w with gradient g:
 ///
 ///     adapted segment:   g' = g + weightDecay * w
 ///                        trust = eta * ||w|| / ||g'||      (1 when either norm is 0)

@@ -1,4 +1,5 @@
 import Foundation
+import RunFiles
 import SVG
 
 /// Summary tables of runs and the `report.md` / `report.html` / SVG files of `simclr report`.
@@ -20,9 +21,9 @@ public enum ReportWriter {
                              alignments: [.left, .left, .left, .right, .right, .right, .right, .right, .right])
     }
 
-    /// The summary table of results.json dictionaries (as `EvaluationResults.read` returns them), one row each,
-    /// named by `names` (default: "run 1", "run 2", ...). Render it with `.markdown()` or `.html()`.
-    public static func resultsTable(_ results: [[String: Any]], names: [String]? = nil) -> MarkdownTable {
+    /// The summary table of runs' results, one row each, named by `names` (default: "run 1", "run 2", ...).
+    /// Render it with `.markdown()` or `.html()`.
+    public static func resultsTable(_ results: [RunResults], names: [String]? = nil) -> MarkdownTable {
         summaryTable(results.enumerated().map { i, r in
             RunSummary(name: names.flatMap { i < $0.count ? $0[i] : nil } ?? "run \(i + 1)", results: r)
         })
@@ -94,8 +95,8 @@ public enum ReportWriter {
         }
         if let settings = settingsLine(run.config) { lines.append(settings) }
         var blocks = [ReportBlock.paragraph(lines.joined(separator: "\n"))]
-        if let results = run.results, !results.isEmpty {
-            let rows = results.keys.sorted().map { [$0, jsonText(results[$0]!)] }
+        if let entries = try? run.results?.entries(), !entries.isEmpty {
+            let rows = entries.map { [$0.key, $0.value] }
             blocks.append(.details("results.json", MarkdownTable(headers: ["key", "value"], rows: rows)))
         }
         return blocks

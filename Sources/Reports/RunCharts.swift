@@ -8,7 +8,7 @@ public struct NamedChart {
     public init(stem: String, chart: LineChart) { self.stem = stem; self.chart = chart }
 }
 
-/// The seed's `plot_loss_and_acc`, per run kind.
+/// The reference's `plot_loss_and_acc` (docs/reference-semantics.md, note 'Metrics'), per run kind.
 ///
 /// Pretraining (one metrics row per step): `loss` - the InfoNCE loss per step (thin, faint) and its mean over
 /// each epoch (dots at the epoch's last step); `contrastive_accuracy` - contrastive top-1 and top-5 (the

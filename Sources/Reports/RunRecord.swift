@@ -1,4 +1,5 @@
 import Foundation
+import RunFiles
 
 public enum ReportError: Error, CustomStringConvertible, Equatable {
     case notADirectory(String)
@@ -20,10 +21,10 @@ public struct RunRecord {
     /// A short name for tables and headings (the directory's name unless made unique by the caller).
     public var name: String
     public let metrics: MetricsTable?
-    public let results: [String: Any]?
+    public let results: RunResults?
     public let config: [String: Any]?
 
-    public init(directory: URL, name: String? = nil, metrics: MetricsTable?, results: [String: Any]?,
+    public init(directory: URL, name: String? = nil, metrics: MetricsTable?, results: RunResults?,
                 config: [String: Any]?) {
         self.directory = directory
         self.name = name ?? directory.standardizedFileURL.lastPathComponent
@@ -55,14 +56,18 @@ public struct RunRecord {
                 throw ReportError.unreadable(url.path, reason: error.localizedDescription)
             }
         }
-        let results = try json("results.json")
+        let results = try file("results.json").map { url in
+            do { return try RunResults.read(url) } catch {
+                throw ReportError.unreadable(url.path, reason: "not a JSON object with the keys and types of results.json (\(error))")
+            }
+        }
         guard metrics != nil || results != nil else { throw ReportError.noRunFiles(directory.path) }
         return RunRecord(directory: directory, metrics: metrics, results: results, config: try json("config.json"))
     }
 
     public var kind: RunKind { RunKind(metrics: metrics) }
 
-    public var summary: RunSummary { RunSummary(name: name, results: results ?? [:], config: config, metrics: metrics) }
+    public var summary: RunSummary { RunSummary(name: name, results: results ?? RunResults(), config: config, metrics: metrics) }
 
     /// Pretraining steps per epoch: config.json's `steps_per_epoch`, else the most rows any epoch has.
     public var stepsPerEpoch: Double? { PretrainCurves.stepsPerEpoch(config: config, metrics: metrics) }

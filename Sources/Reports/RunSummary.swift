@@ -1,4 +1,5 @@
 import Foundation
+import RunFiles
 
 /// The one-line summary of a run shown in report tables, from its results.json (and, when given, config.json
 /// and metrics.csv for what results.json lacks). Numbers are nil when unknown.
@@ -22,22 +23,22 @@ public struct RunSummary {
     /// The median of metrics.csv's `img_per_s`, else results.json `img_per_s`.
     public var imagesPerSecond: Double?
 
-    public init(name: String, results: [String: Any], config: [String: Any]? = nil, metrics: MetricsTable? = nil) {
+    public init(name: String, results: RunResults, config: [String: Any]? = nil, metrics: MetricsTable? = nil) {
         self.name = name
         let kind = RunKind(metrics: metrics)
         let settings = config?["settings"] as? [String: Any]
-        let isPretrain = kind == .pretrain || (results["method"] == nil && settings != nil)
-        method = results["method"] as? String ?? config?["method"] as? String ?? (isPretrain ? "simclr" : "-")
+        let isPretrain = kind == .pretrain || (results.method == nil && settings != nil)
+        method = results.method ?? config?["method"] as? String ?? (isPretrain ? "simclr" : "-")
 
         let model = settings?["model"] as? [String: Any]
-        let width = number(results["width"]) ?? number(config?["width"]) ?? number(model?["width"])
-        let stem = results["stem"] as? String ?? config?["stem"] as? String ?? model?["stem"] as? String
+        let width = results.width ?? number(config?["width"]) ?? number(model?["width"])
+        let stem = results.stem ?? config?["stem"] as? String ?? model?["stem"] as? String
         var architecture = "ResNet-18"
         if let width, width != 1 { architecture += " x\(RunSummary.trimmed(width))" }
         if let stem, stem != "cifar" { architecture += " \(stem) stem" }
         if width == nil && stem == nil { architecture = "" }
-        var source = results["encoder"] as? String ?? config?["encoder"] as? String
-        if jsonBool(results["random_init"]) == true || source == "random-init" { source = "random init" }
+        var source = results.encoder ?? config?["encoder"] as? String
+        if results.randomInit == true || source == "random-init" { source = "random init" }
         if let s = source, s.contains("/") {
             source = URL(fileURLWithPath: s).pathComponents.suffix(2).joined(separator: "/")
         }
@@ -48,16 +49,16 @@ public struct RunSummary {
         case (nil, true): encoder = "-"
         }
 
-        labelFraction = number(results["label_fraction"]) ?? number(config?["label_fraction"])
-        testTop1 = number(results["test_top1"]) ?? metrics?.last("test_top1")
-        testTop5 = number(results["test_top5"]) ?? metrics?.last("test_top5")
-        if testTop1 == nil, let knn = number(results["knn_top1"]) ?? metrics?.last("knn_top1") {
+        labelFraction = results.labelFraction ?? number(config?["label_fraction"])
+        testTop1 = results.testTop1 ?? metrics?.last("test_top1")
+        testTop5 = results.testTop5 ?? metrics?.last("test_top5")
+        if testTop1 == nil, let knn = results.knnTop1 ?? metrics?.last("knn_top1") {
             testTop1 = knn
             top1IsKNN = true
         }
-        if results["test_evaluation"] as? String == "knn" { top1IsKNN = true }  // a pretraining run's kNN monitor
+        if results.testEvaluation == "knn" { top1IsKNN = true }  // a pretraining run's kNN monitor
 
-        if let loss = number(results["train_loss"]) {
+        if let loss = results.trainLoss {
             finalLoss = loss
         } else if kind == .pretrain, let m = metrics {
             finalLoss = PretrainCurves(metrics: m, stepsPerEpoch: nil).epochMeans("loss").last?.value
@@ -70,9 +71,9 @@ public struct RunSummary {
         } else if let last = metrics?.last("epoch") {
             epochs = last
         } else {
-            epochs = number(results["epochs"]) ?? number(settings?["epochs"])
+            epochs = results.epochs.map(Double.init) ?? number(settings?["epochs"])
         }
-        imagesPerSecond = metrics?.column("img_per_s").flatMap(median) ?? number(results["img_per_s"])
+        imagesPerSecond = metrics?.column("img_per_s").flatMap(median) ?? results.imagesPerSecond
     }
 
     /// `v` without trailing zeros (0.25, 1, 0.125).

@@ -35,7 +35,7 @@ public struct TrainingPosition: Codable, Equatable {
 /// A checkpoint is one safetensors file: the model under `model.<name>`, the optimizer state under
 /// `optimizer.<name>`, and in the metadata the position, the settings and a checksum of all data
 /// bytes. It is written atomically (temporary file, fsync, rename), so the last good checkpoint
-/// survives a crash during the write.
+/// survives a crash during the write (docs/checkpoint-format.md).
 public enum Checkpoint {
     public static func save(to url: URL, model: ResNet18, optimizer: Optimizer, position: TrainingPosition,
                             settingsJSON: String) throws {

@@ -47,22 +47,22 @@ public final class ContrastiveStep {
         world.beginStep()
         let z = model.forward(views)                                     // [2b, D]
         reserveBuffers(local: z.shape)
-        try clock.waiting { try world.gatherViews(z, into: gathered) }  // [2B, D]
+        try clock.waiting { try world.gatherViews(z, into: gathered) }  // [2B, D], note 'Gather'
         // The loss rows of this rank's anchors against all 2B embeddings, divided by the global 2B: the ranks'
-        // partial losses and gradients add up to the single-process ones.
+        // partial losses and gradients add up to the single-process ones (note 'Loss rows').
         let partial = StepProfile.measure(.loss) {
             loss.compute(embeddings: gathered, anchors: anchors, normalization: gathered.shape[0], gradient: globalGradient)
         }
-        try clock.waiting { try world.gatherViewsBackward(globalGradient, into: embeddingGradient) }
+        try clock.waiting { try world.gatherViewsBackward(globalGradient, into: embeddingGradient) }  // note 'Gather backward'
         model.backward(embeddingGradient)              // each parameter reports its gradient final: buckets start
-        let gradients = try world.finishGradients()    // every gradient summed over the ranks
+        let gradients = try world.finishGradients()    // every gradient summed over the ranks (note 'Gradient sum')
         StepProfile.measure(.optimizer) {
             optimizer.step(parameters: model.flatParameters, gradients: model.flatGradients, learningRate: learningRate)
         }
         let m = partial.metrics
         var totals = StepTotals(loss: partial.loss, rows: m.anchors, top1Hits: m.top1Hits, top5Hits: m.top5Hits,
                                 rankSum: m.rankSum, stopRequested: localStop)
-        try clock.waiting { try world.sum(&totals) }
+        try clock.waiting { try world.sum(&totals) }  // note 'Step totals'
         stopRequested = totals.stopRequested
         lastTiming = clock.timing(gradients: gradients)
         return InfoNCEResult(loss: totals.loss, metrics: ContrastiveMetrics(anchors: totals.rows, top1Hits: totals.top1Hits,

@@ -1,19 +1,19 @@
 import Foundation
+import RunFiles
 
-/// A run's `metrics.csv`: one row per logged step (pretraining: `knn_top1` is empty where the kNN monitor did
-/// not run) or per epoch (classifier training). On resume, rows past the checkpoint's step (the value in
-/// `stepColumn`) are dropped so the file reads as if the run had never stopped.
+/// A run's `metrics.csv`, written row by row in the columns of one `MetricsRow` type (pretraining: a row per
+/// step; classifiers and the linear probe: a row per epoch). On resume, rows past the checkpoint's step (the
+/// row type's `stepColumn`) are dropped so the file reads as if the run had never stopped.
 public final class MetricsLog {
-    /// Pretraining's columns.
-    public static let columns = ["step", "epoch", "loss", "acc_top1", "acc_top5", "mean_pos", "lr", "img_per_s", "data_wait_s", "knn_top1"]
     public let url: URL
     public let columns: [String]
     private var handle: FileHandle?
 
-    public init(url: URL, columns: [String] = MetricsLog.columns, stepColumn: Int = 0, resumingAfterStep: Int?) throws {
+    public init<Row: MetricsRow>(url: URL, rows: Row.Type, resumingAfterStep: Int?) throws {
         self.url = url
-        self.columns = columns
-        var text = columns.joined(separator: ",") + "\n"
+        columns = Row.columns
+        var text = Row.header + "\n"
+        let stepColumn = Row.columns.firstIndex(of: Row.stepColumn)!
         if let last = resumingAfterStep, let old = try? String(contentsOf: url, encoding: .utf8) {
             for line in old.split(separator: "\n").dropFirst() {
                 let fields = line.split(separator: ",", omittingEmptySubsequences: false)
@@ -27,9 +27,9 @@ public final class MetricsLog {
 
     deinit { try? handle?.close() }
 
-    public func append(_ values: [String]) {
-        precondition(values.count == columns.count, "\(values.count) values for \(columns.count) columns")
-        try? handle?.write(contentsOf: Data((values.joined(separator: ",") + "\n").utf8))
+    public func append<Row: MetricsRow>(_ row: Row) {
+        precondition(Row.columns == columns, "a \(Row.self) row for a file of columns \(columns)")
+        try? handle?.write(contentsOf: Data((row.line + "\n").utf8))
     }
 
     public func flush() { try? handle?.synchronize() }
@@ -47,22 +47,14 @@ public struct PretrainMetricsSummary: Equatable {
     }
 
     public init(csv url: URL) throws {
-        let text = try String(contentsOf: url, encoding: .utf8)
-        let lines = text.split(separator: "\n")
-        guard let header = lines.first?.split(separator: ",", omittingEmptySubsequences: false).map(String.init),
-              let e = header.firstIndex(of: "epoch"), let l = header.firstIndex(of: "loss"),
-              let t1 = header.firstIndex(of: "acc_top1"), let t5 = header.firstIndex(of: "acc_top5") else {
+        guard let rows = PretrainMetricsRow.rows(csv: try String(contentsOf: url, encoding: .utf8)) else {
             throw TrainingError.invalidSettings("\(url.path) is not a pretraining metrics.csv")
         }
-        let rows = lines.dropFirst().map { $0.split(separator: ",", omittingEmptySubsequences: false) }
-            .filter { $0.count == header.count }
-        guard let last = rows.compactMap({ Int($0[e]) }).max() else {
-            throw TrainingError.invalidSettings("\(url.path) has no rows")
+        guard let last = rows.map(\.epoch).max() else { throw TrainingError.invalidSettings("\(url.path) has no rows") }
+        let final = rows.filter { $0.epoch == last }
+        func mean(_ value: (PretrainMetricsRow) -> Double) -> Double {
+            final.map(value).filter { !$0.isNaN }.reduce(0, +) / Double(final.count)
         }
-        let final = rows.filter { Int($0[e]) == last }
-        func mean(_ column: Int) -> Double {
-            final.compactMap { Double($0[column]) }.reduce(0, +) / Double(final.count)
-        }
-        self.init(epoch: last, loss: mean(l), top1: mean(t1), top5: mean(t5))
+        self.init(epoch: last, loss: mean(\.loss), top1: mean(\.top1), top5: mean(\.top5))
     }
 }

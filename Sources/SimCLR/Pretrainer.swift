@@ -5,6 +5,7 @@ import Foundation
 import Kernels
 import NeuralNet
 import Optimizers
+import RunFiles
 
 public enum TrainingError: Error, CustomStringConvertible {
     case nonFiniteLoss(step: Int, loss: Double)
@@ -127,7 +128,7 @@ public final class Pretrainer {
             try loop.writeConfig(totalSteps: totalSteps, stepsPerEpoch: sampler.stepsPerEpoch, scaledLR: schedule.baseLR,
                                  globalBatch: settings.batchSize)
         }, openMetrics: {
-            try MetricsLog(url: loop.metricsURL, resumingAfterStep: $0)
+            try MetricsLog(url: loop.metricsURL, rows: PretrainMetricsRow.self, resumingAfterStep: $0)
         })
         var position = start
         let progress = ProgressReporter(total: totalSteps, logEvery: settings.logEvery, silent: !isLeader)
@@ -156,18 +157,18 @@ public final class Pretrainer {
             lastLoss = result.loss
             let seconds = Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9 + batch.waitSeconds
             let m = result.metrics
-            var knnTop1 = ""
+            var row = PretrainMetricsRow()
+            (row.step, row.epoch, row.loss) = (position.step, epoch, result.loss)
+            (row.top1, row.top5, row.meanRank) = (m.top1Accuracy, m.top5Accuracy, m.meanRank)
+            (row.learningRate, row.imagesPerSecond, row.dataWaitSeconds) = (Double(lr), imagesPerStep / seconds, batch.waitSeconds)
             if isLeader, let monitor = knnMonitor, position.step % monitor.every == 0 || position.step == totalSteps {
                 let knn = monitor.evaluate(model)
                 lastKNN = knn
-                knnTop1 = String(format: "%.5f", knn.top1)
+                row.knnTop1 = knn.top1
                 progress.finishLine()  // keep the log line off the progress bar
-                log("step \(position.step): kNN top-1 \(knnTop1) (k=\(monitor.k), \(monitor.train.count) labelled / \(monitor.test.count) test images)")
+                log("step \(position.step): kNN top-1 \(String(format: "%.5f", knn.top1)) (k=\(monitor.k), \(monitor.train.count) labelled / \(monitor.test.count) test images)")
             }
-            metrics?.append([String(position.step), String(epoch), String(format: "%.6f", result.loss),
-                            String(format: "%.5f", m.top1Accuracy), String(format: "%.5f", m.top5Accuracy),
-                            String(format: "%.3f", m.meanRank), String(format: "%.6g", lr),
-                            String(format: "%.2f", imagesPerStep / seconds), String(format: "%.4f", batch.waitSeconds), knnTop1])
+            metrics?.append(row)
             progress.update(step: position.step, fields: String(format: "epoch %d loss %.4f top1 %.3f top5 %.3f %.1f img/s",
                                                                 epoch, result.loss, m.top1Accuracy, m.top5Accuracy, imagesPerStep / seconds))
             let endOfEpoch = batch.step == sampler.stepsPerEpoch - 1
@@ -191,22 +192,17 @@ public final class Pretrainer {
     /// `results.json`: the last epoch's contrastive metrics and, when the kNN monitor ran, its final
     /// accuracy as `test_top1`/`test_top5` (marked by `test_evaluation`: "knn").
     private func writeResults(steps: Int, finalLoss: Double, knn: ClassificationResult?) throws {
-        var results: [String: Any] = [
-            "method": "simclr-pretrain", "steps": steps, "final_loss": finalLoss, "epochs": settings.epochs,
-            "ranks": worldSize, "batch_size": settings.batchSize, "width": settings.model.width,
-            "arch": settings.model.arch.rawValue, "stem": settings.model.stem.rawValue, "temperature": Double(settings.temperature), "seed": settings.seed,
-        ]
+        var results = RunResults()
+        results.method = "simclr-pretrain"
+        (results.steps, results.finalLoss, results.epochs, results.ranks) = (steps, finalLoss, settings.epochs, worldSize)
+        (results.batchSize, results.width, results.stem) = (settings.batchSize, settings.model.width, settings.model.stem.rawValue)
+        (results.temperature, results.seed) = (Double(settings.temperature), settings.seed)
+        results.arch = settings.model.arch.rawValue
         let summary = try PretrainMetricsSummary(csv: loop.metricsURL)
-        results["contrastive_loss"] = summary.loss
-        results["contrastive_top1"] = summary.top1
-        results["contrastive_top5"] = summary.top5
+        (results.contrastiveLoss, results.contrastiveTop1, results.contrastiveTop5) = (summary.loss, summary.top1, summary.top5)
         if let knn, let monitor = knnMonitor {
-            results["test_top1"] = knn.top1
-            results["test_top5"] = knn.top5
-            results["test_evaluation"] = "knn"
-            results["knn_k"] = monitor.k
-            results["knn_train_count"] = monitor.train.count
-            results["test_count"] = monitor.test.count
+            (results.testTop1, results.testTop5, results.testEvaluation) = (knn.top1, knn.top5, "knn")
+            (results.knnK, results.knnTrainCount, results.testCount) = (monitor.k, monitor.train.count, monitor.test.count)
         }
         try EvaluationResults.write(results, to: loop.resultsURL)
     }

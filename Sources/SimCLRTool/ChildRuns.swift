@@ -2,6 +2,7 @@ import ArgumentParser
 import Kernels
 import Foundation
 import NeuralNet
+import RunFiles
 
 /// How `compare` and `sweep` start the training and evaluation runs they are made of: each run is this
 /// same executable with a subcommand, started as a child process, under an MPI launcher when it has more
@@ -107,7 +108,7 @@ struct ChildRunner {
 
     /// Runs `run`, the next of `total`, unless it already finished with the same command; returns its
     /// results.json (nil for a run whose product is not results.json).
-    mutating func run(_ run: ChildRun, of total: Int) throws -> [String: Any]? {
+    mutating func run(_ run: ChildRun, of total: Int) throws -> RunResults? {
         let index = completed + 1
         let dir = directory(of: run)
         let command = commandLine(of: run)
@@ -137,11 +138,9 @@ struct ChildRunner {
         }
         completed += 1
         guard run.product == "results.json" else { return nil }
-        let data = try Data(contentsOf: product)
-        guard let results = try JSONSerialization.jsonObject(with: data) as? [String: Any] else {
-            throw CommandError("\(product.path) is not a JSON object")
+        do { return try RunResults.read(product) } catch {
+            throw CommandError("\(product.path) is not a results.json: \(error)")
         }
-        return results
     }
 
     /// Runs a command, copying its output (both streams) to our standard output, indented, and to `log`.

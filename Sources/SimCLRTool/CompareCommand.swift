@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Reports
+import RunFiles
 import SimCLR
 
 /// The evaluations `compare` can run.

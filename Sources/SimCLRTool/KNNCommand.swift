@@ -4,6 +4,7 @@ import Datasets
 import Foundation
 import Kernels
 import NeuralNet
+import RunFiles
 import SimCLR
 
 /// `simclr knn`: weighted kNN classification on frozen encoder features.
@@ -49,7 +50,7 @@ struct KNNCommand: ParsableCommand {
 
     func run() throws {
         try runFeatureEvaluation(method: "knn", encoder: encoderOptions, data: dataOptions,
-                                 labelFraction: labelFraction, out: out) { f, log in
+                                 labelFraction: labelFraction, out: out) { f, results, log in
             let (trainX, trainY) = f.train, (testX, testY) = f.test
             let start = Date()
             let knn = KNNClassifier(trainFeatures: trainX, trainLabels: trainY, classCount: f.classCount,
@@ -58,8 +59,8 @@ struct KNNCommand: ParsableCommand {
             if knn.k < k { log("k capped at \(knn.k), the number of training images") }
             print(String(format: "knn (k %d, T %g): test top-1 %.4f, top-5 %.4f (%d train / %d test images)",
                          knn.k, knnTemperature, result.top1, result.top5, trainY.count, testY.count))
-            return ["test_top1": result.top1, "test_top5": result.top5, "k": knn.k, "k_requested": k,
-                    "temperature": knnTemperature, "knn_seconds": Date().timeIntervalSince(start)]
+            (results.testTop1, results.testTop5, results.k, results.kRequested) = (result.top1, result.top5, knn.k, k)
+            (results.temperature, results.knnSeconds) = (knnTemperature, Date().timeIntervalSince(start))
         }
     }
 }

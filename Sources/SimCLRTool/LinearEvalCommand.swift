@@ -4,6 +4,7 @@ import Datasets
 import Foundation
 import Kernels
 import NeuralNet
+import RunFiles
 import SimCLR
 
 /// The encoder of an evaluation command: a weights file (backbone keys) or a random init, and its shape.
@@ -65,95 +66,26 @@ struct EncoderOptions: ParsableArguments {
     /// The encoder's shape (its architecture read from the file's keys unless --arch is given).
     var config: ResNetConfig { encoderConfig(arch: arch, stem: stem, width: width, headDims: [], weights: encoder) }
 
-    func makeModel() throws -> ResNet {
-        guard hasSource else { throw CommandError("give --encoder FILE or --random-init") }
-        let config = config
-        let model = ResNet(config: config, seed: seed)
-        if let encoder {
-            do {
-                try model.load(from: URL(fileURLWithPath: expandPath(encoder)), scope: .backbone)
-            } catch {
-                throw CommandError("\(encoder): \(error) (do --arch \(config.arch.rawValue), --stem \(stem.rawValue) and --width \(width) describe this file?)")
-            }
-        }
-        model.isTraining = false
-        model.precision = precision
-        return model
+    /// The encoder as the library builds it.
+    var encoderSource: EncoderSource {
+        EncoderSource(weights: encoder.map { URL(fileURLWithPath: expandPath($0)).path }, arch: config.arch, stem: stem,
+                      width: width, seed: seed, precision: precision, batchSize: featureBatchSize)
     }
 
-    /// Identifies the features a cache holds: encoder file (path, size, modification time) or random init.
-    func cacheKey(data: String, split: String, fraction: Double) -> String {
-        var enc = "random-init seed \(seed) precision \(precision.rawValue)"
-        if let encoder {
-            let attrs = try? FileManager.default.attributesOfItem(atPath: expandPath(encoder))
-            let size = (attrs?[.size] as? NSNumber)?.intValue ?? -1
-            let time = (attrs?[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0
-            enc = "\(source) \(size) \(time) precision \(precision.rawValue)"
-        }
-        return "\(enc) | \(arch?.rawValue ?? "arch of file") \(stem.rawValue) \(width) | \(data) | \(split) | fraction \(fraction) seed \(seed)"
+    func makeModel() throws -> ResNet {
+        guard hasSource else { throw CommandError("give --encoder FILE or --random-init") }
+        return try encoderSource.makeModel()
     }
 }
 
 func expandPath(_ path: String) -> String { NSString(string: path).expandingTildeInPath }
 
-/// Features and labels of the labelled train subset and the test split, from the run directory's cache
-/// when it holds them for the same encoder and data, else computed (and cached). Under MPI every rank
-/// computes a shard of each split and all get the whole; rank 0 alone reads and writes the cache, so on a
-/// cache hit the other ranks get empty features (only rank 0 goes on to train and evaluate).
-func evaluationFeatures(encoder: EncoderOptions, data: DataOptions, labelFraction: Double, runDir: URL,
-                        communicator: Communicator?, log: @escaping (String) -> Void) throws -> EvaluationFeatureSet {
-    var model: ResNet18?
-    var classCount = 0
-    var trainTotal = 0
-    func compute(_ split: DatasetSplit, fraction: Double) throws -> (Tensor, [Int]) {
-        let cache = FeatureCache(directory: runDir, split: split.rawValue)
-        let key = encoder.cacheKey(data: data.describe(), split: split.rawValue, fraction: fraction)
-        var images = try data.load(split: split, log: log)
-        if split == .train { trainTotal = images.count }
-        classCount = max(classCount, images.classNames.count, (images.labels.max() ?? -1) + 1)
-        if images.labels.contains(where: { $0 < 0 }) {
-            throw CommandError("the \(split.rawValue) split has unlabeled images; evaluation needs labels")
-        }
-        if images.count == 0 { throw CommandError("the \(split.rawValue) split is empty") }
-        if fraction < 1 {
-            let indices = LabelFraction.balancedSubset(labels: images.labels, fraction: fraction, seed: encoder.seed)
-            images = images.subset(indices)
-        }
-        let isLeader = (communicator?.rank ?? 0) == 0
-        var cached = isLeader ? cache.load(key: key) : nil
-        if cached?.labels != images.labels { cached = nil }
-        let hit = try communicator?.broadcast(cached == nil ? 0 : 1) ?? (cached == nil ? 0 : 1)
-        if hit == 1 {
-            guard let cached else { return (Tensor(shape: [0, 1]), []) }
-            log("using cached \(split.rawValue) features \(cache.featuresURL.path) (\(cached.labels.count) x \(cached.features.shape[1]))")
-            return cached
-        }
-        if images.channels != 3 { throw CommandError("the encoder takes 3-channel images, the dataset has \(images.channels)") }
-        if model == nil { model = try encoder.makeModel() }
-        let extractor = FeatureExtractor(model: model!, batchSize: encoder.featureBatchSize)
-        let start = Date()
-        let features = try communicator.map { try extractor.features(of: images, communicator: $0) }
-            ?? extractor.features(of: images)
-        log(String(format: "computed %@ features: %d x %d in %.1f s on %d rank(s)", split.rawValue, images.count,
-                   extractor.featureDim, Date().timeIntervalSince(start), communicator?.size ?? 1))
-        if isLeader { try cache.store(features: features, labels: images.labels, key: key) }
-        return (features, images.labels)
-    }
-    let train = try compute(.train, fraction: labelFraction)
-    let test = try compute(.test, fraction: 1)
-    return (train, test, classCount, trainTotal)
-}
-
-/// Labelled train features (the label-fraction subset), test features, the class count and the size of the
-/// whole train split.
-typealias EvaluationFeatureSet = (train: (Tensor, [Int]), test: (Tensor, [Int]), classCount: Int, trainTotal: Int)
-
 /// The frame of `linear-eval` and `knn`: MPI when launched so, threads, the run directory and the features
-/// (computed in shards on every rank); then `body` runs on rank 0 alone and returns its own results.json
-/// entries, to which the encoder, data and counts are added before the file is written.
+/// (computed in shards on every rank); then `body` runs on rank 0 alone and fills its own results.json
+/// entries into the results that already hold the encoder, data and counts, and the file is written.
 func runFeatureEvaluation(method: String, encoder: EncoderOptions, data: DataOptions, labelFraction: Double,
                           out: String,
-                          body: (EvaluationFeatureSet, _ log: @escaping (String) -> Void) throws -> [String: Any]) throws {
+                          body: (EvaluationFeatureSet, inout RunResults, _ log: @escaping (String) -> Void) throws -> Void) throws {
     try runTrainingCommand { communicator in
         let isLeader = (communicator?.rank ?? 0) == 0
         let log = Console(leader: isLeader).note
@@ -162,24 +94,19 @@ func runFeatureEvaluation(method: String, encoder: EncoderOptions, data: DataOpt
         let runDir = URL(fileURLWithPath: expandPath(out))
         try FileManager.default.createDirectory(at: runDir, withIntermediateDirectories: true)
         log("\(method) of \(encoder.source) on \(data.describe()), label fraction \(labelFraction), \(threadCount) threads")
-        let features = try evaluationFeatures(encoder: encoder, data: data, labelFraction: labelFraction,
-                                              runDir: runDir, communicator: communicator, log: log)
-        guard isLeader else { return }  // the probe and the vote are small: rank 0 does them alone
-        var results: [String: Any] = [:]
-        results["method"] = method
-        results["encoder"] = encoder.source
-        results["random_init"] = encoder.randomInit
-        results["label_fraction"] = labelFraction
-        results["train_count"] = features.train.1.count
-        results["test_count"] = features.test.1.count
-        results["classes"] = features.classCount
-        results["feature_dim"] = features.train.0.shape[1]
-        results["arch"] = encoder.config.arch.rawValue
-        results["stem"] = encoder.stem.rawValue
-        results["width"] = encoder.width
-        results["seed"] = encoder.seed
-        results["data"] = data.describe()
-        results.merge(try body(features, log)) { _, own in own }
+        let evaluation = EvaluationFeatures(encoder: encoder.encoderSource, dataDescription: data.describe(),
+                                            labelFraction: labelFraction, runDirectory: runDir,
+                                            group: communicator ?? SingleProcess(), log: log)
+        // The probe and the vote are small: rank 0, which alone gets the features, does them.
+        guard let features = try evaluation.compute(load: { try data.load(split: $0, log: log) }) else { return }
+        var results = RunResults()
+        (results.method, results.encoder, results.randomInit) = (method, encoder.source, encoder.randomInit)
+        (results.labelFraction, results.trainCount, results.testCount) = (labelFraction, features.train.labels.count, features.test.labels.count)
+        (results.classes, results.featureDim) = (features.classCount, features.train.features.shape[1])
+        (results.stem, results.width, results.seed) = (encoder.stem.rawValue, encoder.width, encoder.seed)
+        results.data = data.describe()
+        results.arch = encoder.config.arch.rawValue
+        try body(features, &results, log)
         let resultsURL = runDir.appendingPathComponent("results.json")
         try EvaluationResults.write(results, to: resultsURL)
         print("wrote \(resultsURL.path)")
@@ -253,14 +180,15 @@ struct LinearEvalCommand: ParsableCommand {
 
     func run() throws {
         try runFeatureEvaluation(method: "linear-eval", encoder: encoderOptions, data: dataOptions,
-                                 labelFraction: labelFraction, out: out) { f, log in
-            try trainProbe(f, log: log)
+                                 labelFraction: labelFraction, out: out) { f, results, log in
+            try trainProbe(f, into: &results, log: log)
         }
     }
 
-    /// Trains the probe on the train features, scoring it on the test features after every epoch; returns
-    /// its results.json entries.
-    private func trainProbe(_ f: EvaluationFeatureSet, log: @escaping (String) -> Void) throws -> [String: Any] {
+    /// Trains the probe on the train features, scoring it on the test features after every epoch; adds its
+    /// results.json entries.
+    private func trainProbe(_ f: EvaluationFeatureSet, into results: inout RunResults,
+                            log: @escaping (String) -> Void) throws {
         let runDir = URL(fileURLWithPath: expandPath(out))
         let (trainX, trainY) = f.train, (testX, testY) = f.test
         let baseLR = lr ?? (optimizer == .sgd ? 0.1 : 0.001)
@@ -271,14 +199,19 @@ struct LinearEvalCommand: ParsableCommand {
         log("training probe: \(trainY.count) of \(f.trainTotal) train images, \(f.classCount) classes, "
             + "\(trainX.shape[1])-d, \(epochs) epochs, batch \(batchSize), \(optimizer.rawValue) lr \(baseLR)")
         let probe = LinearProbe(featureDim: trainX.shape[1], classCount: f.classCount, seed: encoderOptions.seed)
-        let metrics = try ProbeMetricsLog(url: runDir.appendingPathComponent("metrics.csv"))
+        let metrics = try MetricsLog(url: runDir.appendingPathComponent("metrics.csv"), rows: ProbeMetricsRow.self,
+                                     resumingAfterStep: nil)
         var last = ClassificationResult(top1: 0, top5: 0, loss: 0)
         var lastTrain = ProbeEpochStats(epoch: 0, trainLoss: 0, trainTop1: 0, learningRate: 0)
         let start = Date()
         probe.train(features: trainX, labels: trainY, config: config) { stats in
             last = probe.evaluate(features: testX, labels: testY)
             lastTrain = stats
-            metrics.append(stats, test: last)
+            var row = ProbeMetricsRow()
+            (row.epoch, row.trainLoss, row.trainTop1, row.learningRate) = (stats.epoch, stats.trainLoss, stats.trainTop1,
+                                                                          Double(stats.learningRate))
+            (row.testTop1, row.testTop5, row.testLoss) = (last.top1, last.top5, last.loss)
+            metrics.append(row)
             if stats.epoch == 1 || stats.epoch == epochs || stats.epoch % max(1, epochs / 10) == 0 {
                 log(String(format: "epoch %d/%d  train loss %.4f top1 %.4f  test top1 %.4f top5 %.4f",
                            stats.epoch, epochs, stats.trainLoss, stats.trainTop1, last.top1, last.top5))
@@ -286,12 +219,9 @@ struct LinearEvalCommand: ParsableCommand {
         }
         print(String(format: "linear-eval: test top-1 %.4f, top-5 %.4f (%d train / %d test images, label fraction %g)",
                      last.top1, last.top5, trainY.count, testY.count, labelFraction))
-        let results: [String: Any] = [
-            "test_top1": last.top1, "test_top5": last.top5, "test_loss": last.loss,
-            "train_loss": lastTrain.trainLoss, "train_top1": lastTrain.trainTop1,
-            "epochs": epochs, "batch_size": batchSize, "lr": baseLR, "optimizer": optimizer.rawValue,
-            "standardize": !noStandardize, "probe_seconds": Date().timeIntervalSince(start),
-        ]
-        return results
+        (results.testTop1, results.testTop5, results.testLoss) = (last.top1, last.top5, last.loss)
+        (results.trainLoss, results.trainTop1) = (lastTrain.trainLoss, lastTrain.trainTop1)
+        (results.epochs, results.batchSize, results.lr, results.optimizer) = (epochs, batchSize, baseLR, optimizer.rawValue)
+        (results.standardize, results.probeSeconds) = (!noStandardize, Date().timeIntervalSince(start))
     }
 }

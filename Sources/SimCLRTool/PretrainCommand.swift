@@ -42,7 +42,7 @@ struct PretrainCommand: ParsableCommand {
     @Option(help: "Epochs over the dataset.") var epochs = 50
     @Option(help: "Stop after this many steps in all (overrides --epochs).") var steps: Int?
     @Option(help: "Global batch: images per step (each gives two views).") var batchSize = 256
-    @Option(help: "Side of the augmented views in pixels (the seed used 128 with the imagenet stem).") var imageSize = 32
+    @Option(help: "Side of the augmented views in pixels (the reference SimCLR notebook used 128 with the imagenet stem).") var imageSize = 32
     @Option(help: "resnet18, resnet34 or resnet50 (Bottleneck blocks: 2048-d features at width 1). Default resnet18; with --resume the run's own.") var arch: Architecture?
     @Option(help: "cifar (3x3 conv, no max pool) or imagenet (7x7/2 conv + max pool).") var stem: Stem = .cifar
     @Option(help: "Channel width multiplier: 1.0 = the torchvision network; 0.25 for quick runs on small machines.") var width = 1.0

@@ -10,7 +10,7 @@ struct ReportCommand: ParsableCommand {
         discussion: """
         Reads each RUN_DIR's metrics.csv (by its header: pretraining rows per step, supervised / fine-tuning / \
         linear-probe rows per epoch; unknown columns are ignored), results.json and config.json, whichever \
-        are present, and writes SVG plots (the seed's plot_loss_and_acc), report.md and a self-contained \
+        are present, and writes SVG plots (the reference SimCLR notebook's plot_loss_and_acc), report.md and a self-contained \
         report.html (the SVGs inline). The table has one row per run: method, encoder, label fraction, test \
         top-1/top-5, final loss, epochs, img/s (a pretraining run's top-1 is its last kNN-monitor value).
 

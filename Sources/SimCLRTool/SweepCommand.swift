@@ -1,10 +1,10 @@
 import ArgumentParser
 import Foundation
 import Reports
-import Contrastive
+import RunFiles
 import SimCLR
 
-/// `simclr sweep`: the seed's pretraining experiments, each setting a short pretrain + linear probe.
+/// `simclr sweep`: the reference's pretraining studies (docs/reference-semantics.md, note 'Studies'), each setting a short pretrain + linear probe.
 struct SweepCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sweep",
@@ -74,57 +74,21 @@ struct SweepCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Extra argument for every linear-eval (repeatable).", valueName: "arg"))
     var probeArg: [String] = []
 
-    static let studyNames = ["temperature", "batch-size", "augmentation", "head", "similarity"]
-    static let ablationNames = ["crop", "flip", "color-jitter", "grayscale", "blur"]
-
     func validate() throws {
-        for study in chosenStudies where !Self.studyNames.contains(study) {
-            throw ValidationError("--studies: unknown '\(study)' (\(Self.studyNames.joined(separator: ", ")))")
-        }
-        guard !chosenStudies.isEmpty else { throw ValidationError("--studies is empty") }
-        for a in list(ablations) where !Self.ablationNames.contains(a) {
-            throw ValidationError("--ablations: unknown '\(a)' (\(Self.ablationNames.joined(separator: ", ")))")
-        }
-        for t in list(temperatures) where !((Double(t) ?? 0) > 0) {
-            throw ValidationError("--temperatures: '\(t)' is not a positive number")
-        }
-        for b in list(batchSizes) where !((Int(b) ?? 0) >= 2) {
-            throw ValidationError("--batch-sizes: '\(b)' is not a batch size of at least 2")
-        }
-        for head in heads.split(separator: ";") where head.split(separator: ",").contains(where: { (Int($0) ?? 0) < 1 }) {
-            throw ValidationError("--heads: '\(head)' is not a list of positive layer sizes")
-        }
+        do { try plan.validate() } catch let invalid as SweepPlan.Invalid { throw ValidationError(invalid.description) }
         guard pretrainEpochs >= 1, probeEpochs >= 1 else {
             throw ValidationError("--pretrain-epochs and --probe-epochs must be at least 1")
         }
         _ = try parseFractionList(String(labelFraction), option: "--label-fraction")
     }
 
-    private var chosenStudies: [String] { list(studies) }
-    private func list(_ text: String) -> [String] {
-        text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
-    }
-
-    /// The settings: (study, setting name, pretrain arguments that make it).
-    func settings() -> [(study: String, setting: String, arguments: [String])] {
-        var result: [(String, String, [String])] = []
-        for study in chosenStudies {
-            switch study {
-            case "temperature":
-                for t in list(temperatures) { result.append((study, t, ["--temperature", t])) }
-            case "batch-size":
-                for b in list(batchSizes) { result.append((study, b, ["--batch-size", b])) }
-            case "augmentation":
-                result.append((study, "full", []))
-                for a in list(ablations) { result.append((study, "no-\(a)", ["--no-\(a)"])) }
-            case "head":
-                for h in heads.split(separator: ";").map(String.init) { result.append((study, h, ["--proj-dims", h])) }
-            case "similarity":
-                for s in Similarity.allCases.map(\.name) { result.append((study, s, ["--similarity", s])) }
-            default: break
-            }
+    /// The studies and values of the flags.
+    var plan: SweepPlan {
+        func list(_ text: String) -> [String] {
+            text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
         }
-        return result.map { (study: $0.0, setting: $0.1, arguments: $0.2) }
+        return SweepPlan(studies: list(studies), temperatures: list(temperatures), batchSizes: list(batchSizes),
+                         ablations: list(ablations), heads: heads.split(separator: ";").map(String.init))
     }
 
     func run() throws {
@@ -132,7 +96,7 @@ struct SweepCommand: ParsableCommand {
         try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
         let data = dataOptions.arguments
                 let fraction = ["--label-fraction", String(labelFraction)]
-        let chosen = settings()
+        let chosen = plan.settings
         let runsPerSetting = noKnn ? 2 : 3
         let total = chosen.count * runsPerSetting
         say("sweep: \(chosen.count) settings, \(total) runs in \(root.path) (each on \(launch.ranks) rank(s))")
@@ -150,7 +114,7 @@ struct SweepCommand: ParsableCommand {
             let linear = try runner.run(ChildRun(name: "\(prefix)/linear", subcommand: "linear-eval",
                                                  arguments: evalArgs + ["--epochs", String(probeEpochs)] + probeArg),
                                         of: total)!
-            var knn: [String: Any]?
+            var knn: RunResults?
             if !noKnn {
                 knn = try runner.run(ChildRun(name: "\(prefix)/knn", subcommand: "knn", arguments: evalArgs),
                                      of: total)
@@ -158,8 +122,8 @@ struct SweepCommand: ParsableCommand {
             let contrastive = try PretrainMetricsSummary(
                 csv: runner.directory(of: pretrain).appendingPathComponent("metrics.csv"))
             rows.append(SweepRow(study: setting.study, setting: setting.setting, contrastive: contrastive,
-                                 probeTop1: number(linear["test_top1"]), probeTop5: number(linear["test_top5"]),
-                                 knnTop1: knn.map { number($0["test_top1"]) }))
+                                 probeTop1: linear.testTop1 ?? .nan, probeTop5: linear.testTop5 ?? .nan,
+                                 knnTop1: knn.map { $0.testTop1 ?? .nan }))
         }
         let csv = SweepRow.csvHeader + rows.map(\.csvLine).joined()
         var markdown = "# Pretraining sweep\n\n"
@@ -171,33 +135,5 @@ struct SweepCommand: ParsableCommand {
         try AtomicText.write(markdown, to: root.appendingPathComponent("sweep.md"))
         say("\n" + markdown)
         say("wrote \(root.appendingPathComponent("sweep.md").path) and sweep.csv")
-    }
-
-    private func number(_ value: Any?) -> Double { (value as? NSNumber)?.doubleValue ?? .nan }
-}
-
-/// One setting's line of the sweep table.
-struct SweepRow {
-    var study: String
-    var setting: String
-    var contrastive: PretrainMetricsSummary
-    var probeTop1: Double
-    var probeTop5: Double
-    var knnTop1: Double?
-
-    static let csvHeader = "study,setting,final_epoch,loss,acc_top1,acc_top5,linear_top1,linear_top5,knn_top1\n"
-    static let markdownHeader = ["study", "setting", "contrastive loss", "contrastive top-1", "contrastive top-5",
-                                 "linear top-1", "linear top-5", "kNN top-1"]
-
-    var csvLine: String {
-        let knn = knnTop1.map { String($0) } ?? ""
-        return "\(study),\"\(setting)\",\(contrastive.epoch),\(contrastive.loss),\(contrastive.top1),"
-            + "\(contrastive.top5),\(probeTop1),\(probeTop5),\(knn)\n"
-    }
-
-    var markdownCells: [String] {
-        func pct(_ x: Double) -> String { String(format: "%.1f%%", x * 100) }
-        return [study, setting, String(format: "%.3f", contrastive.loss), pct(contrastive.top1), pct(contrastive.top5),
-                pct(probeTop1), pct(probeTop5), knnTop1.map(pct) ?? "-"]
     }
 }

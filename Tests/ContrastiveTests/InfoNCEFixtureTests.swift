@@ -3,7 +3,7 @@ import Foundation
 import Kernels
 import XCTest
 
-/// The loss, gradient and metrics against PyTorch autograd (float64) on the seed's formula;
+/// The loss, gradient and metrics against PyTorch autograd (float64) on the reference formula (docs/reference-semantics.md, note 'Loss');
 /// Fixtures/make_fixtures.py wrote Fixtures/infonce.json.
 final class InfoNCEFixtureTests: XCTestCase {
     struct Fixture: Decodable {

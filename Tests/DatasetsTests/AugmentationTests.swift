@@ -40,7 +40,7 @@ final class AugmentationTests: XCTestCase {
     }
 
     /// 4000 flips with p = 0.5: the count is Binomial(4000, 0.5), sd = 31.6; we allow 5 sd (a false alarm
-    /// has probability ~6e-7, and the seed is fixed, so the test is not flaky).
+    /// has probability ~6e-7, and the random seed is fixed, so the test is not flaky).
     func testFlipProbability() {
         var config = AugmentationConfig.none(outputSize: 8)
         config.flip = true

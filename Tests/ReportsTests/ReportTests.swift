@@ -1,5 +1,6 @@
 import Foundation
 import Reports
+import RunFiles
 import XCTest
 
 /// Small run directories in the layouts the tools write, in a temporary directory.
@@ -83,12 +84,16 @@ final class ReportTests: XCTestCase {
     }
 
     /// The table `simclr compare` renders from results.json dictionaries.
-    func testResultsTableFromDictionaries() {
-        let table = ReportWriter.resultsTable([
+    func testResultsTableFromDictionaries() throws {
+        let dictionaries: [[String: Any]] = [
             ["method": "linear-eval", "encoder": "/x/runs/cifar/model.safetensors", "label_fraction": 0.01,
              "test_top1": 0.5, "test_top5": 0.9, "train_loss": 1.25, "epochs": 100, "width": 1.0],
             ["method": "knn", "encoder": "random-init", "random_init": true, "test_top1": 0.1234],
-        ], names: ["simclr-1pct", "random-knn"])
+        ]
+        let results = try dictionaries.map {
+            try JSONDecoder().decode(RunResults.self, from: JSONSerialization.data(withJSONObject: $0))
+        }
+        let table = ReportWriter.resultsTable(results, names: ["simclr-1pct", "random-knn"])
         XCTAssertEqual(table.headers, ReportWriter.summaryHeaders)
         XCTAssertEqual(table.rows[0], ["simclr-1pct", "linear-eval", "cifar/model.safetensors (ResNet-18)", "1%", "50.00%",
                                        "90.00%", "1.2500", "100", "-"])

@@ -67,10 +67,17 @@ final class DistributedInvariantTests: XCTestCase {
         }
     }
 
+    /// Runs with direct convolutions. Winograd (the default for 3x3 stride-1 in fp32) rounds differently from
+    /// direct by ~1e-6 of a pass's scale at these shapes and batch sizes, whatever the batch split; that is
+    /// enough for this model's near-zero-variance BatchNorm channels to move the third step's loss by up to
+    /// 1.6e-4 between 1 and 2 ranks (measured; 4 ranks: 1.8e-5; Winograd against direct on 1 process: 4.2e-5),
+    /// which is amplification, not semantics. With direct convolutions the third loss agrees to 1e-6. The
+    /// one-step per-tensor test above covers the default Winograd path.
     func testThreeStepsOnTwoRanksMatchOneProcess() throws {
-        let r1 = try ProcessHarness.run(try common("w1"))
+        let direct = ["SIMCLR_CONV_ALGORITHM": "direct"]
+        let r1 = try ProcessHarness.run(try common("w1"), environment: direct)
         XCTAssertEqual(r1.status, 0, r1.output)
-        let r2 = try ProcessHarness.mpirun(np: 2, try common("w2"))
+        let r2 = try ProcessHarness.mpirun(np: 2, try common("w2"), environment: direct)
         XCTAssertEqual(r2.status, 0, r2.output)
         XCTAssertLessThan(WeightDifference.modelRelative(try weights("w1"), try weights("w2")), 1e-3)
         for (a, b) in zip(try losses("w1"), try losses("w2")) { XCTAssertEqual(a, b, accuracy: 1e-4 * abs(a)) }

@@ -1,4 +1,5 @@
 import Foundation
+import RunFiles
 import SimCLR
 import XCTest
 
@@ -23,10 +24,15 @@ final class StudyTableTests: XCTestCase {
     }
 
     func testComparisonEntryNeedsNumericAccuracies() {
+        func results(_ json: [String: Any]) throws -> RunResults {
+            try JSONDecoder().decode(RunResults.self, from: JSONSerialization.data(withJSONObject: json))
+        }
         XCTAssertThrowsError(try ComparisonEntry(source: "simclr", evaluation: "knn", labelFraction: 1,
-                                                 results: ["test_top1": "high"], runDirectory: "run"))
+                                                 results: results(["test_top1": "high"]), runDirectory: "run"))
+        XCTAssertThrowsError(try ComparisonEntry(source: "simclr", evaluation: "knn", labelFraction: 1,
+                                                 results: results(["test_top1": 0.5]), runDirectory: "run"))
         XCTAssertEqual(try ComparisonEntry(source: "simclr", evaluation: "knn", labelFraction: 1,
-                                           results: ["test_top1": 0.5, "test_top5": 0.75], runDirectory: "run").top5, 0.75)
+                                           results: results(["test_top1": 0.5, "test_top5": 0.75]), runDirectory: "run").top5, 0.75)
     }
 
     /// The summary averages the logged steps of the last epoch only.

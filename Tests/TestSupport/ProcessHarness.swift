@@ -72,10 +72,13 @@ public enum ProcessHarness {
 
     /// `mpirun -np N` on this host over shared memory, oversubscribing the cores when N is larger.
     /// `programs` may hold several argument lists (MPMD: `prog a : prog b`), one per `ranksEach` ranks.
-    public static func mpirun(np: Int, _ arguments: [String], timeout: Int = 120) throws -> Result {
+    /// `environment` is set for mpirun and exported to every rank.
+    public static func mpirun(np: Int, _ arguments: [String], timeout: Int = 120,
+                              environment: [String: String] = [:]) throws -> Result {
         guard let mpirun = which("mpirun") else { throw Failure.missingTool("mpirun") }
+        let exports = environment.keys.sorted().flatMap { ["-x", $0] }
         return try run([mpirun, "-np", String(np), "--oversubscribe", "--bind-to", "none", "--mca", "btl", "self,vader"]
-                       + arguments, timeout: timeout)
+                       + exports + arguments, timeout: timeout, environment: environment)
     }
 
     /// Several programs in one MPI job, one rank each (mpirun's colon syntax).

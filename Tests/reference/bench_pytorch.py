@@ -6,7 +6,7 @@
 
 One step, identical to what the Swift `simclr bench` does:
   * one batch of B images [B, 3, size, size] (random, fixed) through ResNet-18 (torchvision, CIFAR stem
-    conv3x3 s1 p1 + no maxpool by default) and the seed projection head Linear(512,512)-ReLU-Linear(512,256);
+    conv3x3 s1 p1 + no maxpool by default) and the reference projection head Linear(512,512)-ReLU-Linear(512,256);
   * InfoNCE over the B rows: rows [0, B/2) are view 1 and [B/2, B) view 2; cosine similarity / tau
     (tau 0.07), diagonal masked out, the positive of row i is (i + B/2) mod B,
     loss = mean_i( -sim[i, pos(i)] + logsumexp_j sim[i, j] );

@@ -4,6 +4,7 @@ import Foundation
 import Kernels
 import NeuralNet
 import Optimizers
+import RunFiles
 
 /// How a classifier run ended.
 public struct ClassifierSummary {
@@ -24,9 +25,6 @@ public struct ClassifierSummary {
 /// global batches, gradients summed in buckets during backward, SyncBN optional); rank 0 writes
 /// `metrics.csv`, `config.json`, `checkpoint.safetensors`, `model.safetensors` and `results.json`.
 public final class ClassifierTrainer {
-    public static let metricsColumns = ["epoch", "step", "train_loss", "train_top1", "test_loss", "test_top1", "test_top5",
-                                        "lr", "img_per_s"]
-
     public let settings: ClassifierSettings
     public let model: ResNet18
     public let optimizer: Optimizer
@@ -153,8 +151,7 @@ public final class ClassifierTrainer {
                                  globalBatch: settings.batchSize,
                                  fields: ["classes": classCount, "train_count": trainImages.count, "test_count": testCount])
         }, openMetrics: {
-            try MetricsLog(url: loop.metricsURL, columns: Self.metricsColumns,
-                           stepColumn: 1, resumingAfterStep: $0)
+            try MetricsLog(url: loop.metricsURL, rows: ClassifierMetricsRow.self, resumingAfterStep: $0)
         })
         var position = start
         let progress = ProgressReporter(total: totalSteps, logEvery: settings.logEvery, silent: !isLeader)
@@ -190,9 +187,11 @@ public final class ClassifierTrainer {
             if endOfEpoch {
                 let test = try evaluate()
                 let imagesPerSecond = totals.images / max(totals.seconds, 1e-9)
-                metrics?.append([String(epoch + 1), String(position.step), fmt(totals.meanLoss), fmt(totals.top1),
-                                 fmt(test.loss), fmt(test.top1), fmt(test.top5), String(format: "%.6g", lr),
-                                 String(format: "%.2f", imagesPerSecond)])
+                var row = ClassifierMetricsRow()
+                (row.epoch, row.step, row.trainLoss, row.trainTop1) = (epoch + 1, position.step, totals.meanLoss, totals.top1)
+                (row.testLoss, row.testTop1, row.testTop5) = (test.loss, test.top1, test.top5)
+                (row.learningRate, row.imagesPerSecond) = (Double(lr), imagesPerSecond)
+                metrics?.append(row)
                 progress.finishLine()
                 log(String(format: "epoch %d/%d  train loss %.4f top1 %.4f  test loss %.4f top1 %.4f top5 %.4f  %.1f img/s",
                            epoch + 1, settings.epochs, totals.meanLoss, totals.top1, test.loss, test.top1, test.top5,
@@ -237,22 +236,19 @@ public final class ClassifierTrainer {
         return ClassificationResult(top1: sums[1] / n, top5: sums[2] / n, loss: sums[0] / n)
     }
 
-    private func fmt(_ v: Double) -> String { String(format: "%.6f", v) }
-
     private func writeResults(_ summary: ClassifierSummary) throws {
         let test = summary.test ?? ClassificationResult(top1: .nan, top5: .nan, loss: .nan)
-        var results: [String: Any] = [
-            "method": settings.method.rawValue, "encoder": settings.encoder ?? "random-init",
-            "test_top1": test.top1, "test_top5": test.top5, "test_loss": test.loss,
-            "train_top1": summary.trainTop1, "train_loss": summary.trainLoss,
-            "label_fraction": settings.labelFraction, "epochs": settings.epochs, "steps": summary.steps,
-            "train_count": trainImages.count, "test_count": testCount, "classes": classCount,
-            "ranks": worldSize, "width": settings.model.width, "arch": settings.model.arch.rawValue, "stem": settings.model.stem.rawValue,
-            "seed": settings.seed, "batch_size": settings.batchSize, "optimizer": settings.optimizer.rawValue,
-            "lr": Double(schedule.baseLR), "backbone_lr_scale": Double(settings.backboneLRScale), "sync_batchnorm": dataParallel.syncBatchNorm,
-        ]
-        if let data = loop.runInfo["data"] { results["data"] = data }
-        for (k, v) in results where (v as? Double)?.isFinite == false { results[k] = NSNull() }
+        var results = RunResults()
+        (results.method, results.encoder, results.data) = (settings.method.rawValue, settings.encoder ?? "random-init", loop.runInfo["data"])
+        (results.testTop1, results.testTop5, results.testLoss) = (test.top1, test.top5, test.loss)
+        (results.trainTop1, results.trainLoss) = (summary.trainTop1, summary.trainLoss)
+        (results.labelFraction, results.epochs, results.steps) = (settings.labelFraction, settings.epochs, summary.steps)
+        (results.trainCount, results.testCount, results.classes) = (trainImages.count, testCount, classCount)
+        (results.ranks, results.width, results.stem) = (worldSize, settings.model.width, settings.model.stem.rawValue)
+        (results.seed, results.batchSize, results.optimizer) = (settings.seed, settings.batchSize, settings.optimizer.rawValue)
+        (results.lr, results.backboneLRScale) = (Double(schedule.baseLR), Double(settings.backboneLRScale))
+        results.syncBatchNorm = dataParallel.syncBatchNorm
+        results.arch = settings.model.arch.rawValue
         try EvaluationResults.write(results, to: resultsURL)
     }
 }

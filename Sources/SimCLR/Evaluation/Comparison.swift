@@ -1,4 +1,5 @@
 import Foundation
+import RunFiles
 
 /// One accuracy of a comparison study: how features from one source did in one evaluation at one label fraction.
 public struct ComparisonEntry: Equatable {
@@ -17,11 +18,10 @@ public struct ComparisonEntry: Equatable {
         self.top1 = top1; self.top5 = top5; self.runDirectory = runDirectory
     }
 
-    /// Reads test_top1/test_top5 from a results.json dictionary.
-    public init(source: String, evaluation: String, labelFraction: Double, results: [String: Any],
+    /// Takes test_top1/test_top5 from a run's results.
+    public init(source: String, evaluation: String, labelFraction: Double, results: RunResults,
                 runDirectory: String) throws {
-        guard let top1 = (results["test_top1"] as? NSNumber)?.doubleValue,
-              let top5 = (results["test_top5"] as? NSNumber)?.doubleValue else {
+        guard let top1 = results.testTop1, let top5 = results.testTop5 else {
             throw ComparisonError.missingAccuracy(runDirectory)
         }
         self.init(source: source, evaluation: evaluation, labelFraction: labelFraction, top1: top1, top5: top5,

@@ -2,12 +2,13 @@ import Datasets
 import Foundation
 import Kernels
 import NeuralNet
+import RunFiles
 
-/// `results.json` of an evaluation run: a flat JSON object with sorted keys, written atomically.
+/// `results.json` of a run, written atomically (the keys are `RunResults`'), and read back as a plain JSON
+/// object where a caller wants every key as stored.
 public enum EvaluationResults {
-    public static func write(_ values: [String: Any], to url: URL) throws {
-        let data = try JSONSerialization.data(withJSONObject: values, options: [.prettyPrinted, .sortedKeys])
-        try AtomicFile.write(data + Data("\n".utf8), to: url)
+    public static func write(_ results: RunResults, to url: URL) throws {
+        try AtomicFile.write(try results.encoded(), to: url)
     }
 
     public static func read(_ url: URL) throws -> [String: Any] {
@@ -35,9 +36,16 @@ public struct FeatureCache {
     public var labelsURL: URL { directory.appendingPathComponent("labels_\(split).npy") }
     public var keyURL: URL { directory.appendingPathComponent("features_\(split).json") }
 
+    /// `features_<split>.json`: what the features were computed for, and their shape.
+    struct Key: Codable {
+        var key: String
+        var rows: Int
+        var dim: Int
+    }
+
     /// The cached (features, labels) when they were written for `key`; nil otherwise.
     public func load(key: String) -> (features: Tensor, labels: [Int])? {
-        guard let meta = try? EvaluationResults.read(keyURL), meta["key"] as? String == key,
+        guard let meta = try? JSONDecoder().decode(Key.self, from: Data(contentsOf: keyURL)), meta.key == key,
               let f = try? NumpyFile.read(from: featuresURL), f.shape.count == 2,
               let l = try? NumpyFile.readInt64s(from: labelsURL), l.shape == [f.shape[0]] else { return nil }
         return (Tensor(shape: f.shape, values: f.values), l.values.map { Int($0) })
@@ -47,31 +55,9 @@ public struct FeatureCache {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         try NumpyFile.write(floats: features.array, shape: features.shape, to: featuresURL)
         try NumpyFile.write(int64s: labels.map { Int64($0) }, shape: [labels.count], to: labelsURL)
-        try EvaluationResults.write(["key": key, "rows": labels.count, "dim": features.shape[1]], to: keyURL)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try AtomicFile.write(try encoder.encode(Key(key: key, rows: labels.count, dim: features.shape[1])) + Data("\n".utf8),
+                             to: keyURL)
     }
-}
-
-/// `metrics.csv` of a linear probe: one row per epoch.
-public final class ProbeMetricsLog {
-    public static let columns = ["epoch", "train_loss", "train_top1", "test_top1", "test_top5", "test_loss", "lr"]
-    public let url: URL
-    private let handle: FileHandle
-
-    public init(url: URL) throws {
-        self.url = url
-        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-        try Data((ProbeMetricsLog.columns.joined(separator: ",") + "\n").utf8).write(to: url)
-        handle = try FileHandle(forWritingTo: url)
-        try handle.seekToEnd()
-    }
-
-    deinit { try? handle.close() }
-
-    public func append(_ stats: ProbeEpochStats, test: ClassificationResult) {
-        let row = [String(stats.epoch), fmt(stats.trainLoss), fmt(stats.trainTop1), fmt(test.top1), fmt(test.top5),
-                   fmt(test.loss), String(format: "%.6g", Double(stats.learningRate))]
-        try? handle.write(contentsOf: Data((row.joined(separator: ",") + "\n").utf8))
-    }
-
-    private func fmt(_ v: Double) -> String { String(format: "%.6f", v) }
 }

@@ -81,7 +81,7 @@ extension FeatureExtractor {
 
     /// Features of every image of `data`, computed data-parallel: each rank of `communicator` runs its
     /// shard through the encoder and an all-gather puts the [N, D] result, in dataset order, on every rank.
-    public func features(of data: LabeledImages, communicator: Communicator) throws -> Tensor {
+    public func features(of data: LabeledImages, communicator: any ProcessGroup) throws -> Tensor {
         let n = data.count, d = featureDim, size = communicator.size
         let mine = Self.shard(count: n, rank: communicator.rank, size: size)
         let local = features(of: data.subset(Array(mine)))

@@ -1,8 +1,8 @@
 import ArgumentParser
 import Datasets
 
-/// The augmentation flags shared by every command that makes views. Defaults are the seed's pipeline
-/// (DESIGN.md section 3); the mapping and its checks are `AugmentationFlags` in Datasets.
+/// The augmentation flags shared by every command that makes views. Defaults are the reference pipeline
+/// (docs/reference-semantics.md, note 'Augmentations'); the mapping and its checks are `AugmentationFlags` in Datasets.
 struct AugmentationOptions: ParsableArguments {
     @Option(help: ArgumentHelp("full: the SimCLR pipeline below; none: plain preprocessing (value/255) for every view.",
                                valueName: "full|none"))

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Golden InfoNCE values for ContrastiveTests (writes infonce.json next to this script).
 
-The loss is the seed's SimCLR notebook formula, evaluated by PyTorch autograd in float64 from float32
+The loss is the reference SimCLR notebook's formula (docs/reference-semantics.md), evaluated by PyTorch autograd in float64 from float32
 embeddings, so the fixture holds the exact values our float32 code approximates:
 
     sim = cosine_similarity(z_i, z_j)        (or -||z_i - z_j||^2)

@@ -31,7 +31,7 @@ JITTER_FNS = {"brightness": F.adjust_brightness, "contrast": F.adjust_contrast,
 
 
 def pipeline(img, padding, box, size, flip, jitter, gray, sigma, kernel=9):
-    """The order of the seed's Compose: crop -> flip -> ColorJitter (given order) -> grayscale -> blur."""
+    """The order of the reference's Compose: crop -> flip -> ColorJitter (given order) -> grayscale -> blur."""
     if padding:
         img = F.pad(img, [padding], fill=0)
     top, left, h, w = box

@@ -9,7 +9,7 @@ It regenerates every *.safetensors file in this folder, deterministically (float
 torch.use_deterministic_algorithms(True)); rerunning gives byte-identical files on the same torch build.
 PyTorch is never needed by the Swift tests: they only read the committed files.
 
-MODEL (reference semantics, /work/shared/DESIGN.md section 3)
+MODEL (reference semantics, docs/reference-semantics.md, note 'Model')
     torchvision ResNet-18 (BasicBlock, [2,2,2,2]) with a width multiplier w: stage channels
     round(64w), round(128w), round(256w), round(512w) (w=0.25 -> 16/32/64/128). All convs bias=False.
     BatchNorm2d eps 1e-5, momentum 0.1 (train: normalize with the biased batch variance, update
@@ -329,7 +329,7 @@ class ResNet(nn.Module):
 
 
 def _apply_seed_surgery(model, stem, c0, feat, hidden, out_dim):
-    """What the seed does to torchvision's resnet18(): replace conv1/maxpool (cifar), then fc."""
+    """What the reference does to torchvision's resnet18(): replace conv1/maxpool (cifar), then fc."""
     if stem == "cifar":
         model.conv1 = nn.Conv2d(3, c0, kernel_size=3, stride=1, padding=1, bias=False)
         model.maxpool = nn.Identity()
@@ -347,7 +347,7 @@ def build_resnet18(width=1.0, stem="cifar", hidden=512, out_dim=256):
 
 
 def build_torchvision_resnet18(stem="cifar", hidden=512, out_dim=256):
-    """The genuine torchvision.models.resnet18() with the seed's replacements (width 1 only)."""
+    """The genuine torchvision.models.resnet18() with the reference's replacements (width 1 only)."""
     import torchvision
     return _apply_seed_surgery(torchvision.models.resnet18(), stem, 64, 512, hidden, out_dim)
 
