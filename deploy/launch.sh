@@ -95,4 +95,25 @@ fi
 
 cmd=(mpirun -np "$np" "${args[@]}" "${extra[@]}" "$program" "$@")
 if ((dry)); then printf '%q ' "${cmd[@]}"; echo; exit 0; fi
-exec "${cmd[@]}"
+
+# Ctrl-C and SIGTERM become SIGUSR1 and SIGUSR2, which mpirun forwards to every rank at once; simclr reads
+# them as SIGINT and SIGTERM: each rank finishes its step, rank 0 writes the checkpoint, and the job exits
+# 130 (SIGINT) or 143 (SIGTERM). mpirun runs in its own session so a terminal's Ctrl-C reaches only this
+# script (mpirun would start its own kill sequence). A second Ctrl-C or SIGTERM is passed on as is.
+setsid "${cmd[@]}" &
+mpirun_pid=$!
+signalled=0
+forward() {
+    if ((signalled)); then kill "-$2" "$mpirun_pid" 2>/dev/null || true; return; fi
+    signalled=1
+    kill "-$1" "$mpirun_pid" 2>/dev/null || true
+}
+trap 'forward USR1 INT' INT
+trap 'forward USR2 TERM' TERM
+status=0
+while true; do
+    wait "$mpirun_pid" && status=0 || status=$?
+    # wait returns early (status > 128) when a trapped signal arrives; mpirun is then still running.
+    kill -0 "$mpirun_pid" 2>/dev/null || break
+done
+exit "$status"

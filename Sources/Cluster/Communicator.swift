@@ -166,7 +166,12 @@ public final class Communicator: ProcessGroup, @unchecked Sendable {
     public func duplicateGroup() throws -> any ProcessGroup { try duplicate() }
 
     public func barrier() throws {
-        try checkMPI(MPI_Barrier(handle), "MPI_Barrier", rank: worldRank)
+        guard let deadline = CollectiveDeadline.current() else {
+            return try checkMPI(MPI_Barrier(handle), "MPI_Barrier", rank: worldRank)
+        }
+        var request: MPI_Request? = nil
+        try checkMPI(MPI_Ibarrier(handle, &request), "MPI_Barrier", rank: worldRank)
+        try wait(&request, "MPI_Barrier", count: 0, deadline)
     }
 
     /// Prints `message` with the rank and host to stderr and ends the whole job (MPI_Abort), so ranks waiting
@@ -180,22 +185,40 @@ public final class Communicator: ProcessGroup, @unchecked Sendable {
 
     // MARK: the ProcessGroup primitives, over MPI
 
+    // With a deadline in force each is issued non-blocking and polled against it; without one, the blocking
+    // call (what `--collective-timeout 0` gives, e.g. to compare their speed).
+
     /// In-place MPI_Allreduce.
     public func allReduce(_ values: UnsafeMutableRawPointer, count: Int, kind: MPIElementKind, op: ReductionOp) throws {
-        let n = try mpiCount(count, "MPI_Allreduce")
-        try checkMPI(MPI_Allreduce(cmpi_in_place(), values, n, kind.datatype, op.op, handle), "MPI_Allreduce", rank: worldRank)
+        let call = "MPI_Allreduce", n = try mpiCount(count, call)
+        guard let deadline = CollectiveDeadline.current() else {
+            return try checkMPI(MPI_Allreduce(cmpi_in_place(), values, n, kind.datatype, op.op, handle), call, rank: worldRank)
+        }
+        var request: MPI_Request? = nil
+        try checkMPI(MPI_Iallreduce(cmpi_in_place(), values, n, kind.datatype, op.op, handle, &request), call, rank: worldRank)
+        try wait(&request, call, count: count, deadline)
     }
 
     /// MPI_Bcast (the same count on every rank).
     public func broadcast(_ values: UnsafeMutableRawPointer, count: Int, kind: MPIElementKind, root: Int) throws {
-        let n = try mpiCount(count, "MPI_Bcast")
-        try checkMPI(MPI_Bcast(values, n, kind.datatype, Int32(root), handle), "MPI_Bcast", rank: worldRank)
+        let call = "MPI_Bcast", n = try mpiCount(count, call)
+        guard let deadline = CollectiveDeadline.current() else {
+            return try checkMPI(MPI_Bcast(values, n, kind.datatype, Int32(root), handle), call, rank: worldRank)
+        }
+        var request: MPI_Request? = nil
+        try checkMPI(MPI_Ibcast(values, n, kind.datatype, Int32(root), handle, &request), call, rank: worldRank)
+        try wait(&request, call, count: count, deadline)
     }
 
     /// MPI_Allgather.
     public func allGather(_ send: UnsafeRawPointer?, count: Int, kind: MPIElementKind, into receive: UnsafeMutableRawPointer?) throws {
-        let n = try mpiCount(count, "MPI_Allgather")
-        try checkMPI(MPI_Allgather(send, n, kind.datatype, receive, n, kind.datatype, handle), "MPI_Allgather", rank: worldRank)
+        let call = "MPI_Allgather", n = try mpiCount(count, call)
+        guard let deadline = CollectiveDeadline.current() else {
+            return try checkMPI(MPI_Allgather(send, n, kind.datatype, receive, n, kind.datatype, handle), call, rank: worldRank)
+        }
+        var request: MPI_Request? = nil
+        try checkMPI(MPI_Iallgather(send, n, kind.datatype, receive, n, kind.datatype, handle, &request), call, rank: worldRank)
+        try wait(&request, call, count: count * size, deadline)
     }
 
     /// MPI_Allgatherv with the displacements of consecutive blocks.
@@ -205,8 +228,37 @@ public final class Communicator: ProcessGroup, @unchecked Sendable {
         var displacements = [Int32](repeating: 0, count: size)
         var offset = 0
         for r in 0..<size { displacements[r] = try mpiCount(offset, call); offset += counts[r] }
-        try checkMPI(MPI_Allgatherv(send, counts32[rank], kind.datatype, receive, counts32, displacements, kind.datatype, handle),
-                     call, rank: worldRank)
+        guard let deadline = CollectiveDeadline.current() else {
+            return try checkMPI(MPI_Allgatherv(send, counts32[rank], kind.datatype, receive, counts32, displacements,
+                                               kind.datatype, handle), call, rank: worldRank)
+        }
+        var request: MPI_Request? = nil
+        // The count and displacement arrays must outlive the request: the wait is inside their scope.
+        try counts32.withUnsafeBufferPointer { c in
+            try displacements.withUnsafeBufferPointer { d in
+                try checkMPI(MPI_Iallgatherv(send, c[rank], kind.datatype, receive, c.baseAddress, d.baseAddress,
+                                             kind.datatype, handle, &request), call, rank: worldRank)
+                try wait(&request, call, count: offset, deadline)
+            }
+        }
+    }
+
+    /// Polls `request` until it completes; past the deadline, ends the whole job with a message naming this
+    /// rank, the call and the phase (a rank that merely threw would leave the others waiting).
+    private func wait(_ request: inout MPI_Request?, _ call: String, count: Int,
+                      _ deadline: (limit: Double, phase: String)) throws {
+        let start = monotonicSeconds()
+        var done: Int32 = 0
+        while true {
+            try checkMPI(MPI_Test(&request, &done, cmpi_status_ignore()), call, rank: worldRank)
+            if done != 0 { return }
+            let waited = monotonicSeconds() - start
+            if waited > deadline.limit {
+                abort(message: CollectiveDeadline.timeoutMessage(call: call, count: count, waited: waited, phase: deadline.phase,
+                                                                 rank: rank, size: size), code: 1)
+            }
+            sched_yield()
+        }
     }
 
     /// The number of elements as MPI's Int32 count, or a thrown error naming the call.

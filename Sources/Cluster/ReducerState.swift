@@ -115,11 +115,14 @@ final class ReducerState: @unchecked Sendable {
                 do { try reduce(bucket: k) } catch let e { error = e }
                 let elapsed = monotonicSeconds() - start
                 condition.lock()
-                if let error, failure == nil { failure = error }
                 communicationSeconds += elapsed
-                reduced = k + 1
+                // After an error the remaining buckets are not issued: their collectives would pair with
+                // other calls on the ranks that saw no error (or hang); finishStep reports the first error.
+                if let error { failure = error }
+                reduced = error == nil ? k + 1 : spans.count
                 if reduced == spans.count { threadActive = false }
                 condition.broadcast()
+                if error != nil { break }
             }
         }
         condition.unlock()

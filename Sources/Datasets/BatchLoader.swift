@@ -3,9 +3,10 @@ import Kernels
 
 /// Builds batches on background threads ahead of the training step.
 ///
-/// Each sample's views depend only on (seed, streamRank, epoch, dataset index, view): view v of a sample
-/// is drawn from `RandomStream(seed:rank:epoch:sample:substream: v)`, so batches are identical whatever
-/// the number of workers or their timing. A worker builds a whole batch; up to `prefetch` batches are built
+/// Each sample's views depend only on (seed, epoch, dataset index, view): view v of a sample is drawn from
+/// `RandomStream(seed:rank: 0, epoch:sample:substream: v)`, so batches are identical whatever the number of
+/// workers or their timing, and whatever the number of ranks: the rank that happens to read a sample does
+/// not change its views, so W ranks see what one process sees and a run may resume on another W. A worker builds a whole batch; up to `prefetch` batches are built
 /// or waiting beyond the one the consumer holds. `next()` returns them in step order.
 ///
 /// Usage: `start(epoch:step:)`, then `next()` until it returns nil (end of the epoch), then the next epoch.
@@ -16,8 +17,6 @@ public final class BatchLoader {
     public let augmentation: Augmentation
     public let views: Int
     public let seed: UInt64
-    /// The rank used in the augmentation streams (the sampler's rank unless given otherwise).
-    public let streamRank: Int
     public let workers: Int
     public let prefetch: Int
 
@@ -25,12 +24,10 @@ public final class BatchLoader {
 
     /// - Parameters:
     ///   - views: 2 for SimCLR (two augmented views per image), 1 for supervised training or evaluation.
-    ///   - streamRank: rank in the augmentation streams; default the sampler's rank (every rank draws its own
-    ///     stream). Pass 0 on every rank to make a W-rank run see the same views as a 1-rank run.
     ///   - workers: background threads; 0 builds each batch inside `next()` (no threads).
     ///   - prefetch: batches built ahead (at least 1 when workers > 0).
     public init(images: LabeledImages, sampler: DistributedSampler, augmentation: AugmentationConfig,
-                views: Int, seed: UInt64, streamRank: Int? = nil, workers: Int = 1, prefetch: Int = 2) throws {
+                views: Int, seed: UInt64, workers: Int = 1, prefetch: Int = 2) throws {
         guard views == 1 || views == 2 else { throw DatasetError.invalidConfiguration("\(views) views (1 or 2)") }
         guard workers >= 0 else { throw DatasetError.invalidConfiguration("\(workers) loader workers") }
         guard prefetch >= 1 else { throw DatasetError.invalidConfiguration("prefetch depth \(prefetch)") }
@@ -45,14 +42,12 @@ public final class BatchLoader {
         self.augmentation = Augmentation(augmentation)
         self.views = views
         self.seed = seed
-        self.streamRank = streamRank ?? sampler.rank
         self.workers = workers
         self.prefetch = prefetch
         self.state = LoaderState(prefetch: prefetch)
-        let build: (EpochPlan, Int) -> Batch = { [images, augmentation = self.augmentation, views, seed,
-                                                  streamRank = self.streamRank] plan, step in
+        let build: (EpochPlan, Int) -> Batch = { [images, augmentation = self.augmentation, views, seed] plan, step in
             BatchLoader.build(images: images, augmentation: augmentation, views: views, seed: seed,
-                              streamRank: streamRank, plan: plan, step: step)
+                              plan: plan, step: step)
         }
         state.build = build
         for w in 0..<workers {
@@ -86,16 +81,16 @@ public final class BatchLoader {
     /// Builds one batch synchronously (what the workers run); for tests and tools.
     public func makeBatch(epoch: Int, step: Int) -> Batch {
         BatchLoader.build(images: images, augmentation: augmentation, views: views, seed: seed,
-                          streamRank: streamRank, plan: sampler.plan(epoch: epoch), step: step)
+                          plan: sampler.plan(epoch: epoch), step: step)
     }
 
     /// The random stream view `view` of dataset image `sample` is augmented from in `epoch`.
-    public static func viewStream(seed: UInt64, streamRank: Int, epoch: Int, sample: Int, view: Int) -> RandomStream {
-        RandomStream(seed: seed, rank: streamRank, epoch: epoch, sample: sample, substream: view)
+    public static func viewStream(seed: UInt64, epoch: Int, sample: Int, view: Int) -> RandomStream {
+        RandomStream(seed: seed, rank: 0, epoch: epoch, sample: sample, substream: view)
     }
 
     static func build(images: LabeledImages, augmentation: Augmentation, views: Int, seed: UInt64,
-                      streamRank: Int, plan: EpochPlan, step: Int) -> Batch {
+                      plan: EpochPlan, step: Int) -> Batch {
         let indices = plan.batch(step: step)
         let n = indices.count, s = augmentation.config.outputSize
         let perImage = 3 * s * s
@@ -103,7 +98,7 @@ public final class BatchLoader {
         tensor.withUnsafeMutableBufferPointer { out in
             for (i, index) in indices.enumerated() {
                 for v in 0..<views {
-                    var rng = viewStream(seed: seed, streamRank: streamRank, epoch: plan.epoch, sample: index, view: v)
+                    var rng = viewStream(seed: seed, epoch: plan.epoch, sample: index, view: v)
                     let row = v * n + i
                     augmentation.augment(images, index: index, rng: &rng,
                                          into: UnsafeMutableBufferPointer(rebasing: out[row * perImage ..< (row + 1) * perImage]))

@@ -68,6 +68,8 @@ extension ResNet {
 
 /// Crash-safe file writes: write a temporary file beside the target, fsync it, rename over the target.
 public enum AtomicFile {
+    /// Writes `data` to a temporary file beside `url`, fsyncs it, renames it over `url` and fsyncs the
+    /// directory (so the rename itself survives a power loss). Errors name the file; the old file is kept.
     public static func write(_ data: Data, to url: URL) throws {
         let dir = url.deletingLastPathComponent()
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
@@ -83,12 +85,39 @@ public enum AtomicFile {
         } catch {
             try? handle.close()
             try? FileManager.default.removeItem(at: tmp)
-            throw error
+            throw AtomicFileError(path: url.path, bytes: data.count, reason: Self.reason(error))
         }
         if rename(tmp.path, url.path) != 0 {
             let reason = String(cString: strerror(errno))
             try? FileManager.default.removeItem(at: tmp)
-            throw SafetensorsError.unreadable(path: url.path, reason: "rename failed: \(reason)")
+            throw AtomicFileError(path: url.path, bytes: data.count, reason: "rename failed: \(reason)")
         }
+        let fd = open(dir.path, O_RDONLY)
+        guard fd >= 0 else { return }   // the file is in place; only the durability of the rename is unknown
+        defer { close(fd) }
+        if fsync(fd) != 0 {
+            throw AtomicFileError(path: url.path, bytes: data.count, reason: "fsync of \(dir.path) failed: \(String(cString: strerror(errno)))")
+        }
+    }
+
+    /// The POSIX reason (e.g. "No space left on device") when Foundation wraps one.
+    private static func reason(_ error: Error) -> String {
+        let ns = error as NSError
+        if let underlying = ns.userInfo[NSUnderlyingErrorKey] as? NSError, underlying.domain == NSPOSIXErrorDomain {
+            return String(cString: strerror(Int32(underlying.code)))
+        }
+        if ns.domain == NSPOSIXErrorDomain { return String(cString: strerror(Int32(ns.code))) }
+        return ns.localizedDescription
+    }
+}
+
+/// A file that could not be written; the previous version of it, if any, is intact.
+public struct AtomicFileError: Error, CustomStringConvertible {
+    public var path: String
+    public var bytes: Int
+    public var reason: String
+
+    public var description: String {
+        "cannot write \(path) (\(bytes) bytes): \(reason); the previous version of the file, if any, is kept"
     }
 }

@@ -95,8 +95,8 @@ public enum ReportWriter {
         }
         if let settings = settingsLine(run.config) { lines.append(settings) }
         var blocks = [ReportBlock.paragraph(lines.joined(separator: "\n"))]
-        if let entries = try? run.results?.entries(), !entries.isEmpty {
-            let rows = entries.map { [$0.key, $0.value] }
+        if let results = run.resultsJSON, !results.isEmpty {
+            let rows = results.keys.sorted().map { [$0, jsonText(results[$0]!)] }
             blocks.append(.details("results.json", MarkdownTable(headers: ["key", "value"], rows: rows)))
         }
         return blocks

@@ -22,14 +22,17 @@ public struct RunRecord {
     public var name: String
     public let metrics: MetricsTable?
     public let results: RunResults?
+    /// results.json as stored, every key included (for the report's table of the file).
+    public let resultsJSON: [String: Any]?
     public let config: [String: Any]?
 
     public init(directory: URL, name: String? = nil, metrics: MetricsTable?, results: RunResults?,
-                config: [String: Any]?) {
+                resultsJSON: [String: Any]? = nil, config: [String: Any]?) {
         self.directory = directory
         self.name = name ?? directory.standardizedFileURL.lastPathComponent
         self.metrics = metrics
         self.results = results
+        self.resultsJSON = resultsJSON
         self.config = config
     }
 
@@ -62,7 +65,8 @@ public struct RunRecord {
             }
         }
         guard metrics != nil || results != nil else { throw ReportError.noRunFiles(directory.path) }
-        return RunRecord(directory: directory, metrics: metrics, results: results, config: try json("config.json"))
+        return RunRecord(directory: directory, metrics: metrics, results: results, resultsJSON: try json("results.json"),
+                         config: try json("config.json"))
     }
 
     public var kind: RunKind { RunKind(metrics: metrics) }

@@ -89,17 +89,6 @@ public struct RunResults: Codable, Equatable {
         try JSONDecoder().decode(RunResults.self, from: Data(contentsOf: url))
     }
 
-    /// The values as (key, JSON text) pairs in key order, for a report's table.
-    public func entries() throws -> [(key: String, value: String)] {
-        guard let object = try JSONSerialization.jsonObject(with: try encoded()) as? [String: Any] else { return [] }
-        return object.keys.sorted().map { key in
-            let value = object[key]!
-            if let text = value as? String { return (key, text) }
-            let data = (try? JSONSerialization.data(withJSONObject: [value], options: [])) ?? Data("[]".utf8)
-            return (key, String(decoding: data.dropFirst().dropLast(), as: UTF8.self))
-        }
-    }
-
     /// A copy with every non-finite number cleared.
     var finite: RunResults {
         var r = self

@@ -1,3 +1,4 @@
+import Datasets
 import Foundation
 import Kernels
 import NeuralNet
@@ -32,27 +33,53 @@ public struct TrainingPosition: Codable, Equatable {
     }
 }
 
+/// What a run was trained on and with how many ranks, recorded in its checkpoints so `--resume` can refuse
+/// other data and knows the rank count the run had.
+public struct RunIdentity: Codable, Equatable, Sendable {
+    public var worldSize: Int
+    /// nil for a run whose caller did not say (tests on in-memory images).
+    public var dataset: DatasetIdentity?
+
+    public init(worldSize: Int, dataset: DatasetIdentity?) {
+        self.worldSize = worldSize
+        self.dataset = dataset
+    }
+}
+
+/// A checkpoint's header: where training stands, the settings JSON and the run's identity.
+public struct CheckpointHeader: Equatable {
+    public var position: TrainingPosition
+    public var settingsJSON: String
+    public var run: RunIdentity
+}
+
 /// A checkpoint is one safetensors file: the model under `model.<name>`, the optimizer state under
-/// `optimizer.<name>`, and in the metadata the position, the settings and a checksum of all data
-/// bytes. It is written atomically (temporary file, fsync, rename), so the last good checkpoint
-/// survives a crash during the write (docs/checkpoint-format.md).
+/// `optimizer.<name>`, and in the metadata the format, the position, the settings, the run identity and a
+/// checksum of all of these and of every data byte. It is written atomically (temporary file, fsync,
+/// rename, fsync of the directory), so the last good checkpoint survives a crash during
+/// the write (docs/checkpoint-format.md).
 public enum Checkpoint {
+    /// Marks checkpoints whose checksum covers the header; older files are refused rather than trusted.
+    static let format = "simclr-checkpoint-2"
+
     public static func save(to url: URL, model: ResNet18, optimizer: Optimizer, position: TrainingPosition,
-                            settingsJSON: String) throws {
+                            settingsJSON: String, run: RunIdentity) throws {
         var entries = model.stateEntries().map { ("model." + $0.0, $0.1) }
         for (name, t) in optimizer.stateTensors {
             entries.append(("optimizer." + name, SafetensorsEntry(floats: t.array, shape: t.shape)))
         }
-        let metadata = [
+        var metadata = [
+            "format": format,
             "position": String(decoding: try JSONEncoder().encode(position), as: UTF8.self),
             "settings": settingsJSON,
-            "checksum": String(checksum(entries.map(\.1.data)), radix: 16),
+            "run": String(decoding: try JSONEncoder().encode(run), as: UTF8.self),
         ]
+        metadata["checksum"] = String(checksum(metadata: metadata, tensors: entries.map(\.1.data)), radix: 16)
         try AtomicFile.write(Safetensors.serialize(entries, metadata: metadata), to: url)
     }
 
-    /// Restores model and optimizer; returns the position and the saved settings JSON.
-    public static func load(from url: URL, model: ResNet18, optimizer: Optimizer) throws -> (TrainingPosition, String) {
+    /// Restores model and optimizer; returns the header.
+    public static func load(from url: URL, model: ResNet18, optimizer: Optimizer) throws -> CheckpointHeader {
         guard FileManager.default.fileExists(atPath: url.path) else { throw CheckpointError.missing(url.path) }
         let data: Data
         do { data = try Data(contentsOf: url) } catch {
@@ -63,31 +90,39 @@ public enum Checkpoint {
 
     /// `load(from:model:optimizer:)` on a checkpoint's bytes; `path` names them in errors. Nothing is changed
     /// unless every check passes.
-    public static func load(_ data: Data, path: String, model: ResNet18,
-                            optimizer: Optimizer) throws -> (TrainingPosition, String) {
+    public static func load(_ data: Data, path: String, model: ResNet18, optimizer: Optimizer) throws -> CheckpointHeader {
         let file: (tensors: [String: SafetensorsEntry], metadata: [String: String])
         do { file = try Safetensors.parse(data) } catch {
             throw CheckpointError.corrupt(path, reason: "\(error)")
         }
+        guard file.metadata["format"] == format else {
+            throw CheckpointError.incompatible(path, reason: "written by an older version of the tool (format "
+                                               + "\(file.metadata["format"] ?? "1"), its header not checksummed); start the run again")
+        }
         guard let positionJSON = file.metadata["position"], let settings = file.metadata["settings"],
-              let stored = file.metadata["checksum"],
-              let position = try? JSONDecoder().decode(TrainingPosition.self, from: Data(positionJSON.utf8)) else {
-            throw CheckpointError.corrupt(path, reason: "metadata (position, settings, checksum) missing")
+              let runJSON = file.metadata["run"], let stored = file.metadata["checksum"] else {
+            throw CheckpointError.corrupt(path, reason: "metadata (position, settings, run, checksum) missing")
         }
-        guard position.step >= 0, position.optimizerStepCount >= 0,
-              position.epochTotals?.allSatisfy(\.isFinite) ?? true else {
-            throw CheckpointError.corrupt(path, reason: "position \(positionJSON) has negative counts or non-finite totals")
-        }
-        // The checksum covers the data in the order `save` wrote it (model entries, then optimizer state);
-        // the parsed header is a dictionary, so rebuild that order from this model and optimizer.
+        // The checksum covers the header and the data in the order `save` wrote it (model entries, then
+        // optimizer state); the parsed header is a dictionary, so rebuild that order from this model and optimizer.
         var ordered = model.stateEntries().map { "model." + $0.0 }
         ordered += optimizer.stateTensors.map { "optimizer." + $0.name }
         guard Set(ordered) == Set(file.tensors.keys) else {
             throw CheckpointError.incompatible(path, reason: "tensor names differ from this model and optimizer")
         }
-        let actual = String(checksum(ordered.map { file.tensors[$0]!.data }), radix: 16)
+        var header = file.metadata
+        header["checksum"] = nil
+        let actual = String(checksum(metadata: header, tensors: ordered.map { file.tensors[$0]!.data }), radix: 16)
         guard actual == stored else {
             throw CheckpointError.corrupt(path, reason: "checksum \(actual) does not match the stored \(stored)")
+        }
+        guard let position = try? JSONDecoder().decode(TrainingPosition.self, from: Data(positionJSON.utf8)),
+              let run = try? JSONDecoder().decode(RunIdentity.self, from: Data(runJSON.utf8)) else {
+            throw CheckpointError.corrupt(path, reason: "position or run identity does not decode")
+        }
+        guard position.step >= 0, position.optimizerStepCount >= 0,
+              position.epochTotals?.allSatisfy(\.isFinite) ?? true else {
+            throw CheckpointError.corrupt(path, reason: "position \(positionJSON) has negative counts or non-finite totals")
         }
         // The optimizer state is checked before the model loads, so a refused file changes nothing.
         for (name, t) in optimizer.stateTensors {
@@ -104,7 +139,18 @@ public enum Checkpoint {
         }
         for (name, t) in optimizer.stateTensors { t.copy(from: file.tensors["optimizer." + name]!.floats()) }
         optimizer.stepCount = position.optimizerStepCount
-        return (position, settings)
+        return CheckpointHeader(position: position, settingsJSON: settings, run: run)
+    }
+
+    /// FNV-1a 64 over the header (each key and value in key order, each followed by a zero byte) and then
+    /// the tensors' bytes.
+    static func checksum(metadata: [String: String], tensors: [Data]) -> UInt64 {
+        var header = [UInt8]()
+        for key in metadata.keys.sorted() {
+            header += Array(key.utf8) + [0]
+            header += Array(metadata[key]!.utf8) + [0]
+        }
+        return checksum([Data(header)] + tensors)
     }
 
     /// FNV-1a 64 over the concatenated bytes.

@@ -1,4 +1,5 @@
 import Cluster
+import Datasets
 import Foundation
 import Kernels
 import NeuralNet
@@ -12,19 +13,32 @@ public struct DataParallelOptions {
     public var overlap = true
     /// Check that all replicas hold bit-identical parameters every this many steps (also at every checkpoint).
     public var verifyReplicasEvery: Int?
+    /// Seconds a rank waits in one collective before it ends the job (nil: forever); see `CollectiveDeadline`.
+    public var collectiveTimeout: Double?
     /// A known mistake to make on purpose (tests only, through the hidden `--testing-fault` flag).
     public var fault: DistributedFault?
 
     public init(communicator: any ProcessGroup = SingleProcess()) { self.communicator = communicator }
 
     /// The data-parallel machinery for `model`, after checking that every rank runs the same configuration
-    /// (`configuration` hashed and compared with rank 0's). Rank 0's parameters and buffers are broadcast.
-    public func makeDataParallel(model: ResNet18, configuration: String) throws -> DataParallel {
-        _ = try ConfigurationCheck.verify(configuration + "\nworld=\(communicator.size)", communicator: communicator)
+    /// (`configuration`, the data and every option that changes the distributed step, hashed and compared
+    /// with rank 0's). Rank 0's parameters and buffers are broadcast.
+    public func makeDataParallel(model: ResNet18, configuration: String, dataset: DatasetIdentity) throws -> DataParallel {
+        CollectiveDeadline.configure(seconds: communicator.size > 1 ? collectiveTimeout : nil)
+        try ConfigurationCheck.verify(canonicalConfiguration(configuration, dataset: dataset), communicator: communicator)
         let dp = try DataParallel(communicator: communicator, model: model, syncBatchNorm: syncBatchNorm,
                                   bucketBytes: bucketBytes, overlap: overlap, sharding: fault?.sharding ?? GlobalBatchLoss())
         try dp.broadcastState(of: model)
         return dp
+    }
+
+    /// The text ranks compare: a rank with other data, or another SyncBN, bucket or overlap choice, would issue
+    /// other collectives (or the same ones with other sizes) and hang or diverge instead of failing.
+    func canonicalConfiguration(_ configuration: String, dataset: DatasetIdentity) -> String {
+        configuration + "\n" + ConfigurationCheck.canonical([
+            "world": String(communicator.size), "dataset": dataset.description, "sync_bn": String(syncBatchNorm),
+            "bucket_bytes": String(bucketBytes), "overlap": String(overlap), "fault": fault?.rawValue ?? "none",
+        ])
     }
 }
 

@@ -27,9 +27,14 @@ public final class MetricsLog {
 
     deinit { try? handle?.close() }
 
-    public func append<Row: MetricsRow>(_ row: Row) {
+    /// Appends a row; a failed write (a full disk) is an error naming the file, not a silently shorter log.
+    public func append<Row: MetricsRow>(_ row: Row) throws {
         precondition(Row.columns == columns, "a \(Row.self) row for a file of columns \(columns)")
-        try? handle?.write(contentsOf: Data((row.line + "\n").utf8))
+        do {
+            try handle?.write(contentsOf: Data((row.line + "\n").utf8))
+        } catch {
+            throw TrainingError.writeFailed("cannot append to \(url.path): \((error as NSError).localizedDescription)")
+        }
     }
 
     public func flush() { try? handle?.synchronize() }

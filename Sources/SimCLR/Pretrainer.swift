@@ -10,12 +10,17 @@ import RunFiles
 public enum TrainingError: Error, CustomStringConvertible {
     case nonFiniteLoss(step: Int, loss: Double)
     case invalidSettings(String)
+    case checkpointNotWritten(step: Int, reason: String)
+    case writeFailed(String)
 
     public var description: String {
         switch self {
         case let .nonFiniteLoss(step, loss):
             return "loss became \(loss) at step \(step); stopping. The last good checkpoint is kept (try a lower --lr; in pretraining also a higher --temperature)."
         case let .invalidSettings(why): return "invalid settings: \(why)"
+        case let .checkpointNotWritten(step, reason):
+            return "the checkpoint of step \(step) was not written: \(reason); stopping (free space, then --resume)"
+        case let .writeFailed(what): return what
         }
     }
 }
@@ -28,16 +33,23 @@ public struct KNNMonitor {
     public var test: LabeledImages
     public var k = 200
     public var temperature: Float = 0.1
+    /// Classes of both splits: a test label need not occur among the (first few thousand) training images.
+    public let classCount: Int
 
-    public init(every: Int, train: LabeledImages, test: LabeledImages) {
+    public init(every: Int, train: LabeledImages, test: LabeledImages) throws {
+        guard !train.labels.isEmpty, !test.labels.isEmpty,
+              (train.labels + test.labels).allSatisfy({ $0 >= 0 }) else {
+            throw TrainingError.invalidSettings("the kNN monitor needs labelled train and test images (--knn-every)")
+        }
         self.every = every; self.train = train; self.test = test
+        classCount = max(train.classNames.count, train.labels.max()! + 1, test.labels.max()! + 1)
     }
 
     /// Top-1/top-5 accuracy of the kNN classifier with the model's current backbone. Leaves the model in eval mode.
     public func evaluate(_ model: ResNet18) -> ClassificationResult {
         let extractor = FeatureExtractor(model: model)
-        let knn = KNNClassifier(trainFeatures: extractor.features(of: train), trainLabels: train.labels, k: k,
-                                temperature: temperature)
+        let knn = KNNClassifier(trainFeatures: extractor.features(of: train), trainLabels: train.labels,
+                                classCount: classCount, k: k, temperature: temperature)
         return knn.evaluate(features: extractor.features(of: test), labels: test.labels)
     }
 }
@@ -74,7 +86,7 @@ public final class Pretrainer {
 
     public init(settings: PretrainSettings, dataset: LabeledImages, runDirectory: URL, workers: Int = 2,
                 prefetch: Int = 2, initialWeights: URL? = nil, runInfo: [String: String] = [:],
-                distributed: DataParallelOptions? = nil, knnMonitor: KNNMonitor? = nil,
+                distributed: DataParallelOptions? = nil, knnMonitor: KNNMonitor? = nil, dataSource: String = "in memory",
                 log: @escaping (String) -> Void = { print($0) }) throws {
         guard settings.batchSize >= 2 else { throw TrainingError.invalidSettings("--batch-size must be at least 2") }
         guard settings.temperature > 0 else { throw TrainingError.invalidSettings("--temperature must be positive") }
@@ -93,13 +105,17 @@ public final class Pretrainer {
         model = ResNet18(config: settings.model, seed: settings.seed)
         model.precision = settings.precision
         if let initialWeights, rank == 0 {
-            try model.load(from: initialWeights)
+            do { try model.load(from: initialWeights) } catch {
+                throw TrainingError.invalidSettings("--init \(initialWeights.path): \(error)")
+            }
             log("initialized from \(initialWeights.path)")
         }
-        dataParallel = try options.makeDataParallel(model: model, configuration: settings.json)
+        let identity = DatasetIdentity(of: dataset, source: dataSource)
+        dataParallel = try options.makeDataParallel(model: model, configuration: settings.json, dataset: identity)
         optimizer = settings.makeOptimizer(segments: parameterSegments(of: model))
         loop = TrainingLoop(runDirectory: runDirectory, model: model, optimizer: optimizer, dataParallel: dataParallel,
-                            settingsJSON: settings.json, verifyReplicasEvery: options.verifyReplicasEvery,
+                            settingsJSON: settings.json, run: RunIdentity(worldSize: world, dataset: identity),
+                            verifyReplicasEvery: options.verifyReplicasEvery,
                             runInfo: runInfo, log: self.log)
         step = ContrastiveStep(model: model, loss: InfoNCELoss(config: InfoNCEConfig(temperature: settings.temperature,
                                                                                      similarity: settings.similarity)),
@@ -121,9 +137,8 @@ public final class Pretrainer {
     /// schedule). With `resume`, continues from the run directory's checkpoint.
     @discardableResult
     public func run(resume: Bool = false, haltAfterStep: Int? = nil) throws -> PretrainSummary {
-        let (start, metrics) = try loop.begin(resume: resume, totalSteps: totalSteps, accepts: { saved in
-            // Settings of an older format cannot be compared: accept them (the tensors are still checked).
-            (try? JSONDecoder().decode(PretrainSettings.self, from: Data(saved.utf8)))?.sameTrainingAs(settings) ?? true
+        let (start, metrics) = try loop.begin(resume: resume, totalSteps: totalSteps, refusal: {
+            Checkpoint.settingsRefusal($0, as: PretrainSettings.self, current: settings) { $0.sameTrainingAs($1) }
         }, writeConfig: {
             try loop.writeConfig(totalSteps: totalSteps, stepsPerEpoch: sampler.stepsPerEpoch, scaledLR: schedule.baseLR,
                                  globalBatch: settings.batchSize)
@@ -147,6 +162,7 @@ public final class Pretrainer {
                 loader.start(epoch: epoch, step: 0)
                 continue
             }
+            CollectiveDeadline.enterStep(position.step + 1)
             let t0 = DispatchTime.now().uptimeNanoseconds
             let lr = schedule.learningRate(atStep: position.step)
             let result = try step.run(views: batch.images, learningRate: lr, localStop: StopSignal.received)
@@ -162,13 +178,14 @@ public final class Pretrainer {
             (row.top1, row.top5, row.meanRank) = (m.top1Accuracy, m.top5Accuracy, m.meanRank)
             (row.learningRate, row.imagesPerSecond, row.dataWaitSeconds) = (Double(lr), imagesPerStep / seconds, batch.waitSeconds)
             if isLeader, let monitor = knnMonitor, position.step % monitor.every == 0 || position.step == totalSteps {
+                CollectiveDeadline.expectSlowNextStep()   // only rank 0 evaluates
                 let knn = monitor.evaluate(model)
                 lastKNN = knn
                 row.knnTop1 = knn.top1
                 progress.finishLine()  // keep the log line off the progress bar
                 log("step \(position.step): kNN top-1 \(String(format: "%.5f", knn.top1)) (k=\(monitor.k), \(monitor.train.count) labelled / \(monitor.test.count) test images)")
             }
-            metrics?.append(row)
+            try metrics?.append(row)
             progress.update(step: position.step, fields: String(format: "epoch %d loss %.4f top1 %.3f top5 %.3f %.1f img/s",
                                                                 epoch, result.loss, m.top1Accuracy, m.top5Accuracy, imagesPerStep / seconds))
             let endOfEpoch = batch.step == sampler.stepsPerEpoch - 1

@@ -3,38 +3,57 @@ import Foundation
 import NeuralNet
 import Optimizers
 
-/// Set by SIGINT/SIGTERM: a training loop finishes its step, writes a checkpoint and stops.
-nonisolated(unsafe) private var stopSignalReceived: Int32 = 0
+/// The exit status a stop signal asks for (130 for SIGINT, 143 for SIGTERM; 0: none received). A plain
+/// integer, since a signal handler may only store.
+nonisolated(unsafe) private var stopSignalStatus: Int32 = 0
 
 /// Ctrl-C and SIGTERM as a request to stop cleanly (checkpoint, then exit) instead of dying mid-step.
+///
+/// Under mpirun, SIGINT/SIGTERM sent to mpirun are not forwarded: mpirun sends SIGTERM to the ranks itself
+/// and SIGKILL one second later, too soon for a step and a checkpoint. SIGUSR1 and SIGUSR2 are forwarded at
+/// once, so deploy/launch.sh turns SIGINT into SIGUSR1 (stop as SIGINT would) and SIGTERM into SIGUSR2.
 public enum StopSignal {
-    public static var received: Bool { stopSignalReceived != 0 }
+    public static var received: Bool { stopSignalStatus != 0 }
 
-    /// Clears the flag and routes SIGINT/SIGTERM to it.
+    /// Set when a training loop stopped for a stop request (of this rank or another): the process should
+    /// exit with it, 130 (SIGINT) or 143 (SIGTERM).
+    nonisolated(unsafe) public private(set) static var exitStatus: Int32?
+
+    /// Clears the flag and routes SIGINT, SIGTERM, SIGUSR1 (as SIGINT) and SIGUSR2 (as SIGTERM) to it.
     public static func install() {
-        stopSignalReceived = 0
-        signal(SIGINT) { _ in stopSignalReceived = 1 }
-        signal(SIGTERM) { _ in stopSignalReceived = 1 }
+        stopSignalStatus = 0
+        exitStatus = nil
+        signal(SIGINT) { _ in stopSignalStatus = 130 }
+        signal(SIGUSR1) { _ in stopSignalStatus = 130 }
+        signal(SIGTERM) { _ in stopSignalStatus = 143 }
+        signal(SIGUSR2) { _ in stopSignalStatus = 143 }
     }
+
+    /// The loop honoured a stop request: this rank's own signal, or SIGTERM's status when another rank asked.
+    static func honoured() { exitStatus = stopSignalStatus != 0 ? stopSignalStatus : 143 }
 }
 
 extension Checkpoint {
     /// Restores model, optimizer state and position from `url` for a run on one or more ranks: rank 0 reads
     /// the file and every rank receives model, optimizer state and position from it, so ranks need no shared
-    /// file system. `accepts` judges the settings JSON stored in the checkpoint. A failure on rank 0 is
-    /// reported to every rank.
+    /// file system. `refusal` judges the settings JSON stored in the checkpoint (nil: accepted, else why not);
+    /// a checkpoint of other data is refused. A failure on rank 0 is reported to every rank. `savedWorldSize`
+    /// receives the rank count that wrote the checkpoint (on rank 0).
     public static func resume(from url: URL, model: ResNet18, optimizer: Optimizer, dataParallel dp: DataParallel,
-                              accepts: (String) -> Bool) throws -> TrainingPosition {
+                              run: RunIdentity, savedWorldSize: inout Int,
+                              refusal: (String) -> String?) throws -> TrainingPosition {
         let isLeader = dp.rank == 0
         var position = TrainingPosition(step: 0, optimizerStepCount: 0)
         var failure: Error?
         if isLeader {
             do {
-                let (saved, savedSettings) = try load(from: url, model: model, optimizer: optimizer)
-                guard accepts(savedSettings) else {
-                    throw CheckpointError.incompatible(url.path, reason: "it was written with different settings; see config.json")
+                let saved = try load(from: url, model: model, optimizer: optimizer)
+                if let why = refusal(saved.settingsJSON) { throw CheckpointError.incompatible(url.path, reason: why) }
+                if let mismatch = run.mismatch(resuming: saved.run) {
+                    throw CheckpointError.incompatible(url.path, reason: mismatch)
                 }
-                position = saved
+                position = saved.position
+                savedWorldSize = saved.run.worldSize
             } catch { failure = error }
         }
         let message = try dp.communicator.broadcast(failure.map { "\($0)" } ?? "")
@@ -48,6 +67,28 @@ extension Checkpoint {
         position = try JSONDecoder().decode(TrainingPosition.self, from: Data(json.utf8))
         optimizer.stepCount = position.optimizerStepCount
         return position
+    }
+
+    /// Why a checkpoint's settings JSON cannot continue a run with `current` settings (nil: it can). Settings
+    /// that do not decode are refused: they cannot be compared.
+    public static func settingsRefusal<S: Decodable>(_ saved: String, as type: S.Type, current: S,
+                                                    sameTraining: (S, S) -> Bool) -> String? {
+        guard let decoded = try? JSONDecoder().decode(S.self, from: Data(saved.utf8)) else {
+            return "its settings do not decode as this version's \(S.self) (written by another version of the tool?)"
+        }
+        return sameTraining(decoded, current) ? nil : "it was written with different settings; see config.json"
+    }
+}
+
+extension RunIdentity {
+    /// Why a run with this identity cannot continue a checkpoint written with `saved` (nil: it can).
+    func mismatch(resuming saved: RunIdentity) -> String? {
+        if let now = dataset, let then = saved.dataset, now != then {
+            return "it was written for other data (\(then)); this run has \(now)"
+        }
+        // Another rank count is accepted: the global batch, the sample order and every sample's views do not
+        // depend on it (the step's sums are only added in another order).
+        return nil
     }
 }
 
@@ -83,6 +124,7 @@ struct TrainingLoop {
     let optimizer: Optimizer
     let dataParallel: DataParallel
     let settingsJSON: String
+    let run: RunIdentity
     let verifyReplicasEvery: Int?
     /// The build, host and data facts config.json records.
     let runInfo: [String: String]
@@ -117,17 +159,20 @@ struct TrainingLoop {
         log("finished \(steps) steps; model written to \(finalModelURL.path)")
     }
 
-    /// Creates the run directory, restores the checkpoint when resuming (`accepts` judges its settings), then
+    /// Creates the run directory, restores the checkpoint when resuming (`refusal` judges its settings), then
     /// on rank 0 writes config.json and opens metrics.csv (given the step it resumes after, if any).
     /// Installs the Ctrl-C / SIGTERM handlers.
-    func begin(resume: Bool, totalSteps: Int, accepts: (String) -> Bool, writeConfig: () throws -> Void,
+    func begin(resume: Bool, totalSteps: Int, refusal: (String) -> String?, writeConfig: () throws -> Void,
                openMetrics: (_ resumingAfterStep: Int?) throws -> MetricsLog) throws -> (TrainingPosition, MetricsLog?) {
         if isLeader { try FileManager.default.createDirectory(at: runDirectory, withIntermediateDirectories: true) }
         var position = TrainingPosition(step: 0, optimizerStepCount: 0)
         if resume {
+            var savedWorld = run.worldSize
             position = try Checkpoint.resume(from: checkpointURL, model: model, optimizer: optimizer,
-                                             dataParallel: dataParallel, accepts: accepts)
-            log("resuming from step \(position.step) of \(totalSteps)")
+                                             dataParallel: dataParallel, run: run, savedWorldSize: &savedWorld,
+                                             refusal: refusal)
+            let ranks = savedWorld == run.worldSize ? "" : " (written by \(savedWorld) ranks, continued on \(run.worldSize))"
+            log("resuming from step \(position.step) of \(totalSteps)\(ranks)")
         }
         var metrics: MetricsLog?
         if isLeader {
@@ -145,16 +190,25 @@ struct TrainingLoop {
                  metrics: MetricsLog?, progress: ProgressReporter) throws -> Bool {
         let halting = position.step == haltAfterStep || signalled
         if checkpointDue || halting {
+            CollectiveDeadline.expectSlowNextStep()
             try dataParallel.verifyReplicas(of: model)
             metrics?.flush()
             if isLeader {
-                try Checkpoint.save(to: checkpointURL, model: model, optimizer: optimizer, position: position,
-                                    settingsJSON: settingsJSON)
+                do {
+                    try Checkpoint.save(to: checkpointURL, model: model, optimizer: optimizer, position: position,
+                                        settingsJSON: settingsJSON, run: run)
+                } catch {
+                    throw TrainingError.checkpointNotWritten(step: position.step, reason: "\(error)")
+                }
             }
         } else if let every = verifyReplicasEvery, position.step % every == 0 {
             try dataParallel.verifyReplicas(of: model)
         }
         if halting {
+            // Every rank waits for rank 0's checkpoint: a rank that exited first with a non-zero status
+            // would make mpirun kill rank 0 in the middle of the write.
+            _ = try dataParallel.communicator.broadcast(isLeader ? "written" : "")
+            if signalled { StopSignal.honoured() }
             progress.finishLine()
             log(signalled ? "interrupted: checkpoint written at step \(position.step); continue with --resume"
                           : "halted at step \(position.step)")

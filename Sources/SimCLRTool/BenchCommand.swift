@@ -268,7 +268,11 @@ private struct BenchReport {
 private func fmt(_ x: Double) -> String { String(format: "%.3f", x) }
 
 func parseDims(_ text: String) throws -> [Int] {
-    if text.isEmpty || text == "none" { return [] }
+    // An empty value (a shell variable that was not set) is a mistake; "none" asks for no head on purpose.
+    if text == "none" { return [] }
+    guard !text.trimmingCharacters(in: .whitespaces).isEmpty else {
+        throw ValidationError("--proj-dims is empty: give sizes like 512,256, or 'none' for no projection head")
+    }
     let dims = text.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
     guard dims.allSatisfy({ ($0 ?? 0) > 0 }) else { throw ValidationError("expected comma-separated positive sizes like 512,256, got '\(text)'") }
     return dims.map { $0! }

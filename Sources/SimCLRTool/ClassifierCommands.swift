@@ -51,6 +51,7 @@ struct ClassifierOptions: ParsableArguments {
         }
         guard epochs >= 1 else { throw ValidationError("--epochs must be at least 1") }
         guard batchSize >= 2 else { throw ValidationError("--batch-size must be at least 2") }
+        try checkBatchSplitsOverRanks(batchSize)
         try checkWidth(width)
         guard cropPadding >= 0 else { throw ValidationError("--crop-padding must not be negative") }
         guard evalBatchSize >= 1, logEvery >= 1 else { throw ValidationError("--eval-batch-size and --log-every must be at least 1") }
@@ -84,7 +85,8 @@ struct ClassifierOptions: ParsableArguments {
         if let communicator { say(distributed.describe(communicator, globalBatch: batchSize)) }
         let trainer = try ClassifierTrainer(settings: settings, train: train, test: test, runDirectory: URL(fileURLWithPath: out),
                                             workers: runtime.workers, prefetch: runtime.prefetch, runInfo: context.info,
-                                            distributed: communicator.map(distributed.options))
+                                            distributed: communicator.map(distributed.options),
+                                            dataSource: data.source(split: .train))
         defer { try? trainer.dataParallel.reducer.close() }
         say("model: \(settings.model.describe), head \(trainer.settings.model.headDims) "
             + "(\(trainer.classCount) classes), \(trainer.model.registry.parameterCount) parameters, "
@@ -129,7 +131,7 @@ struct SupervisedCommand: ParsableCommand {
     @OptionGroup var options: ClassifierOptions
 
     func run() throws {
-        try runTrainingCommand { try options.train($0, method: .supervised, encoder: nil) }
+        try runTrainingCommand(threadLevel: options.distributed.threadLevel) { try options.train($0, method: .supervised, encoder: nil) }
     }
 }
 
@@ -168,6 +170,6 @@ struct FinetuneCommand: ParsableCommand {
     }
 
     func run() throws {
-        try runTrainingCommand { try options.train($0, method: .finetune, encoder: encoder, backboneLRScale: backboneLrScale) }
+        try runTrainingCommand(threadLevel: options.distributed.threadLevel) { try options.train($0, method: .finetune, encoder: encoder, backboneLRScale: backboneLrScale) }
     }
 }

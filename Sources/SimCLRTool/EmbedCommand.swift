@@ -101,6 +101,10 @@ struct EmbedCommand: ParsableCommand {
                                   + (features == .projection ? " and --proj-dims \(projDims)" : "")
                                   + " describe this file?)")
         }
+        // Non-finite weights would give NaN features and a file that looks fine: refuse them, naming the tensor.
+        if let (name, _) = model.stateEntries().first(where: { !$0.1.floats().allSatisfy(\.isFinite) }) {
+            throw CommandError("\(weights): tensor \(name) holds NaN or infinite values; the features would be NaN")
+        }
         model.isTraining = false
         model.precision = precision
 

@@ -204,6 +204,7 @@ struct LinearEvalCommand: ParsableCommand {
         var last = ClassificationResult(top1: 0, top5: 0, loss: 0)
         var lastTrain = ProbeEpochStats(epoch: 0, trainLoss: 0, trainTop1: 0, learningRate: 0)
         let start = Date()
+        var writeError: Error?   // the epoch callback cannot throw: the first failed row is reported after training
         probe.train(features: trainX, labels: trainY, config: config) { stats in
             last = probe.evaluate(features: testX, labels: testY)
             lastTrain = stats
@@ -211,12 +212,13 @@ struct LinearEvalCommand: ParsableCommand {
             (row.epoch, row.trainLoss, row.trainTop1, row.learningRate) = (stats.epoch, stats.trainLoss, stats.trainTop1,
                                                                           Double(stats.learningRate))
             (row.testTop1, row.testTop5, row.testLoss) = (last.top1, last.top5, last.loss)
-            metrics.append(row)
+            do { try metrics.append(row) } catch { writeError = writeError ?? error }
             if stats.epoch == 1 || stats.epoch == epochs || stats.epoch % max(1, epochs / 10) == 0 {
                 log(String(format: "epoch %d/%d  train loss %.4f top1 %.4f  test top1 %.4f top5 %.4f",
                            stats.epoch, epochs, stats.trainLoss, stats.trainTop1, last.top1, last.top5))
             }
         }
+        if let writeError { throw writeError }
         print(String(format: "linear-eval: test top-1 %.4f, top-5 %.4f (%d train / %d test images, label fraction %g)",
                      last.top1, last.top5, trainY.count, testY.count, labelFraction))
         (results.testTop1, results.testTop5, results.testLoss) = (last.top1, last.top5, last.loss)

@@ -70,6 +70,7 @@ struct PretrainCommand: ParsableCommand {
 
     func validate() throws {
         guard batchSize >= 2 else { throw ValidationError("--batch-size must be at least 2") }
+        try checkBatchSplitsOverRanks(batchSize)
         guard epochs >= 1 || (steps ?? 0) >= 1 else { throw ValidationError("--epochs (or --steps) must be at least 1") }
         guard temperature > 0 else { throw ValidationError("--temperature must be positive") }
         try checkWidth(width)
@@ -84,7 +85,7 @@ struct PretrainCommand: ParsableCommand {
     }
 
     func run() throws {
-        try runTrainingCommand(train)
+        try runTrainingCommand(threadLevel: distributed.threadLevel, train)
     }
 
     private func train(_ communicator: Communicator?) throws {
@@ -114,13 +115,14 @@ struct PretrainCommand: ParsableCommand {
             let counts = knnSamples.split(separator: ",").compactMap { Int($0) }
             let labelled = try data.load(split: .train, maxCount: counts[0], log: say)
             let test = try data.load(split: .test, maxCount: counts[1], log: say)
-            monitor = KNNMonitor(every: every, train: labelled, test: test)
+            monitor = try KNNMonitor(every: every, train: labelled, test: test)
             say("kNN monitor: every \(every) steps, \(labelled.count) labelled / \(test.count) test images")
         }
         let trainer = try Pretrainer(settings: settings, dataset: dataset, runDirectory: URL(fileURLWithPath: out),
                                      workers: runtime.workers, prefetch: runtime.prefetch,
                                      initialWeights: initWeights.map { URL(fileURLWithPath: $0) }, runInfo: context.info,
-                                     distributed: communicator.map(distributed.options), knnMonitor: monitor)
+                                     distributed: communicator.map(distributed.options), knnMonitor: monitor,
+                                     dataSource: data.source(split: .train, pretraining: true))
         defer { try? trainer.dataParallel.reducer.close() }
         say("model: \(settings.model.describe) head=\(projDims), \(trainer.model.registry.parameterCount) parameters")
         say("schedule: \(trainer.totalSteps) steps (\(trainer.sampler.stepsPerEpoch) per epoch), "

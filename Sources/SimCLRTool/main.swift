@@ -19,4 +19,4 @@ struct SimCLRTool: ParsableCommand {
     )
 }
 
-SimCLRTool.main(Array(arguments.dropFirst()))
+SimCLRTool.main(NegativeNumberArguments.joined(Array(arguments.dropFirst())))

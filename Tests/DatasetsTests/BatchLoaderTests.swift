@@ -38,6 +38,24 @@ final class BatchLoaderTests: XCTestCase {
         }
     }
 
+    /// A sample's views do not depend on the rank that reads it: rank 1 of 2 builds exactly the rows of
+    /// the one-process batch its samples have (they were drawn from a stream keyed by the rank before).
+    func testViewsDoNotDependOnTheRankOrTheWorldSize() throws {
+        let one = try BatchLoader(images: images, sampler: try sampler(batch: 8), augmentation: .simclr(outputSize: 12),
+                                  views: 2, seed: 9, workers: 0).makeBatch(epoch: 1, step: 0)
+        let second = try BatchLoader(images: images, sampler: try sampler(rank: 1, world: 2, batch: 4),
+                                     augmentation: .simclr(outputSize: 12), views: 2, seed: 9, workers: 0).makeBatch(epoch: 1, step: 0)
+        XCTAssertEqual(second.indices, Array(one.indices[4..<8]))
+        let per = 3 * 12 * 12, a = one.images.array, b = second.images.array
+        for v in 0..<2 {
+            for i in 0..<4 {
+                let row = v * 8 + 4 + i, mine = v * 4 + i
+                XCTAssertEqual(Array(b[mine * per ..< (mine + 1) * per]), Array(a[row * per ..< (row + 1) * per]),
+                               "view \(v) of sample \(second.indices[i])")
+            }
+        }
+    }
+
     /// Rows 0..<n are view 1 (substream 0) of the batch's images, rows n..<2n view 2 (substream 1).
     func testTwoViewLayout() throws {
         let s = try sampler(rank: 1, world: 2, batch: 4)
@@ -52,7 +70,7 @@ final class BatchLoaderTests: XCTestCase {
         let values = batch.images.array, per = 3 * 12 * 12
         for (i, index) in batch.indices.enumerated() {
             for v in 0..<2 {
-                var rng = RandomStream(seed: 9, rank: 1, epoch: 2, sample: index, substream: v)
+                var rng = RandomStream(seed: 9, rank: 0, epoch: 2, sample: index, substream: v)
                 let expected = augmentation(images.floatImage(at: index), rng: &rng).data
                 let row = v * 4 + i
                 XCTAssertEqual(Array(values[row * per ..< (row + 1) * per]), expected, "image \(i) view \(v)")

@@ -48,7 +48,7 @@ final class SamplerDistributionTests: XCTestCase {
 
     /// The stream of draw `i`: each sample's first view, as the loader keys it.
     private func stream(_ i: Int, view: Int = 0) -> RandomStream {
-        BatchLoader.viewStream(seed: 20_240_611, streamRank: 0, epoch: 3, sample: i, view: view)
+        BatchLoader.viewStream(seed: 20_240_611, epoch: 3, sample: i, view: view)
     }
 
     // MARK: ColorJitter

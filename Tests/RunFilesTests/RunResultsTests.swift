@@ -33,12 +33,4 @@ final class RunResultsTests: XCTestCase {
         try Data(#"{"test_top1": "high"}"#.utf8).write(to: url)
         XCTAssertThrowsError(try RunResults.read(url), "a number of the wrong type is refused")
     }
-
-    func testEntriesForAReportTable() throws {
-        var results = RunResults()
-        (results.method, results.testTop1, results.randomInit) = ("knn", 0.25, true)
-        let entries = try results.entries()
-        XCTAssertEqual(entries.map(\.key), ["method", "random_init", "test_top1"])
-        XCTAssertEqual(entries.map(\.value), ["knn", "true", "0.25"])
-    }
 }

@@ -29,23 +29,28 @@ final class CheckpointReaderTests: XCTestCase {
         for (_, t) in optimizer.stateTensors { t.copy(from: [Float](repeating: 0.25, count: t.count)) }
         let url = directory.appendingPathComponent("checkpoint.safetensors")
         try Checkpoint.save(to: url, model: model, optimizer: optimizer,
-                            position: TrainingPosition(step: step, optimizerStepCount: step), settingsJSON: "{}")
+                            position: TrainingPosition(step: step, optimizerStepCount: step), settingsJSON: "{}",
+                            run: RunIdentity(worldSize: 2, dataset: nil))
         return try Data(contentsOf: url)
     }
 
-    /// The same file with its metadata or tensors edited and a checksum that matches the edited tensors
-    /// (FNV-1a 64 over the data bytes: model entries, then optimizer state, in state_dict order).
-    private func rewritten(_ data: Data, position: String? = nil,
-                           replacing: [String: SafetensorsEntry] = [:]) throws -> Data {
+    /// The same file with its metadata or tensors edited and, unless `keepChecksum`, a checksum that matches
+    /// the edits (FNV-1a 64 over the header, each key and value in key order followed by a zero byte, then the
+    /// data bytes: model entries, then optimizer state, in state_dict order).
+    private func rewritten(_ data: Data, position: String? = nil, metadata edits: [String: String?] = [:],
+                           replacing: [String: SafetensorsEntry] = [:], keepChecksum: Bool = false) throws -> Data {
         let file = try Safetensors.parse(data)
         let model = ResNet18(config: config, seed: 1)
         let names = model.stateEntries().map { "model." + $0.0 } + sgd(for: model).stateTensors.map { "optimizer." + $0.name }
         let entries = names.map { ($0, replacing[$0] ?? file.tensors[$0]!) }
-        var hash = FNV1a64()
-        for (_, e) in entries { hash.combine(bytes: e.data) }
         var metadata = file.metadata
-        metadata["checksum"] = String(hash.value, radix: 16)
         if let position { metadata["position"] = position }
+        for (k, v) in edits { metadata[k] = v }
+        let stored = metadata.removeValue(forKey: "checksum")
+        var hash = FNV1a64()
+        for key in metadata.keys.sorted() { hash.combine(bytes: Array(key.utf8) + [0] + Array(metadata[key]!.utf8) + [0]) }
+        for (_, e) in entries { hash.combine(bytes: e.data) }
+        metadata["checksum"] = keepChecksum ? stored : String(hash.value, radix: 16)
         return Safetensors.serialize(entries, metadata: metadata)
     }
 
@@ -67,14 +72,30 @@ final class CheckpointReaderTests: XCTestCase {
         let data = try savedCheckpoint(step: 5)
         let model = ResNet18(config: config, seed: 2)
         let optimizer = sgd(for: model)
-        let (position, settings) = try Checkpoint.load(data, path: "c", model: model, optimizer: optimizer)
-        XCTAssertEqual(position, TrainingPosition(step: 5, optimizerStepCount: 5))
-        XCTAssertEqual(settings, "{}")
+        let header = try Checkpoint.load(data, path: "c", model: model, optimizer: optimizer)
+        XCTAssertEqual(header.position, TrainingPosition(step: 5, optimizerStepCount: 5))
+        XCTAssertEqual(header.settingsJSON, "{}")
+        XCTAssertEqual(header.run, RunIdentity(worldSize: 2, dataset: nil))
         XCTAssertEqual(model.flatParameters.array, ResNet18(config: config, seed: 1).flatParameters.array)
         XCTAssertEqual(optimizer.stepCount, 5)
         XCTAssertTrue(optimizer.stateTensors[0].tensor.array.allSatisfy { $0 == 0.25 })
         // The rewriting helper itself keeps a file valid.
         XCTAssertNoThrow(try Checkpoint.load(try rewritten(data), path: "c", model: model, optimizer: optimizer))
+    }
+
+    /// Editing "step":3 to 4 in the header (or the settings, or the rank count) was accepted: the checksum
+    /// covered the tensors only.
+    func testEditedHeaderFailsTheChecksum() throws {
+        let data = try savedCheckpoint()
+        expectRefused(try rewritten(data, position: #"{"step":4,"optimizerStepCount":3}"#, keepChecksum: true), mentions: "checksum")
+        expectRefused(try rewritten(data, metadata: ["settings": #"{"lr":1}"#], keepChecksum: true), mentions: "checksum")
+        expectRefused(try rewritten(data, metadata: ["run": #"{"worldSize":1}"#], keepChecksum: true), mentions: "checksum")
+        expectRefused(try rewritten(data, metadata: ["note": "added"], keepChecksum: true), mentions: "checksum")
+    }
+
+    /// A checkpoint of the earlier format (no format key, header not covered) is refused with the reason.
+    func testCheckpointOfTheEarlierFormatIsRefused() throws {
+        expectRefused(try rewritten(try savedCheckpoint(), metadata: ["format": nil]), mentions: "older version")
     }
 
     /// A negative step was accepted before (the checksum covers tensors only) and the training loop

@@ -103,7 +103,7 @@ final class FuzzCorpusTests: XCTestCase {
         let checkpoint = temporary.appendingPathComponent("checkpoint.safetensors")
         try Checkpoint.save(to: checkpoint, model: model, optimizer: optimizer,
                             position: TrainingPosition(step: 1, optimizerStepCount: 1, epochTotals: [0.5, 1]),
-                            settingsJSON: #"{"steps":2}"#)
+                            settingsJSON: #"{"steps":2}"#, run: RunIdentity(worldSize: 1, dataset: nil))
         try write("checkpoint", "step1", try Data(contentsOf: checkpoint))
 
         // cifar10: two records (labels 3 and 9).

@@ -78,7 +78,7 @@ final class PretrainerTests: XCTestCase {
         let probe = try Pretrainer(settings: settings, dataset: tinyData(), runDirectory: dir, workers: 0, log: { _ in })
         let model = probe.model
         let sgd = SGD(momentum: settings.momentum, weightDecay: settings.weightDecay, segments: parameterSegments(of: model))
-        let (position, _) = try Checkpoint.load(from: probe.checkpointURL, model: model, optimizer: sgd)
+        let position = try Checkpoint.load(from: probe.checkpointURL, model: model, optimizer: sgd).position
         XCTAssertGreaterThanOrEqual(position.step, 1)
         XCTAssertFalse(FileManager.default.fileExists(atPath: dir.appendingPathComponent("model.safetensors").path))
     }
@@ -106,10 +106,72 @@ final class PretrainerTests: XCTestCase {
         XCTAssertThrowsError(try trainer.run(resume: true))
     }
 
+    /// The checkpoint of a halted run, rewritten (with a valid checksum) to hold `settingsJSON` instead.
+    private func checkpoint(of trainer: Pretrainer, withSettings settingsJSON: String) throws {
+        let settings = trainer.settings
+        let sgd = SGD(momentum: settings.momentum, weightDecay: settings.weightDecay, segments: parameterSegments(of: trainer.model))
+        let header = try Checkpoint.load(from: trainer.checkpointURL, model: trainer.model, optimizer: sgd)
+        try Checkpoint.save(to: trainer.checkpointURL, model: trainer.model, optimizer: sgd, position: header.position,
+                            settingsJSON: settingsJSON, run: header.run)
+    }
+
+    /// The monitor took its class count from the training labels and trapped on a larger test label.
+    func testKNNMonitorCountsTheClassesOfBothSplits() throws {
+        let data = SyntheticShapes.generate(trainCount: 12, testCount: 6, imageSize: 16, seed: 3)
+        let train = data.train.subset(data.train.labels.indices.filter { data.train.labels[$0] < 3 })
+        let test = data.test.subset(data.test.labels.indices.filter { data.test.labels[$0] >= 3 })
+        XCTAssertFalse(test.labels.isEmpty)
+        var monitor = try KNNMonitor(every: 1, train: LabeledImages(height: 16, width: 16, pixels: train.pixels,
+                                                                    labels: train.labels, classNames: []), test: test)
+        monitor.k = 3
+        XCTAssertEqual(monitor.classCount, test.labels.max()! + 1)
+        let result = monitor.evaluate(ResNet18(config: tinySettings(steps: 1).model, seed: 0))
+        XCTAssertEqual(result.top1, 0)   // no training image has a test image's class
+        let unlabelled = LabeledImages(height: 16, width: 16, pixels: train.pixels, labels: train.labels.map { _ in -1 },
+                                       classNames: [])
+        XCTAssertThrowsError(try KNNMonitor(every: 1, train: unlabelled, test: test))
+    }
+
+    /// Settings that did not decode were taken for an "older format" and accepted.
+    func testResumeRefusesSettingsThatDoNotDecode() throws {
+        let dir = root.appendingPathComponent("undecodable")
+        let first = try Pretrainer(settings: tinySettings(steps: 3), dataset: tinyData(), runDirectory: dir, workers: 0, log: { _ in })
+        try first.run(haltAfterStep: 1)
+        try checkpoint(of: first, withSettings: #"{"epochs":"many"}"#)
+        let again = try Pretrainer(settings: tinySettings(steps: 3), dataset: tinyData(), runDirectory: dir, workers: 0, log: { _ in })
+        XCTAssertThrowsError(try again.run(resume: true)) { error in
+            XCTAssertTrue("\(error)".contains("do not decode"), "\(error)")
+        }
+    }
+
+    /// The checkpoint records the rank count and the data; a resumption on other images (same count and
+    /// shape) was accepted and trained on them.
+    func testCheckpointRecordsTheRunAndResumeRefusesOtherData() throws {
+        let dir = root.appendingPathComponent("other-data")
+        let first = try Pretrainer(settings: tinySettings(steps: 3), dataset: tinyData(), runDirectory: dir, workers: 0, log: { _ in })
+        try first.run(haltAfterStep: 1)
+        let settings = first.settings
+        let sgd = SGD(momentum: settings.momentum, weightDecay: settings.weightDecay, segments: parameterSegments(of: first.model))
+        let run = try Checkpoint.load(from: first.checkpointURL, model: first.model, optimizer: sgd).run
+        XCTAssertEqual(run, RunIdentity(worldSize: 1, dataset: DatasetIdentity(of: tinyData(), source: "in memory")))
+
+        let other = SyntheticShapes.generate(trainCount: 64, testCount: 1, imageSize: 16, seed: 4).train
+        let again = try Pretrainer(settings: tinySettings(steps: 3), dataset: other, runDirectory: dir, workers: 0, log: { _ in })
+        XCTAssertThrowsError(try again.run(resume: true)) { error in
+            XCTAssertTrue("\(error)".contains("other data"), "\(error)")
+        }
+        // The same images under another source name (another format or split) are other data too.
+        let renamed = try Pretrainer(settings: tinySettings(steps: 3), dataset: tinyData(), runDirectory: dir, workers: 0,
+                                     dataSource: "cifar10/test", log: { _ in })
+        XCTAssertThrowsError(try renamed.run(resume: true))
+        let same = try Pretrainer(settings: tinySettings(steps: 3), dataset: tinyData(), runDirectory: dir, workers: 0, log: { _ in })
+        XCTAssertEqual(try same.run(resume: true).steps, 3)
+    }
+
     func testKNNMonitorLogsAccuracy() throws {
         let dir = root.appendingPathComponent("knn")
         let data = SyntheticShapes.generate(trainCount: 64, testCount: 20, imageSize: 16, seed: 3)
-        let monitor = KNNMonitor(every: 2, train: data.train, test: data.test)
+        let monitor = try KNNMonitor(every: 2, train: data.train, test: data.test)
         let trainer = try Pretrainer(settings: tinySettings(steps: 3), dataset: data.train, runDirectory: dir, workers: 0,
                                      knnMonitor: monitor, log: { _ in })
         try trainer.run()

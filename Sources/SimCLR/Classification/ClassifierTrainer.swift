@@ -56,7 +56,7 @@ public final class ClassifierTrainer {
     /// `settings.encoder`, rank 0 loads the backbone keys of that file (its `fc.*` keys are ignored).
     public init(settings: ClassifierSettings, train: LabeledImages, test: LabeledImages, runDirectory: URL,
                 workers: Int = 2, prefetch: Int = 2, runInfo: [String: String] = [:],
-                distributed: DataParallelOptions? = nil,
+                distributed: DataParallelOptions? = nil, dataSource: String = "in memory",
                 log: @escaping (String) -> Void = { print($0); fflush(stdout) }) throws {
         func invalid(_ why: String) -> TrainingError { .invalidSettings(why) }
         guard settings.batchSize >= 2 else { throw invalid("--batch-size must be at least 2") }
@@ -103,14 +103,17 @@ public final class ClassifierTrainer {
             }
             log("backbone loaded from \(encoder); new \(settings.model.headDims) head")
         }
-        dataParallel = try options.makeDataParallel(model: model, configuration: settings.json)
+        // The whole train split identifies the data (the label fraction is in the settings).
+        let identity = DatasetIdentity(of: train, source: dataSource)
+        dataParallel = try options.makeDataParallel(model: model, configuration: settings.json, dataset: identity)
         optimizer = settings.makeOptimizer(segments: parameterSegments(of: model).map { segment in
             var s = segment
             if !s.name.hasPrefix("fc.") { s.learningRateScale = settings.backboneLRScale }
             return s
         })
         loop = TrainingLoop(runDirectory: runDirectory, model: model, optimizer: optimizer, dataParallel: dataParallel,
-                            settingsJSON: settings.json, verifyReplicasEvery: options.verifyReplicasEvery,
+                            settingsJSON: settings.json, run: RunIdentity(worldSize: world, dataset: identity),
+                            verifyReplicasEvery: options.verifyReplicasEvery,
                             runInfo: runInfo, log: self.log)
         step = ClassifierStep(model: model, optimizer: optimizer, dataParallel: dataParallel)
         do {
@@ -144,8 +147,8 @@ public final class ClassifierTrainer {
     /// `resume`, continues from the run directory's checkpoint.
     @discardableResult
     public func run(resume: Bool = false, haltAfterStep: Int? = nil) throws -> ClassifierSummary {
-        let (start, metrics) = try loop.begin(resume: resume, totalSteps: totalSteps, accepts: { saved in
-            (try? JSONDecoder().decode(ClassifierSettings.self, from: Data(saved.utf8)))?.sameTrainingAs(settings) ?? false
+        let (start, metrics) = try loop.begin(resume: resume, totalSteps: totalSteps, refusal: {
+            Checkpoint.settingsRefusal($0, as: ClassifierSettings.self, current: settings) { $0.sameTrainingAs($1) }
         }, writeConfig: {
             try loop.writeConfig(totalSteps: totalSteps, stepsPerEpoch: sampler.stepsPerEpoch, scaledLR: schedule.baseLR,
                                  globalBatch: settings.batchSize,
@@ -168,6 +171,7 @@ public final class ClassifierTrainer {
                 loader.start(epoch: epoch, step: 0)
                 continue
             }
+            CollectiveDeadline.enterStep(position.step + 1)
             let t0 = DispatchTime.now().uptimeNanoseconds
             let lr = schedule.learningRate(atStep: position.step)
             let result = try step.run(images: batch.images, labels: batch.labels, learningRate: lr,
@@ -191,7 +195,7 @@ public final class ClassifierTrainer {
                 (row.epoch, row.step, row.trainLoss, row.trainTop1) = (epoch + 1, position.step, totals.meanLoss, totals.top1)
                 (row.testLoss, row.testTop1, row.testTop5) = (test.loss, test.top1, test.top5)
                 (row.learningRate, row.imagesPerSecond) = (Double(lr), imagesPerSecond)
-                metrics?.append(row)
+                try metrics?.append(row)
                 progress.finishLine()
                 log(String(format: "epoch %d/%d  train loss %.4f top1 %.4f  test loss %.4f top1 %.4f top5 %.4f  %.1f img/s",
                            epoch + 1, settings.epochs, totals.meanLoss, totals.top1, test.loss, test.top1, test.top5,

@@ -161,6 +161,19 @@ struct DataOptions: ParsableArguments {
         return args
     }
 
+    /// Format and split of what `load(split:)` (or `loadPretraining`, with `pretraining`) reads, without
+    /// paths: ranks may mount the same data at different places.
+    func source(split: DatasetSplit, pretraining: Bool = false) -> String {
+        let cap = limit.map { "[:\($0)]" } ?? ""
+        if isSynthetic { return "synthetic/\(split.rawValue)\(cap)" }
+        if imageFolder != nil { return "image-folder/\(split.rawValue)@\(resizeTo)\(cap)" }
+        guard let location = try? DatasetLocation.resolve(expand(data!), format: format.format) else {
+            return "\(format.rawValue)/\(split.rawValue)\(cap)"
+        }
+        let read = pretraining ? DatasetSplit.pretraining(for: location.format) : split
+        return "\(location.format.rawValue)/\(read.rawValue)\(cap)"
+    }
+
     /// One line for logs.
     func describe() -> String {
         let cap = limit.map { ", first \($0) images" } ?? ""

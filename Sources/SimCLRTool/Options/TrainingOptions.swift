@@ -31,7 +31,9 @@ struct OptimizationOptions<Defaults: OptimizationDefaults>: ParsableArguments {
     func validate() throws {
         guard lr > 0, lr.isFinite else { throw ValidationError("--lr must be positive") }
         guard momentum >= 0, momentum < 1 else { throw ValidationError("--momentum must lie in [0, 1)") }
+        guard weightDecay.isFinite else { throw ValidationError("--weight-decay \(weightDecay) is not a number") }
         guard weightDecay >= 0 else { throw ValidationError("--weight-decay must not be negative") }
+        guard warmupEpochs.isFinite else { throw ValidationError("--warmup-epochs \(warmupEpochs) is not a number") }
         guard warmupEpochs >= 0 else { throw ValidationError("--warmup-epochs must not be negative") }
     }
 
@@ -58,10 +60,17 @@ struct DistributedOptions: ParsableArguments {
     @Flag(help: "Under MPI: all-reduce gradients after backward instead of overlapping with it.") var noOverlap = false
     @Option(help: "Under MPI: check every N steps that all replicas hold identical parameters (always at checkpoints).")
     var verifyReplicas: Int?
+    @Option(help: ArgumentHelp("Under MPI: a rank that waits longer than this in one collective ends the whole job, naming "
+                                   + "itself, the call and the step (four times as long at the start and after a checkpoint "
+                                   + "or kNN evaluation); 0 waits forever.", valueName: "seconds"))
+    var collectiveTimeout = 300.0
     @Option(help: .hidden) var testingFault: DistributedFault?
 
     func validate() throws {
         guard bucketMb > 0 else { throw ValidationError("--bucket-mb must be positive") }
+        guard collectiveTimeout >= 0, collectiveTimeout.isFinite else {
+            throw ValidationError("--collective-timeout \(collectiveTimeout) must be a number of seconds >= 0")
+        }
         if let v = verifyReplicas, v < 1 { throw ValidationError("--verify-replicas must be at least 1") }
     }
 
@@ -72,12 +81,17 @@ struct DistributedOptions: ParsableArguments {
         options.overlap = !noOverlap
         options.verifyReplicasEvery = verifyReplicas
         options.fault = testingFault
+        options.collectiveTimeout = collectiveTimeout > 0 ? collectiveTimeout : nil
         return options
     }
 
+    /// Without overlap no second thread calls MPI, so an MPI library without MPI_THREAD_MULTIPLE will do.
+    var threadLevel: ThreadLevel { noOverlap ? .funneled : .multiple }
+
     func describe(_ communicator: Communicator, globalBatch: Int) -> String {
         "MPI: \(communicator.size) ranks, \(globalBatch / max(communicator.size, 1)) images per rank, sync BN \(syncBn), "
-            + "buckets \(bucketMb) MB, overlap \(!noOverlap)"
+            + "buckets \(bucketMb) MB, overlap \(!noOverlap), thread level \(Communicator.providedThreadLevel ?? threadLevel), "
+            + (collectiveTimeout > 0 ? String(format: "collective timeout %.0f s", collectiveTimeout) : "no collective timeout")
     }
 }
 
@@ -119,8 +133,9 @@ struct RunContext {
 /// Runs a training or evaluation command: MPI is initialized only under a launcher (and finalized after); under MPI an error
 /// on one rank aborts the job with its message; without MPI a training error (NaN loss, bad settings) is
 /// printed and exits with status 2.
-func runTrainingCommand(_ body: (Communicator?) throws -> Void) throws {
-    let communicator = launchedUnderMPI() ? try Communicator.initialize() : nil
+/// `threadLevel`: what MPI must provide (MULTIPLE only when a communication thread overlaps the all-reduces).
+func runTrainingCommand(threadLevel: ThreadLevel = .multiple, _ body: (Communicator?) throws -> Void) throws {
+    let communicator = launchedUnderMPI() ? try Communicator.initialize(threadLevel: threadLevel) : nil
     defer { if communicator != nil { try? Communicator.finalize() } }
     try runAbortingOnError(communicator) {
         do {
@@ -130,4 +145,6 @@ func runTrainingCommand(_ body: (Communicator?) throws -> Void) throws {
             throw ExitCode(2)
         }
     }
+    // Interrupted (checkpoint written): not a success, so `pretrain && linear-eval` stops here.
+    if let status = StopSignal.exitStatus { throw ExitCode(status) }
 }

@@ -1,0 +1,80 @@
+import Foundation
+import NeuralNet
+import XCTest
+
+/// The tool on inputs an operator gets wrong or a file that was tampered with: each must end with a message
+/// that names the problem (and the file), never a trap, a silent NaN or a late failure.
+final class HostileInputCLITests: XCTestCase {
+    private func synthesize() throws -> URL {
+        let dir = try makeTemporaryDirectory(self)
+        let run = try runSimclr(["synth", "--out", dir.path, "--train-count", "32", "--test-count", "8"], in: dir)
+        XCTAssertEqual(run.status, 0, run.stderr)
+        return dir
+    }
+
+    private func pretrain(_ dir: URL, _ extra: [String]) -> [String] {
+        ["pretrain", "--data", dir.path, "--out", dir.appendingPathComponent("run").path, "--width", "0.125",
+         "--batch-size", "8", "--steps", "1", "--threads", "1", "--workers", "0"] + extra
+    }
+
+    private func expectFailure(_ arguments: [String], in dir: URL, mentions: [String],
+                               file: StaticString = #filePath, line: UInt = #line) throws {
+        let run = try runSimclr(arguments, in: dir)
+        let text = run.stderr + run.stdout
+        XCTAssertTrue(run.status == 1 || run.status == 2 || run.status == 64, "status \(run.status) (a trap?) for \(arguments):\n\(text)",
+                      file: file, line: line)
+        for m in mentions { XCTAssertTrue(text.contains(m), "\(arguments): no '\(m)' in\n\(text)", file: file, line: line) }
+    }
+
+    /// Each of these was read as something else: a negative number as a missing value, an empty head as no
+    /// head, NaN weight decay as a negative one.
+    func testFlagValuesGetTheirOwnMessage() throws {
+        let dir = try synthesize()
+        try expectFailure(pretrain(dir, ["--temperature", "-1"]), in: dir, mentions: ["--temperature must be positive"])
+        try expectFailure(pretrain(dir, ["--proj-dims", ""]), in: dir, mentions: ["--proj-dims is empty"])
+        try expectFailure(pretrain(dir, ["--weight-decay", "nan"]), in: dir, mentions: ["--weight-decay nan is not a number"])
+        try expectFailure(pretrain(dir, ["--collective-timeout", "-5"]), in: dir, mentions: ["--collective-timeout"])
+    }
+
+    /// A shape of [2^40, 2^40, 8, 3] in a weights file header trapped (element count overflow) in `embed`
+    /// and `--init`; `--init` errors did not name the file.
+    func testOverflowingShapeInAWeightsFileIsAnErrorNamingTheFile() throws {
+        let dir = try synthesize()
+        let json = #"{"conv1.weight":{"dtype":"F32","shape":[1099511627776,1099511627776,8,3],"data_offsets":[0,0]}}"#
+        var data = Data()
+        withUnsafeBytes(of: UInt64(json.utf8.count).littleEndian) { data.append(contentsOf: $0) }
+        data.append(Data(json.utf8))
+        let crafted = dir.appendingPathComponent("crafted.safetensors")
+        try data.write(to: crafted)
+        try expectFailure(["embed", "--weights", crafted.path, "--data", dir.path, "--width", "0.125",
+                           "--out", dir.appendingPathComponent("x.npy").path], in: dir, mentions: ["crafted.safetensors", "conv1.weight"])
+        try expectFailure(pretrain(dir, ["--init", crafted.path]), in: dir, mentions: ["--init", "crafted.safetensors", "conv1.weight"])
+    }
+
+    /// `embed` with NaN weights wrote NaN features and exited 0.
+    func testEmbedRefusesNonFiniteWeights() throws {
+        let dir = try synthesize()
+        let model = ResNet18(config: ResNetConfig(stem: .cifar, width: 0.125, headDims: [32, 16]), seed: 1)
+        var values = model.flatParameters.array
+        values[values.count / 2] = .nan
+        model.flatParameters.copy(from: values)
+        let weights = dir.appendingPathComponent("nan.safetensors")
+        try model.save(to: weights)
+        let out = dir.appendingPathComponent("x.npy")
+        try expectFailure(["embed", "--weights", weights.path, "--data", dir.path, "--width", "0.125", "--out", out.path],
+                          in: dir, mentions: ["nan.safetensors", "NaN"])
+        XCTAssertFalse(FileManager.default.fileExists(atPath: out.path))
+    }
+
+    /// `linear-eval` reported a missing test split only after computing all training features.
+    func testLinearEvalReportsAMissingTestSplitBeforeAnyFeatures() throws {
+        let dir = try synthesize()
+        try FileManager.default.removeItem(at: dir.appendingPathComponent("cifar-10-batches-bin/test_batch.bin"))
+        let run = try runSimclr(["linear-eval", "--random-init", "--width", "0.125", "--data", dir.path,
+                                 "--out", dir.appendingPathComponent("eval").path, "--threads", "1"], in: dir)
+        XCTAssertNotEqual(run.status, 0)
+        let text = run.stderr + run.stdout
+        XCTAssertTrue(text.contains("test_batch.bin"), text)
+        XCTAssertFalse(text.contains("computed train features"), "features were computed first:\n\(text)")
+    }
+}
