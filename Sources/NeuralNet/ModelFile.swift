@@ -2,7 +2,7 @@ import Foundation
 import Kernels
 
 /// Saving and loading a model's parameters and BatchNorm buffers under torchvision's state_dict names.
-extension ResNet18 {
+extension ResNet {
     /// Which tensors of a file to load.
     public enum LoadScope {
         /// Every parameter and buffer; the file must hold exactly these (PyTorch's strict=True).

@@ -7,65 +7,87 @@ public enum Stem: String, CaseIterable, Codable {
 }
 
 public struct ResNetConfig: Equatable, Codable {
+    public var arch: Architecture
     public var stem: Stem
-    /// Channel multiplier: 1.0 is ResNet-18 proper (64/128/256/512); 0.25 gives 16/32/64/128.
+    /// Channel multiplier: 1.0 is the torchvision network proper (stage widths 64/128/256/512); 0.25 gives
+    /// 16/32/64/128. ResNet-50's blocks output 4x their stage width.
     public var width: Double
-    /// Sizes of the MLP head's layers after the 512-d features, e.g. [512, 256] for the reference's
-    /// projection head `Linear(512,512), ReLU, Linear(512,256)`. Empty means no head.
+    /// Sizes of the MLP head's layers after the pooled features, e.g. [512, 256] for the reference's
+    /// projection head `Linear(features,512), ReLU, Linear(512,256)`. Empty means no head.
     public var headDims: [Int]
+    /// torchvision's `zero_init_residual`: the last BatchNorm of every block starts with gamma 0, so each
+    /// block starts as the identity.
+    public var zeroInitResidual: Bool
 
-    public init(stem: Stem = .cifar, width: Double = 1.0, headDims: [Int] = [512, 256]) {
-        self.stem = stem; self.width = width; self.headDims = headDims
+    public init(arch: Architecture = .resnet18, stem: Stem = .cifar, width: Double = 1.0, headDims: [Int] = [512, 256],
+                zeroInitResidual: Bool = false) {
+        self.arch = arch; self.stem = stem; self.width = width; self.headDims = headDims
+        self.zeroInitResidual = zeroInitResidual
     }
 
+    private enum CodingKeys: String, CodingKey { case arch, stem, width, headDims, zeroInitResidual }
+
+    /// Files written before the architecture was configurable describe ResNet-18 without zero-init.
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        arch = try c.decodeIfPresent(Architecture.self, forKey: .arch) ?? .resnet18
+        stem = try c.decode(Stem.self, forKey: .stem)
+        width = try c.decode(Double.self, forKey: .width)
+        headDims = try c.decode([Int].self, forKey: .headDims)
+        zeroInitResidual = try c.decodeIfPresent(Bool.self, forKey: .zeroInitResidual) ?? false
+    }
+
+    /// Width of each stage's 3x3 convolutions.
     public var stageChannels: [Int] { [64, 128, 256, 512].map { max(1, Int((Double($0) * width).rounded())) } }
-    public var featureDim: Int { stageChannels[3] }
+    /// Width of the pooled features (the head's input): 512 for ResNet-18/34 and 2048 for ResNet-50 at width 1.
+    public var featureDim: Int { stageChannels[3] * arch.expansion }
     public var outputDim: Int { headDims.last ?? featureDim }
+}
+
+/// A residual block of either kind, as the network drives it.
+public protocol ResidualBlock: AnyObject {
+    var precision: ComputePrecision { get set }
+    var convolutions: [Conv2d] { get }
+    /// The BatchNorm before the addition (zero-initialized with `zeroInitResidual`).
+    var lastBatchNorm: BatchNorm { get }
+    func forward(_ x: FeatureMap) -> FeatureMap
+    func backward(_ dy: FeatureMap) -> FeatureMap
 }
 
 /// torchvision's BasicBlock: conv3x3-BN-ReLU-conv3x3-BN, plus the shortcut, then ReLU.
 /// BN-ReLU and BN-add-ReLU run fused (one pass each way).
-public final class BasicBlock {
+public final class BasicBlock: ResidualBlock {
     public let conv1: Conv2d, bn1: BatchNorm, conv2: Conv2d, bn2: BatchNorm
-    public let downsampleConv: Conv2d?, downsampleBN: BatchNorm?
+    public let shortcut: Shortcut
     private var gradInput = ReusableTensor()
     /// Output maps carry their bf16 copy (for the next block's convolutions) when the precision is `bf16`.
     public var precision: ComputePrecision = .fp32 {
         didSet {
             for c in convolutions { c.precision = precision }
-            for b in [bn1, bn2] + (downsampleBN.map { [$0] } ?? []) { b.precision = precision }
+            for b in [bn1, bn2] + shortcut.batchNorms { b.precision = precision }
         }
     }
 
     public init(_ r: ParameterRegistry, _ name: String, in inC: Int, out outC: Int, stride: Int) {
-        (conv1, bn1, conv2, bn2, downsampleConv, downsampleBN) = r.scope(name) {
-            let c1 = Conv2d(r, "conv1", in: inC, out: outC, kernel: 3, stride: stride, padding: 1)
-            let b1 = BatchNorm(r, "bn1", channels: outC)
-            let c2 = Conv2d(r, "conv2", in: outC, out: outC, kernel: 3, stride: 1, padding: 1)
-            let b2 = BatchNorm(r, "bn2", channels: outC)
-            if stride != 1 || inC != outC {
-                let (dc, db) = r.scope("downsample") {
-                    (Conv2d(r, "0", in: inC, out: outC, kernel: 1, stride: stride), BatchNorm(r, "1", channels: outC))
-                }
-                return (c1, b1, c2, b2, dc, db)
-            }
-            return (c1, b1, c2, b2, nil, nil)
+        (conv1, bn1, conv2, bn2, shortcut) = r.scope(name) {
+            (Conv2d(r, "conv1", in: inC, out: outC, kernel: 3, stride: stride, padding: 1),
+             BatchNorm(r, "bn1", channels: outC),
+             Conv2d(r, "conv2", in: outC, out: outC, kernel: 3, stride: 1, padding: 1),
+             BatchNorm(r, "bn2", channels: outC),
+             Shortcut(r, in: inC, out: outC, stride: stride))
         }
     }
 
-    var convolutions: [Conv2d] { [conv1, conv2] + (downsampleConv.map { [$0] } ?? []) }
+    public var convolutions: [Conv2d] { [conv1, conv2] + shortcut.convolutions }
+    public var lastBatchNorm: BatchNorm { bn2 }
 
     public func forward(_ x: FeatureMap) -> FeatureMap {
         let bf16 = precision == .bf16
         var h = StepProfile.measure(.conv) { conv1.forward(x) }
         h = StepProfile.measure(.batchNorm) { bn1.forward(h, relu: true, bf16Copy: bf16) }
         h = StepProfile.measure(.conv) { conv2.forward(h) }
-        var shortcut = x
-        if let dc = downsampleConv, let db = downsampleBN {
-            shortcut = StepProfile.measure(.conv) { dc.forward(x) }
-            shortcut = StepProfile.measure(.batchNorm) { db.forward(shortcut) }
-        }
-        return StepProfile.measure(.batchNorm) { bn2.forward(h, residual: shortcut, relu: true, bf16Copy: bf16) }
+        let identity = shortcut.forward(x)
+        return StepProfile.measure(.batchNorm) { bn2.forward(h, residual: identity, relu: true, bf16Copy: bf16) }
     }
 
     /// `dy` is the float32 gradient of the block's output; returns the float32 gradient of its input.
@@ -74,24 +96,16 @@ public final class BasicBlock {
         var g = StepProfile.measure(.conv) { conv2.backward(out.input)! }
         g = StepProfile.measure(.batchNorm) { bn1.backward(g).input }
         let dxMain = StepProfile.measure(.conv) { conv1.backward(g)! }
-        // The shortcut's gradient is the masked output gradient (identity) or flows through the downsample.
-        var dxShortcut = out.residual!
-        if let dc = downsampleConv, let db = downsampleBN {
-            let gs = StepProfile.measure(.batchNorm) { db.backward(dxShortcut).input }
-            dxShortcut = StepProfile.measure(.conv) { dc.backward(gs)! }
-        }
-        let dx = gradInput.get(count: dxMain.storageCount)
-        StepProfile.measure(.other) { BlockedKernels.add(dxMain.tensor, dxShortcut.tensor, into: dx) }
-        return dxMain.with(tensor: dx)
+        return sumOfInputGradients(dxMain, shortcut.backward(out.residual!), into: &gradInput)
     }
 }
 
-/// ResNet-18 (torchvision structure and state_dict names) with an optional MLP head named `fc`.
-public final class ResNet18 {
+/// torchvision's ResNet-18/34/50 (structure, state_dict names and init) with an optional MLP head named `fc`.
+public final class ResNet {
     public let config: ResNetConfig
     public let registry = ParameterRegistry()
     let conv1: Conv2d, bn1: BatchNorm, maxPool: MaxPool2d?
-    let blocks: [BasicBlock]
+    let blocks: [any ResidualBlock]
     let pool = GlobalAveragePool()
     let headLinears: [Linear]
     let headReLUs: [VectorReLU]
@@ -115,13 +129,16 @@ public final class ResNet18 {
         }
         conv1.computesInputGradient = false
         bn1 = BatchNorm(r, "bn1", channels: ch[0])
-        var blocks: [BasicBlock] = []
+        var blocks: [any ResidualBlock] = []
         var inC = ch[0]
         for stage in 0..<4 {
             blocks += r.scope("layer\(stage + 1)") {
-                (0..<2).map { i in
-                    let b = BasicBlock(r, "\(i)", in: inC, out: ch[stage], stride: (stage > 0 && i == 0) ? 2 : 1)
-                    inC = ch[stage]
+                (0..<config.arch.blocksPerStage[stage]).map { i -> any ResidualBlock in
+                    let stride = (stage > 0 && i == 0) ? 2 : 1
+                    let b: any ResidualBlock = config.arch.usesBottleneck
+                        ? Bottleneck(r, "\(i)", in: inC, width: ch[stage], stride: stride)
+                        : BasicBlock(r, "\(i)", in: inC, out: ch[stage], stride: stride)
+                    inC = ch[stage] * config.arch.expansion
                     return b
                 }
             }
@@ -141,6 +158,9 @@ public final class ResNet18 {
         headReLUs = relus
         r.finalize()
         Initialization.torchvisionDefaults(r, seed: seed)
+        if config.zeroInitResidual {
+            for b in blocks { b.lastBatchNorm.weight.value.fill(0) }
+        }
     }
 
     public var parameters: [Parameter] { registry.parameters }
@@ -166,7 +186,7 @@ public final class ResNet18 {
         }
     }
 
-    /// Images [N, 3, H, W] (NCHW, as PyTorch) -> head output [N, outputDim], or the 512-d features
+    /// Images [N, 3, H, W] (NCHW, as PyTorch) -> head output [N, outputDim], or the pooled features
     /// when `throughHead` is false or the model has no head. `features` keeps the pooled features.
     @discardableResult
     public func forward(_ images: Tensor, throughHead: Bool = true) -> Tensor {
@@ -210,7 +230,10 @@ public final class ResNet18 {
 
 }
 
-extension ResNet18 {
+/// The name from when ResNet-18 was the only architecture.
+public typealias ResNet18 = ResNet
+
+extension ResNet {
     /// Multiply-add FLOPs (counted as 2) of the last forward pass through convolutions and the head.
     public var lastForwardFLOPs: Double {
         convolutions.compactMap { $0.lastGeometry?.forwardFLOPs }.reduce(0, +) + headForwardFLOPs

@@ -13,6 +13,8 @@ public struct RunResults: Codable, Equatable {
     public var data: String?
 
     // The model and the run's shape.
+    /// resnet18, resnet34 or resnet50.
+    public var arch: String?
     public var stem: String?
     public var width: Double?
     public var seed: UInt64?
@@ -62,7 +64,7 @@ public struct RunResults: Codable, Equatable {
 
     enum CodingKeys: String, CodingKey {
         case method, encoder, randomInit = "random_init", data
-        case stem, width, seed, ranks, batchSize = "batch_size", epochs, steps, optimizer, lr
+        case arch, stem, width, seed, ranks, batchSize = "batch_size", epochs, steps, optimizer, lr
         case backboneLRScale = "backbone_lr_scale", syncBatchNorm = "sync_batchnorm", temperature
         case labelFraction = "label_fraction", trainCount = "train_count", testCount = "test_count", classes
         case featureDim = "feature_dim"

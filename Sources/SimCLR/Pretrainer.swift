@@ -222,6 +222,7 @@ public final class Pretrainer {
         (results.steps, results.finalLoss, results.epochs, results.ranks) = (steps, finalLoss, settings.epochs, worldSize)
         (results.batchSize, results.width, results.stem) = (settings.batchSize, settings.model.width, settings.model.stem.rawValue)
         (results.temperature, results.seed) = (Double(settings.temperature), settings.seed)
+        results.arch = settings.model.arch.rawValue
         let summary = try PretrainMetricsSummary(csv: loop.metricsURL)
         (results.contrastiveLoss, results.contrastiveTop1, results.contrastiveTop5) = (summary.loss, summary.top1, summary.top5)
         if let knn, let monitor = knnMonitor {

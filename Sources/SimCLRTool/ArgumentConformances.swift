@@ -5,6 +5,7 @@ import NeuralNet
 import SimCLR
 
 extension Stem: ExpressibleByArgument {}
+extension Architecture: ExpressibleByArgument {}
 extension ComputePrecision: ExpressibleByArgument {}
 
 /// `--similarity cosine|l2`.

@@ -29,9 +29,10 @@ struct BenchCommand: ParsableCommand {
 
     @Option(help: "Images per step (views: both views of batch-size/2 images).") var batchSize = 128
     @Option(help: "Image side in pixels.") var imageSize = 32
+    @Option(help: "resnet18, resnet34 or resnet50.") var arch: Architecture = .resnet18
     @Option(help: "Stem: cifar (3x3 conv) or imagenet (7x7 conv + max pool).") var stem: Stem = .cifar
-    @Option(help: "Channel width multiplier (1.0 = ResNet-18).") var width = 1.0
-    @Option(help: "Head layer sizes after the 512-d features.") var projDims = "512,256"
+    @Option(help: "Channel width multiplier (1.0 = the torchvision network).") var width = 1.0
+    @Option(help: "Head layer sizes after the pooled features (512-d, ResNet-50 2048-d at width 1).") var projDims = "512,256"
     @Option(help: "BLAS and kernel threads (default: all cores).") var threads: Int?
     @Option(help: "Arithmetic of convolutions and Linear layers: fp32, bf16, or bf16-reference (bf16 rounding computed in fp32).")
     var precision: ComputePrecision = .fp32
@@ -60,8 +61,8 @@ struct BenchCommand: ParsableCommand {
 
     func run() throws {
         let threadCount = applyThreads(threads)
-        let config = ResNetConfig(stem: stem, width: width, headDims: try parseDims(projDims))
-        let model = ResNet18(config: config, seed: 1)
+        let config = ResNetConfig(arch: arch, stem: stem, width: width, headDims: try parseDims(projDims))
+        let model = ResNet(config: config, seed: 1)
         model.precision = precision
         var dataParallel = DataParallel.singleProcess(model: model)
         if distributed {
@@ -93,7 +94,7 @@ struct BenchCommand: ParsableCommand {
             print("cpu: \(CPUFeatures.current.summary)")
             print("\(BLASSetup.describe()); convolutions: \(ConvolutionLibrary.description)")
             if let limits { printLimits(limits) }
-            print("model: ResNet-18 stem=\(stem.rawValue) width=\(width) head=\(projDims) params=\(model.registry.parameterCount)")
+            print("model: \(config.describe) head=\(projDims) params=\(model.registry.parameterCount)")
             print("batch \(batchSize) x \(imageSize)px, threads \(threadCount), precision \(precision.rawValue), warm-up \(warmup), timed steps \(steps)")
             if let d = source.description { print(d) }
         }
@@ -116,7 +117,7 @@ struct BenchCommand: ParsableCommand {
                                  limits: limits, bf16: precision.roundsToBF16 && precision != .bf16Reference)
         if json {
             var fields = report.jsonFields
-            fields += ["\"batch\": \(batchSize)", "\"image_size\": \(imageSize)", "\"threads\": \(threadCount)",
+            fields += ["\"arch\": \"\(arch.rawValue)\"", "\"batch\": \(batchSize)", "\"image_size\": \(imageSize)", "\"threads\": \(threadCount)",
                        "\"precision\": \"\(precision.rawValue)\"", "\"blas_core\": \"\(BLAS.coreName)\"",
                        "\"convolutions\": \"\(ConvolutionLibrary.description)\"", "\"world_size\": \(worldSize)",
                        "\"per_rank_batch\": \(perRank)", "\"winograd\": \(ConvolutionKernel.winograd && !precision.roundsToBF16)"]

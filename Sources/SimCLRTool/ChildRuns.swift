@@ -39,6 +39,9 @@ struct LaunchOptions: ParsableArguments {
 
 /// The encoder shape and seed shared by every run of a study.
 struct StudyModelOptions: ParsableArguments {
+    @Option(help: "Architecture of every encoder: resnet18, resnet34 or resnet50.")
+    var arch: Architecture = .resnet18
+
     @Option(help: "Stem of every encoder: cifar or imagenet.")
     var stem: Stem = .cifar
 
@@ -57,9 +60,9 @@ struct StudyModelOptions: ParsableArguments {
     var precision: ComputePrecision = .fp32
 
     var arguments: [String] {
-        ["--stem", stem.rawValue, "--width", String(width), "--seed", String(seed), "--precision", precision.rawValue]
+        ["--arch", arch.rawValue, "--stem", stem.rawValue, "--width", String(width), "--seed", String(seed), "--precision", precision.rawValue]
     }
-    var describe: String { "ResNet-18 \(stem.rawValue) stem, width \(width)" }
+    var describe: String { "\(arch.displayName) \(stem.rawValue) stem, width \(width)" }
 }
 
 /// One run of a study: `simclr SUBCOMMAND ARGS --out DIR`, in its own run directory.

@@ -6,7 +6,7 @@ import NeuralNet
 import Optimizers
 import SimCLR
 
-/// The usual CIFAR recipe for ResNet-18: SGD 0.1 at batch 128, momentum 0.9, weight decay 5e-4, cosine, no warm-up.
+/// The usual CIFAR recipe for ResNet: SGD 0.1 at batch 128, momentum 0.9, weight decay 5e-4, cosine, no warm-up.
 enum ClassifierOptimizationDefaults: OptimizationDefaults {
     static let optimizer = OptimizerKind.sgd
     static let lr: Float = 0.1
@@ -26,8 +26,12 @@ struct ClassifierOptions: ParsableArguments {
     @Option(help: "Global batch: images per step over all ranks (an epoch's last partial batch is dropped).")
     var batchSize = 128
     @OptionGroup var optimization: OptimizationOptions<ClassifierOptimizationDefaults>
+    @Option(help: "resnet18, resnet34 or resnet50 (Bottleneck blocks: 2048-d features at width 1). Default resnet18; with --resume the run's own.") var arch: Architecture?
     @Option(help: "cifar (3x3 conv, no max pool) or imagenet (7x7/2 conv + max pool).") var stem: Stem = .cifar
-    @Option(help: "Channel width multiplier: 1.0 = ResNet-18; 0.25 for quick runs on small machines.") var width = 1.0
+    @Option(help: "Channel width multiplier: 1.0 = the torchvision network; 0.25 for quick runs on small machines.") var width = 1.0
+    @Flag(help: "Start the last BatchNorm of every residual block at gamma 0, so blocks start as the identity (torchvision's zero_init_residual).")
+    var zeroInitResidual = false
+
     @Option(help: "Zero padding of the random crop (RandomCrop(size, padding)); the crop has the images' size.")
     var cropPadding = 4
     @Flag(help: "No augmentation: the plain images (value/255), no crop, no flip.") var noAugment = false
@@ -63,7 +67,8 @@ struct ClassifierOptions: ParsableArguments {
         settings.encoder = encoder.map { URL(fileURLWithPath: expandPath($0)).path }
         settings.epochs = epochs
         settings.batchSize = batchSize
-        settings.model = ResNetConfig(stem: stem, width: width, headDims: [])
+        settings.model = encoderConfig(arch: arch, stem: stem, width: width, headDims: [],
+                                       zeroInitResidual: zeroInitResidual, resuming: resume ? out : nil, weights: encoder)
         optimization.apply(to: &settings)
         settings.backboneLRScale = backboneLRScale
         settings.labelFraction = labelFraction
@@ -85,7 +90,7 @@ struct ClassifierOptions: ParsableArguments {
                                             dataSource: data.source(split: .train))
         defer { try? trainer.dataParallel.reducer.close() }
         trainer.writesTensorBoard = tensorBoard.enabled
-        say("model: ResNet-18 stem=\(stem.rawValue) width=\(width), head \(trainer.settings.model.headDims) "
+        say("model: \(settings.model.describe), head \(trainer.settings.model.headDims) "
             + "(\(trainer.classCount) classes), \(trainer.model.registry.parameterCount) parameters, "
             + (settings.encoder.map { "backbone from \($0)" } ?? "random init"))
         say("training on \(trainer.trainImages.count) of \(train.count) labelled images (label fraction \(labelFraction)), "
@@ -101,13 +106,13 @@ struct ClassifierOptions: ParsableArguments {
     }
 }
 
-/// `simclr supervised`: the supervised baseline, ResNet-18 + classifier head from a random init.
+/// `simclr supervised`: the supervised baseline, a ResNet + classifier head from a random init.
 struct SupervisedCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "supervised",
-        abstract: "Supervised baseline: ResNet-18 + classifier head trained from scratch with cross-entropy.",
+        abstract: "Supervised baseline: ResNet-18/34/50 + classifier head trained from scratch with cross-entropy.",
         discussion: """
-        The head is Linear(512*width, 512), ReLU, Linear(512, classes) (torchvision keys fc.0, fc.2). Training images \
+        The head is Linear(features, 512), ReLU, Linear(512, classes) (torchvision keys fc.0, fc.2). Training images \
         get a random crop with zero padding 4 and a horizontal flip (value/255, no normalization); after every epoch \
         the model is evaluated on the test split (eval-mode BatchNorm, no augmentation). --label-fraction trains on a \
         class-balanced, seeded subset of the labels.
@@ -136,13 +141,14 @@ struct SupervisedCommand: ParsableCommand {
 struct FinetuneCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "finetune",
-        abstract: "Fine-tuning: a pretrained ResNet-18 backbone + a new classifier head, trained end to end.",
+        abstract: "Fine-tuning: a pretrained ResNet backbone + a new classifier head, trained end to end.",
         discussion: """
         Reads the backbone keys of --encoder (a pretrain model.safetensors with its projection head works: fc.* is \
-        ignored), puts a new randomly initialized head Linear(512*width, 512), ReLU, Linear(512, classes) on it and \
+        ignored), puts a new randomly initialized head Linear(features, 512), ReLU, Linear(512, classes) on it and \
         trains everything with cross-entropy (the backbone at --backbone-lr-scale times the head's learning rate), \
         exactly as `simclr supervised` (same flags, files and MPI behaviour; \
-        results.json has method "finetune" and the encoder path). --stem and --width must describe the file.
+        results.json has method "finetune" and the encoder path). --stem and --width must describe the file; the \
+        architecture is read from its keys unless --arch is given.
 
         Example:
           simclr finetune --encoder runs/demo/model.safetensors --width 0.25 --out runs/ft --label-fraction 0.1

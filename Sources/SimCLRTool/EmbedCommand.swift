@@ -11,10 +11,10 @@ struct EmbedCommand: ParsableCommand {
         commandName: "embed",
         abstract: "Write the embeddings of a dataset split as a float32 .npy file (N x D).",
         discussion: """
-        Loads a ResNet-18 from safetensors (torchvision names), puts it in eval mode (BatchNorm uses its \
+        Loads a ResNet-18, -34 or -50 (read from the file's keys unless --arch is given) from safetensors (torchvision names), puts it in eval mode (BatchNorm uses its \
         running statistics) and runs every image of the split, in dataset order, with the plain \
         preprocessing (value/255 at the images' own size, as --augment none). --features backbone writes \
-        the pooled 512*width-d features (only the backbone is loaded, so the file's head may differ or be \
+        the pooled features (512*width-d; ResNet-50 2048*width-d) (only the backbone is loaded, so the file's head may differ or be \
         absent); --features projection writes the head's output, and --stem, --width and --proj-dims must \
         describe the file. Row i of the output is image i of the split; --labels-out writes the labels \
         (int64, -1 for unlabeled images). Read them with numpy.load.
@@ -51,10 +51,13 @@ struct EmbedCommand: ParsableCommand {
     @Option(help: "Images per forward pass.")
     var batchSize = 256
 
+    @Option(help: "resnet18, resnet34 or resnet50 (default: the one the weights file's keys show).")
+    var arch: Architecture?
+
     @Option(help: "Stem of the model: cifar (3x3 conv) or imagenet (7x7 conv + max pool).")
     var stem: Stem = .cifar
 
-    @Option(help: "Channel width multiplier of the model (1.0 = ResNet-18).")
+    @Option(help: "Channel width multiplier of the model (1.0 = the torchvision network).")
     var width = 1.0
 
     @Option(help: "Projection head layer sizes of the model ('none' for no head).")
@@ -88,13 +91,13 @@ struct EmbedCommand: ParsableCommand {
 
         // The head only matters for projection features; the backbone scope ignores the file's fc.* tensors.
         let headDims = features == .projection ? try parseDims(projDims) : []
-        let config = ResNetConfig(stem: stem, width: width, headDims: headDims)
+        let config = encoderConfig(arch: arch, stem: stem, width: width, headDims: headDims, weights: weights)
         let model = ResNet18(config: config, seed: 0)
         do {
             try model.load(from: URL(fileURLWithPath: expand(weights)),
                            scope: features == .projection ? .all : .backbone)
         } catch {
-            throw CommandError("\(weights): \(error) (do --stem \(stem.rawValue), --width \(width)"
+            throw CommandError("\(weights): \(error) (do --arch \(config.arch.rawValue), --stem \(stem.rawValue), --width \(width)"
                                   + (features == .projection ? " and --proj-dims \(projDims)" : "")
                                   + " describe this file?)")
         }

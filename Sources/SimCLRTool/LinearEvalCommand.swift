@@ -16,10 +16,13 @@ struct EncoderOptions: ParsableArguments {
     @Flag(help: "Use a randomly initialized encoder (the baseline) instead of --encoder.")
     var randomInit = false
 
+    @Option(help: "resnet18, resnet34 or resnet50 (default: the one the --encoder file's keys show; resnet18 for --random-init).")
+    var arch: Architecture?
+
     @Option(help: "Stem of the encoder: cifar (3x3 conv) or imagenet (7x7 conv + max pool).")
     var stem: Stem = .cifar
 
-    @Option(help: "Channel width multiplier of the encoder (1.0 = ResNet-18, 512-d features).")
+    @Option(help: "Channel width multiplier of the encoder (1.0 = the torchvision network: 512-d features, ResNet-50 2048-d).")
     var width = 1.0
 
     @Option(help: "Seed of the random init and of the command's own randomness (label-fraction subset, probe, t-SNE).")
@@ -60,13 +63,16 @@ struct EncoderOptions: ParsableArguments {
     /// "random-init" or the absolute encoder path.
     var source: String { encoder.map { URL(fileURLWithPath: expandPath($0)).path } ?? "random-init" }
 
+    /// The encoder's shape (its architecture read from the file's keys unless --arch is given).
+    var config: ResNetConfig { encoderConfig(arch: arch, stem: stem, width: width, headDims: [], weights: encoder) }
+
     /// The encoder as the library builds it.
     var encoderSource: EncoderSource {
-        EncoderSource(weights: encoder.map { URL(fileURLWithPath: expandPath($0)).path }, stem: stem, width: width,
-                      seed: seed, precision: precision, batchSize: featureBatchSize)
+        EncoderSource(weights: encoder.map { URL(fileURLWithPath: expandPath($0)).path }, arch: config.arch, stem: stem,
+                      width: width, seed: seed, precision: precision, batchSize: featureBatchSize)
     }
 
-    func makeModel() throws -> ResNet18 {
+    func makeModel() throws -> ResNet {
         guard hasSource else { throw CommandError("give --encoder FILE or --random-init") }
         return try encoderSource.makeModel()
     }
@@ -99,6 +105,7 @@ func runFeatureEvaluation(method: String, encoder: EncoderOptions, data: DataOpt
         (results.classes, results.featureDim) = (features.classCount, features.train.features.shape[1])
         (results.stem, results.width, results.seed) = (encoder.stem.rawValue, encoder.width, encoder.seed)
         results.data = data.describe()
+        results.arch = encoder.config.arch.rawValue
         try body(features, &results, log)
         let resultsURL = runDir.appendingPathComponent("results.json")
         try EvaluationResults.write(results, to: resultsURL)

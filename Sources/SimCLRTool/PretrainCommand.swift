@@ -18,11 +18,11 @@ enum PretrainOptimizationDefaults: OptimizationDefaults {
     static let lrScaling = LRScaling.linear
 }
 
-/// `simclr pretrain`: SimCLR contrastive pretraining of ResNet-18 + projection head.
+/// `simclr pretrain`: SimCLR contrastive pretraining of a ResNet + projection head.
 struct PretrainCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "pretrain",
-        abstract: "SimCLR pretraining: two augmented views per image, ResNet-18 + projection head, InfoNCE.",
+        abstract: "SimCLR pretraining: two augmented views per image, ResNet-18/34/50 + projection head, InfoNCE.",
         discussion: """
         Writes RUN_DIR/metrics.csv, RUN_DIR/config.json, RUN_DIR/checkpoint.safetensors (model, optimizer state and
         position; atomic, checksummed) and at the end RUN_DIR/model.safetensors (torchvision keys, loadable by PyTorch).
@@ -43,9 +43,12 @@ struct PretrainCommand: ParsableCommand {
     @Option(help: "Stop after this many steps in all (overrides --epochs).") var steps: Int?
     @Option(help: "Global batch: images per step (each gives two views).") var batchSize = 256
     @Option(help: "Side of the augmented views in pixels (the reference SimCLR notebook used 128 with the imagenet stem).") var imageSize = 32
+    @Option(help: "resnet18, resnet34 or resnet50 (Bottleneck blocks: 2048-d features at width 1). Default resnet18; with --resume the run's own.") var arch: Architecture?
     @Option(help: "cifar (3x3 conv, no max pool) or imagenet (7x7/2 conv + max pool).") var stem: Stem = .cifar
-    @Option(help: "Channel width multiplier: 1.0 = ResNet-18; 0.25 for quick runs on small machines.") var width = 1.0
-    @Option(help: "Projection head sizes after the 512-d features, e.g. 512,256 (two layers) or 128 (one).") var projDims = "512,256"
+    @Option(help: "Channel width multiplier: 1.0 = the torchvision network; 0.25 for quick runs on small machines.") var width = 1.0
+    @Flag(help: "Start the last BatchNorm of every residual block at gamma 0, so blocks start as the identity (torchvision's zero_init_residual).")
+    var zeroInitResidual = false
+    @Option(help: "Projection head sizes after the pooled features (512-d, ResNet-50 2048-d at width 1), e.g. 512,256 (two layers) or 128 (one).") var projDims = "512,256"
     @Option(help: "InfoNCE temperature.") var temperature: Float = 0.07
     @Option(help: "Similarity: cosine, or l2 (negative squared Euclidean distance).") var similarity: Similarity = .cosine
     @OptionGroup var optimization: OptimizationOptions<PretrainOptimizationDefaults>
@@ -93,7 +96,8 @@ struct PretrainCommand: ParsableCommand {
         settings.epochs = epochs
         settings.steps = steps
         settings.batchSize = batchSize
-        settings.model = ResNetConfig(stem: stem, width: width, headDims: try parseDims(projDims))
+        settings.model = encoderConfig(arch: arch, stem: stem, width: width, headDims: try parseDims(projDims),
+                                       zeroInitResidual: zeroInitResidual, resuming: resume ? out : nil)
         settings.temperature = temperature
         settings.similarity = similarity
         optimization.apply(to: &settings)
@@ -122,7 +126,7 @@ struct PretrainCommand: ParsableCommand {
                                      dataSource: data.source(split: .train, pretraining: true))
         defer { try? trainer.dataParallel.reducer.close() }
         trainer.writesTensorBoard = tensorBoard.enabled
-        say("model: ResNet-18 stem=\(stem.rawValue) width=\(width) head=\(projDims), \(trainer.model.registry.parameterCount) parameters")
+        say("model: \(settings.model.describe) head=\(projDims), \(trainer.model.registry.parameterCount) parameters")
         say("schedule: \(trainer.totalSteps) steps (\(trainer.sampler.stepsPerEpoch) per epoch), "
             + optimization.describe(scaledLR: trainer.schedule.baseLR))
         try trainer.run(resume: resume, haltAfterStep: testingHaltAfter)

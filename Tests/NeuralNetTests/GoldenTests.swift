@@ -28,18 +28,30 @@ final class GoldenTests: XCTestCase {
     }
 
     func testBasicBlockWithDownsample() throws {
-        let f = try loadFixture("basic_block")
         let r = ParameterRegistry()
         let block = BasicBlock(r, "b", in: 16, out: 32, stride: 2)
+        try checkBlock("basic_block", block, r)
+    }
+
+    func testBottleneckWithDownsample() throws {
+        let r = ParameterRegistry()
+        let block = Bottleneck(r, "b", in: 16, width: 8, stride: 2)
+        try checkBlock("bottleneck_block", block, r)
+    }
+
+    /// A block (registered as "b") from [4,16,8,8] to [4,32,4,4]: forward, backward, running stats, eval.
+    private func checkBlock(_ fixture: String, _ block: any ResidualBlock, _ r: ParameterRegistry) throws {
+        let f = try loadFixture(fixture)
+        let inShape = [4, 16, 8, 8], outShape = [4, 32, 4, 4]
         r.finalize()
         for p in r.parameters { p.value.copy(from: f["param." + p.name.dropFirst(2)]!.floats()) }
         for b in r.buffers { b.value.copy(from: f["param." + b.name.dropFirst(2)]!.floats()) }
-        let inShape = [4, 16, 8, 8], outShape = [4, 32, 4, 4]
         let x = blockedMap(nchw: f["input"]!.floats(), shape: inShape)
         let y = block.forward(x)
         XCTAssertLessThan(relativeError(nchwValues(y), f["output"]!.floats()), tolerance, "output")
         let dx = block.backward(blockedMap(nchw: f["grad_output"]!.floats(), shape: outShape))
         XCTAssertLessThan(relativeError(nchwValues(dx), f["grad.input"]!.floats()), tolerance, "grad.input")
+        XCTAssertEqual(r.parameters.count, f.keys.filter { $0.hasPrefix("grad.") }.count - 1, "a gradient for every parameter")
         for p in r.parameters {
             let key = String(p.name.dropFirst(2))
             XCTAssertLessThan(relativeError(p.gradient.array, f["grad." + key]!.floats()), tolerance, "grad.\(key)")
@@ -65,11 +77,29 @@ final class GoldenTests: XCTestCase {
         try checkNetwork("resnet18_cifar_w025", ResNetConfig(stem: .cifar, width: 0.25))
     }
 
+    func testResNet34QuarterWidth() throws {
+        try checkNetwork("resnet34_cifar_w025", ResNetConfig(arch: .resnet34, stem: .cifar, width: 0.25))
+    }
+
+    func testResNet50QuarterWidth() throws {
+        try checkNetwork("resnet50_cifar_w025", ResNetConfig(arch: .resnet50, stem: .cifar, width: 0.25))
+    }
+
+    func testResNet50ImagenetStemQuarterWidth() throws {
+        try checkNetwork("resnet50_imagenet_w025", ResNetConfig(arch: .resnet50, stem: .imagenet, width: 0.25))
+    }
+
     /// A train-mode forward and backward, the BN running-stat update, then an eval-mode forward.
     private func checkNetwork(_ fixture: String, _ config: ResNetConfig) throws {
         let f = try loadFixture(fixture)
-        let model = ResNet18(config: config)
+        let model = ResNet(config: config)
         GeneratedWeights.apply(to: model)
+        if config.arch.usesBottleneck {
+            // As make_resnet_fixtures.py: damped last gammas keep the deep fixture's gradients well-conditioned.
+            for p in model.parameters where p.name.hasSuffix("bn3.weight") {
+                for i in 0..<p.count { p.value[i] *= 0.1 }
+            }
+        }
         model.computesInputGradient = true
         let input = f["input"]!
         let images = Tensor(shape: input.shape, values: input.floats())
@@ -98,7 +128,11 @@ final class GoldenTests: XCTestCase {
             }
             checkedParameters += 1
         }
-        XCTAssertEqual(checkedParameters, 64, "ResNet-18 has 60 parameter tensors, the 2-layer head 4 more")
+        // PyTorch's parameters: those with a full gradient ("grad.input" is not one) and those sampled.
+        let torchParameters = f.keys.filter { $0.hasPrefix("grad.") || $0.hasPrefix("gradindex.") }.count - 1
+        XCTAssertEqual(checkedParameters, torchParameters)
+        let expected = ["resnet18": 64, "resnet34": 112, "resnet50": 163][config.arch.rawValue]!
+        XCTAssertEqual(checkedParameters, expected, "torchvision's backbone parameter tensors plus the head's 4")
         for b in model.buffers { expectClose(b.value.array, "after." + b.name) }
         model.isTraining = false
         expectClose(model.forward(images).array, "eval_output")
@@ -108,9 +142,30 @@ final class GoldenTests: XCTestCase {
 
     /// A file written by PyTorch's safetensors.torch.save_file(model.state_dict()) loads into our model.
     func testLoadsStateDictWrittenByPyTorch() throws {
-        let url = Bundle.module.url(forResource: "torch_state_dict_w025", withExtension: "safetensors", subdirectory: "Fixtures")!
-        let io = try loadFixture("torch_state_dict_w025_io")
-        let model = ResNet18(config: ResNetConfig(stem: .cifar, width: 0.25))
+        try checkTorchStateDict("torch_state_dict_w025", ResNetConfig(stem: .cifar, width: 0.25))
+    }
+
+    func testLoadsResNet34StateDictWrittenByPyTorch() throws {
+        try checkTorchStateDict("torch_state_dict_resnet34_w00625", ResNetConfig(arch: .resnet34, stem: .cifar, width: 0.0625))
+    }
+
+    func testLoadsResNet50StateDictWrittenByPyTorch() throws {
+        try checkTorchStateDict("torch_state_dict_resnet50_w00625", ResNetConfig(arch: .resnet50, stem: .cifar, width: 0.0625))
+    }
+
+    /// Our file of the same network has exactly the PyTorch file's keys, shapes and dtypes (so
+    /// load_state_dict(strict=True) takes it); loading the PyTorch file reproduces PyTorch's eval output.
+    private func checkTorchStateDict(_ name: String, _ config: ResNetConfig) throws {
+        let url = Bundle.module.url(forResource: name, withExtension: "safetensors", subdirectory: "Fixtures")!
+        let io = try loadFixture(name + "_io")
+        let torchFile = try Safetensors.read(contentsOf: url).tensors
+        let model = ResNet(config: config)
+        let ours = Dictionary(uniqueKeysWithValues: model.stateEntries())
+        XCTAssertEqual(Set(ours.keys), Set(torchFile.keys))
+        for (key, entry) in torchFile {
+            XCTAssertEqual(ours[key]?.shape, entry.shape, key)
+            XCTAssertEqual(ours[key]?.dtype, entry.dtype, key)
+        }
         try model.load(from: url)
         XCTAssertTrue(model.batchNorms.allSatisfy { $0.numBatchesTracked == 1 })
         model.isTraining = false

@@ -57,4 +57,43 @@ final class InitializationTests: XCTestCase {
         XCTAssertEqual(ResNet18(config: ResNetConfig(width: 0.25), seed: 8).flatParameters.array,
                        ResNet18(config: ResNetConfig(width: 0.25), seed: 8).flatParameters.array)
     }
+
+    /// torchvision's resnet34 / resnet50 backbones: 21,797,672 / 25,557,032 parameters minus their 1000-class fc.
+    func testDeeperArchitecturesHaveTorchvisionParameterCounts() {
+        let r34 = ResNet(config: ResNetConfig(arch: .resnet34, stem: .imagenet, width: 1, headDims: []))
+        XCTAssertEqual(r34.registry.parameterCount, 21_797_672 - (512 * 1000 + 1000))
+        let r50 = ResNet(config: ResNetConfig(arch: .resnet50, stem: .imagenet, width: 1, headDims: [512, 256]))
+        XCTAssertEqual(r50.registry.parameterCount - (2048 * 512 + 512 + 512 * 256 + 256), 25_557_032 - (2048 * 1000 + 1000))
+        XCTAssertEqual(r50.config.featureDim, 2048)
+        XCTAssertEqual(r50.parameter(named: "fc.0.weight")!.shape, [512, 2048])
+        XCTAssertEqual(r50.parameter(named: "layer1.0.conv3.weight")!.shape, [256, 64, 1, 1])
+        // v1.5: the stride-2 convolution of a downsampling Bottleneck is the 3x3.
+        XCTAssertEqual(r50.parameter(named: "layer2.0.conv2.weight")!.shape, [128, 128, 3, 3])
+    }
+
+    func testZeroInitResidualZeroesOnlyEachBlocksLastBatchNorm() {
+        for arch in [Architecture.resnet18, .resnet50] {
+            let plain = ResNet(config: ResNetConfig(arch: arch, width: 0.25), seed: 2)
+            let zeroed = ResNet(config: ResNetConfig(arch: arch, width: 0.25, zeroInitResidual: true), seed: 2)
+            let last = arch == .resnet50 ? ".bn3.weight" : ".bn2.weight"
+            var zeroedCount = 0
+            for (p, q) in zip(plain.parameters, zeroed.parameters) {
+                if p.name.hasPrefix("layer") && p.name.hasSuffix(last) {
+                    XCTAssertTrue(q.value.array.allSatisfy { $0 == 0 }, q.name)
+                    zeroedCount += 1
+                } else {
+                    XCTAssertEqual(p.value.array, q.value.array, p.name)
+                }
+            }
+            XCTAssertEqual(zeroedCount, arch.blocksPerStage.reduce(0, +), "\(arch)")
+        }
+    }
+
+    func testArchitectureIsReadFromStateDictKeys() {
+        for arch in Architecture.allCases {
+            let model = ResNet(config: ResNetConfig(arch: arch, width: 0.0625, headDims: [8]))
+            XCTAssertEqual(Architecture.inferred(fromKeys: model.stateEntries().map(\.0)), arch)
+            XCTAssertEqual(Architecture.inferred(fromKeys: model.stateEntries().map { "model." + $0.0 }), arch)
+        }
+    }
 }

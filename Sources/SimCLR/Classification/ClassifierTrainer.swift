@@ -100,8 +100,8 @@ public final class ClassifierTrainer {
             do {
                 try model.load(from: URL(fileURLWithPath: encoder), scope: .backbone)
             } catch {
-                throw invalid("\(encoder): \(error) (do the stem \(settings.model.stem.rawValue) and width "
-                              + "\(settings.model.width) describe this file?)")
+                throw invalid("\(encoder): \(error) (do the architecture \(settings.model.arch.rawValue), stem "
+                              + "\(settings.model.stem.rawValue) and width \(settings.model.width) describe this file?)")
             }
             log("backbone loaded from \(encoder); new \(settings.model.headDims) head")
         }
@@ -257,6 +257,7 @@ public final class ClassifierTrainer {
         (results.seed, results.batchSize, results.optimizer) = (settings.seed, settings.batchSize, settings.optimizer.rawValue)
         (results.lr, results.backboneLRScale) = (Double(schedule.baseLR), Double(settings.backboneLRScale))
         results.syncBatchNorm = dataParallel.syncBatchNorm
+        results.arch = settings.model.arch.rawValue
         try EvaluationResults.write(results, to: resultsURL)
     }
 }

@@ -15,6 +15,7 @@ public struct EvaluationError: Error, CustomStringConvertible {
 public struct EncoderSource: Equatable {
     /// The weights file (absolute path), nil for a random init.
     public var weights: String?
+    public var arch: Architecture
     public var stem: Stem
     public var width: Double
     /// Seed of the random init and of the evaluation's own randomness (the label-fraction subset).
@@ -23,8 +24,9 @@ public struct EncoderSource: Equatable {
     /// Images per forward pass.
     public var batchSize: Int
 
-    public init(weights: String?, stem: Stem, width: Double, seed: UInt64, precision: ComputePrecision, batchSize: Int) {
-        self.weights = weights; self.stem = stem; self.width = width; self.seed = seed
+    public init(weights: String?, arch: Architecture = .resnet18, stem: Stem, width: Double, seed: UInt64,
+                precision: ComputePrecision, batchSize: Int) {
+        self.weights = weights; self.arch = arch; self.stem = stem; self.width = width; self.seed = seed
         self.precision = precision; self.batchSize = batchSize
     }
 
@@ -32,13 +34,13 @@ public struct EncoderSource: Equatable {
     public var name: String { weights ?? "random-init" }
 
     /// The backbone in eval mode.
-    public func makeModel() throws -> ResNet18 {
-        let model = ResNet18(config: ResNetConfig(stem: stem, width: width, headDims: []), seed: seed)
+    public func makeModel() throws -> ResNet {
+        let model = ResNet(config: ResNetConfig(arch: arch, stem: stem, width: width, headDims: []), seed: seed)
         if let weights {
             do {
                 try model.load(from: URL(fileURLWithPath: weights), scope: .backbone)
             } catch {
-                throw EvaluationError("\(weights): \(error) (do --stem \(stem.rawValue) and --width \(width) describe this file?)")
+                throw EvaluationError("\(weights): \(error) (do --arch \(arch.rawValue), --stem \(stem.rawValue) and --width \(width) describe this file?)")
             }
         }
         model.isTraining = false
@@ -56,7 +58,7 @@ public struct EncoderSource: Equatable {
             let time = (attributes?[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0
             encoder = "\(weights) \(size) \(time) precision \(precision.rawValue)"
         }
-        return "\(encoder) | \(stem.rawValue) \(width) | \(data) | \(split) | fraction \(fraction) seed \(seed)"
+        return "\(encoder) | \(arch.rawValue) \(stem.rawValue) \(width) | \(data) | \(split) | fraction \(fraction) seed \(seed)"
     }
 }
 

@@ -1,12 +1,12 @@
 #!/usr/bin/env python3
 """Check that a safetensors file written by our Swift code loads into the PyTorch reference model.
 
-    python Tests/NeuralNetTests/Fixtures/check_torch_load.py PATH [--stem cifar|imagenet] [--width 1.0]
-                                                                  [--out-dim 256] [--hidden 512]
+    python Tests/NeuralNetTests/Fixtures/check_torch_load.py PATH [--arch resnet18|resnet34|resnet50]
+                          [--stem cifar|imagenet] [--width 1.0] [--out-dim 256] [--hidden 512]
 
-Width 1.0: the genuine torchvision.models.resnet18() with conv1/maxpool (cifar stem) and fc replaced by
-the projection head Sequential(Linear(512, hidden), ReLU, Linear(hidden, out_dim)); other widths: the
-re-implementation in make_fixtures.py. Loads with load_state_dict(strict=True) after checking that every
+Width 1.0: the genuine torchvision.models.resnet18() (or resnet34/resnet50) with conv1/maxpool (cifar stem)
+and fc replaced by the projection head Sequential(Linear(features, hidden), ReLU, Linear(hidden, out_dim));
+other widths: the re-implementation in make_fixtures.py. Loads with load_state_dict(strict=True) after checking that every
 dtype matches exactly (load_state_dict would silently convert e.g. float64 or int32), then runs one
 eval-mode forward to make sure the result is finite. Prints "OK <n> keys" and exits 0; otherwise prints
 the reason to stderr and exits 1. PyTorch is only needed by hand, never in CI.
@@ -27,6 +27,7 @@ def fail(msg):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("path")
+    ap.add_argument("--arch", choices=["resnet18", "resnet34", "resnet50"], default="resnet18")
     ap.add_argument("--stem", choices=["cifar", "imagenet"], default="cifar")
     ap.add_argument("--width", type=float, default=1.0)
     ap.add_argument("--out-dim", type=int, default=256, help="fc.2 outputs (256 projection, 10 classifier)")
@@ -35,7 +36,7 @@ def main():
 
     import torch
     from safetensors.torch import load_file
-    from make_fixtures import build_resnet18, build_torchvision_resnet18
+    from make_resnet_fixtures import build_torchvision, builder
 
     try:
         sd = load_file(args.path)
@@ -43,9 +44,9 @@ def main():
         fail(f"cannot read {args.path} as safetensors: {e}")
 
     if args.width == 1.0:
-        model = build_torchvision_resnet18(args.stem, args.hidden, args.out_dim)
+        model = build_torchvision(args.arch, args.stem, args.hidden, args.out_dim)
     else:
-        model = build_resnet18(args.width, args.stem, args.hidden, args.out_dim)
+        model = builder(args.arch)(args.width, args.stem, args.hidden, args.out_dim)
     ref = model.state_dict()
 
     missing = [k for k in ref if k not in sd]
@@ -70,7 +71,7 @@ def main():
             guess = "cifar" if w.shape[-1] == 3 else "imagenet" if w.shape[-1] == 7 else "?"
             problems.append(f"hint: conv1.weight {list(w.shape)} suggests --stem {guess} "
                             f"--width {w.shape[0] / 64:g}")
-        fail(f"{args.path} does not match resnet18(stem={args.stem}, width={args.width}, "
+        fail(f"{args.path} does not match {args.arch}(stem={args.stem}, width={args.width}, "
              f"head 512w->{args.hidden}->{args.out_dim}):\n  " + "\n  ".join(problems))
     try:
         model.load_state_dict(sd, strict=True)
@@ -85,7 +86,7 @@ def main():
         y = model(torch.rand(2, 3, size, size, generator=torch.Generator().manual_seed(0)))
     if not torch.isfinite(y).all():
         fail("eval forward produced non-finite output")
-    print(f"OK {len(sd)} keys ({args.path}, stem={args.stem}, width={args.width})")
+    print(f"OK {len(sd)} keys ({args.path}, arch={args.arch}, stem={args.stem}, width={args.width})")
     return 0
 
 

@@ -243,14 +243,38 @@ class BasicBlock(nn.Module):
         return out
 
 
+class Bottleneck(nn.Module):
+    expansion = 4
+
+    def __init__(self, inplanes, planes, stride=1, downsample=None):
+        super().__init__()
+        self.conv1 = conv1x1(inplanes, planes)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.conv2 = conv3x3(planes, planes, stride)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.conv3 = conv1x1(planes, planes * self.expansion)
+        self.bn3 = nn.BatchNorm2d(planes * self.expansion)
+        self.relu = nn.ReLU(inplace=True)
+        self.downsample = downsample
+
+    def forward(self, x):
+        identity = x if self.downsample is None else self.downsample(x)
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.relu(self.bn2(self.conv2(out)))
+        out = self.bn3(self.conv3(out))
+        return self.relu(out + identity)
+
+
 class ResNet(nn.Module):
-    """torchvision.models.resnet.ResNet(BasicBlock, layers) with channel width multiplier `width`.
+    """torchvision.models.resnet.ResNet(block, layers) with channel width multiplier `width`.
 
     Modules are created and initialized in torchvision's order so that the same torch seed gives the
     same initial weights as torchvision at width 1."""
 
-    def __init__(self, layers=(2, 2, 2, 2), width=1.0, num_classes=1000):
+    def __init__(self, layers=(2, 2, 2, 2), width=1.0, num_classes=1000, block=BasicBlock,
+                 zero_init_residual=False):
         super().__init__()
+        self.block = block
         c = [int(round(64 * width)), int(round(128 * width)), int(round(256 * width)),
              int(round(512 * width))]
         self.inplanes = c[0]
@@ -263,23 +287,30 @@ class ResNet(nn.Module):
         self.layer3 = self._make_layer(c[2], layers[2], stride=2)
         self.layer4 = self._make_layer(c[3], layers[3], stride=2)
         self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
-        self.fc = nn.Linear(c[3] * BasicBlock.expansion, num_classes)
+        self.fc = nn.Linear(c[3] * block.expansion, num_classes)
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
             elif isinstance(m, (nn.BatchNorm2d, nn.GroupNorm)):
                 nn.init.constant_(m.weight, 1)
                 nn.init.constant_(m.bias, 0)
+        if zero_init_residual:  # the last BN of each residual branch, after the other init (torchvision's order)
+            for m in self.modules():
+                if isinstance(m, Bottleneck):
+                    nn.init.constant_(m.bn3.weight, 0)
+                elif isinstance(m, BasicBlock):
+                    nn.init.constant_(m.bn2.weight, 0)
 
     def _make_layer(self, planes, blocks, stride=1):
+        block = self.block
         downsample = None
-        if stride != 1 or self.inplanes != planes * BasicBlock.expansion:
-            downsample = nn.Sequential(conv1x1(self.inplanes, planes * BasicBlock.expansion, stride),
-                                       nn.BatchNorm2d(planes * BasicBlock.expansion))
-        layers = [BasicBlock(self.inplanes, planes, stride, downsample)]
-        self.inplanes = planes * BasicBlock.expansion
+        if stride != 1 or self.inplanes != planes * block.expansion:
+            downsample = nn.Sequential(conv1x1(self.inplanes, planes * block.expansion, stride),
+                                       nn.BatchNorm2d(planes * block.expansion))
+        layers = [block(self.inplanes, planes, stride, downsample)]
+        self.inplanes = planes * block.expansion
         for _ in range(1, blocks):
-            layers.append(BasicBlock(self.inplanes, planes))
+            layers.append(block(self.inplanes, planes))
         return nn.Sequential(*layers)
 
     def forward(self, x):
@@ -499,9 +530,12 @@ def make_basic_block():
                 meta(kind="BasicBlock(16->32, stride 2, downsample)", input_shape="[4,16,8,8]"))
 
 
-def make_resnet(fname, stem, width, input_shape, full_grads=False, tv_check=False):
-    model = build_resnet18(width, stem)
+def make_resnet(fname, stem, width, input_shape, full_grads=False, tv_check=False, build=None,
+                sample_above=100000, adjust=None):
+    model = (build or build_resnet18)(width, stem)
     state = load_generated(model)
+    if adjust:
+        adjust(model)
     x = gen_values("input", input_shape, "input")
     g = gen_values("grad_output", (input_shape[0], 256), "grad_output")
     res = run_protocol(model, x, g)
@@ -516,7 +550,7 @@ def make_resnet(fname, stem, width, input_shape, full_grads=False, tv_check=Fals
     for name, _ in model.named_parameters():
         grad = res["grad." + name]
         n = grad.numel()
-        if full_grads or n < 100000:
+        if full_grads or n < sample_above:
             out["grad." + name] = grad
         else:
             idx = np.sort(rng.choice(n, size=256, replace=False)).astype(np.int64)
@@ -536,30 +570,31 @@ def make_resnet(fname, stem, width, input_shape, full_grads=False, tv_check=Fals
                                  weights="generated (not stored), see docstring"))
 
 
-def make_torch_state_dict():
+def make_torch_state_dict(build=None, width=0.25, prefix="torch_state_dict_w025"):
+    build = build or build_resnet18
     torch.manual_seed(0)
-    model = build_resnet18(0.25, "cifar")
+    model = build(width, "cifar")
     train_input = torch.rand(4, 3, 16, 16)
     model.train()
     with torch.no_grad():
         model(train_input)
     sd = model.state_dict()
     assert all(int(v) == 1 for k, v in sd.items() if k.endswith("num_batches_tracked"))
-    p1 = HERE / "torch_state_dict_w025.safetensors"
+    p1 = HERE / f"{prefix}.safetensors"
     save_file(sd, str(p1))
     x = gen_values("input", (2, 3, 16, 16), "input")
     model.eval()
     with torch.no_grad():
         y = model(x)
     # reload into a fresh model (strict) and reproduce
-    fresh = build_resnet18(0.25, "cifar")
+    fresh = build(width, "cifar")
     fresh.load_state_dict(load_file(str(p1)), strict=True)
     fresh.eval()
     with torch.no_grad():
         assert torch.equal(fresh(x), y)
     p2 = save(OrderedDict([("train_input", train_input), ("input", x), ("eval_output", y)]),
-              "torch_state_dict_w025_io.safetensors",
-              meta(stem="cifar", width=0.25, state_dict="torch_state_dict_w025.safetensors",
+              f"{prefix}_io.safetensors",
+              meta(stem="cifar", width=width, state_dict=f"{prefix}.safetensors",
                    init="torch.manual_seed(0), PyTorch/torchvision default init"))
     return [p1, p2]
 
