@@ -49,7 +49,7 @@ final class TensorBoardLogTests: XCTestCase {
         settings.logEvery = 1000
         let dir = root.appendingPathComponent("pretrain")
         let data = shapes
-        let monitor = KNNMonitor(every: 2, train: data.train, test: data.test)
+        let monitor = try KNNMonitor(every: 2, train: data.train, test: data.test)
         let first = try Pretrainer(settings: settings, dataset: data.train, runDirectory: dir, workers: 1,
                                    knnMonitor: monitor, log: { _ in })
         try first.run(haltAfterStep: 3)
