@@ -25,12 +25,6 @@ static double now(void) {
     return t.tv_sec + 1e-9 * t.tv_nsec;
 }
 
-static uint16_t to_bf16(float x) {
-    uint32_t u;
-    memcpy(&u, &x, 4);
-    return (uint16_t)((u + 0x7fff + ((u >> 16) & 1)) >> 16);
-}
-
 // ---- own bf16 GEMM: C[M, N] (fp32, row-major) = A[M, K] x B[K, N] (bf16, row-major) -----------------
 // BLIS-style blocking: B is packed per (KC x NC) block into NR-column panels of k-pairs (vdpbf16ps takes
 // pairs of consecutive k), A per (MC x KC) block into MR-row panels of k-pairs. The micro-kernel keeps an
@@ -142,27 +136,26 @@ static void own_gemm(int m, int n, int k, const uint16_t *a, const uint16_t *b, 
 static int check_own_gemm(void) {
     int m = 37, n = 101, k = 67;
     uint16_t *a = malloc((size_t)m * k * 2), *b = malloc((size_t)k * n * 2);
-    float *c = malloc((size_t)m * n * 4);
+    float *af = malloc((size_t)m * k * 4), *bf = malloc((size_t)k * n * 4), *c = malloc((size_t)m * n * 4);
     srand(1);
-    for (int i = 0; i < m * k; i++) a[i] = to_bf16((float)rand() / RAND_MAX - 0.5f);
-    for (int i = 0; i < k * n; i++) b[i] = to_bf16((float)rand() / RAND_MAX - 0.5f);
+    for (int i = 0; i < m * k; i++) af[i] = (float)rand() / RAND_MAX - 0.5f;
+    for (int i = 0; i < k * n; i++) bf[i] = (float)rand() / RAND_MAX - 0.5f;
+    // The package's own rounding, and back, so the reference multiplies exactly the bf16 values.
+    sk_f32_to_bf16(af, a, (size_t)m * k);
+    sk_f32_to_bf16(bf, b, (size_t)k * n);
+    sk_bf16_to_f32(a, af, (size_t)m * k);
+    sk_bf16_to_f32(b, bf, (size_t)k * n);
     own_gemm(m, n, k, a, b, c, 2);
     double worst = 0;
     for (int i = 0; i < m; i++)
         for (int j = 0; j < n; j++) {
             double ref = 0;
-            for (int p = 0; p < k; p++) {
-                uint32_t ua = (uint32_t)a[i * k + p] << 16, ub = (uint32_t)b[p * n + j] << 16;
-                float fa, fb;
-                memcpy(&fa, &ua, 4);
-                memcpy(&fb, &ub, 4);
-                ref += (double)fa * fb;
-            }
+            for (int p = 0; p < k; p++) ref += (double)af[i * k + p] * bf[p * n + j];
             double d = ref - c[i * n + j];
             if (d < 0) d = -d;
             if (d > worst) worst = d;
         }
-    free(a); free(b); free(c);
+    free(a); free(b); free(af); free(bf); free(c);
     printf("own GEMM check (37x101x67 vs float64): max abs error %.2e %s\n", worst, worst < 1e-4 ? "ok" : "FAILED");
     return worst < 1e-4;
 }
