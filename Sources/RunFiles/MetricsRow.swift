@@ -59,10 +59,11 @@ extension MetricsRow {
     /// The row's line of the file.
     public var line: String { fields.joined(separator: ",") }
 
-    /// (column name, value) of every value the row holds, in file order: the row for a second sink such as
-    /// TensorBoard scalars. Unknown values are left out.
+    /// (column name, value) of every value the row holds, in file order and as the file writes it (rounded by
+    /// the column's format, so a second sink such as TensorBoard shows exactly metrics.csv's numbers). Unknown
+    /// values are left out.
     public var scalars: [(String, Double)] {
-        Self.layout.compactMap { column in column.read(self).map { (column.name, $0) } }
+        zip(Self.columns, fields).compactMap { name, field in Double(field).map { (name, $0) } }
     }
 
     /// A row from values by column name; missing or non-numeric values stay unknown.

@@ -45,24 +45,15 @@ public final class MetricsLog {
             throw TrainingError.writeFailed("cannot append to \(url.path): \((error as NSError).localizedDescription)")
         }
         // TensorBoard is a view of the same rows: a failed event write must not stop training.
-        let fields = row.fields
-        if let events, let step = Int(fields[stepColumn]) {
-            try? events.add(scalars: TensorBoardScalars.of(row: fields, columns: columns, skipping: stepColumn), step: step)
+        guard let events else { return }
+        let scalars = row.scalars
+        if let step = scalars.first(where: { $0.0 == Row.stepColumn }).map({ Int($0.1) }) {
+            try? events.add(scalars: scalars.filter { $0.0 != Row.stepColumn }.map { (tag: $0.0, value: $0.1) },
+                            step: step)
         }
     }
 
     public func flush() { try? handle?.synchronize() }
-}
-
-/// The numeric cells of a metrics row as TensorBoard scalars (empty cells, such as knn_top1 between monitor
-/// steps, are left out).
-enum TensorBoardScalars {
-    static func of(row: [String], columns: [String], skipping stepColumn: Int) -> [(tag: String, value: Double)] {
-        zip(columns, row).enumerated().compactMap { i, cell in
-            guard i != stepColumn, let value = Double(cell.1) else { return nil }
-            return (cell.0, value)
-        }
-    }
 }
 
 /// The last epoch of a pretraining `metrics.csv`: mean loss and contrastive accuracies over its logged steps.
