@@ -121,7 +121,8 @@ public final class Pretrainer {
         optimizer = settings.makeOptimizer(segments: parameterSegments(of: model))
         // MoCo's key encoder copies the query encoder after rank 0's state reached every rank.
         let query = model
-        moco = settings.moco.map { MoCoState(queryEncoder: query, settings: $0, seed: settings.seed, communicator: options.communicator) }
+        let keyStatistics: any ProcessGroup = options.fault == .localKeyBatchNorm ? SingleProcess() : options.communicator
+        moco = settings.moco.map { MoCoState(queryEncoder: query, settings: $0, seed: settings.seed, communicator: keyStatistics) }
         loop = TrainingLoop(runDirectory: runDirectory, model: model, optimizer: optimizer, dataParallel: dataParallel,
                             settingsJSON: settings.json, run: RunIdentity(worldSize: world, dataset: identity),
                             verifyReplicasEvery: options.verifyReplicasEvery,

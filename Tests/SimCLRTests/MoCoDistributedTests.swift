@@ -78,10 +78,25 @@ final class MoCoDistributedTests: XCTestCase {
         for (a, b) in zip(try losses("w1"), try losses("w2")) { XCTAssertEqual(a, b, accuracy: 1e-4 * abs(a)) }
     }
 
+    /// The comparison above can fail: with the key encoder's BatchNorm per rank (the leak SyncBN avoids) the
+    /// key encoder's running statistics and the queue's rows differ from one process's after a single step.
+    func testPerRankKeyBatchNormDoesNotMatchOneProcess() throws {
+        let one = try ProcessHarness.run(try pretrain("f1", steps: 1))
+        XCTAssertEqual(one.status, 0, one.output)
+        let two = try ProcessHarness.mpirun(np: 2, try pretrain("f2", steps: 1, extra: ["--testing-fault", "local-key-batchnorm"]))
+        XCTAssertEqual(two.status, 0, two.output)
+        let c1 = try SafetensorsFloats.read(file("f1", "checkpoint.safetensors")), c2 = try SafetensorsFloats.read(file("f2", "checkpoint.safetensors"))
+        let queueDifference = zip(c1["moco.queue"]!, c2["moco.queue"]!).map { abs($0 - $1) }.max()!
+        XCTAssertGreaterThan(queueDifference, 1e-2, "per-rank key BatchNorm should not give one process's keys")
+        let (diff, _) = WeightDifference.perTensor(c1.filter { $0.key.hasPrefix("moco.key_encoder.") && $0.key.contains("running") },
+                                                   c2.filter { $0.key.hasPrefix("moco.key_encoder.") && $0.key.contains("running") })
+        XCTAssertGreaterThan(diff, 1e-2, "per-rank key BatchNorm running statistics")
+    }
+
     /// `simclr pretrain --method moco` writes its checkpoint and a model that `knn` and `linear-eval` read;
     /// config.json and results.json say which method and temperature.
     func testCLIRunFeedsKNNAndLinearEval() throws {
-        let run = try ProcessHarness.run(try pretrain("cli", steps: 2, extra: ["--augment", "simclr"]))
+        let run = try ProcessHarness.run(try pretrain("cli", steps: 2, extra: ["--augment", "full"]))
         XCTAssertEqual(run.status, 0, run.output)
         XCTAssert(run.output.contains("MoCo v2's default"), run.output)
         XCTAssert(FileManager.default.fileExists(atPath: file("cli", "checkpoint.safetensors").path))
