@@ -19,6 +19,13 @@ final class SweepPlanTests: XCTestCase {
         ])
     }
 
+    func testMethodStudyPretrainsWithEachMethod() throws {
+        let p = plan(studies: ["method"])
+        try p.validate()
+        XCTAssertEqual(p.settings.map { "\($0.study) \($0.setting) \($0.arguments.joined(separator: " "))" },
+                       ["method simclr --method simclr", "method moco --method moco"])
+    }
+
     func testValidationNamesTheOption() {
         func message(_ p: SweepPlan) -> String? {
             do { try p.validate(); return nil } catch { return "\(error)" }

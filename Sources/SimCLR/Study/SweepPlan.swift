@@ -5,7 +5,7 @@ import Foundation
 /// setting is a short pretraining (the base arguments plus the setting's own) followed by a linear probe
 /// and kNN (docs/reference-semantics.md, note 'Studies').
 public struct SweepPlan: Equatable {
-    public static let studyNames = ["temperature", "batch-size", "augmentation", "head", "similarity"]
+    public static let studyNames = ["temperature", "batch-size", "augmentation", "head", "similarity", "method"]
     public static let ablationNames = ["crop", "flip", "color-jitter", "grayscale", "blur"]
 
     public var studies: [String]
@@ -65,6 +65,8 @@ public struct SweepPlan: Equatable {
             case "head": return heads.map { Setting(study: study, setting: $0, arguments: ["--proj-dims", $0]) }
             case "similarity":
                 return Similarity.allCases.map { Setting(study: study, setting: $0.name, arguments: ["--similarity", $0.name]) }
+            case "method":
+                return PretrainMethod.allCases.map { Setting(study: study, setting: $0.rawValue, arguments: ["--method", $0.rawValue]) }
             default: return []
             }
         }
