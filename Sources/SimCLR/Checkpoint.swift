@@ -54,8 +54,8 @@ public struct CheckpointHeader: Equatable {
 }
 
 /// A checkpoint is one safetensors file: the model under `model.<name>`, the optimizer state under
-/// `optimizer.<name>`, a method's own state (`CheckpointAttachment`, e.g. MoCo's `moco.*`), and in the metadata the format, the position, the settings, the run identity and a
-/// checksum of all of these and of every data byte. It is written atomically (temporary file, fsync,
+/// `optimizer.<name>`, a method's own state (`CheckpointAttachment`, e.g. MoCo's `moco.*`), and in the metadata
+/// the format, the position, the settings, the run identity and a checksum of all of these and of every data byte. It is written atomically (temporary file, fsync,
 /// rename, fsync of the directory), so the last good checkpoint survives a crash during
 /// the write (docs/checkpoint-format.md).
 public enum Checkpoint {
@@ -113,10 +113,11 @@ public enum Checkpoint {
         ordered += optimizer.stateTensors.map { "optimizer." + $0.name }
         ordered += attachment?.checkpointNames ?? []
         guard Set(ordered) == Set(file.tensors.keys) else {
-            let extra = Set(file.tensors.keys).subtracting(ordered).sorted().first, missing = Set(ordered).subtracting(file.tensors.keys).sorted().first
+            // Name one difference: a `moco.` name, present or missing, says the run's --method is not the file's.
+            let unexpected = Set(file.tensors.keys).subtracting(ordered).sorted().first.map { ", e.g. the file has \($0)" }
+            let missing = Set(ordered).subtracting(file.tensors.keys).sorted().first.map { ", e.g. the file lacks \($0)" }
             throw CheckpointError.incompatible(path, reason: "tensor names differ from this model and optimizer"
-                + (extra.map { " (the file has \($0)" + (attachment == nil ? ": written by another --method?)" : ")") } ?? "")
-                + (missing.map { " (the file lacks \($0)" + (attachment == nil ? ")" : ": written by another --method?)") } ?? ""))
+                                               + (unexpected ?? missing ?? ""))
         }
         var header = file.metadata
         header["checksum"] = nil
