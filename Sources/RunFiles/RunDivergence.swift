@@ -11,7 +11,7 @@ public struct RunDivergence: Codable, Equatable {
 
     public init(step: Int, loss: Double) {
         self.step = step
-        self.loss = loss.description
+        self.loss = "\(loss)"   // as the error message prints it ("-nan")
     }
 
     public static let fileName = "divergence.json"
