@@ -3,53 +3,25 @@ import Kernels
 import NeuralNet
 
 /// Multi-crop's second forward and backward in a contrastive step (docs/multi-crop.md, notes 'Two forwards'
-/// and 'Loss'): the small views of this rank's images go through a twin of the model, one that reads and
-/// updates the model's own parameters and BatchNorm running statistics but keeps its own activations and
-/// gradients, so each batch normalizes and pools at one resolution.
-///
-/// Gradients: the model's backward (global views) runs first and writes the model's gradients without
-/// reporting them; the twin's backward then adds each parameter's small-crop gradient to the model's and
-/// reports the sum ready, so the gradient buckets start during the second backward and are reduced once per
-/// step. (The model's gradient readiness hooks move to the twin when the branch is made: overlap covers the
-/// second backward only.)
+/// and 'Loss'): the small views of this rank's images go through a `ResNetTwin` of the model, so each batch
+/// normalizes and pools at one resolution, and their loss terms join the global rows'. The model's gradient
+/// readiness hooks move to the twin: the buckets start during the second backward (overlap covers that
+/// one only) and are reduced once per step.
 final class SmallCropBranch {
-    let twin: ResNet
+    let twin: ResNetTwin
     let loss: SmallCropLoss
-    private let model: ResNet
     private let dataParallel: DataParallel
     private var gradient = Tensor(shape: [0])
     private var images: [Int] = []
 
     init(model: ResNet, loss: InfoNCEConfig, dataParallel: DataParallel) {
-        self.model = model
         self.dataParallel = dataParallel
         self.loss = SmallCropLoss(config: loss)
-        twin = ResNet(config: model.config, sharingParametersWith: model)
-        twin.precision = model.precision
-        // SyncBN: the twin's BatchNorms sum their statistics over the ranks as the model's do.
-        for (t, m) in zip(twin.batchNorms, model.batchNorms) { t.reducer = m.reducer }
-        let hooks = model.parameters.map(\.onGradientReady)
-        for (p, (target, hook)) in zip(twin.parameters, zip(model.parameters, hooks)) {
-            p.onGradientReady = { p in
-                Elementwise.add(p.gradient, into: target.gradient)
-                hook?(target)
-            }
-        }
-        model.registry.setGradientReadyHook(nil)
+        twin = ResNetTwin(of: model)
     }
 
-    /// This rank's small views [N*b, 3, s, s] -> their embeddings [N*b, D]. Runs after the model's forward of
-    /// the global views, so the running statistics see the global batch first and then the small one, and
-    /// `num_batches_tracked` counts both, as one PyTorch module run twice would.
-    func forward(_ views: Tensor) -> Tensor {
-        twin.isTraining = model.isTraining
-        let z = twin.forward(views)
-        for (t, m) in zip(twin.batchNorms, model.batchNorms) {
-            m.numBatchesTracked += t.numBatchesTracked
-            t.numBatchesTracked = 0
-        }
-        return z
-    }
+    /// This rank's small views [N*b, 3, s, s] -> their embeddings [N*b, D], after the global views' forward.
+    func forward(_ views: Tensor) -> Tensor { twin.forward(views) }
 
     /// Adds the small crops' terms to the loss (returned, divided by `normalization`) and their gradient
     /// w.r.t. the gathered global rows to `globalGradient`; keeps the gradient w.r.t. the small rows for

@@ -171,4 +171,46 @@ final class DistributedInvariantTests: XCTestCase {
         XCTAssertFalse(r.timedOut, "a configuration mismatch must stop the job, not hang it")
         XCTAssertTrue(r.output.lowercased().contains("configuration"), r.output)
     }
+
+    // MARK: multi-crop (docs/multi-crop.md)
+
+    /// The invariant with two small crops per image (8 px, a second forward through the twin): three steps on
+    /// two ranks train what one process trains, at the tolerances of the three-step test above (direct
+    /// convolutions for the same reason). The small crops change the run (more than 1e-2 of the model's
+    /// scale from the same run without them), so the comparison is not of two runs that ignore them.
+    func testMultiCropThreeStepsOnTwoRanksMatchOneProcess() throws {
+        let direct = ["SIMCLR_CONV_ALGORITHM": "direct"], small = ["--small-crops", "2", "--small-crop-size", "8"]
+        let r1 = try ProcessHarness.run(try common("mc-w1") + small, environment: direct)
+        XCTAssertEqual(r1.status, 0, r1.output)
+        XCTAssertTrue(r1.output.contains("multi-crop: 2 small crops of 8 px"), r1.output)
+        let r2 = try ProcessHarness.mpirun(np: 2, try common("mc-w2") + small, environment: direct)
+        XCTAssertEqual(r2.status, 0, r2.output)
+        XCTAssertLessThan(WeightDifference.modelRelative(try weights("mc-w1"), try weights("mc-w2")), 1e-3)
+        for (a, b) in zip(try losses("mc-w1"), try losses("mc-w2")) { XCTAssertEqual(a, b, accuracy: 1e-4 * abs(a)) }
+        let plain = try ProcessHarness.run(try common("mc-none"), environment: direct)
+        XCTAssertEqual(plain.status, 0, plain.output)
+        XCTAssertGreaterThan(WeightDifference.modelRelative(try weights("mc-w1"), try weights("mc-none")), 1e-2)
+        XCTAssertNotEqual(try losses("mc-w1").first, try losses("mc-none").first)
+    }
+
+    /// Resume stays exact with small crops (their settings are in the checkpoint's settings), and a resume
+    /// with another small-crop count is refused.
+    func testMultiCropResumeIsExactAndRefusesAnotherCropCount() throws {
+        let small = ["--small-crops", "2", "--small-crop-size", "8"]
+        let straight = try ProcessHarness.run(try common("mc-resume-straight", steps: 4) + small)
+        XCTAssertEqual(straight.status, 0, straight.output)
+        let halted = try ProcessHarness.run(try common("mc-resume-split", steps: 4) + small + ["--testing-halt-after", "2"])
+        XCTAssertEqual(halted.status, 0, halted.output)
+        let config = try String(contentsOf: Self.workDir.appendingPathComponent("mc-resume-split/config.json"), encoding: .utf8)
+        XCTAssertTrue(config.contains("multiCrop"), config)
+        let changed = try ProcessHarness.run(try common("mc-resume-split", steps: 4) + ["--small-crops", "3", "--small-crop-size", "8", "--resume"])
+        XCTAssertNotEqual(changed.status, 0, "a resume with another --small-crops must be refused")
+        let resumed = try ProcessHarness.run(try common("mc-resume-split", steps: 4) + small + ["--resume"])
+        XCTAssertEqual(resumed.status, 0, resumed.output)
+        XCTAssertTrue(resumed.output.contains("resuming from step 2"), resumed.output)
+        let a = try weights("mc-resume-straight"), b = try weights("mc-resume-split")
+        XCTAssertEqual(Set(a.keys), Set(b.keys))
+        for (name, x) in a { XCTAssertEqual(x, b[name], "\(name) differs after a resume with small crops") }
+        XCTAssertEqual(try losses("mc-resume-straight"), try losses("mc-resume-split"))
+    }
 }
