@@ -10,24 +10,29 @@
 #
 # `up` writes hostfiles/testcluster-generated (one slot per node). Run MPI across the nodes with
 # deploy/netns-agent.sh as mpirun's launch agent; see hostfiles/testcluster for the command line.
+#
+# A second cluster can live beside it under other names: TESTCLUSTER_PREFIX (default sc: sc-node<i>, sc-veth<i>,
+# sc-br0), TESTCLUSTER_SUBNET (default 10.77.0) and TESTCLUSTER_HOSTFILE (default the one above).
+# deploy/slurm-testcluster.sh uses prefix ss on 10.78.0 for its namespace nodes.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
-hostfile="$(dirname "$here")/hostfiles/testcluster-generated"
-bridge=sc-br0
-subnet=10.77.0
+prefix=${TESTCLUSTER_PREFIX:-sc}
+hostfile=${TESTCLUSTER_HOSTFILE:-"$(dirname "$here")/hostfiles/testcluster-generated"}
+bridge=$prefix-br0
+subnet=${TESTCLUSTER_SUBNET:-10.77.0}
 bridge_ip=$subnet.254
 
 die() { echo "testcluster: $*" >&2; exit 1; }
 
-nodes() { ip netns list 2>/dev/null | awk '{print $1}' | grep -E '^sc-node[0-9]+$' || true; }
+nodes() { ip netns list 2>/dev/null | awk '{print $1}' | grep -E "^$prefix-node[0-9]+\$" || true; }
 
 down() {
     for ns in $(nodes); do
         ip netns pids "$ns" 2>/dev/null | xargs -r kill 2>/dev/null || true   # processes left in the node
         ip netns delete "$ns"
     done
-    for link in $(ip -o link show 2>/dev/null | awk -F': ' '{print $2}' | cut -d@ -f1 | grep -E '^sc-veth[0-9]+$' || true); do
+    for link in $(ip -o link show 2>/dev/null | awk -F': ' '{print $2}' | cut -d@ -f1 | grep -E "^$prefix-veth[0-9]+\$" || true); do
         ip link delete "$link" 2>/dev/null || true
     done
     ip link show "$bridge" >/dev/null 2>&1 && ip link delete "$bridge"
@@ -75,7 +80,7 @@ up() {
     ip link set "$bridge" up
     : >"$hostfile"
     for i in $(seq 1 "$n"); do
-        local ns=sc-node$i veth=sc-veth$i
+        local ns=$prefix-node$i veth=$prefix-veth$i
         ip netns add "$ns"
         ip link add "$veth" type veth peer name eth0 netns "$ns"
         ip link set "$veth" master "$bridge" up
@@ -89,7 +94,7 @@ up() {
     # Wait until every node's link is up (veths come up asynchronously; the bridge has no STP delay).
     for i in $(seq 1 "$n"); do
         for _ in $(seq 50); do
-            ip -n "sc-node$i" -o link show eth0 | grep -q 'state UP' && break
+            ip -n "$prefix-node$i" -o link show eth0 | grep -q 'state UP' && break
             sleep 0.1
         done
     done

@@ -62,7 +62,8 @@ public struct RunResults: Codable, Equatable {
 
     public init() {}
 
-    enum CodingKeys: String, CodingKey {
+    /// The file's key of every stored property, by the property's name (`encode(to:)` finds them so).
+    enum CodingKeys: String, CodingKey, CaseIterable {
         case method, encoder, randomInit = "random_init", data
         case arch, stem, width, seed, ranks, batchSize = "batch_size", epochs, steps, optimizer, lr
         case backboneLRScale = "backbone_lr_scale", syncBatchNorm = "sync_batchnorm", temperature
@@ -81,7 +82,7 @@ public struct RunResults: Codable, Equatable {
     public func encoded() throws -> Data {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        return try encoder.encode(finite) + Data("\n".utf8)
+        return try encoder.encode(self) + Data("\n".utf8)
     }
 
     /// Reads a results.json; keys this type does not know are ignored, JSON nulls read as unknown.
@@ -89,15 +90,51 @@ public struct RunResults: Codable, Equatable {
         try JSONDecoder().decode(RunResults.self, from: Data(contentsOf: url))
     }
 
-    /// A copy with every non-finite number cleared.
-    var finite: RunResults {
-        var r = self
-        let doubles: [WritableKeyPath<RunResults, Double?>] = [
-            \.width, \.lr, \.backboneLRScale, \.temperature, \.labelFraction, \.testTop1, \.testTop5, \.testLoss,
-            \.trainTop1, \.trainLoss, \.finalLoss, \.contrastiveLoss, \.contrastiveTop1, \.contrastiveTop5, \.knnTop1,
-            \.probeSeconds, \.knnSeconds, \.imagesPerSecond,
-        ]
-        for path in doubles where r[keyPath: path].map({ !$0.isFinite }) == true { r[keyPath: path] = nil }
-        return r
+    /// Every stored property under its key, found by reflection rather than listed here, so a new property
+    /// is written without a second list to update (and one without a key in `CodingKeys` fails loudly).
+    /// Nil values and numbers that are not finite are left out.
+    public func encode(to encoder: Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        for child in Mirror(reflecting: self).children {
+            guard let name = child.label, let key = Self.codingKeys[name] else {
+                throw EncodingError.invalidValue(child.value, EncodingError.Context(
+                    codingPath: encoder.codingPath, debugDescription: "RunResults.\(child.label ?? "?") has no coding key"))
+            }
+            var value = child.value
+            let wrapper = Mirror(reflecting: value)
+            if wrapper.displayStyle == .optional {
+                guard let wrapped = wrapper.children.first?.value else { continue }
+                value = wrapped
+            }
+            if let number = value as? Double, !number.isFinite { continue }
+            guard let encodable = value as? any Encodable else {
+                throw EncodingError.invalidValue(value, EncodingError.Context(
+                    codingPath: encoder.codingPath, debugDescription: "RunResults.\(name) is not encodable"))
+            }
+            try container.encode(encodable, forKey: key)
+        }
     }
+
+    /// `CodingKeys` by property name. Found by decoding each key alone and seeing which property it sets
+    /// (a case's name is not readable: CodingKey's description shows its string value), so the mapping is
+    /// the synthesized decoder's own.
+    static let codingKeys: [String: CodingKeys] = {
+        var map: [String: CodingKeys] = [:]
+        for key in CodingKeys.allCases {
+            // A number, a string or a Bool: one of them fits every property.
+            for value in ["0", "\"\"", "true"] {
+                let json = Data("{\"\(key.stringValue)\": \(value)}".utf8)
+                guard let decoded = try? JSONDecoder().decode(RunResults.self, from: json) else { continue }
+                let set = Mirror(reflecting: decoded).children.first { child in
+                    Mirror(reflecting: child.value).displayStyle != .optional || !Mirror(reflecting: child.value).children.isEmpty
+                }
+                if let name = set?.label { map[name] = key }
+                break
+            }
+        }
+        return map
+    }()
+
+    /// The file's key of every property, by property name ("testTop1": "test_top1").
+    public static var fileKeys: [String: String] { codingKeys.mapValues(\.stringValue) }
 }

@@ -4,11 +4,6 @@ import Reports
 import RunFiles
 import SimCLR
 
-/// The evaluations `compare` can run.
-enum ComparisonEvaluation: String, CaseIterable {
-    case linear, knn, finetune, supervised
-}
-
 /// `simclr compare`: random init vs SimCLR vs supervised from scratch, at several label fractions.
 struct CompareCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -108,88 +103,31 @@ struct CompareCommand: ParsableCommand {
         return chosen
     }
 
-    /// The runs of the study, in order, with the source and evaluation each contributes to the table.
-    func plan() throws -> [(run: ChildRun, source: String, evaluation: String, fraction: Double)] {
-                let data = dataOptions.arguments
-        let chosen = try parsedEvaluations()
-        var runs: [(run: ChildRun, source: String, evaluation: String, fraction: Double)] = []
-        let needsEncoder = chosen.contains { $0 != .supervised }
-        let pretrained: String
-        if let encoder {
-            pretrained = URL(fileURLWithPath: expandPath(encoder)).path
-        } else {
-            pretrained = URL(fileURLWithPath: expandPath(out)).appendingPathComponent("pretrain/model.safetensors").path
-            if needsEncoder {
-                let args = data + model.arguments + ["--epochs", String(pretrainEpochs)] + pretrainArg
-                runs.append((ChildRun(name: "pretrain", subcommand: "pretrain", arguments: args,
-                                      product: "model.safetensors"), "simclr", "pretrain", 1))
-            }
-        }
-        for f in try parsedFractions() {
-            let tag = fractionTag(f)
-            let fraction = ["--label-fraction", String(f)]
-            for evaluation in chosen {
-                switch evaluation {
-                case .linear, .knn:
-                    let command = evaluation == .linear ? "linear-eval" : "knn"
-                    let extra = evaluation == .linear ? ["--epochs", String(probeEpochs)] + probeArg : []
-                    for (source, encoderArgs) in [("simclr", ["--encoder", pretrained]), ("random-init", ["--random-init"])] {
-                        let name = "\(evaluation.rawValue)-\(source == "simclr" ? "simclr" : "random")-\(tag)"
-                        let run = ChildRun(name: name, subcommand: command,
-                                           arguments: data + model.arguments + encoderArgs + fraction + extra)
-                        runs.append((run, source, evaluation.rawValue, f))
-                    }
-                case .finetune:
-                    let args = data + model.arguments + ["--encoder", pretrained, "--epochs", String(finetuneEpochs)] + fraction
-                        + finetuneArg
-                    runs.append((ChildRun(name: "finetune-simclr-\(tag)", subcommand: "finetune", arguments: args), "simclr", "finetune", f))
-                case .supervised:
-                    let args = data + model.arguments + ["--epochs", String(supervisedEpochs)] + fraction + supervisedArg
-                    runs.append((ChildRun(name: "supervised-\(tag)", subcommand: "supervised", arguments: args), "supervised", "supervised", f))
-                }
-            }
-        }
-        return runs
+    /// The study the flags describe.
+    func study() throws -> ComparisonStudy {
+        var study = ComparisonStudy(dataArguments: dataOptions.arguments, modelArguments: model.arguments,
+                                    labelFractions: try parsedFractions(), evaluations: try parsedEvaluations(),
+                                    encoder: encoder.map { URL(fileURLWithPath: expandPath($0)).path },
+                                    studyDirectory: URL(fileURLWithPath: expandPath(out)))
+        (study.pretrainEpochs, study.probeEpochs) = (pretrainEpochs, probeEpochs)
+        (study.finetuneEpochs, study.supervisedEpochs) = (finetuneEpochs, supervisedEpochs)
+        (study.pretrainArguments, study.probeArguments) = (pretrainArg, probeArg)
+        (study.finetuneArguments, study.supervisedArguments) = (finetuneArg, supervisedArg)
+        return study
     }
 
     func run() throws {
-        let study = URL(fileURLWithPath: expandPath(out))
-        try FileManager.default.createDirectory(at: study, withIntermediateDirectories: true)
-        let runs = try plan()
-        say("compare: \(runs.count) runs in \(study.path) (each on \(launch.ranks) rank(s))")
-        var runner = ChildRunner(options: launch, studyDirectory: study)
-        var entries: [ComparisonEntry] = []
-        for planned in runs {
-            let results = try runner.run(planned.run, of: runs.count)
-            if let results {
-                entries.append(try ComparisonEntry(source: planned.source, evaluation: planned.evaluation,
-                                                   labelFraction: planned.fraction, results: results,
-                                                   runDirectory: runner.directory(of: planned.run).path))
-            }
-        }
-        let table = ComparisonTable(entries: entries)
-        let markdown = comparisonMarkdown(table)
-        try AtomicText.write(markdown, to: study.appendingPathComponent("comparison.md"))
-        try AtomicText.write(table.csv, to: study.appendingPathComponent("comparison.csv"))
+        let study = try study()
+        try FileManager.default.createDirectory(at: study.studyDirectory, withIntermediateDirectories: true)
+        say("compare: \(study.runs.count) runs in \(study.studyDirectory.path) (each on \(launch.ranks) rank(s))")
+        var runner = ChildRunner(launch: launch.studyLaunch, studyDirectory: study.studyDirectory, say: say)
+        let table = try study.run(with: &runner)
+        let (markdown, report) = try study.write(table, data: dataOptions.describe(), model: model.describe)
         say("\n" + markdown)
-        say("wrote \(study.appendingPathComponent("comparison.md").path) and comparison.csv")
-        let reportDirectory = study.appendingPathComponent("report")
-        let records = try runs.map { try RunRecord.load(runner.directory(of: $0.run)) }
-        let written = try ReportWriter.write(runs: records, to: reportDirectory)
-        say("wrote the report with \(written.count - 2) plots: \(written[0].path) and \(written[1].path)")
-    }
-
-    private func comparisonMarkdown(_ table: ComparisonTable) -> String {
-        let (header, rows) = table.cells
-        var text = "# Random init vs SimCLR vs supervised\n\n"
-        text += "Test top-1 (top-5) on \(dataOptions.describe()); \(model.describe).\n\n"
-        text += MarkdownTable(headers: header, rows: rows).markdown()
-        return text
+        say("wrote \(study.studyDirectory.appendingPathComponent("comparison.md").path) and comparison.csv")
+        say("wrote the report with \(report.count - 2) plots: \(report[0].path) and \(report[1].path)")
     }
 }
-
-/// "10pct", "1pct", "0.5pct": a label fraction in a directory name.
-func fractionTag(_ f: Double) -> String { String(format: "%gpct", f * 100) }
 
 /// Parses "0.01,0.1,1" into fractions in (0, 1].
 func parseFractionList(_ text: String, option: String) throws -> [Double] {
@@ -201,9 +139,4 @@ func parseFractionList(_ text: String, option: String) throws -> [Double] {
     }
     guard !values.isEmpty else { throw ValidationError("\(option) is empty") }
     return values
-}
-
-/// Writes text atomically.
-enum AtomicText {
-    static func write(_ text: String, to url: URL) throws { try Data(text.utf8).write(to: url, options: .atomic) }
 }

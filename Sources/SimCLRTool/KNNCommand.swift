@@ -49,18 +49,10 @@ struct KNNCommand: ParsableCommand {
     }
 
     func run() throws {
+        let knn = KNNEvaluation(k: k, temperature: knnTemperature)
         try runFeatureEvaluation(method: "knn", encoder: encoderOptions, data: dataOptions,
                                  labelFraction: labelFraction, out: out) { f, results, log in
-            let (trainX, trainY) = f.train, (testX, testY) = f.test
-            let start = Date()
-            let knn = KNNClassifier(trainFeatures: trainX, trainLabels: trainY, classCount: f.classCount,
-                                    k: k, temperature: Float(knnTemperature))
-            let result = knn.evaluate(features: testX, labels: testY)
-            if knn.k < k { log("k capped at \(knn.k), the number of training images") }
-            print(String(format: "knn (k %d, T %g): test top-1 %.4f, top-5 %.4f (%d train / %d test images)",
-                         knn.k, knnTemperature, result.top1, result.top5, trainY.count, testY.count))
-            (results.testTop1, results.testTop5, results.k, results.kRequested) = (result.top1, result.top5, knn.k, k)
-            (results.temperature, results.knnSeconds) = (knnTemperature, Date().timeIntervalSince(start))
+            knn.run(f, into: &results, log: log)
         }
     }
 }

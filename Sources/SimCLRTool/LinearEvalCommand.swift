@@ -80,36 +80,24 @@ struct EncoderOptions: ParsableArguments {
 
 func expandPath(_ path: String) -> String { NSString(string: path).expandingTildeInPath }
 
-/// The frame of `linear-eval` and `knn`: MPI when launched so, threads, the run directory and the features
-/// (computed in shards on every rank); then `body` runs on rank 0 alone and fills its own results.json
-/// entries into the results that already hold the encoder, data and counts, and the file is written.
+/// The frame of `linear-eval` and `knn`: MPI when launched so, threads, then the library's
+/// `FeatureEvaluation` (features in shards on every rank; `evaluate` on rank 0 alone, returning the result
+/// line printed before results.json is written).
 func runFeatureEvaluation(method: String, encoder: EncoderOptions, data: DataOptions, labelFraction: Double,
                           out: String,
-                          body: (EvaluationFeatureSet, inout RunResults, _ log: @escaping (String) -> Void) throws -> Void) throws {
+                          evaluate: @escaping (EvaluationFeatureSet, inout RunResults, _ log: @escaping (String) -> Void) throws -> String) throws {
     try runTrainingCommand { communicator in
-        let isLeader = (communicator?.rank ?? 0) == 0
-        let log = Console(leader: isLeader).note
+        let log = Console(leader: (communicator?.rank ?? 0) == 0).note
         let threadCount = applyThreads(encoder.threads)
         log(BLASSetup.describe())
-        let runDir = URL(fileURLWithPath: expandPath(out))
-        try FileManager.default.createDirectory(at: runDir, withIntermediateDirectories: true)
         log("\(method) of \(encoder.source) on \(data.describe()), label fraction \(labelFraction), \(threadCount) threads")
-        let evaluation = EvaluationFeatures(encoder: encoder.encoderSource, dataDescription: data.describe(),
-                                            labelFraction: labelFraction, runDirectory: runDir,
-                                            group: communicator ?? SingleProcess(), log: log)
-        // The probe and the vote are small: rank 0, which alone gets the features, does them.
-        guard let features = try evaluation.compute(load: { try data.load(split: $0, log: log) }) else { return }
-        var results = RunResults()
-        (results.method, results.encoder, results.randomInit) = (method, encoder.source, encoder.randomInit)
-        (results.labelFraction, results.trainCount, results.testCount) = (labelFraction, features.train.labels.count, features.test.labels.count)
-        (results.classes, results.featureDim) = (features.classCount, features.train.features.shape[1])
-        (results.stem, results.width, results.seed) = (encoder.stem.rawValue, encoder.width, encoder.seed)
-        results.data = data.describe()
-        results.arch = encoder.config.arch.rawValue
-        try body(features, &results, log)
-        let resultsURL = runDir.appendingPathComponent("results.json")
-        try EvaluationResults.write(results, to: resultsURL)
-        print("wrote \(resultsURL.path)")
+        let features = EvaluationFeatures(encoder: encoder.encoderSource, dataDescription: data.describe(),
+                                          labelFraction: labelFraction, runDirectory: URL(fileURLWithPath: expandPath(out)),
+                                          group: communicator ?? SingleProcess(), log: log)
+        let written = try FeatureEvaluation(method: method, features: features).run(
+            load: { try data.load(split: $0, log: log) },
+            evaluate: { set, results in print(try evaluate(set, &results, log)) })
+        if let written { print("wrote \(written.path)") }
     }
 }
 
@@ -182,52 +170,15 @@ struct LinearEvalCommand: ParsableCommand {
     }
 
     func run() throws {
-        try runFeatureEvaluation(method: "linear-eval", encoder: encoderOptions, data: dataOptions,
-                                 labelFraction: labelFraction, out: out) { f, results, log in
-            try trainProbe(f, into: &results, log: log)
-        }
-    }
-
-    /// Trains the probe on the train features, scoring it on the test features after every epoch; adds its
-    /// results.json entries.
-    private func trainProbe(_ f: EvaluationFeatureSet, into results: inout RunResults,
-                            log: @escaping (String) -> Void) throws {
-        let runDir = URL(fileURLWithPath: expandPath(out))
-        let (trainX, trainY) = f.train, (testX, testY) = f.test
         let baseLR = lr ?? (optimizer == .sgd ? 0.1 : 0.001)
-        let config = LinearProbeConfig(epochs: epochs, batchSize: batchSize,
-                                       learningRate: Float(baseLR),
+        let config = LinearProbeConfig(epochs: epochs, batchSize: batchSize, learningRate: Float(baseLR),
                                        momentum: momentum, weightDecay: weightDecay, optimizer: optimizer,
                                        standardize: !noStandardize, seed: encoderOptions.seed)
-        log("training probe: \(trainY.count) of \(f.trainTotal) train images, \(f.classCount) classes, "
-            + "\(trainX.shape[1])-d, \(epochs) epochs, batch \(batchSize), \(optimizer.rawValue) lr \(baseLR)")
-        let probe = LinearProbe(featureDim: trainX.shape[1], classCount: f.classCount, seed: encoderOptions.seed)
-        let metrics = try MetricsLog(url: runDir.appendingPathComponent("metrics.csv"), rows: ProbeMetricsRow.self,
-                                     resumingAfterStep: nil,
-                                     tensorBoard: tensorBoard.enabled ? runDir.appendingPathComponent("tb") : nil)
-        var last = ClassificationResult(top1: 0, top5: 0, loss: 0)
-        var lastTrain = ProbeEpochStats(epoch: 0, trainLoss: 0, trainTop1: 0, learningRate: 0)
-        let start = Date()
-        var writeError: Error?   // the epoch callback cannot throw: the first failed row is reported after training
-        probe.train(features: trainX, labels: trainY, config: config) { stats in
-            last = probe.evaluate(features: testX, labels: testY)
-            lastTrain = stats
-            var row = ProbeMetricsRow()
-            (row.epoch, row.trainLoss, row.trainTop1, row.learningRate) = (stats.epoch, stats.trainLoss, stats.trainTop1,
-                                                                          Double(stats.learningRate))
-            (row.testTop1, row.testTop5, row.testLoss) = (last.top1, last.top5, last.loss)
-            do { try metrics.append(row) } catch { writeError = writeError ?? error }
-            if stats.epoch == 1 || stats.epoch == epochs || stats.epoch % max(1, epochs / 10) == 0 {
-                log(String(format: "epoch %d/%d  train loss %.4f top1 %.4f  test top1 %.4f top5 %.4f",
-                           stats.epoch, epochs, stats.trainLoss, stats.trainTop1, last.top1, last.top5))
-            }
+        let probe = LinearProbeEvaluation(config: config, learningRate: baseLR,
+                                          runDirectory: URL(fileURLWithPath: expandPath(out)), tensorBoard: tensorBoard.enabled)
+        try runFeatureEvaluation(method: "linear-eval", encoder: encoderOptions, data: dataOptions,
+                                 labelFraction: labelFraction, out: out) { f, results, log in
+            try probe.run(f, into: &results, log: log)
         }
-        if let writeError { throw writeError }
-        print(String(format: "linear-eval: test top-1 %.4f, top-5 %.4f (%d train / %d test images, label fraction %g)",
-                     last.top1, last.top5, trainY.count, testY.count, labelFraction))
-        (results.testTop1, results.testTop5, results.testLoss) = (last.top1, last.top5, last.loss)
-        (results.trainLoss, results.trainTop1) = (lastTrain.trainLoss, lastTrain.trainTop1)
-        (results.epochs, results.batchSize, results.lr, results.optimizer) = (epochs, batchSize, baseLR, optimizer.rawValue)
-        (results.standardize, results.probeSeconds) = (!noStandardize, Date().timeIntervalSince(start))
     }
 }

@@ -96,48 +96,24 @@ struct SweepCommand: ParsableCommand {
                          smallCropCounts: list(smallCropCounts))
     }
 
+    /// The study the flags describe.
+    var study: SweepStudy {
+        var study = SweepStudy(plan: plan, dataArguments: dataOptions.arguments, modelArguments: model.arguments,
+                               studyDirectory: URL(fileURLWithPath: expandPath(out)))
+        (study.pretrainEpochs, study.probeEpochs, study.labelFraction, study.knn) = (pretrainEpochs, probeEpochs, labelFraction, !noKnn)
+        (study.pretrainArguments, study.probeArguments) = (pretrainArg, probeArg)
+        return study
+    }
+
     func run() throws {
-        let root = URL(fileURLWithPath: expandPath(out))
+        let study = study
+        let root = study.studyDirectory
         try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
-        let data = dataOptions.arguments
-                let fraction = ["--label-fraction", String(labelFraction)]
-        let chosen = plan.settings
-        let runsPerSetting = noKnn ? 2 : 3
-        let total = chosen.count * runsPerSetting
-        say("sweep: \(chosen.count) settings, \(total) runs in \(root.path) (each on \(launch.ranks) rank(s))")
-        var runner = ChildRunner(options: launch, studyDirectory: root)
-        var rows: [SweepRow] = []
-        for setting in chosen {
-            let prefix = "\(setting.study)-\(setting.setting.replacingOccurrences(of: ",", with: "-"))"
-            // The setting's own arguments come last, so they win over the base's.
-            let pretrain = ChildRun(name: "\(prefix)/pretrain", subcommand: "pretrain",
-                                    arguments: data + model.arguments + ["--epochs", String(pretrainEpochs)] + pretrainArg
-                                        + setting.arguments, product: "model.safetensors")
-            _ = try runner.run(pretrain, of: total)
-            let encoder = runner.directory(of: pretrain).appendingPathComponent("model.safetensors").path
-            let evalArgs = data + model.arguments + ["--encoder", encoder] + fraction
-            let linear = try runner.run(ChildRun(name: "\(prefix)/linear", subcommand: "linear-eval",
-                                                 arguments: evalArgs + ["--epochs", String(probeEpochs)] + probeArg),
-                                        of: total)!
-            var knn: RunResults?
-            if !noKnn {
-                knn = try runner.run(ChildRun(name: "\(prefix)/knn", subcommand: "knn", arguments: evalArgs),
-                                     of: total)
-            }
-            let contrastive = try PretrainMetricsSummary(
-                csv: runner.directory(of: pretrain).appendingPathComponent("metrics.csv"))
-            rows.append(SweepRow(study: setting.study, setting: setting.setting, contrastive: contrastive,
-                                 probeTop1: linear.testTop1 ?? .nan, probeTop5: linear.testTop5 ?? .nan,
-                                 knnTop1: knn.map { $0.testTop1 ?? .nan }))
-        }
-        let csv = SweepRow.csvHeader + rows.map(\.csvLine).joined()
-        var markdown = "# Pretraining sweep\n\n"
-        markdown += "\(pretrainEpochs) pretraining epochs per setting on \(dataOptions.describe()); "
-        markdown += "\(model.describe); linear probe \(probeEpochs) epochs, label fraction \(labelFraction). "
-        markdown += "Base pretrain arguments: \(pretrainArg.isEmpty ? "the pretrain defaults" : pretrainArg.joined(separator: " ")).\n\n"
-        markdown += MarkdownTable(headers: SweepRow.markdownHeader, rows: rows.map(\.markdownCells)).markdown()
-        try AtomicText.write(csv, to: root.appendingPathComponent("sweep.csv"))
-        try AtomicText.write(markdown, to: root.appendingPathComponent("sweep.md"))
+        let settings = study.plan.settings.count
+        say("sweep: \(settings) settings, \(settings * study.runsPerSetting) runs in \(root.path) (each on \(launch.ranks) rank(s))")
+        var runner = ChildRunner(launch: launch.studyLaunch, studyDirectory: root, say: say)
+        let rows = try study.run(with: &runner)
+        let markdown = try study.write(rows, data: dataOptions.describe(), model: model.describe)
         say("\n" + markdown)
         say("wrote \(root.appendingPathComponent("sweep.md").path) and sweep.csv")
     }

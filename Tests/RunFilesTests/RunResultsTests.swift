@@ -34,3 +34,61 @@ final class RunResultsTests: XCTestCase {
         XCTAssertThrowsError(try RunResults.read(url), "a number of the wrong type is refused")
     }
 }
+
+/// The encoding is derived from the type: a property added later is written (or the encoding fails), and
+/// drops a non-finite number like the others.
+final class RunResultsDerivedEncodingTests: XCTestCase {
+    private func properties() -> [(name: String, value: Any)] {
+        Mirror(reflecting: RunResults()).children.map { ($0.label!, $0.value) }
+    }
+
+    /// Every stored property has a key and every key a property.
+    func testEveryPropertyHasACodingKey() {
+        let names = Set(properties().map(\.name))
+        XCTAssertEqual(names.count, 41, "a new property: add it to CodingKeys and count it here")
+        XCTAssertEqual(names, Set(RunResults.fileKeys.keys))
+        XCTAssertEqual(RunResults.fileKeys["testTop1"], "test_top1")
+        XCTAssertEqual(RunResults.fileKeys["imagesPerSecond"], "img_per_s")
+    }
+
+    /// Each Double property in turn, found by reflection: a finite value is written under its key, NaN and
+    /// infinity are left out.
+    func testEveryDoublePropertyWritesFiniteValuesAndDropsOthers() throws {
+        let doubles = properties().filter { type(of: $0.value) == Optional<Double>.self }.map(\.name)
+        XCTAssertEqual(doubles.count, 18)
+        let decoder = JSONDecoder()
+        decoder.nonConformingFloatDecodingStrategy = .convertFromString(positiveInfinity: "inf", negativeInfinity: "-inf", nan: "nan")
+        for name in doubles {
+            let key = try XCTUnwrap(RunResults.fileKeys[name])
+            for (json, kept) in [("0.25", true), ("\"nan\"", false), ("\"inf\"", false), ("\"-inf\"", false)] {
+                let results = try decoder.decode(RunResults.self, from: Data("{\"\(key)\": \(json)}".utf8))
+                XCTAssertNotEqual(results, RunResults(), "\(key) decoded")
+                let object = try XCTUnwrap(JSONSerialization.jsonObject(with: results.encoded()) as? [String: Any])
+                if kept {
+                    XCTAssertEqual(object as? [String: Double], [key: 0.25], name)
+                } else {
+                    XCTAssert(object.isEmpty, "\(key) = \(json) left out: \(object)")
+                }
+            }
+        }
+    }
+
+    /// Every key set at once round-trips.
+    func testEveryKeyRoundTrips() throws {
+        var object: [String: Any] = [:]
+        for (name, value) in properties() {
+            let key = RunResults.fileKeys[name]!
+            // By the exact type: a nil of any optional type would cast to every other.
+            switch ObjectIdentifier(type(of: value)) {
+            case ObjectIdentifier(String?.self): object[key] = "x"
+            case ObjectIdentifier(Bool?.self): object[key] = true
+            case ObjectIdentifier(Double?.self): object[key] = 0.5
+            default: object[key] = 7
+            }
+        }
+        let results = try JSONDecoder().decode(RunResults.self, from: JSONSerialization.data(withJSONObject: object))
+        let written = try XCTUnwrap(JSONSerialization.jsonObject(with: results.encoded()) as? [String: Any])
+        XCTAssertEqual(Set(written.keys), Set(object.keys))
+        XCTAssertEqual(try JSONDecoder().decode(RunResults.self, from: results.encoded()), results)
+    }
+}

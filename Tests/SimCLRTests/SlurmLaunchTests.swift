@@ -3,8 +3,9 @@ import TestSupport
 import XCTest
 
 /// deploy/slurm.sbatch on the one-machine Slurm cluster of deploy/slurm-testcluster.sh: two tasks started by
-/// srun through PMIx train what mpirun's two ranks train; a killed task ends the job; scancel makes the ranks
-/// write a checkpoint; a requeued job resumes and ends with the uninterrupted run's model. Skipped when no
+/// srun through PMIx train what mpirun's two ranks train, on one node and on two namespace nodes (partition
+/// `multi`, when the cluster was started with --namespace-nodes); a killed task ends the job; scancel makes the
+/// ranks write a checkpoint; a requeued job resumes and ends with the uninterrupted run's model. Skipped when no
 /// such cluster is running.
 final class SlurmLaunchTests: XCTestCase {
     private static var workDir: URL!
@@ -54,11 +55,12 @@ final class SlurmLaunchTests: XCTestCase {
                 "--resume", "--no-tensorboard"]
     }
 
-    /// Submits deploy/slurm.sbatch as two tasks on one node; returns the job id.
-    private func submit(_ arguments: [String], name: String) throws -> String {
+    /// Submits deploy/slurm.sbatch as two tasks, by default on one node; returns the job id.
+    private func submit(_ arguments: [String], name: String,
+                        placement: [String] = ["--nodes=1", "--ntasks=2", "--ntasks-per-node=2"]) throws -> String {
         let script = ProcessHarness.packageRoot.appendingPathComponent("deploy/slurm.sbatch").path
-        let r = try slurm(["sbatch", "--parsable", "--nodes=1", "--ntasks=2", "--ntasks-per-node=2",
-                           "--job-name=\(name)", "--output=\(path(name)).out", script] + arguments)
+        let r = try slurm(["sbatch", "--parsable"] + placement
+                          + ["--job-name=\(name)", "--output=\(path(name)).out", script] + arguments)
         XCTAssertEqual(r.status, 0, r.output)
         return try XCTUnwrap(r.output.split(whereSeparator: \.isNewline).last.map { String($0.split(separator: ";")[0]) },
                              r.output)
@@ -136,6 +138,24 @@ final class SlurmLaunchTests: XCTestCase {
         let viaSlurm = try weights("srun"), viaMpirun = try mpirunReference(steps: 3)
         XCTAssertEqual(Set(viaSlurm.keys), Set(viaMpirun.keys))
         for (name, values) in viaMpirun { XCTAssertEqual(viaSlurm[name], values, "\(name) differs between srun and mpirun") }
+    }
+
+    /// Two one-CPU nodes, each slurmd in its own network namespace: the ranks reach each other over TCP only
+    /// (shared memory between them is impossible), and still train what mpirun's two ranks on one host train.
+    func testTwoTasksOnTwoNamespaceNodesTrainWhatMpirunTrains() throws {
+        let partitions = try slurm(["sinfo", "-h", "-o", "%R"]).output.split(whereSeparator: \.isNewline)
+        if !partitions.contains("multi") {
+            let why = "the Slurm test cluster has no partition `multi`: start it with `deploy/slurm-testcluster.sh up --namespace-nodes 2`"
+            if ProcessInfo.processInfo.environment["SIMCLR_REQUIRE_SLURM"] == "1" { throw SlurmTestError(description: why) }
+            throw XCTSkip(why)
+        }
+        let id = try submit(try pretrain("srun-two-nodes", steps: 3), name: "srun-two-nodes",
+                            placement: ["--partition=multi", "--nodes=2", "--ntasks=2", "--ntasks-per-node=1"])
+        XCTAssertEqual(try waitForEnd(id), "COMPLETED", output("srun-two-nodes"))
+        XCTAssertTrue(output("srun-two-nodes").contains("simclr: 2 ranks on 2 node(s): ss-node[1-2]"), output("srun-two-nodes"))
+        let viaSlurm = try weights("srun-two-nodes"), viaMpirun = try mpirunReference(steps: 3)
+        XCTAssertEqual(Set(viaSlurm.keys), Set(viaMpirun.keys))
+        for (name, values) in viaMpirun { XCTAssertEqual(viaSlurm[name], values, "\(name) differs between two nodes and mpirun") }
     }
 
     /// The pids of rank `rank` of job `id` (from /proc: the tasks carry SLURM_JOB_ID and SLURM_PROCID).

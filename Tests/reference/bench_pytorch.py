@@ -2,11 +2,14 @@
 """PyTorch CPU fp32 throughput of one SimCLR training step, the reference for `simclr bench`.
 
     python Tests/reference/bench_pytorch.py [--batch 128] [--size 32] [--threads 2] [--warmup 3]
-                                            [--steps 10] [--stem cifar] [--channels-last] [--bf16] [--json]
+                                            [--steps 10] [--stem cifar] [--arch resnet18] [--channels-last]
+                                            [--bf16] [--json]
 
 One step, identical to what the Swift `simclr bench` does:
   * one batch of B images [B, 3, size, size] (random, fixed) through ResNet-18 (torchvision, CIFAR stem
-    conv3x3 s1 p1 + no maxpool by default) and the reference projection head Linear(512,512)-ReLU-Linear(512,256);
+    conv3x3 s1 p1 + no maxpool by default; --arch resnet34/resnet50 for those) and the projection head
+    Linear(F,512)-ReLU-Linear(512,256), F the backbone's feature width (512; 2048 for ResNet-50), as
+    `simclr bench --arch` builds it;
   * InfoNCE over the B rows: rows [0, B/2) are view 1 and [B/2, B) view 2; cosine similarity / tau
     (tau 0.07), diagonal masked out, the positive of row i is (i + B/2) mod B,
     loss = mean_i( -sim[i, pos(i)] + logsumexp_j sim[i, j] );
@@ -25,13 +28,14 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 
-def build_model(stem):
+def build_model(stem, arch):
     import torchvision
-    m = torchvision.models.resnet18()
+    m = getattr(torchvision.models, arch)()
     if stem == "cifar":
         m.conv1 = nn.Conv2d(3, 64, kernel_size=3, stride=1, padding=1, bias=False)
         m.maxpool = nn.Identity()
-    m.fc = nn.Sequential(nn.Linear(512, 512), nn.ReLU(), nn.Linear(512, 256))
+    features = m.fc.in_features
+    m.fc = nn.Sequential(nn.Linear(features, 512), nn.ReLU(), nn.Linear(512, 256))
     return m
 
 
@@ -54,6 +58,7 @@ def main():
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--stem", choices=["cifar", "imagenet"], default="cifar")
+    ap.add_argument("--arch", choices=["resnet18", "resnet34", "resnet50"], default="resnet18")
     ap.add_argument("--tau", type=float, default=0.07)
     ap.add_argument("--channels-last", action="store_true")
     ap.add_argument("--bf16", action="store_true", help="bf16 autocast (not the fp32 reference)")
@@ -63,7 +68,7 @@ def main():
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    model = build_model(args.stem).train()
+    model = build_model(args.stem, args.arch).train()
     x = torch.rand(args.batch, 3, args.size, args.size)
     if args.channels_last:
         model = model.to(memory_format=torch.channels_last)
@@ -89,7 +94,7 @@ def main():
     med = statistics.median(times)
     res = {
         "impl": "pytorch", "torch": torch.__version__, "threads": torch.get_num_threads(),
-        "batch": args.batch, "size": args.size, "stem": args.stem,
+        "batch": args.batch, "size": args.size, "stem": args.stem, "arch": args.arch,
         "channels_last": args.channels_last, "bf16": args.bf16,
         "warmup": args.warmup, "steps": args.steps,
         "ms_per_step_median": round(med * 1e3, 2),
@@ -101,7 +106,7 @@ def main():
     if args.json:
         print(json.dumps(res))
     else:
-        print(f"PyTorch {res['torch']}, {res['threads']} threads, ResNet-18 {args.stem} stem + head, "
+        print(f"PyTorch {res['torch']}, {res['threads']} threads, {args.arch} {args.stem} stem + head, "
               f"B={args.batch}, {args.size}px, fp32{' bf16-autocast' if args.bf16 else ''}"
               f"{', channels_last' if args.channels_last else ''}")
         print(f"median {res['ms_per_step_median']:.1f} ms/step (min {res['ms_per_step_min']:.1f}, "

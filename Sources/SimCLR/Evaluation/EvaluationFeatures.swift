@@ -69,6 +69,11 @@ public struct EvaluationFeatureSet {
     public var classCount: Int
     /// Size of the whole train split (before the label fraction).
     public var trainTotal: Int
+
+    public init(train: (features: Tensor, labels: [Int]), test: (features: Tensor, labels: [Int]), classCount: Int,
+                trainTotal: Int) {
+        self.train = train; self.test = test; self.classCount = classCount; self.trainTotal = trainTotal
+    }
 }
 
 /// Computes or reuses the features of an evaluation. Every rank computes a shard of each split and an
