@@ -87,6 +87,14 @@ public final class ContrastiveStep {
                                                                              top5Hits: totals.top5Hits, rankSum: totals.rankSum))
     }
 
+    /// Model FLOPs of the last step's passes by kind (`ResNet.lastTrainingStepFLOPs`), the small crops' included.
+    public var lastTrainingStepFLOPs: (convolution: Double, head: Double) {
+        let global = model.lastTrainingStepFLOPs
+        guard let twin = smallCrops?.twin.twin else { return global }
+        let small = twin.lastTrainingStepFLOPs
+        return (global.convolution + small.convolution, global.head + small.head)
+    }
+
     /// The gathered matrix, its gradient and the local gradient for local embeddings of `shape` [2b, D].
     private func reserveBuffers(local shape: [Int]) {
         let (twoB, d) = (shape[0], shape[1])

@@ -121,7 +121,7 @@ struct BenchCommand: ParsableCommand {
         StepProfile.active = nil
         guard isLeader else { return }
         let report = BenchReport(batchSize: batchSize, steps: steps, worldSize: worldSize, times: times, timings: timings,
-                                 profile: profile, flops: model.lastTrainingStepFLOPs, dataWait: dataWait / Double(steps),
+                                 profile: profile, flops: step.lastTrainingStepFLOPs, dataWait: dataWait / Double(steps),
                                  limits: limits, bf16: precision.roundsToBF16 && precision != .bf16Reference)
         if json {
             var fields = report.jsonFields

@@ -47,6 +47,14 @@ final class DistributedInvariantTests: XCTestCase {
         return csv.split(separator: "\n").dropFirst().map { Double($0.split(separator: ",")[2])! }
     }
 
+    /// Two runs with bit-identical final weights (every tensor) and logged losses.
+    private func assertIdentical(_ first: String, _ second: String, _ what: String) throws {
+        let a = try weights(first), b = try weights(second)
+        XCTAssertEqual(Set(a.keys), Set(b.keys))
+        for (name, x) in a { XCTAssertEqual(x, b[name], "\(name) differs \(what)") }
+        XCTAssertEqual(try losses(first), try losses(second))
+    }
+
     /// The one-step single-process run every comparison starts from.
     private func singleProcessReference() throws -> [String: [Float]] {
         if Self.reference.isEmpty {
@@ -157,10 +165,7 @@ final class DistributedInvariantTests: XCTestCase {
         let resumed = try ProcessHarness.mpirun(np: 2, try common("resume-split", steps: 4) + ["--resume"])
         XCTAssertEqual(resumed.status, 0, resumed.output)
         XCTAssertTrue(resumed.output.contains("resuming from step 2"), resumed.output)
-        let a = try weights("resume-straight"), b = try weights("resume-split")
-        XCTAssertEqual(Set(a.keys), Set(b.keys))
-        for (name, x) in a { XCTAssertEqual(x, b[name], "\(name) differs after a resume on 2 ranks") }
-        XCTAssertEqual(try losses("resume-straight"), try losses("resume-split"))
+        try assertIdentical("resume-straight", "resume-split", "after a resume on 2 ranks")
     }
 
     func testConfigurationMismatchStopsEveryRank() throws {
@@ -208,9 +213,6 @@ final class DistributedInvariantTests: XCTestCase {
         let resumed = try ProcessHarness.run(try common("mc-resume-split", steps: 4) + small + ["--resume"])
         XCTAssertEqual(resumed.status, 0, resumed.output)
         XCTAssertTrue(resumed.output.contains("resuming from step 2"), resumed.output)
-        let a = try weights("mc-resume-straight"), b = try weights("mc-resume-split")
-        XCTAssertEqual(Set(a.keys), Set(b.keys))
-        for (name, x) in a { XCTAssertEqual(x, b[name], "\(name) differs after a resume with small crops") }
-        XCTAssertEqual(try losses("mc-resume-straight"), try losses("mc-resume-split"))
+        try assertIdentical("mc-resume-straight", "mc-resume-split", "after a resume with small crops")
     }
 }
