@@ -24,9 +24,11 @@ public final class MoCoStep: PretrainingStep {
         self.dataParallel = dataParallel
     }
 
-    /// `views` is [2b, 3, H, W]: view 1 of this rank's b images, then view 2 of the same images.
+    /// `views` is [2b, 3, H, W]: view 1 of this rank's b images, then view 2 of the same images. MoCo takes no
+    /// small views (the pretrainer refuses multi-crop with MoCo).
     @discardableResult
-    public func run(views: Tensor, learningRate: Float, localStop: Bool = false) throws -> InfoNCEResult {
+    public func run(views: Tensor, smallViews: Tensor? = nil, learningRate: Float, localStop: Bool = false) throws -> InfoNCEResult {
+        precondition(smallViews == nil, "MoCo's step has no multi-crop")
         let world = dataParallel, key = state.keyEncoder
         var clock = StepClock()
         let b = views.shape[0] / 2, imageSize = views.count / views.shape[0]

@@ -96,6 +96,9 @@ public final class Pretrainer {
         guard settings.batchSize >= 2 else { throw TrainingError.invalidSettings("--batch-size must be at least 2") }
         guard settings.temperature > 0 else { throw TrainingError.invalidSettings("--temperature must be positive") }
         if let why = settings.moco?.refusal(globalBatch: settings.batchSize) { throw TrainingError.invalidSettings(why) }
+        if settings.moco != nil, settings.multiCrop != nil {
+            throw TrainingError.invalidSettings("--small-crops works with --method simclr only (MoCo with multi-crop is not built)")
+        }
         guard dataset.height == dataset.width else {
             throw TrainingError.invalidSettings("images are \(dataset.height)x\(dataset.width); square images expected")
         }
@@ -133,7 +136,7 @@ public final class Pretrainer {
         } else {
             step = ContrastiveStep(model: model, loss: InfoNCELoss(config: InfoNCEConfig(temperature: settings.temperature,
                                                                                          similarity: settings.similarity)),
-                                   optimizer: optimizer, dataParallel: dataParallel)
+                                   optimizer: optimizer, dataParallel: dataParallel, multiCrop: settings.multiCrop != nil)
         }
         do {
             sampler = try DistributedSampler(datasetCount: dataset.count, worldSize: world, rank: rank,
@@ -142,7 +145,7 @@ public final class Pretrainer {
             throw TrainingError.invalidSettings("\(error) (dataset of \(dataset.count) images, --batch-size \(settings.batchSize))")
         }
         loader = try BatchLoader(images: dataset, sampler: sampler, augmentation: settings.augmentation, views: 2,
-                                 seed: settings.seed, workers: workers, prefetch: prefetch)
+                                 seed: settings.seed, workers: workers, prefetch: prefetch, multiCrop: settings.multiCrop)
         totalSteps = settings.steps ?? settings.epochs * sampler.stepsPerEpoch
         guard totalSteps >= 1 else { throw TrainingError.invalidSettings("nothing to train: 0 steps") }
         schedule = settings.schedule(totalSteps: totalSteps, stepsPerEpoch: sampler.stepsPerEpoch)
@@ -181,9 +184,13 @@ public final class Pretrainer {
             CollectiveDeadline.enterStep(position.step + 1)
             let t0 = DispatchTime.now().uptimeNanoseconds
             let lr = schedule.learningRate(atStep: position.step)
-            let result = try step.run(views: batch.images, learningRate: lr, localStop: StopSignal.received)
+            let result = try step.run(views: batch.images, smallViews: batch.smallImages, learningRate: lr, localStop: StopSignal.received)
             epoch = batch.epoch
-            guard result.loss.isFinite else { throw TrainingError.nonFiniteLoss(step: position.step + 1, loss: result.loss) }
+            guard result.loss.isFinite else {
+                // Every rank has the same (reduced) loss; rank 0 records it for a study that started the run.
+                if isLeader { try? RunDivergence(step: position.step + 1, loss: result.loss).write(to: loop.runDirectory) }
+                throw TrainingError.nonFiniteLoss(step: position.step + 1, loss: result.loss)
+            }
             position.step += 1
             position.optimizerStepCount = optimizer.stepCount
             lastLoss = result.loss

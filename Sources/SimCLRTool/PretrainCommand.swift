@@ -39,6 +39,7 @@ struct PretrainCommand: ParsableCommand {
         Examples:
           simclr pretrain --data synthetic --out runs/demo --epochs 5 --batch-size 128 --width 0.25
           mpirun -np 2 simclr pretrain --out runs/demo2 --epochs 5 --batch-size 128 --width 0.25
+          simclr pretrain --out runs/multicrop --epochs 5 --batch-size 128 --width 0.25 --small-crops 2
           simclr pretrain --method moco --out runs/moco --epochs 5 --batch-size 128 --width 0.25 --queue-size 1024
         """)
 
@@ -63,6 +64,7 @@ struct PretrainCommand: ParsableCommand {
     @Option(help: "Similarity: cosine, or l2 (negative squared Euclidean distance).") var similarity: Similarity = .cosine
     @OptionGroup var optimization: OptimizationOptions<PretrainOptimizationDefaults>
     @OptionGroup var augmentation: AugmentationOptions
+    @OptionGroup var multiCrop: MultiCropOptions
     @Option(help: "Random seed (weights, data order, augmentations).") var seed: UInt64 = 0
     @OptionGroup var runtime: RuntimeOptions
     @OptionGroup var tensorBoard: TensorBoardOptions
@@ -117,6 +119,7 @@ struct PretrainCommand: ParsableCommand {
         settings.similarity = similarity
         optimization.apply(to: &settings)
         settings.augmentation = try augmentation.config(outputSize: imageSize)
+        settings.multiCrop = multiCrop.config
         settings.seed = seed
         settings.precision = runtime.precision
         settings.shuffle = !noShuffle
@@ -149,6 +152,9 @@ struct PretrainCommand: ParsableCommand {
             say("MoCo: momentum \(mocoSettings.momentum), queue of \(queueSize) keys, key encoder BatchNorm over the global batch")
         }
         say("model: \(settings.model.describe) head=\(projDims), \(trainer.model.registry.parameterCount) parameters")
+        if let m = settings.multiCrop {
+            say("multi-crop: \(m.count) small crops of \(m.size) px (scale \(m.scale.lowerBound),\(m.scale.upperBound)) per image besides the 2 global views")
+        }
         say("schedule: \(trainer.totalSteps) steps (\(trainer.sampler.stepsPerEpoch) per epoch), "
             + optimization.describe(scaledLR: trainer.schedule.baseLR))
         try trainer.run(resume: resume, haltAfterStep: testingHaltAfter)

@@ -51,7 +51,7 @@ final class MoCoTests: XCTestCase {
         let (m, c) = (Float(0.9), Float(1 - 0.9))
         for step in 1...3 {
             let k0 = key.flatParameters.array, q0 = trainer.model.flatParameters.array
-            let result = try trainer.step.run(views: views, learningRate: 0.05, localStop: false)
+            let result = try trainer.step.run(views: views, smallViews: nil, learningRate: 0.05, localStop: false)
             XCTAssert(result.loss.isFinite)
             XCTAssertEqual(key.flatParameters.array, zip(k0, q0).map { $0 * m + $1 * c }, "step \(step)")
             XCTAssertNotEqual(trainer.model.flatParameters.array, q0, "the query encoder trained (step \(step))")
@@ -107,6 +107,14 @@ final class MoCoTests: XCTestCase {
         // The same settings still resume.
         XCTAssertEqual(try Pretrainer(settings: settings(steps: 4), dataset: data, runDirectory: root, workers: 0, log: { _ in })
             .run(resume: true).steps, 4)
+    }
+
+    func testMultiCropIsRefusedWithMoCo() throws {
+        var s = settings(steps: 1)
+        s.multiCrop = MultiCropConfig(count: 2)
+        XCTAssertThrowsError(try Pretrainer(settings: s, dataset: tinyData(), runDirectory: root, workers: 0, log: { _ in })) { error in
+            XCTAssert("\(error)".contains("--method simclr only"), "\(error)")
+        }
     }
 
     func testQueueSizeMustBeAMultipleOfTheGlobalBatch() {

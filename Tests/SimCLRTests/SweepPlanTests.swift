@@ -26,6 +26,16 @@ final class SweepPlanTests: XCTestCase {
                        ["method simclr --method simclr", "method moco --method moco"])
     }
 
+    func testL2TemperatureGivesTheL2SettingItsOwnTemperature() throws {
+        var p = plan(studies: ["similarity"])
+        p.l2Temperature = "0.5"
+        try p.validate()
+        XCTAssertEqual(p.settings.map(\.setting), ["cosine", "l2 T=0.5"])
+        XCTAssertEqual(p.settings.map(\.arguments), [["--similarity", "cosine"], ["--similarity", "l2", "--temperature", "0.5"]])
+        p.l2Temperature = "-1"
+        XCTAssertThrowsError(try p.validate()) { XCTAssertEqual("\($0)", "--l2-temperature: '-1' is not a positive number (try 0.5)") }
+    }
+
     func testValidationNamesTheOption() {
         func message(_ p: SweepPlan) -> String? {
             do { try p.validate(); return nil } catch { return "\(error)" }
@@ -45,5 +55,16 @@ final class SweepPlanTests: XCTestCase {
         XCTAssertEqual(row.csvLine, "temperature,\"0.5\",2,4.5,0.25,0.5,0.125,0.75,\n")
         XCTAssertEqual(row.markdownCells, ["temperature", "0.5", "4.500", "25.0%", "50.0%", "12.5%", "75.0%", "-"])
         XCTAssertEqual(SweepRow.csvHeader.split(separator: ",").count, row.csvLine.split(separator: ",", omittingEmptySubsequences: false).count)
+    }
+
+    func testMulticropStudy() throws {
+        var p = plan(studies: ["multicrop"])
+        try p.validate()
+        XCTAssertEqual(p.settings.map { "\($0.setting): \($0.arguments.joined(separator: " "))" },
+                       ["0: --small-crops 0", "2: --small-crops 2", "4: --small-crops 4"])
+        p.smallCropCounts = ["6", "x"]
+        XCTAssertThrowsError(try p.validate()) {
+            XCTAssertEqual("\($0)", "--small-crop-counts: 'x' is not a count of small crops (0 or more)")
+        }
     }
 }
