@@ -170,7 +170,11 @@ public final class Pretrainer {
             let lr = schedule.learningRate(atStep: position.step)
             let result = try step.run(views: batch.images, smallViews: batch.smallImages, learningRate: lr, localStop: StopSignal.received)
             epoch = batch.epoch
-            guard result.loss.isFinite else { throw TrainingError.nonFiniteLoss(step: position.step + 1, loss: result.loss) }
+            guard result.loss.isFinite else {
+                // Every rank has the same (reduced) loss; rank 0 records it for a study that started the run.
+                if isLeader { try? RunDivergence(step: position.step + 1, loss: result.loss).write(to: loop.runDirectory) }
+                throw TrainingError.nonFiniteLoss(step: position.step + 1, loss: result.loss)
+            }
             position.step += 1
             position.optimizerStepCount = optimizer.stepCount
             lastLoss = result.loss

@@ -24,6 +24,13 @@ struct SweepCommand: ParsableCommand {
         goes to sweep.csv and sweep.md (last-epoch contrastive loss, top-1, top-5, probe top-1/top-5, kNN \
         top-1). Rerunning the same command skips finished runs; an interrupted pretraining resumes.
 
+        A setting whose pretraining diverges (its loss becomes NaN or infinite) is a row of the table saying \
+        so, with the step and the loss; the sweep goes on with the next setting, and exits with status 3 \
+        when the table is complete but some setting diverged (1 or 2 for other failures). The l2 similarity \
+        compares unnormalized embeddings, whose logits grow with |z|^2: at cosine's temperatures it \
+        diverges; --l2-temperature gives its setting a temperature of its own (0.5 or more; the SimCLR \
+        paper also used larger temperatures without normalization).
+
         Sizes are flags so the full study runs on a cluster and a small one on a laptop.
 
         Examples:
@@ -55,6 +62,11 @@ struct SweepCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Projection heads of the head study, ';'-separated --proj-dims values.",
                                valueName: "dims;..."))
     var heads = "128;512,128;512,512,128;512,64;512,256"
+
+    @Option(help: ArgumentHelp("Temperature of the similarity study's l2 setting (default: the base's). l2 compares "
+                                   + "unnormalized embeddings, which diverge at cosine's temperatures; 0.5 or more steadies it.",
+                               valueName: "t"))
+    var l2Temperature: String?
 
     @Option(help: ArgumentHelp("Small crops per image of the multicrop study (--small-crops of each setting).", valueName: "n,..."))
     var smallCropCounts = "0,2,4"
@@ -93,7 +105,7 @@ struct SweepCommand: ParsableCommand {
         }
         return SweepPlan(studies: list(studies), temperatures: list(temperatures), batchSizes: list(batchSizes),
                          ablations: list(ablations), heads: heads.split(separator: ";").map(String.init),
-                         smallCropCounts: list(smallCropCounts))
+                         l2Temperature: l2Temperature, smallCropCounts: list(smallCropCounts))
     }
 
     /// The study the flags describe.
@@ -105,6 +117,9 @@ struct SweepCommand: ParsableCommand {
         return study
     }
 
+    /// The exit status of a sweep whose table is complete but has diverged settings.
+    static let divergedStatus: Int32 = 3
+
     func run() throws {
         let study = study
         let root = study.studyDirectory
@@ -112,9 +127,10 @@ struct SweepCommand: ParsableCommand {
         let settings = study.plan.settings.count
         say("sweep: \(settings) settings, \(settings * study.runsPerSetting) runs in \(root.path) (each on \(launch.ranks) rank(s))")
         var runner = ChildRunner(launch: launch.studyLaunch, studyDirectory: root, say: say)
-        let rows = try study.run(with: &runner)
+        let rows = try study.run(with: &runner, say: say)
         let markdown = try study.write(rows, data: dataOptions.describe(), model: model.describe)
         say("\n" + markdown)
         say("wrote \(root.appendingPathComponent("sweep.md").path) and sweep.csv")
+        if SweepStudy.divergenceSummary(rows) != nil { throw ExitCode(SweepCommand.divergedStatus) }
     }
 }

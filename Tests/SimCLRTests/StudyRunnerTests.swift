@@ -20,11 +20,17 @@ final class StudyRunnerTests: XCTestCase {
     private final class Recorder {
         var commands: [[String]] = []
         var top1: [String: Double] = [:]
+        /// Pretrainings (by setting directory) that diverge at this step, as the pretrain command does.
+        var diverges: [String: Int] = [:]
 
         func execute(_ command: [String], log: URL, name: String) throws {
             commands.append(command)
             let out = URL(fileURLWithPath: command[command.firstIndex(of: "--out")! + 1])
             let subcommand = command[command.firstIndex(of: "/bin/simclr")! + 1]
+            if subcommand == "pretrain", let step = diverges[out.deletingLastPathComponent().lastPathComponent] {
+                try RunDivergence(step: step, loss: .infinity).write(to: out)
+                throw StudyError("step \(name) failed (exit status 1)")
+            }
             if subcommand == "pretrain" {
                 try Data().write(to: out.appendingPathComponent("model.safetensors"))
                 let csv = "step,epoch,loss,acc_top1,acc_top5,mean_pos,lr,img_per_s,data_wait_s,knn_top1\n"
@@ -155,6 +161,37 @@ final class StudyRunnerTests: XCTestCase {
         study.knn = false
         XCTAssertNil(study.runs[0].knn)
         XCTAssertEqual(study.runsPerSetting, 2)
+    }
+
+    /// A diverged pretraining is a row saying so; its evaluations are skipped and the next setting runs. Any
+    /// other failure ends the sweep.
+    func testSweepReportsADivergedSettingAndGoesOn() throws {
+        let plan = SweepPlan(studies: ["similarity", "temperature"], temperatures: ["0.5"], batchSizes: [], ablations: [],
+                             heads: [], l2Temperature: "0.5")
+        let study = SweepStudy(plan: plan, dataArguments: [], modelArguments: [], studyDirectory: root)
+        XCTAssertEqual(study.runs.map(\.pretrain.name), ["similarity-cosine/pretrain", "similarity-l2-T-0.5/pretrain",
+                                                         "temperature-0.5/pretrain"])
+        XCTAssertEqual(study.runs[1].pretrain.arguments.suffix(4), ["--similarity", "l2", "--temperature", "0.5"])
+        let recorder = Recorder()
+        recorder.diverges = ["similarity-l2-T-0.5": 10]
+        var said: [String] = []
+        var r = runner(recorder)
+        let rows = try study.run(with: &r, say: { said.append($0) })
+        XCTAssertEqual(recorder.commands.count, 1 + 3 + 3, "cosine, the diverged pretraining alone, temperature")
+        XCTAssertEqual(r.completed, 9)
+        XCTAssertEqual(rows.map(\.diverged), [nil, RunDivergence(step: 10, loss: .infinity), nil])
+        XCTAssertEqual(rows[1].csvLine, "similarity,\"l2 T=0.5\",,inf,,,,,\n")
+        XCTAssertEqual(rows[1].markdownCells[2], "diverged at step 10 (loss inf)")
+        XCTAssertEqual(said, ["similarity-l2-T-0.5/pretrain: diverged at step 10 (loss inf); its evaluations are skipped and the sweep goes on"])
+        let summary = try XCTUnwrap(SweepStudy.divergenceSummary(rows))
+        XCTAssert(summary.hasPrefix("1 of 3 settings diverged: similarity l2 T=0.5 (step 10, loss inf)."), summary)
+        XCTAssert(study.markdown(rows, data: "d", model: "m").contains(summary))
+        XCTAssertNil(SweepStudy.divergenceSummary([rows[0]]))
+
+        // A failure without divergence.json is not a result.
+        var failing = ChildRunner(launch: StudyLaunch(ranks: 1, force: true, program: "/bin/simclr", cores: 1), studyDirectory: root,
+                                  say: { _ in }, execute: { _, _, _ in throw StudyError("step failed (exit status 2)") })
+        XCTAssertThrowsError(try study.run(with: &failing)) { XCTAssert("\($0)".contains("exit status 2"), "\($0)") }
     }
 
     /// The entries every feature evaluation writes, from the encoder and the features.

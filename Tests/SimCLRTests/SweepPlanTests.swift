@@ -19,6 +19,16 @@ final class SweepPlanTests: XCTestCase {
         ])
     }
 
+    func testL2TemperatureGivesTheL2SettingItsOwnTemperature() throws {
+        var p = plan(studies: ["similarity"])
+        p.l2Temperature = "0.5"
+        try p.validate()
+        XCTAssertEqual(p.settings.map(\.setting), ["cosine", "l2 T=0.5"])
+        XCTAssertEqual(p.settings.map(\.arguments), [["--similarity", "cosine"], ["--similarity", "l2", "--temperature", "0.5"]])
+        p.l2Temperature = "-1"
+        XCTAssertThrowsError(try p.validate()) { XCTAssertEqual("\($0)", "--l2-temperature: '-1' is not a positive number (try 0.5)") }
+    }
+
     func testValidationNamesTheOption() {
         func message(_ p: SweepPlan) -> String? {
             do { try p.validate(); return nil } catch { return "\(error)" }

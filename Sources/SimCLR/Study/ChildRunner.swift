@@ -21,6 +21,10 @@ public struct ChildRunner {
         self.execute = execute ?? { try ChildProcess(launcher: launch.launcher).run($0, log: $1, name: $2) }
     }
 
+    /// Counts `runs` as done without running them (the runs of a setting whose pretraining diverged), so
+    /// the next run's number stays right.
+    public mutating func pass(over runs: Int) { completed += runs }
+
     public func directory(of run: ChildRun) -> URL { studyDirectory.appendingPathComponent(run.name) }
 
     /// The full command line of `run` (launcher included when it has several ranks).
@@ -51,6 +55,7 @@ public struct ChildRunner {
                 arguments.append("--resume")
             }
             try? FileManager.default.removeItem(at: product)
+            try? FileManager.default.removeItem(at: dir.appendingPathComponent(RunDivergence.fileName))
             try Data((line + "\n").utf8).write(to: marker)
             say("[\(index)/\(total)] \(run.name): \(arguments.map(shellQuoted).joined(separator: " "))")
             let started = Date()

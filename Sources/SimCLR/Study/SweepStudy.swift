@@ -36,7 +36,9 @@ public struct SweepStudy {
     /// Every setting's runs, in study order.
     public var runs: [SettingRuns] {
         plan.settings.map { setting in
-            let prefix = "\(setting.study)-\(setting.setting.replacingOccurrences(of: ",", with: "-"))"
+            // The setting in a directory name: "512,128" -> "512-128", "l2 T=0.5" -> "l2-T-0.5".
+            let name = String(setting.setting.map { $0.isLetter || $0.isNumber || ".-_".contains($0) ? $0 : "-" })
+            let prefix = "\(setting.study)-\(name)"
             let pretrain = ChildRun(name: "\(prefix)/pretrain", subcommand: "pretrain",
                                     arguments: dataArguments + modelArguments + ["--epochs", String(pretrainEpochs)]
                                         + pretrainArguments + setting.arguments,
@@ -60,12 +62,24 @@ public struct SweepStudy {
     }
 
     /// Runs every setting in order (finished runs are skipped by the runner) and returns the table's rows.
-    public func run(with runner: inout ChildRunner) throws -> [SweepRow] {
+    /// A setting whose pretraining diverged gets a row saying so (`SweepRow.diverged`) and the sweep goes on;
+    /// `say` tells the user.
+    public func run(with runner: inout ChildRunner, say: (String) -> Void = { _ in }) throws -> [SweepRow] {
         let all = runs
         let total = all.count * runsPerSetting
         var rows: [SweepRow] = []
         for setting in all {
-            try runner.run(setting.pretrain, of: total)
+            do {
+                try runner.run(setting.pretrain, of: total)
+            } catch let failure {
+                // A diverged setting is a result of the study, not the end of it; any other failure is.
+                guard let diverged = RunDivergence.read(from: runner.directory(of: setting.pretrain)) else { throw failure }
+                say("\(setting.pretrain.name): diverged at step \(diverged.step) (loss \(diverged.loss)); "
+                    + "its evaluations are skipped and the sweep goes on")
+                runner.pass(over: runsPerSetting)
+                rows.append(SweepRow(study: setting.setting.study, setting: setting.setting.setting, diverged: diverged))
+                continue
+            }
             guard let linear = try runner.run(setting.linear, of: total) else {
                 throw StudyError("\(setting.linear.name) wrote no results.json")
             }
@@ -73,6 +87,15 @@ public struct SweepStudy {
             rows.append(try row(setting, linear: linear, knn: knn))
         }
         return rows
+    }
+
+    /// The summary line of the diverged settings, nil when none diverged.
+    public static func divergenceSummary(_ rows: [SweepRow]) -> String? {
+        let diverged = rows.filter { $0.diverged != nil }
+        guard !diverged.isEmpty else { return nil }
+        let names = diverged.map { "\($0.study) \($0.setting) (step \($0.diverged!.step), loss \($0.diverged!.loss))" }
+        return "\(diverged.count) of \(rows.count) settings diverged: \(names.joined(separator: ", ")). "
+            + "A larger temperature steadies an unnormalized similarity (--l2-temperature for l2); a lower --lr also helps."
     }
 
     /// sweep.csv's text.
@@ -85,6 +108,7 @@ public struct SweepStudy {
         text += "\(model); linear probe \(probeEpochs) epochs, label fraction \(labelFraction). "
         text += "Base pretrain arguments: \(pretrainArguments.isEmpty ? "the pretrain defaults" : pretrainArguments.joined(separator: " ")).\n\n"
         text += MarkdownTable(headers: SweepRow.markdownHeader, rows: rows.map(\.markdownCells)).markdown()
+        if let diverged = Self.divergenceSummary(rows) { text += "\n" + diverged + "\n" }
         return text
     }
 
