@@ -12,6 +12,9 @@ public struct Batch {
     /// Dataset indices of the n images.
     public let indices: [Int]
     public let views: Int
+    /// Multi-crop's small views `[N * n, 3, s, s]`: rows `k*n..<(k+1)*n` are small view k of the n images, in
+    /// the same order (docs/multi-crop.md); nil without multi-crop.
+    public internal(set) var smallImages: Tensor? = nil
     /// Seconds the consumer waited for this batch (0 when it was ready).
     public internal(set) var waitSeconds: Double
 

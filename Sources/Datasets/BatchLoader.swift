@@ -16,6 +16,8 @@ public final class BatchLoader {
     public let sampler: DistributedSampler
     public let augmentation: Augmentation
     public let views: Int
+    /// Multi-crop's small views, built with the two global views (nil: none).
+    public let smallViews: SmallViews?
     public let seed: UInt64
     public let workers: Int
     public let prefetch: Int
@@ -26,8 +28,9 @@ public final class BatchLoader {
     ///   - views: 2 for SimCLR (two augmented views per image), 1 for supervised training or evaluation.
     ///   - workers: background threads; 0 builds each batch inside `next()` (no threads).
     ///   - prefetch: batches built ahead (at least 1 when workers > 0).
+    ///   - multiCrop: small views besides the two global ones (docs/multi-crop.md).
     public init(images: LabeledImages, sampler: DistributedSampler, augmentation: AugmentationConfig,
-                views: Int, seed: UInt64, workers: Int = 1, prefetch: Int = 2) throws {
+                views: Int, seed: UInt64, workers: Int = 1, prefetch: Int = 2, multiCrop: MultiCropConfig? = nil) throws {
         guard views == 1 || views == 2 else { throw DatasetError.invalidConfiguration("\(views) views (1 or 2)") }
         guard workers >= 0 else { throw DatasetError.invalidConfiguration("\(workers) loader workers") }
         guard prefetch >= 1 else { throw DatasetError.invalidConfiguration("prefetch depth \(prefetch)") }
@@ -37,6 +40,11 @@ public final class BatchLoader {
         }
         guard images.channels == 3 else { throw DatasetError.invalidConfiguration("\(images.channels)-channel images") }
         try augmentation.validate(imageHeight: images.height, imageWidth: images.width)
+        if let multiCrop {
+            guard views == 2 else { throw DatasetError.invalidConfiguration("small crops need the two global views") }
+            try multiCrop.validate(global: augmentation, imageHeight: images.height, imageWidth: images.width)
+        }
+        self.smallViews = multiCrop.map { SmallViews(count: $0.count, augmentation: Augmentation($0.augmentation(from: augmentation))) }
         self.images = images
         self.sampler = sampler
         self.augmentation = Augmentation(augmentation)
@@ -45,8 +53,8 @@ public final class BatchLoader {
         self.workers = workers
         self.prefetch = prefetch
         self.state = LoaderState(prefetch: prefetch)
-        let build: (EpochPlan, Int) -> Batch = { [images, augmentation = self.augmentation, views, seed] plan, step in
-            BatchLoader.build(images: images, augmentation: augmentation, views: views, seed: seed,
+        let build: (EpochPlan, Int) -> Batch = { [images, augmentation = self.augmentation, views, smallViews, seed] plan, step in
+            BatchLoader.build(images: images, augmentation: augmentation, views: views, smallViews: smallViews, seed: seed,
                               plan: plan, step: step)
         }
         state.build = build
@@ -80,7 +88,7 @@ public final class BatchLoader {
 
     /// Builds one batch synchronously (what the workers run); for tests and tools.
     public func makeBatch(epoch: Int, step: Int) -> Batch {
-        BatchLoader.build(images: images, augmentation: augmentation, views: views, seed: seed,
+        BatchLoader.build(images: images, augmentation: augmentation, views: views, smallViews: smallViews, seed: seed,
                           plan: sampler.plan(epoch: epoch), step: step)
     }
 
@@ -89,25 +97,45 @@ public final class BatchLoader {
         RandomStream(seed: seed, rank: 0, epoch: epoch, sample: sample, substream: view)
     }
 
-    static func build(images: LabeledImages, augmentation: Augmentation, views: Int, seed: UInt64,
+    static func build(images: LabeledImages, augmentation: Augmentation, views: Int, smallViews: SmallViews?, seed: UInt64,
                       plan: EpochPlan, step: Int) -> Batch {
         let indices = plan.batch(step: step)
+        var batch = Batch(epoch: plan.epoch, step: step,
+                          images: augmentViews(images, indices: indices, augmentation: augmentation, views: 0..<views,
+                                               seed: seed, epoch: plan.epoch),
+                          labels: indices.map { images.labels[$0] }, indices: indices, views: views, waitSeconds: 0)
+        if let smallViews {
+            let first = MultiCropConfig.viewIndex(ofSmallView: 0)
+            batch.smallImages = augmentViews(images, indices: indices, augmentation: smallViews.augmentation,
+                                             views: first..<(first + smallViews.count), seed: seed, epoch: plan.epoch)
+        }
+        return batch
+    }
+
+    /// `[views.count * n, 3, s, s]`: row `k * n + i` is view `views.lowerBound + k` of image `indices[i]`.
+    private static func augmentViews(_ images: LabeledImages, indices: [Int], augmentation: Augmentation, views: Range<Int>,
+                                     seed: UInt64, epoch: Int) -> Tensor {
         let n = indices.count, s = augmentation.config.outputSize
         let perImage = 3 * s * s
-        let tensor = Tensor(shape: [views * n, 3, s, s])
+        let tensor = Tensor(shape: [views.count * n, 3, s, s])
         tensor.withUnsafeMutableBufferPointer { out in
             for (i, index) in indices.enumerated() {
-                for v in 0..<views {
-                    var rng = viewStream(seed: seed, epoch: plan.epoch, sample: index, view: v)
-                    let row = v * n + i
+                for (k, v) in views.enumerated() {
+                    var rng = viewStream(seed: seed, epoch: epoch, sample: index, view: v)
+                    let row = k * n + i
                     augmentation.augment(images, index: index, rng: &rng,
                                          into: UnsafeMutableBufferPointer(rebasing: out[row * perImage ..< (row + 1) * perImage]))
                 }
             }
         }
-        return Batch(epoch: plan.epoch, step: step, images: tensor, labels: indices.map { images.labels[$0] },
-                     indices: indices, views: views, waitSeconds: 0)
+        return tensor
     }
+}
+
+/// The small views a loader adds to every batch: how many, and their pipeline.
+public struct SmallViews: Sendable {
+    public let count: Int
+    public let augmentation: Augmentation
 }
 
 /// The shared state of a loader and its workers, guarded by one condition variable. Workers hold this,

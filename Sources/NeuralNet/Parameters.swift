@@ -87,13 +87,19 @@ public final class ParameterRegistry {
         return b
     }
 
-    /// Allocates the flat buffers and points every parameter and buffer at its slice.
-    public func finalize() {
+    /// Allocates the flat buffers and points every parameter and buffer at its slice. With `owner` (a
+    /// registry of the same layers, already finalized) the parameter values and buffers are the owner's
+    /// memory and only the gradients are this registry's own (docs/multi-crop.md, note 'Two forwards').
+    public func finalize(sharingValuesWith owner: ParameterRegistry? = nil) {
         precondition(!finalized)
         finalized = true
         var offset = 0
         for p in parameters { p.offset = offset; offset += p.count }
-        flatValues = Tensor(shape: [offset])
+        if let owner {
+            precondition(owner.finalized && owner.parameters.map(\.shape) == parameters.map(\.shape)
+                         && owner.buffers.map(\.shape) == buffers.map(\.shape), "a shared registry must hold the same layers")
+        }
+        flatValues = owner?.flatValues ?? Tensor(shape: [offset])
         flatGradients = Tensor(shape: [offset])
         for p in parameters {
             p.value = flatValues.view(offset: p.offset, shape: p.shape)
@@ -101,7 +107,7 @@ public final class ParameterRegistry {
         }
         offset = 0
         for b in buffers { b.offset = offset; offset += b.shape.reduce(1, *) }
-        flatBuffers = Tensor(shape: [offset])
+        flatBuffers = owner?.flatBuffers ?? Tensor(shape: [offset])
         for b in buffers { b.value = flatBuffers.view(offset: b.offset, shape: b.shape) }
     }
 

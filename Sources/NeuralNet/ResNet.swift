@@ -116,7 +116,12 @@ public final class ResNet {
     public private(set) var features = Tensor(shape: [0])
     public private(set) var inputGradient: Tensor?
 
-    public init(config: ResNetConfig = ResNetConfig(), seed: UInt64 = 0) {
+    /// With `owner`, a twin of that network: the same layers reading and updating the owner's parameters and
+    /// running statistics, but with its own gradients and activations, so a second batch (of another
+    /// resolution) can go forward and backward beside the owner's (docs/multi-crop.md, note 'Two forwards').
+    /// A twin is not initialized: it holds whatever the owner holds.
+    public init(config: ResNetConfig = ResNetConfig(), seed: UInt64 = 0, sharingParametersWith owner: ResNet? = nil) {
+        precondition(owner == nil || owner!.config == config, "a twin has its owner's configuration")
         self.config = config
         let r = registry
         let ch = config.stageChannels
@@ -156,7 +161,8 @@ public final class ResNet {
         }
         headLinears = linears
         headReLUs = relus
-        r.finalize()
+        r.finalize(sharingValuesWith: owner?.registry)
+        guard owner == nil else { return }
         Initialization.torchvisionDefaults(r, seed: seed)
         if config.zeroInitResidual {
             for b in blocks { b.lastBatchNorm.weight.value.fill(0) }

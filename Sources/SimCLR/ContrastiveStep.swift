@@ -30,43 +30,69 @@ public final class ContrastiveStep {
     private var embeddingGradient = Tensor(shape: [0])
     /// Global rows this rank computes the loss for; recomputed only when the batch shape changes.
     private var anchors: [Int] = []
+    /// Multi-crop's small views (docs/multi-crop.md); nil without.
+    private let smallCrops: SmallCropBranch?
 
-    /// Without `dataParallel` the step runs in a world of one.
-    public init(model: ResNet18, loss: InfoNCELoss, optimizer: Optimizer, dataParallel: DataParallel? = nil) {
+    /// Without `dataParallel` the step runs in a world of one. With `multiCrop` every step also takes small views.
+    public init(model: ResNet18, loss: InfoNCELoss, optimizer: Optimizer, dataParallel: DataParallel? = nil,
+                multiCrop: Bool = false) {
         self.model = model; self.loss = loss; self.optimizer = optimizer
-        self.dataParallel = dataParallel ?? .singleProcess(model: model)
+        let dataParallel = dataParallel ?? .singleProcess(model: model)
+        self.dataParallel = dataParallel
+        smallCrops = multiCrop ? SmallCropBranch(model: model, loss: loss.config, dataParallel: dataParallel) : nil
     }
 
-    /// `views` is [2b, 3, H, W] laid out [view 1 of this rank's b images; view 2 of the same images].
+    /// `views` is [2b, 3, H, W] laid out [view 1 of this rank's b images; view 2 of the same images];
+    /// `smallViews` (multi-crop, and only then) [N*b, 3, s, s], small view k of the same images at rows k*b..<(k+1)*b.
     /// `localStop` is this rank's wish to stop after the step (Ctrl-C); every rank learns of it.
     @discardableResult
-    public func run(views: Tensor, learningRate: Float, localStop: Bool = false) throws -> InfoNCEResult {
+    public func run(views: Tensor, smallViews: Tensor? = nil, learningRate: Float, localStop: Bool = false) throws -> InfoNCEResult {
+        precondition((smallViews != nil) == (smallCrops != nil), "small views go with a multi-crop step, and only there")
         let world = dataParallel
         var clock = StepClock()
         model.isTraining = true
         world.beginStep()
         let z = model.forward(views)                                     // [2b, D]
+        let small = smallViews.map { smallCrops!.forward($0) }          // [N*b, D], after the global views (note 'Two forwards')
         reserveBuffers(local: z.shape)
         try clock.waiting { try world.gatherViews(z, into: gathered) }  // [2B, D], note 'Gather'
         // The loss rows of this rank's anchors against all 2B embeddings, divided by the global 2B: the ranks'
         // partial losses and gradients add up to the single-process ones (note 'Loss rows').
+        // With small crops, every small view adds two terms to the mean (docs/multi-crop.md, note 'Loss').
+        let terms = gathered.shape[0] + 2 * world.size * (small?.shape[0] ?? 0)
         let partial = StepProfile.measure(.loss) {
-            loss.compute(embeddings: gathered, anchors: anchors, normalization: gathered.shape[0], gradient: globalGradient)
+            loss.compute(embeddings: gathered, anchors: anchors, normalization: terms, gradient: globalGradient)
+        }
+        var partialLoss = partial.loss
+        if let small, let smallCrops {
+            partialLoss += StepProfile.measure(.loss) {
+                smallCrops.compute(global: gathered, small: small, localBatch: z.shape[0] / 2, normalization: terms,
+                                   globalGradient: globalGradient)
+            }
         }
         try clock.waiting { try world.gatherViewsBackward(globalGradient, into: embeddingGradient) }  // note 'Gather backward'
         model.backward(embeddingGradient)              // each parameter reports its gradient final: buckets start
+        smallCrops?.backward()                         // multi-crop: the buckets start here instead
         let gradients = try world.finishGradients()    // every gradient summed over the ranks (note 'Gradient sum')
         StepProfile.measure(.optimizer) {
             optimizer.step(parameters: model.flatParameters, gradients: model.flatGradients, learningRate: learningRate)
         }
         let m = partial.metrics
-        var totals = StepTotals(loss: partial.loss, rows: m.anchors, top1Hits: m.top1Hits, top5Hits: m.top5Hits,
+        var totals = StepTotals(loss: partialLoss, rows: m.anchors, top1Hits: m.top1Hits, top5Hits: m.top5Hits,
                                 rankSum: m.rankSum, stopRequested: localStop)
         try clock.waiting { try world.sum(&totals) }  // note 'Step totals'
         stopRequested = totals.stopRequested
         lastTiming = clock.timing(gradients: gradients)
         return InfoNCEResult(loss: totals.loss, metrics: ContrastiveMetrics(anchors: totals.rows, top1Hits: totals.top1Hits,
                                                                              top5Hits: totals.top5Hits, rankSum: totals.rankSum))
+    }
+
+    /// Model FLOPs of the last step's passes by kind (`ResNet.lastTrainingStepFLOPs`), the small crops' included.
+    public var lastTrainingStepFLOPs: (convolution: Double, head: Double) {
+        let global = model.lastTrainingStepFLOPs
+        guard let twin = smallCrops?.twin.twin else { return global }
+        let small = twin.lastTrainingStepFLOPs
+        return (global.convolution + small.convolution, global.head + small.head)
     }
 
     /// The gathered matrix, its gradient and the local gradient for local embeddings of `shape` [2b, D].

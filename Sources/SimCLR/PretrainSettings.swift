@@ -26,6 +26,9 @@ public struct PretrainSettings: Equatable, OptimizationSettings, JSONSettings {
     public var warmupEpochs: Double = 10
     public var lrScaling = LRScaling.linear
     public var augmentation = AugmentationConfig.simclr(outputSize: 32)
+    /// Small views besides the two global ones (docs/multi-crop.md); nil (no key in the JSON) without multi-crop,
+    /// so the settings of runs without it read and hash as before.
+    public var multiCrop: MultiCropConfig?
     public var seed: UInt64 = 0
     public var shuffle = true
     /// Write a checkpoint every this many steps (and at the end of every epoch and of the run).

@@ -121,7 +121,7 @@ public final class Pretrainer {
                             runInfo: runInfo, log: self.log)
         step = ContrastiveStep(model: model, loss: InfoNCELoss(config: InfoNCEConfig(temperature: settings.temperature,
                                                                                      similarity: settings.similarity)),
-                               optimizer: optimizer, dataParallel: dataParallel)
+                               optimizer: optimizer, dataParallel: dataParallel, multiCrop: settings.multiCrop != nil)
         do {
             sampler = try DistributedSampler(datasetCount: dataset.count, worldSize: world, rank: rank,
                                              batchSize: settings.batchSize / world, shuffle: settings.shuffle, seed: settings.seed)
@@ -129,7 +129,7 @@ public final class Pretrainer {
             throw TrainingError.invalidSettings("\(error) (dataset of \(dataset.count) images, --batch-size \(settings.batchSize))")
         }
         loader = try BatchLoader(images: dataset, sampler: sampler, augmentation: settings.augmentation, views: 2,
-                                 seed: settings.seed, workers: workers, prefetch: prefetch)
+                                 seed: settings.seed, workers: workers, prefetch: prefetch, multiCrop: settings.multiCrop)
         totalSteps = settings.steps ?? settings.epochs * sampler.stepsPerEpoch
         guard totalSteps >= 1 else { throw TrainingError.invalidSettings("nothing to train: 0 steps") }
         schedule = settings.schedule(totalSteps: totalSteps, stepsPerEpoch: sampler.stepsPerEpoch)
@@ -168,7 +168,7 @@ public final class Pretrainer {
             CollectiveDeadline.enterStep(position.step + 1)
             let t0 = DispatchTime.now().uptimeNanoseconds
             let lr = schedule.learningRate(atStep: position.step)
-            let result = try step.run(views: batch.images, learningRate: lr, localStop: StopSignal.received)
+            let result = try step.run(views: batch.images, smallViews: batch.smallImages, learningRate: lr, localStop: StopSignal.received)
             epoch = batch.epoch
             guard result.loss.isFinite else {
                 // Every rank has the same (reduced) loss; rank 0 records it for a study that started the run.

@@ -25,6 +25,7 @@ struct BenchCommand: ParsableCommand {
           simclr bench --precision bf16 --json
           simclr bench --data data/cifar-10-batches-bin --workers 2
           mpirun -np 2 simclr bench --distributed --batch-size 128 --threads 1
+          simclr bench --small-crops 6 --batch-size 128     # multi-crop: 64 images x (2 global + 6 small views)
         """)
 
     @Option(help: "Images per step (views: both views of batch-size/2 images).") var batchSize = 128
@@ -48,6 +49,7 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Gradient bucket size in MB (--distributed).") var bucketMb = 25.0
     @Flag(help: "Reduce gradients after backward instead of overlapping (--distributed).") var noOverlap = false
     @Flag(inversion: .prefixedNo, help: "Global BatchNorm statistics (--distributed).") var syncBn = true
+    @OptionGroup var multiCrop: MultiCropOptions
 
     func validate() throws {
         guard batchSize >= 2, batchSize % 2 == 0 else { throw ValidationError("--batch-size must be even and >= 2 (two views per image)") }
@@ -80,11 +82,11 @@ struct BenchCommand: ParsableCommand {
         // The limits are measured before the model runs, on the leader only (other ranks would compete for cores).
         let limits = (noRoofline || !isLeader) ? nil : MachineLimits.measure(threads: threadCount)
         let source = try ViewSource(data: data, perRank: perRank, imageSize: imageSize, workers: workers,
-                                    rank: dataParallel.rank, world: worldSize)
+                                    rank: dataParallel.rank, world: worldSize, multiCrop: multiCrop.config)
         // InfoNCE at temperature 0.07 over the batch's two halves as the two views, SGD with momentum 0.9.
         let step = ContrastiveStep(model: model, loss: InfoNCELoss(config: InfoNCEConfig(temperature: 0.07)),
                                    optimizer: SGD(momentum: 0.9, weightDecay: 1e-6, segments: parameterSegments(of: model)),
-                                   dataParallel: dataParallel)
+                                   dataParallel: dataParallel, multiCrop: multiCrop.config != nil)
         defer { if distributed { try? dataParallel.reducer.close(); try? Communicator.finalize() } }
 
         if !json && isLeader {
@@ -97,30 +99,36 @@ struct BenchCommand: ParsableCommand {
             print("model: \(config.describe) head=\(projDims) params=\(model.registry.parameterCount)")
             print("batch \(batchSize) x \(imageSize)px, threads \(threadCount), precision \(precision.rawValue), warm-up \(warmup), timed steps \(steps)")
             if let d = source.description { print(d) }
+            if let m = multiCrop.config {
+                print("multi-crop: \(perRank / 2) images per rank x (2 global views + \(m.count) small crops of \(m.size) px); img/s counts the global views")
+            }
         }
-        for _ in 0..<warmup { try step.run(views: try source.next(), learningRate: 0.01) }
+        for _ in 0..<warmup {
+            let (views, small) = try source.next()
+            try step.run(views: views, smallViews: small, learningRate: 0.01)
+        }
         let profile = StepProfile()
         StepProfile.active = profile
         var times: [Double] = [], timings: [StepTiming] = [], dataWait = 0.0
         for _ in 0..<steps {
             let t0 = DispatchTime.now().uptimeNanoseconds
-            let views = try source.next()
+            let (views, small) = try source.next()
             dataWait += Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9
-            try step.run(views: views, learningRate: 0.01)
+            try step.run(views: views, smallViews: small, learningRate: 0.01)
             times.append(Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9)
             timings.append(step.lastTiming)
         }
         StepProfile.active = nil
         guard isLeader else { return }
         let report = BenchReport(batchSize: batchSize, steps: steps, worldSize: worldSize, times: times, timings: timings,
-                                 profile: profile, flops: model.lastTrainingStepFLOPs, dataWait: dataWait / Double(steps),
+                                 profile: profile, flops: step.lastTrainingStepFLOPs, dataWait: dataWait / Double(steps),
                                  limits: limits, bf16: precision.roundsToBF16 && precision != .bf16Reference)
         if json {
             var fields = report.jsonFields
             fields += ["\"arch\": \"\(arch.rawValue)\"", "\"batch\": \(batchSize)", "\"image_size\": \(imageSize)", "\"threads\": \(threadCount)",
                        "\"precision\": \"\(precision.rawValue)\"", "\"blas_core\": \"\(BLAS.coreName)\"",
                        "\"convolutions\": \"\(ConvolutionLibrary.description)\"", "\"world_size\": \(worldSize)",
-                       "\"per_rank_batch\": \(perRank)", "\"winograd\": \(ConvolutionKernel.winograd && !precision.roundsToBF16)"]
+                       "\"per_rank_batch\": \(perRank)", "\"small_crops\": \(multiCrop.smallCrops)", "\"small_crop_size\": \(multiCrop.smallCropSize)", "\"winograd\": \(ConvolutionKernel.winograd && !precision.roundsToBF16)"]
             if let c = source.augmentationSecondsPerView { fields.append("\"ms_augment_per_view\": \(fmt(c * 1000))") }
             if let limits, let encoded = try? JSONEncoder().encode(limits) { fields.append("\"machine\": " + String(decoding: encoded, as: UTF8.self)) }
             print("{" + fields.joined(separator: ", ") + "}")
@@ -148,19 +156,24 @@ struct BenchCommand: ParsableCommand {
 
 /// Where the bench's views come from: fixed random values, or augmented batches from a dataset's loader.
 private final class ViewSource {
-    private let fixed: Tensor?
+    private let fixed: Tensor?, fixedSmall: Tensor?
     private let loader: BatchLoader?
     private var epoch = 0
     let description: String?
     /// Measured on one thread before timing (nil without a dataset).
     let augmentationSecondsPerView: Double?
 
-    init(data: String?, perRank: Int, imageSize: Int, workers: Int, rank: Int, world: Int) throws {
+    init(data: String?, perRank: Int, imageSize: Int, workers: Int, rank: Int, world: Int, multiCrop: MultiCropConfig?) throws {
         guard let data else {
-            let images = Tensor(shape: [perRank, 3, imageSize, imageSize])
             var rng = SplitMix64(seed: 7 &+ UInt64(rank))
-            for i in 0..<images.count { images[i] = Float(rng.nextUnit()) }
-            fixed = images; loader = nil; description = nil; augmentationSecondsPerView = nil
+            func random(_ shape: [Int]) -> Tensor {
+                let t = Tensor(shape: shape)
+                for i in 0..<t.count { t[i] = Float(rng.nextUnit()) }
+                return t
+            }
+            fixed = random([perRank, 3, imageSize, imageSize])
+            fixedSmall = multiCrop.map { random([$0.count * perRank / 2, 3, $0.size, $0.size]) }
+            loader = nil; description = nil; augmentationSecondsPerView = nil
             return
         }
         let images = data == "synthetic"
@@ -177,19 +190,21 @@ private final class ViewSource {
         for _ in 0..<3 { if let b = probe.next() { built += b.images.shape[0] } }
         augmentationSecondsPerView = Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9 / Double(max(built, 1))
         probe.shutdown()
-        loader = try BatchLoader(images: images, sampler: sampler, augmentation: augmentation, views: 2, seed: 1, workers: workers)
+        loader = try BatchLoader(images: images, sampler: sampler, augmentation: augmentation, views: 2, seed: 1, workers: workers,
+                                 multiCrop: multiCrop)
         loader!.start(epoch: 0)
-        fixed = nil
+        fixed = nil; fixedSmall = nil
         description = "data: \(images.count) images of \(images.height)x\(images.width) from \(data), SimCLR augmentation, \(workers) loader workers"
     }
 
-    func next() throws -> Tensor {
-        if let fixed { return fixed }
-        if let batch = loader!.next() { return batch.images }
+    /// The global views and (multi-crop) the small views of the next step.
+    func next() throws -> (Tensor, Tensor?) {
+        if let fixed { return (fixed, fixedSmall) }
+        if let batch = loader!.next() { return (batch.images, batch.smallImages) }
         epoch += 1
         loader!.start(epoch: epoch)
         guard let batch = loader!.next() else { throw ValidationError("the dataset is smaller than one batch") }
-        return batch.images
+        return (batch.images, batch.smallImages)
     }
 }
 

@@ -35,6 +35,7 @@ struct PretrainCommand: ParsableCommand {
         Examples:
           simclr pretrain --data synthetic --out runs/demo --epochs 5 --batch-size 128 --width 0.25
           mpirun -np 2 simclr pretrain --out runs/demo2 --epochs 5 --batch-size 128 --width 0.25
+          simclr pretrain --out runs/multicrop --epochs 5 --batch-size 128 --width 0.25 --small-crops 2
         """)
 
     @OptionGroup var data: DataOptions
@@ -53,6 +54,7 @@ struct PretrainCommand: ParsableCommand {
     @Option(help: "Similarity: cosine, or l2 (negative squared Euclidean distance).") var similarity: Similarity = .cosine
     @OptionGroup var optimization: OptimizationOptions<PretrainOptimizationDefaults>
     @OptionGroup var augmentation: AugmentationOptions
+    @OptionGroup var multiCrop: MultiCropOptions
     @Option(help: "Random seed (weights, data order, augmentations).") var seed: UInt64 = 0
     @OptionGroup var runtime: RuntimeOptions
     @OptionGroup var tensorBoard: TensorBoardOptions
@@ -104,6 +106,7 @@ struct PretrainCommand: ParsableCommand {
         settings.similarity = similarity
         optimization.apply(to: &settings)
         settings.augmentation = try augmentation.config(outputSize: imageSize)
+        settings.multiCrop = multiCrop.config
         settings.seed = seed
         settings.precision = runtime.precision
         settings.shuffle = !noShuffle
@@ -129,6 +132,9 @@ struct PretrainCommand: ParsableCommand {
         defer { try? trainer.dataParallel.reducer.close() }
         trainer.writesTensorBoard = tensorBoard.enabled
         say("model: \(settings.model.describe) head=\(projDims), \(trainer.model.registry.parameterCount) parameters")
+        if let m = settings.multiCrop {
+            say("multi-crop: \(m.count) small crops of \(m.size) px (scale \(m.scale.lowerBound),\(m.scale.upperBound)) per image besides the 2 global views")
+        }
         say("schedule: \(trainer.totalSteps) steps (\(trainer.sampler.stepsPerEpoch) per epoch), "
             + optimization.describe(scaledLR: trainer.schedule.baseLR))
         try trainer.run(resume: resume, haltAfterStep: testingHaltAfter)

@@ -19,6 +19,7 @@ struct SweepCommand: ParsableCommand {
           head           projection heads --heads (default 128;512,128;512,512,128;512,64;512,256:
                          1, 2 and 3 layers, and output sizes)
           similarity     cosine and l2
+          multicrop      small crops per image besides the two global views, --small-crop-counts (default 0,2,4)
         Choose studies with --studies. Runs go to --out/<study>-<setting>/{pretrain,linear,knn}; the table \
         goes to sweep.csv and sweep.md (last-epoch contrastive loss, top-1, top-5, probe top-1/top-5, kNN \
         top-1). Rerunning the same command skips finished runs; an interrupted pretraining resumes.
@@ -45,7 +46,7 @@ struct SweepCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Sweep directory (one subdirectory per run).", valueName: "dir"))
     var out: String
 
-    @Option(help: ArgumentHelp("Studies, comma-separated: temperature, batch-size, augmentation, head, similarity.",
+    @Option(help: ArgumentHelp("Studies, comma-separated: temperature, batch-size, augmentation, head, similarity, multicrop.",
                                valueName: "list"))
     var studies = "temperature,batch-size,augmentation,head,similarity"
 
@@ -66,6 +67,9 @@ struct SweepCommand: ParsableCommand {
                                    + "unnormalized embeddings, which diverge at cosine's temperatures; 0.5 or more steadies it.",
                                valueName: "t"))
     var l2Temperature: String?
+
+    @Option(help: ArgumentHelp("Small crops per image of the multicrop study (--small-crops of each setting).", valueName: "n,..."))
+    var smallCropCounts = "0,2,4"
 
     @Option(help: "Pretraining epochs of each setting.")
     var pretrainEpochs = 20
@@ -101,7 +105,7 @@ struct SweepCommand: ParsableCommand {
         }
         return SweepPlan(studies: list(studies), temperatures: list(temperatures), batchSizes: list(batchSizes),
                          ablations: list(ablations), heads: heads.split(separator: ";").map(String.init),
-                         l2Temperature: l2Temperature)
+                         l2Temperature: l2Temperature, smallCropCounts: list(smallCropCounts))
     }
 
     /// The study the flags describe.

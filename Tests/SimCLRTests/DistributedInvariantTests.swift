@@ -47,6 +47,14 @@ final class DistributedInvariantTests: XCTestCase {
         return csv.split(separator: "\n").dropFirst().map { Double($0.split(separator: ",")[2])! }
     }
 
+    /// Two runs with bit-identical final weights (every tensor) and logged losses.
+    private func assertIdentical(_ first: String, _ second: String, _ what: String) throws {
+        let a = try weights(first), b = try weights(second)
+        XCTAssertEqual(Set(a.keys), Set(b.keys))
+        for (name, x) in a { XCTAssertEqual(x, b[name], "\(name) differs \(what)") }
+        XCTAssertEqual(try losses(first), try losses(second))
+    }
+
     /// The one-step single-process run every comparison starts from.
     private func singleProcessReference() throws -> [String: [Float]] {
         if Self.reference.isEmpty {
@@ -157,10 +165,7 @@ final class DistributedInvariantTests: XCTestCase {
         let resumed = try ProcessHarness.mpirun(np: 2, try common("resume-split", steps: 4) + ["--resume"])
         XCTAssertEqual(resumed.status, 0, resumed.output)
         XCTAssertTrue(resumed.output.contains("resuming from step 2"), resumed.output)
-        let a = try weights("resume-straight"), b = try weights("resume-split")
-        XCTAssertEqual(Set(a.keys), Set(b.keys))
-        for (name, x) in a { XCTAssertEqual(x, b[name], "\(name) differs after a resume on 2 ranks") }
-        XCTAssertEqual(try losses("resume-straight"), try losses("resume-split"))
+        try assertIdentical("resume-straight", "resume-split", "after a resume on 2 ranks")
     }
 
     func testConfigurationMismatchStopsEveryRank() throws {
@@ -170,5 +175,44 @@ final class DistributedInvariantTests: XCTestCase {
         XCTAssertNotEqual(r.status, 0)
         XCTAssertFalse(r.timedOut, "a configuration mismatch must stop the job, not hang it")
         XCTAssertTrue(r.output.lowercased().contains("configuration"), r.output)
+    }
+
+    // MARK: multi-crop (docs/multi-crop.md)
+
+    /// The invariant with two small crops per image (8 px, a second forward through the twin): three steps on
+    /// two ranks train what one process trains, at the tolerances of the three-step test above (direct
+    /// convolutions for the same reason). The small crops change the run (more than 1e-2 of the model's
+    /// scale from the same run without them), so the comparison is not of two runs that ignore them.
+    func testMultiCropThreeStepsOnTwoRanksMatchOneProcess() throws {
+        let direct = ["SIMCLR_CONV_ALGORITHM": "direct"], small = ["--small-crops", "2", "--small-crop-size", "8"]
+        let r1 = try ProcessHarness.run(try common("mc-w1") + small, environment: direct)
+        XCTAssertEqual(r1.status, 0, r1.output)
+        XCTAssertTrue(r1.output.contains("multi-crop: 2 small crops of 8 px"), r1.output)
+        let r2 = try ProcessHarness.mpirun(np: 2, try common("mc-w2") + small, environment: direct)
+        XCTAssertEqual(r2.status, 0, r2.output)
+        XCTAssertLessThan(WeightDifference.modelRelative(try weights("mc-w1"), try weights("mc-w2")), 1e-3)
+        for (a, b) in zip(try losses("mc-w1"), try losses("mc-w2")) { XCTAssertEqual(a, b, accuracy: 1e-4 * abs(a)) }
+        let plain = try ProcessHarness.run(try common("mc-none"), environment: direct)
+        XCTAssertEqual(plain.status, 0, plain.output)
+        XCTAssertGreaterThan(WeightDifference.modelRelative(try weights("mc-w1"), try weights("mc-none")), 1e-2)
+        XCTAssertNotEqual(try losses("mc-w1").first, try losses("mc-none").first)
+    }
+
+    /// Resume stays exact with small crops (their settings are in the checkpoint's settings), and a resume
+    /// with another small-crop count is refused.
+    func testMultiCropResumeIsExactAndRefusesAnotherCropCount() throws {
+        let small = ["--small-crops", "2", "--small-crop-size", "8"]
+        let straight = try ProcessHarness.run(try common("mc-resume-straight", steps: 4) + small)
+        XCTAssertEqual(straight.status, 0, straight.output)
+        let halted = try ProcessHarness.run(try common("mc-resume-split", steps: 4) + small + ["--testing-halt-after", "2"])
+        XCTAssertEqual(halted.status, 0, halted.output)
+        let config = try String(contentsOf: Self.workDir.appendingPathComponent("mc-resume-split/config.json"), encoding: .utf8)
+        XCTAssertTrue(config.contains("multiCrop"), config)
+        let changed = try ProcessHarness.run(try common("mc-resume-split", steps: 4) + ["--small-crops", "3", "--small-crop-size", "8", "--resume"])
+        XCTAssertNotEqual(changed.status, 0, "a resume with another --small-crops must be refused")
+        let resumed = try ProcessHarness.run(try common("mc-resume-split", steps: 4) + small + ["--resume"])
+        XCTAssertEqual(resumed.status, 0, resumed.output)
+        XCTAssertTrue(resumed.output.contains("resuming from step 2"), resumed.output)
+        try assertIdentical("mc-resume-straight", "mc-resume-split", "after a resume with small crops")
     }
 }

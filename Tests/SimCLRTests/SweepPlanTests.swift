@@ -49,4 +49,15 @@ final class SweepPlanTests: XCTestCase {
         XCTAssertEqual(row.markdownCells, ["temperature", "0.5", "4.500", "25.0%", "50.0%", "12.5%", "75.0%", "-"])
         XCTAssertEqual(SweepRow.csvHeader.split(separator: ",").count, row.csvLine.split(separator: ",", omittingEmptySubsequences: false).count)
     }
+
+    func testMulticropStudy() throws {
+        var p = plan(studies: ["multicrop"])
+        try p.validate()
+        XCTAssertEqual(p.settings.map { "\($0.setting): \($0.arguments.joined(separator: " "))" },
+                       ["0: --small-crops 0", "2: --small-crops 2", "4: --small-crops 4"])
+        p.smallCropCounts = ["6", "x"]
+        XCTAssertThrowsError(try p.validate()) {
+            XCTAssertEqual("\($0)", "--small-crop-counts: 'x' is not a count of small crops (0 or more)")
+        }
+    }
 }

@@ -6,7 +6,7 @@ import RunFiles
 /// setting is a short pretraining (the base arguments plus the setting's own) followed by a linear probe
 /// and kNN (docs/reference-semantics.md, note 'Studies').
 public struct SweepPlan: Equatable {
-    public static let studyNames = ["temperature", "batch-size", "augmentation", "head", "similarity"]
+    public static let studyNames = ["temperature", "batch-size", "augmentation", "head", "similarity", "multicrop"]
     public static let ablationNames = ["crop", "flip", "color-jitter", "grayscale", "blur"]
 
     public var studies: [String]
@@ -16,6 +16,8 @@ public struct SweepPlan: Equatable {
     public var ablations: [String]
     /// Projection heads, each a list of layer sizes ("512,128").
     public var heads: [String]
+    /// Small crops per image of the multicrop study (docs/multi-crop.md); "0" is the two-view run.
+    public var smallCropCounts: [String]
 
     /// The temperature of the similarity study's l2 setting; nil = the base's, like cosine. The l2
     /// similarity works on unnormalized embeddings, whose logits grow with |z|^2 (docs/reference-semantics.md,
@@ -23,9 +25,10 @@ public struct SweepPlan: Equatable {
     public var l2Temperature: String?
 
     public init(studies: [String], temperatures: [String], batchSizes: [String], ablations: [String], heads: [String],
-                l2Temperature: String? = nil) {
+                l2Temperature: String? = nil, smallCropCounts: [String] = ["0", "2", "4"]) {
         self.studies = studies; self.temperatures = temperatures; self.batchSizes = batchSizes
         self.ablations = ablations; self.heads = heads; self.l2Temperature = l2Temperature
+        self.smallCropCounts = smallCropCounts
     }
 
     /// One setting: its study, its name in the tables, and the pretrain arguments that make it.
@@ -58,6 +61,9 @@ public struct SweepPlan: Equatable {
         for b in batchSizes where !((Int(b) ?? 0) >= 2) {
             throw Invalid(description: "--batch-sizes: '\(b)' is not a batch size of at least 2")
         }
+        for n in smallCropCounts where !((Int(n) ?? -1) >= 0) {
+            throw Invalid(description: "--small-crop-counts: '\(n)' is not a count of small crops (0 or more)")
+        }
         for head in heads where head.split(separator: ",").contains(where: { (Int($0) ?? 0) < 1 }) {
             throw Invalid(description: "--heads: '\(head)' is not a list of positive layer sizes")
         }
@@ -81,6 +87,8 @@ public struct SweepPlan: Equatable {
                     return Setting(study: study, setting: "\(similarity.name) T=\(t)",
                                    arguments: ["--similarity", similarity.name, "--temperature", t])
                 }
+            case "multicrop":
+                return smallCropCounts.map { Setting(study: study, setting: $0, arguments: ["--small-crops", $0]) }
             default: return []
             }
         }
