@@ -82,7 +82,9 @@ struct PretrainCommand: ParsableCommand {
     @Option(help: .hidden) var testingHaltAfter: Int?
 
     func validate() throws {
-        guard batchSize >= 2 else { throw ValidationError("--batch-size must be at least 2") }
+        guard batchSize >= 2 else {
+            throw ValidationError("--batch-size must be at least 2: each image is contrasted with the others of its batch (try 256, or 16 for a quick check)")
+        }
         try checkBatchSplitsOverRanks(batchSize)
         guard epochs >= 1 || (steps ?? 0) >= 1 else { throw ValidationError("--epochs (or --steps) must be at least 1") }
         if let temperature, temperature <= 0 { throw ValidationError("--temperature must be positive") }
