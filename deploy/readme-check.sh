@@ -73,7 +73,7 @@ with_small_data() {
         if ((next_is_sub)) && [[ $word != -* ]]; then
             next_is_sub=0
             help=$("$bin/simclr" "$word" --help 2>/dev/null || true)
-            for flag in --synthetic-train-count=256 --synthetic-test-count=64 --width=0.25 --pretrain-epochs=1 \
+            for flag in --synthetic-train-count=64 --synthetic-test-count=32 --width=0.25 --pretrain-epochs=1 \
                         --probe-epochs=1 --finetune-epochs=1 --supervised-epochs=1 --epochs=1 --batch-size=16 \
                         --warmup=0 --no-roofline; do
                 value=${flag#*=}; [[ $value == "$flag" ]] && value=""

@@ -51,7 +51,9 @@ struct ClassifierOptions: ParsableArguments {
             throw ValidationError("--label-fraction \(labelFraction) must lie in (0, 1], e.g. 0.1 for 10% of the labels")
         }
         guard epochs >= 1 else { throw ValidationError("--epochs must be at least 1") }
-        guard batchSize >= 2 else { throw ValidationError("--batch-size must be at least 2") }
+        guard batchSize >= 2 else {
+            throw ValidationError("--batch-size must be at least 2: BatchNorm needs two images per batch (try 256, or 16 for a quick check)")
+        }
         try checkBatchSplitsOverRanks(batchSize)
         try checkWidth(width)
         guard cropPadding >= 0 else { throw ValidationError("--crop-padding must not be negative") }

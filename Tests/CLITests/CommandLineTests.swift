@@ -68,6 +68,23 @@ final class CommandLineTests: XCTestCase {
         }
     }
 
+    /// The common mistakes get an error that says what to do.
+    func testCommonErrorsSuggestTheFix() throws {
+        let dir = try makeTemporaryDirectory(self)
+        let cases: [([String], String)] = [
+            (["pretrain", "--data", dir.appendingPathComponent("missing").path, "--out", "r"],
+             "Download CIFAR-10 with deploy/get-cifar10.sh"),
+            (["knn", "--random-init", "--data", dir.path, "--out", "r"], "or leave out --data to train on the synthetic shapes"),
+            (["pretrain", "--batch-size", "1", "--out", "r"], "(try 256, or 16 for a quick check)"),
+            (["supervised", "--batch-size", "1", "--out", "r"], "BatchNorm needs two images per batch"),
+        ]
+        for (arguments, message) in cases {
+            let run = try runSimclr(arguments, in: dir)
+            XCTAssertNotEqual(run.status, 0, arguments.joined(separator: " "))
+            XCTAssertTrue(run.stderr.contains(message), "stderr of \(arguments): \(run.stderr)")
+        }
+    }
+
     func testSyntheticDataIsGeneratedOnceThenCached() throws {
         let dir = try makeTemporaryDirectory(self)
         let arguments = ["augment-preview", "--out", dir.appendingPathComponent("g.ppm").path, "--images", "2",

@@ -92,8 +92,7 @@ struct DataOptions: ParsableArguments {
             return cap.map { images.prefix($0) } ?? images
         }
         guard isSynthetic else {
-            let location = try DatasetLocation.resolve(expand(data!), format: format.format)
-            return try location.load(split, limit: cap)
+            return try resolvedLocation().load(split, limit: cap)
         }
         guard split == .train || split == .test else {
             throw ValidationError("the synthetic dataset has train and test splits, not '\(split.rawValue)'")
@@ -106,8 +105,22 @@ struct DataOptions: ParsableArguments {
     /// splits, the synthetic data's train split. Labels are not used.
     func loadPretraining(log: (String) -> Void) throws -> LabeledImages {
         guard !isSynthetic, imageFolder == nil else { return try load(split: .train, log: log) }
-        let location = try DatasetLocation.resolve(expand(data!), format: format.format)
+        let location = try resolvedLocation()
         return try location.load(DatasetSplit.pretraining(for: location.format), limit: limit)
+    }
+
+    /// The --data directory's dataset; when there is none there, the error says how to get one.
+    private func resolvedLocation() throws -> DatasetLocation {
+        do {
+            return try DatasetLocation.resolve(expand(data!), format: format.format)
+        } catch let error as DatasetError {
+            switch error {
+            case .missing, .unknownFormat:
+                throw CommandError("\(error). Download CIFAR-10 with deploy/get-cifar10.sh (STL-10: deploy/get-stl10.sh) "
+                                   + "and pass its directory, or leave out --data to train on the synthetic shapes.")
+            default: throw error
+            }
+        }
     }
 
     /// The cached synthetic dataset's cifar-10-batches-bin path, generating it first when missing or when
