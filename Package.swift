@@ -55,7 +55,7 @@ let package = Package(
         // Helpers shared by the tests that run the built tools as processes (not part of any product).
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "SimCLRTests", dependencies: ["SimCLR", "NeuralNet", "Datasets", "Kernels", "Optimizers",
-                                                        "Cluster", "TestSupport", "RunFiles", "Reports"]),
+                                                        "Cluster", "Contrastive", "TestSupport", "RunFiles", "Reports"]),
         .testTarget(name: "ClusterTests", dependencies: ["Cluster", "Kernels", "TestSupport"]),
         .testTarget(name: "CLITests", dependencies: ["Datasets", "NeuralNet", "Kernels", "TestSupport"]),
         .testTarget(name: "ReportsTests", dependencies: ["Reports", "SVG", "Kernels", "Datasets", "TestSupport", "RunFiles"]),

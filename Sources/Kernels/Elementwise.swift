@@ -27,4 +27,13 @@ public enum Elementwise {
         let xp = x.base, yp = y.base
         Parallel.forRanges(x.count) { r in for i in r { yp[i] += xp[i] } }
     }
+
+    /// y = y * m + x * complement: an exponential moving average of x (MoCo's key encoder). `complement` is
+    /// passed rather than computed as 1 - m in Float, so callers can round (1 - m) from double precision as
+    /// PyTorch does with a Python float.
+    public static func movingAverage(_ y: Tensor, toward x: Tensor, momentum m: Float, complement: Float) {
+        precondition(x.count == y.count)
+        let xp = x.base, yp = y.base
+        Parallel.forRanges(y.count) { r in for i in r { yp[i] = yp[i] * m + xp[i] * complement } }
+    }
 }

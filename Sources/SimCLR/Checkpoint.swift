@@ -54,8 +54,8 @@ public struct CheckpointHeader: Equatable {
 }
 
 /// A checkpoint is one safetensors file: the model under `model.<name>`, the optimizer state under
-/// `optimizer.<name>`, and in the metadata the format, the position, the settings, the run identity and a
-/// checksum of all of these and of every data byte. It is written atomically (temporary file, fsync,
+/// `optimizer.<name>`, a method's own state (`CheckpointAttachment`, e.g. MoCo's `moco.*`), and in the metadata
+/// the format, the position, the settings, the run identity and a checksum of all of these and of every data byte. It is written atomically (temporary file, fsync,
 /// rename, fsync of the directory), so the last good checkpoint survives a crash during
 /// the write (docs/checkpoint-format.md).
 public enum Checkpoint {
@@ -63,34 +63,38 @@ public enum Checkpoint {
     static let format = "simclr-checkpoint-2"
 
     public static func save(to url: URL, model: ResNet18, optimizer: Optimizer, position: TrainingPosition,
-                            settingsJSON: String, run: RunIdentity) throws {
+                            settingsJSON: String, run: RunIdentity, attachment: CheckpointAttachment? = nil) throws {
         var entries = model.stateEntries().map { ("model." + $0.0, $0.1) }
         for (name, t) in optimizer.stateTensors {
             entries.append(("optimizer." + name, SafetensorsEntry(floats: t.array, shape: t.shape)))
         }
+        entries += attachment?.checkpointEntries() ?? []
         var metadata = [
             "format": format,
             "position": String(decoding: try JSONEncoder().encode(position), as: UTF8.self),
             "settings": settingsJSON,
             "run": String(decoding: try JSONEncoder().encode(run), as: UTF8.self),
         ]
+        metadata.merge(attachment?.checkpointMetadata() ?? [:]) { own, _ in own }
         metadata["checksum"] = String(checksum(metadata: metadata, tensors: entries.map(\.1.data)), radix: 16)
         try AtomicFile.write(Safetensors.serialize(entries, metadata: metadata), to: url)
     }
 
     /// Restores model and optimizer; returns the header.
-    public static func load(from url: URL, model: ResNet18, optimizer: Optimizer) throws -> CheckpointHeader {
+    public static func load(from url: URL, model: ResNet18, optimizer: Optimizer,
+                            attachment: CheckpointAttachment? = nil) throws -> CheckpointHeader {
         guard FileManager.default.fileExists(atPath: url.path) else { throw CheckpointError.missing(url.path) }
         let data: Data
         do { data = try Data(contentsOf: url) } catch {
             throw CheckpointError.corrupt(url.path, reason: "cannot read: \(error.localizedDescription)")
         }
-        return try load(data, path: url.path, model: model, optimizer: optimizer)
+        return try load(data, path: url.path, model: model, optimizer: optimizer, attachment: attachment)
     }
 
     /// `load(from:model:optimizer:)` on a checkpoint's bytes; `path` names them in errors. Nothing is changed
     /// unless every check passes.
-    public static func load(_ data: Data, path: String, model: ResNet18, optimizer: Optimizer) throws -> CheckpointHeader {
+    public static func load(_ data: Data, path: String, model: ResNet18, optimizer: Optimizer,
+                            attachment: CheckpointAttachment? = nil) throws -> CheckpointHeader {
         let file: (tensors: [String: SafetensorsEntry], metadata: [String: String])
         do { file = try Safetensors.parse(data) } catch {
             throw CheckpointError.corrupt(path, reason: "\(error)")
@@ -107,8 +111,13 @@ public enum Checkpoint {
         // optimizer state); the parsed header is a dictionary, so rebuild that order from this model and optimizer.
         var ordered = model.stateEntries().map { "model." + $0.0 }
         ordered += optimizer.stateTensors.map { "optimizer." + $0.name }
+        ordered += attachment?.checkpointNames ?? []
         guard Set(ordered) == Set(file.tensors.keys) else {
-            throw CheckpointError.incompatible(path, reason: "tensor names differ from this model and optimizer")
+            // Name one difference: a `moco.` name, present or missing, says the run's --method is not the file's.
+            let unexpected = Set(file.tensors.keys).subtracting(ordered).sorted().first.map { ", e.g. the file has \($0)" }
+            let missing = Set(ordered).subtracting(file.tensors.keys).sorted().first.map { ", e.g. the file lacks \($0)" }
+            throw CheckpointError.incompatible(path, reason: "tensor names differ from this model and optimizer"
+                                               + (unexpected ?? missing ?? ""))
         }
         var header = file.metadata
         header["checksum"] = nil
@@ -132,6 +141,9 @@ public enum Checkpoint {
                                                    + "\(e.dtype) values, expected \(t.count) F32")
             }
         }
+        if let why = attachment?.refusal(tensors: file.tensors, metadata: file.metadata) {
+            throw CheckpointError.incompatible(path, reason: why)
+        }
         var modelTensors: [String: SafetensorsEntry] = [:]
         for (k, v) in file.tensors where k.hasPrefix("model.") { modelTensors[String(k.dropFirst(6))] = v }
         do { try model.load(tensors: modelTensors) } catch {
@@ -139,6 +151,7 @@ public enum Checkpoint {
         }
         for (name, t) in optimizer.stateTensors { t.copy(from: file.tensors["optimizer." + name]!.floats()) }
         optimizer.stepCount = position.optimizerStepCount
+        attachment?.restore(tensors: file.tensors, metadata: file.metadata)
         return CheckpointHeader(position: position, settingsJSON: settings, run: run)
     }
 
@@ -159,4 +172,23 @@ public enum Checkpoint {
         for d in parts { d.withUnsafeBytes { h.combine(bytes: $0) } }
         return h.value
     }
+}
+
+/// State a training method keeps beside the model and optimizer (MoCo: the key encoder and the queue), saved in
+/// the same checkpoint under its own names and metadata keys, all covered by the checksum.
+public protocol CheckpointAttachment: AnyObject {
+    /// Tensors under their checkpoint names, in a fixed order (the checksum's order).
+    func checkpointEntries() -> [(String, SafetensorsEntry)]
+    /// The names `checkpointEntries` writes, in the same order.
+    var checkpointNames: [String] { get }
+    /// Metadata entries beside the checkpoint's own (keys other than format, position, settings, run, checksum).
+    func checkpointMetadata() -> [String: String]
+    /// Why these tensors and metadata cannot be restored into this state (nil: they can); changes nothing.
+    func refusal(tensors: [String: SafetensorsEntry], metadata: [String: String]) -> String?
+    /// Restores what `refusal` accepted.
+    func restore(tensors: [String: SafetensorsEntry], metadata: [String: String])
+    /// Makes every rank hold rank 0's state (after rank 0 restored it).
+    func broadcast(over dataParallel: DataParallel) throws
+    /// Checks that every rank holds identical state.
+    func verifyReplicas(over dataParallel: DataParallel) throws
 }

@@ -13,12 +13,22 @@ public func parameterSegments(of model: ResNet18) -> [ParameterSegment] {
     }
 }
 
+/// What the pretraining loop asks of a method's step (SimCLR's `ContrastiveStep`, MoCo's `MoCoStep`).
+public protocol PretrainingStep: AnyObject {
+    /// `views` is [2b, 3, H, W]: view 1 of this rank's b images, then view 2 of the same images; `smallViews`
+    /// the multi-crop small views, for a step built for them. Returns the global batch's loss and metrics.
+    func run(views: Tensor, smallViews: Tensor?, learningRate: Float, localStop: Bool) throws -> InfoNCEResult
+    /// A stop was requested on some rank during the last step.
+    var stopRequested: Bool { get }
+    var lastTiming: StepTiming { get }
+}
+
 /// One SimCLR training step: both views of this rank's b images as one batch of 2b (so BatchNorm statistics
 /// cover all views), the embeddings gathered into the global [2B, D], InfoNCE over them, backward, the
 /// gradients summed over ranks, one optimizer step. Loss, BatchNorm statistics and gradients are those of the
 /// global batch; a process without MPI is a world of one, where B = b and every collective is a copy.
 /// docs/distributed-step.md follows these lines one by one.
-public final class ContrastiveStep {
+public final class ContrastiveStep: PretrainingStep {
     public let model: ResNet18
     public let loss: InfoNCELoss
     public let optimizer: Optimizer

@@ -217,9 +217,13 @@ public enum DistributedFault: String, CaseIterable {
     /// Classifier training: each rank takes the mean loss over its own images instead of normalizing by the
     /// global batch, so the summed gradient is W times too large.
     case localLossNormalization = "local-loss-normalization"
+    /// MoCo: the key encoder's BatchNorm normalizes with each rank's own batch statistics (what shuffle-BN and
+    /// SyncBN exist to avoid), so its keys and the queue differ from one process's.
+    case localKeyBatchNorm = "local-key-batchnorm"
 
     public var sharding: LossSharding {
         switch self {
+        case .localKeyBatchNorm: return GlobalBatchLoss()
         case .localGatherGradient: return LocalGatherGradient()
         case .noRankOffset: return NoRankOffset()
         case .localLossNormalization: return LocalLossNormalization()

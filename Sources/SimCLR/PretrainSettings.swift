@@ -34,6 +34,10 @@ public struct PretrainSettings: Equatable, OptimizationSettings, JSONSettings {
     /// Write a checkpoint every this many steps (and at the end of every epoch and of the run).
     public var saveEvery: Int?
     public var logEvery = 10
+    /// MoCo's settings; nil for SimCLR, so a SimCLR run's settings JSON is what it always was.
+    public var moco: MoCoSettings?
+
+    public var method: PretrainMethod { moco == nil ? .simclr : .moco }
 
     public init() {}
 

@@ -60,13 +60,16 @@ public struct PretrainSummary {
     public var stoppedEarly: Bool
 }
 
-/// SimCLR pretraining: data -> two augmented views -> ResNet-18 + projection head -> InfoNCE ->
-/// backward -> optimizer, with metrics, checkpoints and exact resumption.
+/// Contrastive pretraining: data -> two augmented views -> ResNet + projection head -> InfoNCE (SimCLR over
+/// the global batch, or MoCo against a momentum key encoder and a queue) -> backward -> optimizer, with
+/// metrics, checkpoints and exact resumption.
 public final class Pretrainer {
     public let settings: PretrainSettings
     public let model: ResNet18
     public let optimizer: Optimizer
-    public let step: ContrastiveStep
+    public let step: PretrainingStep
+    /// MoCo's key encoder and queue (nil for SimCLR).
+    public let moco: MoCoState?
     public let sampler: DistributedSampler
     public let schedule: LearningRateSchedule
     public let totalSteps: Int
@@ -92,6 +95,10 @@ public final class Pretrainer {
                 log: @escaping (String) -> Void = { print($0) }) throws {
         guard settings.batchSize >= 2 else { throw TrainingError.invalidSettings("--batch-size must be at least 2") }
         guard settings.temperature > 0 else { throw TrainingError.invalidSettings("--temperature must be positive") }
+        if let why = settings.moco?.refusal(globalBatch: settings.batchSize) { throw TrainingError.invalidSettings(why) }
+        if settings.moco != nil, settings.multiCrop != nil {
+            throw TrainingError.invalidSettings("--small-crops works with --method simclr only (MoCo with multi-crop is not built)")
+        }
         guard dataset.height == dataset.width else {
             throw TrainingError.invalidSettings("images are \(dataset.height)x\(dataset.width); square images expected")
         }
@@ -115,13 +122,22 @@ public final class Pretrainer {
         let identity = DatasetIdentity(of: dataset, source: dataSource)
         dataParallel = try options.makeDataParallel(model: model, configuration: settings.json, dataset: identity)
         optimizer = settings.makeOptimizer(segments: parameterSegments(of: model))
+        // MoCo's key encoder copies the query encoder after rank 0's state reached every rank.
+        let query = model
+        let keyStatistics: any ProcessGroup = options.fault == .localKeyBatchNorm ? SingleProcess() : options.communicator
+        moco = settings.moco.map { MoCoState(queryEncoder: query, settings: $0, seed: settings.seed, communicator: keyStatistics) }
         loop = TrainingLoop(runDirectory: runDirectory, model: model, optimizer: optimizer, dataParallel: dataParallel,
                             settingsJSON: settings.json, run: RunIdentity(worldSize: world, dataset: identity),
                             verifyReplicasEvery: options.verifyReplicasEvery,
-                            runInfo: runInfo, log: self.log)
-        step = ContrastiveStep(model: model, loss: InfoNCELoss(config: InfoNCEConfig(temperature: settings.temperature,
-                                                                                     similarity: settings.similarity)),
-                               optimizer: optimizer, dataParallel: dataParallel, multiCrop: settings.multiCrop != nil)
+                            runInfo: runInfo, log: self.log, attachment: moco)
+        if let moco {
+            step = MoCoStep(model: model, state: moco, loss: MoCoLoss(temperature: settings.temperature),
+                            optimizer: optimizer, dataParallel: dataParallel)
+        } else {
+            step = ContrastiveStep(model: model, loss: InfoNCELoss(config: InfoNCEConfig(temperature: settings.temperature,
+                                                                                         similarity: settings.similarity)),
+                                   optimizer: optimizer, dataParallel: dataParallel, multiCrop: settings.multiCrop != nil)
+        }
         do {
             sampler = try DistributedSampler(datasetCount: dataset.count, worldSize: world, rank: rank,
                                              batchSize: settings.batchSize / world, shuffle: settings.shuffle, seed: settings.seed)
@@ -143,7 +159,7 @@ public final class Pretrainer {
             Checkpoint.settingsRefusal($0, as: PretrainSettings.self, current: settings) { $0.sameTrainingAs($1) }
         }, writeConfig: {
             try loop.writeConfig(totalSteps: totalSteps, stepsPerEpoch: sampler.stepsPerEpoch, scaledLR: schedule.baseLR,
-                                 globalBatch: settings.batchSize)
+                                 globalBatch: settings.batchSize, fields: configFields)
         }, openMetrics: {
             try MetricsLog(url: loop.metricsURL, rows: PretrainMetricsRow.self, resumingAfterStep: $0,
                            tensorBoard: writesTensorBoard ? runDirectory.appendingPathComponent("tb") : nil)
@@ -218,11 +234,21 @@ public final class Pretrainer {
         return PretrainSummary(steps: position.step, finalLoss: lastLoss, stoppedEarly: stoppedEarly)
     }
 
+    /// What config.json says beyond the settings: for MoCo the method, and where the temperature came from
+    /// (`temperatureNote`, set by the command when it chose MoCo v2's default).
+    public var temperatureNote: String?
+    private var configFields: [String: Any] {
+        guard settings.method == .moco else { return [:] }
+        var fields: [String: Any] = ["method": settings.method.rawValue, "key_encoder_batchnorm": "global batch (SyncBN)"]
+        if let temperatureNote { fields["temperature_source"] = temperatureNote }
+        return fields
+    }
+
     /// `results.json`: the last epoch's contrastive metrics and, when the kNN monitor ran, its final
     /// accuracy as `test_top1`/`test_top5` (marked by `test_evaluation`: "knn").
     private func writeResults(steps: Int, finalLoss: Double, knn: ClassificationResult?) throws {
         var results = RunResults()
-        results.method = "simclr-pretrain"
+        results.method = settings.method == .moco ? "moco-pretrain" : "simclr-pretrain"
         (results.steps, results.finalLoss, results.epochs, results.ranks) = (steps, finalLoss, settings.epochs, worldSize)
         (results.batchSize, results.width, results.stem) = (settings.batchSize, settings.model.width, settings.model.stem.rawValue)
         (results.temperature, results.seed) = (Double(settings.temperature), settings.seed)

@@ -40,14 +40,14 @@ extension Checkpoint {
     /// a checkpoint of other data is refused. A failure on rank 0 is reported to every rank. `savedWorldSize`
     /// receives the rank count that wrote the checkpoint (on rank 0).
     public static func resume(from url: URL, model: ResNet18, optimizer: Optimizer, dataParallel dp: DataParallel,
-                              run: RunIdentity, savedWorldSize: inout Int,
+                              run: RunIdentity, savedWorldSize: inout Int, attachment: CheckpointAttachment? = nil,
                               refusal: (String) -> String?) throws -> TrainingPosition {
         let isLeader = dp.rank == 0
         var position = TrainingPosition(step: 0, optimizerStepCount: 0)
         var failure: Error?
         if isLeader {
             do {
-                let saved = try load(from: url, model: model, optimizer: optimizer)
+                let saved = try load(from: url, model: model, optimizer: optimizer, attachment: attachment)
                 if let why = refusal(saved.settingsJSON) { throw CheckpointError.incompatible(url.path, reason: why) }
                 if let mismatch = run.mismatch(resuming: saved.run) {
                     throw CheckpointError.incompatible(url.path, reason: mismatch)
@@ -63,6 +63,7 @@ extension Checkpoint {
         }
         try dp.broadcastState(of: model)
         for (_, t) in optimizer.stateTensors { try dp.communicator.broadcast(t) }
+        try attachment?.broadcast(over: dp)
         let json = try dp.communicator.broadcast(isLeader ? String(decoding: try JSONEncoder().encode(position), as: UTF8.self) : "")
         position = try JSONDecoder().decode(TrainingPosition.self, from: Data(json.utf8))
         optimizer.stepCount = position.optimizerStepCount
@@ -129,6 +130,8 @@ struct TrainingLoop {
     /// The build, host and data facts config.json records.
     let runInfo: [String: String]
     let log: (String) -> Void
+    /// A method's state saved and restored with the model (MoCo's key encoder and queue).
+    var attachment: CheckpointAttachment? = nil
 
     var isLeader: Bool { dataParallel.rank == 0 }
     var checkpointURL: URL { runDirectory.appendingPathComponent("checkpoint.safetensors") }
@@ -176,7 +179,7 @@ struct TrainingLoop {
             var savedWorld = run.worldSize
             position = try Checkpoint.resume(from: checkpointURL, model: model, optimizer: optimizer,
                                              dataParallel: dataParallel, run: run, savedWorldSize: &savedWorld,
-                                             refusal: refusal)
+                                             attachment: attachment, refusal: refusal)
             let ranks = savedWorld == run.worldSize ? "" : " (written by \(savedWorld) ranks, continued on \(run.worldSize))"
             log("resuming from step \(position.step) of \(totalSteps)\(ranks)")
         } else if resume {
@@ -191,6 +194,12 @@ struct TrainingLoop {
         return (position, metrics)
     }
 
+    /// The model's replicas and, with more than one rank, the attachment's.
+    private func verifyReplicas() throws {
+        try dataParallel.verifyReplicas(of: model)
+        if dataParallel.size > 1 { try attachment?.verifyReplicas(over: dataParallel) }
+    }
+
     /// After a step: writes a checkpoint when `checkpointDue` or when stopping (replicas checked first), else
     /// checks replicas every `verifyReplicasEvery` steps. Returns true when the loop must stop: Ctrl-C on any
     /// rank (`stopRequested`, agreed through the step's totals) or `haltAfterStep` reached.
@@ -199,18 +208,18 @@ struct TrainingLoop {
         let halting = position.step == haltAfterStep || signalled
         if checkpointDue || halting {
             CollectiveDeadline.expectSlowNextStep()
-            try dataParallel.verifyReplicas(of: model)
+            try verifyReplicas()
             metrics?.flush()
             if isLeader {
                 do {
                     try Checkpoint.save(to: checkpointURL, model: model, optimizer: optimizer, position: position,
-                                        settingsJSON: settingsJSON, run: run)
+                                        settingsJSON: settingsJSON, run: run, attachment: attachment)
                 } catch {
                     throw TrainingError.checkpointNotWritten(step: position.step, reason: "\(error)")
                 }
             }
         } else if let every = verifyReplicasEvery, position.step % every == 0 {
-            try dataParallel.verifyReplicas(of: model)
+            try verifyReplicas()
         }
         if halting {
             // Every rank waits for rank 0's checkpoint: a rank that exited first with a non-zero status

@@ -6,6 +6,7 @@ import SimCLR
 
 extension Stem: ExpressibleByArgument {}
 extension Architecture: ExpressibleByArgument {}
+extension PretrainMethod: ExpressibleByArgument {}
 extension ComputePrecision: ExpressibleByArgument {}
 
 /// `--similarity cosine|l2`.

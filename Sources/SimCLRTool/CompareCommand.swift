@@ -11,7 +11,8 @@ struct CompareCommand: ParsableCommand {
         abstract: "Random-init vs SimCLR-pretrained vs supervised-from-scratch at several label fractions: one table.",
         discussion: """
         Runs, as separate processes of this tool, each in its own directory under --out:
-          pretrain                      SimCLR pretraining (skipped with --encoder)
+          pretrain                      SimCLR pretraining, or MoCo v2 with --method moco (skipped with --encoder);
+                                        with --method moco the runs below are named moco instead of simclr
           linear-{simclr,random}-F      linear probe on frozen SimCLR / random-init features
           knn-{simclr,random}-F         kNN (k=200) on the same features
           finetune-simclr-F             SimCLR encoder + new head trained end to end
@@ -28,6 +29,8 @@ struct CompareCommand: ParsableCommand {
 
         Examples:
           simclr compare --out runs/compare --ranks 2 --width 0.25 --pretrain-epochs 20 --label-fractions 0.1
+          simclr compare --method moco --out runs/compare-moco --ranks 2 --width 0.25 --pretrain-epochs 20 \\
+            --label-fractions 0.1 --pretrain-arg=--queue-size=1024
           simclr compare --out runs/cifar --data data/cifar10 --ranks 8 --mpirun-arg=--hostfile=hosts \\
             --pretrain-epochs 500 --pretrain-arg=--batch-size=512
         """)
@@ -49,7 +52,10 @@ struct CompareCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Evaluate this pretrained encoder instead of pretraining one.", valueName: "file"))
     var encoder: String?
 
-    @Option(help: "SimCLR pretraining epochs.")
+    @Option(help: "How to pretrain: simclr, or moco (MoCo v2; the table's pretrained rows are then MoCo's).")
+    var method: PretrainMethod = .simclr
+
+    @Option(help: "Pretraining epochs.")
     var pretrainEpochs = 100
 
     @Option(help: "Linear-probe epochs.")
@@ -110,6 +116,7 @@ struct CompareCommand: ParsableCommand {
                                     encoder: encoder.map { URL(fileURLWithPath: expandPath($0)).path },
                                     studyDirectory: URL(fileURLWithPath: expandPath(out)))
         (study.pretrainEpochs, study.probeEpochs) = (pretrainEpochs, probeEpochs)
+        study.method = method
         (study.finetuneEpochs, study.supervisedEpochs) = (finetuneEpochs, supervisedEpochs)
         (study.pretrainArguments, study.probeArguments) = (pretrainArg, probeArg)
         (study.finetuneArguments, study.supervisedArguments) = (finetuneArg, supervisedArg)

@@ -22,7 +22,7 @@ enum PretrainOptimizationDefaults: OptimizationDefaults {
 struct PretrainCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "pretrain",
-        abstract: "SimCLR pretraining: two augmented views per image, ResNet-18/34/50 + projection head, InfoNCE.",
+        abstract: "Contrastive pretraining (SimCLR or MoCo v2): two augmented views per image, ResNet-18/34/50 + projection head, InfoNCE.",
         discussion: """
         Writes RUN_DIR/metrics.csv, RUN_DIR/config.json, RUN_DIR/checkpoint.safetensors (model, optimizer state and
         position; atomic, checksummed) and at the end RUN_DIR/model.safetensors (torchvision keys, loadable by PyTorch).
@@ -32,10 +32,15 @@ struct PretrainCommand: ParsableCommand {
         so InfoNCE sees the global batch, BatchNorm statistics are global (--no-sync-bn for per-rank), and
         gradients are all-reduced in buckets during backward. Rank 0 writes all files.
 
+        --method moco trains MoCo v2: the query encoder on view 1, a momentum key encoder (never trained) on view 2,
+        InfoNCE of each query against its key and --queue-size queued keys; the global batch's keys are all-gathered
+        and enqueued in global-batch order on every rank, and the key encoder's BatchNorm uses global-batch statistics.
+
         Examples:
           simclr pretrain --data synthetic --out runs/demo --epochs 5 --batch-size 128 --width 0.25
           mpirun -np 2 simclr pretrain --out runs/demo2 --epochs 5 --batch-size 128 --width 0.25
           simclr pretrain --out runs/multicrop --epochs 5 --batch-size 128 --width 0.25 --small-crops 2
+          simclr pretrain --method moco --out runs/moco --epochs 5 --batch-size 128 --width 0.25 --queue-size 1024
         """)
 
     @OptionGroup var data: DataOptions
@@ -50,7 +55,12 @@ struct PretrainCommand: ParsableCommand {
     @Flag(help: "Start the last BatchNorm of every residual block at gamma 0, so blocks start as the identity (torchvision's zero_init_residual).")
     var zeroInitResidual = false
     @Option(help: "Projection head sizes after the pooled features (512-d, ResNet-50 2048-d at width 1), e.g. 512,256 (two layers) or 128 (one).") var projDims = "512,256"
-    @Option(help: "InfoNCE temperature.") var temperature: Float = 0.07
+    @Option(help: "simclr (InfoNCE over the global batch) or moco (MoCo v2: momentum key encoder and a queue of negatives).")
+    var method: PretrainMethod = .simclr
+    @Option(help: "InfoNCE temperature (default 0.07; with --method moco MoCo v2's 0.2).") var temperature: Float?
+    @Option(help: "MoCo: the key encoder follows the query encoder as k = m*k + (1-m)*q (MoCo's paper used 0.999).")
+    var mocoMomentum = 0.99
+    @Option(help: "MoCo: negatives in the queue, a multiple of --batch-size.") var queueSize = 4096
     @Option(help: "Similarity: cosine, or l2 (negative squared Euclidean distance).") var similarity: Similarity = .cosine
     @OptionGroup var optimization: OptimizationOptions<PretrainOptimizationDefaults>
     @OptionGroup var augmentation: AugmentationOptions
@@ -77,7 +87,9 @@ struct PretrainCommand: ParsableCommand {
         }
         try checkBatchSplitsOverRanks(batchSize)
         guard epochs >= 1 || (steps ?? 0) >= 1 else { throw ValidationError("--epochs (or --steps) must be at least 1") }
-        guard temperature > 0 else { throw ValidationError("--temperature must be positive") }
+        if let temperature, temperature <= 0 { throw ValidationError("--temperature must be positive") }
+        if method == .moco, let why = mocoSettings.refusal(globalBatch: batchSize) { throw ValidationError(why) }
+        if method == .moco, similarity != .cosine { throw ValidationError("--method moco compares unit vectors by their dot product; --similarity applies to simclr only") }
         try checkWidth(width)
         guard imageSize >= 8 else { throw ValidationError("--image-size must be at least 8") }
         if let s = saveEvery, s < 1 { throw ValidationError("--save-every must be at least 1") }
@@ -93,6 +105,8 @@ struct PretrainCommand: ParsableCommand {
         try runTrainingCommand(threadLevel: distributed.threadLevel, train)
     }
 
+    private var mocoSettings: MoCoSettings { MoCoSettings(momentum: mocoMomentum, queueSize: queueSize) }
+
     private func train(_ communicator: Communicator?) throws {
         let context = RunContext(communicator: communicator, runtime: runtime, data: data)
         let say = context.say
@@ -102,7 +116,8 @@ struct PretrainCommand: ParsableCommand {
         settings.batchSize = batchSize
         settings.model = encoderConfig(arch: arch, stem: stem, width: width, headDims: try parseDims(projDims),
                                        zeroInitResidual: zeroInitResidual, resuming: resume ? out : nil)
-        settings.temperature = temperature
+        settings.temperature = temperature ?? (method == .moco ? MoCoSettings.defaultTemperature : 0.07)
+        if method == .moco { settings.moco = mocoSettings }
         settings.similarity = similarity
         optimization.apply(to: &settings)
         settings.augmentation = try augmentation.config(outputSize: imageSize)
@@ -131,6 +146,13 @@ struct PretrainCommand: ParsableCommand {
                                      dataSource: data.source(split: .train, pretraining: true))
         defer { try? trainer.dataParallel.reducer.close() }
         trainer.writesTensorBoard = tensorBoard.enabled
+        if method == .moco {
+            if temperature == nil {
+                trainer.temperatureNote = "MoCo v2 default (no --temperature given)"
+                say("temperature: \(settings.temperature), MoCo v2's default (no --temperature given)")
+            }
+            say("MoCo: momentum \(mocoSettings.momentum), queue of \(queueSize) keys, key encoder BatchNorm over the global batch")
+        }
         say("model: \(settings.model.describe) head=\(projDims), \(trainer.model.registry.parameterCount) parameters")
         if let m = settings.multiCrop {
             say("multi-crop: \(m.count) small crops of \(m.size) px (scale \(m.scale.lowerBound),\(m.scale.upperBound)) per image besides the 2 global views")

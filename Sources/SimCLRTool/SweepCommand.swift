@@ -20,6 +20,8 @@ struct SweepCommand: ParsableCommand {
                          1, 2 and 3 layers, and output sizes)
           similarity     cosine and l2
           multicrop      small crops per image besides the two global views, --small-crop-counts (default 0,2,4)
+          method         simclr and moco (MoCo v2 with pretrain's defaults: --queue-size 4096, MoCo v2's
+                         temperature unless the base arguments give one); not in the default --studies
         Choose studies with --studies. Runs go to --out/<study>-<setting>/{pretrain,linear,knn}; the table \
         goes to sweep.csv and sweep.md (last-epoch contrastive loss, top-1, top-5, probe top-1/top-5, kNN \
         top-1). Rerunning the same command skips finished runs; an interrupted pretraining resumes.
@@ -46,7 +48,7 @@ struct SweepCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Sweep directory (one subdirectory per run).", valueName: "dir"))
     var out: String
 
-    @Option(help: ArgumentHelp("Studies, comma-separated: temperature, batch-size, augmentation, head, similarity, multicrop.",
+    @Option(help: ArgumentHelp("Studies, comma-separated: temperature, batch-size, augmentation, head, similarity, multicrop, method.",
                                valueName: "list"))
     var studies = "temperature,batch-size,augmentation,head,similarity"
 

@@ -140,6 +140,29 @@ final class StudyRunnerTests: XCTestCase {
         XCTAssert(cells.contains("| random init | linear probe | 50.0% (87.5%) | 12.5% (87.5%) |"), markdown)
     }
 
+    /// `compare --method moco`: the pretraining runs MoCo (before the user's own pretrain arguments, which win),
+    /// and the pretrained rows and runs are MoCo's.
+    func testComparisonWithMoCoPretrainsWithMoCo() throws {
+        var study = ComparisonStudy(dataArguments: ["--d"], modelArguments: ["--m"], labelFractions: [0.1],
+                                    evaluations: [.linear, .finetune], encoder: nil, studyDirectory: root)
+        study.method = .moco
+        study.pretrainEpochs = 2
+        study.pretrainArguments = ["--queue-size=64"]
+        XCTAssertEqual(study.runs.map(\.run.name), ["pretrain", "linear-moco-10pct", "linear-random-10pct", "finetune-moco-10pct"])
+        XCTAssertEqual(study.runs[0].run.arguments, ["--d", "--m", "--epochs", "2", "--method", "moco", "--queue-size=64"])
+        XCTAssertEqual(study.runs.map(\.source), ["moco", "moco", "random-init", "moco"])
+
+        let recorder = Recorder()
+        recorder.top1 = ["linear-moco-10pct": 0.25]
+        var r = runner(recorder)
+        let table = try study.run(with: &r)
+        let markdown = ComparisonStudy.markdown(table, data: "tiny data", model: "ResNet-18", method: .moco)
+        XCTAssert(markdown.hasPrefix("# Random init vs MoCo v2 vs supervised\n\n"), markdown)
+        let cells = markdown.replacingOccurrences(of: " +", with: " ", options: .regularExpression)
+        XCTAssert(cells.contains("| MoCo v2 | linear probe | 25.0% (87.5%) |"), markdown)
+        XCTAssert(cells.contains("| MoCo v2 | fine-tune |"), markdown)
+    }
+
     func testSweepRowsFromRecordedRuns() throws {
         let plan = SweepPlan(studies: ["temperature"], temperatures: ["0.1", "0.5"], batchSizes: [], ablations: [], heads: [])
         var study = SweepStudy(plan: plan, dataArguments: ["--d"], modelArguments: ["--m"], studyDirectory: root)

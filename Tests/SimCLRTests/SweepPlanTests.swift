@@ -19,6 +19,13 @@ final class SweepPlanTests: XCTestCase {
         ])
     }
 
+    func testMethodStudyPretrainsWithEachMethod() throws {
+        let p = plan(studies: ["method"])
+        try p.validate()
+        XCTAssertEqual(p.settings.map { "\($0.study) \($0.setting) \($0.arguments.joined(separator: " "))" },
+                       ["method simclr --method simclr", "method moco --method moco"])
+    }
+
     func testL2TemperatureGivesTheL2SettingItsOwnTemperature() throws {
         var p = plan(studies: ["similarity"])
         p.l2Temperature = "0.5"

@@ -20,6 +20,8 @@ public struct ComparisonStudy {
     public var encoder: String?
     public var studyDirectory: URL
     public var pretrainEpochs = 100, probeEpochs = 100, finetuneEpochs = 30, supervisedEpochs = 30
+    /// How the study pretrains (`--method`): the pretrained rows and runs are named after it.
+    public var method = PretrainMethod.simclr
     /// Extra arguments of each kind of run; they come last, so they win over the study's.
     public var pretrainArguments: [String] = [], probeArguments: [String] = []
     public var finetuneArguments: [String] = [], supervisedArguments: [String] = []
@@ -34,7 +36,7 @@ public struct ComparisonStudy {
     /// One run of the study and what its results contribute to the table.
     public struct PlannedRun: Equatable {
         public var run: ChildRun
-        /// "simclr", "random-init" or "supervised".
+        /// "simclr" or "moco" (the study's method), "random-init" or "supervised".
         public var source: String
         /// "pretrain" (no table entry), "linear", "knn", "finetune" or "supervised".
         public var evaluation: String
@@ -50,11 +52,13 @@ public struct ComparisonStudy {
     public var runs: [PlannedRun] {
         let data = dataArguments, model = modelArguments
         var runs: [PlannedRun] = []
+        let pretrained = method.rawValue
         if encoder == nil, evaluations.contains(where: { $0 != .supervised }) {
-            let args = data + model + ["--epochs", String(pretrainEpochs)] + pretrainArguments
+            let methodArgs = method == .simclr ? [] : ["--method", method.rawValue]
+            let args = data + model + ["--epochs", String(pretrainEpochs)] + methodArgs + pretrainArguments
             runs.append(PlannedRun(run: ChildRun(name: "pretrain", subcommand: "pretrain", arguments: args,
                                                  product: "model.safetensors"),
-                                   source: "simclr", evaluation: "pretrain", fraction: 1))
+                                   source: pretrained, evaluation: "pretrain", fraction: 1))
         }
         for f in labelFractions {
             let tag = fractionTag(f)
@@ -64,9 +68,9 @@ public struct ComparisonStudy {
                 case .linear, .knn:
                     let command = evaluation == .linear ? "linear-eval" : "knn"
                     let extra = evaluation == .linear ? ["--epochs", String(probeEpochs)] + probeArguments : []
-                    for (source, encoderArgs) in [("simclr", ["--encoder", pretrainedEncoder]),
+                    for (source, encoderArgs) in [(pretrained, ["--encoder", pretrainedEncoder]),
                                                   ("random-init", ["--random-init"])] {
-                        let name = "\(evaluation.rawValue)-\(source == "simclr" ? "simclr" : "random")-\(tag)"
+                        let name = "\(evaluation.rawValue)-\(source == pretrained ? pretrained : "random")-\(tag)"
                         let run = ChildRun(name: name, subcommand: command,
                                            arguments: data + model + encoderArgs + fraction + extra)
                         runs.append(PlannedRun(run: run, source: source, evaluation: evaluation.rawValue, fraction: f))
@@ -74,8 +78,8 @@ public struct ComparisonStudy {
                 case .finetune:
                     let args = data + model + ["--encoder", pretrainedEncoder, "--epochs", String(finetuneEpochs)]
                         + fraction + finetuneArguments
-                    runs.append(PlannedRun(run: ChildRun(name: "finetune-simclr-\(tag)", subcommand: "finetune", arguments: args),
-                                           source: "simclr", evaluation: "finetune", fraction: f))
+                    runs.append(PlannedRun(run: ChildRun(name: "finetune-\(pretrained)-\(tag)", subcommand: "finetune", arguments: args),
+                                           source: pretrained, evaluation: "finetune", fraction: f))
                 case .supervised:
                     let args = data + model + ["--epochs", String(supervisedEpochs)] + fraction + supervisedArguments
                     runs.append(PlannedRun(run: ChildRun(name: "supervised-\(tag)", subcommand: "supervised", arguments: args),
@@ -112,7 +116,7 @@ public struct ComparisonStudy {
     /// Writes comparison.md, comparison.csv and the report of every run (report/); returns comparison.md's
     /// text and the report's files (report.md and report.html first, then the plots).
     public func write(_ table: ComparisonTable, data: String, model: String) throws -> (markdown: String, report: [URL]) {
-        let markdown = Self.markdown(table, data: data, model: model)
+        let markdown = Self.markdown(table, data: data, model: model, method: method)
         try AtomicFile.write(Data(markdown.utf8), to: studyDirectory.appendingPathComponent("comparison.md"))
         try AtomicFile.write(Data(table.csv.utf8), to: studyDirectory.appendingPathComponent("comparison.csv"))
         let records = try runs.map { try RunRecord.load(studyDirectory.appendingPathComponent($0.run.name)) }
@@ -121,9 +125,9 @@ public struct ComparisonStudy {
     }
 
     /// comparison.md: a title, what was compared, the table.
-    public static func markdown(_ table: ComparisonTable, data: String, model: String) -> String {
+    public static func markdown(_ table: ComparisonTable, data: String, model: String, method: PretrainMethod = .simclr) -> String {
         let (header, rows) = table.cells
-        var text = "# Random init vs SimCLR vs supervised\n\n"
+        var text = "# Random init vs \(ComparisonTable.sourceTitle(method.rawValue)) vs supervised\n\n"
         text += "Test top-1 (top-5) on \(data); \(model).\n\n"
         text += MarkdownTable(headers: header, rows: rows).markdown()
         return text

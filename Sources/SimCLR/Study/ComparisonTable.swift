@@ -3,7 +3,8 @@ import RunFiles
 
 /// One accuracy of a comparison study: how features from one source did in one evaluation at one label fraction.
 public struct ComparisonEntry: Equatable {
-    /// Where the encoder came from: "random-init", "simclr" or "supervised" (trained from scratch on the labels).
+    /// Where the encoder came from: "random-init", "simclr" or "moco" (pretrained with that method) or
+    /// "supervised" (trained from scratch on the labels).
     public var source: String
     /// "linear", "knn", "finetune" or "supervised".
     public var evaluation: String
@@ -90,7 +91,7 @@ public struct ComparisonTable {
     }
 
     static func sourceTitle(_ s: String) -> String {
-        ["random-init": "random init", "simclr": "SimCLR", "supervised": "supervised from scratch"][s] ?? s
+        ["random-init": "random init", "simclr": "SimCLR", "moco": "MoCo v2", "supervised": "supervised from scratch"][s] ?? s
     }
 
     static func evaluationTitle(_ e: String) -> String {

@@ -6,7 +6,7 @@ import RunFiles
 /// setting is a short pretraining (the base arguments plus the setting's own) followed by a linear probe
 /// and kNN (docs/reference-semantics.md, note 'Studies').
 public struct SweepPlan: Equatable {
-    public static let studyNames = ["temperature", "batch-size", "augmentation", "head", "similarity", "multicrop"]
+    public static let studyNames = ["temperature", "batch-size", "augmentation", "head", "similarity", "multicrop", "method"]
     public static let ablationNames = ["crop", "flip", "color-jitter", "grayscale", "blur"]
 
     public var studies: [String]
@@ -89,6 +89,8 @@ public struct SweepPlan: Equatable {
                 }
             case "multicrop":
                 return smallCropCounts.map { Setting(study: study, setting: $0, arguments: ["--small-crops", $0]) }
+            case "method":
+                return PretrainMethod.allCases.map { Setting(study: study, setting: $0.rawValue, arguments: ["--method", $0.rawValue]) }
             default: return []
             }
         }
