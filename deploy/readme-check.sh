@@ -64,7 +64,8 @@ shrink() {
 }
 
 # Flags added to each simclr invocation whose command takes them and does not set them: the small synthetic
-# dataset, a quarter-width network, one epoch of every stage, batches of 16, one timed bench step.
+# dataset (256 train images: no fewer, as the sweep's default batch-size study runs a batch of 256 and
+# README's label fraction 0.1 must still fill a batch of 16), a quarter-width network, one epoch of every stage, batches of 16, one timed bench step.
 with_small_data() {
     local c=$1 out="" word next_is_sub=0 help flag value
     set -f  # the words are not file patterns
@@ -73,7 +74,7 @@ with_small_data() {
         if ((next_is_sub)) && [[ $word != -* ]]; then
             next_is_sub=0
             help=$("$bin/simclr" "$word" --help 2>/dev/null || true)
-            for flag in --synthetic-train-count=64 --synthetic-test-count=32 --width=0.25 --pretrain-epochs=1 \
+            for flag in --synthetic-train-count=256 --synthetic-test-count=64 --width=0.25 --pretrain-epochs=1 \
                         --probe-epochs=1 --finetune-epochs=1 --supervised-epochs=1 --epochs=1 --batch-size=16 \
                         --warmup=0 --no-roofline; do
                 value=${flag#*=}; [[ $value == "$flag" ]] && value=""

@@ -192,7 +192,8 @@ final class DistributedInvariantTests: XCTestCase {
         XCTAssertEqual(r2.status, 0, r2.output)
         XCTAssertLessThan(WeightDifference.modelRelative(try weights("mc-w1"), try weights("mc-w2")), 1e-3)
         for (a, b) in zip(try losses("mc-w1"), try losses("mc-w2")) { XCTAssertEqual(a, b, accuracy: 1e-4 * abs(a)) }
-        let plain = try ProcessHarness.run(try common("mc-none"), environment: direct)
+        // Without small crops (default convolutions: their rounding is ~1e-6, far below the difference asked for).
+        let plain = try ProcessHarness.run(try common("mc-none"))
         XCTAssertEqual(plain.status, 0, plain.output)
         XCTAssertGreaterThan(WeightDifference.modelRelative(try weights("mc-w1"), try weights("mc-none")), 1e-2)
         XCTAssertNotEqual(try losses("mc-w1").first, try losses("mc-none").first)
