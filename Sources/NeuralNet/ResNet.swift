@@ -236,8 +236,6 @@ public final class ResNet {
 
 }
 
-/// The name from when ResNet-18 was the only architecture.
-public typealias ResNet18 = ResNet
 
 extension ResNet {
     /// Multiply-add FLOPs (counted as 2) of the last forward pass through convolutions and the head.

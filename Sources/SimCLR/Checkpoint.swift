@@ -62,7 +62,7 @@ public enum Checkpoint {
     /// Marks checkpoints whose checksum covers the header; older files are refused rather than trusted.
     static let format = "simclr-checkpoint-2"
 
-    public static func save(to url: URL, model: ResNet18, optimizer: Optimizer, position: TrainingPosition,
+    public static func save(to url: URL, model: ResNet, optimizer: Optimizer, position: TrainingPosition,
                             settingsJSON: String, run: RunIdentity, attachment: CheckpointAttachment? = nil) throws {
         var entries = model.stateEntries().map { ("model." + $0.0, $0.1) }
         for (name, t) in optimizer.stateTensors {
@@ -81,7 +81,7 @@ public enum Checkpoint {
     }
 
     /// Restores model and optimizer; returns the header.
-    public static func load(from url: URL, model: ResNet18, optimizer: Optimizer,
+    public static func load(from url: URL, model: ResNet, optimizer: Optimizer,
                             attachment: CheckpointAttachment? = nil) throws -> CheckpointHeader {
         guard FileManager.default.fileExists(atPath: url.path) else { throw CheckpointError.missing(url.path) }
         let data: Data
@@ -93,7 +93,7 @@ public enum Checkpoint {
 
     /// `load(from:model:optimizer:)` on a checkpoint's bytes; `path` names them in errors. Nothing is changed
     /// unless every check passes.
-    public static func load(_ data: Data, path: String, model: ResNet18, optimizer: Optimizer,
+    public static func load(_ data: Data, path: String, model: ResNet, optimizer: Optimizer,
                             attachment: CheckpointAttachment? = nil) throws -> CheckpointHeader {
         let file: (tensors: [String: SafetensorsEntry], metadata: [String: String])
         do { file = try Safetensors.parse(data) } catch {

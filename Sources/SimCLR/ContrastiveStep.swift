@@ -6,7 +6,7 @@ import Optimizers
 
 /// The optimizer's view of a model's flat parameter buffer: one segment per parameter tensor,
 /// biases and BatchNorm affine terms marked for exclusion from weight decay and LARS adaptation.
-public func parameterSegments(of model: ResNet18) -> [ParameterSegment] {
+public func parameterSegments(of model: ResNet) -> [ParameterSegment] {
     model.parameters.map {
         ParameterSegment(name: $0.name, offset: $0.offset, count: $0.count,
                          excludedFromDecayAndAdaptation: $0.kind.isExcludedFromDecay)
@@ -29,7 +29,7 @@ public protocol PretrainingStep: AnyObject {
 /// global batch; a process without MPI is a world of one, where B = b and every collective is a copy.
 /// docs/distributed-step.md follows these lines one by one.
 public final class ContrastiveStep: PretrainingStep {
-    public let model: ResNet18
+    public let model: ResNet
     public let loss: InfoNCELoss
     public let optimizer: Optimizer
     public let dataParallel: DataParallel
@@ -44,7 +44,7 @@ public final class ContrastiveStep: PretrainingStep {
     private let smallCrops: SmallCropBranch?
 
     /// Without `dataParallel` the step runs in a world of one. With `multiCrop` every step also takes small views.
-    public init(model: ResNet18, loss: InfoNCELoss, optimizer: Optimizer, dataParallel: DataParallel? = nil,
+    public init(model: ResNet, loss: InfoNCELoss, optimizer: Optimizer, dataParallel: DataParallel? = nil,
                 multiCrop: Bool = false) {
         self.model = model; self.loss = loss; self.optimizer = optimizer
         let dataParallel = dataParallel ?? .singleProcess(model: model)

@@ -23,7 +23,7 @@ public struct DataParallelOptions {
     /// The data-parallel machinery for `model`, after checking that every rank runs the same configuration
     /// (`configuration`, the data and every option that changes the distributed step, hashed and compared
     /// with rank 0's). Rank 0's parameters and buffers are broadcast.
-    public func makeDataParallel(model: ResNet18, configuration: String, dataset: DatasetIdentity) throws -> DataParallel {
+    public func makeDataParallel(model: ResNet, configuration: String, dataset: DatasetIdentity) throws -> DataParallel {
         CollectiveDeadline.configure(seconds: communicator.size > 1 ? collectiveTimeout : nil)
         try ConfigurationCheck.verify(canonicalConfiguration(configuration, dataset: dataset), communicator: communicator)
         let dp = try DataParallel(communicator: communicator, model: model, syncBatchNorm: syncBatchNorm,
@@ -65,7 +65,7 @@ public final class DataParallel {
 
     /// Collective (the gradient reducer duplicates the group). With one rank there is nothing to overlap,
     /// so the reducer runs synchronously and has no thread.
-    public init(communicator: any ProcessGroup, model: ResNet18, syncBatchNorm: Bool, bucketBytes: Int, overlap: Bool,
+    public init(communicator: any ProcessGroup, model: ResNet, syncBatchNorm: Bool, bucketBytes: Int, overlap: Bool,
                 sharding: LossSharding = GlobalBatchLoss()) throws {
         self.communicator = communicator
         self.syncBatchNorm = syncBatchNorm && communicator.size > 1
@@ -86,7 +86,7 @@ public final class DataParallel {
     }
 
     /// The world of one: no MPI, every collective the identity.
-    public static func singleProcess(model: ResNet18) -> DataParallel {
+    public static func singleProcess(model: ResNet) -> DataParallel {
         // Cannot throw: no MPI call is made and a model's parameter ranges are valid.
         try! DataParallel(communicator: SingleProcess(), model: model, syncBatchNorm: false,
                           bucketBytes: GradientBucketPlan.defaultBucketBytes, overlap: false)
@@ -124,7 +124,7 @@ public final class DataParallel {
     // MARK: between steps
 
     /// Makes every rank start from rank 0's parameters, buffers and BatchNorm counters.
-    public func broadcastState(of model: ResNet18) throws {
+    public func broadcastState(of model: ResNet) throws {
         try communicator.broadcast(model.flatParameters)
         try communicator.broadcast(model.registry.flatBuffers)
         var counters = model.batchNorms.map(\.numBatchesTracked)
@@ -133,7 +133,7 @@ public final class DataParallel {
     }
 
     /// Checks that every replica holds bit-identical parameters (no-op on one rank).
-    public func verifyReplicas(of model: ResNet18) throws {
+    public func verifyReplicas(of model: ResNet) throws {
         guard size > 1 else { return }
         try ReplicaCheck.verify(model.flatParameters, communicator: communicator)
     }

@@ -9,7 +9,7 @@ import NeuralNet
 /// parameters, and the queue of negative keys. Saved in checkpoints under `moco.key_encoder.<name>` (its
 /// parameters and BatchNorm buffers, torchvision keys), `moco.queue` and the metadata key `moco`.
 public final class MoCoState {
-    public let keyEncoder: ResNet18
+    public let keyEncoder: ResNet
     public let queue: MoCoQueue
     public let momentum: Float
     /// 1 - m rounded from double precision (what PyTorch computes for `param_q * (1. - m)`).
@@ -22,8 +22,8 @@ public final class MoCoState {
     /// A key encoder that is an exact copy of `queryEncoder` (parameters, buffers and BatchNorm counters, taken
     /// after rank 0's state was broadcast, so every rank starts from the same copy) and the queue drawn from
     /// `seed`. Its BatchNorm statistics are summed over `communicator`'s ranks (global-batch statistics).
-    public init(queryEncoder: ResNet18, settings: MoCoSettings, seed: UInt64, communicator: any ProcessGroup) {
-        keyEncoder = ResNet18(config: queryEncoder.config, seed: seed)
+    public init(queryEncoder: ResNet, settings: MoCoSettings, seed: UInt64, communicator: any ProcessGroup) {
+        keyEncoder = ResNet(config: queryEncoder.config, seed: seed)
         keyEncoder.precision = queryEncoder.precision
         keyEncoder.flatParameters.copy(from: queryEncoder.flatParameters)
         keyEncoder.registry.flatBuffers.copy(from: queryEncoder.registry.flatBuffers)
@@ -37,7 +37,7 @@ public final class MoCoState {
 
     /// k = m * k + (1 - m) * q over the parameters (not the buffers: the key encoder's BatchNorm running
     /// statistics come from its own forwards, as in MoCo).
-    public func momentumUpdate(from queryEncoder: ResNet18) {
+    public func momentumUpdate(from queryEncoder: ResNet) {
         Elementwise.movingAverage(keyEncoder.flatParameters, toward: queryEncoder.flatParameters,
                                   momentum: momentum, complement: complement)
     }
@@ -70,7 +70,7 @@ extension MoCoState: CheckpointAttachment {
         }
         let key = keyEncoderTensors(tensors)
         // Validated on a scratch model so that a refused file changes nothing.
-        let scratch = ResNet18(config: keyEncoder.config, seed: 0)
+        let scratch = ResNet(config: keyEncoder.config, seed: 0)
         do { try scratch.load(tensors: key) } catch { return "its key encoder does not fit: \(error)" }
         return nil
     }

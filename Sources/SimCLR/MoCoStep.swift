@@ -10,7 +10,7 @@ import Optimizers
 /// ranks, one optimizer step, then the keys of the whole global batch enqueued in global-batch order. W ranks
 /// with per-rank batch b compute what one process computes with B = W * b.
 public final class MoCoStep: PretrainingStep {
-    public let model: ResNet18
+    public let model: ResNet
     public let state: MoCoState
     public let loss: MoCoLoss
     public let optimizer: Optimizer
@@ -19,7 +19,7 @@ public final class MoCoStep: PretrainingStep {
     public private(set) var stopRequested = false
     private var keys = Tensor(shape: [0]), globalKeys = Tensor(shape: [0]), queryGradient = Tensor(shape: [0])
 
-    public init(model: ResNet18, state: MoCoState, loss: MoCoLoss, optimizer: Optimizer, dataParallel: DataParallel) {
+    public init(model: ResNet, state: MoCoState, loss: MoCoLoss, optimizer: Optimizer, dataParallel: DataParallel) {
         self.model = model; self.state = state; self.loss = loss; self.optimizer = optimizer
         self.dataParallel = dataParallel
     }

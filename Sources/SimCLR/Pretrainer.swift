@@ -46,7 +46,7 @@ public struct KNNMonitor {
     }
 
     /// Top-1/top-5 accuracy of the kNN classifier with the model's current backbone. Leaves the model in eval mode.
-    public func evaluate(_ model: ResNet18) -> ClassificationResult {
+    public func evaluate(_ model: ResNet) -> ClassificationResult {
         let extractor = FeatureExtractor(model: model)
         let knn = KNNClassifier(trainFeatures: extractor.features(of: train), trainLabels: train.labels,
                                 classCount: classCount, k: k, temperature: temperature)
@@ -65,7 +65,7 @@ public struct PretrainSummary {
 /// metrics, checkpoints and exact resumption.
 public final class Pretrainer {
     public let settings: PretrainSettings
-    public let model: ResNet18
+    public let model: ResNet
     public let optimizer: Optimizer
     public let step: PretrainingStep
     /// MoCo's key encoder and queue (nil for SimCLR).
@@ -111,7 +111,7 @@ public final class Pretrainer {
         self.runDirectory = runDirectory
         self.log = rank == 0 ? log : { _ in }
         self.knnMonitor = knnMonitor
-        model = ResNet18(config: settings.model, seed: settings.seed)
+        model = ResNet(config: settings.model, seed: settings.seed)
         model.precision = settings.precision
         if let initialWeights, rank == 0 {
             do { try model.load(from: initialWeights) } catch {

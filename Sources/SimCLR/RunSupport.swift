@@ -39,7 +39,7 @@ extension Checkpoint {
     /// file system. `refusal` judges the settings JSON stored in the checkpoint (nil: accepted, else why not);
     /// a checkpoint of other data is refused. A failure on rank 0 is reported to every rank. `savedWorldSize`
     /// receives the rank count that wrote the checkpoint (on rank 0).
-    public static func resume(from url: URL, model: ResNet18, optimizer: Optimizer, dataParallel dp: DataParallel,
+    public static func resume(from url: URL, model: ResNet, optimizer: Optimizer, dataParallel dp: DataParallel,
                               run: RunIdentity, savedWorldSize: inout Int, attachment: CheckpointAttachment? = nil,
                               refusal: (String) -> String?) throws -> TrainingPosition {
         let isLeader = dp.rank == 0
@@ -121,7 +121,7 @@ extension JSONSettings {
 /// halt, and at the end the model file. Rank 0 alone writes.
 struct TrainingLoop {
     let runDirectory: URL
-    let model: ResNet18
+    let model: ResNet
     let optimizer: Optimizer
     let dataParallel: DataParallel
     let settingsJSON: String

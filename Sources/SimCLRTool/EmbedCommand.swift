@@ -92,7 +92,7 @@ struct EmbedCommand: ParsableCommand {
         // The head only matters for projection features; the backbone scope ignores the file's fc.* tensors.
         let headDims = features == .projection ? try parseDims(projDims) : []
         let config = encoderConfig(arch: arch, stem: stem, width: width, headDims: headDims, weights: weights)
-        let model = ResNet18(config: config, seed: 0)
+        let model = ResNet(config: config, seed: 0)
         do {
             try model.load(from: URL(fileURLWithPath: expand(weights)),
                            scope: features == .projection ? .all : .backbone)

@@ -104,7 +104,7 @@ final class CommandLineTests: XCTestCase {
     func testEmbedMatchesInProcessForward() throws {
         let dir = try synthesize()
         let config = ResNetConfig(stem: .cifar, width: 0.125, headDims: [32, 16])
-        let model = ResNet18(config: config, seed: 5)
+        let model = ResNet(config: config, seed: 5)
         let test = try loadDataset(at: dir.path, split: .test)
         let images = Tensor(shape: [test.count, 3, 32, 32], values: (0..<test.count).flatMap { test.floatImage(at: $0).data })
         // A few training-mode passes move the BatchNorm running statistics away from their initial values,

@@ -54,7 +54,7 @@ final class HostileInputCLITests: XCTestCase {
     /// `embed` with NaN weights wrote NaN features and exited 0.
     func testEmbedRefusesNonFiniteWeights() throws {
         let dir = try synthesize()
-        let model = ResNet18(config: ResNetConfig(stem: .cifar, width: 0.125, headDims: [32, 16]), seed: 1)
+        let model = ResNet(config: ResNetConfig(stem: .cifar, width: 0.125, headDims: [32, 16]), seed: 1)
         var values = model.flatParameters.array
         values[values.count / 2] = .nan
         model.flatParameters.copy(from: values)

@@ -13,7 +13,7 @@ final class BF16StepTests: XCTestCase {
 
     /// The update of one SGD step (lr 0.1, zero momentum, no decay) under `precision`, by parameter name.
     private func update(precision: ComputePrecision, input: Tensor) -> [String: [Float]] {
-        let model = ResNet18(config: ResNetConfig(stem: .cifar, width: 0.25, headDims: [512, 256]))
+        let model = ResNet(config: ResNetConfig(stem: .cifar, width: 0.25, headDims: [512, 256]))
         GeneratedWeights.apply(to: model)
         model.precision = precision
         let before = model.flatParameters.array
@@ -85,7 +85,7 @@ final class BF16StepTests: XCTestCase {
     func testBF16FeaturesMatchFloat32Features() throws {
         let f = try loadFixture("bf16_step")
         let input = Tensor(shape: f["input"]!.shape, values: f["input"]!.floats())
-        let model = ResNet18(config: ResNetConfig(stem: .cifar, width: 0.25, headDims: []))
+        let model = ResNet(config: ResNetConfig(stem: .cifar, width: 0.25, headDims: []))
         GeneratedWeights.apply(to: model)
         model.isTraining = false
         let reference = model.forward(input).array

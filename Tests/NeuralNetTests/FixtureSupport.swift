@@ -42,7 +42,7 @@ enum GeneratedWeights {
         return us.map { Float((2 * $0 - 1) * 0.1) }  // biases and running means
     }
 
-    static func apply(to model: ResNet18) {
+    static func apply(to model: ResNet) {
         for p in model.parameters { p.value.copy(from: values(name: p.name, shape: p.shape)) }
         for b in model.buffers { b.value.copy(from: values(name: b.name, shape: b.shape)) }
     }

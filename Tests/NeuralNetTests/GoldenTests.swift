@@ -16,7 +16,7 @@ final class GoldenTests: XCTestCase {
 
     func testGeneratorMatchesFixture() throws {
         let f = try loadFixture("resnet18_cifar_w1")
-        let model = ResNet18(config: ResNetConfig(stem: .cifar, width: 1, headDims: [512, 256]))
+        let model = ResNet(config: ResNetConfig(stem: .cifar, width: 1, headDims: [512, 256]))
         var checked = 0
         for (name, entry) in f where name.hasPrefix("check.") {
             let key = String(name.dropFirst("check.".count))

@@ -5,7 +5,7 @@ import XCTest
 /// torchvision's initialization: kaiming_normal_(fan_out, relu) for convs, U(+-1/sqrt(fan_in)) for Linear, BN 1/0.
 final class InitializationTests: XCTestCase {
     func testConvWeightsFollowKaimingFanOut() {
-        let model = ResNet18(config: ResNetConfig(stem: .imagenet, width: 1), seed: 3)
+        let model = ResNet(config: ResNetConfig(stem: .imagenet, width: 1), seed: 3)
         for p in model.parameters where p.kind == .convWeight {
             let v = p.value.array.map(Double.init)
             let n = Double(v.count)
@@ -19,7 +19,7 @@ final class InitializationTests: XCTestCase {
     }
 
     func testLinearAndBatchNormInitialization() {
-        let model = ResNet18(config: ResNetConfig(stem: .cifar, width: 1, headDims: [512, 256]), seed: 4)
+        let model = ResNet(config: ResNetConfig(stem: .cifar, width: 1, headDims: [512, 256]), seed: 4)
         for p in model.parameters {
             let v = p.value.array
             switch p.kind {
@@ -41,21 +41,21 @@ final class InitializationTests: XCTestCase {
     }
 
     func testWidthMultiplierKeepsNamesAndScalesChannels() {
-        let full = ResNet18(config: ResNetConfig(width: 1))
-        let quarter = ResNet18(config: ResNetConfig(width: 0.25))
+        let full = ResNet(config: ResNetConfig(width: 1))
+        let quarter = ResNet(config: ResNetConfig(width: 0.25))
         XCTAssertEqual(full.parameters.map(\.name), quarter.parameters.map(\.name))
         XCTAssertEqual(quarter.parameter(named: "layer4.1.conv2.weight")!.shape, [128, 128, 3, 3])
         XCTAssertEqual(quarter.parameter(named: "fc.0.weight")!.shape, [512, 128])
         // torchvision's resnet18 backbone has 11,176,512 parameters with its 7x7 stem (64*3*7*7 = 9408
         // weights); the CIFAR stem's 3x3 conv has 64*3*3*3 = 1728.
         XCTAssertEqual(full.registry.parameterCount, 11_176_512 - 9408 + 1728 + 512 * 512 + 512 + 512 * 256 + 256)
-        let imagenet = ResNet18(config: ResNetConfig(stem: .imagenet, width: 1, headDims: []))
+        let imagenet = ResNet(config: ResNetConfig(stem: .imagenet, width: 1, headDims: []))
         XCTAssertEqual(imagenet.registry.parameterCount, 11_176_512)
     }
 
     func testSameSeedSameWeights() {
-        XCTAssertEqual(ResNet18(config: ResNetConfig(width: 0.25), seed: 8).flatParameters.array,
-                       ResNet18(config: ResNetConfig(width: 0.25), seed: 8).flatParameters.array)
+        XCTAssertEqual(ResNet(config: ResNetConfig(width: 0.25), seed: 8).flatParameters.array,
+                       ResNet(config: ResNetConfig(width: 0.25), seed: 8).flatParameters.array)
     }
 
     /// torchvision's resnet34 / resnet50 backbones: 21,797,672 / 25,557,032 parameters minus their 1000-class fc.

@@ -15,13 +15,13 @@ final class SafetensorsTests: XCTestCase {
     override func tearDownWithError() throws { try? FileManager.default.removeItem(at: dir) }
 
     func testRoundTripRestoresParametersBuffersAndCounters() throws {
-        let a = ResNet18(config: small, seed: 1)
+        let a = ResNet(config: small, seed: 1)
         // Make running statistics and counters non-trivial.
         let images = Tensor(shape: [4, 3, 8, 8], values: (0..<(4 * 192)).map { Float($0 % 17) / 17 })
         a.forward(images)
         let url = dir.appendingPathComponent("model.safetensors")
         try a.save(to: url, metadata: ["format": "pt"])
-        let b = ResNet18(config: small, seed: 2)
+        let b = ResNet(config: small, seed: 2)
         XCTAssertNotEqual(a.flatParameters.array, b.flatParameters.array)
         try b.load(from: url)
         XCTAssertEqual(a.flatParameters.array, b.flatParameters.array)
@@ -38,10 +38,10 @@ final class SafetensorsTests: XCTestCase {
     }
 
     func testBackboneScopeIgnoresHead() throws {
-        let a = ResNet18(config: small, seed: 1)
+        let a = ResNet(config: small, seed: 1)
         let url = dir.appendingPathComponent("model.safetensors")
         try a.save(to: url)
-        let b = ResNet18(config: ResNetConfig(stem: .cifar, width: 0.125, headDims: [10]), seed: 3)
+        let b = ResNet(config: ResNetConfig(stem: .cifar, width: 0.125, headDims: [10]), seed: 3)
         XCTAssertThrowsError(try b.load(from: url)) // the heads differ
         try b.load(from: url, scope: .backbone)
         XCTAssertEqual(a.parameter(named: "layer4.1.conv2.weight")!.value.array, b.parameter(named: "layer4.1.conv2.weight")!.value.array)
@@ -52,7 +52,7 @@ final class SafetensorsTests: XCTestCase {
     private func expectError(_ data: Data, _ check: (SafetensorsError) -> Bool, file: StaticString = #filePath, line: UInt = #line) {
         let url = dir.appendingPathComponent("bad-\(UUID().uuidString).safetensors")
         FileManager.default.createFile(atPath: url.path, contents: data)
-        let model = ResNet18(config: small, seed: 5)
+        let model = ResNet(config: small, seed: 5)
         let before = model.flatParameters.array
         do {
             try model.load(from: url)
@@ -75,7 +75,7 @@ final class SafetensorsTests: XCTestCase {
     }
 
     private func validFile(mutating: (inout [(String, SafetensorsEntry)]) -> Void = { _ in }) -> Data {
-        var entries = ResNet18(config: small, seed: 9).stateEntries()
+        var entries = ResNet(config: small, seed: 9).stateEntries()
         mutating(&entries)
         return Safetensors.serialize(entries)
     }

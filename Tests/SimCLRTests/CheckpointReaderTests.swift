@@ -18,13 +18,13 @@ final class CheckpointReaderTests: XCTestCase {
 
     override func tearDownWithError() throws { try? FileManager.default.removeItem(at: directory) }
 
-    private func sgd(for model: ResNet18) -> SGD {
+    private func sgd(for model: ResNet) -> SGD {
         SGD(momentum: 0.9, segments: [ParameterSegment(name: "all", offset: 0, count: model.flatParameters.count)])
     }
 
     /// A checkpoint of a seeded model whose momentum buffer holds 0.25 everywhere, as bytes.
     private func savedCheckpoint(step: Int = 3) throws -> Data {
-        let model = ResNet18(config: config, seed: 1)
+        let model = ResNet(config: config, seed: 1)
         let optimizer = sgd(for: model)
         for (_, t) in optimizer.stateTensors { t.copy(from: [Float](repeating: 0.25, count: t.count)) }
         let url = directory.appendingPathComponent("checkpoint.safetensors")
@@ -40,7 +40,7 @@ final class CheckpointReaderTests: XCTestCase {
     private func rewritten(_ data: Data, position: String? = nil, metadata edits: [String: String?] = [:],
                            replacing: [String: SafetensorsEntry] = [:], keepChecksum: Bool = false) throws -> Data {
         let file = try Safetensors.parse(data)
-        let model = ResNet18(config: config, seed: 1)
+        let model = ResNet(config: config, seed: 1)
         let names = model.stateEntries().map { "model." + $0.0 } + sgd(for: model).stateTensors.map { "optimizer." + $0.name }
         let entries = names.map { ($0, replacing[$0] ?? file.tensors[$0]!) }
         var metadata = file.metadata
@@ -56,7 +56,7 @@ final class CheckpointReaderTests: XCTestCase {
 
     /// Loads `data` into a fresh model and optimizer; expects an error containing `mentions` and no change.
     private func expectRefused(_ data: Data, mentions: String, file: StaticString = #filePath, line: UInt = #line) {
-        let model = ResNet18(config: config, seed: 7)
+        let model = ResNet(config: config, seed: 7)
         let optimizer = sgd(for: model)
         let before = model.flatParameters.array
         XCTAssertThrowsError(try Checkpoint.load(data, path: "crafted.ckpt", model: model, optimizer: optimizer),
@@ -70,13 +70,13 @@ final class CheckpointReaderTests: XCTestCase {
 
     func testBytesRoundTrip() throws {
         let data = try savedCheckpoint(step: 5)
-        let model = ResNet18(config: config, seed: 2)
+        let model = ResNet(config: config, seed: 2)
         let optimizer = sgd(for: model)
         let header = try Checkpoint.load(data, path: "c", model: model, optimizer: optimizer)
         XCTAssertEqual(header.position, TrainingPosition(step: 5, optimizerStepCount: 5))
         XCTAssertEqual(header.settingsJSON, "{}")
         XCTAssertEqual(header.run, RunIdentity(worldSize: 2, dataset: nil))
-        XCTAssertEqual(model.flatParameters.array, ResNet18(config: config, seed: 1).flatParameters.array)
+        XCTAssertEqual(model.flatParameters.array, ResNet(config: config, seed: 1).flatParameters.array)
         XCTAssertEqual(optimizer.stepCount, 5)
         XCTAssertTrue(optimizer.stateTensors[0].tensor.array.allSatisfy { $0 == 0.25 })
         // The rewriting helper itself keeps a file valid.
@@ -112,7 +112,7 @@ final class CheckpointReaderTests: XCTestCase {
     /// found only after the model had already been overwritten.
     func testOptimizerStateOfAnotherTypeOrSizeIsRefusedBeforeAnythingChanges() throws {
         let data = try savedCheckpoint()
-        let count = ResNet18(config: config, seed: 1).flatParameters.count
+        let count = ResNet(config: config, seed: 1).flatParameters.count
         let ints = SafetensorsEntry(dtype: .I32, shape: [count], data: Data(count: 4 * count))
         expectRefused(try rewritten(data, replacing: ["optimizer.momentum_buffer": ints]), mentions: "I32")
         let short = SafetensorsEntry(floats: [Float](repeating: 1, count: count - 1), shape: [count - 1])

@@ -160,7 +160,7 @@ final class ClassifierTests: XCTestCase {
     func testFinetuneLoadsTheBackboneAndAFreshHead() throws {
         let file = root.appendingPathComponent("pretrained.safetensors")
         try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
-        let pretrained = ResNet18(config: ResNetConfig(stem: .cifar, width: 0.125, headDims: [32, 16]), seed: 77)
+        let pretrained = ResNet(config: ResNetConfig(stem: .cifar, width: 0.125, headDims: [32, 16]), seed: 77)
         try pretrained.save(to: file)
         var settings = tinySettings()
         settings.method = .finetune
@@ -170,7 +170,7 @@ final class ClassifierTests: XCTestCase {
                                             test: stripes(count: 8, seed: 2), runDirectory: root.appendingPathComponent("ft"),
                                             workers: 0, log: { _ in })
         let fileTensors = try Safetensors.read(contentsOf: file).tensors
-        let fresh = ResNet18(config: trainer.settings.model, seed: 5)
+        let fresh = ResNet(config: trainer.settings.model, seed: 5)
         var backbone = 0
         for (name, entry) in trainer.model.stateEntries() {
             if name.hasPrefix("fc.") {

@@ -64,7 +64,7 @@ final class EvaluationCLITests: XCTestCase {
         let data = root.appendingPathComponent("data").path
         XCTAssertEqual(try run(["synth", "--out", data, "--train-count", "60", "--test-count", "20"]).status, 0)
         let weights = root.appendingPathComponent("model.safetensors")
-        try ResNet18(config: ResNetConfig(stem: .cifar, width: 0.125, headDims: [32, 16]), seed: 3).save(to: weights)
+        try ResNet(config: ResNetConfig(stem: .cifar, width: 0.125, headDims: [32, 16]), seed: 3).save(to: weights)
         let le = try run(["linear-eval", "--encoder", weights.path, "--width", "0.125", "--data", data, "--threads", "1",
                           "--out", root.appendingPathComponent("enc").path, "--epochs", "2", "--label-fraction", "0.5"])
         XCTAssertEqual(le.status, 0, le.output)
@@ -86,7 +86,7 @@ final class EvaluationCLITests: XCTestCase {
         let data = root.appendingPathComponent("data").path
         XCTAssertEqual(try run(["synth", "--out", data, "--train-count", "61", "--test-count", "23"]).status, 0)
         let weights = root.appendingPathComponent("model.safetensors")
-        try ResNet18(config: ResNetConfig(stem: .cifar, width: 0.125, headDims: [16]), seed: 5).save(to: weights)
+        try ResNet(config: ResNetConfig(stem: .cifar, width: 0.125, headDims: [16]), seed: 5).save(to: weights)
         let common = ["linear-eval", "--encoder", weights.path, "--width", "0.125", "--data", data, "--threads", "1",
                       "--epochs", "3", "--feature-batch-size", "16"]
         let single = try run(common + ["--out", root.appendingPathComponent("one").path])

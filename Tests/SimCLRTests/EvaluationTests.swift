@@ -200,7 +200,7 @@ final class EvaluationTests: XCTestCase {
         let pixels = (0..<(5 * 8 * 8 * 3)).map { _ in UInt8(stream.int(below: 256)) }
         let data = LabeledImages(height: 8, width: 8, channels: 3, pixels: pixels, labels: [0, 1, 2, 3, 4],
                                  classNames: (0..<5).map(String.init))
-        let model = ResNet18(config: ResNetConfig(stem: .cifar, width: 0.125, headDims: []), seed: 1)
+        let model = ResNet(config: ResNetConfig(stem: .cifar, width: 0.125, headDims: []), seed: 1)
         let all = FeatureExtractor(model: model, batchSize: 5).features(of: data)
         let byTwo = FeatureExtractor(model: model, batchSize: 2).features(of: data)
         XCTAssertEqual(all.shape, [5, model.config.featureDim])

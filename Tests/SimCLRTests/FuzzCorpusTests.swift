@@ -18,11 +18,11 @@ final class FuzzCorpusTests: XCTestCase {
     private static let corpus = ProcessHarness.packageRoot.appendingPathComponent("Tests/Fuzz/Corpus")
 
     /// The model and optimizer Tests/Fuzz/Targets/checkpoint.swift and safetensors.swift load into.
-    private static func fuzzModel() -> ResNet18 {
-        ResNet18(config: ResNetConfig(stem: .cifar, width: 1.0 / 64, headDims: [2]), seed: 0)
+    private static func fuzzModel() -> ResNet {
+        ResNet(config: ResNetConfig(stem: .cifar, width: 1.0 / 64, headDims: [2]), seed: 0)
     }
 
-    private static func fuzzOptimizer(_ model: ResNet18) -> SGD {
+    private static func fuzzOptimizer(_ model: ResNet) -> SGD {
         SGD(momentum: 0.9, segments: [ParameterSegment(name: "all", offset: 0, count: model.flatParameters.count)])
     }
 

@@ -48,7 +48,7 @@ final class GradientReadinessTests: XCTestCase {
     }
 
     func testEveryBucketOfTheFullResNet18IsReducedOnceInOrderDuringBackward() throws {
-        let model = ResNet18(config: ResNetConfig(stem: .cifar, width: 1, headDims: [512, 256]), seed: 1)
+        let model = ResNet(config: ResNetConfig(stem: .cifar, width: 1, headDims: [512, 256]), seed: 1)
         let group = RecordingGroup()
         group.watch(model.flatGradients)
         // 4 MiB buckets (1 MiB first) cut the 46 MB of gradients into a dozen buckets.

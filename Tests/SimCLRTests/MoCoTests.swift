@@ -84,7 +84,7 @@ final class MoCoTests: XCTestCase {
         XCTAssertEqual(a.metadata["moco"], #"{"queuePointer":16}"#)  // 5 steps of 16 keys in a queue of 32
         XCTAssertEqual(try Data(contentsOf: straight.finalModelURL), try Data(contentsOf: resumed.finalModelURL))
         // The final model is the query encoder alone, loadable as any pretrained encoder.
-        let model = ResNet18(config: settings(steps: 1).model)
+        let model = ResNet(config: settings(steps: 1).model)
         XCTAssertNoThrow(try model.load(from: resumed.finalModelURL))
         XCTAssertEqual(model.flatParameters.array, resumed.model.flatParameters.array)
         let results = try JSONSerialization.jsonObject(with: Data(contentsOf: dirB.appendingPathComponent("results.json"))) as? [String: Any]

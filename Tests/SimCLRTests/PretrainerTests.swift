@@ -54,7 +54,7 @@ final class PretrainerTests: XCTestCase {
         XCTAssertEqual(Set(a.keys), Set(b.keys))
         for (name, t) in a { XCTAssertEqual(t.data, b[name]!.data, "\(name) differs after resume") }
         // Training moved the weights (the comparison is not between two untouched models).
-        let initial = ResNet18(config: tinySettings(steps: 1).model, seed: 0)
+        let initial = ResNet(config: tinySettings(steps: 1).model, seed: 0)
         XCTAssertNotEqual(a["layer1.0.conv1.weight"]!.floats(), initial.parameter(named: "layer1.0.conv1.weight")!.value.array)
 
         // metrics.csv of the resumed run has each step once, in order.
@@ -150,7 +150,7 @@ final class PretrainerTests: XCTestCase {
                                                                     labels: train.labels, classNames: []), test: test)
         monitor.k = 3
         XCTAssertEqual(monitor.classCount, test.labels.max()! + 1)
-        let result = monitor.evaluate(ResNet18(config: tinySettings(steps: 1).model, seed: 0))
+        let result = monitor.evaluate(ResNet(config: tinySettings(steps: 1).model, seed: 0))
         XCTAssertEqual(result.top1, 0)   // no training image has a test image's class
         let unlabelled = LabeledImages(height: 16, width: 16, pixels: train.pixels, labels: train.labels.map { _ in -1 },
                                        classNames: [])

@@ -19,7 +19,7 @@ public struct ClassifierStepResult: Equatable {
 /// batch, as one process with batch B computes it; BatchNorm is global with SyncBN. Without `dataParallel`
 /// the step runs in a world of one.
 public final class ClassifierStep {
-    public let model: ResNet18
+    public let model: ResNet
     public let optimizer: Optimizer
     public let dataParallel: DataParallel
     public private(set) var lastTiming = StepTiming()
@@ -27,7 +27,7 @@ public final class ClassifierStep {
     public private(set) var stopRequested = false
     private var logitGradient = Tensor(shape: [0])
 
-    public init(model: ResNet18, optimizer: Optimizer, dataParallel: DataParallel? = nil) {
+    public init(model: ResNet, optimizer: Optimizer, dataParallel: DataParallel? = nil) {
         self.model = model; self.optimizer = optimizer
         self.dataParallel = dataParallel ?? .singleProcess(model: model)
     }

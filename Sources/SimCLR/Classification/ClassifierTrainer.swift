@@ -26,7 +26,7 @@ public struct ClassifierSummary {
 /// `metrics.csv`, `config.json`, `checkpoint.safetensors`, `model.safetensors` and `results.json`.
 public final class ClassifierTrainer {
     public let settings: ClassifierSettings
-    public let model: ResNet18
+    public let model: ResNet
     public let optimizer: Optimizer
     public let step: ClassifierStep
     public let sampler: DistributedSampler
@@ -94,7 +94,7 @@ public final class ClassifierTrainer {
         self.settings = settings
         self.runDirectory = runDirectory
         self.log = rank == 0 ? log : { _ in }
-        model = ResNet18(config: settings.model, seed: settings.seed)
+        model = ResNet(config: settings.model, seed: settings.seed)
         model.precision = settings.precision
         if let encoder = settings.encoder, rank == 0 {
             do {

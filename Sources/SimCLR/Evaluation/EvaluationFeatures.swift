@@ -98,7 +98,7 @@ public struct EvaluationFeatures {
 
     /// Collective. `load` gives a whole split (every rank loads it: each needs its shard, all need the labels).
     public func compute(load: (DatasetSplit) throws -> LabeledImages) throws -> EvaluationFeatureSet? {
-        var model: ResNet18?
+        var model: ResNet?
         var classCount = 0
         let trainImages = try load(.train)
         let testImages = try load(.test)
@@ -114,7 +114,7 @@ public struct EvaluationFeatures {
     private var isLeader: Bool { group.rank == 0 }
 
     private func split(_ split: DatasetSplit, _ whole: LabeledImages, fraction: Double,
-                       model: inout ResNet18?) throws -> (features: Tensor, labels: [Int])? {
+                       model: inout ResNet?) throws -> (features: Tensor, labels: [Int])? {
         if whole.labels.contains(where: { $0 < 0 }) {
             throw EvaluationError("the \(split.rawValue) split has unlabeled images; evaluation needs labels")
         }

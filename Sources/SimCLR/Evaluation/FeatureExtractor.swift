@@ -7,10 +7,10 @@ import NeuralNet
 /// Frozen-encoder features: the pooled backbone output (512*width-d) of every image, in dataset order,
 /// in eval mode (BatchNorm running statistics) with the plain preprocessing (value/255, no augmentation).
 public struct FeatureExtractor {
-    public let model: ResNet18
+    public let model: ResNet
     public var batchSize: Int
 
-    public init(model: ResNet18, batchSize: Int = 256) {
+    public init(model: ResNet, batchSize: Int = 256) {
         precondition(batchSize >= 1, "batch size must be at least 1")
         self.model = model
         self.batchSize = batchSize

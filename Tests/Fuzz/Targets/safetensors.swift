@@ -2,10 +2,10 @@ import Foundation
 import NeuralNet
 
 // The safetensors reader (`Safetensors.parse`), then loading what it accepts into a model
-// (`ResNet18.load(tensors:scope:)`, the path of `--init` and `embed`); each input as it is and with its
+// (`ResNet.load(tensors:scope:)`, the path of `--init` and `embed`); each input as it is and with its
 // header length fixed up.
 
-let model = ResNet18(config: ResNetConfig(stem: .cifar, width: 1.0 / 64, headDims: [2]), seed: 0)
+let model = ResNet(config: ResNetConfig(stem: .cifar, width: 1.0 / 64, headDims: [2]), seed: 0)
 
 func fuzz(_ data: Data) {
     read(data)
