@@ -36,10 +36,10 @@ public final class ContrastiveStep: PretrainingStep {
     public private(set) var lastTiming = StepTiming()
     /// Set when a stop was requested on any rank during the last step (the ranks agree through the totals).
     public private(set) var stopRequested = false
-    private var gathered = Tensor(shape: [0]), globalGradient = Tensor(shape: [0])
-    private var embeddingGradient = Tensor(shape: [0])
-    /// Global rows this rank computes the loss for; recomputed only when the batch shape changes.
-    private var anchors: [Int] = []
+    private var gatheredBuffer = ReusableTensor(), globalGradientBuffer = ReusableTensor()
+    private var embeddingGradientBuffer = ReusableTensor()
+    /// Global rows this rank computes the loss for, and the local batch they are for (recomputed when it changes).
+    private var anchors: [Int] = [], anchorsLocalBatch = 0
     /// Multi-crop's small views (docs/multi-crop.md); nil without.
     private let smallCrops: SmallCropBranch?
 
@@ -64,7 +64,7 @@ public final class ContrastiveStep: PretrainingStep {
         world.beginStep()
         let z = model.forward(views)                                     // [2b, D]
         let small = smallViews.map { smallCrops!.forward($0) }          // [N*b, D], after the global views (note 'Two forwards')
-        reserveBuffers(local: z.shape)
+        let (gathered, globalGradient, embeddingGradient) = buffers(local: z.shape)
         try clock.waiting { try world.gatherViews(z, into: gathered) }  // [2B, D], note 'Gather'
         // The loss rows of this rank's anchors against all 2B embeddings, divided by the global 2B: the ranks'
         // partial losses and gradients add up to the single-process ones (note 'Loss rows').
@@ -105,14 +105,14 @@ public final class ContrastiveStep: PretrainingStep {
         return (global.convolution + small.convolution, global.head + small.head)
     }
 
-    /// The gathered matrix, its gradient and the local gradient for local embeddings of `shape` [2b, D].
-    private func reserveBuffers(local shape: [Int]) {
-        let (twoB, d) = (shape[0], shape[1])
-        let global = [dataParallel.size * twoB, d]
-        guard gathered.shape != global else { return }
-        gathered = Tensor(shape: global)
-        globalGradient = Tensor(shape: global)
-        embeddingGradient = Tensor(shape: shape)
-        anchors = dataParallel.anchors(localBatch: twoB / 2)
+    /// The gathered matrix, its gradient and the local gradient for local embeddings of `shape` [2b, D], kept
+    /// from step to step; the anchors follow the local batch.
+    private func buffers(local shape: [Int]) -> (gathered: Tensor, globalGradient: Tensor, embeddingGradient: Tensor) {
+        let global = [dataParallel.size * shape[0], shape[1]]
+        if anchorsLocalBatch != shape[0] / 2 {
+            anchorsLocalBatch = shape[0] / 2
+            anchors = dataParallel.anchors(localBatch: anchorsLocalBatch)
+        }
+        return (gatheredBuffer.get(global), globalGradientBuffer.get(global), embeddingGradientBuffer.get(shape))
     }
 }

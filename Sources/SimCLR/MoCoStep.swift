@@ -17,7 +17,7 @@ public final class MoCoStep: PretrainingStep {
     public let dataParallel: DataParallel
     public private(set) var lastTiming = StepTiming()
     public private(set) var stopRequested = false
-    private var keys = Tensor(shape: [0]), globalKeys = Tensor(shape: [0]), queryGradient = Tensor(shape: [0])
+    private var keysBuffer = ReusableTensor(), globalKeysBuffer = ReusableTensor(), queryGradientBuffer = ReusableTensor()
 
     public init(model: ResNet, state: MoCoState, loss: MoCoLoss, optimizer: Optimizer, dataParallel: DataParallel) {
         self.model = model; self.state = state; self.loss = loss; self.optimizer = optimizer
@@ -40,7 +40,8 @@ public final class MoCoStep: PretrainingStep {
         let q = model.forward(view1)                                      // [b, D], note 'Queries'
         state.momentumUpdate(from: model)                                 // note 'Momentum update'
         let rawKeys = key.forward(view2)                                  // [b, D], SyncBN: note 'Key BatchNorm'
-        reserveBuffers(local: q.shape)
+        let keys = keysBuffer.get(q.shape), queryGradient = queryGradientBuffer.get(q.shape)
+        let globalKeys = globalKeysBuffer.get([world.size * q.shape[0], q.shape[1]])
         MoCoLoss.normalizeRows(rawKeys, into: keys)
         // This rank's queries only, divided by the global B: the ranks' losses and gradients add up to the
         // single-process ones, and a query's gradient needs no other rank's rows (note 'Loss rows').
@@ -66,10 +67,4 @@ public final class MoCoStep: PretrainingStep {
                                                                              top5Hits: totals.top5Hits, rankSum: totals.rankSum))
     }
 
-    private func reserveBuffers(local shape: [Int]) {
-        guard keys.shape != shape else { return }
-        keys = Tensor(shape: shape)
-        queryGradient = Tensor(shape: shape)
-        globalKeys = Tensor(shape: [dataParallel.size * shape[0], shape[1]])
-    }
 }
