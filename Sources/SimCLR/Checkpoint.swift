@@ -187,8 +187,4 @@ public protocol CheckpointAttachment: AnyObject {
     func refusal(tensors: [String: SafetensorsEntry], metadata: [String: String]) -> String?
     /// Restores what `refusal` accepted.
     func restore(tensors: [String: SafetensorsEntry], metadata: [String: String])
-    /// Makes every rank hold rank 0's state (after rank 0 restored it).
-    func broadcast(over dataParallel: DataParallel) throws
-    /// Checks that every rank holds identical state.
-    func verifyReplicas(over dataParallel: DataParallel) throws
 }

@@ -43,7 +43,7 @@ public final class MoCoState {
     }
 }
 
-extension MoCoState: CheckpointAttachment {
+extension MoCoState: ReplicatedCheckpointAttachment {
     private struct Metadata: Codable { var queuePointer: Int }
 
     public func checkpointEntries() -> [(String, SafetensorsEntry)] {

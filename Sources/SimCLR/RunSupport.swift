@@ -40,7 +40,7 @@ extension Checkpoint {
     /// a checkpoint of other data is refused. A failure on rank 0 is reported to every rank. `savedWorldSize`
     /// receives the rank count that wrote the checkpoint (on rank 0).
     public static func resume(from url: URL, model: ResNet, optimizer: Optimizer, dataParallel dp: DataParallel,
-                              run: RunIdentity, savedWorldSize: inout Int, attachment: CheckpointAttachment? = nil,
+                              run: RunIdentity, savedWorldSize: inout Int, attachment: ReplicatedCheckpointAttachment? = nil,
                               refusal: (String) -> String?) throws -> TrainingPosition {
         let isLeader = dp.rank == 0
         var position = TrainingPosition(step: 0, optimizerStepCount: 0)
@@ -131,7 +131,7 @@ struct TrainingLoop {
     let runInfo: [String: String]
     let log: (String) -> Void
     /// A method's state saved and restored with the model (MoCo's key encoder and queue).
-    var attachment: CheckpointAttachment? = nil
+    var attachment: ReplicatedCheckpointAttachment? = nil
 
     var isLeader: Bool { dataParallel.rank == 0 }
     var checkpointURL: URL { runDirectory.appendingPathComponent("checkpoint.safetensors") }
