@@ -12,30 +12,20 @@ final class MoCoTests: XCTestCase {
     private var root: URL!
 
     override func setUpWithError() throws {
-        Parallel.threadCount = 2
-        BLAS.setThreads(1)
+        TinyPretraining.configureThreads()
         root = FileManager.default.temporaryDirectory.appendingPathComponent("moco-tests-\(UUID().uuidString)")
     }
 
     override func tearDownWithError() throws { try? FileManager.default.removeItem(at: root) }
 
     private func settings(steps: Int, queueSize: Int = 32) -> PretrainSettings {
-        var s = PretrainSettings()
-        s.steps = steps
-        s.batchSize = 16
-        s.model = ResNetConfig(stem: .cifar, width: 0.125, headDims: [32, 16])
-        s.augmentation = AugmentationConfig.simclr(outputSize: 16)
-        s.lr = 0.5
-        s.warmupEpochs = 0.5
-        s.logEvery = 1000
+        var s = TinyPretraining.settings(steps: steps)
         s.temperature = MoCoSettings.defaultTemperature
         s.moco = MoCoSettings(momentum: 0.9, queueSize: queueSize)
         return s
     }
 
-    private func tinyData(_ count: Int = 64) -> LabeledImages {
-        SyntheticShapes.generate(trainCount: count, testCount: 1, imageSize: 16, seed: 3).train
-    }
+    private func tinyData(_ count: Int = 64) -> LabeledImages { TinyPretraining.data(count) }
 
     /// After each step the key encoder's parameters are exactly m * k + (1 - m) * q of the parameters before
     /// the step (MoCo updates the key encoder before computing the keys, from the query encoder as the last

@@ -11,28 +11,15 @@ final class PretrainerTests: XCTestCase {
     private var root: URL!
 
     override func setUpWithError() throws {
-        Parallel.threadCount = 2
-        BLAS.setThreads(1)
+        TinyPretraining.configureThreads()
         root = FileManager.default.temporaryDirectory.appendingPathComponent("pretrain-tests-\(UUID().uuidString)")
     }
 
     override func tearDownWithError() throws { try? FileManager.default.removeItem(at: root) }
 
-    private func tinySettings(steps: Int) -> PretrainSettings {
-        var s = PretrainSettings()
-        s.steps = steps
-        s.batchSize = 16
-        s.model = ResNetConfig(stem: .cifar, width: 0.125, headDims: [32, 16])
-        s.augmentation = AugmentationConfig.simclr(outputSize: 16)
-        s.lr = 0.5
-        s.warmupEpochs = 0.5
-        s.logEvery = 1000
-        return s
-    }
+    private func tinySettings(steps: Int) -> PretrainSettings { TinyPretraining.settings(steps: steps) }
 
-    private func tinyData(_ count: Int = 64) -> LabeledImages {
-        SyntheticShapes.generate(trainCount: count, testCount: 1, imageSize: 16, seed: 3).train
-    }
+    private func tinyData(_ count: Int = 64) -> LabeledImages { TinyPretraining.data(count) }
 
     func testInterruptedAndResumedRunEqualsUninterruptedRun() throws {
         let data = tinyData()
