@@ -123,16 +123,7 @@ public final class InfoNCELoss {
         let zp = z.address, norm = norms.current.pointer
         switch config.similarity {
         case .cosine:
-            let up = unit.address, eps = Self.normEpsilon
-            Parallel.forEach(m, minimumPerThread: 64) { j in
-                let zr = zp + j * d, ur = up + j * d
-                var sq: Float = 0
-                for c in 0..<d { sq += zr[c] * zr[c] }
-                let length = sq.squareRoot()
-                norm[j] = length
-                let inverse = 1 / max(length, eps)
-                for c in 0..<d { ur[c] = zr[c] * inverse }
-            }
+            RowNormalization.forward(z, rows: m, dim: d, into: unit, norms: norm, epsilon: Self.normEpsilon)
             return unit
         case .negativeSquaredL2:
             Parallel.forEach(m, minimumPerThread: 64) { j in

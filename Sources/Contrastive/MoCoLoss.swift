@@ -23,7 +23,6 @@ public final class MoCoLoss {
 
     private var unitBuffer = ReusableTensor()        // [b, D] unit queries
     private var logitsBuffer = ReusableTensor()      // [b, K] u . queue^T / tau, then dLoss/d logits
-    private var unitGradient = ReusableTensor()      // [b, D] dLoss/du
     private var norms = Reusable<RawBuffer<Float>>()         // [b] |q_i|
     private var positive = Reusable<RawBuffer<Float>>()      // [b] l_i0, then its gradient
     private var rowLoss = Reusable<RawBuffer<Double>>()      // [b]
@@ -38,13 +37,7 @@ public final class MoCoLoss {
     /// compared and enqueued.
     public static func normalizeRows(_ x: Tensor, into result: Tensor) {
         precondition(x.shape.count == 2 && result.shape == x.shape, "normalizeRows: [n, D] into the same shape")
-        let d = x.shape[1], xp = x.address, rp = result.address
-        Parallel.forEach(x.shape[0], minimumPerThread: 64) { i in
-            var sq: Float = 0
-            for c in 0..<d { sq += xp[i * d + c] * xp[i * d + c] }
-            let inverse = 1 / max(sq.squareRoot(), normEpsilon)
-            for c in 0..<d { rp[i * d + c] = xp[i * d + c] * inverse }
-        }
+        RowNormalization.forward(x, rows: x.shape[0], dim: x.shape[1], into: result, norms: nil, epsilon: normEpsilon)
     }
 
     /// Loss, metrics and (when `gradient` is given) dLoss/dq of the b rows in `queries`.
@@ -70,18 +63,12 @@ public final class MoCoLoss {
         let norm = norms.atLeast(b).pointer, pos = positive.atLeast(b).pointer
         let loss = rowLoss.atLeast(b).pointer, rank = rowRank.atLeast(b).pointer
 
-        let qp = q.address, up = unit.address, kp = keys.address
+        RowNormalization.forward(q, rows: b, dim: d, into: unit, norms: norm, epsilon: Self.normEpsilon)
+        let up = unit.address, kp = keys.address
         let inverseTau = 1 / temperature
         Parallel.forEach(b, minimumPerThread: 64) { i in
-            var sq: Float = 0
-            for c in 0..<d { sq += qp[i * d + c] * qp[i * d + c] }
-            norm[i] = sq.squareRoot()
-            let inverse = 1 / max(norm[i], Self.normEpsilon)
             var dot: Float = 0
-            for c in 0..<d {
-                up[i * d + c] = qp[i * d + c] * inverse
-                dot += up[i * d + c] * kp[i * d + c]
-            }
+            for c in 0..<d { dot += up[i * d + c] * kp[i * d + c] }
             pos[i] = dot * inverseTau
         }
         if k > 0 { matmul(unit, transposed: false, rows: b, inner: d, queue, transposed: true, columns: k, into: logits, alpha: inverseTau) }
@@ -122,21 +109,14 @@ public final class MoCoLoss {
     private func backward(into gradient: Tensor, unit: Tensor, keys: Tensor, queue: Tensor, logits: Tensor,
                           rows b: Int, dim d: Int, queueSize k: Int) {
         let inverseTau = 1 / temperature
-        let du = unitGradient.get(count: b * d)
-        if k > 0 { matmul(logits, rows: b, inner: k, queue, columns: d, into: du, alpha: inverseTau) } else { du.fill(0) }
-        let gp = gradient.address, dp = du.address, up = unit.address, kp = keys.address
-        let pos = positive.current.pointer, norm = norms.current.pointer, eps = Self.normEpsilon
+        // dLoss/du, built in `gradient` and then taken through the normalization in place.
+        if k > 0 { matmul(logits, rows: b, inner: k, queue, columns: d, into: gradient, alpha: inverseTau) } else { gradient.fill(0) }
+        let gp = gradient.address, kp = keys.address, pos = positive.current.pointer
         Parallel.forEach(b, minimumPerThread: 64) { i in
-            let g = dp + i * d, u = up + i * d, key = kp + i * d
+            let g = gp + i * d, key = kp + i * d
             for c in 0..<d { g[c] += pos[i] * inverseTau * key[c] }
-            if norm[i] >= eps {
-                var along: Float = 0
-                for c in 0..<d { along += u[c] * g[c] }
-                let inverse = 1 / norm[i]
-                for c in 0..<d { gp[i * d + c] = (g[c] - u[c] * along) * inverse }
-            } else {
-                for c in 0..<d { gp[i * d + c] = g[c] / eps }  // clamped norm: u = q/eps is linear in q
-            }
         }
+        RowNormalization.backward(unit: unit, norms: norms.current.pointer, gradient: gradient, rows: b, dim: d,
+                                  epsilon: Self.normEpsilon)
     }
 }

@@ -101,14 +101,8 @@ public final class SmallCropLoss {
             for r in 0..<rows { var sq: Float = 0; for c in 0..<d { sq += tp[r * d + c] * tp[r * d + c] }; norm[r] = sq }
             return t
         }
-        let unit = compared.atLeast(rows * d), up = unit.address, eps = InfoNCELoss.normEpsilon
-        Parallel.forEach(rows, minimumPerThread: 64) { r in
-            var sq: Float = 0
-            for c in 0..<d { sq += tp[r * d + c] * tp[r * d + c] }
-            norm[r] = sq.squareRoot()
-            let inverse = 1 / max(norm[r], eps)
-            for c in 0..<d { up[r * d + c] = tp[r * d + c] * inverse }
-        }
+        let unit = compared.atLeast(rows * d)
+        RowNormalization.forward(t, rows: rows, dim: d, into: unit, norms: norm, epsilon: InfoNCELoss.normEpsilon)
         return unit
     }
 
@@ -128,8 +122,10 @@ public final class SmallCropLoss {
             subtractScaledRows(s, weights: { 2 * sums[$0] }, from: smallGradient, rows: k, dim: d)
             subtractScaledRows(z, weights: { 2 * columns[$0] }, from: terms, rows: m, dim: d)
         } else {
-            normalizationBackward(x, norms: globalNorms.current.pointer, gradient: terms, rows: m, dim: d)
-            normalizationBackward(y, norms: smallNorms.current.pointer, gradient: smallGradient, rows: k, dim: d)
+            let eps = InfoNCELoss.normEpsilon
+            RowNormalization.backward(unit: x, norms: globalNorms.current.pointer, gradient: terms, rows: m, dim: d, epsilon: eps)
+            RowNormalization.backward(unit: y, norms: smallNorms.current.pointer, gradient: smallGradient, rows: k, dim: d,
+                                      epsilon: eps)
         }
         Elementwise.add(terms.view(shape: [m * d]), into: globalGradient.view(shape: [m * d]))
     }
@@ -143,16 +139,4 @@ public final class SmallCropLoss {
         }
     }
 
-    /// u = r / max(|r|, eps): dr = (du - u (u.du)) / |r|, or du / eps when the norm was clamped.
-    private func normalizationBackward(_ unit: Tensor, norms: UnsafeMutablePointer<Float>, gradient: Tensor, rows: Int, dim d: Int) {
-        let up = unit.address, gp = gradient.address, eps = InfoNCELoss.normEpsilon
-        Parallel.forEach(rows, minimumPerThread: 64) { r in
-            let u = up + r * d, g = gp + r * d
-            guard norms[r] >= eps else { for c in 0..<d { g[c] /= eps }; return }
-            var along: Float = 0
-            for c in 0..<d { along += u[c] * g[c] }
-            let inverse = 1 / norms[r]
-            for c in 0..<d { g[c] = (g[c] - u[c] * along) * inverse }
-        }
-    }
 }
