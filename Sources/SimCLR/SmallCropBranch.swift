@@ -11,8 +11,9 @@ final class SmallCropBranch {
     let twin: ResNetTwin
     let loss: SmallCropLoss
     private let dataParallel: DataParallel
-    private var gradient = Tensor(shape: [0])
-    private var images: [Int] = []
+    private var gradient = ReusableTensor()
+    /// The global image index of every small row, for the local batch `imagesLocalBatch`.
+    private var images: [Int] = [], imagesLocalBatch = 0
 
     init(model: ResNet, loss: InfoNCEConfig, dataParallel: DataParallel) {
         self.dataParallel = dataParallel
@@ -27,15 +28,15 @@ final class SmallCropBranch {
     /// w.r.t. the gathered global rows to `globalGradient`; keeps the gradient w.r.t. the small rows for
     /// `backward`. The local small rows need no gather: no rank's terms hold another rank's small crops.
     func compute(global: Tensor, small: Tensor, localBatch b: Int, normalization: Int, globalGradient: Tensor) -> Double {
-        if gradient.shape != small.shape {
-            gradient = Tensor(shape: small.shape)
+        if images.count != small.shape[0] || imagesLocalBatch != b {
             // Small view k of local image i is row k*b + i; its image is global image r*b + i.
             images = (0..<small.shape[0]).map { dataParallel.rank * b + $0 % b }
+            imagesLocalBatch = b
         }
         return loss.compute(global: global, small: small, images: images, normalization: normalization,
-                            globalGradient: globalGradient, smallGradient: gradient)
+                            globalGradient: globalGradient, smallGradient: gradient.get(small.shape))
     }
 
     /// The twin's backward: each parameter's gradient is added to the model's, which is then reported ready.
-    func backward() { twin.backward(gradient) }
+    func backward() { twin.backward(gradient.current) }
 }
