@@ -11,6 +11,11 @@ public struct GradientReductionTiming: Sendable {
     /// Buckets whose gradients were not all reported by `gradientsReady` before `finishStep`
     /// (all of them in synchronous mode): they could not overlap with backward.
     public var lateBuckets: Int
+    /// CPU time the communication thread used during the step (0 without overlap: the compute thread waited).
+    public var communicationCPUSeconds = 0.0
+    /// Bytes this rank handed to collectives for the gradients (payload; the bytes on the wire depend on MPI's
+    /// algorithm, e.g. 2(W-1)/W times the payload for a ring all-reduce).
+    public var payloadBytes = 0
     public init(blockedSeconds: Double, communicationSeconds: Double, bucketCount: Int, lateBuckets: Int) {
         self.blockedSeconds = blockedSeconds
         self.communicationSeconds = communicationSeconds
@@ -36,16 +41,25 @@ public struct GradientReductionTiming: Sendable {
 /// order 0, 1, 2, ... on every rank (collectives must be issued in the same order everywhere, so a bucket
 /// that completes early waits for the ones before it). Because that thread has its own communicator, the
 /// compute thread may meanwhile run small collectives on the original one (SyncBN statistics); that needs
-/// MPI_THREAD_MULTIPLE, which `init` checks. With `overlap: false` everything is reduced inside `finishStep`.
+/// MPI_THREAD_MULTIPLE, which `init` checks. The thread sends each bucket as a pipeline of chunks sized to a
+/// few milliseconds of link time, so those small collectives never queue behind a whole bucket, and it sleeps
+/// between tests of its collectives instead of spinning, so it takes its rank's core only for real work
+/// (docs/bucket-plan.md, notes 'Chunks' and 'Cheap waiting'). With `overlap: false` (or `overlapping` set to
+/// false for some steps) everything is reduced inside `finishStep`, one blocking all-reduce per bucket.
 ///
 /// Construction and `close()` are collective (MPI_Comm_dup / MPI_Comm_free). A step allocates nothing.
 public final class GradientBucketReducer {
     public let buckets: [GradientBucket]
+    /// The reducer has a communication thread (asked for at construction).
     public let overlap: Bool
     public let average: Bool
+    /// Steps finished since construction (or since a restore set it); a compression codec counts its warm-up
+    /// steps with it.
+    public var stepsFinished = 0
     private let state: ReducerState
     private var inStep = false
     private var closed = false
+    private var overlapStep = false
 
     public init(communicator: any ProcessGroup, gradients: Tensor, parameterRanges: [Range<Int>],
                 bucketBytes: Int = GradientBucketPlan.defaultBucketBytes,
@@ -63,32 +77,54 @@ public final class GradientBucketReducer {
                                                  firstBucketBytes: firstBucketBytes)
         self.overlap = overlap
         self.average = average
-        state = ReducerState(communicator: try communicator.duplicateGroup(), gradients: gradients,
-                             spans: buckets.map(\.elements), average: average)
+        overlapping = overlap
+        let group = try communicator.duplicateGroup()
+        state = ReducerState(communicator: group, gradients: gradients, spans: buckets.map(\.elements), average: average,
+                             codec: PlainSum(), pipelined: overlap ? PipelinedTransport(group: group) : nil)
         if overlap { state.startThread() }
     }
 
     deinit { if !closed { state.stopThread() } }
 
+    /// Whether the next steps overlap communication with backward (settable between steps; only a reducer
+    /// built with `overlap: true` can). `simclr bench` alternates to measure what overlap costs compute.
+    public var overlapping: Bool {
+        didSet { precondition(!inStep && (overlap || !overlapping), "overlapping set during a step or without a thread") }
+    }
+
     /// Starts a step: no bucket is ready yet.
     public func beginStep() {
         precondition(!inStep && !closed, "beginStep() while a step is open or after close()")
         inStep = true
-        state.begin(runThread: overlap)
+        overlapStep = overlapping
+        state.begin(runThread: overlapStep, step: stepsFinished)
     }
 
     /// Marks the gradients of `range` (flat elements) as final for this step. Called on the compute thread.
     public func gradientsReady(_ range: Range<Int>) {
         precondition(inStep, "gradientsReady(\(range)) outside beginStep()/finishStep()")
-        if overlap { state.markReady(range) }
+        if overlapStep { state.markReady(range) }
     }
 
     /// Waits until every bucket is reduced; buckets not reported ready are reduced now.
     public func finishStep() throws -> GradientReductionTiming {
         precondition(inStep, "finishStep() without beginStep()")
         inStep = false
-        return overlap ? try state.finishOverlapped() : try state.reduceAllNow()
+        let timing = overlapStep ? try state.finishOverlapped() : try state.reduceAllNow()
+        stepsFinished += 1
+        lastTiming = timing
+        return timing
     }
+
+    /// The account of the last finished step.
+    public private(set) var lastTiming: GradientReductionTiming?
+
+    /// One record per bucket of the last finished step (when its gradients were ready, when its transfer ran,
+    /// its payload bytes), in bucket order.
+    public var lastStepBuckets: [BucketRecord] { state.records }
+
+    /// The chunk size the communication thread uses now (nil without overlap).
+    public var chunkBytes: Int? { state.pipelined?.chunkBytes }
 
     /// Stops the communication thread and frees the duplicated communicator. Collective.
     public func close() throws {

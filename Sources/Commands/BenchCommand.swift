@@ -49,6 +49,8 @@ struct BenchCommand: ParsableCommand {
     var distributed = false
     @Option(help: "Gradient bucket size in MB (--distributed).") var bucketMb = 25.0
     @Flag(help: "Reduce gradients after backward instead of overlapping (--distributed).") var noOverlap = false
+    @Flag(inversion: .prefixedNo, help: "With overlap, also time as many steps without it, interleaved, and report what overlap costs compute (--distributed).")
+    var overlapBaseline = true
     @Flag(inversion: .prefixedNo, help: "Global BatchNorm statistics (--distributed).") var syncBn = true
     @OptionGroup var multiCrop: MultiCropOptions
 
@@ -70,6 +72,8 @@ struct BenchCommand: ParsableCommand {
         var dataParallel = DataParallel.singleProcess(model: model)
         if distributed {
             let world = try Communicator.initialize()
+            // Collectives wait as in training (pretrain's default --collective-timeout): non-blocking calls and tests.
+            CollectiveDeadline.configure(seconds: world.size > 1 ? 300 : nil)
             guard batchSize % (2 * world.size) == 0 else {
                 throw ValidationError("--batch-size \(batchSize) must split into an even number of images per rank (\(world.size) ranks)")
             }
@@ -109,15 +113,21 @@ struct BenchCommand: ParsableCommand {
             try step.run(views: views, smallViews: small, learningRate: 0.01)
         }
         let profile = StepProfile()
-        StepProfile.active = profile
         var times: [Double] = [], timings: [StepTiming] = [], dataWait = 0.0
-        for _ in 0..<steps {
+        var comparison = OverlapComparison(reducer: dataParallel.reducer, enabled: distributed && overlapBaseline)
+        for i in 0..<comparison.totalSteps(steps) {
+            let baseline = comparison.beginStep(i)
+            StepProfile.active = baseline ? comparison.profile : profile
             let t0 = DispatchTime.now().uptimeNanoseconds
             let (views, small) = try source.next()
-            dataWait += Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9
+            let waited = Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9
             try step.run(views: views, smallViews: small, learningRate: 0.01)
-            times.append(Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9)
+            let seconds = Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9
+            if baseline { comparison.recordBaseline(seconds: seconds, timing: step.lastTiming); continue }
+            dataWait += waited
+            times.append(seconds)
             timings.append(step.lastTiming)
+            comparison.recordOverlapped()
         }
         StepProfile.active = nil
         guard isLeader else { return }
@@ -126,6 +136,7 @@ struct BenchCommand: ParsableCommand {
                                  limits: limits, bf16: precision.roundsToBF16 && precision != .bf16Reference)
         if json {
             var fields = report.jsonFields
+            if distributed { fields += comparison.jsonFields(overlappedCompute: report.mean(\.computeSeconds)) }
             fields += ["\"arch\": \"\(arch.rawValue)\"", "\"batch\": \(batchSize)", "\"image_size\": \(imageSize)", "\"threads\": \(threadCount)",
                        "\"precision\": \"\(precision.rawValue)\"", "\"blas_core\": \"\(BLAS.coreName)\"",
                        "\"convolutions\": \"\(ConvolutionLibrary.description)\"", "\"world_size\": \(worldSize)",
@@ -135,6 +146,9 @@ struct BenchCommand: ParsableCommand {
             print("{" + fields.joined(separator: ", ") + "}")
         } else {
             report.printTable(distributed: distributed)
+            if distributed {
+                for line in comparison.describe(overlappedCompute: report.mean(\.computeSeconds), overlappedStep: report.median) { print(line) }
+            }
             if let perView = source.augmentationSecondsPerView {
                 let need = Double(batchSize) / report.median
                 print(String(format: "data: augmentation %.3f ms per view on one thread (%.0f views/s per worker); the step consumes %.0f views/s; waited %.1f ms per step for data (%.1f%% of the step) with %d workers",
