@@ -61,10 +61,19 @@ public final class GradientBucketReducer {
     private var closed = false
     private var overlapStep = false
 
+    /// How gradients travel (docs/gradient-compression.md).
+    public let compression: GradientCompression
+    private let powerSGD: PowerSGD?
+
+    /// `matrixShapes[p]`: parameter p's gradient as a matrix (nil for vectors), for `compression` powersgd.
     public init(communicator: any ProcessGroup, gradients: Tensor, parameterRanges: [Range<Int>],
                 bucketBytes: Int = GradientBucketPlan.defaultBucketBytes,
                 firstBucketBytes: Int = GradientBucketPlan.defaultFirstBucketBytes,
-                average: Bool = true, overlap: Bool = true) throws {
+                average: Bool = true, overlap: Bool = true,
+                compression: GradientCompression = .none, matrixShapes: [GradientMatrixShape?] = []) throws {
+        if let why = compression.refusal {
+            throw ClusterError.invalidArgument(call: "GradientBucketReducer", message: why, rank: communicator.worldRank)
+        }
         if let last = parameterRanges.last(where: { !$0.isEmpty }), last.upperBound > gradients.count {
             throw ClusterError.invalidArgument(call: "GradientBucketReducer",
                 message: "parameter range \(last) outside a gradient buffer of \(gradients.count) elements",
@@ -78,9 +87,24 @@ public final class GradientBucketReducer {
         self.overlap = overlap
         self.average = average
         overlapping = overlap
+        self.compression = compression
+        let codec: GradientCodec
+        switch compression.method {
+        case .none:
+            codec = PlainSum(); powerSGD = nil
+        case .bf16:
+            codec = BF16Sum(world: communicator.size, rank: communicator.rank,
+                            largestBucket: buckets.map(\.elements.count).max() ?? 0)
+            powerSGD = nil
+        case .powersgd:
+            let p = PowerSGD(rank: compression.powerSGDRank, startStep: compression.startStep, world: communicator.size,
+                             worldRank: communicator.worldRank, parameterRanges: parameterRanges, matrixShapes: matrixShapes,
+                             buckets: buckets)
+            codec = p; powerSGD = p
+        }
         let group = try communicator.duplicateGroup()
         state = ReducerState(communicator: group, gradients: gradients, spans: buckets.map(\.elements), average: average,
-                             codec: PlainSum(), pipelined: overlap ? PipelinedTransport(group: group) : nil)
+                             codec: codec, pipelined: overlap ? PipelinedTransport(group: group) : nil)
         if overlap { state.startThread() }
     }
 
@@ -125,6 +149,54 @@ public final class GradientBucketReducer {
 
     /// The chunk size the communication thread uses now (nil without overlap).
     public var chunkBytes: Int? { state.pipelined?.chunkBytes }
+
+    // MARK: compression state in checkpoints (note 'Checkpoints' in docs/gradient-compression.md)
+
+    /// Collective, between steps: the compression state as named float32 tensors, the same on every rank:
+    /// PowerSGD's error summed over ranks (`powersgd.error_sum`) and its Q (`powersgd.q`). Empty for the other
+    /// methods, which keep no state.
+    public func checkpointTensors() throws -> [String: Tensor] {
+        precondition(!inStep, "checkpointTensors() during a step")
+        return try powerSGD?.checkpointTensors(group: state.communicator) ?? [:]
+    }
+
+    /// Why `checkpointTensors` (rank 0's, from a checkpoint) cannot be restored into this reducer (nil: they can).
+    public func checkpointRefusal(_ tensors: [String: Tensor]) -> String? {
+        guard let powerSGD else {
+            return tensors.isEmpty ? nil : "it holds compression state (\(tensors.keys.sorted().joined(separator: ", "))) and this run's gradient compression is \(compression.method.rawValue)"
+        }
+        return powerSGD.refusal(tensors)
+    }
+
+    /// Collective, between steps: restores `checkpointTensors` saved by a run of any number of ranks. Rank 0 gets
+    /// the saved tensors and the others none (`[:]`): rank 0 takes the summed error, the other ranks start from
+    /// zero error, so the ranks' errors add up to the saved sum; Q is broadcast from rank 0. Set `stepsFinished`
+    /// to the checkpoint's step as well.
+    public func restore(checkpointTensors tensors: [String: Tensor], rank: Int) throws {
+        precondition(!inStep, "restore(checkpointTensors:) during a step")
+        precondition(rank == state.communicator.rank, "restore(checkpointTensors:rank:) on rank \(state.communicator.rank) told rank \(rank)")
+        if rank == 0, let why = checkpointRefusal(tensors) {
+            throw ClusterError.invalidArgument(call: "GradientBucketReducer.restore", message: why, rank: state.communicator.worldRank)
+        }
+        try powerSGD?.restore(tensors, group: state.communicator)
+    }
+
+    /// PowerSGD's matrices that rank R cannot compress (R >= their smaller side), sent as float32 instead;
+    /// empty otherwise. For one line in the log.
+    public var uncompressedMatrices: [String] { powerSGD?.uncompressedMatrices ?? [] }
+
+    /// Payload elements per rank and step of the gradients: as float32 values (`none`, and PowerSGD's warm-up),
+    /// and for the compressed method (bf16 values count as half).
+    public var compressionSummary: String {
+        let total = buckets.reduce(0) { $0 + $1.elements.count }
+        switch compression.method {
+        case .none: return "none: \(total) float32 values per step"
+        case .bf16: return "bf16: \(total) values as bfloat16 (half the bytes of float32)"
+        case .powersgd:
+            let p = powerSGD!
+            return "powersgd rank \(p.rank): \(p.matrices.count) matrices (\(p.compressedElements) values) sent as P and Q (\(p.compressedPayloadElements) values), \(total - p.compressedElements) values as float32; compressed from step \(p.startStep + 1)"
+        }
+    }
 
     /// Stops the communication thread and frees the duplicated communicator. Collective.
     public func close() throws {
