@@ -74,7 +74,7 @@ let package = Package(
                                                        "Checkpoints", "RunFiles", "Training", "Evaluation"],
                 swiftSettings: fastMath),
         // `compare` and `sweep`: plans of tool runs, run as child processes, and their tables.
-        .target(name: "Studies", dependencies: ["NeuralNet", "Contrastive", "RunFiles", "Reports", "Training",
+        .target(name: "Studies", dependencies: ["Kernels", "NeuralNet", "Contrastive", "RunFiles", "Reports", "Training",
                                                 "Pretraining"]),
         // The commands of the `simclr` tool (a library, so tests can reach them).
         .target(name: "Commands", dependencies: [

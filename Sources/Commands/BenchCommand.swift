@@ -35,7 +35,7 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Stem: cifar (3x3 conv) or imagenet (7x7 conv + max pool).") var stem: Stem = .cifar
     @Option(help: "Channel width multiplier (1.0 = the torchvision network).") var width = 1.0
     @Option(help: "Head layer sizes after the pooled features (512-d, ResNet-50 2048-d at width 1).") var projDims = "512,256"
-    @Option(help: "BLAS and kernel threads (default: all cores).") var threads: Int?
+    @Option(help: "BLAS and kernel threads (default: the cores this process may run on).") var threads: Int?
     @Option(help: "Arithmetic of convolutions and Linear layers: fp32, bf16, or bf16-reference (bf16 rounding computed in fp32).")
     var precision: ComputePrecision = .fp32
     @Option(help: "Timed steps (the median is reported).") var steps = 10

@@ -63,7 +63,7 @@ struct EmbedCommand: ParsableCommand {
     @Option(help: "Projection head layer sizes of the model ('none' for no head).")
     var projDims = "512,256"
 
-    @Option(help: "BLAS and kernel threads (default: all cores).")
+    @Option(help: "BLAS and kernel threads (default: the cores this process may run on).")
     var threads: Int?
 
 

@@ -35,7 +35,7 @@ struct EncoderOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Arithmetic of convolutions and Linear layers: fp32, or bf16 (PyTorch CPU autocast semantics; needs a CPU with bf16 instructions). bf16-reference computes bf16's rounding in fp32 (slow; for checking numerics)."))
     var precision: ComputePrecision = .fp32
 
-    @Option(help: "BLAS and kernel threads (default: all cores).")
+    @Option(help: "BLAS and kernel threads (default: the cores this process may run on).")
     var threads: Int?
 
 

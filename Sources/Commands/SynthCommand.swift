@@ -47,7 +47,7 @@ struct SynthCommand: ParsableCommand {
     @Option(help: "Seed: the same seed gives the same files.")
     var seed: UInt64 = 0
 
-    @Option(help: "Generation threads (default: all cores).")
+    @Option(help: "Generation threads (default: the cores this process may run on).")
     var threads: Int?
 
 

@@ -97,7 +97,7 @@ struct DistributedOptions: ParsableArguments {
 
 /// Threads and data workers of a training command.
 struct RuntimeOptions: ParsableArguments {
-    @Option(help: "BLAS and kernel threads (default: all cores).") var threads: Int?
+    @Option(help: "BLAS and kernel threads (default: the cores this process may run on).") var threads: Int?
     @Option(help: "Background threads preparing batches.") var workers = 2
     @Option(help: "Batches prepared ahead of the step.") var prefetch = 2
     @Option(help: ArgumentHelp("Arithmetic of convolutions and Linear layers: fp32, or bf16 (PyTorch CPU autocast semantics; needs a CPU with bf16 instructions). bf16-reference computes bf16's rounding in fp32 (slow; for checking numerics).")) var precision: ComputePrecision = .fp32
