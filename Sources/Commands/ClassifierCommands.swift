@@ -14,7 +14,6 @@ enum ClassifierOptimizationDefaults: OptimizationDefaults {
     static let lr: Float = 0.1
     static let momentum: Float = 0.9
     static let weightDecay: Float = 5e-4
-    static let warmupEpochs = 0.0
     static let lrScaling = LRScaling.none
 }
 
@@ -100,7 +99,7 @@ struct ClassifierOptions: ParsableArguments {
         say("training on \(trainer.trainImages.count) of \(train.count) labelled images (label fraction \(labelFraction)), "
             + (noAugment ? "no augmentation" : "random crop (padding \(cropPadding)) + flip"))
         say("schedule: \(trainer.totalSteps) steps (\(trainer.sampler.stepsPerEpoch) per epoch), "
-            + optimization.describe(scaledLR: trainer.schedule.baseLR))
+            + trainer.settings.describeSchedule(totalSteps: trainer.totalSteps, stepsPerEpoch: trainer.sampler.stepsPerEpoch))
         let summary = try trainer.run(resume: resume, haltAfterStep: testingHaltAfter)
         if !summary.stoppedEarly, let result = summary.test {
             say(String(format: "%@: test top-1 %.4f, top-5 %.4f, loss %.4f (%d train / %d test images)", method.rawValue,

@@ -16,7 +16,6 @@ enum PretrainOptimizationDefaults: OptimizationDefaults {
     static let lr: Float = 0.3
     static let momentum: Float = 0.9
     static let weightDecay: Float = 1e-6
-    static let warmupEpochs = 10.0
     static let lrScaling = LRScaling.linear
 }
 
@@ -160,7 +159,7 @@ struct PretrainCommand: ParsableCommand {
             say("multi-crop: \(m.count) small crops of \(m.size) px (scale \(m.scale.lowerBound),\(m.scale.upperBound)) per image besides the 2 global views")
         }
         say("schedule: \(trainer.totalSteps) steps (\(trainer.sampler.stepsPerEpoch) per epoch), "
-            + optimization.describe(scaledLR: trainer.schedule.baseLR))
+            + trainer.settings.describeSchedule(totalSteps: trainer.totalSteps, stepsPerEpoch: trainer.sampler.stepsPerEpoch))
         try trainer.run(resume: resume, haltAfterStep: testingHaltAfter)
     }
 }

@@ -14,7 +14,6 @@ protocol OptimizationDefaults {
     static var lr: Float { get }
     static var momentum: Float { get }
     static var weightDecay: Float { get }
-    static var warmupEpochs: Double { get }
     static var lrScaling: LRScaling { get }
 }
 
@@ -24,7 +23,8 @@ struct OptimizationOptions<Defaults: OptimizationDefaults>: ParsableArguments {
     @Option(help: "Base learning rate, scaled by --lr-scaling with the global batch.") var lr: Float = Defaults.lr
     @Option(help: "Momentum (SGD, LARS).") var momentum: Float = Defaults.momentum
     @Option(help: "Weight decay.") var weightDecay: Float = Defaults.weightDecay
-    @Option(help: "Linear warm-up length in epochs, then cosine decay.") var warmupEpochs: Double = Defaults.warmupEpochs
+    @Option(help: "Linear warm-up length in epochs, then cosine decay (default: the command's, shortened to a tenth of the run).")
+    var warmupEpochs: Double?
     @Option(help: "LR scaling by global batch B: linear (lr*B/256), sqrt (lr*sqrt(B)) or none.")
     var lrScaling: LRScaling = Defaults.lrScaling
 
@@ -33,8 +33,10 @@ struct OptimizationOptions<Defaults: OptimizationDefaults>: ParsableArguments {
         guard momentum >= 0, momentum < 1 else { throw ValidationError("--momentum must lie in [0, 1)") }
         guard weightDecay.isFinite else { throw ValidationError("--weight-decay \(weightDecay) is not a number") }
         guard weightDecay >= 0 else { throw ValidationError("--weight-decay must not be negative") }
-        guard warmupEpochs.isFinite else { throw ValidationError("--warmup-epochs \(warmupEpochs) is not a number") }
-        guard warmupEpochs >= 0 else { throw ValidationError("--warmup-epochs must not be negative") }
+        if let warmupEpochs {
+            guard warmupEpochs.isFinite else { throw ValidationError("--warmup-epochs \(warmupEpochs) is not a number") }
+            guard warmupEpochs >= 0 else { throw ValidationError("--warmup-epochs must not be negative") }
+        }
     }
 
     func apply<S: OptimizationSettings>(to settings: inout S) {
@@ -44,12 +46,6 @@ struct OptimizationOptions<Defaults: OptimizationDefaults>: ParsableArguments {
         settings.weightDecay = weightDecay
         settings.warmupEpochs = warmupEpochs
         settings.lrScaling = lrScaling
-    }
-
-    /// One line for logs.
-    func describe(scaledLR: Float) -> String {
-        "\(optimizer.rawValue), lr \(scaledLR) after \(lrScaling.rawValue) scaling of \(lr), momentum \(momentum), "
-            + "weight decay \(weightDecay), \(warmupEpochs) warm-up epochs then cosine"
     }
 }
 
