@@ -39,7 +39,7 @@ struct ClassifierOptions: ParsableArguments {
     @Option(help: "Random seed (head and random init, label subset, data order, augmentations).") var seed: UInt64 = 0
     @Flag(help: "Data in file order (for step-by-step comparisons).") var noShuffle = false
     @Option(help: "Images per forward pass when evaluating on the test split.") var evalBatchSize = 256
-    @Option(help: "Print a progress line every N steps when stdout is not a terminal.") var logEvery = 50
+    @Option(help: "With --progress lines: a progress line every N steps.") var logEvery = 50
     @Flag(help: "Continue the run in --out from its checkpoint.") var resume = false
     @OptionGroup var runtime: RuntimeOptions
     @OptionGroup var tensorBoard: TensorBoardOptions

@@ -73,7 +73,7 @@ struct PretrainCommand: ParsableCommand {
     var initWeights: String?
     @Flag(help: "Data in file order: batch k is records k*B ..< (k+1)*B (for step-by-step comparisons).") var noShuffle = false
     @Option(help: "Also write a checkpoint every N steps (always at the end of each epoch).") var saveEvery: Int?
-    @Option(help: "Print a line every N steps when stdout is not a terminal.") var logEvery = 10
+    @Option(help: "With --progress lines: a progress line every N steps.") var logEvery = 10
     @Flag(help: "Continue the run in --out from its checkpoint.") var resume = false
     @Option(help: "Every N steps (and at the end), log the top-1 accuracy of a kNN classifier (k=200, cosine) on frozen features to metrics.csv (knn_top1).")
     var knnEvery: Int?

@@ -70,7 +70,7 @@ extension OptimizationSettings {
         let warmEpochs = Double(warm.steps) / Double(max(1, stepsPerEpoch))
         var text = "\(optimizer.rawValue), lr \(schedule.baseLR) (\(lr) with \(lrScaling.rawValue) scaling by the global "
             + "batch \(batchSize)), momentum \(momentum), weight decay \(weightDecay); "
-            + (warm.steps == 0 ? "no warm-up" : "warm-up \(warm.steps) steps (\(warmEpochs.formatted) epochs)")
+            + (warm.steps == 0 ? "no warm-up" : "warm-up \(warm.steps) step\(warm.steps == 1 ? "" : "s") (\(warmEpochs.formatted) epochs)")
             + ", then cosine decay to 0 at step \(totalSteps)"
         if let note = warm.note { text += " (\(note))" }
         return text

@@ -7,6 +7,7 @@ import Training
 
 extension OptimizerKind: ExpressibleByArgument {}
 extension LRScaling: ExpressibleByArgument {}
+extension ProgressStyle: ExpressibleByArgument {}
 
 /// A command's default optimizer and schedule (pretraining and the classifiers differ).
 protocol OptimizationDefaults {
@@ -96,6 +97,10 @@ struct RuntimeOptions: ParsableArguments {
     @Option(help: "BLAS and kernel threads (default: the cores this process may run on).") var threads: Int?
     @Option(help: "Background threads preparing batches.") var workers = 2
     @Option(help: "Batches prepared ahead of the step.") var prefetch = 2
+    @Option(help: ArgumentHelp("How progress is shown: bar (redrawn in place), lines (one every --log-every steps) or none. "
+                                   + "Default: lines under MPI or when stdout is not a terminal, else bar.",
+                               valueName: "bar|lines|none"))
+    var progress: ProgressStyle?
     @Option(help: ArgumentHelp("Arithmetic of convolutions and Linear layers: fp32, or bf16 (PyTorch CPU autocast semantics; needs a CPU with bf16 instructions). bf16-reference computes bf16's rounding in fp32 (slow; for checking numerics).")) var precision: ComputePrecision = .fp32
 
     func validate() throws {
@@ -116,6 +121,7 @@ struct RunContext {
     init(communicator: Communicator?, runtime: RuntimeOptions, data: DataOptions) {
         self.communicator = communicator
         threadCount = applyThreads(runtime.threads)
+        ProgressReporter.style = runtime.progress ?? .automatic(underMPI: communicator != nil)
         info = RunInfo.collect(command: CommandLine.arguments.joined(separator: " "))
         info["data"] = data.describe()
         info["threads"] = String(threadCount)
