@@ -32,3 +32,21 @@ public struct SimCLRTool: ParsableCommand {
         print(VersionReport.text)
     }
 }
+
+extension SimCLRTool {
+    /// Parses `arguments`, runs the command and exits; what ArgumentParser's `main` does, except that under an
+    /// MPI launcher an error every rank would print (a bad flag, help, a bad setting) is printed once, by
+    /// rank 0. See `LauncherRank.deferToLeader()`.
+    public static func runAsTool(_ arguments: [String]) -> Never {
+        do {
+            var command = try parseAsRoot(arguments)
+            try command.run()
+            exit()
+        } catch let stop as ExitCode {
+            exit(withError: stop)                     // a status without a message (Ctrl-C, a stopped run)
+        } catch {
+            LauncherRank.deferToLeader(exitCode: exitCode(for: error).rawValue)
+            exit(withError: error)
+        }
+    }
+}
