@@ -29,7 +29,7 @@ struct ClassifierOptions: ParsableArguments {
     @OptionGroup var optimization: OptimizationOptions<ClassifierOptimizationDefaults>
     @Option(help: "resnet18, resnet34 or resnet50 (Bottleneck blocks: 2048-d features at width 1). Default resnet18; with --resume the run's own.") var arch: Architecture?
     @Option(help: "cifar (3x3 conv, no max pool) or imagenet (7x7/2 conv + max pool).") var stem: Stem = .cifar
-    @Option(help: "Channel width multiplier: 1.0 = the torchvision network; 0.25 for quick runs on small machines.") var width = 1.0
+    @Option(help: "Channel width multiplier: 1.0 = the torchvision network; 0.25 for quick runs on small machines. Default: the --encoder file's (finetune), the run's own with --resume, else 1.0.") var width: Double?
     @Flag(help: "Start the last BatchNorm of every residual block at gamma 0, so blocks start as the identity (torchvision's zero_init_residual).")
     var zeroInitResidual = false
 
@@ -56,7 +56,7 @@ struct ClassifierOptions: ParsableArguments {
             throw ValidationError("--batch-size must be at least 2: BatchNorm needs two images per batch (try 256, or 16 for a quick check)")
         }
         try checkBatchSplitsOverRanks(batchSize)
-        try checkWidth(width)
+        if let width { try checkWidth(width) }
         guard cropPadding >= 0 else { throw ValidationError("--crop-padding must not be negative") }
         guard evalBatchSize >= 1, logEvery >= 1 else { throw ValidationError("--eval-batch-size and --log-every must be at least 1") }
     }
@@ -150,15 +150,16 @@ struct FinetuneCommand: ParsableCommand {
         ignored), puts a new randomly initialized head Linear(features, 512), ReLU, Linear(512, classes) on it and \
         trains everything with cross-entropy (the backbone at --backbone-lr-scale times the head's learning rate), \
         exactly as `simclr supervised` (same flags, files and MPI behaviour; \
-        results.json has method "finetune" and the encoder path). --stem and --width must describe the file; the \
-        architecture is read from its keys unless --arch is given.
+        results.json has method "finetune" and the encoder path). --encoder takes a model.safetensors or a \
+        pretraining checkpoint; the architecture and width are read from it unless --arch or --width is given, \
+        and --stem must describe it.
 
         Example:
-          simclr finetune --encoder runs/demo/model.safetensors --width 0.25 --out runs/ft --label-fraction 0.1
+          simclr finetune --encoder runs/demo/model.safetensors --out runs/ft --label-fraction 0.1
           mpirun -np 2 simclr finetune --encoder runs/cifar/model.safetensors --data data/cifar-10-batches-bin --out runs/ft-cifar
         """)
 
-    @Option(help: ArgumentHelp("Pretrained weights (.safetensors, torchvision keys); only the backbone is read.",
+    @Option(help: ArgumentHelp("Pretrained weights: a model file (.safetensors, torchvision keys) or a pretraining checkpoint; only the backbone is read.",
                                valueName: "file"))
     var encoder: String
 
@@ -169,9 +170,7 @@ struct FinetuneCommand: ParsableCommand {
 
     func validate() throws {
         guard backboneLrScale >= 0 else { throw ValidationError("--backbone-lr-scale must not be negative") }
-        guard FileManager.default.fileExists(atPath: expandPath(encoder)) else {
-            throw ValidationError("--encoder \(encoder): file not found")
-        }
+        try checkWeightsFile(encoder, flag: "--encoder")
     }
 
     func run() throws {

@@ -57,8 +57,8 @@ struct EmbedCommand: ParsableCommand {
     @Option(help: "Stem of the model: cifar (3x3 conv) or imagenet (7x7 conv + max pool).")
     var stem: Stem = .cifar
 
-    @Option(help: "Channel width multiplier of the model (1.0 = the torchvision network).")
-    var width = 1.0
+    @Option(help: "Channel width multiplier of the model (1.0 = the torchvision network; default: the width the weights' channel counts show).")
+    var width: Double?
 
     @Option(help: "Projection head layer sizes of the model ('none' for no head).")
     var projDims = "512,256"
@@ -70,7 +70,7 @@ struct EmbedCommand: ParsableCommand {
     func validate() throws {
         try checkPrecisionSupported(precision)
         guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1") }
-        try checkWidth(width)
+        if let width { try checkWidth(width) }
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
         let dims = try parseDims(projDims)
         if features == .projection && dims.isEmpty {
@@ -79,9 +79,7 @@ struct EmbedCommand: ParsableCommand {
         for (flag, path) in [("--out", out), ("--labels-out", labelsOut)] {
             if let path, !path.hasSuffix(".npy") { throw ValidationError("\(flag) \(path): expected a .npy file name") }
         }
-        guard FileManager.default.fileExists(atPath: expand(weights)) else {
-            throw ValidationError("--weights \(weights): file not found")
-        }
+        try checkWeightsFile(weights, flag: "--weights")
     }
 
     func run() throws {
@@ -97,7 +95,7 @@ struct EmbedCommand: ParsableCommand {
             try model.load(from: URL(fileURLWithPath: expand(weights)),
                            scope: features == .projection ? .all : .backbone)
         } catch {
-            throw CommandError("\(weights): \(error) (do --arch \(config.arch.rawValue), --stem \(stem.rawValue), --width \(width)"
+            throw CommandError("\(weights): \(error) (do --arch \(config.arch.rawValue), --stem \(stem.rawValue), --width \(config.width)"
                                   + (features == .projection ? " and --proj-dims \(projDims)" : "")
                                   + " describe this file?)")
         }

@@ -23,8 +23,8 @@ struct EncoderOptions: ParsableArguments {
     @Option(help: "Stem of the encoder: cifar (3x3 conv) or imagenet (7x7 conv + max pool).")
     var stem: Stem = .cifar
 
-    @Option(help: "Channel width multiplier of the encoder (1.0 = the torchvision network: 512-d features, ResNet-50 2048-d).")
-    var width = 1.0
+    @Option(help: "Channel width multiplier of the encoder (1.0 = the torchvision network: 512-d features, ResNet-50 2048-d). Default: the width the --encoder file's channel counts show; 1.0 for --random-init.")
+    var width: Double?
 
     @Option(help: "Seed of the random init and of the command's own randomness (label-fraction subset, probe, t-SNE).")
     var seed: UInt64 = 0
@@ -46,10 +46,8 @@ struct EncoderOptions: ParsableArguments {
         if encoder != nil && randomInit {
             throw ValidationError("--encoder and --random-init exclude each other: give exactly one")
         }
-        if let encoder, !FileManager.default.fileExists(atPath: expandPath(encoder)) {
-            throw ValidationError("--encoder \(encoder): file not found")
-        }
-        try checkWidth(width)
+        if let encoder { try checkWeightsFile(encoder, flag: "--encoder") }
+        if let width { try checkWidth(width) }
         guard featureBatchSize >= 1 else { throw ValidationError("--feature-batch-size must be at least 1") }
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
     }
@@ -70,7 +68,7 @@ struct EncoderOptions: ParsableArguments {
     /// The encoder as the library builds it.
     var encoderSource: EncoderSource {
         EncoderSource(weights: encoder.map { URL(fileURLWithPath: expandPath($0)).path }, arch: config.arch, stem: stem,
-                      width: width, seed: seed, precision: precision, batchSize: featureBatchSize)
+                      width: config.width, seed: seed, precision: precision, batchSize: featureBatchSize)
     }
 
     func makeModel() throws -> ResNet {
@@ -91,7 +89,8 @@ func runFeatureEvaluation(method: String, encoder: EncoderOptions, data: DataOpt
         let log = Console(leader: (communicator?.rank ?? 0) == 0).note
         let threadCount = applyThreads(encoder.threads)
         log(BLASSetup.describe())
-        log("\(method) of \(encoder.source) on \(data.describe()), label fraction \(labelFraction), \(threadCount) threads")
+        log("\(method) of \(encoder.source) (\(encoder.config.describe)) on \(data.describe()), label fraction "
+            + "\(labelFraction), \(threadCount) threads")
         let features = EvaluationFeatures(encoder: encoder.encoderSource, dataDescription: data.describe(),
                                           labelFraction: labelFraction, runDirectory: URL(fileURLWithPath: expandPath(out)),
                                           group: communicator ?? SingleProcess(), log: log)
