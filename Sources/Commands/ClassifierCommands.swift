@@ -115,14 +115,15 @@ struct SupervisedCommand: ParsableCommand {
         commandName: "supervised",
         abstract: "Supervised baseline: ResNet-18/34/50 + classifier head trained from scratch with cross-entropy.",
         discussion: """
-        The head is Linear(features, 512), ReLU, Linear(512, classes) (torchvision keys fc.0, fc.2). Training images \
-        get a random crop with zero padding 4 and a horizontal flip (value/255, no normalization); after every epoch \
-        the model is evaluated on the test split (eval-mode BatchNorm, no augmentation). --label-fraction trains on a \
-        class-balanced, seeded subset of the labels.
+        The head is Linear(features, 512), ReLU, Linear(512, classes) (torchvision keys fc.0, fc.2). Training \
+        images get a random crop with zero padding 4 and a horizontal flip (value/255, no normalization); after \
+        every epoch the model is evaluated on the test split (eval-mode BatchNorm, no augmentation). \
+        --label-fraction trains on a class-balanced, seeded subset of the labels.
 
-        Writes RUN_DIR/metrics.csv (epoch,step,train_loss,train_top1,test_loss,test_top1,test_top5,lr,img_per_s), \
-        RUN_DIR/config.json, RUN_DIR/checkpoint.safetensors (every epoch and on Ctrl-C; --resume continues), \
-        and at the end RUN_DIR/model.safetensors and RUN_DIR/results.json (test_top1, test_top5 as fractions).
+        Writes RUN_DIR/metrics.csv \
+        (epoch,step,train_loss,train_top1,test_loss,test_top1,test_top5,lr,img_per_s), RUN_DIR/config.json, \
+        RUN_DIR/checkpoint.safetensors (every epoch and on Ctrl-C; --resume continues), and at the end \
+        RUN_DIR/model.safetensors and RUN_DIR/results.json (test_top1, test_top5 as fractions).
 
         Under mpirun every rank holds a replica and a shard of each global batch; the loss is the mean over the \
         global batch, gradients are summed in buckets during backward, BatchNorm is global (--no-sync-bn for \
@@ -130,7 +131,8 @@ struct SupervisedCommand: ParsableCommand {
 
         Example:
           simclr supervised --out runs/sup --width 0.25 --epochs 10
-          mpirun -np 2 simclr supervised --data data/cifar-10-batches-bin --out runs/sup-cifar --epochs 50
+          mpirun -np 2 simclr supervised --data data/cifar-10-batches-bin \\
+              --out runs/sup-cifar --epochs 50
         """)
 
     @OptionGroup var options: ClassifierOptions
@@ -146,17 +148,19 @@ struct FinetuneCommand: ParsableCommand {
         commandName: "finetune",
         abstract: "Fine-tuning: a pretrained ResNet backbone + a new classifier head, trained end to end.",
         discussion: """
-        Reads the backbone keys of --encoder (a pretrain model.safetensors with its projection head works: fc.* is \
-        ignored), puts a new randomly initialized head Linear(features, 512), ReLU, Linear(512, classes) on it and \
-        trains everything with cross-entropy (the backbone at --backbone-lr-scale times the head's learning rate), \
-        exactly as `simclr supervised` (same flags, files and MPI behaviour; \
-        results.json has method "finetune" and the encoder path). --encoder takes a model.safetensors or a \
-        pretraining checkpoint; the architecture and width are read from it unless --arch or --width is given, \
-        and --stem must describe it.
+        Reads the backbone keys of --encoder (a pretrain model.safetensors with its projection head works: fc.* \
+        is ignored), puts a new randomly initialized head Linear(features, 512), ReLU, Linear(512, classes) on \
+        it and trains everything with cross-entropy (the backbone at --backbone-lr-scale times the head's \
+        learning rate), exactly as `simclr supervised` (same flags, files and MPI behaviour; results.json has \
+        method "finetune" and the encoder path). --encoder takes a model.safetensors or a pretraining \
+        checkpoint; the architecture and width are read from it unless --arch or --width is given, and --stem \
+        must describe it.
 
         Example:
-          simclr finetune --encoder runs/demo/model.safetensors --out runs/ft --label-fraction 0.1
-          mpirun -np 2 simclr finetune --encoder runs/cifar/model.safetensors --data data/cifar-10-batches-bin --out runs/ft-cifar
+          simclr finetune --encoder runs/demo/model.safetensors --out runs/ft \\
+              --label-fraction 0.1
+          mpirun -np 2 simclr finetune --encoder runs/cifar/model.safetensors \\
+              --data data/cifar-10-batches-bin --out runs/ft-cifar
         """)
 
     @Option(help: ArgumentHelp("Pretrained weights: a model file (.safetensors, torchvision keys) or a pretraining checkpoint; only the backbone is read.",

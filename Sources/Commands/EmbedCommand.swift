@@ -11,17 +11,19 @@ struct EmbedCommand: ParsableCommand {
         commandName: "embed",
         abstract: "Write the embeddings of a dataset split as a float32 .npy file (N x D).",
         discussion: """
-        Loads a ResNet-18, -34 or -50 (read from the file's keys unless --arch is given) from safetensors (torchvision names), puts it in eval mode (BatchNorm uses its \
-        running statistics) and runs every image of the split, in dataset order, with the plain \
-        preprocessing (value/255 at the images' own size, as --augment none). --features backbone writes \
-        the pooled features (512*width-d; ResNet-50 2048*width-d) (only the backbone is loaded, so the file's head may differ or be \
-        absent); --features projection writes the head's output, and --stem, --width and --proj-dims must \
-        describe the file. Row i of the output is image i of the split; --labels-out writes the labels \
-        (int64, -1 for unlabeled images). Read them with numpy.load.
+        Loads a ResNet-18, -34 or -50 (read from the file's keys unless --arch is given) from safetensors \
+        (torchvision names), puts it in eval mode (BatchNorm uses its running statistics) and runs every image \
+        of the split, in dataset order, with the plain preprocessing (value/255 at the images' own size, as \
+        --augment none). --features backbone writes the pooled features (512*width-d; ResNet-50 2048*width-d) \
+        (only the backbone is loaded, so the file's head may differ or be absent); --features projection writes \
+        the head's output, and --stem, --width and --proj-dims must describe the file. Row i of the output is \
+        image i of the split; --labels-out writes the labels (int64, -1 for unlabeled images). Read them with \
+        numpy.load.
 
         Example:
           simclr embed --weights runs/shapes/model.safetensors --data data/shapes \\
-            --split test --features backbone --out test_x.npy --labels-out test_y.npy
+              --split test --features backbone --out runs/shapes/test_x.npy \\
+              --labels-out runs/shapes/test_y.npy
         """)
 
     enum Features: String, CaseIterable, ExpressibleByArgument {

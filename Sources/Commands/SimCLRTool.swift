@@ -7,10 +7,10 @@ public struct SimCLRTool: ParsableCommand {
         commandName: "simclr",
         abstract: "SimCLR contrastive pretraining of ResNet-18, data-parallel over MPI.",
         discussion: """
-        Run under mpirun for data-parallel training; without mpirun the tool is a single process.
-        OpenBLAS kernels are checked at start: when OpenBLAS picked kernels weaker than the CPU offers, the \
-        tool restarts itself with OPENBLAS_CORETYPE set. --no-blas-fix (anywhere on the command line, any \
-        command) or SIMCLR_NO_BLAS_FIX=1 keeps OpenBLAS's own choice.
+        Run under mpirun for data-parallel training; without mpirun the tool is a single process. OpenBLAS \
+        kernels are checked at start: when OpenBLAS picked kernels weaker than the CPU offers, the tool restarts \
+        itself with OPENBLAS_CORETYPE set. --no-blas-fix (anywhere on the command line, any command) or \
+        SIMCLR_NO_BLAS_FIX=1 keeps OpenBLAS's own choice.
 
         Examples:
           simclr pretrain --out runs/demo --width 0.25 --batch-size 128 --epochs 5

@@ -15,8 +15,8 @@ struct SynthCommand: ParsableCommand {
 
         At --image-size 32 the files are DIR/cifar-10-batches-bin/{data_batch_1..k.bin, test_batch.bin, \
         batches.meta.txt} (k = train count / 10000, 1 to 5 files, as the official layout); at 96 they are \
-        DIR/stl10_binary/{train_X.bin, train_y.bin, test_X.bin, test_y.bin, class_names.txt}.
-        Read them with --data DIR. With --format folder the images are PNG files of any --image-size in \
+        DIR/stl10_binary/{train_X.bin, train_y.bin, test_X.bin, test_y.bin, class_names.txt}. Read them with \
+        --data DIR. With --format folder the images are PNG files of any --image-size in \
         DIR/train/<class>/<i>.png and DIR/test/<class>/<i>.png (read them with --data DIR/train).
 
         Example:
