@@ -31,10 +31,10 @@ struct SynthCommand: ParsableCommand {
     var classes = 10
 
     @Option(help: "Training images.")
-    var trainCount = 50000
+    var trainCount = SyntheticShapes.defaultTrainCount
 
     @Option(help: "Test images.")
-    var testCount = 10000
+    var testCount = SyntheticShapes.defaultTestCount
 
     @Option(help: "Image side: 32 (CIFAR-10 layout) or 96 (STL-10 layout).")
     var imageSize = 32

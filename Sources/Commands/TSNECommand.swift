@@ -141,10 +141,11 @@ struct TSNECommand: ParsableCommand {
                        Date().timeIntervalSince(start)))
         }
         let y = result.coordinates
+        var agreement: (map: Double, input: Double)?
         if Set(labels).count > 1 {
-            let inputAgreement = TSNE.nearestNeighbourAgreement(x.map(Double.init), dims: d, labels: labels)
-            let mapAgreement = TSNE.nearestNeighbourAgreement(y, dims: 2, labels: labels)
-            print(String(format: "1-NN label agreement: %.4f in the map, %.4f in the input", mapAgreement, inputAgreement))
+            agreement = (TSNE.nearestNeighbourAgreement(y, dims: 2, labels: labels),
+                         TSNE.nearestNeighbourAgreement(x.map(Double.init), dims: d, labels: labels))
+            print(String(format: "1-NN label agreement: %.4f in the map, %.4f in the input", agreement!.map, agreement!.input))
         }
         print(String(format: "t-SNE: %d points, final KL %.4f, %.1f s", n, result.klHistory.last?.kl ?? .nan,
                      Date().timeIntervalSince(start)))
@@ -154,7 +155,9 @@ struct TSNECommand: ParsableCommand {
                                classNames: input.classNames)
         let outURL = URL(fileURLWithPath: expandPath(out))
         try Data(plot.svg().utf8).write(to: outURL, options: .atomic)
-        print("wrote \(outURL.path)")
+        try FeatureMapSummary(title: plot.title, points: n, mapAgreement: agreement?.map, inputAgreement: agreement?.input)
+            .write(besides: outURL)
+        print("wrote \(outURL.path) and \(FeatureMapSummary.file(besides: outURL).lastPathComponent)")
         if let coordsOut {
             let url = URL(fileURLWithPath: expandPath(coordsOut))
             if coordsOut.hasSuffix(".npy") {
