@@ -29,8 +29,13 @@ let package = Package(
         .target(name: "Optimizers", dependencies: ["Kernels"], swiftSettings: fastMath),
         .target(name: "Contrastive", dependencies: ["Kernels"], swiftSettings: fastMath),
         .target(name: "Datasets", dependencies: ["Kernels", "ImageCodecs"], swiftSettings: fastMath),
-        .target(name: "Cluster", dependencies: ["CMPI", "Kernels", "NeuralNet"], swiftSettings: fastMath),
-        .executableTarget(name: "cluster-check", dependencies: ["Cluster", "Kernels", "NeuralNet"], swiftSettings: fastMath),
+        // Step timelines: spans per thread, written as Chrome trace JSON (no dependencies).
+        .target(name: "Tracing"),
+        .target(name: "Cluster", dependencies: ["CMPI", "Kernels", "NeuralNet", "Tracing"], swiftSettings: fastMath),
+        // The latency-bandwidth scaling model: collective costs fitted to size sweeps, a step's measured
+        // timeline replayed against them, predictions past what this machine can run.
+        .target(name: "ScalingModel", dependencies: ["Cluster"]),
+        .executableTarget(name: "cluster-check", dependencies: ["Cluster", "Kernels", "NeuralNet", "Tracing"], swiftSettings: fastMath),
         // The files a run directory holds (results.json, metrics.csv rows), shared by the writers and the reports.
         .target(name: "RunFiles"),
         // Reports: SVG charts (no dependencies), run reports and t-SNE (Kernels for BLAS and threads).
@@ -57,6 +62,8 @@ let package = Package(
         .testTarget(name: "SimCLRTests", dependencies: ["SimCLR", "NeuralNet", "Datasets", "Kernels", "Optimizers",
                                                         "Cluster", "Contrastive", "TestSupport", "RunFiles", "Reports"]),
         .testTarget(name: "ClusterTests", dependencies: ["Cluster", "Kernels", "TestSupport"]),
+        .testTarget(name: "TracingTests", dependencies: ["Tracing"]),
+        .testTarget(name: "ScalingModelTests", dependencies: ["ScalingModel"]),
         .testTarget(name: "CLITests", dependencies: ["Datasets", "NeuralNet", "Kernels", "TestSupport"]),
         .testTarget(name: "ReportsTests", dependencies: ["Reports", "SVG", "Kernels", "Datasets", "TestSupport", "RunFiles"]),
         .testTarget(name: "RunFilesTests", dependencies: ["RunFiles"]),
