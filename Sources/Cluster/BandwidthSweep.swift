@@ -102,7 +102,7 @@ extension BandwidthMeasurement {
     public static let csvHeader = "collective,ranks,bytes,iterations,seconds,algbw_gbps,busbw_gbps"
     /// algbw and busbw in GB/s (10^9 bytes), as nccl-tests prints them.
     public var csvRow: String {
-        "\(collective),\(ranks),\(bytes),\(iterations),\(String(format: "%.9f", seconds)),"
+        "\(collective),\(ranks),\(bytes),\(iterations),\(String(format: "%.6e", seconds)),"
             + String(format: "%.4f,%.4f", algorithmBandwidth / 1e9, busBandwidth / 1e9)
     }
 }

@@ -54,18 +54,11 @@ public enum ChromeTrace {
         return sign + String(a / 1000) + "." + String(repeating: "0", count: 3 - frac.count) + frac
     }
 
+    /// `s` as a JSON string literal (Foundation's encoder does the escaping).
     static func quoted(_ s: String) -> String {
-        var out = "\""
-        for u in s.unicodeScalars {
-            switch u {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\t": out += "\\t"
-            default:
-                if u.value < 0x20 { out += String(format: "\\u%04x", u.value) } else { out.unicodeScalars.append(u) }
-            }
+        guard let data = try? JSONSerialization.data(withJSONObject: s, options: [.fragmentsAllowed, .withoutEscapingSlashes]) else {
+            return "\"?\""
         }
-        return out + "\""
+        return String(decoding: data, as: UTF8.self)
     }
 }

@@ -84,6 +84,8 @@ final class ChromeTraceTests: XCTestCase {
         XCTAssertEqual(ChromeTrace.microseconds(1_234_567), "1234.567")
         XCTAssertEqual(ChromeTrace.microseconds(5), "0.005")
         XCTAssertEqual(ChromeTrace.microseconds(-2_000), "-2.000")
-        XCTAssertEqual(ChromeTrace.quoted("a\"b\\c\nd\u{1}"), #""a\"b\\c\nd\u0001""#)
+        let text = "a\"b\\c\nd\u{1}é/"
+        let back = try? JSONSerialization.jsonObject(with: Data(ChromeTrace.quoted(text).utf8), options: .fragmentsAllowed) as? String
+        XCTAssertEqual(back, text)
     }
 }
