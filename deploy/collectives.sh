@@ -12,7 +12,8 @@
 # PATH nbc = non-blocking calls (what training issues under a collective deadline), libnbc's algorithm N
 # (coll_libnbc_iallreduce_algorithm / coll_libnbc_iallgather_algorithm; 0 = libnbc's own choice).
 # A link is a tc rate (1gbit, 10gbit, ...) or "unshaped" (namespaces without a rate limit: what this machine's
-# kernel can carry). Rows: tag (link/ranks/path:algorithm) + the sweep's columns, in OUT/collectives.csv.
+# kernel can carry). Rows: tag (link/ranks/path:algorithm) + the sweep's columns + host_cpu (the fraction of
+# all cores busy during that run: near 1, the figures are this machine's, not the link's), in OUT/collectives.csv.
 # Holds /tmp/simclr-testcluster.lock while the cluster is up; run it under /work/coord-style `quiet` for figures.
 set -euo pipefail
 
@@ -40,7 +41,10 @@ check="$repo/.build/release/cluster-check"
 max_w=0; for w in $ranks; do ((w > max_w)) && max_w=$w; done
 mkdir -p "$out"
 csv="$out/collectives.csv"
-[[ -f $csv ]] || echo "link,world,algorithm,collective,ranks,bytes,iterations,seconds,algbw_gbps,busbw_gbps" > "$csv"
+[[ -f $csv ]] || echo "link,world,algorithm,collective,ranks,bytes,iterations,seconds,algbw_gbps,busbw_gbps,host_cpu" > "$csv"
+
+# Busy and total jiffies of the whole machine (all cores), for the host's CPU use during a run.
+cpu_jiffies() { awk '/^cpu / { busy = $2 + $3 + $4 + $7 + $8; print busy, busy + $5 + $6 }' /proc/stat; }
 
 exec 9>/tmp/simclr-testcluster.lock
 flock 9
@@ -61,11 +65,14 @@ for link in $links; do
             esac
             part=$(mktemp)
             start=$(date +%s)
+            read -r busy0 total0 < <(cpu_jiffies)
             if timeout --kill-after=10 900 "$repo/deploy/launch.sh" --testcluster -n "$w" --program "$check" "${mca[@]}" -- \
                     bandwidth --sweep --collective "$collective" --max-bytes "$max_bytes" --factor "$factor" \
                     --seconds-per-size "$per_size" --csv "$part" --tag "$link,$w,$alg" "${nb[@]}" >/dev/null; then
-                tail -n +2 "$part" >> "$csv"
-                echo "collectives: $link W=$w $alg: $(( $(date +%s) - start )) s" >&2
+                read -r busy1 total1 < <(cpu_jiffies)
+                cpu=$(awk -v b=$((busy1 - busy0)) -v t=$((total1 - total0)) 'BEGIN { printf "%.2f", t > 0 ? b / t : 0 }')
+                tail -n +2 "$part" | sed "s/\$/,$cpu/" >> "$csv"
+                echo "collectives: $link W=$w $alg: $(( $(date +%s) - start )) s, host CPU $cpu" >&2
             else
                 echo "collectives: $link W=$w $alg failed; skipped" >&2
             fi
