@@ -157,7 +157,7 @@ public final class ClassifierTrainer {
         let (start, metrics) = try loop.begin(resume: resume, totalSteps: totalSteps, refusal: {
             Checkpoint.settingsRefusal($0, as: ClassifierSettings.self, current: settings) { $0.sameTrainingAs($1) }
         }, writeConfig: {
-            try loop.writeConfig(totalSteps: totalSteps, stepsPerEpoch: sampler.stepsPerEpoch, scaledLR: schedule.baseLR,
+            try loop.writeConfig(schedule: schedule, stepsPerEpoch: sampler.stepsPerEpoch,
                                  globalBatch: settings.batchSize,
                                  fields: ["classes": classCount, "train_count": trainImages.count, "test_count": testCount])
         }, openMetrics: {

@@ -23,8 +23,8 @@ struct EncoderOptions: ParsableArguments {
     @Option(help: "Stem of the encoder: cifar (3x3 conv) or imagenet (7x7 conv + max pool).")
     var stem: Stem = .cifar
 
-    @Option(help: "Channel width multiplier of the encoder (1.0 = the torchvision network: 512-d features, ResNet-50 2048-d).")
-    var width = 1.0
+    @Option(help: "Channel width multiplier of the encoder (1.0 = the torchvision network: 512-d features, ResNet-50 2048-d). Default: the width the --encoder file's channel counts show; 1.0 for --random-init.")
+    var width: Double?
 
     @Option(help: "Seed of the random init and of the command's own randomness (label-fraction subset, probe, t-SNE).")
     var seed: UInt64 = 0
@@ -35,7 +35,7 @@ struct EncoderOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Arithmetic of convolutions and Linear layers: fp32, or bf16 (PyTorch CPU autocast semantics; needs a CPU with bf16 instructions). bf16-reference computes bf16's rounding in fp32 (slow; for checking numerics)."))
     var precision: ComputePrecision = .fp32
 
-    @Option(help: "BLAS and kernel threads (default: all cores).")
+    @Option(help: "BLAS and kernel threads (default: the cores this process may run on).")
     var threads: Int?
 
 
@@ -46,10 +46,8 @@ struct EncoderOptions: ParsableArguments {
         if encoder != nil && randomInit {
             throw ValidationError("--encoder and --random-init exclude each other: give exactly one")
         }
-        if let encoder, !FileManager.default.fileExists(atPath: expandPath(encoder)) {
-            throw ValidationError("--encoder \(encoder): file not found")
-        }
-        try checkWidth(width)
+        if let encoder { try checkWeightsFile(encoder, flag: "--encoder") }
+        if let width { try checkWidth(width) }
         guard featureBatchSize >= 1 else { throw ValidationError("--feature-batch-size must be at least 1") }
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
     }
@@ -70,7 +68,7 @@ struct EncoderOptions: ParsableArguments {
     /// The encoder as the library builds it.
     var encoderSource: EncoderSource {
         EncoderSource(weights: encoder.map { URL(fileURLWithPath: expandPath($0)).path }, arch: config.arch, stem: stem,
-                      width: width, seed: seed, precision: precision, batchSize: featureBatchSize)
+                      width: config.width, seed: seed, precision: precision, batchSize: featureBatchSize)
     }
 
     func makeModel() throws -> ResNet {
@@ -91,7 +89,8 @@ func runFeatureEvaluation(method: String, encoder: EncoderOptions, data: DataOpt
         let log = Console(leader: (communicator?.rank ?? 0) == 0).note
         let threadCount = applyThreads(encoder.threads)
         log(BLASSetup.describe())
-        log("\(method) of \(encoder.source) on \(data.describe()), label fraction \(labelFraction), \(threadCount) threads")
+        log("\(method) of \(encoder.source) (\(encoder.config.describe)) on \(data.describe()), label fraction "
+            + "\(labelFraction), \(threadCount) threads")
         let features = EvaluationFeatures(encoder: encoder.encoderSource, dataDescription: data.describe(),
                                           labelFraction: labelFraction, runDirectory: URL(fileURLWithPath: expandPath(out)),
                                           group: communicator ?? SingleProcess(), log: log)
@@ -108,22 +107,23 @@ struct LinearEvalCommand: ParsableCommand {
         commandName: "linear-eval",
         abstract: "Linear probe: train one Linear layer on frozen encoder features and report test top-1/top-5.",
         discussion: """
-        Computes the pooled backbone features (512*width-d, eval mode, no augmentation: value/255) of the \
-        train split, reduced to a class-balanced --label-fraction subset, and of the test split, once, and \
-        caches them in RUN_DIR (features_{train,test}.npy, labels_{train,test}.npy; reused by a rerun with \
-        the same encoder and data). Then trains a softmax-regression layer with cross-entropy on them \
-        (features standardized with the training mean/std unless --no-standardize; SGD with momentum or \
-        AdamW, cosine-decayed LR, shuffled mini-batches) and evaluates it on the test features after every \
-        epoch. Writes RUN_DIR/metrics.csv (epoch, train_loss, train_top1, test_top1, test_top5, test_loss, lr) \
-        and RUN_DIR/results.json (test_top1, test_top5 as fractions, method, label_fraction, encoder, ...); \
-        the metrics also go to RUN_DIR/tb as TensorBoard scalars (--no-tensorboard to skip).
+        Computes the pooled backbone features (512*width-d, eval mode, no augmentation: value/255) of the train \
+        split, reduced to a class-balanced --label-fraction subset, and of the test split, once, and caches them \
+        in RUN_DIR (features_{train,test}.npy, labels_{train,test}.npy; reused by a rerun with the same encoder \
+        and data). Then trains a softmax-regression layer with cross-entropy on them (features standardized with \
+        the training mean/std unless --no-standardize; SGD with momentum or AdamW, cosine-decayed LR, shuffled \
+        mini-batches) and evaluates it on the test features after every epoch. Writes RUN_DIR/metrics.csv \
+        (epoch, train_loss, train_top1, test_top1, test_top5, test_loss, lr) and RUN_DIR/results.json \
+        (test_top1, test_top5 as fractions, method, label_fraction, encoder, ...); the metrics also go to \
+        RUN_DIR/tb as TensorBoard scalars (--no-tensorboard to skip).
 
-        --encoder reads only the backbone keys of a safetensors model file (a pretrain model.safetensors \
-        works as is); --random-init evaluates a randomly initialized encoder, the baseline. Give exactly one.
+        --encoder reads only the backbone keys of a safetensors model file (a pretrain model.safetensors works \
+        as is); --random-init evaluates a randomly initialized encoder, the baseline. Give exactly one.
 
         Example:
-          simclr linear-eval --encoder runs/shapes/model.safetensors --data data/shapes \\
-            --out runs/shapes-linear-10pct --label-fraction 0.1 --epochs 100
+          simclr linear-eval --encoder runs/shapes/model.safetensors \\
+              --data data/shapes \\
+              --out runs/shapes-linear-10pct --label-fraction 0.1 --epochs 100
         """)
 
     @OptionGroup(title: "Encoder") var encoderOptions: EncoderOptions

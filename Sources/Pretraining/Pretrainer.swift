@@ -114,7 +114,7 @@ public final class Pretrainer {
         let (start, metrics) = try loop.begin(resume: resume, totalSteps: totalSteps, refusal: {
             Checkpoint.settingsRefusal($0, as: PretrainSettings.self, current: settings) { $0.sameTrainingAs($1) }
         }, writeConfig: {
-            try loop.writeConfig(totalSteps: totalSteps, stepsPerEpoch: sampler.stepsPerEpoch, scaledLR: schedule.baseLR,
+            try loop.writeConfig(schedule: schedule, stepsPerEpoch: sampler.stepsPerEpoch,
                                  globalBatch: settings.batchSize, fields: configFields)
         }, openMetrics: {
             try MetricsLog(url: loop.metricsURL, rows: PretrainMetricsRow.self, resumingAfterStep: $0,

@@ -38,9 +38,10 @@ public struct TrainingLoop {
 
     /// config.json: the settings, what every training run records about its schedule and its ranks, and the
     /// run's own `fields`.
-    public func writeConfig(totalSteps: Int, stepsPerEpoch: Int, scaledLR: Float, globalBatch: Int,
+    public func writeConfig(schedule: LearningRateSchedule, stepsPerEpoch: Int, globalBatch: Int,
                      fields: [String: Any] = [:]) throws {
-        var all: [String: Any] = ["total_steps": totalSteps, "steps_per_epoch": stepsPerEpoch, "scaled_lr": scaledLR,
+        var all: [String: Any] = ["total_steps": schedule.totalSteps, "steps_per_epoch": stepsPerEpoch,
+                                  "scaled_lr": schedule.baseLR, "warmup_steps": schedule.warmupSteps,
                                   "parameters": model.registry.parameterCount, "world_size": dataParallel.size,
                                   "per_rank_batch": globalBatch / dataParallel.size,
                                   "sync_batchnorm": dataParallel.syncBatchNorm]
