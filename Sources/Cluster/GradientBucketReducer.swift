@@ -99,7 +99,7 @@ public final class GradientBucketReducer {
         case .powersgd:
             let p = PowerSGD(rank: compression.powerSGDRank, startStep: compression.startStep, world: communicator.size,
                              worldRank: communicator.worldRank, parameterRanges: parameterRanges, matrixShapes: matrixShapes,
-                             buckets: buckets)
+                             buckets: buckets, compressEveryMatrix: compression.compressEveryMatrix, fault: compression.fault)
             codec = p; powerSGD = p
         }
         let group = try communicator.duplicateGroup()

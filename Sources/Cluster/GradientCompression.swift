@@ -20,6 +20,12 @@ public struct GradientCompression: Equatable, Sendable, Codable, CustomStringCon
     /// Steps reduced uncompressed before PowerSGD starts (used by `powersgd` only; 0 compresses from the first).
     public var startStep: Int
 
+    /// Tests only: compress every matrix rank R fits (R < min(rows, columns) is not required: R = min side
+    /// works too), even where P and Q are not smaller than the matrix. Not saved, not a flag.
+    public var compressEveryMatrix = false
+    /// Tests only: a known mistake, to show the rank-count check can fail. Not saved.
+    public var fault: PowerSGDFault?
+
     public static let defaultPowerSGDRank = 4
 
     public init(method: Method = .none, powerSGDRank: Int = GradientCompression.defaultPowerSGDRank, startStep: Int = 0) {
@@ -48,6 +54,15 @@ public struct GradientCompression: Equatable, Sendable, Codable, CustomStringCon
     }
 
     private enum CodingKeys: String, CodingKey { case method, powerSGDRank = "powersgd_rank", startStep = "start_step" }
+}
+
+/// Error-feedback mistakes that break W ranks = 1 process (for tests that must fail; `DistributedFault` in
+/// training maps the hidden `--testing-fault` values here).
+public enum PowerSGDFault: String, CaseIterable, Sendable {
+    /// e_i <- N_i - A: every rank keeps the whole approximation's error (per-worker error feedback).
+    case perRankErrorFeedback = "powersgd-per-rank-error"
+    /// Q is not summed over ranks: each rank keeps its own N_i^T P.
+    case perRankQ = "powersgd-per-rank-q"
 }
 
 /// The shape a gradient has as a matrix, for PowerSGD: a convolution weight [out, in, kh, kw] is

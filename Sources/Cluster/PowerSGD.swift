@@ -60,18 +60,22 @@ final class PowerSGD: GradientCodec {
 
     /// `matrixShapes[p]` is parameter p's matrix shape (nil for vectors), `parameterRanges[p]` its elements;
     /// `buckets` the reducer's plan.
+    private let fault: PowerSGDFault?
+
     init(rank: Int, startStep: Int, world: Int, worldRank: Int, parameterRanges: [Range<Int>],
-         matrixShapes: [GradientMatrixShape?], buckets plan: [GradientBucket]) {
+         matrixShapes: [GradientMatrixShape?], buckets plan: [GradientBucket], compressEveryMatrix: Bool = false,
+         fault: PowerSGDFault? = nil) {
         self.rank = rank; self.startStep = startStep; self.world = world; self.worldRank = worldRank
+        self.fault = fault
         var matrices: [Matrix] = [], notes: [String] = []
         var errorCount = 0, qCount = 0
         for (p, range) in parameterRanges.enumerated() where !range.isEmpty {
             guard p < matrixShapes.count, let shape = matrixShapes[p], shape.rows * shape.columns == range.count else { continue }
-            if rank >= min(shape.rows, shape.columns) {
+            if rank > min(shape.rows, shape.columns) || (rank == min(shape.rows, shape.columns) && !compressEveryMatrix) {
                 notes.append("parameter \(p) (\(shape.rows) x \(shape.columns))")
                 continue
             }
-            guard rank * (shape.rows + shape.columns) < shape.rows * shape.columns else { continue }
+            guard compressEveryMatrix || rank * (shape.rows + shape.columns) < shape.rows * shape.columns else { continue }
             matrices.append(Matrix(parameter: p, elements: range, rows: shape.rows, columns: shape.columns,
                                    errorOffset: errorCount, qOffset: qCount))
             errorCount += range.count
@@ -200,9 +204,11 @@ final class PowerSGD: GradientCodec {
             let m = matrices[j]
             matmul(pViews[j], transposed: true, rows: rank, inner: m.rows, errorViews[j], transposed: false, columns: m.columns, into: qtViews[j])
         }
-        try transport.allReduceSum(qt.address + bucket.qRange.lowerBound, count: bucket.qRange.count)
+        if fault != .perRankQ {
+            try transport.allReduceSum(qt.address + bucket.qRange.lowerBound, count: bucket.qRange.count)
+        }
         // A = P Q^T replaces the gradient; e = N - A / W.
-        let share = 1 / Float(world)
+        let share = fault == .perRankErrorFeedback ? 1 : 1 / Float(world)
         for j in bucket.matrices {
             let m = matrices[j]
             let p = pViews[j].address, q = qt.address + m.qOffset
