@@ -80,12 +80,12 @@ struct AugmentPreviewCommand: ParsableCommand {
             let y = gap + i * (tile + gap)
             grid.paste(RGBImage(resize(original, height: imageSize, width: imageSize), scale: scale), x: gap, y: y)
             for v in 0..<views {
-                var rng = RandomStream(seed: seed, rank: 0, epoch: 0, sample: i, substream: v)
+                var rng = BatchLoader.viewStream(seed: seed, epoch: 0, sample: i, view: v)
                 let view = augment(original, rng: &rng)
                 grid.paste(RGBImage(view, scale: scale), x: gap + (v + 1) * (tile + gap), y: y)
             }
         }
-        let path = NSString(string: out).expandingTildeInPath
+        let path = DataSelection.expand(out)
         try ImageFile.write(grid, to: path)
         print("wrote \(path): \(grid.width)x\(grid.height) px, \(data.count) images x (original + \(views) views), "
               + "\(imageSize) px tiles at \(scale)x")

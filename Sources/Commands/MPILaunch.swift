@@ -33,8 +33,8 @@ func runAbortingOnError(_ communicator: Communicator?, _ body: () throws -> Void
     do {
         try body()
     } catch {
-        guard let communicator, communicator.size > 1 else { throw error }
-        communicator.abort(message: "\(error)")
+        guard let communicator, communicator.size > 1 else { throw SettingFlags.renamed(error) }
+        communicator.abort(message: SettingFlags.message(error))
     }
 }
 

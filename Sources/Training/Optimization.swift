@@ -32,10 +32,13 @@ extension OptimizationSettings {
         }
     }
 
+    /// The base learning rate scaled with the global batch (`lrScaling`).
+    public var scaledLearningRate: Float { lrScaling.scaledLR(base: lr, globalBatch: batchSize) }
+
     /// The base LR scaled with the global batch, linear warm-up over `warmupEpochs`, then cosine decay to
     /// zero at `totalSteps`.
     public func schedule(totalSteps: Int, stepsPerEpoch: Int) -> LearningRateSchedule {
-        let lr = lrScaling.scaledLR(base: self.lr, globalBatch: batchSize)
+        let lr = scaledLearningRate
         let warmup = min(totalSteps - 1, Int((warmupEpochs * Double(stepsPerEpoch)).rounded()))
         return LearningRateSchedule(baseLR: lr, warmupSteps: max(warmup, 0), totalSteps: totalSteps)
     }
