@@ -6,10 +6,10 @@ import PackageDescription
 // layer); Tests/RepositoryTests fails when a dependency below or an `import` in Sources/ goes against this list.
 // docs/README.md draws the same picture.
 let layers: [[String]] = [
-    ["CBLAS", "CMPI", "CKernels", "ImageCodecs", "SVG", "TensorBoard", "RunFiles"],  // C libraries; leaf formats
+    ["CBLAS", "CMPI", "CKernels", "ImageCodecs", "SVG", "TensorBoard", "RunFiles", "Tracing"],  // C libraries; leaf formats; spans
     ["Kernels"],                                                   // tensors, BLAS, convolutions, threads
     ["NeuralNet", "Optimizers", "Contrastive", "Datasets", "Cluster"],  // network, updates, losses, data, MPI
-    ["Checkpoints", "Reports"],                                    // the checkpoint file (no MPI); run reports
+    ["Checkpoints", "Reports", "ScalingModel"],                    // the checkpoint file (no MPI); run reports; the scaling model
     ["Training"],                                                  // the engine: data-parallel step, loop, run files
     ["Evaluation"],                                                // frozen features, linear probe, kNN
     ["Pretraining", "Classification"],                             // the methods
@@ -44,7 +44,12 @@ let package = Package(
         .target(name: "Optimizers", dependencies: ["Kernels"], swiftSettings: fastMath),
         .target(name: "Contrastive", dependencies: ["Kernels"], swiftSettings: fastMath),
         .target(name: "Datasets", dependencies: ["Kernels", "ImageCodecs"], swiftSettings: fastMath),
-        .target(name: "Cluster", dependencies: ["CMPI", "Kernels"], swiftSettings: fastMath),
+        // Step timelines: spans per thread, written as Chrome trace JSON (no dependencies).
+        .target(name: "Tracing"),
+        .target(name: "Cluster", dependencies: ["CMPI", "Kernels", "Tracing"], swiftSettings: fastMath),
+        // The latency-bandwidth scaling model: collective costs fitted to size sweeps, a step's measured
+        // timeline replayed against them, predictions past what this machine can run.
+        .target(name: "ScalingModel", dependencies: ["Cluster"]),
         // The files a run directory holds (results.json, metrics.csv rows), shared by the writers and the reports.
         .target(name: "RunFiles"),
         // Reports: SVG charts (no dependencies), run reports and t-SNE (Kernels for BLAS and threads).
@@ -86,7 +91,7 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: fastMath),
         .executableTarget(name: "simclr", dependencies: ["Commands"]),
-        .executableTarget(name: "cluster-check", dependencies: ["Cluster", "Kernels", "NeuralNet", "Training"],
+        .executableTarget(name: "cluster-check", dependencies: ["Cluster", "Kernels", "NeuralNet", "Training", "Tracing"],
                           swiftSettings: fastMath),
         .testTarget(name: "KernelsTests", dependencies: ["Kernels"]),
         .testTarget(name: "NeuralNetTests", dependencies: ["NeuralNet", "Kernels", "Contrastive", "Optimizers"],
@@ -102,6 +107,8 @@ let package = Package(
                                                         "Optimizers", "Cluster", "Contrastive", "TestSupport", "RunFiles",
                                                         "Reports"]),
         .testTarget(name: "ClusterTests", dependencies: ["Cluster", "Kernels", "TestSupport"]),
+        .testTarget(name: "TracingTests", dependencies: ["Tracing"]),
+        .testTarget(name: "ScalingModelTests", dependencies: ["ScalingModel"]),
         .testTarget(name: "CLITests", dependencies: ["Commands", "Datasets", "NeuralNet", "Kernels", "TestSupport"]),
         .testTarget(name: "ReportsTests", dependencies: ["Reports", "SVG", "Kernels", "Datasets", "TestSupport", "RunFiles"]),
         .testTarget(name: "RunFilesTests", dependencies: ["RunFiles"]),
