@@ -32,7 +32,9 @@ public struct ClassifierSettings: TrainingSettings {
     public var lr: Float = 0.1
     public var momentum: Float = 0.9
     public var weightDecay: Float = 5e-4
-    public var warmupEpochs: Double = 0
+    /// nil: no warm-up (`defaultWarmupEpochs`).
+    public var warmupEpochs: Double?
+    public static let defaultWarmupEpochs = 0.0
     public var lrScaling = LRScaling.none
     /// The backbone's learning rate is the schedule's times this (the head's is the schedule's); 0 freezes the
     /// backbone's parameters (its BatchNorm statistics still update).

@@ -19,6 +19,10 @@ extension Similarity: ExpressibleByArgument {
     public init?(argument: String) { self.init(name: argument) }
     public var defaultValueDescription: String { name }
     public static var allValueStrings: [String] { allCases.map(\.name) }
+    public static var allValueDescriptions: [String: String] {
+        ["cosine": "cosine similarity of the embeddings (SimCLR's)",
+         "l2": "negative squared Euclidean distance of the unnormalized embeddings"]
+    }
 }
 
 /// `linear-eval --optimizer sgd|adamw`.

@@ -9,10 +9,10 @@ struct AugmentPreviewCommand: ParsableCommand {
         abstract: "Write a grid of images and their augmented views as a PPM or PNG file.",
         discussion: """
         Each row is one image of the dataset (the first --images of the split, resized to --image-size for \
-        display) followed by --views augmented views made with the augmentation flags, exactly as training \
-        makes them: view v of image i uses the random stream (seed, rank 0, epoch 0, sample i, substream v), \
-        so views 0 and 1 are the two views of epoch 0. Every tile is enlarged --scale times by nearest \
-        neighbour. The file type follows the extension: .ppm (binary P6) or .png.
+        display) followed by --views augmented views made with the augmentation flags, exactly as training makes \
+        them: view v of image i uses the random stream (seed, rank 0, epoch 0, sample i, substream v), so views \
+        0 and 1 are the two views of epoch 0. Every tile is enlarged --scale times by nearest neighbour. The \
+        file type follows the extension: .ppm (binary P6) or .png.
 
         Examples:
           simclr augment-preview --data data/shapes --out grid.png

@@ -12,18 +12,18 @@ struct BenchCommand: ParsableCommand {
         commandName: "bench",
         abstract: "Time training steps (forward, loss, backward, optimizer) and print img/s, where the time goes, and how close to the machine's limit it runs.",
         discussion: """
-        Before timing, it measures the machine: a nominal peak from cpuid (threads x FMA lanes x 2 x 2 FMA pipes x \
-        clock), a loop of FMA instructions, and large matrix products (oneDNN fp32 and bf16, OpenBLAS sgemm). Each \
-        kind of work is then reported as time, GFLOP/s and the fraction of the measured matrix-product rate of \
-        the step's precision. With --data the steps train on augmented views from the loader, and the report adds \
-        the augmentation cost per view and the time the step waited for data.
+        Before timing, it measures the machine: a nominal peak from cpuid (threads x FMA lanes x 2 x 2 FMA pipes \
+        x clock), a loop of FMA instructions, and large matrix products (oneDNN fp32 and bf16, OpenBLAS sgemm). \
+        Each kind of work is then reported as time, GFLOP/s and the fraction of the measured matrix-product rate \
+        of the step's precision. With --data the steps train on augmented views from the loader, and the report \
+        adds the augmentation cost per view and the time the step waited for data.
 
         Examples:
           simclr bench --batch-size 128 --threads 2
           simclr bench --precision bf16 --json
           simclr bench --data data/cifar-10-batches-bin --workers 2
           mpirun -np 2 simclr bench --distributed --batch-size 128 --threads 1
-          simclr bench --small-crops 6 --batch-size 128     # multi-crop: 64 images x (2 global + 6 small views)
+          simclr bench --small-crops 6 --batch-size 128   # 2 global + 6 small views
         """)
 
     @Option(help: "Images per step (views: both views of batch-size/2 images).") var batchSize = BenchSettings().batchSize
@@ -32,7 +32,7 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Stem: cifar (3x3 conv) or imagenet (7x7 conv + max pool).") var stem: Stem = BenchSettings().model.stem
     @Option(help: "Channel width multiplier (1.0 = the torchvision network).") var width = BenchSettings().model.width
     @Option(help: "Head layer sizes after the pooled features (512-d, ResNet-50 2048-d at width 1).") var projDims = "512,256"
-    @Option(help: "BLAS and kernel threads (default: all cores).") var threads: Int?
+    @Option(help: "BLAS and kernel threads (default: the cores this process may run on).") var threads: Int?
     @Option(help: "Arithmetic of convolutions and Linear layers: fp32, bf16, or bf16-reference (bf16 rounding computed in fp32).")
     var precision: ComputePrecision = BenchSettings().precision
     @Option(help: "Timed steps (the median is reported).") var steps = BenchSettings().steps

@@ -13,28 +13,32 @@ struct CompareCommand: ParsableCommand {
         abstract: "Random-init vs SimCLR-pretrained vs supervised-from-scratch at several label fractions: one table.",
         discussion: """
         Runs, as separate processes of this tool, each in its own directory under --out:
-          pretrain                      SimCLR pretraining, or MoCo v2 with --method moco (skipped with --encoder);
-                                        with --method moco the runs below are named moco instead of simclr
-          linear-{simclr,random}-F      linear probe on frozen SimCLR / random-init features
-          knn-{simclr,random}-F         kNN (k=200) on the same features
-          finetune-simclr-F             SimCLR encoder + new head trained end to end
-          supervised-F                  ResNet-18 trained from scratch on the labels
-        for every label fraction F (class-balanced subsets of the training labels). Then writes \
-        comparison.md and comparison.csv (test top-1 and top-5 of every run) and a report with plots \
-        (report/). Every run's output goes to its log.txt and, indented, to the terminal.
+          pretrain                  SimCLR pretraining, or MoCo v2 with --method moco
+                                    (then the runs below say moco, not simclr);
+                                    skipped with --encoder
+          linear-{simclr,random}-F  linear probe on frozen pretrained / random features
+          knn-{simclr,random}-F     kNN (k=200) on the same features
+          finetune-simclr-F         the pretrained encoder + a new head, end to end
+          supervised-F              ResNet-18 trained from scratch on the labels
+        for every label fraction F (class-balanced subsets of the training labels). Then writes comparison.md \
+        and comparison.csv (test top-1 and top-5 of every run) and a report with plots (report/). Every run's \
+        output goes to its log.txt and, indented, to the terminal.
 
         Interrupted? Run the same command again: finished runs are skipped (their command is recorded in \
         command.txt) and an interrupted pretraining resumes from its checkpoint. --force redoes everything.
 
-        Start compare itself without mpirun: with --ranks N > 1 it starts every run as `mpirun -np N` \
-        (training data-parallel; evaluation computes features in shards, rank 0 trains the probe).
+        Start compare itself without mpirun: with --ranks N > 1 it starts every run as `mpirun -np N` (training \
+        data-parallel; evaluation computes features in shards, rank 0 trains the probe).
 
         Examples:
-          simclr compare --out runs/compare --ranks 2 --width 0.25 --pretrain-epochs 20 --label-fractions 0.1
-          simclr compare --method moco --out runs/compare-moco --ranks 2 --width 0.25 --pretrain-epochs 20 \\
-            --label-fractions 0.1 --pretrain-arg=--queue-size=1024
-          simclr compare --out runs/cifar --data data/cifar10 --ranks 8 --mpirun-arg=--hostfile=hosts \\
-            --pretrain-epochs 500 --pretrain-arg=--batch-size=512
+          simclr compare --out runs/compare --ranks 2 --width 0.25 \\
+              --pretrain-epochs 20 --label-fractions 0.1
+          simclr compare --method moco --out runs/compare-moco --ranks 2 \\
+              --width 0.25 --pretrain-epochs 20 --label-fractions 0.1 \\
+              --pretrain-arg=--queue-size=1024
+          simclr compare --out runs/cifar --data data/cifar10 --ranks 8 \\
+              --mpirun-arg=--hostfile=hosts --pretrain-epochs 500 \\
+              --pretrain-arg=--batch-size=512
         """)
 
     @OptionGroup(title: "Data") var dataOptions: DataOptions

@@ -11,17 +11,19 @@ struct EmbedCommand: ParsableCommand {
         commandName: "embed",
         abstract: "Write the embeddings of a dataset split as a float32 .npy file (N x D).",
         discussion: """
-        Loads a ResNet-18, -34 or -50 (read from the file's keys unless --arch is given) from safetensors (torchvision names), puts it in eval mode (BatchNorm uses its \
-        running statistics) and runs every image of the split, in dataset order, with the plain \
-        preprocessing (value/255 at the images' own size, as --augment none). --features backbone writes \
-        the pooled features (512*width-d; ResNet-50 2048*width-d) (only the backbone is loaded, so the file's head may differ or be \
-        absent); --features projection writes the head's output, and --stem, --width and --proj-dims must \
-        describe the file. Row i of the output is image i of the split; --labels-out writes the labels \
-        (int64, -1 for unlabeled images). Read them with numpy.load.
+        Loads a ResNet-18, -34 or -50 (read from the file's keys unless --arch is given) from safetensors \
+        (torchvision names), puts it in eval mode (BatchNorm uses its running statistics) and runs every image \
+        of the split, in dataset order, with the plain preprocessing (value/255 at the images' own size, as \
+        --augment none). --features backbone writes the pooled features (512*width-d; ResNet-50 2048*width-d) \
+        (only the backbone is loaded, so the file's head may differ or be absent); --features projection writes \
+        the head's output, and --stem, --width and --proj-dims must describe the file. Row i of the output is \
+        image i of the split; --labels-out writes the labels (int64, -1 for unlabeled images). Read them with \
+        numpy.load.
 
         Example:
           simclr embed --weights runs/shapes/model.safetensors --data data/shapes \\
-            --split test --features backbone --out test_x.npy --labels-out test_y.npy
+              --split test --features backbone --out runs/shapes/test_x.npy \\
+              --labels-out runs/shapes/test_y.npy
         """)
 
     @Option(help: ArgumentHelp("Model weights (.safetensors).", valueName: "file"))
@@ -53,19 +55,19 @@ struct EmbedCommand: ParsableCommand {
     @Option(help: "Stem of the model: cifar (3x3 conv) or imagenet (7x7 conv + max pool).")
     var stem: Stem = .cifar
 
-    @Option(help: "Channel width multiplier of the model (1.0 = the torchvision network).")
-    var width = 1.0
+    @Option(help: "Channel width multiplier of the model (1.0 = the torchvision network; default: the width the weights' channel counts show).")
+    var width: Double?
 
     @Option(help: "Projection head layer sizes of the model ('none' for no head).")
     var projDims = "512,256"
 
-    @Option(help: "BLAS and kernel threads (default: all cores).")
+    @Option(help: "BLAS and kernel threads (default: the cores this process may run on).")
     var threads: Int?
 
     func validate() throws {
         try checkPrecisionSupported(precision)
         guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1") }
-        try checkWidth(width)
+        if let width { try checkWidth(width) }
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
         let dims = try parseDims(projDims)
         if features == .projection && dims.isEmpty {
@@ -74,9 +76,7 @@ struct EmbedCommand: ParsableCommand {
         for (flag, path) in [("--out", out), ("--labels-out", labelsOut)] {
             if let path, !path.hasSuffix(".npy") { throw ValidationError("\(flag) \(path): expected a .npy file name") }
         }
-        guard FileManager.default.fileExists(atPath: DataSelection.expand(weights)) else {
-            throw ValidationError("--weights \(weights): file not found")
-        }
+        try checkWeightsFile(weights, flag: "--weights")
     }
 
     func run() throws {

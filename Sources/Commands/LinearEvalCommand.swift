@@ -18,7 +18,8 @@ func runFeatureEvaluation(method: String, encoder: EncoderOptions, data: DataOpt
         let log = Console(leader: (communicator?.rank ?? 0) == 0).note
         let threadCount = applyThreads(encoder.threads)
         log(BLASSetup.describe())
-        log("\(method) of \(encoder.source) on \(data.describe()), label fraction \(labelFraction), \(threadCount) threads")
+        log("\(method) of \(encoder.source) (\(encoder.config.describe)) on \(data.describe()), label fraction "
+            + "\(labelFraction), \(threadCount) threads")
         let features = EvaluationFeatures(encoder: encoder.encoderSource, dataDescription: data.describe(),
                                           labelFraction: labelFraction, runDirectory: URL(fileURLWithPath: DataSelection.expand(out)),
                                           group: communicator ?? SingleProcess(), log: log)
@@ -36,22 +37,23 @@ struct LinearEvalCommand: ParsableCommand {
         commandName: "linear-eval",
         abstract: "Linear probe: train one Linear layer on frozen encoder features and report test top-1/top-5.",
         discussion: """
-        Computes the pooled backbone features (512*width-d, eval mode, no augmentation: value/255) of the \
-        train split, reduced to a class-balanced --label-fraction subset, and of the test split, once, and \
-        caches them in RUN_DIR (features_{train,test}.npy, labels_{train,test}.npy; reused by a rerun with \
-        the same encoder and data). Then trains a softmax-regression layer with cross-entropy on them \
-        (features standardized with the training mean/std unless --no-standardize; SGD with momentum or \
-        AdamW, cosine-decayed LR, shuffled mini-batches) and evaluates it on the test features after every \
-        epoch. Writes RUN_DIR/metrics.csv (epoch, train_loss, train_top1, test_top1, test_top5, test_loss, lr) \
-        and RUN_DIR/results.json (test_top1, test_top5 as fractions, method, label_fraction, encoder, ...); \
-        the metrics also go to RUN_DIR/tb as TensorBoard scalars (--no-tensorboard to skip).
+        Computes the pooled backbone features (512*width-d, eval mode, no augmentation: value/255) of the train \
+        split, reduced to a class-balanced --label-fraction subset, and of the test split, once, and caches them \
+        in RUN_DIR (features_{train,test}.npy, labels_{train,test}.npy; reused by a rerun with the same encoder \
+        and data). Then trains a softmax-regression layer with cross-entropy on them (features standardized with \
+        the training mean/std unless --no-standardize; SGD with momentum or AdamW, cosine-decayed LR, shuffled \
+        mini-batches) and evaluates it on the test features after every epoch. Writes RUN_DIR/metrics.csv \
+        (epoch, train_loss, train_top1, test_top1, test_top5, test_loss, lr) and RUN_DIR/results.json \
+        (test_top1, test_top5 as fractions, method, label_fraction, encoder, ...); the metrics also go to \
+        RUN_DIR/tb as TensorBoard scalars (--no-tensorboard to skip).
 
-        --encoder reads only the backbone keys of a safetensors model file (a pretrain model.safetensors \
-        works as is); --random-init evaluates a randomly initialized encoder, the baseline. Give exactly one.
+        --encoder reads only the backbone keys of a safetensors model file (a pretrain model.safetensors works \
+        as is); --random-init evaluates a randomly initialized encoder, the baseline. Give exactly one.
 
         Example:
-          simclr linear-eval --encoder runs/shapes/model.safetensors --data data/shapes \\
-            --out runs/shapes-linear-10pct --label-fraction 0.1 --epochs 100
+          simclr linear-eval --encoder runs/shapes/model.safetensors \\
+              --data data/shapes \\
+              --out runs/shapes-linear-10pct --label-fraction 0.1 --epochs 100
         """)
 
     @OptionGroup(title: "Encoder") var encoderOptions: EncoderOptions

@@ -16,23 +16,28 @@ struct PretrainCommand: ParsableCommand {
         commandName: "pretrain",
         abstract: "Contrastive pretraining (SimCLR or MoCo v2): two augmented views per image, ResNet-18/34/50 + projection head, InfoNCE.",
         discussion: """
-        Writes RUN_DIR/metrics.csv, RUN_DIR/config.json, RUN_DIR/checkpoint.safetensors (model, optimizer state and
-        position; atomic, checksummed) and at the end RUN_DIR/model.safetensors (torchvision keys, loadable by PyTorch).
-        Ctrl-C writes a checkpoint and stops; --resume continues exactly where the run stopped.
+        Writes RUN_DIR/metrics.csv, RUN_DIR/config.json, RUN_DIR/checkpoint.safetensors (model, optimizer state \
+        and position; atomic, checksummed) and at the end RUN_DIR/model.safetensors (torchvision keys, loadable \
+        by PyTorch). Ctrl-C writes a checkpoint and stops; --resume continues exactly where the run stopped.
 
-        Under mpirun every rank holds a replica and a shard of each global batch; embeddings are all-gathered
-        so InfoNCE sees the global batch, BatchNorm statistics are global (--no-sync-bn for per-rank), and
+        Under mpirun every rank holds a replica and a shard of each global batch; embeddings are all-gathered so \
+        InfoNCE sees the global batch, BatchNorm statistics are global (--no-sync-bn for per-rank), and \
         gradients are all-reduced in buckets during backward. Rank 0 writes all files.
 
-        --method moco trains MoCo v2: the query encoder on view 1, a momentum key encoder (never trained) on view 2,
-        InfoNCE of each query against its key and --queue-size queued keys; the global batch's keys are all-gathered
-        and enqueued in global-batch order on every rank, and the key encoder's BatchNorm uses global-batch statistics.
+        --method moco trains MoCo v2: the query encoder on view 1, a momentum key encoder (never trained) on \
+        view 2, InfoNCE of each query against its key and --queue-size queued keys; the global batch's keys are \
+        all-gathered and enqueued in global-batch order on every rank, and the key encoder's BatchNorm uses \
+        global-batch statistics.
 
         Examples:
-          simclr pretrain --data synthetic --out runs/demo --epochs 5 --batch-size 128 --width 0.25
-          mpirun -np 2 simclr pretrain --out runs/demo2 --epochs 5 --batch-size 128 --width 0.25
-          simclr pretrain --out runs/multicrop --epochs 5 --batch-size 128 --width 0.25 --small-crops 2
-          simclr pretrain --method moco --out runs/moco --epochs 5 --batch-size 128 --width 0.25 --queue-size 1024
+          simclr pretrain --data synthetic --out runs/demo --epochs 5 \\
+              --batch-size 128 --width 0.25
+          mpirun -np 2 simclr pretrain --out runs/demo2 --epochs 5 \\
+              --batch-size 128 --width 0.25
+          simclr pretrain --out runs/multicrop --epochs 5 --batch-size 128 \\
+              --width 0.25 --small-crops 2
+          simclr pretrain --method moco --out runs/moco --epochs 5 \\
+              --batch-size 128 --width 0.25 --queue-size 1024
         """)
 
     @OptionGroup var data: DataOptions
@@ -53,7 +58,7 @@ struct PretrainCommand: ParsableCommand {
     @Option(help: "MoCo: the key encoder follows the query encoder as k = m*k + (1-m)*q (MoCo's paper used 0.999).")
     var mocoMomentum = MoCoSettings().momentum
     @Option(help: "MoCo: negatives in the queue, a multiple of --batch-size.") var queueSize = MoCoSettings().queueSize
-    @Option(help: "Similarity: cosine, or l2 (negative squared Euclidean distance).") var similarity: Similarity = PretrainSettings().similarity
+    @Option(help: "Similarity of two embeddings in the loss.") var similarity: Similarity = PretrainSettings().similarity
     @OptionGroup var optimization: OptimizationOptions<PretrainSettings>
     @OptionGroup var augmentation: AugmentationOptions
     @OptionGroup var multiCrop: MultiCropOptions
@@ -64,7 +69,7 @@ struct PretrainCommand: ParsableCommand {
     var initWeights: String?
     @Flag(help: "Data in file order: batch k is records k*B ..< (k+1)*B (for step-by-step comparisons).") var noShuffle = false
     @Option(help: "Also write a checkpoint every N steps (always at the end of each epoch).") var saveEvery: Int?
-    @Option(help: "Print a line every N steps when stdout is not a terminal.") var logEvery = PretrainSettings().logEvery
+    @Option(help: "With --progress lines: a progress line every N steps.") var logEvery = PretrainSettings().logEvery
     @Flag(help: "Continue the run in --out from its checkpoint.") var resume = false
     @Option(help: "Every N steps (and at the end), log the top-1 accuracy of a kNN classifier (k=200, cosine) on frozen features to metrics.csv (knn_top1).")
     var knnEvery: Int?
@@ -147,7 +152,7 @@ struct PretrainCommand: ParsableCommand {
             say("multi-crop: \(m.count) small crops of \(m.size) px (scale \(m.scale.lowerBound),\(m.scale.upperBound)) per image besides the 2 global views")
         }
         say("schedule: \(trainer.totalSteps) steps (\(trainer.sampler.stepsPerEpoch) per epoch), "
-            + optimization.describe(scaledLR: trainer.schedule.baseLR))
+            + trainer.settings.describeSchedule(totalSteps: trainer.totalSteps, stepsPerEpoch: trainer.sampler.stepsPerEpoch))
         return try trainer.run(resume: resume, stop: stopPolicy(haltAfter: testingHaltAfter)).stop
     }
 }

@@ -15,8 +15,8 @@ struct SynthCommand: ParsableCommand {
 
         At --image-size 32 the files are DIR/cifar-10-batches-bin/{data_batch_1..k.bin, test_batch.bin, \
         batches.meta.txt} (k = train count / 10000, 1 to 5 files, as the official layout); at 96 they are \
-        DIR/stl10_binary/{train_X.bin, train_y.bin, test_X.bin, test_y.bin, class_names.txt}.
-        Read them with --data DIR. With --format folder the images are PNG files of any --image-size in \
+        DIR/stl10_binary/{train_X.bin, train_y.bin, test_X.bin, test_y.bin, class_names.txt}. Read them with \
+        --data DIR. With --format folder the images are PNG files of any --image-size in \
         DIR/train/<class>/<i>.png and DIR/test/<class>/<i>.png (read them with --data DIR/train).
 
         Example:
@@ -31,10 +31,10 @@ struct SynthCommand: ParsableCommand {
     var classes = 10
 
     @Option(help: "Training images.")
-    var trainCount = 50000
+    var trainCount = SyntheticShapes.defaultTrainCount
 
     @Option(help: "Test images.")
-    var testCount = 10000
+    var testCount = SyntheticShapes.defaultTestCount
 
     @Option(help: "Image side: 32 (CIFAR-10 layout) or 96 (STL-10 layout).")
     var imageSize = 32
@@ -45,7 +45,7 @@ struct SynthCommand: ParsableCommand {
     @Option(help: "Seed: the same seed gives the same files.")
     var seed: UInt64 = 0
 
-    @Option(help: "Generation threads (default: all cores).")
+    @Option(help: "Generation threads (default: the cores this process may run on).")
     var threads: Int?
 
     func validate() throws {

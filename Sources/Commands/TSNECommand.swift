@@ -11,29 +11,29 @@ struct TSNECommand: ParsableCommand {
         commandName: "tsne",
         abstract: "Exact t-SNE of embeddings (.npy) or of an encoder's backbone features, drawn as an SVG scatter plot.",
         discussion: """
-        Input: --embeddings X.npy (float32 N x D, as simclr embed writes) with optional --labels Y.npy (int64 N), \
-        or --encoder W.safetensors / --random-init with --data, whose pooled backbone features of --split \
+        Input: --embeddings X.npy (float32 N x D, as simclr embed writes) with optional --labels Y.npy (int64 \
+        N), or --encoder W.safetensors / --random-init with --data, whose pooled backbone features of --split \
         (default test, the first 2000 images unless --limit) are computed in eval mode without augmentation. \
         Above --max-points rows, a seeded random subset is kept.
 
-        Exact t-SNE (van der Maaten & Hinton 2008): features are first projected onto their top --pca \
-        principal components (default 50; 0 keeps them as they are); Gaussian affinities with each point's \
-        bandwidth set by binary search so its perplexity is --perplexity; symmetrized P; Student-t output \
-        kernel; gradient descent (learning rate --learning-rate) with momentum 0.5, then 0.8 from iteration \
-        250, per-coordinate gains, early exaggeration 12 for the first 250 iterations; initial layout drawn \
-        from N(0, 1e-4) with --seed. O(N^2) time and 8 N^2 bytes of memory: a few thousand points take \
-        seconds to minutes. The KL divergence is printed every 100 iterations, and with labels the share of \
-        points whose nearest neighbour has the same label, in the input and in the map.
+        Exact t-SNE (van der Maaten & Hinton 2008): features are first projected onto their top --pca principal \
+        components (default 50; 0 keeps them as they are); Gaussian affinities with each point's bandwidth set \
+        by binary search so its perplexity is --perplexity; symmetrized P; Student-t output kernel; gradient \
+        descent (learning rate --learning-rate) with momentum 0.5, then 0.8 from iteration 250, per-coordinate \
+        gains, early exaggeration 12 for the first 250 iterations; initial layout drawn from N(0, 1e-4) with \
+        --seed. O(N^2) time and 8 N^2 bytes of memory: a few thousand points take seconds to minutes. The KL \
+        divergence is printed every 100 iterations, and with labels the share of points whose nearest neighbour \
+        has the same label, in the input and in the map.
 
-        Writes --out (SVG, points coloured by label) and with --coords-out the 2-D coordinates (.npy: float32 \
-        N x 2; .csv: x,y,label,index where index is the input row).
+        Writes --out (SVG, points coloured by label) and with --coords-out the 2-D coordinates (.npy: float32 N \
+        x 2; .csv: x,y,label,index where index is the input row).
 
         Examples:
           simclr embed --weights runs/cifar/model.safetensors \\
-            --data data/cifar-10-batches-bin --out x.npy --labels-out y.npy
+              --data data/cifar-10-batches-bin --out x.npy --labels-out y.npy
           simclr tsne --embeddings x.npy --labels y.npy --out runs/cifar/tsne.svg
           simclr tsne --encoder runs/cifar/model.safetensors \\
-            --data data/cifar-10-batches-bin --out runs/cifar/tsne.svg
+              --data data/cifar-10-batches-bin --out runs/cifar/tsne.svg
         """)
 
     @Option(help: ArgumentHelp("Embeddings to map (.npy, float32 or float64, N x D).", valueName: "file"))
@@ -122,7 +122,9 @@ struct TSNECommand: ParsableCommand {
         let plotTitle = title ?? "t-SNE of \(input.description) (\(result.count) points, perplexity \(String(format: "%g", perplexity)))"
         let outURL = URL(fileURLWithPath: DataSelection.expand(out))
         try Data(result.svg(title: plotTitle, classNames: input.classNames).utf8).write(to: outURL, options: .atomic)
-        print("wrote \(outURL.path)")
+        try FeatureMapSummary(title: plotTitle, points: result.count, mapAgreement: result.agreement?.map,
+                              inputAgreement: result.agreement?.input).write(besides: outURL)
+        print("wrote \(outURL.path) and \(FeatureMapSummary.file(besides: outURL).lastPathComponent)")
         if let coordsOut {
             let url = URL(fileURLWithPath: DataSelection.expand(coordsOut))
             try result.writeCoordinates(to: url)

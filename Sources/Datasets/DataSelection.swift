@@ -20,8 +20,8 @@ public struct DataSelection: Equatable, Sendable {
     public var limit: Int?
     /// Where the synthetic dataset is cached (nil: ~/.cache/simclr/synthetic-<seed>-<train count>).
     public var syntheticDir: String?
-    public var syntheticTrainCount = 5000
-    public var syntheticTestCount = 1000
+    public var syntheticTrainCount = SyntheticShapes.defaultTrainCount
+    public var syntheticTestCount = SyntheticShapes.defaultTestCount
     public var syntheticSeed: UInt64 = 0
 
     public init() {}

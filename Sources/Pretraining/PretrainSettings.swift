@@ -24,7 +24,9 @@ public struct PretrainSettings: TrainingSettings {
     public var lr: Float = 0.3
     public var momentum: Float = 0.9
     public var weightDecay: Float = 1e-6
-    public var warmupEpochs: Double = 10
+    /// nil: `defaultWarmupEpochs`, at most a tenth of the run. (Runs of earlier versions stored 10 here.)
+    public var warmupEpochs: Double?
+    public static let defaultWarmupEpochs = 10.0
     public var lrScaling = LRScaling.linear
     public var augmentation = AugmentationConfig.simclr(outputSize: 32)
     /// Small views besides the two global ones (docs/multi-crop.md); nil (no key in the JSON) without multi-crop,

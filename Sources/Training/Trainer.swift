@@ -270,7 +270,8 @@ public final class Trainer<Settings: TrainingSettings> {
         }
         guard isLeader else { return (position, nil) }
         var fields: [String: Any] = ["total_steps": totalSteps, "steps_per_epoch": sampler.stepsPerEpoch,
-                                     "scaled_lr": schedule.baseLR, "parameters": model.registry.parameterCount,
+                                     "scaled_lr": schedule.baseLR, "warmup_steps": schedule.warmupSteps,
+                                     "parameters": model.registry.parameterCount,
                                      "world_size": worldSize, "per_rank_batch": settings.batchSize / worldSize,
                                      "sync_batchnorm": dataParallel.syncBatchNorm,
                                      "data_parallel": try JSONSerialization.jsonObject(with: Data(dataParallel.settings.json.utf8))]

@@ -40,10 +40,10 @@ struct DataOptions: ParsableArguments {
     var syntheticDir: String?
 
     @Option(help: "Training images of the synthetic dataset.")
-    var syntheticTrainCount = DataSelection().syntheticTrainCount
+    var syntheticTrainCount = SyntheticShapes.defaultTrainCount
 
     @Option(help: "Test images of the synthetic dataset.")
-    var syntheticTestCount = DataSelection().syntheticTestCount
+    var syntheticTestCount = SyntheticShapes.defaultTestCount
 
     @Option(help: "Seed of the synthetic dataset.")
     var syntheticSeed = DataSelection().syntheticSeed

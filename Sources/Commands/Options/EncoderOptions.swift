@@ -20,8 +20,8 @@ struct EncoderOptions: ParsableArguments {
     @Option(help: "Stem of the encoder: cifar (3x3 conv) or imagenet (7x7 conv + max pool).")
     var stem: Stem = .cifar
 
-    @Option(help: "Channel width multiplier of the encoder (1.0 = the torchvision network: 512-d features, ResNet-50 2048-d).")
-    var width = 1.0
+    @Option(help: "Channel width multiplier of the encoder (1.0 = the torchvision network: 512-d features, ResNet-50 2048-d). Default: the width the --encoder file's channel counts show; 1.0 for --random-init.")
+    var width: Double?
 
     @Option(help: "Seed of the random init and of the command's own randomness (label-fraction subset, probe, t-SNE).")
     var seed: UInt64 = 0
@@ -32,9 +32,8 @@ struct EncoderOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Arithmetic of convolutions and Linear layers: fp32, or bf16 (PyTorch CPU autocast semantics; needs a CPU with bf16 instructions). bf16-reference computes bf16's rounding in fp32 (slow; for checking numerics)."))
     var precision: ComputePrecision = .fp32
 
-    @Option(help: "BLAS and kernel threads (default: all cores).")
+    @Option(help: "BLAS and kernel threads (default: the cores this process may run on).")
     var threads: Int?
-
 
     /// Checks the shape options and the encoder file; whether a source is given is `validateSource()`'s
     /// job, since `simclr tsne` may read embeddings instead of an encoder.
@@ -43,10 +42,8 @@ struct EncoderOptions: ParsableArguments {
         if encoder != nil && randomInit {
             throw ValidationError("--encoder and --random-init exclude each other: give exactly one")
         }
-        if let encoder, !FileManager.default.fileExists(atPath: DataSelection.expand(encoder)) {
-            throw ValidationError("--encoder \(encoder): file not found")
-        }
-        try checkWidth(width)
+        if let encoder { try checkWeightsFile(encoder, flag: "--encoder") }
+        if let width { try checkWidth(width) }
         guard featureBatchSize >= 1 else { throw ValidationError("--feature-batch-size must be at least 1") }
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
     }
@@ -67,7 +64,7 @@ struct EncoderOptions: ParsableArguments {
     /// The encoder as the library builds it.
     var encoderSource: EncoderSource {
         EncoderSource(weights: encoder.map { URL(fileURLWithPath: DataSelection.expand($0)).path }, arch: config.arch, stem: stem,
-                      width: width, seed: seed, precision: precision, batchSize: featureBatchSize)
+                      width: config.width, seed: seed, precision: precision, batchSize: featureBatchSize)
     }
 
     func makeModel() throws -> ResNet {

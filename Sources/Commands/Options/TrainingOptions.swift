@@ -7,6 +7,7 @@ import Training
 
 extension OptimizerKind: ExpressibleByArgument {}
 extension LRScaling: ExpressibleByArgument {}
+extension ProgressStyle: ExpressibleByArgument {}
 
 /// Optimizer and learning-rate schedule flags, shared by every training command; the defaults are those of
 /// the command's settings type (pretraining and the classifiers differ).
@@ -15,7 +16,8 @@ struct OptimizationOptions<Defaults: TrainingSettings>: ParsableArguments {
     @Option(help: "Base learning rate, scaled by --lr-scaling with the global batch.") var lr: Float = Defaults().lr
     @Option(help: "Momentum (SGD, LARS).") var momentum: Float = Defaults().momentum
     @Option(help: "Weight decay.") var weightDecay: Float = Defaults().weightDecay
-    @Option(help: "Linear warm-up length in epochs, then cosine decay.") var warmupEpochs: Double = Defaults().warmupEpochs
+    @Option(help: "Linear warm-up length in epochs, then cosine decay (default: the command's, shortened to a tenth of the run).")
+    var warmupEpochs: Double?
     @Option(help: "LR scaling by global batch B: linear (lr*B/256), sqrt (lr*sqrt(B)) or none.")
     var lrScaling: LRScaling = Defaults().lrScaling
 
@@ -24,8 +26,10 @@ struct OptimizationOptions<Defaults: TrainingSettings>: ParsableArguments {
         guard momentum >= 0, momentum < 1 else { throw ValidationError("--momentum must lie in [0, 1)") }
         guard weightDecay.isFinite else { throw ValidationError("--weight-decay \(weightDecay) is not a number") }
         guard weightDecay >= 0 else { throw ValidationError("--weight-decay must not be negative") }
-        guard warmupEpochs.isFinite else { throw ValidationError("--warmup-epochs \(warmupEpochs) is not a number") }
-        guard warmupEpochs >= 0 else { throw ValidationError("--warmup-epochs must not be negative") }
+        if let warmupEpochs {
+            guard warmupEpochs.isFinite else { throw ValidationError("--warmup-epochs \(warmupEpochs) is not a number") }
+            guard warmupEpochs >= 0 else { throw ValidationError("--warmup-epochs must not be negative") }
+        }
     }
 
     func apply<S: OptimizationSettings>(to settings: inout S) {
@@ -35,12 +39,6 @@ struct OptimizationOptions<Defaults: TrainingSettings>: ParsableArguments {
         settings.weightDecay = weightDecay
         settings.warmupEpochs = warmupEpochs
         settings.lrScaling = lrScaling
-    }
-
-    /// One line for logs.
-    func describe(scaledLR: Float) -> String {
-        "\(optimizer.rawValue), lr \(scaledLR) after \(lrScaling.rawValue) scaling of \(lr), momentum \(momentum), "
-            + "weight decay \(weightDecay), \(warmupEpochs) warm-up epochs then cosine"
     }
 }
 
@@ -97,9 +95,13 @@ struct DistributedOptions: ParsableArguments {
 
 /// Threads and data workers of a training command.
 struct RuntimeOptions: ParsableArguments {
-    @Option(help: "BLAS and kernel threads (default: all cores).") var threads: Int?
+    @Option(help: "BLAS and kernel threads (default: the cores this process may run on).") var threads: Int?
     @Option(help: "Background threads preparing batches.") var workers = 2
     @Option(help: "Batches prepared ahead of the step.") var prefetch = 2
+    @Option(help: ArgumentHelp("How progress is shown: bar (redrawn in place), lines (one every --log-every steps) or none. "
+                                   + "Default: lines under MPI or when stdout is not a terminal, else bar.",
+                               valueName: "bar|lines|none"))
+    var progress: ProgressStyle?
     @Option(help: ArgumentHelp("Arithmetic of convolutions and Linear layers: fp32, or bf16 (PyTorch CPU autocast semantics; needs a CPU with bf16 instructions). bf16-reference computes bf16's rounding in fp32 (slow; for checking numerics).")) var precision: ComputePrecision = .fp32
 
     func validate() throws {
@@ -120,6 +122,7 @@ struct RunContext {
     init(communicator: Communicator?, runtime: RuntimeOptions, data: DataOptions) {
         self.communicator = communicator
         threadCount = applyThreads(runtime.threads)
+        ProgressReporter.style = runtime.progress ?? .automatic(underMPI: communicator != nil)
         info = RunInfo.collect(command: CommandLine.arguments.joined(separator: " "))
         info["data"] = data.describe()
         info["threads"] = String(threadCount)
