@@ -51,32 +51,19 @@ struct OverlapComparison {
     var communicationCPU: Double { mean(reductions.map(\.communicationCPUSeconds)) }
     var payloadBytes: Double { mean(reductions.map { Double($0.payloadBytes) }) }
 
-    /// JSON fields, given the overlapped steps' mean compute.
-    func jsonFields(overlappedCompute: Double) -> [String] {
-        var fields = ["\"overlap\": \(reducer.overlap)", "\"grad_payload_mb\": \(fmt3(payloadBytes / 1e6))",
-                      "\"chunk_kb\": \(fmt3(Double(reducer.chunkBytes ?? 0) / 1024))",
-                      "\"ms_comm_thread_cpu\": \(fmt3(communicationCPU * 1000))"]
-        guard enabled, !times.isEmpty else { return fields }
-        fields += ["\"ms_per_step_no_overlap\": \(fmt3(baselineStep * 1000))",
-                   "\"ms_compute_no_overlap\": \(fmt3(baselineCompute * 1000))",
-                   "\"ms_comm_wait_no_overlap\": \(fmt3(baselineWait * 1000))",
-                   "\"ms_compute_slowdown\": \(fmt3((overlappedCompute - baselineCompute) * 1000))",
-                   "\"compute_slowdown_ratio\": \(fmt3(baselineCompute > 0 ? overlappedCompute / baselineCompute : 0))"]
-        return fields
-    }
-
-    /// Lines for the table, given the overlapped steps' mean compute and median step.
-    func describe(overlappedCompute: Double, overlappedStep: Double) -> [String] {
-        var lines = [String(format: "gradients: %.1f MB payload per step per rank; communication thread CPU %.1f ms per step; chunks of %.0f KiB",
-                            payloadBytes / 1e6, communicationCPU * 1000, Double(reducer.chunkBytes ?? 0) / 1024)]
-        guard enabled, !times.isEmpty else { return lines }
-        lines.append(String(format: "without overlap (interleaved steps): %.1f ms/step, compute %.1f ms, waiting %.1f ms",
-                            baselineStep * 1000, baselineCompute * 1000, baselineWait * 1000))
-        lines.append(String(format: "overlap slows compute by %+.1f ms (x%.2f) and changes the step by %+.1f ms",
-                            (overlappedCompute - baselineCompute) * 1000,
-                            baselineCompute > 0 ? overlappedCompute / baselineCompute : 0, (overlappedStep - baselineStep) * 1000))
-        return lines
+    /// Writes what it measured into `report`, whose compute is the overlapped steps' mean.
+    func fill(_ report: inout BenchReport) {
+        func r(_ x: Double) -> Double { (x * 1000).rounded() / 1000 }
+        report.overlap = reducer.overlap
+        report.gradPayloadMB = r(payloadBytes / 1e6)
+        report.chunkKB = r(Double(reducer.chunkBytes ?? 0) / 1024)
+        report.msCommThreadCPU = r(communicationCPU * 1000)
+        guard enabled, !times.isEmpty else { return }
+        let overlapped = report.msCompute / 1000
+        report.msPerStepNoOverlap = r(baselineStep * 1000)
+        report.msComputeNoOverlap = r(baselineCompute * 1000)
+        report.msCommWaitNoOverlap = r(baselineWait * 1000)
+        report.msComputeSlowdown = r((overlapped - baselineCompute) * 1000)
+        report.computeSlowdownRatio = r(baselineCompute > 0 ? overlapped / baselineCompute : 0)
     }
 }
-
-private func fmt3(_ x: Double) -> String { String(format: "%.3f", x) }
