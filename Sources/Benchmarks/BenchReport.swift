@@ -53,11 +53,17 @@ public struct BenchReport: Codable {
 
     public init() {}
 
-    /// The JSON object, keys sorted.
+    /// The JSON object on one line: keys sorted, `"key": value` joined by `, `, nested objects compact (the
+    /// layout earlier versions printed, which scripts such as deploy/scaling.sh read with grep).
     public var json: String {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
-        return String(decoding: try! encoder.encode(self), as: UTF8.self)
+        let object = try! JSONSerialization.jsonObject(with: encoder.encode(self)) as! [String: Any]
+        let fields = object.keys.sorted().map { key in
+            let value = try! JSONSerialization.data(withJSONObject: object[key]!, options: [.sortedKeys, .fragmentsAllowed])
+            return "\"\(key)\": " + String(decoding: value, as: UTF8.self)
+        }
+        return "{" + fields.joined(separator: ", ") + "}"
     }
 
     /// Milliseconds per step of each kind of work, in `WorkKind` order.
