@@ -25,6 +25,8 @@ public struct BenchReport: Codable {
     /// Distributed: whether the timed steps overlapped, the gradient payload per rank and step (MB), the chunk
     /// size the communication thread ended with (KiB), and that thread's CPU per step.
     public var overlap: Bool?, gradPayloadMB: Double?, chunkKB: Double?, msCommThreadCPU: Double?
+    /// Distributed: the gradient compression (none, bf16, powersgd).
+    public var gradCompression: String?
     /// Distributed with overlap: the interleaved steps without it (median step, mean compute and wait), and what
     /// overlap costs compute (overlapped compute minus compute without, and their ratio).
     public var msPerStepNoOverlap: Double?, msComputeNoOverlap: Double?, msCommWaitNoOverlap: Double?
@@ -45,7 +47,7 @@ public struct BenchReport: Codable {
         case precision, blasCore = "blas_core", convolutions, worldSize = "world_size", perRankBatch = "per_rank_batch"
         case smallCrops = "small_crops", smallCropSize = "small_crop_size", winograd
         case msAugmentPerView = "ms_augment_per_view", machine
-        case overlap, gradPayloadMB = "grad_payload_mb", chunkKB = "chunk_kb", msCommThreadCPU = "ms_comm_thread_cpu"
+        case gradCompression = "grad_compression", overlap, gradPayloadMB = "grad_payload_mb", chunkKB = "chunk_kb", msCommThreadCPU = "ms_comm_thread_cpu"
         case msPerStepNoOverlap = "ms_per_step_no_overlap", msComputeNoOverlap = "ms_compute_no_overlap"
         case msCommWaitNoOverlap = "ms_comm_wait_no_overlap", msComputeSlowdown = "ms_compute_slowdown"
         case computeSlowdownRatio = "compute_slowdown_ratio"

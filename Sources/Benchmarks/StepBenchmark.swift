@@ -63,6 +63,7 @@ public final class StepBenchmark {
         if distributed {
             lines.append("distributed: \(dataParallel.size) ranks, \(perRank) images per rank, sync BN \(p.syncBatchNorm), "
                          + "buckets \(Double(p.bucketBytes) / (1024 * 1024)) MB, overlap \(p.overlap)")
+            if let line = dataParallel.compressionSummary { lines.append(line) }
         }
         lines += limits?.lines ?? []
         lines.append("model: \(settings.model.describe) head=\(settings.model.headDims.map(String.init).joined(separator: ",")) "
@@ -103,7 +104,10 @@ public final class StepBenchmark {
             comparison.recordOverlapped()
         }
         var report = report(times: times, timings: timings, profile: profile, dataWait: dataWait / Double(settings.steps))
-        if distributed { comparison.fill(&report) }
+        if distributed {
+            comparison.fill(&report)
+            report.gradCompression = settings.dataParallel.gradCompression.rawValue
+        }
         return report
     }
 

@@ -182,6 +182,15 @@ public final class GradientBucketReducer {
         try powerSGD?.restore(tensors, group: state.communicator)
     }
 
+    /// PowerSGD's steps run uncompressed before it compresses (settable between steps; 0 for the other methods).
+    public var compressionStartStep: Int {
+        get { powerSGD?.startStep ?? 0 }
+        set {
+            precondition(!inStep && newValue >= 0, "compressionStartStep set during a step or negative")
+            powerSGD?.startStep = newValue
+        }
+    }
+
     /// PowerSGD's matrices that rank R cannot compress (R >= their smaller side), sent as float32 instead;
     /// empty otherwise. For one line in the log.
     public var uncompressedMatrices: [String] { powerSGD?.uncompressedMatrices ?? [] }

@@ -43,7 +43,8 @@ final class PowerSGD: GradientCodec {
     }
 
     let rank: Int
-    let startStep: Int
+    /// Steps run uncompressed first (settable between steps).
+    var startStep: Int
     private let world: Int
     private let worldRank: Int
     private(set) var matrices: [Matrix] = []

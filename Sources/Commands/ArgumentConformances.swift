@@ -1,4 +1,5 @@
 import ArgumentParser
+import Cluster
 import Contrastive
 import Datasets
 import Evaluation
@@ -11,6 +12,7 @@ extension Stem: ExpressibleByArgument {}
 extension Architecture: ExpressibleByArgument {}
 extension PretrainMethod: ExpressibleByArgument {}
 extension ComputePrecision: ExpressibleByArgument {}
+extension GradientCompression.Method: ExpressibleByArgument {}
 extension SyntheticLayout: ExpressibleByArgument {}
 extension Embedding.Features: ExpressibleByArgument {}
 

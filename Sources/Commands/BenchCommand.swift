@@ -48,10 +48,14 @@ struct BenchCommand: ParsableCommand {
     @Flag(help: "Reduce gradients after backward instead of overlapping (--distributed).") var noOverlap = false
     @Flag(inversion: .prefixedNo, help: "With overlap, also time as many steps without it, interleaved, and report what overlap costs compute (--distributed).")
     var overlapBaseline = BenchSettings().overlapBaseline
+    @Option(help: "Gradient compression: none, bf16 or powersgd (--distributed; compresses from the first step).")
+    var gradCompression = DataParallelSettings().gradCompression
+    @Option(help: "PowerSGD's rank R (--grad-compression powersgd).") var powersgdRank = DataParallelSettings().powerSGDRank
     @Flag(inversion: .prefixedNo, help: "Global BatchNorm statistics (--distributed).") var syncBn = DataParallelSettings().syncBatchNorm
     @OptionGroup var multiCrop: MultiCropOptions
 
     func validate() throws {
+        guard powersgdRank >= 1 else { throw ValidationError("--powersgd-rank must be at least 1 (got \(powersgdRank))") }
         if let why = settings(headDims: []).refusal(world: 1) { throw ValidationError(SettingFlags.message(SettingsError(why))) }
         try checkWidth(width)
         guard workers >= 0 else { throw ValidationError("--workers must be >= 0") }
@@ -69,6 +73,8 @@ struct BenchCommand: ParsableCommand {
         (settings.dataParallel.syncBatchNorm, settings.dataParallel.bucketBytes) = (syncBn, Int(bucketMb * 1024 * 1024))
         settings.dataParallel.overlap = !noOverlap
         settings.overlapBaseline = overlapBaseline
+        (settings.dataParallel.gradCompression, settings.dataParallel.powerSGDRank) = (gradCompression, powersgdRank)
+        settings.dataParallel.compressionStartStep = 0
         return settings
     }
 

@@ -80,7 +80,7 @@ struct ClassifierOptions: ParsableArguments {
         if let communicator { say(distributed.describe(communicator, globalBatch: batchSize)) }
         let trainer = try ClassifierTrainer(settings: settings, train: train, test: test, runDirectory: URL(fileURLWithPath: out),
                                             workers: runtime.workers, prefetch: runtime.prefetch, runInfo: context.info,
-                                            distributed: communicator.map(distributed.options),
+                                            distributed: distributed.options(communicator),
                                             dataSource: data.source(split: .train))
         trainer.writesTensorBoard = tensorBoard.enabled
         say("model: \(settings.model.describe), head \(trainer.settings.model.headDims) "

@@ -137,7 +137,7 @@ struct PretrainCommand: ParsableCommand {
         let trainer = try Pretrainer(settings: settings, dataset: dataset, runDirectory: URL(fileURLWithPath: out),
                                      workers: runtime.workers, prefetch: runtime.prefetch,
                                      initialWeights: initWeights.map { URL(fileURLWithPath: $0) }, runInfo: context.info,
-                                     distributed: communicator.map(distributed.options), knnMonitor: monitor,
+                                     distributed: distributed.options(communicator), knnMonitor: monitor,
                                      dataSource: data.source(split: .train, pretraining: true))
         trainer.writesTensorBoard = tensorBoard.enabled
         if method == .moco {

@@ -268,6 +268,8 @@ public final class Trainer<Settings: TrainingSettings> {
         } else if resume {
             log("--resume: no checkpoint in \(runDirectory.path) yet; starting a fresh run")
         }
+        dataParallel.beginRun(totalSteps: totalSteps, afterStep: position.step)
+        if let line = dataParallel.compressionSummary { log(line) }
         guard isLeader else { return (position, nil) }
         var fields: [String: Any] = ["total_steps": totalSteps, "steps_per_epoch": sampler.stepsPerEpoch,
                                      "scaled_lr": schedule.baseLR, "warmup_steps": schedule.warmupSteps,
@@ -275,6 +277,9 @@ public final class Trainer<Settings: TrainingSettings> {
                                      "world_size": worldSize, "per_rank_batch": settings.batchSize / worldSize,
                                      "sync_batchnorm": dataParallel.syncBatchNorm,
                                      "data_parallel": try JSONSerialization.jsonObject(with: Data(dataParallel.settings.json.utf8))]
+        if dataParallel.settings.gradCompression == .powersgd {
+            fields["compression_start_step"] = dataParallel.reducer.compressionStartStep
+        }
         fields.merge(method.configFields) { _, own in own }
         try RunConfigFile.write(settingsJSON: settings.json, fields: fields, runInfo: runInfo, to: runDirectory)
         let metrics = try MetricsLog(url: metricsURL, rows: method.metricsRows, resumingAfterStep: resuming ? position.step : nil,

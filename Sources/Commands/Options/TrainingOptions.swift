@@ -55,10 +55,24 @@ struct DistributedOptions: ParsableArguments {
                                    + "itself, the call and the step (four times as long at the start and after a checkpoint "
                                    + "or kNN evaluation); 0 waits forever.", valueName: "seconds"))
     var collectiveTimeout = 300.0
+    @Option(help: ArgumentHelp("How gradients travel between ranks: none (float32), bf16 (half the bytes, sums added in "
+                               + "float32) or powersgd (a rank-R approximation of every weight matrix with error feedback, "
+                               + "about 75x fewer bytes for ResNet-18; W ranks train what one process trains with it). "
+                               + "Also applies on one process, so runs on any number of ranks compare.", valueName: "method"))
+    var gradCompression = DataParallelSettings().gradCompression
+    @Option(help: "PowerSGD's rank R (--grad-compression powersgd).")
+    var powersgdRank = DataParallelSettings().powerSGDRank
+    @Option(help: ArgumentHelp("Steps trained uncompressed before PowerSGD starts (default: a tenth of the run, at least 2; "
+                               + "0 compresses from the first step).", valueName: "steps"))
+    var compressionStartStep: Int?
     @Option(help: .hidden) var testingFault: DistributedFault?
 
     func validate() throws {
         guard bucketMb > 0 else { throw ValidationError("--bucket-mb must be positive") }
+        guard powersgdRank >= 1 else { throw ValidationError("--powersgd-rank must be at least 1 (got \(powersgdRank))") }
+        if let s = compressionStartStep, s < 0 {
+            throw ValidationError("--compression-start-step must be 0 or more (got \(s))")
+        }
         guard collectiveTimeout >= 0, collectiveTimeout.isFinite else {
             throw ValidationError("--collective-timeout \(collectiveTimeout) must be a number of seconds >= 0")
         }
@@ -71,11 +85,16 @@ struct DistributedOptions: ParsableArguments {
         settings.syncBatchNorm = syncBn
         settings.bucketBytes = Int(bucketMb * 1024 * 1024)
         settings.overlap = !noOverlap
+        settings.gradCompression = gradCompression
+        settings.powerSGDRank = powersgdRank
+        settings.compressionStartStep = compressionStartStep
         return settings
     }
 
-    func options(_ communicator: Communicator) -> DataParallelOptions {
-        var options = DataParallelOptions(communicator: communicator)
+    /// Without a launcher (`communicator` nil) the world of one: the settings still apply there (gradient
+    /// compression changes what one process trains too; SyncBN and overlap need no second rank).
+    func options(_ communicator: Communicator?) -> DataParallelOptions {
+        var options = communicator.map { DataParallelOptions(communicator: $0) } ?? DataParallelOptions()
         options.settings = settings
         options.verifyReplicasEvery = verifyReplicas
         options.fault = testingFault
@@ -88,7 +107,7 @@ struct DistributedOptions: ParsableArguments {
 
     func describe(_ communicator: Communicator, globalBatch: Int) -> String {
         "MPI: \(communicator.size) ranks, \(globalBatch / max(communicator.size, 1)) images per rank, sync BN \(syncBn), "
-            + "buckets \(bucketMb) MB, overlap \(!noOverlap), thread level \(Communicator.providedThreadLevel ?? threadLevel), "
+            + "buckets \(bucketMb) MB, overlap \(!noOverlap), gradient compression \(gradCompression.rawValue), thread level \(Communicator.providedThreadLevel ?? threadLevel), "
             + (collectiveTimeout > 0 ? String(format: "collective timeout %.0f s", collectiveTimeout) : "no collective timeout")
     }
 }
