@@ -77,7 +77,9 @@ struct ScalingModelCommand: ParsableCommand {
     func run() throws {
         var points: [SweepPoint] = []
         for file in sweep {
-            let text = try String(contentsOfFile: expandPath(file), encoding: .utf8)
+            guard let text = try? String(contentsOfFile: expandPath(file), encoding: .utf8) else {
+                throw ValidationError("cannot read the sweep \(file) (give deploy/collectives.sh's CSV or cluster-check bandwidth --sweep --csv)")
+            }
             points += try SweepPoint.read(csv: text)
         }
         let bound = points.filter { ($0.hostCPU ?? 0) >= cpuBound }
