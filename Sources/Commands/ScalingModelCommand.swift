@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Datasets
 import ScalingModel
 
 /// `simclr scaling-model`: the latency-bandwidth model of the data-parallel step, fitted and checked.
@@ -77,7 +78,7 @@ struct ScalingModelCommand: ParsableCommand {
     func run() throws {
         var points: [SweepPoint] = []
         for file in sweep {
-            guard let text = try? String(contentsOfFile: expandPath(file), encoding: .utf8) else {
+            guard let text = try? String(contentsOfFile: DataSelection.expand(file), encoding: .utf8) else {
                 throw ValidationError("cannot read the sweep \(file) (give deploy/collectives.sh's CSV or cluster-check bandwidth --sweep --csv)")
             }
             points += try SweepPoint.read(csv: text)
@@ -96,7 +97,7 @@ struct ScalingModelCommand: ParsableCommand {
             try emit(report)
             return
         }
-        let timeline = try StepTimeline.read(contentsOf: URL(fileURLWithPath: expandPath(profile)))
+        let timeline = try StepTimeline.read(contentsOf: URL(fileURLWithPath: DataSelection.expand(profile)))
         let buckets = try timeline.buckets(bucketBytes: Int(bucketMb * 1024 * 1024))
         var model = try ScalingModel.fit(timeline: timeline, points: points, buckets: buckets, fitMaxRanks: fitMaxRanks)
         let (perLink, all) = try slowdowns()
@@ -111,7 +112,7 @@ struct ScalingModelCommand: ParsableCommand {
         var failed = false
 
         if let study {
-            let url = URL(fileURLWithPath: expandPath(study))
+            let url = URL(fileURLWithPath: DataSelection.expand(study))
             var table = try StudyTable(csv: String(contentsOf: url, encoding: .utf8))
             let rows = try measuredRows(table, timeline: timeline)
             model.fitQueueing(to: rows.map { $0.1 })
@@ -135,7 +136,7 @@ struct ScalingModelCommand: ParsableCommand {
                                 failed ? "NOT met" : "met")]
             if write { try table.csv.write(to: url, atomically: true, encoding: .utf8) }
             if let out {
-                let dir = URL(fileURLWithPath: expandPath(out))
+                let dir = URL(fileURLWithPath: DataSelection.expand(out))
                 try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
                 let one = { (link: String, c: GradientCompression) in checks.first { $0.link == link && $0.compression == c && $0.ranks == 1 }?.measuredSeconds }
                 try ModelReport.efficiencyChart(checks, baseline: one).svg().write(to: dir.appendingPathComponent("efficiency.svg"), atomically: true, encoding: .utf8)
@@ -191,7 +192,7 @@ struct ScalingModelCommand: ParsableCommand {
         let text = report.joined(separator: "\n") + "\n"
         print(text, terminator: "")
         if let out {
-            let dir = URL(fileURLWithPath: expandPath(out))
+            let dir = URL(fileURLWithPath: DataSelection.expand(out))
             try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
             try text.write(to: dir.appendingPathComponent("model.md"), atomically: true, encoding: .utf8)
         }
