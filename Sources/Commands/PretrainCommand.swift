@@ -41,7 +41,8 @@ struct PretrainCommand: ParsableCommand {
           simclr pretrain --out runs/multicrop --epochs 5 --batch-size 128 \\
               --width 0.25 --recipe quick --small-crops 2
           simclr pretrain --method moco --out runs/moco --epochs 5 \\
-              --batch-size 128 --width 0.25 --queue-size 1024
+              --batch-size 128 --width 0.25 --queue-size 1024   # the flags only:
+              # MoCo does not learn the synthetic shapes in 5 epochs (README)
         """)
 
     @OptionGroup var data: DataOptions
