@@ -85,7 +85,7 @@ public enum AtomicFile {
         } catch {
             try? handle.close()
             try? FileManager.default.removeItem(at: tmp)
-            throw AtomicFileError(path: url.path, bytes: data.count, reason: Self.reason(error))
+            throw AtomicFileError(path: url.path, bytes: data.count, reason: SystemErrorText.reason(error))
         }
         if rename(tmp.path, url.path) != 0 {
             let reason = String(cString: strerror(errno))
@@ -100,15 +100,6 @@ public enum AtomicFile {
         }
     }
 
-    /// The POSIX reason (e.g. "No space left on device") when Foundation wraps one.
-    private static func reason(_ error: Error) -> String {
-        let ns = error as NSError
-        if let underlying = ns.userInfo[NSUnderlyingErrorKey] as? NSError, underlying.domain == NSPOSIXErrorDomain {
-            return String(cString: strerror(Int32(underlying.code)))
-        }
-        if ns.domain == NSPOSIXErrorDomain { return String(cString: strerror(Int32(ns.code))) }
-        return ns.localizedDescription
-    }
 }
 
 /// A file that could not be written; the previous version of it, if any, is intact.
