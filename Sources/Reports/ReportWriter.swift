@@ -65,6 +65,16 @@ public enum ReportWriter {
             blocks.append(.heading(2, "Comparison"))
             for c in comparison { try chart(c, in: nil) }
         }
+        // t-SNE maps drawn into this directory (`simclr tsne --out DIR/NAME.svg`), with their neighbour agreement.
+        let maps = FeatureMapSummary.maps(in: directory)
+        if !maps.isEmpty {
+            blocks.append(.heading(2, "Feature maps (t-SNE)"))
+            for (svg, summary) in maps {
+                blocks.append(.chart(path: svg.lastPathComponent, title: summary.title,
+                                     svg: (try? String(contentsOf: svg, encoding: .utf8)) ?? ""))
+                blocks.append(.paragraph(summary.sentence))
+            }
+        }
         for run in runs {
             if runs.count > 1 { blocks.append(.heading(2, run.name)) }
             blocks += describe(run)

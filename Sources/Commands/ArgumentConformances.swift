@@ -1,0 +1,26 @@
+import ArgumentParser
+import Contrastive
+import Evaluation
+import Kernels
+import NeuralNet
+import Pretraining
+import Training
+
+extension Stem: ExpressibleByArgument {}
+extension Architecture: ExpressibleByArgument {}
+extension PretrainMethod: ExpressibleByArgument {}
+extension ComputePrecision: ExpressibleByArgument {}
+
+/// `--similarity cosine|l2`.
+extension Similarity: ExpressibleByArgument {
+    public init?(argument: String) { self.init(name: argument) }
+    public var defaultValueDescription: String { name }
+    public static var allValueStrings: [String] { allCases.map(\.name) }
+    public static var allValueDescriptions: [String: String] {
+        ["cosine": "cosine similarity of the embeddings (SimCLR's)",
+         "l2": "negative squared Euclidean distance of the unnormalized embeddings"]
+    }
+}
+
+/// `linear-eval --optimizer sgd|adamw`.
+extension LinearProbeConfig.OptimizerKind: ExpressibleByArgument {}
