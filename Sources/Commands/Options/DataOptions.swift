@@ -25,6 +25,11 @@ struct DataOptions: ParsableArguments {
     @Flag(help: "Leave out image-folder files that do not decode (named in a log line) instead of refusing to start.")
     var skipBadImages = false
 
+    @Option(help: ArgumentHelp("Image-folder files whose header claims more pixels than this are refused before "
+                                   + "decoding (counted with the images that do not decode); the default is Pillow's "
+                                   + "limit.", valueName: "n"))
+    var maxImagePixels = ImageDecoder.Limits.defaultMaxPixels
+
     @Option(help: ArgumentHelp("Where decoded image folders are cached (default: ~/.cache/simclr/image-folders).",
                                valueName: "dir"))
     var imageCacheDir: String?
@@ -60,6 +65,9 @@ struct DataOptions: ParsableArguments {
     func validate() throws {
         if let limit, limit < 1 { throw ValidationError("--limit \(limit) must be at least 1") }
         if resizeTo < 1 { throw ValidationError("--resize-to \(resizeTo) must be at least 1") }
+        guard (1...ImageDecoder.Limits.largestMaxPixels).contains(maxImagePixels) else {
+            throw ValidationError("--max-image-pixels \(maxImagePixels) must be 1...\(ImageDecoder.Limits.largestMaxPixels)")
+        }
         if isSynthetic {
             guard format != .stl10 else {
                 throw ValidationError("--format stl10 cannot be used with --data synthetic (it is written as CIFAR-10)")
@@ -88,7 +96,7 @@ struct DataOptions: ParsableArguments {
                 directory = folder
             }
             let images = try ImageFolder.load(directory, size: resizeTo, cacheDirectory: imageCacheDirectory,
-                                              skipBadImages: skipBadImages, log: log)
+                                              skipBadImages: skipBadImages, maxImagePixels: maxImagePixels, log: log)
             return cap.map { images.prefix($0) } ?? images
         }
         guard isSynthetic else {
@@ -165,6 +173,7 @@ struct DataOptions: ParsableArguments {
         if let testData { args += ["--test-data", testData] }
         if resizeTo != 32 { args += ["--resize-to", String(resizeTo)] }
         if skipBadImages { args.append("--skip-bad-images") }
+        if maxImagePixels != ImageDecoder.Limits.defaultMaxPixels { args += ["--max-image-pixels", String(maxImagePixels)] }
         if let imageCacheDir { args += ["--image-cache-dir", imageCacheDir] }
         if isSynthetic {
             if let syntheticDir { args += ["--synthetic-dir", syntheticDir] }
