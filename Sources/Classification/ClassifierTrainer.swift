@@ -102,6 +102,8 @@ public final class ClassifierTrainer {
         if let encoder = settings.encoder, rank == 0 {
             do {
                 try model.load(from: URL(fileURLWithPath: encoder), scope: .backbone)
+            } catch let error as SafetensorsError where error.isNonFinite {
+                throw invalid("\(encoder): \(error)")
             } catch {
                 throw invalid("\(encoder): \(error) (do the architecture \(settings.model.arch.rawValue), stem "
                               + "\(settings.model.stem.rawValue) and width \(settings.model.width) describe this file?)")

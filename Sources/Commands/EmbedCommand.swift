@@ -96,14 +96,13 @@ struct EmbedCommand: ParsableCommand {
         do {
             try model.load(from: URL(fileURLWithPath: expand(weights)),
                            scope: features == .projection ? .all : .backbone)
+        } catch let error as SafetensorsError where error.isNonFinite {
+            // Non-finite weights would give NaN features and a file that looks fine: the load refuses them.
+            throw CommandError("\(weights): \(error); the features would be NaN")
         } catch {
             throw CommandError("\(weights): \(error) (do --arch \(config.arch.rawValue), --stem \(stem.rawValue), --width \(config.width)"
                                   + (features == .projection ? " and --proj-dims \(projDims)" : "")
                                   + " describe this file?)")
-        }
-        // Non-finite weights would give NaN features and a file that looks fine: refuse them, naming the tensor.
-        if let (name, _) = model.stateEntries().first(where: { !$0.1.floats().allSatisfy(\.isFinite) }) {
-            throw CommandError("\(weights): tensor \(name) holds NaN or infinite values; the features would be NaN")
         }
         model.isTraining = false
         model.precision = precision

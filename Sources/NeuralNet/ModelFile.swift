@@ -42,6 +42,7 @@ extension ResNet {
         try load(tensors: WeightsFile(path: url.path).tensors, scope: scope)
     }
 
+    /// Refuses (naming the tensor) values that are not finite numbers, like the file's names and shapes.
     public func load(tensors: [String: SafetensorsEntry], scope: LoadScope = .all) throws {
         let expected = stateEntries().filter { scope == .all || !$0.0.hasPrefix("fc.") }
         let expectedNames = Set(expected.map(\.0))
@@ -57,6 +58,8 @@ extension ResNet {
                 guard t.dtype == .I64 else { throw SafetensorsError.dtypeMismatch(tensor: name, expected: "I64", found: t.dtype.rawValue) }
             } else if ![.F32, .F64, .F16, .BF16].contains(t.dtype) {
                 throw SafetensorsError.dtypeMismatch(tensor: name, expected: "F32", found: t.dtype.rawValue)
+            } else {
+                try SafetensorsEntry.checkFinite(t.floats(), tensor: name)
             }
         }
         for p in parameters where expectedNames.contains(p.name) { p.value.copy(from: tensors[p.name]!.floats()) }
