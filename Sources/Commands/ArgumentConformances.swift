@@ -1,5 +1,6 @@
 import ArgumentParser
 import Contrastive
+import Datasets
 import Evaluation
 import Kernels
 import NeuralNet
@@ -10,6 +11,8 @@ extension Stem: ExpressibleByArgument {}
 extension Architecture: ExpressibleByArgument {}
 extension PretrainMethod: ExpressibleByArgument {}
 extension ComputePrecision: ExpressibleByArgument {}
+extension SyntheticLayout: ExpressibleByArgument {}
+extension Embedding.Features: ExpressibleByArgument {}
 
 /// `--similarity cosine|l2`.
 extension Similarity: ExpressibleByArgument {

@@ -8,38 +8,29 @@ import NeuralNet
 import Optimizers
 import Training
 
-/// The usual CIFAR recipe for ResNet: SGD 0.1 at batch 128, momentum 0.9, weight decay 5e-4, cosine, no warm-up.
-enum ClassifierOptimizationDefaults: OptimizationDefaults {
-    static let optimizer = OptimizerKind.sgd
-    static let lr: Float = 0.1
-    static let momentum: Float = 0.9
-    static let weightDecay: Float = 5e-4
-    static let lrScaling = LRScaling.none
-}
-
 /// Everything `simclr supervised` and `simclr finetune` share.
 struct ClassifierOptions: ParsableArguments {
     @OptionGroup var data: DataOptions
     @Option(help: "Run directory for metrics, config, checkpoints, the final model and results.json.") var out: String
     @Option(help: "Class-balanced fraction of the labelled training images to train on, in (0, 1] (e.g. 0.01, 0.1).")
-    var labelFraction = 1.0
-    @Option(help: "Epochs over the (label-fraction) training set.") var epochs = 50
+    var labelFraction = ClassifierSettings().labelFraction
+    @Option(help: "Epochs over the (label-fraction) training set.") var epochs = ClassifierSettings().epochs
     @Option(help: "Global batch: images per step over all ranks (an epoch's last partial batch is dropped).")
-    var batchSize = 128
-    @OptionGroup var optimization: OptimizationOptions<ClassifierOptimizationDefaults>
+    var batchSize = ClassifierSettings().batchSize
+    @OptionGroup var optimization: OptimizationOptions<ClassifierSettings>
     @Option(help: "resnet18, resnet34 or resnet50 (Bottleneck blocks: 2048-d features at width 1). Default resnet18; with --resume the run's own.") var arch: Architecture?
-    @Option(help: "cifar (3x3 conv, no max pool) or imagenet (7x7/2 conv + max pool).") var stem: Stem = .cifar
+    @Option(help: "cifar (3x3 conv, no max pool) or imagenet (7x7/2 conv + max pool).") var stem: Stem = ClassifierSettings().model.stem
     @Option(help: "Channel width multiplier: 1.0 = the torchvision network; 0.25 for quick runs on small machines. Default: the --encoder file's (finetune), the run's own with --resume, else 1.0.") var width: Double?
     @Flag(help: "Start the last BatchNorm of every residual block at gamma 0, so blocks start as the identity (torchvision's zero_init_residual).")
     var zeroInitResidual = false
 
     @Option(help: "Zero padding of the random crop (RandomCrop(size, padding)); the crop has the images' size.")
-    var cropPadding = 4
+    var cropPadding = ClassifierSettings().augmentation.randomCropPadding ?? 0
     @Flag(help: "No augmentation: the plain images (value/255), no crop, no flip.") var noAugment = false
-    @Option(help: "Random seed (head and random init, label subset, data order, augmentations).") var seed: UInt64 = 0
+    @Option(help: "Random seed (head and random init, label subset, data order, augmentations).") var seed = ClassifierSettings().seed
     @Flag(help: "Data in file order (for step-by-step comparisons).") var noShuffle = false
-    @Option(help: "Images per forward pass when evaluating on the test split.") var evalBatchSize = 256
-    @Option(help: "With --progress lines: a progress line every N steps.") var logEvery = 50
+    @Option(help: "Images per forward pass when evaluating on the test split.") var evalBatchSize = ClassifierSettings().evalBatchSize
+    @Option(help: "With --progress lines: a progress line every N steps.") var logEvery = ClassifierSettings().logEvery
     @Flag(help: "Continue the run in --out from its checkpoint.") var resume = false
     @OptionGroup var runtime: RuntimeOptions
     @OptionGroup var tensorBoard: TensorBoardOptions
@@ -62,12 +53,12 @@ struct ClassifierOptions: ParsableArguments {
     }
 
     func train(_ communicator: Communicator?, method: ClassifierSettings.Method, encoder: String?,
-               backboneLRScale: Float = 1) throws {
+               backboneLRScale: Float = 1) throws -> StopOutcome? {
         let context = RunContext(communicator: communicator, runtime: runtime, data: data)
         let say = context.say
         var settings = ClassifierSettings()
         settings.method = method
-        settings.encoder = encoder.map { URL(fileURLWithPath: expandPath($0)).path }
+        settings.encoder = encoder.map { URL(fileURLWithPath: DataSelection.expand($0)).path }
         settings.epochs = epochs
         settings.batchSize = batchSize
         settings.model = encoderConfig(arch: arch, stem: stem, width: width, headDims: [],
@@ -91,7 +82,6 @@ struct ClassifierOptions: ParsableArguments {
                                             workers: runtime.workers, prefetch: runtime.prefetch, runInfo: context.info,
                                             distributed: communicator.map(distributed.options),
                                             dataSource: data.source(split: .train))
-        defer { try? trainer.dataParallel.reducer.close() }
         trainer.writesTensorBoard = tensorBoard.enabled
         say("model: \(settings.model.describe), head \(trainer.settings.model.headDims) "
             + "(\(trainer.classCount) classes), \(trainer.model.registry.parameterCount) parameters, "
@@ -100,12 +90,13 @@ struct ClassifierOptions: ParsableArguments {
             + (noAugment ? "no augmentation" : "random crop (padding \(cropPadding)) + flip"))
         say("schedule: \(trainer.totalSteps) steps (\(trainer.sampler.stepsPerEpoch) per epoch), "
             + trainer.settings.describeSchedule(totalSteps: trainer.totalSteps, stepsPerEpoch: trainer.sampler.stepsPerEpoch))
-        let summary = try trainer.run(resume: resume, haltAfterStep: testingHaltAfter)
+        let summary = try trainer.run(resume: resume, stop: stopPolicy(haltAfter: testingHaltAfter))
         if !summary.stoppedEarly, let result = summary.test {
             say(String(format: "%@: test top-1 %.4f, top-5 %.4f, loss %.4f (%d train / %d test images)", method.rawValue,
                        result.top1, result.top5, result.loss, trainer.trainImages.count, trainer.testCount))
             say("wrote \(trainer.resultsURL.path)")
         }
+        return summary.stop
     }
 }
 
@@ -168,7 +159,7 @@ struct FinetuneCommand: ParsableCommand {
     var encoder: String
 
     @Option(help: "The backbone's learning rate is the head's times this (0 freezes the backbone's parameters).")
-    var backboneLrScale: Float = 1
+    var backboneLrScale = ClassifierSettings().backboneLRScale
 
     @OptionGroup var options: ClassifierOptions
 

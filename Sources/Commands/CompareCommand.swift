@@ -1,4 +1,5 @@
 import ArgumentParser
+import Datasets
 import Foundation
 import Pretraining
 import Reports
@@ -93,7 +94,7 @@ struct CompareCommand: ParsableCommand {
             where value < 1 {
             throw ValidationError("\(name) must be at least 1")
         }
-        if let encoder, !FileManager.default.fileExists(atPath: expandPath(encoder)) {
+        if let encoder, !FileManager.default.fileExists(atPath: DataSelection.expand(encoder)) {
             throw ValidationError("--encoder \(encoder): file not found")
         }
     }
@@ -118,8 +119,8 @@ struct CompareCommand: ParsableCommand {
     func study() throws -> ComparisonStudy {
         var study = ComparisonStudy(dataArguments: dataOptions.arguments, modelArguments: model.arguments,
                                     labelFractions: try parsedFractions(), evaluations: try parsedEvaluations(),
-                                    encoder: encoder.map { URL(fileURLWithPath: expandPath($0)).path },
-                                    studyDirectory: URL(fileURLWithPath: expandPath(out)))
+                                    encoder: encoder.map { URL(fileURLWithPath: DataSelection.expand($0)).path },
+                                    studyDirectory: URL(fileURLWithPath: DataSelection.expand(out)))
         (study.pretrainEpochs, study.probeEpochs) = (pretrainEpochs, probeEpochs)
         study.method = method
         (study.finetuneEpochs, study.supervisedEpochs) = (finetuneEpochs, supervisedEpochs)
@@ -137,7 +138,7 @@ struct CompareCommand: ParsableCommand {
         let (markdown, report) = try study.write(table, data: dataOptions.describe(), model: model.describe)
         say("\n" + markdown)
         say("wrote \(study.studyDirectory.appendingPathComponent("comparison.md").path) and comparison.csv")
-        say("wrote the report with \(report.count - 2) plots: \(report[0].path) and \(report[1].path)")
+        say("wrote the report with \(report.plots.count) plots: \(report.markdown.path) and \(report.html.path)")
     }
 }
 

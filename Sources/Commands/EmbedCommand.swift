@@ -26,10 +26,6 @@ struct EmbedCommand: ParsableCommand {
               --labels-out runs/shapes/test_y.npy
         """)
 
-    enum Features: String, CaseIterable, ExpressibleByArgument {
-        case backbone, projection
-    }
-
     @Option(help: ArgumentHelp("Model weights (.safetensors).", valueName: "file"))
     var weights: String
 
@@ -39,7 +35,7 @@ struct EmbedCommand: ParsableCommand {
     var split: DatasetSplit = .test
 
     @Option(help: "backbone: pooled encoder features; projection: the projection head's output.")
-    var features: Features = .backbone
+    var features: Embedding.Features = .backbone
 
     @Option(help: ArgumentHelp("Output .npy file (float32, N x D).", valueName: "file"))
     var out: String
@@ -68,7 +64,6 @@ struct EmbedCommand: ParsableCommand {
     @Option(help: "BLAS and kernel threads (default: the cores this process may run on).")
     var threads: Int?
 
-
     func validate() throws {
         try checkPrecisionSupported(precision)
         guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1") }
@@ -88,48 +83,32 @@ struct EmbedCommand: ParsableCommand {
         let log = Console().note
         let threadCount = applyThreads(threads)
         log(BLASSetup.describe())
-
         // The head only matters for projection features; the backbone scope ignores the file's fc.* tensors.
         let headDims = features == .projection ? try parseDims(projDims) : []
-        let config = encoderConfig(arch: arch, stem: stem, width: width, headDims: headDims, weights: weights)
-        let model = ResNet(config: config, seed: 0)
+        var embedding = Embedding(weights: DataSelection.expand(weights),
+                                  model: encoderConfig(arch: arch, stem: stem, width: width, headDims: headDims, weights: weights))
+        (embedding.features, embedding.precision, embedding.batchSize) = (features, precision, batchSize)
         do {
-            try model.load(from: URL(fileURLWithPath: expand(weights)),
-                           scope: features == .projection ? .all : .backbone)
-        } catch let error as SafetensorsError where error.isNonFinite {
-            // Non-finite weights would give NaN features and a file that looks fine: the load refuses them.
-            throw CommandError("\(weights): \(error); the features would be NaN")
+            let model = try embedding.loadModel()
+            let data = try dataOptions.load(split: split, log: log)
+            let n = data.count
+            log("embedding \(n) images (\(data.height)x\(data.width)) of \(dataOptions.describe()), split \(split.rawValue): "
+                + "\(features.rawValue) features, \(embedding.dim)-d, batch \(batchSize), \(threadCount) threads")
+            let progress = EmbedProgress(total: n, log: log)
+            let output = try embedding.embed(data, with: model) { progress.update(done: $0) }
+            progress.finish()
+            let outPath = DataSelection.expand(out)
+            try NumpyFile.write(floats: output.array, shape: [n, embedding.dim], to: URL(fileURLWithPath: outPath))
+            print("wrote \(outPath): \(n) x \(embedding.dim) float32 (\(features.rawValue) features, \(split.rawValue) split)")
+            if let labelsOut {
+                let path = DataSelection.expand(labelsOut)
+                try NumpyFile.write(int64s: data.labels.map { Int64($0) }, shape: [n], to: URL(fileURLWithPath: path))
+                print("wrote \(path): \(n) int64 labels")
+            }
         } catch {
-            throw CommandError("\(weights): \(error) (do --arch \(config.arch.rawValue), --stem \(stem.rawValue), --width \(config.width)"
-                                  + (features == .projection ? " and --proj-dims \(projDims)" : "")
-                                  + " describe this file?)")
-        }
-        model.isTraining = false
-        model.precision = precision
-
-        let data = try dataOptions.load(split: split, log: log)
-        let n = data.count, side = (data.height, data.width)
-        let dim = features == .projection ? config.outputDim : config.featureDim
-        log("embedding \(n) images (\(side.0)x\(side.1)) of \(dataOptions.describe()), split \(split.rawValue): "
-            + "\(features.rawValue) features, \(dim)-d, batch \(batchSize), \(threadCount) threads")
-        if data.channels != 3 { throw CommandError("the model takes 3-channel images, the dataset has \(data.channels)") }
-
-        let progress = EmbedProgress(total: n, log: log)
-        let output = FeatureExtractor(model: model, batchSize: batchSize)
-            .features(of: data, throughHead: features == .projection, progress: { progress.update(done: $0) }).array
-        progress.finish()
-
-        let outPath = expand(out)
-        try NumpyFile.write(floats: output, shape: [n, dim], to: URL(fileURLWithPath: outPath))
-        print("wrote \(outPath): \(n) x \(dim) float32 (\(features.rawValue) features, \(split.rawValue) split)")
-        if let labelsOut {
-            let path = expand(labelsOut)
-            try NumpyFile.write(int64s: data.labels.map { Int64($0) }, shape: [n], to: URL(fileURLWithPath: path))
-            print("wrote \(path): \(n) int64 labels")
+            throw SettingFlags.renamed(error)
         }
     }
-
-    private func expand(_ path: String) -> String { NSString(string: path).expandingTildeInPath }
 }
 
 /// Progress on stderr: a line rewritten in place on a terminal, otherwise a line every 10 seconds;

@@ -32,10 +32,10 @@ struct KNNCommand: ParsableCommand {
     var out: String
 
     @Option(help: "Neighbours that vote (capped at the number of training images).")
-    var k = 200
+    var k = KNNEvaluation().k
 
     @Option(help: "Temperature T of the vote weights exp(sim / T).")
-    var knnTemperature = 0.1
+    var knnTemperature = KNNEvaluation().temperature
 
     @Option(help: ArgumentHelp("Fraction of the training labels used, class-balanced, in (0, 1].", valueName: "f"))
     var labelFraction = 1.0

@@ -34,9 +34,9 @@ func runAbortingOnError(_ communicator: Communicator?, _ body: () throws -> Void
     do {
         try body()
     } catch {
-        guard let communicator, communicator.size > 1 else { throw error }
+        guard let communicator, communicator.size > 1 else { throw SettingFlags.renamed(error) }
         if communicator.rank != 0 { LauncherRank.pause() }
-        communicator.abort(message: "\(error)")
+        communicator.abort(message: SettingFlags.message(error))
     }
 }
 

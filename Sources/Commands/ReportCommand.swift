@@ -1,4 +1,5 @@
 import ArgumentParser
+import Datasets
 import Foundation
 import Reports
 
@@ -46,7 +47,7 @@ struct ReportCommand: ParsableCommand {
         var runs: [RunRecord] = []
         var failures: [String] = []
         for dir in runDirs {
-            do { runs.append(try RunRecord.load(URL(fileURLWithPath: expandPath(dir)))) } catch {
+            do { runs.append(try RunRecord.load(URL(fileURLWithPath: DataSelection.expand(dir)))) } catch {
                 failures.append("\(error)")
             }
         }
@@ -55,7 +56,7 @@ struct ReportCommand: ParsableCommand {
 
         var written: [URL] = []
         if let out {
-            written = try ReportWriter.write(runs: runs, to: URL(fileURLWithPath: expandPath(out)))
+            written = Array(try ReportWriter.write(runs: runs, to: URL(fileURLWithPath: DataSelection.expand(out))))
         } else {
             for run in runs { written += try ReportWriter.write(runs: [run], to: run.directory) }
             if runs.count > 1 { print(ReportWriter.summaryTable(RunRecord.uniqueNames(runs).map(\.summary)).markdown()) }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Datasets
 import Foundation
 import Reports
 import RunFiles
@@ -119,7 +120,7 @@ struct SweepCommand: ParsableCommand {
     /// The study the flags describe.
     var study: SweepStudy {
         var study = SweepStudy(plan: plan, dataArguments: dataOptions.arguments, modelArguments: model.arguments,
-                               studyDirectory: URL(fileURLWithPath: expandPath(out)))
+                               studyDirectory: URL(fileURLWithPath: DataSelection.expand(out)))
         (study.pretrainEpochs, study.probeEpochs, study.labelFraction, study.knn) = (pretrainEpochs, probeEpochs, labelFraction, !noKnn)
         (study.pretrainArguments, study.probeArguments) = (pretrainArg, probeArg)
         return study

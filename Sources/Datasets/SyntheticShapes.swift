@@ -56,7 +56,7 @@ public enum SyntheticShapes {
         pixels.withUnsafeMutableBufferPointer { buffer in
             let base = buffer.baseAddress!
             Parallel.forEach(count, minimumPerThread: 256) { i in
-                var rng = RandomStream(seed: seed, key: [RandomStream.syntheticDomain, split, i])
+                var rng = RandomStream(.syntheticImage, seed: seed, key: split, i)
                 renderImage(label: i % classes, size: imageSize, rng: &rng, into: base + i * bytes)
             }
         }

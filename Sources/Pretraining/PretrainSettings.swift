@@ -8,8 +8,8 @@ import Training
 
 /// Every setting of a pretraining run. Saved to `config.json` and inside checkpoints, so `--resume`
 /// can refuse to continue a run with different settings.
-public struct PretrainSettings: Equatable, OptimizationSettings, JSONSettings {
-    public var epochs = 100
+public struct PretrainSettings: TrainingSettings {
+    public var epochs = 50
     /// Stop after this many optimizer steps in all (overrides `epochs`).
     public var steps: Int?
     /// The global batch: images per step over all processes (each contributes two views).

@@ -36,10 +36,13 @@ extension OptimizationSettings {
         }
     }
 
+    /// The base learning rate scaled with the global batch (`lrScaling`).
+    public var scaledLearningRate: Float { lrScaling.scaledLR(base: lr, globalBatch: batchSize) }
+
     /// The base LR scaled with the global batch, linear warm-up (`warmup(totalSteps:stepsPerEpoch:)`), then
     /// cosine decay to zero at `totalSteps`.
     public func schedule(totalSteps: Int, stepsPerEpoch: Int) -> LearningRateSchedule {
-        let lr = lrScaling.scaledLR(base: self.lr, globalBatch: batchSize)
+        let lr = scaledLearningRate
         return LearningRateSchedule(baseLR: lr, warmupSteps: warmup(totalSteps: totalSteps, stepsPerEpoch: stepsPerEpoch).steps,
                                     totalSteps: totalSteps)
     }

@@ -1,6 +1,8 @@
 import ArgumentParser
+import Datasets
 import Foundation
 import NeuralNet
+import Training
 
 /// The encoder a command builds. The architecture is `--arch` when given, else the one a resumed run recorded in
 /// its config.json, else the one the weights file's keys show, else ResNet-18; the width likewise (`--width`,
@@ -10,7 +12,7 @@ func encoderConfig(arch: Architecture?, stem: Stem, width: Double?, headDims: [I
                    resuming runDirectory: String? = nil, weights: String? = nil) -> ResNetConfig {
     let recorded = runDirectory.flatMap(recordedModel(inRun:))
     // Unreadable weights are reported when they are loaded, with the reason.
-    let file = weights.flatMap { try? WeightsFile(path: expandPath($0)) }
+    let file = weights.flatMap { try? WeightsFile(path: DataSelection.expand($0)) }
     return ResNetConfig(arch: arch ?? recorded?.arch ?? file?.architecture ?? .resnet18, stem: stem,
                         width: width ?? recorded?.width ?? file?.width ?? 1.0, headDims: headDims,
                         zeroInitResidual: zeroInitResidual || (recorded?.zeroInitResidual ?? false))
@@ -18,22 +20,10 @@ func encoderConfig(arch: Architecture?, stem: Stem, width: Double?, headDims: [I
 
 /// Refuses a weights path that is missing or a directory (naming the weights inside it, if any) while parsing.
 func checkWeightsFile(_ path: String, flag: String) throws {
-    do { try WeightsFile.checkIsFile(expandPath(path)) } catch { throw ValidationError("\(flag) \(error)") }
+    do { try WeightsFile.checkIsFile(DataSelection.expand(path)) } catch { throw ValidationError("\(flag) \(error)") }
 }
 
 /// `settings.model` of a run directory's config.json, when it has one.
 func recordedModel(inRun directory: String) -> ResNetConfig? {
-    let url = URL(fileURLWithPath: expandPath(directory)).appendingPathComponent("config.json")
-    guard let data = try? Data(contentsOf: url),
-          let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
-          let settings = object["settings"] as? [String: Any], let model = settings["model"],
-          let modelData = try? JSONSerialization.data(withJSONObject: model) else { return nil }
-    return try? JSONDecoder().decode(ResNetConfig.self, from: modelData)
-}
-
-extension ResNetConfig {
-    /// "ResNet-50 stem=cifar width=0.25" for log lines.
-    var describe: String {
-        "\(arch.displayName) stem=\(stem.rawValue) width=\(width)" + (zeroInitResidual ? " zero-init-residual" : "")
-    }
+    RunConfigFile.read(in: URL(fileURLWithPath: DataSelection.expand(directory)))?.settings.model
 }
