@@ -237,7 +237,7 @@ attempt() {
         sleep 0.2
     done
     status=0
-    wait "$mpirun_pid" || status=$?
+    wait "$mpirun_pid" 2>/dev/null || status=$?   # no "Killed" notice when the watchdog ended it
     # The copies end when every writer has closed the pipes; a daemon behind a cut link (it inherited mpirun's
     # output through the launch agent) may hold them open: do not wait for it.
     local waited=0
