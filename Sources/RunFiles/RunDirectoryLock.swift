@@ -56,7 +56,7 @@ public final class RunDirectoryLock {
             switch self {
             case let .held(directory, holder):
                 return "\(directory) is in use by another run (\(holder.map(\.description) ?? "its holder is not recorded")); "
-                    + "give another --out, or wait for that run to end"
+                    + "give another `out`, or wait for that run to end"
             case let .unavailable(path, reason):
                 return "\(path): cannot lock the run directory (\(reason))"
             }
