@@ -163,7 +163,38 @@ failing='MPI_ABORT was invoked|mpirun noticed that process rank|exited on signal
 # subshell becomes tee (exec), so the pid this script keeps is tee's own.
 copy_watching() {
     trap '' INT TERM
+    if [[ ${2:-} == --clean-stop-quiet ]]; then   # mpirun's stderr: through clean_stop_filter (below)
+        exec tee -p >(stdbuf -oL tr '\r' '\n' | grep -a --line-buffered -m20 -E "$failing" > "$1" || true) \
+            >(clean_stop_filter) > /dev/null
+    fi
     exec tee -p >(stdbuf -oL tr '\r' '\n' | grep -a --line-buffered -m20 -E "$failing" > "$1" || true)
+}
+
+# Drops mpirun's two notices that ranks "exited with non-zero status" when that status is 130 or 143: the
+# ranks ending a clean stop (Ctrl-C, SIGTERM, checkpoint written), which the ranks' own output already says.
+# The first notice does not name the status: it is held until the second arrives, and dropped at the end if
+# this script forwarded a stop ($state/stopping). Also drops mpirun's "Forwarding signal" lines (the signals
+# are this script's SIGUSR1/2). The notices of any other status, and every other line, pass through.
+clean_stop_filter() {
+    awk -v stopping="$state/stopping" '
+        function flush_held() { if (held != "") { printf "%s", held; held = "" } fflush() }
+        /^mpirun: Forwarding signal 1[02] to job/ { next }
+        /^---------------------------*$/ {
+            if (!inblock) { inblock = 1; block = $0 "\n"; next }
+            block = block $0 "\n"; inblock = 0
+            if (block ~ /Primary job +terminated normally, but [0-9]+ process(es)? returned/) {
+                flush_held(); held = block; next
+            }
+            if (block ~ /exited with non-zero status/ && block ~ /Exit code: +(130|143)\n/) { held = ""; fflush(); next }
+            flush_held(); printf "%s", block; fflush(); next
+        }
+        inblock { block = block $0 "\n"; next }
+        { flush_held(); print; fflush() }
+        END {
+            if (inblock) printf "%s", block
+            if (held != "" && (getline line < stopping) >= 0) held = ""
+            flush_held()
+        }'
 }
 
 signalled=0 forwarded="" mpirun_pid=""
@@ -171,6 +202,7 @@ forward() {
     [[ -n $mpirun_pid ]] || exit "$3"
     if ((signalled)); then kill "-$2" "$mpirun_pid" 2>/dev/null || true; return; fi
     signalled=$3 forwarded=$1
+    : > "$state/stopping"   # tells clean_stop_filter that a stop was asked for
     kill "-$1" "$mpirun_pid" 2>/dev/null || true
 }
 # Signals: Ctrl-C and SIGTERM become SIGUSR1 and SIGUSR2, which mpirun forwards to every rank at once; simclr reads
@@ -216,7 +248,7 @@ attempt() {
     rm -f "$out" "$err" "$state/reason-out" "$state/reason-err"
     mkfifo "$out" "$err"
     copy_watching "$state/reason-out" < "$out" & tee_out=$!
-    copy_watching "$state/reason-err" < "$err" >&2 & tee_err=$!
+    copy_watching "$state/reason-err" --clean-stop-quiet < "$err" >&2 & tee_err=$!
     setsid "${cmd[@]}" > "$out" 2> "$err" &
     mpirun_pid=$!
     while kill -0 "$mpirun_pid" 2>/dev/null; do

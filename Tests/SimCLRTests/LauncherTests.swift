@@ -74,6 +74,28 @@ final class LauncherTests: XCTestCase {
         }
     }
 
+    /// A Ctrl-C through the launcher is a clean stop (checkpoint, exit 130), yet it ended with mpirun's two
+    /// notices that a process "exited with non-zero status". The launcher leaves them out for 130 and 143 and
+    /// keeps them for every other status.
+    func testACleanStopEndsWithoutMPIsFailureNotices() throws {
+        let notice = "exited with non-zero status"
+        let job = try BackgroundProcess([launcher, "-n", "2", "--bind", "none", "--program", try simclr, "--"]
+                                        + pretrain("clean-stop", steps: 100_000) + ["--progress", "lines"])
+        defer { job.terminate() }
+        try job.waitUntil(timeout: 120, "the first steps") { stepsLogged("clean-stop") >= 2 }
+        kill(job.pid, SIGINT)
+        XCTAssertEqual(try job.wait(timeout: 60), 130, job.output)
+        XCTAssertFalse(job.output.contains(notice), job.output)
+        XCTAssertFalse(job.output.contains("Primary job"), job.output)
+
+        let failing = try BackgroundProcess([launcher, "-n", "2", "--bind", "none", "--program", "/bin/bash", "--",
+                                             "-c", "sleep 0.5; exit 3"])
+        defer { failing.terminate() }
+        XCTAssertEqual(try failing.wait(timeout: 60), 3, failing.output)
+        XCTAssertTrue(failing.output.contains(notice), failing.output)
+        XCTAssertTrue(failing.output.contains("Exit code:    3"), failing.output)
+    }
+
     // MARK: a cut link
 
     /// A link cut between two hosts: both ranks time out, but mpirun waited forever for the daemon behind
