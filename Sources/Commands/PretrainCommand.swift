@@ -71,6 +71,8 @@ struct PretrainCommand: ParsableCommand {
     @Option(help: "Also write a checkpoint every N steps (always at the end of each epoch).") var saveEvery: Int?
     @Option(help: "With --progress lines: a progress line every N steps.") var logEvery = PretrainSettings().logEvery
     @Flag(help: "Continue the run in --out from its checkpoint.") var resume = false
+    @Flag(help: "Start over when --out already holds a run: its checkpoint, model, metrics and results are deleted first (without --resume or --overwrite such a directory is refused).")
+    var overwrite = false
     @Option(help: "Every N steps (and at the end), log the top-1 accuracy of a kNN classifier (k=200, cosine) on frozen features to metrics.csv (knn_top1).")
     var knnEvery: Int?
     @Option(help: ArgumentHelp("Labelled train / test images the kNN monitor uses.", valueName: "train,test"))
@@ -140,6 +142,7 @@ struct PretrainCommand: ParsableCommand {
                                      distributed: communicator.map(distributed.options), knnMonitor: monitor,
                                      dataSource: data.source(split: .train, pretraining: true))
         trainer.writesTensorBoard = tensorBoard.enabled
+        trainer.overwritesExistingRun = overwrite
         if method == .moco {
             if temperature == nil {
                 trainer.temperatureNote = "MoCo v2 default (no --temperature given)"
