@@ -28,6 +28,8 @@ public struct BenchSettings {
     /// Under MPI with overlap: also time as many steps without overlap, interleaved with the overlapped ones,
     /// to report what overlap costs compute (`OverlapComparison`).
     public var overlapBaseline = true
+    /// Write the timed steps' spans of every rank here as a Chrome trace (nil: no trace).
+    public var tracePath: String?
 
     public init() {}
 

@@ -11,6 +11,7 @@ import Training
 extension Stem: ExpressibleByArgument {}
 extension Architecture: ExpressibleByArgument {}
 extension PretrainMethod: ExpressibleByArgument {}
+extension PretrainRecipe: ExpressibleByArgument {}
 extension ComputePrecision: ExpressibleByArgument {}
 extension GradientCompression.Method: ExpressibleByArgument {}
 extension SyntheticLayout: ExpressibleByArgument {}

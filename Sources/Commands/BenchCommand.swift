@@ -1,6 +1,7 @@
 import ArgumentParser
 import Benchmarks
 import Cluster
+import Datasets
 import Foundation
 import Kernels
 import NeuralNet
@@ -52,6 +53,9 @@ struct BenchCommand: ParsableCommand {
     var gradCompression = DataParallelSettings().gradCompression
     @Option(help: "PowerSGD's rank R (--grad-compression powersgd).") var powersgdRank = DataParallelSettings().powerSGDRank
     @Flag(inversion: .prefixedNo, help: "Global BatchNorm statistics (--distributed).") var syncBn = DataParallelSettings().syncBatchNorm
+    @Option(help: ArgumentHelp("Write the timed steps of every rank as a Chrome trace (Perfetto, chrome://tracing): compute spans, and the gradient buckets' all-reduces on the communication thread's row.",
+                               valueName: "file"))
+    var trace: String?
     @OptionGroup var multiCrop: MultiCropOptions
 
     func validate() throws {
@@ -75,6 +79,7 @@ struct BenchCommand: ParsableCommand {
         settings.overlapBaseline = overlapBaseline
         (settings.dataParallel.gradCompression, settings.dataParallel.powerSGDRank) = (gradCompression, powersgdRank)
         settings.dataParallel.compressionStartStep = 0
+        settings.tracePath = trace.map(DataSelection.expand)
         return settings
     }
 
@@ -96,6 +101,7 @@ struct BenchCommand: ParsableCommand {
         let report = try bench.run()
         guard bench.isLeader else { return }
         if json { print(report.json) } else { report.lines.forEach { print($0) } }
+        if let trace, !json { print("trace: \(DataSelection.expand(trace))") }
     }
 }
 
