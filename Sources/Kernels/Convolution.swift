@@ -46,6 +46,29 @@ public enum ConvOperand {
     var isBF16: Bool { if case .bf16 = self { return true } else { return false } }
 }
 
+/// How one pass of a convolution is computed.
+public enum ConvAlgorithm: String, CaseIterable, Codable, Sendable {
+    /// Products of the input and the weights as they are (oneDNN's direct kernels).
+    case direct
+    /// Winograd F(4x4, 3x3): 6x6 input tiles and the 3x3 kernel are transformed so that 36 products make
+    /// a 4x4 output tile instead of 144; float32, 3x3 stride-1 convolutions only (elsewhere: direct).
+    case winograd
+}
+
+/// The algorithm of each of a convolution's three passes.
+public struct ConvPassAlgorithms: Hashable, Sendable, CustomStringConvertible {
+    public var forward: ConvAlgorithm, backwardData: ConvAlgorithm, backwardWeights: ConvAlgorithm
+
+    public init(forward: ConvAlgorithm, backwardData: ConvAlgorithm, backwardWeights: ConvAlgorithm) {
+        self.forward = forward; self.backwardData = backwardData; self.backwardWeights = backwardWeights
+    }
+
+    public static func all(_ a: ConvAlgorithm) -> ConvPassAlgorithms { .init(forward: a, backwardData: a, backwardWeights: a) }
+
+    /// e.g. "winograd/winograd/direct" (forward/backward-data/backward-weights).
+    public var description: String { "\(forward.rawValue)/\(backwardData.rawValue)/\(backwardWeights.rawValue)" }
+}
+
 /// One convolution shape's oneDNN primitives: forward, backward-data (unless the input gradient is never
 /// needed) and backward-weights, with weights reordered into the primitives' layouts once per step.
 ///
@@ -57,16 +80,23 @@ public final class ConvolutionKernel {
     public let bf16: Bool
     public let plainSource: Bool
     public let computesInputGradient: Bool
+    /// The algorithms asked for; `algorithm(of:)` says what runs (Winograd exists only for some shapes).
+    public let requestedAlgorithms: ConvPassAlgorithms
     private let handle: OpaquePointer
 
-    public init(_ g: ConvGeometry, bf16: Bool, plainSource: Bool, inputGradient: Bool) {
+    public init(_ g: ConvGeometry, bf16: Bool, plainSource: Bool, inputGradient: Bool,
+                algorithms: ConvPassAlgorithms = .all(.direct)) {
         geometry = g
         self.bf16 = bf16; self.plainSource = plainSource; computesInputGradient = inputGradient
+        requestedAlgorithms = algorithms
+        func code(_ a: ConvAlgorithm) -> Int32 { a == .winograd ? Int32(SK_CONV_WINOGRAD) : Int32(SK_CONV_DIRECT) }
         var shape = sk_conv_shape(batch: Int32(g.batch), in_channels: Int32(g.inChannels), out_channels: Int32(g.outChannels),
                                   in_height: Int32(g.inHeight), in_width: Int32(g.inWidth), kernel: Int32(g.kernel),
                                   stride: Int32(g.stride), padding: Int32(g.padding), plain_source: plainSource ? 1 : 0,
                                   bf16: bf16 ? 1 : 0, backward_data: inputGradient ? 1 : 0,
-                                  winograd: ConvolutionKernel.winograd ? 1 : 0)
+                                  forward_algorithm: code(algorithms.forward),
+                                  backward_data_algorithm: code(algorithms.backwardData),
+                                  backward_weights_algorithm: code(algorithms.backwardWeights))
         var message = [CChar](repeating: 0, count: 256)
         guard let h = sk_conv_create(&shape, &message, message.count) else {
             let text = message.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
@@ -76,12 +106,6 @@ public final class ConvolutionKernel {
     }
 
     deinit { sk_conv_destroy(handle) }
-
-    /// Float32 3x3 stride-1 convolutions use Winograd F(4x4, 3x3) (fewer multiplications; about twice as
-    /// fast here, with rounding errors ~1e-6 of the output's scale instead of ~1e-7; see ConvolutionTests).
-    /// `SIMCLR_CONV_ALGORITHM=direct` in the environment, or setting this to false, uses direct
-    /// convolutions everywhere. Read when a kernel is built.
-    nonisolated(unsafe) public static var winograd = ProcessInfo.processInfo.environment["SIMCLR_CONV_ALGORITHM"] != "direct"
 
     /// Elements of the source operand: NCHW images or a blocked map.
     public var sourceCount: Int {
@@ -124,6 +148,17 @@ public final class ConvolutionKernel {
     /// oneDNN's names of the implementations it picked (forward, backward-data, backward-weights).
     public var implementations: [String] {
         (0..<3).map { String(cString: sk_conv_implementation(handle, Int32($0))) }
+    }
+
+    public enum Pass: Int32, CaseIterable { case forward = 0, backwardData = 1, backwardWeights = 2 }
+
+    /// The algorithm a pass runs (nil for a backward pass that has not run yet).
+    public func algorithm(of pass: Pass) -> ConvAlgorithm? {
+        switch sk_conv_algorithm(handle, pass.rawValue) {
+        case Int32(SK_CONV_WINOGRAD): return .winograd
+        case Int32(SK_CONV_DIRECT): return .direct
+        default: return nil
+        }
     }
 
     private func checkOperand(_ operand: ConvOperand, count: Int, what: String) {

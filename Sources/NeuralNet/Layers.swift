@@ -11,10 +11,17 @@ public final class Conv2d {
     /// The first layer needs no input gradient during training; tests turn it on.
     public var computesInputGradient = true
     public var precision: ComputePrecision = .fp32
+    /// How the passes' algorithms are chosen (see `ConvAlgorithmChoice`).
+    public var algorithmChoice: ConvAlgorithmChoice = .processDefault
+    /// Fixed algorithms for this layer, whatever `algorithmChoice` says (studies of the choice, tests).
+    public var algorithmOverride: ConvPassAlgorithms?
     private var primitives: ConvolutionKernel?
     /// Kernels of recent shapes (training and evaluation batches alternate), so switching costs nothing.
     private var kernelCache: [KernelKey: ConvolutionKernel] = [:]
-    private struct KernelKey: Hashable { let geometry: ConvGeometry; let bf16: Bool, plainSource: Bool, inputGradient: Bool }
+    private struct KernelKey: Hashable {
+        let geometry: ConvGeometry; let bf16: Bool, plainSource: Bool, inputGradient: Bool
+        let algorithms: ConvPassAlgorithms
+    }
     private var source: ConvOperand?
     private var inputShape: FeatureMap?
     private var imagesShape: [Int] = []
@@ -98,10 +105,13 @@ public final class Conv2d {
     private func kernelFor(batch: Int, height: Int, width: Int, plainSource: Bool) -> ConvolutionKernel {
         let g = ConvGeometry(inChannels: inChannels, outChannels: outChannels, kernel: kernel, stride: stride,
                              padding: padding, batch: batch, inHeight: height, inWidth: width)
-        let key = KernelKey(geometry: g, bf16: precision == .bf16, plainSource: plainSource, inputGradient: computesInputGradient)
+        let algorithms = algorithmOverride ?? algorithmChoice.algorithms(for: g)
+        let key = KernelKey(geometry: g, bf16: precision == .bf16, plainSource: plainSource, inputGradient: computesInputGradient,
+                            algorithms: algorithms)
         if let p = kernelCache[key] { primitives = p; return p }
         if kernelCache.count >= 4 { kernelCache.removeAll() }
-        let p = ConvolutionKernel(g, bf16: key.bf16, plainSource: plainSource, inputGradient: computesInputGradient)
+        let p = ConvolutionKernel(g, bf16: key.bf16, plainSource: plainSource, inputGradient: computesInputGradient,
+                                  algorithms: algorithms)
         kernelCache[key] = p
         primitives = p
         return p
@@ -126,6 +136,8 @@ public final class Conv2d {
     }
 
     public var lastGeometry: ConvGeometry? { primitives?.geometry }
+    /// The kernel of the last forward (its shape, algorithms and implementations).
+    public var lastKernel: ConvolutionKernel? { primitives }
     /// oneDNN's implementation names for the last shape (forward, backward-data, backward-weights).
     public var implementations: [String] { primitives?.implementations ?? [] }
 }

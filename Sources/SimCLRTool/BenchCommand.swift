@@ -122,13 +122,14 @@ struct BenchCommand: ParsableCommand {
         guard isLeader else { return }
         let report = BenchReport(batchSize: batchSize, steps: steps, worldSize: worldSize, times: times, timings: timings,
                                  profile: profile, flops: step.lastTrainingStepFLOPs, dataWait: dataWait / Double(steps),
-                                 limits: limits, bf16: precision.roundsToBF16 && precision != .bf16Reference)
+                                 limits: limits, bf16: precision.roundsToBF16 && precision != .bf16Reference,
+                                 winograd: model.convAlgorithm != .direct && !precision.roundsToBF16)
         if json {
             var fields = report.jsonFields
             fields += ["\"arch\": \"\(arch.rawValue)\"", "\"batch\": \(batchSize)", "\"image_size\": \(imageSize)", "\"threads\": \(threadCount)",
                        "\"precision\": \"\(precision.rawValue)\"", "\"blas_core\": \"\(BLAS.coreName)\"",
                        "\"convolutions\": \"\(ConvolutionLibrary.description)\"", "\"world_size\": \(worldSize)",
-                       "\"per_rank_batch\": \(perRank)", "\"small_crops\": \(multiCrop.smallCrops)", "\"small_crop_size\": \(multiCrop.smallCropSize)", "\"winograd\": \(ConvolutionKernel.winograd && !precision.roundsToBF16)"]
+                       "\"per_rank_batch\": \(perRank)", "\"small_crops\": \(multiCrop.smallCrops)", "\"small_crop_size\": \(multiCrop.smallCropSize)", "\"conv_algorithm\": \"\(model.convAlgorithm.rawValue)\""]
             if let c = source.augmentationSecondsPerView { fields.append("\"ms_augment_per_view\": \(fmt(c * 1000))") }
             if let limits, let encoded = try? JSONEncoder().encode(limits) { fields.append("\"machine\": " + String(decoding: encoded, as: UTF8.self)) }
             print("{" + fields.joined(separator: ", ") + "}")
@@ -143,14 +144,16 @@ struct BenchCommand: ParsableCommand {
     }
 
     private func printLimits(_ m: MachineLimits) {
-        print(String(format: "peak, nominal: %d threads x %d fp32 lanes x 2 (FMA) x 2 FMA pipes x %.2f GHz (%@) = %.1f GFLOP/s fp32",
-                     m.threads, m.fp32Lanes, m.clockMHz / 1000, m.clockSource, m.nominalFP32GFLOPS)
-              + (m.nominalBF16GFLOPS.map { String(format: ", %.1f bf16", $0) } ?? ""))
-        print(String(format: "peak, measured: FMA loop %.1f GFLOP/s fp32", m.fmaLoopFP32GFLOPS)
-              + (m.fmaLoopBF16GFLOPS.map { String(format: ", %.1f bf16 (vdpbf16ps)", $0) } ?? "")
-              + String(format: "; matrix product %d^3: oneDNN %.1f fp32", m.gemmSize, m.gemmFP32GFLOPS)
-              + (m.gemmBF16GFLOPS.map { String(format: ", %.1f bf16", $0) } ?? "")
-              + String(format: ", OpenBLAS sgemm %.1f", m.sgemmGFLOPS))
+        print(String(format: "clock under load: %.2f GHz on %d threads (stated: %.2f GHz, %@)",
+                     m.clockUnderLoadMHz / 1000, m.threads, m.nominalClockMHz / 1000, m.nominalClockSource))
+        print(String(format: "peak: fp32 %.1f GFLOP/s (FMA loop %.1f = %.2f FMA/cycle/core)", m.peakFP32GFLOPS,
+                     m.fmaLoopFP32GFLOPS, m.fmaPerCycleFP32)
+              + (m.peakBF16GFLOPS.map { String(format: ", bf16 %.1f (vdpbf16ps loop %.1f = %.2f/cycle/core)", $0,
+                                                m.fmaLoopBF16GFLOPS ?? 0, m.fmaPerCycleBF16 ?? 0) } ?? ""))
+        print(String(format: "matrix product %d^3: oneDNN fp32 %.1f GFLOP/s (%.0f%% of peak)", m.gemmSize, m.gemmFP32GFLOPS,
+                     100 * m.gemmFP32GFLOPS / m.peakFP32GFLOPS)
+              + (m.gemmBF16GFLOPS.map { String(format: ", bf16 %.1f (%.0f%%)", $0, 100 * $0 / m.peakGFLOPS(bf16: true)) } ?? "")
+              + String(format: ", OpenBLAS sgemm %.1f (%.0f%%)", m.sgemmGFLOPS, 100 * m.sgemmGFLOPS / m.peakFP32GFLOPS))
     }
 }
 
@@ -217,6 +220,7 @@ private struct BenchReport {
     let dataWait: Double
     let limits: MachineLimits?
     let bf16: Bool
+    let winograd: Bool
 
     var median: Double { times.sorted()[times.count / 2] }
     var total: Double { times.reduce(0, +) }
@@ -245,7 +249,7 @@ private struct BenchReport {
             line += String(format: " = %.0f%% of the measured %@ matrix-product rate", 100 * achieved / roofline, bf16 ? "bf16" : "fp32")
         }
         print(line)
-        if ConvolutionKernel.winograd && !bf16 {
+        if winograd {
             print("  (model FLOPs: 3x3 stride-1 convolutions run Winograd F(4x4,3x3), which multiplies less, so their rate can pass the matrix-product rate; SIMCLR_CONV_ALGORITHM=direct to compare)")
         }
         if distributed {

@@ -48,9 +48,12 @@ typedef struct {
     int bf16;
     /// 0 when no input gradient is ever asked for (the first layer).
     int backward_data;
-    /// 1: use Winograd F(4x4, 3x3) where oneDNN has it (float32 3x3 stride-1 convolutions), else direct.
-    int winograd;
+    /// The algorithm of each pass (SK_CONV_DIRECT or SK_CONV_WINOGRAD). Winograd F(4x4, 3x3) exists in
+    /// oneDNN for float32 3x3 stride-1 convolutions of blocked maps; elsewhere a pass runs direct.
+    int forward_algorithm, backward_data_algorithm, backward_weights_algorithm;
 } sk_conv_shape;
+
+enum { SK_CONV_DIRECT = 0, SK_CONV_WINOGRAD = 1 };
 
 /// Creates the primitives for one convolution shape; NULL with a message in `error` on failure.
 sk_conv *sk_conv_create(const sk_conv_shape *shape, char *error, size_t error_size);
@@ -66,6 +69,9 @@ int sk_conv_backward_weights(sk_conv *conv, const void *src, const void *diff_ds
 /// The oneDNN implementation chosen for 0: forward, 1: backward-data, 2: backward-weights ("none" before
 /// the backward passes first run).
 const char *sk_conv_implementation(const sk_conv *conv, int which);
+/// The algorithm pass `which` (as above) really runs: SK_CONV_WINOGRAD only where it was asked for and
+/// oneDNN has it (-1 before the backward passes first run).
+int sk_conv_algorithm(const sk_conv *conv, int which);
 /// Threads oneDNN's OpenMP regions use.
 void sk_set_threads(int threads);
 /// oneDNN's version, e.g. "2.6.3".
@@ -74,9 +80,13 @@ const char *sk_dnnl_version(void);
 const char *sk_dnnl_isa(void);
 
 // ---- machine limits (roofline.c) --------------------------------------------------------------------
-/// GFLOP/s of one core running nothing but independent FMAs (fp32: AVX-512 or AVX2) or, with bf16,
-/// `vdpbf16ps` (0 when the CPU lacks the instructions); `iterations` of 24 instructions each.
-double sk_fma_peak_gflops(int bf16, long iterations);
+/// Instructions per second of the calling thread running nothing but independent FMAs (fp32: AVX-512, else
+/// AVX2) or, with bf16, `vdpbf16ps` (0 when the CPU lacks them), timed for `seconds` after a short warm-up;
+/// `*flops_per_instruction` receives the instruction's FLOPs (a multiply-add counts 2).
+double sk_fma_loop(int bf16, double seconds, double *flops_per_instruction);
+/// The calling thread's clock in Hz, from a chain of dependent integer additions (one cycle each) timed for
+/// `seconds` after a short warm-up; 0 off x86-64.
+double sk_clock_hz(double seconds);
 /// Best GFLOP/s of an m x k by k x n oneDNN matrix product (bf16 or fp32 inputs, fp32 output) on `threads`
 /// threads over `repeats` timed runs; 0 when oneDNN cannot build it.
 double sk_dnnl_matmul_gflops(int m, int n, int k, int bf16, int threads, int repeats);
