@@ -1,7 +1,22 @@
 // swift-tools-version:5.10
 // SimCLR with ResNet-18, data-parallel over MPI.
-// Dependency direction: CBLAS/CMPI <- Kernels <- NeuralNet <- (cluster, data) <- SimCLR <- simclr (CLI).
 import PackageDescription
+
+// One direction of dependency. A target depends only on targets of lower layers (never on one of its own
+// layer); Tests/DependencyTests fails when a dependency below or an `import` in Sources/ goes against this list.
+// docs/README.md draws the same picture.
+let layers: [[String]] = [
+    ["CBLAS", "CMPI", "CKernels", "ImageCodecs", "SVG", "TensorBoard", "RunFiles", "Tracing"],  // C libraries; leaf formats; spans
+    ["Kernels"],                                                   // tensors, BLAS, convolutions, threads
+    ["NeuralNet", "Optimizers", "Contrastive", "Datasets", "Cluster"],  // network, updates, losses, data, MPI
+    ["Checkpoints", "Reports", "ScalingModel"],                    // the checkpoint file (no MPI); run reports; the scaling model
+    ["Training"],                                                  // the engine: data-parallel step, loop, run files
+    ["Evaluation"],                                                // frozen features, linear probe, kNN
+    ["Pretraining", "Classification"],                             // the methods
+    ["Studies"],                                                   // compare and sweep: runs of the tool
+    ["Commands"],                                                  // the commands: flags -> settings -> library
+    ["simclr", "cluster-check"],                                   // executables
+]
 
 // Numeric loops are written with unsafe pointers already; exclusivity checks only cost time there.
 let fastMath: [SwiftSetting] = [.unsafeFlags(["-enforce-exclusivity=unchecked"])]
@@ -29,8 +44,12 @@ let package = Package(
         .target(name: "Optimizers", dependencies: ["Kernels"], swiftSettings: fastMath),
         .target(name: "Contrastive", dependencies: ["Kernels"], swiftSettings: fastMath),
         .target(name: "Datasets", dependencies: ["Kernels", "ImageCodecs"], swiftSettings: fastMath),
-        .target(name: "Cluster", dependencies: ["CMPI", "Kernels", "NeuralNet"], swiftSettings: fastMath),
-        .executableTarget(name: "cluster-check", dependencies: ["Cluster", "Kernels", "NeuralNet"], swiftSettings: fastMath),
+        // Step timelines: spans per thread, written as Chrome trace JSON (no dependencies).
+        .target(name: "Tracing"),
+        .target(name: "Cluster", dependencies: ["CMPI", "Kernels", "Tracing"], swiftSettings: fastMath),
+        // The latency-bandwidth scaling model: collective costs fitted to size sweeps, a step's measured
+        // timeline replayed against them, predictions past what this machine can run.
+        .target(name: "ScalingModel", dependencies: ["Cluster"]),
         // The files a run directory holds (results.json, metrics.csv rows), shared by the writers and the reports.
         .target(name: "RunFiles"),
         // Reports: SVG charts (no dependencies), run reports and t-SNE (Kernels for BLAS and threads).
@@ -38,13 +57,39 @@ let package = Package(
         .target(name: "Reports", dependencies: ["SVG", "Kernels", "RunFiles"], swiftSettings: fastMath),
         // TensorBoard event files (TFRecord + hand-encoded protobuf; no dependencies).
         .target(name: "TensorBoard"),
-        .target(name: "SimCLR", dependencies: ["NeuralNet", "Kernels", "Optimizers", "Contrastive", "Datasets", "Cluster",
-                                              "RunFiles", "TensorBoard", "Reports"],
+        // The checkpoint file: model, optimizer state, position and attachments in one checksummed safetensors
+        // file. No MPI, so deploy/fuzz.sh builds it as a module of its own.
+        .target(name: "Checkpoints", dependencies: ["Kernels", "NeuralNet", "Optimizers", "Datasets"],
                 swiftSettings: fastMath),
-        .executableTarget(name: "simclr", dependencies: [
-            "SimCLR", "NeuralNet", "Kernels", "Optimizers", "Contrastive", "Datasets", "CMPI", "Reports", "SVG", "RunFiles",
+        // The training engine: the data-parallel step's machinery (SyncBN, gathers, gradient buckets, step
+        // totals), the training loop, stop requests, resuming, config.json, metrics.csv and progress.
+        .target(name: "Training", dependencies: ["Kernels", "NeuralNet", "Optimizers", "Datasets", "Cluster",
+                                                 "Checkpoints", "RunFiles", "TensorBoard"],
+                swiftSettings: fastMath),
+        // Frozen-encoder evaluation: features, linear probe, kNN, label fractions, results.json.
+        .target(name: "Evaluation", dependencies: ["Kernels", "NeuralNet", "Optimizers", "Datasets", "Cluster",
+                                                   "RunFiles", "Training"],
+                swiftSettings: fastMath),
+        // Contrastive pretraining methods: SimCLR (with multi-crop) and MoCo v2, their settings and steps.
+        .target(name: "Pretraining", dependencies: ["Kernels", "NeuralNet", "Optimizers", "Contrastive", "Datasets",
+                                                    "Cluster", "Checkpoints", "RunFiles", "Training", "Evaluation"],
+                swiftSettings: fastMath),
+        // The supervised baseline and fine-tuning.
+        .target(name: "Classification", dependencies: ["Kernels", "NeuralNet", "Optimizers", "Datasets", "Cluster",
+                                                       "Checkpoints", "RunFiles", "Training", "Evaluation"],
+                swiftSettings: fastMath),
+        // `compare` and `sweep`: plans of tool runs, run as child processes, and their tables.
+        .target(name: "Studies", dependencies: ["NeuralNet", "Contrastive", "RunFiles", "Reports", "Training",
+                                                "Pretraining"]),
+        // The commands of the `simclr` tool (a library, so tests can reach them).
+        .target(name: "Commands", dependencies: [
+            "Kernels", "NeuralNet", "Optimizers", "Contrastive", "Datasets", "Cluster", "RunFiles", "SVG", "Reports",
+            "Checkpoints", "Training", "Evaluation", "Pretraining", "Classification", "Studies",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
-        ], path: "Sources/SimCLRTool", swiftSettings: fastMath),
+        ], swiftSettings: fastMath),
+        .executableTarget(name: "simclr", dependencies: ["Commands"]),
+        .executableTarget(name: "cluster-check", dependencies: ["Cluster", "Kernels", "NeuralNet", "Training", "Tracing"],
+                          swiftSettings: fastMath),
         .testTarget(name: "KernelsTests", dependencies: ["Kernels"]),
         .testTarget(name: "NeuralNetTests", dependencies: ["NeuralNet", "Kernels", "Contrastive", "Optimizers"],
                     resources: [.copy("Fixtures")]),
@@ -54,14 +99,20 @@ let package = Package(
                     resources: [.copy("Fixtures")]),
         // Helpers shared by the tests that run the built tools as processes (not part of any product).
         .target(name: "TestSupport", path: "Tests/TestSupport"),
-        .testTarget(name: "SimCLRTests", dependencies: ["SimCLR", "NeuralNet", "Datasets", "Kernels", "Optimizers",
-                                                        "Cluster", "Contrastive", "TestSupport", "RunFiles", "Reports"]),
+        .testTarget(name: "SimCLRTests", dependencies: ["Checkpoints", "Training", "Evaluation", "Pretraining",
+                                                        "Classification", "Studies", "NeuralNet", "Datasets", "Kernels",
+                                                        "Optimizers", "Cluster", "Contrastive", "TestSupport", "RunFiles",
+                                                        "Reports"]),
         .testTarget(name: "ClusterTests", dependencies: ["Cluster", "Kernels", "TestSupport"]),
+        .testTarget(name: "TracingTests", dependencies: ["Tracing"]),
+        .testTarget(name: "ScalingModelTests", dependencies: ["ScalingModel"]),
         .testTarget(name: "CLITests", dependencies: ["Datasets", "NeuralNet", "Kernels", "TestSupport"]),
         .testTarget(name: "ReportsTests", dependencies: ["Reports", "SVG", "Kernels", "Datasets", "TestSupport", "RunFiles"]),
         .testTarget(name: "RunFilesTests", dependencies: ["RunFiles"]),
         .testTarget(name: "TensorBoardTests", dependencies: ["TensorBoard", "TestSupport"]),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "Kernels"],
                     resources: [.copy("Fixtures")]),
+        // The layers above: every target's dependencies and every import in Sources/ (no dependencies).
+        .testTarget(name: "DependencyTests"),
     ]
 )

@@ -73,8 +73,8 @@ module Kernels Sources/Kernels/*.swift
 module NeuralNet Sources/NeuralNet/*.swift
 module Optimizers Sources/Optimizers/*.swift
 module Datasets Sources/Datasets/*.swift
-# Only the checkpoint reader of the SimCLR module: it needs neither MPI nor the trainers.
-module SimCLR Sources/SimCLR/Checkpoint.swift
+# The checkpoint file target: it needs neither MPI nor the trainers.
+module Checkpoints Sources/Checkpoints/*.swift
 
 for t in "${targets[@]}"; do
     binary="$out/bin/fuzz-$t"

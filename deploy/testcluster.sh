@@ -4,10 +4,14 @@
 # the root namespace can reach the daemons (and they it). Only 10.77.0.0/24 is used, and only on the
 # interfaces made here. Needs root (or CAP_NET_ADMIN) and iproute2; `tc` for link emulation.
 #
-#   deploy/testcluster.sh up N [--rate 1gbit] [--delay 0.1ms]   create (replacing an existing one)
+#   deploy/testcluster.sh up N [--rate 1gbit] [--delay 0.1ms] [--mem-per-node MB]   create (replacing an existing one)
 #   deploy/testcluster.sh down                                   remove everything it made
 #   deploy/testcluster.sh status                                 show namespaces, addresses, qdiscs
 #
+# `up` checks first what N hosts need from this machine and refuses, naming the limit, when it cannot give it:
+# addresses (the /24 subnet: nodes .1-.250), memory (MB per node, default 300: an OpenMPI daemon and one rank;
+# scaling studies pass what their ranks use), processes and threads (ulimit -u, ~40 per node) and mpirun's
+# open files (ulimit -n, ~20 per node).
 # `up` writes hostfiles/testcluster-generated (one slot per node). Run MPI across the nodes with
 # deploy/netns-agent.sh as mpirun's launch agent; see hostfiles/testcluster for the command line.
 #
@@ -67,9 +71,29 @@ shape() {
     fi
 }
 
+# Refuses N nodes this machine cannot hold, naming the limit.
+check_limits() {
+    local n=$1 mem_per_node=$2
+    ((n <= 250)) || die "$n nodes exceed the subnet: addresses $subnet.1-$subnet.250 hold at most 250 nodes"
+    local available_mb; available_mb=$(awk '/^MemAvailable:/ {print int($2 / 1024)}' /proc/meminfo)
+    if [[ -n $available_mb ]] && ((n * mem_per_node > available_mb)); then
+        die "$n nodes need ~$((n * mem_per_node)) MB ($mem_per_node MB each, --mem-per-node) but this machine has $available_mb MB available (MemAvailable): at most $((available_mb / mem_per_node)) nodes"
+    fi
+    local procs; procs=$(ulimit -u)
+    if [[ $procs != unlimited ]] && ((n * 40 > procs)); then
+        die "$n nodes need ~$((n * 40)) processes and threads (~40 per node) but ulimit -u allows $procs: at most $((procs / 40)) nodes"
+    fi
+    local files; files=$(ulimit -n)
+    if [[ $files != unlimited ]] && ((n * 20 + 64 > files)); then
+        die "$n nodes need ~$((n * 20 + 64)) open files in mpirun (~20 per node) but ulimit -n allows $files: at most $(((files - 64) / 20)) nodes"
+    fi
+}
+
 up() {
-    local n=$1 rate=$2 delay=$3
-    [[ $n =~ ^[0-9]+$ ]] && ((n >= 1 && n <= 250)) || die "N must be 1..250, got '$n'"
+    local n=$1 rate=$2 delay=$3 mem_per_node=$4
+    [[ $n =~ ^[0-9]+$ ]] && ((n >= 1)) || die "N must be a positive number of nodes, got '$n'"
+    [[ $mem_per_node =~ ^[0-9]+$ ]] && ((mem_per_node >= 1)) || die "--mem-per-node must be a positive number of MB, got '$mem_per_node'"
+    check_limits "$n" "$mem_per_node"
     [[ $(id -u) -eq 0 ]] || die "needs root (network namespaces)"
     command -v ip >/dev/null || die "iproute2 (ip) not installed"
     if [[ -n $rate || -n $delay ]]; then command -v tc >/dev/null || die "tc not installed (iproute2)"; fi
@@ -116,16 +140,17 @@ cmd=${1:-}; shift || true
 case $cmd in
     up)
         n=${1:-}; shift || true
-        rate="" delay=""
+        rate="" delay="" mem_per_node=300
         while (($#)); do
             case $1 in
                 --rate) rate=${2:?--rate needs a value, e.g. 1gbit}; shift 2 ;;
                 --delay) delay=${2:?--delay needs a value, e.g. 0.1ms}; shift 2 ;;
+                --mem-per-node) mem_per_node=${2:?--mem-per-node needs MB}; shift 2 ;;
                 *) die "unknown option $1" ;;
             esac
         done
-        up "$n" "$rate" "$delay" ;;
+        up "$n" "$rate" "$delay" "$mem_per_node" ;;
     down) [[ $(id -u) -eq 0 ]] || die "needs root"; down; echo "testcluster: down" ;;
     status) status ;;
-    *) echo "usage: $0 up N [--rate R] [--delay D] | down | status" >&2; exit 2 ;;
+    *) echo "usage: $0 up N [--rate R] [--delay D] [--mem-per-node MB] | down | status" >&2; exit 2 ;;
 esac

@@ -2,6 +2,7 @@ import Cluster
 import Foundation
 import Kernels
 import NeuralNet
+import Training
 
 /// Point checks of the Communicator's collectives with rank-dependent data whose results are exact.
 func collectiveChecks(_ run: CheckRunner) {

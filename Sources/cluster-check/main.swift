@@ -2,6 +2,8 @@
 //
 //   cluster-check [all]                      every check, one PASS/FAIL line each; exit 1 on any failure
 //   cluster-check bandwidth --bytes N [--iterations K]
+//   cluster-check bandwidth --sweep [--min-bytes 8] [--max-bytes 64M] [--collective C] [--csv FILE] [--tag T]
+//   cluster-check trace --out FILE [--steps K]  a Chrome trace of simulated steps (compute and communication rows)
 //   cluster-check overlap [--compute-ms MS] [--steps K] [--bucket-mb MB]
 //   cluster-check config-mismatch            rank 1 differs: every rank exits 3 with the message
 //   cluster-check abort                      the last rank aborts; mpirun must end non-zero, not hang
@@ -33,6 +35,10 @@ case "all":
     errorChecks(run)
     if comm.rank == 0 { say(run.failures == 0 ? "ALL PASSED on \(comm.size) rank(s)" : "\(run.failures) check(s) FAILED") }
     status = run.failures == 0 ? 0 : 1
+case "bandwidth" where arguments.contains("--sweep"):
+    comm.abortOnError("bandwidth --sweep") { try sweepMode(comm) }
+case "trace":
+    comm.abortOnError("trace") { try traceMode(comm, out: stringOption("--out") ?? "trace.json", steps: Int(option("--steps", 2))) }
 case "bandwidth":
     comm.abortOnError("bandwidth") {
         try bandwidthMode(comm, bytes: Int(option("--bytes", 46_000_000)), iterations: Int(option("--iterations", 10)))
@@ -47,7 +53,7 @@ case "config-mismatch":
 case "abort":
     comm.abortOnError("abort mode") { try abortMode(comm) }
 default:
-    comm.abort(message: "unknown mode '\(mode)'; modes: all, bandwidth, overlap, config-mismatch, abort", code: 2)
+    comm.abort(message: "unknown mode '\(mode)'; modes: all, bandwidth, trace, overlap, config-mismatch, abort", code: 2)
 }
 try? Communicator.finalize()
 exit(status)

@@ -1,8 +1,8 @@
+import Checkpoints
 import Foundation
 import Kernels
 import NeuralNet
 import Optimizers
-import SimCLR
 import XCTest
 
 /// The checkpoint reader on crafted bytes: everything a file claims is checked before the model or the

@@ -1,8 +1,10 @@
+import Classification
 import Datasets
+import Evaluation
 import Foundation
 import Kernels
 import NeuralNet
-import SimCLR
+import Training
 import XCTest
 
 /// The supervised / fine-tuning trainer in process, on tiny inputs: 16 px images, width 0.125.

@@ -1,9 +1,9 @@
 import Cluster
 import Datasets
+import Evaluation
 import Foundation
 import Kernels
 import NeuralNet
-import SimCLR
 import XCTest
 
 /// Features of linear-eval and knn: computed once, cached in the run directory by rank 0, reused while encoder,

@@ -1,8 +1,8 @@
 import Datasets
+import Evaluation
 import Foundation
 import Kernels
 import NeuralNet
-import SimCLR
 import XCTest
 
 /// Label fractions, the linear probe and the kNN classifier on small synthetic inputs.

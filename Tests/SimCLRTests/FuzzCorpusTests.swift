@@ -1,9 +1,9 @@
+import Checkpoints
 import Datasets
 import Foundation
 import Kernels
 import NeuralNet
 import Optimizers
-import SimCLR
 import TestSupport
 import XCTest
 

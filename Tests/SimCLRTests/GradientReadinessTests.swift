@@ -2,7 +2,7 @@ import Cluster
 import Foundation
 import Kernels
 import NeuralNet
-import SimCLR
+import Training
 import XCTest
 
 /// Gradient readiness is reported by the layers themselves (each parameter when its gradient is final), and

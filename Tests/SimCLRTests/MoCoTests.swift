@@ -3,7 +3,7 @@ import Datasets
 import Foundation
 import Kernels
 import NeuralNet
-import SimCLR
+import Pretraining
 import XCTest
 
 /// MoCo's training loop in one process on a tiny configuration (16 px synthetic images, width 0.125, a small

@@ -1,9 +1,11 @@
+import Checkpoints
 import Datasets
 import Foundation
 import Kernels
 import NeuralNet
 import Optimizers
-import SimCLR
+import Pretraining
+import Training
 import XCTest
 
 /// The training loop on a tiny configuration: 16 px synthetic images, width 0.125, a small head.

@@ -1,7 +1,8 @@
+import Evaluation
 import Foundation
 import Kernels
 import RunFiles
-import SimCLR
+import Studies
 import XCTest
 
 /// The studies' plans, the runner's skip/resume rules and the tables, with a recording stand-in for the

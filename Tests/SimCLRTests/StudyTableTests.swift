@@ -1,6 +1,7 @@
 import Foundation
 import RunFiles
-import SimCLR
+import Studies
+import Training
 import XCTest
 
 /// The tables of `compare` and `sweep`, from results and metrics files.

@@ -1,4 +1,5 @@
-import SimCLR
+import Studies
+import Training
 import XCTest
 
 final class SweepPlanTests: XCTestCase {

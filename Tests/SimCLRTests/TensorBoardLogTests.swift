@@ -1,9 +1,10 @@
+import Classification
 import Datasets
 import Foundation
 import Kernels
 import NeuralNet
+import Pretraining
 import RunFiles
-import SimCLR
 import TestSupport
 import XCTest
 

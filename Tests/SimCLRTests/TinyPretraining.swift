@@ -2,7 +2,7 @@ import Datasets
 import Foundation
 import Kernels
 import NeuralNet
-import SimCLR
+import Pretraining
 
 /// The tiny pretraining the in-process loop tests share: 16 px synthetic images, width 0.125, a 32-16 head,
 /// global batch 16, two kernel threads and one BLAS thread.

@@ -1,7 +1,7 @@
+import Checkpoints
 import Foundation
 import NeuralNet
 import Optimizers
-import SimCLR
 
 // The checkpoint reader (`Checkpoint.load`) against the model and optimizer the starting corpus was written
 // for: ResNet-18 at width 1/64 with a 2-unit head, SGD with momentum over one segment (the seeds come

@@ -1,0 +1,59 @@
+import Datasets
+import Evaluation
+import Foundation
+import Kernels
+import NeuralNet
+import Optimizers
+import Training
+
+/// Every setting of a supervised or fine-tuning run. Saved to `config.json` and inside checkpoints, so
+/// `--resume` can refuse to continue a run with different settings. Defaults: the usual CIFAR recipe for
+/// ResNet-18 (SGD 0.1, momentum 0.9, weight decay 5e-4, batch 128, cosine decay, padded crop + flip).
+public struct ClassifierSettings: Equatable, OptimizationSettings, JSONSettings {
+    public enum Method: String, Codable, CaseIterable {
+        /// From a random init.
+        case supervised
+        /// From a pretrained backbone (`encoder`), a new head, trained end to end.
+        case finetune
+    }
+
+    public var method = Method.supervised
+    /// The backbone weights a fine-tuning run starts from (nil: random init).
+    public var encoder: String?
+    public var epochs = 50
+    /// The global batch: images per step over all processes.
+    public var batchSize = 128
+    /// Stem and width of the backbone; the trainer sets the head to `[hiddenDim, classes]`.
+    public var model = ResNetConfig(stem: .cifar, width: 1.0, headDims: [])
+    public var hiddenDim = 512
+    /// Arithmetic of convolutions and Linear layers (fp32, or bf16 with float32 master weights).
+    public var precision = ComputePrecision.fp32
+    public var optimizer = OptimizerKind.sgd
+    public var lr: Float = 0.1
+    public var momentum: Float = 0.9
+    public var weightDecay: Float = 5e-4
+    public var warmupEpochs: Double = 0
+    public var lrScaling = LRScaling.none
+    /// The backbone's learning rate is the schedule's times this (the head's is the schedule's); 0 freezes the
+    /// backbone's parameters (its BatchNorm statistics still update).
+    public var backboneLRScale: Float = 1
+    /// RandomCrop(size, padding 4) + RandomHorizontalFlip, value / 255; the size is the images'.
+    public var augmentation = AugmentationConfig.supervised(outputSize: 32)
+    /// Class-balanced fraction of the labelled training images used (seeded by `seed`).
+    public var labelFraction = 1.0
+    public var seed: UInt64 = 0
+    public var shuffle = true
+    /// Images per forward pass when evaluating on the test split.
+    public var evalBatchSize = 256
+    /// Print a progress line every N steps when stdout is not a terminal.
+    public var logEvery = 50
+
+    public init() {}
+
+    /// Equal but for how often to log: an interrupted run may resume with another `logEvery`.
+    public func sameTrainingAs(_ other: ClassifierSettings) -> Bool {
+        var a = self, b = other
+        a.logEvery = 0; b.logEvery = 0
+        return a == b
+    }
+}

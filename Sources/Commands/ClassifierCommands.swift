@@ -1,0 +1,181 @@
+import ArgumentParser
+import Classification
+import Cluster
+import Datasets
+import Evaluation
+import Foundation
+import NeuralNet
+import Optimizers
+import Training
+
+/// The usual CIFAR recipe for ResNet: SGD 0.1 at batch 128, momentum 0.9, weight decay 5e-4, cosine, no warm-up.
+enum ClassifierOptimizationDefaults: OptimizationDefaults {
+    static let optimizer = OptimizerKind.sgd
+    static let lr: Float = 0.1
+    static let momentum: Float = 0.9
+    static let weightDecay: Float = 5e-4
+    static let warmupEpochs = 0.0
+    static let lrScaling = LRScaling.none
+}
+
+/// Everything `simclr supervised` and `simclr finetune` share.
+struct ClassifierOptions: ParsableArguments {
+    @OptionGroup var data: DataOptions
+    @Option(help: "Run directory for metrics, config, checkpoints, the final model and results.json.") var out: String
+    @Option(help: "Class-balanced fraction of the labelled training images to train on, in (0, 1] (e.g. 0.01, 0.1).")
+    var labelFraction = 1.0
+    @Option(help: "Epochs over the (label-fraction) training set.") var epochs = 50
+    @Option(help: "Global batch: images per step over all ranks (an epoch's last partial batch is dropped).")
+    var batchSize = 128
+    @OptionGroup var optimization: OptimizationOptions<ClassifierOptimizationDefaults>
+    @Option(help: "resnet18, resnet34 or resnet50 (Bottleneck blocks: 2048-d features at width 1). Default resnet18; with --resume the run's own.") var arch: Architecture?
+    @Option(help: "cifar (3x3 conv, no max pool) or imagenet (7x7/2 conv + max pool).") var stem: Stem = .cifar
+    @Option(help: "Channel width multiplier: 1.0 = the torchvision network; 0.25 for quick runs on small machines.") var width = 1.0
+    @Flag(help: "Start the last BatchNorm of every residual block at gamma 0, so blocks start as the identity (torchvision's zero_init_residual).")
+    var zeroInitResidual = false
+
+    @Option(help: "Zero padding of the random crop (RandomCrop(size, padding)); the crop has the images' size.")
+    var cropPadding = 4
+    @Flag(help: "No augmentation: the plain images (value/255), no crop, no flip.") var noAugment = false
+    @Option(help: "Random seed (head and random init, label subset, data order, augmentations).") var seed: UInt64 = 0
+    @Flag(help: "Data in file order (for step-by-step comparisons).") var noShuffle = false
+    @Option(help: "Images per forward pass when evaluating on the test split.") var evalBatchSize = 256
+    @Option(help: "Print a progress line every N steps when stdout is not a terminal.") var logEvery = 50
+    @Flag(help: "Continue the run in --out from its checkpoint.") var resume = false
+    @OptionGroup var runtime: RuntimeOptions
+    @OptionGroup var tensorBoard: TensorBoardOptions
+    @OptionGroup var distributed: DistributedOptions
+    /// Stops after this step as an interruption would (checkpoint, no final model), for resume tests.
+    @Option(help: .hidden) var testingHaltAfter: Int?
+
+    func validate() throws {
+        guard labelFraction > 0, labelFraction <= 1 else {
+            throw ValidationError("--label-fraction \(labelFraction) must lie in (0, 1], e.g. 0.1 for 10% of the labels")
+        }
+        guard epochs >= 1 else { throw ValidationError("--epochs must be at least 1") }
+        guard batchSize >= 2 else {
+            throw ValidationError("--batch-size must be at least 2: BatchNorm needs two images per batch (try 256, or 16 for a quick check)")
+        }
+        try checkBatchSplitsOverRanks(batchSize)
+        try checkWidth(width)
+        guard cropPadding >= 0 else { throw ValidationError("--crop-padding must not be negative") }
+        guard evalBatchSize >= 1, logEvery >= 1 else { throw ValidationError("--eval-batch-size and --log-every must be at least 1") }
+    }
+
+    func train(_ communicator: Communicator?, method: ClassifierSettings.Method, encoder: String?,
+               backboneLRScale: Float = 1) throws {
+        let context = RunContext(communicator: communicator, runtime: runtime, data: data)
+        let say = context.say
+        var settings = ClassifierSettings()
+        settings.method = method
+        settings.encoder = encoder.map { URL(fileURLWithPath: expandPath($0)).path }
+        settings.epochs = epochs
+        settings.batchSize = batchSize
+        settings.model = encoderConfig(arch: arch, stem: stem, width: width, headDims: [],
+                                       zeroInitResidual: zeroInitResidual, resuming: resume ? out : nil, weights: encoder)
+        optimization.apply(to: &settings)
+        settings.backboneLRScale = backboneLRScale
+        settings.labelFraction = labelFraction
+        settings.seed = seed
+        settings.precision = runtime.precision
+        settings.shuffle = !noShuffle
+        settings.evalBatchSize = evalBatchSize
+        settings.logEvery = logEvery
+
+        let train = try data.load(split: .train, log: say)
+        let test = try data.load(split: .test, log: say)
+        let size = train.height
+        settings.augmentation = noAugment ? .none(outputSize: size) : .supervised(outputSize: size, padding: cropPadding)
+        say("data: \(data.describe()): \(train.count) train / \(test.count) test images of \(size)x\(train.width)")
+        if let communicator { say(distributed.describe(communicator, globalBatch: batchSize)) }
+        let trainer = try ClassifierTrainer(settings: settings, train: train, test: test, runDirectory: URL(fileURLWithPath: out),
+                                            workers: runtime.workers, prefetch: runtime.prefetch, runInfo: context.info,
+                                            distributed: communicator.map(distributed.options),
+                                            dataSource: data.source(split: .train))
+        defer { try? trainer.dataParallel.reducer.close() }
+        trainer.writesTensorBoard = tensorBoard.enabled
+        say("model: \(settings.model.describe), head \(trainer.settings.model.headDims) "
+            + "(\(trainer.classCount) classes), \(trainer.model.registry.parameterCount) parameters, "
+            + (settings.encoder.map { "backbone from \($0)" } ?? "random init"))
+        say("training on \(trainer.trainImages.count) of \(train.count) labelled images (label fraction \(labelFraction)), "
+            + (noAugment ? "no augmentation" : "random crop (padding \(cropPadding)) + flip"))
+        say("schedule: \(trainer.totalSteps) steps (\(trainer.sampler.stepsPerEpoch) per epoch), "
+            + optimization.describe(scaledLR: trainer.schedule.baseLR))
+        let summary = try trainer.run(resume: resume, haltAfterStep: testingHaltAfter)
+        if !summary.stoppedEarly, let result = summary.test {
+            say(String(format: "%@: test top-1 %.4f, top-5 %.4f, loss %.4f (%d train / %d test images)", method.rawValue,
+                       result.top1, result.top5, result.loss, trainer.trainImages.count, trainer.testCount))
+            say("wrote \(trainer.resultsURL.path)")
+        }
+    }
+}
+
+/// `simclr supervised`: the supervised baseline, a ResNet + classifier head from a random init.
+struct SupervisedCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "supervised",
+        abstract: "Supervised baseline: ResNet-18/34/50 + classifier head trained from scratch with cross-entropy.",
+        discussion: """
+        The head is Linear(features, 512), ReLU, Linear(512, classes) (torchvision keys fc.0, fc.2). Training images \
+        get a random crop with zero padding 4 and a horizontal flip (value/255, no normalization); after every epoch \
+        the model is evaluated on the test split (eval-mode BatchNorm, no augmentation). --label-fraction trains on a \
+        class-balanced, seeded subset of the labels.
+
+        Writes RUN_DIR/metrics.csv (epoch,step,train_loss,train_top1,test_loss,test_top1,test_top5,lr,img_per_s), \
+        RUN_DIR/config.json, RUN_DIR/checkpoint.safetensors (every epoch and on Ctrl-C; --resume continues), \
+        and at the end RUN_DIR/model.safetensors and RUN_DIR/results.json (test_top1, test_top5 as fractions).
+
+        Under mpirun every rank holds a replica and a shard of each global batch; the loss is the mean over the \
+        global batch, gradients are summed in buckets during backward, BatchNorm is global (--no-sync-bn for \
+        per-rank), the test split is scored in shards and reduced. Rank 0 writes all files.
+
+        Example:
+          simclr supervised --out runs/sup --width 0.25 --epochs 10
+          mpirun -np 2 simclr supervised --data data/cifar-10-batches-bin --out runs/sup-cifar --epochs 50
+        """)
+
+    @OptionGroup var options: ClassifierOptions
+
+    func run() throws {
+        try runTrainingCommand(threadLevel: options.distributed.threadLevel) { try options.train($0, method: .supervised, encoder: nil) }
+    }
+}
+
+/// `simclr finetune`: a pretrained backbone + new classifier head, trained end to end.
+struct FinetuneCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "finetune",
+        abstract: "Fine-tuning: a pretrained ResNet backbone + a new classifier head, trained end to end.",
+        discussion: """
+        Reads the backbone keys of --encoder (a pretrain model.safetensors with its projection head works: fc.* is \
+        ignored), puts a new randomly initialized head Linear(features, 512), ReLU, Linear(512, classes) on it and \
+        trains everything with cross-entropy (the backbone at --backbone-lr-scale times the head's learning rate), \
+        exactly as `simclr supervised` (same flags, files and MPI behaviour; \
+        results.json has method "finetune" and the encoder path). --stem and --width must describe the file; the \
+        architecture is read from its keys unless --arch is given.
+
+        Example:
+          simclr finetune --encoder runs/demo/model.safetensors --width 0.25 --out runs/ft --label-fraction 0.1
+          mpirun -np 2 simclr finetune --encoder runs/cifar/model.safetensors --data data/cifar-10-batches-bin --out runs/ft-cifar
+        """)
+
+    @Option(help: ArgumentHelp("Pretrained weights (.safetensors, torchvision keys); only the backbone is read.",
+                               valueName: "file"))
+    var encoder: String
+
+    @Option(help: "The backbone's learning rate is the head's times this (0 freezes the backbone's parameters).")
+    var backboneLrScale: Float = 1
+
+    @OptionGroup var options: ClassifierOptions
+
+    func validate() throws {
+        guard backboneLrScale >= 0 else { throw ValidationError("--backbone-lr-scale must not be negative") }
+        guard FileManager.default.fileExists(atPath: expandPath(encoder)) else {
+            throw ValidationError("--encoder \(encoder): file not found")
+        }
+    }
+
+    func run() throws {
+        try runTrainingCommand(threadLevel: options.distributed.threadLevel) { try options.train($0, method: .finetune, encoder: encoder, backboneLRScale: backboneLrScale) }
+    }
+}

@@ -1,0 +1,171 @@
+import ArgumentParser
+import Datasets
+import Evaluation
+import Foundation
+import Kernels
+import NeuralNet
+
+/// `simclr embed`: features of every image of a split, for probes, t-SNE and other tools.
+struct EmbedCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "embed",
+        abstract: "Write the embeddings of a dataset split as a float32 .npy file (N x D).",
+        discussion: """
+        Loads a ResNet-18, -34 or -50 (read from the file's keys unless --arch is given) from safetensors (torchvision names), puts it in eval mode (BatchNorm uses its \
+        running statistics) and runs every image of the split, in dataset order, with the plain \
+        preprocessing (value/255 at the images' own size, as --augment none). --features backbone writes \
+        the pooled features (512*width-d; ResNet-50 2048*width-d) (only the backbone is loaded, so the file's head may differ or be \
+        absent); --features projection writes the head's output, and --stem, --width and --proj-dims must \
+        describe the file. Row i of the output is image i of the split; --labels-out writes the labels \
+        (int64, -1 for unlabeled images). Read them with numpy.load.
+
+        Example:
+          simclr embed --weights runs/shapes/model.safetensors --data data/shapes \\
+            --split test --features backbone --out test_x.npy --labels-out test_y.npy
+        """)
+
+    enum Features: String, CaseIterable, ExpressibleByArgument {
+        case backbone, projection
+    }
+
+    @Option(help: ArgumentHelp("Model weights (.safetensors).", valueName: "file"))
+    var weights: String
+
+    @OptionGroup(title: "Data") var dataOptions: DataOptions
+
+    @Option(help: "Split: train or test (STL-10 also: unlabeled, train+unlabeled).")
+    var split: DatasetSplit = .test
+
+    @Option(help: "backbone: pooled encoder features; projection: the projection head's output.")
+    var features: Features = .backbone
+
+    @Option(help: ArgumentHelp("Output .npy file (float32, N x D).", valueName: "file"))
+    var out: String
+
+    @Option(help: ArgumentHelp("Also write the labels as an int64 .npy file (N).", valueName: "file"))
+    var labelsOut: String?
+
+    @Option(help: ArgumentHelp("Arithmetic of convolutions and Linear layers: fp32, bf16 (needs bf16 instructions), or bf16-reference."))
+    var precision: ComputePrecision = .fp32
+
+    @Option(help: "Images per forward pass.")
+    var batchSize = 256
+
+    @Option(help: "resnet18, resnet34 or resnet50 (default: the one the weights file's keys show).")
+    var arch: Architecture?
+
+    @Option(help: "Stem of the model: cifar (3x3 conv) or imagenet (7x7 conv + max pool).")
+    var stem: Stem = .cifar
+
+    @Option(help: "Channel width multiplier of the model (1.0 = the torchvision network).")
+    var width = 1.0
+
+    @Option(help: "Projection head layer sizes of the model ('none' for no head).")
+    var projDims = "512,256"
+
+    @Option(help: "BLAS and kernel threads (default: all cores).")
+    var threads: Int?
+
+
+    func validate() throws {
+        try checkPrecisionSupported(precision)
+        guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1") }
+        try checkWidth(width)
+        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
+        let dims = try parseDims(projDims)
+        if features == .projection && dims.isEmpty {
+            throw ValidationError("--features projection needs a head: give --proj-dims (e.g. 512,256)")
+        }
+        for (flag, path) in [("--out", out), ("--labels-out", labelsOut)] {
+            if let path, !path.hasSuffix(".npy") { throw ValidationError("\(flag) \(path): expected a .npy file name") }
+        }
+        guard FileManager.default.fileExists(atPath: expand(weights)) else {
+            throw ValidationError("--weights \(weights): file not found")
+        }
+    }
+
+    func run() throws {
+        let log = Console().note
+        let threadCount = applyThreads(threads)
+        log(BLASSetup.describe())
+
+        // The head only matters for projection features; the backbone scope ignores the file's fc.* tensors.
+        let headDims = features == .projection ? try parseDims(projDims) : []
+        let config = encoderConfig(arch: arch, stem: stem, width: width, headDims: headDims, weights: weights)
+        let model = ResNet(config: config, seed: 0)
+        do {
+            try model.load(from: URL(fileURLWithPath: expand(weights)),
+                           scope: features == .projection ? .all : .backbone)
+        } catch {
+            throw CommandError("\(weights): \(error) (do --arch \(config.arch.rawValue), --stem \(stem.rawValue), --width \(width)"
+                                  + (features == .projection ? " and --proj-dims \(projDims)" : "")
+                                  + " describe this file?)")
+        }
+        // Non-finite weights would give NaN features and a file that looks fine: refuse them, naming the tensor.
+        if let (name, _) = model.stateEntries().first(where: { !$0.1.floats().allSatisfy(\.isFinite) }) {
+            throw CommandError("\(weights): tensor \(name) holds NaN or infinite values; the features would be NaN")
+        }
+        model.isTraining = false
+        model.precision = precision
+
+        let data = try dataOptions.load(split: split, log: log)
+        let n = data.count, side = (data.height, data.width)
+        let dim = features == .projection ? config.outputDim : config.featureDim
+        log("embedding \(n) images (\(side.0)x\(side.1)) of \(dataOptions.describe()), split \(split.rawValue): "
+            + "\(features.rawValue) features, \(dim)-d, batch \(batchSize), \(threadCount) threads")
+        if data.channels != 3 { throw CommandError("the model takes 3-channel images, the dataset has \(data.channels)") }
+
+        let progress = EmbedProgress(total: n, log: log)
+        let output = FeatureExtractor(model: model, batchSize: batchSize)
+            .features(of: data, throughHead: features == .projection, progress: { progress.update(done: $0) }).array
+        progress.finish()
+
+        let outPath = expand(out)
+        try NumpyFile.write(floats: output, shape: [n, dim], to: URL(fileURLWithPath: outPath))
+        print("wrote \(outPath): \(n) x \(dim) float32 (\(features.rawValue) features, \(split.rawValue) split)")
+        if let labelsOut {
+            let path = expand(labelsOut)
+            try NumpyFile.write(int64s: data.labels.map { Int64($0) }, shape: [n], to: URL(fileURLWithPath: path))
+            print("wrote \(path): \(n) int64 labels")
+        }
+    }
+
+    private func expand(_ path: String) -> String { NSString(string: path).expandingTildeInPath }
+}
+
+/// Progress on stderr: a line rewritten in place on a terminal, otherwise a line every 10 seconds;
+/// silent for runs under two seconds.
+private final class EmbedProgress {
+    let total: Int
+    let log: (String) -> Void
+    let start = Date()
+    var lastReport = Date()
+    let terminal = isatty(STDERR_FILENO) != 0
+    var wroteInPlace = false
+
+    init(total: Int, log: @escaping (String) -> Void) {
+        self.total = total
+        self.log = log
+    }
+
+    func update(done: Int) {
+        let now = Date(), elapsed = now.timeIntervalSince(start)
+        guard elapsed >= 2, now.timeIntervalSince(lastReport) >= (terminal ? 0.5 : 10) else { return }
+        lastReport = now
+        let rate = Double(done) / elapsed
+        let eta = rate > 0 ? Double(total - done) / rate : 0
+        let line = String(format: "embedded %d/%d images, %.1f img/s, ETA %.0f s", done, total, rate, eta)
+        if terminal {
+            FileHandle.standardError.write(Data(("\r" + line + "\u{1B}[K").utf8))
+            wroteInPlace = true
+        } else {
+            log(line)
+        }
+    }
+
+    func finish() {
+        if wroteInPlace { FileHandle.standardError.write(Data("\n".utf8)) }
+        let elapsed = Date().timeIntervalSince(start)
+        log(String(format: "embedded %d images in %.1f s (%.1f img/s)", total, elapsed, Double(total) / max(elapsed, 1e-9)))
+    }
+}

@@ -1,0 +1,58 @@
+import ArgumentParser
+import Cluster
+import Datasets
+import Evaluation
+import Foundation
+import Kernels
+import NeuralNet
+import RunFiles
+
+/// `simclr knn`: weighted kNN classification on frozen encoder features.
+struct KNNCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "knn",
+        abstract: "kNN classifier on frozen encoder features (cosine, weighted votes exp(sim/T)); test top-1/top-5.",
+        discussion: """
+        Computes the pooled backbone features (eval mode, no augmentation) of the train split, reduced to a \
+        class-balanced --label-fraction subset, and of the test split (cached in RUN_DIR like linear-eval), \
+        L2-normalizes them, and classifies every test image by its --k most cosine-similar training images, \
+        each voting for its class with weight exp(sim / --knn-temperature) (the InstDisc/SimCLR kNN monitor: \
+        k = 200, T = 0.1). k is capped at the number of training images. Top-1/top-5 come from the ranking of \
+        the summed votes. Writes RUN_DIR/results.json (test_top1, test_top5 as fractions, k, temperature, ...).
+
+        Example:
+          simclr knn --encoder runs/shapes/model.safetensors --data data/shapes --out runs/shapes-knn
+        """)
+
+    @OptionGroup(title: "Encoder") var encoderOptions: EncoderOptions
+    @OptionGroup(title: "Data") var dataOptions: DataOptions
+
+    @Option(help: ArgumentHelp("Run directory for results.json and the feature cache.", valueName: "dir"))
+    var out: String
+
+    @Option(help: "Neighbours that vote (capped at the number of training images).")
+    var k = 200
+
+    @Option(help: "Temperature T of the vote weights exp(sim / T).")
+    var knnTemperature = 0.1
+
+    @Option(help: ArgumentHelp("Fraction of the training labels used, class-balanced, in (0, 1].", valueName: "f"))
+    var labelFraction = 1.0
+
+    func validate() throws {
+        try encoderOptions.validateSource()
+        guard k >= 1 else { throw ValidationError("--k must be at least 1") }
+        guard knnTemperature > 0, knnTemperature.isFinite else { throw ValidationError("--knn-temperature must be positive") }
+        guard labelFraction > 0, labelFraction <= 1 else {
+            throw ValidationError("--label-fraction \(labelFraction) must lie in (0, 1]")
+        }
+    }
+
+    func run() throws {
+        let knn = KNNEvaluation(k: k, temperature: knnTemperature)
+        try runFeatureEvaluation(method: "knn", encoder: encoderOptions, data: dataOptions,
+                                 labelFraction: labelFraction, out: out) { f, results, log in
+            knn.run(f, into: &results, log: log)
+        }
+    }
+}

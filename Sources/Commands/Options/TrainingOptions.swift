@@ -1,0 +1,150 @@
+import ArgumentParser
+import Cluster
+import Foundation
+import Kernels
+import Optimizers
+import Training
+
+extension OptimizerKind: ExpressibleByArgument {}
+extension LRScaling: ExpressibleByArgument {}
+
+/// A command's default optimizer and schedule (pretraining and the classifiers differ).
+protocol OptimizationDefaults {
+    static var optimizer: OptimizerKind { get }
+    static var lr: Float { get }
+    static var momentum: Float { get }
+    static var weightDecay: Float { get }
+    static var warmupEpochs: Double { get }
+    static var lrScaling: LRScaling { get }
+}
+
+/// Optimizer and learning-rate schedule flags, shared by every training command with its own defaults.
+struct OptimizationOptions<Defaults: OptimizationDefaults>: ParsableArguments {
+    @Option(help: "sgd, adamw or lars.") var optimizer: OptimizerKind = Defaults.optimizer
+    @Option(help: "Base learning rate, scaled by --lr-scaling with the global batch.") var lr: Float = Defaults.lr
+    @Option(help: "Momentum (SGD, LARS).") var momentum: Float = Defaults.momentum
+    @Option(help: "Weight decay.") var weightDecay: Float = Defaults.weightDecay
+    @Option(help: "Linear warm-up length in epochs, then cosine decay.") var warmupEpochs: Double = Defaults.warmupEpochs
+    @Option(help: "LR scaling by global batch B: linear (lr*B/256), sqrt (lr*sqrt(B)) or none.")
+    var lrScaling: LRScaling = Defaults.lrScaling
+
+    func validate() throws {
+        guard lr > 0, lr.isFinite else { throw ValidationError("--lr must be positive") }
+        guard momentum >= 0, momentum < 1 else { throw ValidationError("--momentum must lie in [0, 1)") }
+        guard weightDecay.isFinite else { throw ValidationError("--weight-decay \(weightDecay) is not a number") }
+        guard weightDecay >= 0 else { throw ValidationError("--weight-decay must not be negative") }
+        guard warmupEpochs.isFinite else { throw ValidationError("--warmup-epochs \(warmupEpochs) is not a number") }
+        guard warmupEpochs >= 0 else { throw ValidationError("--warmup-epochs must not be negative") }
+    }
+
+    func apply<S: OptimizationSettings>(to settings: inout S) {
+        settings.optimizer = optimizer
+        settings.lr = lr
+        settings.momentum = momentum
+        settings.weightDecay = weightDecay
+        settings.warmupEpochs = warmupEpochs
+        settings.lrScaling = lrScaling
+    }
+
+    /// One line for logs.
+    func describe(scaledLR: Float) -> String {
+        "\(optimizer.rawValue), lr \(scaledLR) after \(lrScaling.rawValue) scaling of \(lr), momentum \(momentum), "
+            + "weight decay \(weightDecay), \(warmupEpochs) warm-up epochs then cosine"
+    }
+}
+
+/// How a training command spreads over MPI ranks (used only under a launcher).
+struct DistributedOptions: ParsableArguments {
+    @Flag(inversion: .prefixedNo, help: "Under MPI: BatchNorm statistics over the global batch (SyncBN).") var syncBn = true
+    @Option(help: "Under MPI: gradient all-reduce bucket size in MB.") var bucketMb = 25.0
+    @Flag(help: "Under MPI: all-reduce gradients after backward instead of overlapping with it.") var noOverlap = false
+    @Option(help: "Under MPI: check every N steps that all replicas hold identical parameters (always at checkpoints).")
+    var verifyReplicas: Int?
+    @Option(help: ArgumentHelp("Under MPI: a rank that waits longer than this in one collective ends the whole job, naming "
+                                   + "itself, the call and the step (four times as long at the start and after a checkpoint "
+                                   + "or kNN evaluation); 0 waits forever.", valueName: "seconds"))
+    var collectiveTimeout = 300.0
+    @Option(help: .hidden) var testingFault: DistributedFault?
+
+    func validate() throws {
+        guard bucketMb > 0 else { throw ValidationError("--bucket-mb must be positive") }
+        guard collectiveTimeout >= 0, collectiveTimeout.isFinite else {
+            throw ValidationError("--collective-timeout \(collectiveTimeout) must be a number of seconds >= 0")
+        }
+        if let v = verifyReplicas, v < 1 { throw ValidationError("--verify-replicas must be at least 1") }
+    }
+
+    func options(_ communicator: Communicator) -> DataParallelOptions {
+        var options = DataParallelOptions(communicator: communicator)
+        options.syncBatchNorm = syncBn
+        options.bucketBytes = Int(bucketMb * 1024 * 1024)
+        options.overlap = !noOverlap
+        options.verifyReplicasEvery = verifyReplicas
+        options.fault = testingFault
+        options.collectiveTimeout = collectiveTimeout > 0 ? collectiveTimeout : nil
+        return options
+    }
+
+    /// Without overlap no second thread calls MPI, so an MPI library without MPI_THREAD_MULTIPLE will do.
+    var threadLevel: ThreadLevel { noOverlap ? .funneled : .multiple }
+
+    func describe(_ communicator: Communicator, globalBatch: Int) -> String {
+        "MPI: \(communicator.size) ranks, \(globalBatch / max(communicator.size, 1)) images per rank, sync BN \(syncBn), "
+            + "buckets \(bucketMb) MB, overlap \(!noOverlap), thread level \(Communicator.providedThreadLevel ?? threadLevel), "
+            + (collectiveTimeout > 0 ? String(format: "collective timeout %.0f s", collectiveTimeout) : "no collective timeout")
+    }
+}
+
+/// Threads and data workers of a training command.
+struct RuntimeOptions: ParsableArguments {
+    @Option(help: "BLAS and kernel threads (default: all cores).") var threads: Int?
+    @Option(help: "Background threads preparing batches.") var workers = 2
+    @Option(help: "Batches prepared ahead of the step.") var prefetch = 2
+    @Option(help: ArgumentHelp("Arithmetic of convolutions and Linear layers: fp32, or bf16 (PyTorch CPU autocast semantics; needs a CPU with bf16 instructions). bf16-reference computes bf16's rounding in fp32 (slow; for checking numerics).")) var precision: ComputePrecision = .fp32
+
+    func validate() throws {
+        try checkPrecisionSupported(precision)
+        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
+        guard workers >= 0, prefetch >= 1 else { throw ValidationError("--workers must be >= 0 and --prefetch >= 1") }
+    }
+}
+
+/// What every training command does first: set the threads, log the BLAS kernels, collect the facts
+/// config.json records. Only rank 0 prints.
+struct RunContext {
+    let communicator: Communicator?
+    let threadCount: Int
+    var info: [String: String]
+    var isLeader: Bool { (communicator?.rank ?? 0) == 0 }
+
+    init(communicator: Communicator?, runtime: RuntimeOptions, data: DataOptions) {
+        self.communicator = communicator
+        threadCount = applyThreads(runtime.threads)
+        info = RunInfo.collect(command: CommandLine.arguments.joined(separator: " "))
+        info["data"] = data.describe()
+        info["threads"] = String(threadCount)
+        say(BLASSetup.describe())
+        say("cpu: \(CPUFeatures.current.summary); convolutions: \(ConvolutionLibrary.description); precision \(runtime.precision.rawValue)")
+    }
+
+    func say(_ line: String) { Console(leader: isLeader).say(line) }
+}
+
+/// Runs a training or evaluation command: MPI is initialized only under a launcher (and finalized after); under MPI an error
+/// on one rank aborts the job with its message; without MPI a training error (NaN loss, bad settings) is
+/// printed and exits with status 2.
+/// `threadLevel`: what MPI must provide (MULTIPLE only when a communication thread overlaps the all-reduces).
+func runTrainingCommand(threadLevel: ThreadLevel = .multiple, _ body: (Communicator?) throws -> Void) throws {
+    let communicator = launchedUnderMPI() ? try Communicator.initialize(threadLevel: threadLevel) : nil
+    defer { if communicator != nil { try? Communicator.finalize() } }
+    try runAbortingOnError(communicator) {
+        do {
+            try body(communicator)
+        } catch let error as TrainingError where communicator == nil {
+            print("error: \(error)")
+            throw ExitCode(2)
+        }
+    }
+    // Interrupted (checkpoint written): not a success, so `pretrain && linear-eval` stops here.
+    if let status = StopSignal.exitStatus { throw ExitCode(status) }
+}

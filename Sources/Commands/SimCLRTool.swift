@@ -1,0 +1,34 @@
+import ArgumentParser
+import Foundation
+
+/// The `simclr` command: its subcommands are the tool.
+public struct SimCLRTool: ParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "simclr",
+        abstract: "SimCLR contrastive pretraining of ResNet-18, data-parallel over MPI.",
+        discussion: """
+        Run under mpirun for data-parallel training; without mpirun the tool is a single process.
+        OpenBLAS kernels are checked at start: when OpenBLAS picked kernels weaker than the CPU offers, the \
+        tool restarts itself with OPENBLAS_CORETYPE set. --no-blas-fix (anywhere on the command line, any \
+        command) or SIMCLR_NO_BLAS_FIX=1 keeps OpenBLAS's own choice.
+
+        Examples:
+          simclr pretrain --out runs/demo --width 0.25 --batch-size 128 --epochs 5
+          simclr pretrain --help
+          simclr --version
+        """,
+        subcommands: [PretrainCommand.self, SupervisedCommand.self, FinetuneCommand.self, LinearEvalCommand.self,
+                      KNNCommand.self, CompareCommand.self, SweepCommand.self, ReportCommand.self, TSNECommand.self,
+                      BenchCommand.self, SynthCommand.self, AugmentPreviewCommand.self, EmbedCommand.self]
+    )
+
+    @Flag(help: "Print the version, git commit, BLAS, MPI and oneDNN libraries and the precisions this CPU runs.")
+    var version = false
+
+    public init() {}
+
+    public func run() throws {
+        guard version else { throw CleanExit.helpRequest(self) }
+        print(VersionReport.text)
+    }
+}

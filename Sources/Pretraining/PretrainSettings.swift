@@ -1,0 +1,70 @@
+import Contrastive
+import Datasets
+import Foundation
+import Kernels
+import NeuralNet
+import Optimizers
+import Training
+
+/// Every setting of a pretraining run. Saved to `config.json` and inside checkpoints, so `--resume`
+/// can refuse to continue a run with different settings.
+public struct PretrainSettings: Equatable, OptimizationSettings, JSONSettings {
+    public var epochs = 100
+    /// Stop after this many optimizer steps in all (overrides `epochs`).
+    public var steps: Int?
+    /// The global batch: images per step over all processes (each contributes two views).
+    public var batchSize = 256
+    public var model = ResNetConfig(stem: .cifar, width: 1.0, headDims: [512, 256])
+    /// Arithmetic of convolutions and Linear layers (fp32, or bf16 with float32 master weights).
+    public var precision = ComputePrecision.fp32
+    public var temperature: Float = 0.07
+    public var similarity = Similarity.cosine
+    public var optimizer = OptimizerKind.sgd
+    /// Base learning rate before batch scaling.
+    public var lr: Float = 0.3
+    public var momentum: Float = 0.9
+    public var weightDecay: Float = 1e-6
+    public var warmupEpochs: Double = 10
+    public var lrScaling = LRScaling.linear
+    public var augmentation = AugmentationConfig.simclr(outputSize: 32)
+    /// Small views besides the two global ones (docs/multi-crop.md); nil (no key in the JSON) without multi-crop,
+    /// so the settings of runs without it read and hash as before.
+    public var multiCrop: MultiCropConfig?
+    public var seed: UInt64 = 0
+    public var shuffle = true
+    /// Write a checkpoint every this many steps (and at the end of every epoch and of the run).
+    public var saveEvery: Int?
+    public var logEvery = 10
+    /// MoCo's settings; nil for SimCLR, so a SimCLR run's settings JSON is what it always was.
+    public var moco: MoCoSettings?
+
+    public var method: PretrainMethod { moco == nil ? .simclr : .moco }
+
+    public init() {}
+
+    /// Settings that may change between an interrupted run and its resumption without changing
+    /// the result: how long to run and how often to save or log.
+    public func sameTrainingAs(_ other: PretrainSettings) -> Bool {
+        var a = self, b = other
+        a.saveEvery = nil; b.saveEvery = nil
+        a.logEvery = 0; b.logEvery = 0
+        return a == b
+    }
+}
+
+/// Stored by name (`"cosine"`, `"l2"`), as settings files and checkpoints have always held it.
+extension Similarity: Codable {
+    public init(from decoder: Decoder) throws {
+        let name = try decoder.singleValueContainer().decode(String.self)
+        guard let similarity = Similarity(name: name) else {
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath,
+                                                    debugDescription: "unknown similarity \(name)"))
+        }
+        self = similarity
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(name)
+    }
+}

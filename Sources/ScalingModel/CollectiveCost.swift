@@ -1,0 +1,142 @@
+import Foundation
+
+/// How an MPI collective moves its bytes, as the latency-bandwidth (alpha-beta) model sees it: a call on W
+/// ranks of n bytes takes `latencySteps(W) * alpha + bandwidthFactor(W) * n * beta`, where alpha is the cost of
+/// one message step and beta the seconds per byte one link carries (Thakur, Rabenseifner and Gropp,
+/// "Optimization of collective communication operations in MPICH", 2005; nccl-tests' busbw uses the same
+/// bandwidth factors). The reduction's arithmetic is folded into beta.
+public enum CollectiveAlgorithm: String, Codable, CaseIterable, Sendable {
+    /// All-reduce: reduce-scatter then all-gather around a ring (libnbc 1, coll/tuned 4).
+    case ring
+    /// All-reduce: recursive-halving reduce-scatter then recursive-doubling all-gather (libnbc 3, coll/tuned 6).
+    case rabenseifner
+    /// All-reduce or all-gather: log2(W) exchanges of the whole message (libnbc 4 / coll/tuned 3).
+    case recursiveDoubling = "recursive-doubling"
+    /// All-reduce: binomial reduce to rank 0, then binomial broadcast (libnbc 2, and libnbc's choice for
+    /// in-place calls when no algorithm is set).
+    case binomial
+    /// All-gather: each rank's block around a ring (coll/tuned 4).
+    case ringGather = "ring-gather"
+
+    /// Message steps on the critical path.
+    public func latencySteps(ranks w: Int) -> Double {
+        guard w > 1 else { return 0 }
+        let log2w = ceil(log2(Double(w)))
+        switch self {
+        case .ring: return 2 * Double(w - 1)
+        case .rabenseifner: return 2 * log2w
+        case .recursiveDoubling: return log2w
+        case .binomial: return 2 * log2w
+        case .ringGather: return Double(w - 1)
+        }
+    }
+
+    /// Bytes each link carries per byte of the message.
+    public func bandwidthFactor(ranks w: Int) -> Double {
+        guard w > 1 else { return 0 }
+        let n = Double(w)
+        switch self {
+        case .ring, .rabenseifner: return 2 * (n - 1) / n
+        case .recursiveDoubling: return ceil(log2(n))
+        case .binomial: return 2 * ceil(log2(n))
+        case .ringGather: return (n - 1) / n
+        }
+    }
+}
+
+/// One collective's fitted cost on one link.
+public struct AlphaBeta: Codable, Equatable, Sendable {
+    public var algorithm: CollectiveAlgorithm
+    /// Seconds per message step.
+    public var alpha: Double
+    /// Seconds per byte a link carries.
+    public var beta: Double
+
+    public init(algorithm: CollectiveAlgorithm, alpha: Double, beta: Double) {
+        self.algorithm = algorithm; self.alpha = alpha; self.beta = beta
+    }
+
+    /// Predicted seconds of one call of `bytes` on `ranks` ranks (0 on one rank: nothing crosses).
+    public func seconds(bytes: Int, ranks: Int) -> Double {
+        guard ranks > 1, bytes > 0 else { return 0 }
+        return algorithm.latencySteps(ranks: ranks) * alpha + algorithm.bandwidthFactor(ranks: ranks) * Double(bytes) * beta
+    }
+
+    /// The link rate beta implies, in Gbit/s of payload.
+    public var gigabitsPerSecond: Double { beta > 0 ? 8 / beta / 1e9 : .infinity }
+
+    /// Least squares on relative error: minimizes sum(((a_i alpha + b_i beta) / t_i - 1)^2) over the points,
+    /// with alpha, beta >= 0. Points on one rank carry no information and are skipped.
+    public static func fit(_ points: [SweepPoint], algorithm: CollectiveAlgorithm) throws -> AlphaBeta {
+        let usable = points.filter { $0.ranks > 1 && $0.seconds > 0 }
+        let rows = usable.map { p in
+            (algorithm.latencySteps(ranks: p.ranks) / p.seconds,
+             algorithm.bandwidthFactor(ranks: p.ranks) * Double(p.bytes) / p.seconds)
+        }
+        guard rows.count >= 2 else {
+            throw ScalingModelError.notEnoughData("an alpha-beta fit needs at least 2 sweep points on 2 or more ranks, got \(rows.count)")
+        }
+        var sxx = 0.0, sxy = 0.0, syy = 0.0, sx = 0.0, sy = 0.0
+        for (x, y) in rows { sxx += x * x; sxy += x * y; syy += y * y; sx += x; sy += y }
+        let det = sxx * syy - sxy * sxy
+        var alpha = det != 0 ? (sx * syy - sy * sxy) / det : 0
+        var beta = det != 0 ? (sy * sxx - sx * sxy) / det : 0
+        if alpha < 0 { alpha = 0; beta = syy > 0 ? sy / syy : 0 }
+        if beta < 0 { beta = 0; alpha = sxx > 0 ? sx / sxx : 0 }
+        return AlphaBeta(algorithm: algorithm, alpha: alpha, beta: beta)
+    }
+
+    /// Median of |predicted / measured - 1| over the points.
+    public func medianRelativeError(_ points: [SweepPoint]) -> Double {
+        let errors = points.filter { $0.ranks > 1 && $0.seconds > 0 }
+            .map { abs(seconds(bytes: $0.bytes, ranks: $0.ranks) / $0.seconds - 1) }.sorted()
+        return errors.isEmpty ? 0 : errors[errors.count / 2]
+    }
+}
+
+/// What the model knows of one link: the cost of the collectives the step uses.
+public struct LinkModel: Codable, Equatable, Sendable {
+    public var name: String
+    public var allReduce: AlphaBeta
+    public var allGather: AlphaBeta
+
+    public init(name: String, allReduce: AlphaBeta, allGather: AlphaBeta) {
+        self.name = name; self.allReduce = allReduce; self.allGather = allGather
+    }
+
+    /// Fits both collectives on the sweep points of this link with at most `maximumRanks` ranks.
+    public static func fit(name: String, points: [SweepPoint], maximumRanks: Int,
+                           allReduceAlgorithm: CollectiveAlgorithm = .rabenseifner,
+                           allGatherAlgorithm: CollectiveAlgorithm = .recursiveDoubling) throws -> LinkModel {
+        let usable = points.filter { $0.ranks <= maximumRanks }
+        do {
+            return LinkModel(name: name,
+                             allReduce: try AlphaBeta.fit(usable.filter { $0.collective == .allReduce }, algorithm: allReduceAlgorithm),
+                             allGather: try AlphaBeta.fit(usable.filter { $0.collective == .allGather }, algorithm: allGatherAlgorithm))
+        } catch ScalingModelError.notEnoughData(let why) {
+            throw ScalingModelError.notEnoughData("link \(name), ranks <= \(maximumRanks): \(why)")
+        }
+    }
+
+    /// A link of `gigabits` Gbit/s that keeps this link's per-step latency and its measured fraction of the
+    /// nominal rate (`efficiency`: payload rate / nominal rate), for extrapolating to links not measured.
+    public func scaled(toGigabits gigabits: Double, efficiency: Double, name: String) -> LinkModel {
+        let beta = 8 / (gigabits * 1e9 * efficiency)
+        var copy = self
+        copy.name = name
+        copy.allReduce.beta = beta
+        copy.allGather.beta = beta
+        return copy
+    }
+}
+
+public enum ScalingModelError: Error, CustomStringConvertible, Equatable {
+    case notEnoughData(String)
+    case badInput(String)
+    public var description: String {
+        switch self {
+        case .notEnoughData(let s): return "not enough data: \(s)"
+        case .badInput(let s): return s
+        }
+    }
+}

@@ -1,9 +1,0 @@
-/// A checkpoint attachment held by every rank: rank 0 restores it from the checkpoint, then the ranks make it
-/// identical. Apart from `CheckpointAttachment` so that the checkpoint file code needs no MPI (the fuzzers
-/// build Checkpoint.swift alone).
-public protocol ReplicatedCheckpointAttachment: CheckpointAttachment {
-    /// Makes every rank hold rank 0's state (after rank 0 restored it).
-    func broadcast(over dataParallel: DataParallel) throws
-    /// Checks that every rank holds identical state.
-    func verifyReplicas(over dataParallel: DataParallel) throws
-}

@@ -1,0 +1,65 @@
+import Checkpoints
+import Cluster
+import Foundation
+import NeuralNet
+import Optimizers
+
+extension Checkpoint {
+    /// Restores model, optimizer state and position from `url` for a run on one or more ranks: rank 0 reads
+    /// the file and every rank receives model, optimizer state and position from it, so ranks need no shared
+    /// file system. `refusal` judges the settings JSON stored in the checkpoint (nil: accepted, else why not);
+    /// a checkpoint of other data is refused. A failure on rank 0 is reported to every rank. `savedWorldSize`
+    /// receives the rank count that wrote the checkpoint (on rank 0).
+    public static func resume(from url: URL, model: ResNet, optimizer: Optimizer, dataParallel dp: DataParallel,
+                              run: RunIdentity, savedWorldSize: inout Int, attachment: ReplicatedCheckpointAttachment? = nil,
+                              refusal: (String) -> String?) throws -> TrainingPosition {
+        let isLeader = dp.rank == 0
+        var position = TrainingPosition(step: 0, optimizerStepCount: 0)
+        var failure: Error?
+        if isLeader {
+            do {
+                let saved = try load(from: url, model: model, optimizer: optimizer, attachment: attachment)
+                if let why = refusal(saved.settingsJSON) { throw CheckpointError.incompatible(url.path, reason: why) }
+                if let mismatch = run.mismatch(resuming: saved.run) {
+                    throw CheckpointError.incompatible(url.path, reason: mismatch)
+                }
+                position = saved.position
+                savedWorldSize = saved.run.worldSize
+            } catch { failure = error }
+        }
+        let message = try dp.communicator.broadcast(failure.map { "\($0)" } ?? "")
+        if !message.isEmpty {
+            if let failure { throw failure }
+            throw CheckpointError.incompatible(url.path, reason: "rank 0 could not resume: \(message)")
+        }
+        try dp.broadcastState(of: model)
+        for (_, t) in optimizer.stateTensors { try dp.communicator.broadcast(t) }
+        try attachment?.broadcast(over: dp)
+        let json = try dp.communicator.broadcast(isLeader ? String(decoding: try JSONEncoder().encode(position), as: UTF8.self) : "")
+        position = try JSONDecoder().decode(TrainingPosition.self, from: Data(json.utf8))
+        optimizer.stepCount = position.optimizerStepCount
+        return position
+    }
+
+    /// Why a checkpoint's settings JSON cannot continue a run with `current` settings (nil: it can). Settings
+    /// that do not decode are refused: they cannot be compared.
+    public static func settingsRefusal<S: Decodable>(_ saved: String, as type: S.Type, current: S,
+                                                    sameTraining: (S, S) -> Bool) -> String? {
+        guard let decoded = try? JSONDecoder().decode(S.self, from: Data(saved.utf8)) else {
+            return "its settings do not decode as this version's \(S.self) (written by another version of the tool?)"
+        }
+        return sameTraining(decoded, current) ? nil : "it was written with different settings; see config.json"
+    }
+}
+
+extension RunIdentity {
+    /// Why a run with this identity cannot continue a checkpoint written with `saved` (nil: it can).
+    func mismatch(resuming saved: RunIdentity) -> String? {
+        if let now = dataset, let then = saved.dataset, now != then {
+            return "it was written for other data (\(then)); this run has \(now)"
+        }
+        // Another rank count is accepted: the global batch, the sample order and every sample's views do not
+        // depend on it (the step's sums are only added in another order).
+        return nil
+    }
+}

@@ -1,0 +1,5 @@
+import Commands
+
+// OpenBLAS reads its kernel choice when it loads: the tool may restart itself with OPENBLAS_CORETYPE set.
+let arguments = BLASSetup.ensureGoodKernels(arguments: CommandLine.arguments)
+SimCLRTool.main(NegativeNumberArguments.joined(Array(arguments.dropFirst())))

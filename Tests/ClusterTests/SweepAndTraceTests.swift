@@ -1,0 +1,69 @@
+import Foundation
+import XCTest
+
+/// `cluster-check bandwidth --sweep` and `cluster-check trace` under mpirun with two ranks.
+final class SweepAndTraceTests: XCTestCase {
+    func testSweepPrintsAlgorithmAndBusBandwidthAsNcclTestsDefineThem() throws {
+        let csv = FileManager.default.temporaryDirectory.appendingPathComponent("sweep-\(getpid()).csv")
+        defer { try? FileManager.default.removeItem(at: csv) }
+        let result = try ClusterHarness.mpirun(np: 2, ["bandwidth", "--sweep", "--max-bytes", "64K", "--factor", "8",
+                                                       "--seconds-per-size", "0.01", "--csv", csv.path, "--tag", "local"])
+        XCTAssertEqual(result.status, 0, result.output)
+        let rows = try String(contentsOf: csv, encoding: .utf8).split(separator: "\n").map { $0.split(separator: ",").map(String.init) }
+        XCTAssertEqual(rows.first, ["tag", "collective", "ranks", "bytes", "iterations", "seconds", "algbw_gbps", "busbw_gbps"])
+        let points = rows.dropFirst()
+        // 8 B .. 64 KiB by 8: 8, 64, 512, 4096, 32768 for each collective.
+        XCTAssertEqual(points.filter { $0[1] == "allreduce" }.map { Int($0[3])! }, [8, 64, 512, 4096, 32768])
+        XCTAssertEqual(points.filter { $0[1] == "allgather" }.map { Int($0[3])! }, [8, 64, 512, 4096, 32768])
+        for p in points {
+            let bytes = Double(p[3])!, seconds = Double(p[5])!, algbw = Double(p[6])!, busbw = Double(p[7])!
+            XCTAssertEqual(p[0], "local")
+            XCTAssertEqual(p[2], "2")
+            XCTAssertGreaterThan(seconds, 0, "\(p)")
+            XCTAssertEqual(algbw, bytes / seconds / 1e9, accuracy: 1e-4 + algbw * 1e-3, "\(p)")
+            // nccl-tests: all-reduce busbw = algbw * 2(n-1)/n, all-gather algbw * (n-1)/n; n = 2.
+            XCTAssertEqual(busbw, p[1] == "allreduce" ? algbw : algbw / 2, accuracy: 1e-4 + busbw * 1e-3, "\(p)")
+        }
+        XCTAssertTrue(result.output.contains("busbw(GB/s)"), result.output)
+    }
+
+    func testTraceHasBothRanksTheCommunicationRowAndNestedSpans() throws {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("trace-\(getpid()).json")
+        defer { try? FileManager.default.removeItem(at: file) }
+        let steps = 2
+        let result = try ClusterHarness.mpirun(np: 2, ["trace", "--out", file.path, "--steps", String(steps)])
+        XCTAssertEqual(result.status, 0, result.output)
+        let object = try JSONSerialization.jsonObject(with: Data(contentsOf: file)) as? [String: Any]
+        let events = try XCTUnwrap(object?["traceEvents"] as? [[String: Any]])
+        // Gradient floats of the simulated ResNet-18 + head (cluster-check's layout): every one crosses once per step.
+        let gradientBytes = 4 * 11_562_816
+        for rank in 0..<2 {
+            let mine = events.filter { $0["pid"] as? Int == rank }
+            let rows = Dictionary(mine.filter { $0["name"] as? String == "thread_name" }
+                .map { (($0["args"] as! [String: Any])["name"] as! String, $0["tid"] as! Int) }, uniquingKeysWith: { a, _ in a })
+            let compute = try XCTUnwrap(rows["compute"], "rank \(rank) has no compute row")
+            let communication = try XCTUnwrap(rows["communication"], "rank \(rank) has no communication row")
+            let spans = mine.filter { $0["ph"] as? String == "X" }
+            func intervals(_ name: String, _ tid: Int) -> [(Double, Double)] {
+                spans.filter { ($0["name"] as! String).hasPrefix(name) && $0["tid"] as? Int == tid }
+                    .map { ($0["ts"] as! Double, ($0["ts"] as! Double) + ($0["dur"] as! Double)) }
+            }
+            let buckets = spans.filter { $0["tid"] as? Int == communication && $0["name"] as? String == "allreduce" }
+            let bucketBytes = buckets.map { ($0["args"] as! [String: Any])["value"] as! Int }.reduce(0, +)
+            XCTAssertEqual(bucketBytes, steps * gradientBytes, "rank \(rank): the communication row's all-reduces do not cover the gradients")
+            let stepSpans = intervals("step", compute), backward = intervals("backward", compute)
+            let layers = intervals("layer group", compute)
+            XCTAssertEqual(stepSpans.count, steps)
+            XCTAssertEqual(backward.count, steps)
+            XCTAssertEqual(layers.count, steps * 22)
+            func inside(_ a: (Double, Double), _ b: [(Double, Double)]) -> Bool { b.contains { $0.0 <= a.0 && a.1 <= $0.1 } }
+            XCTAssertTrue(backward.allSatisfy { inside($0, stepSpans) }, "rank \(rank): backward outside its step")
+            XCTAssertTrue(layers.allSatisfy { inside($0, backward) }, "rank \(rank): a layer span outside backward")
+            // The SyncBN-sized reductions run on the compute row, inside their layer group.
+            let small = intervals("allreduce", compute)
+            XCTAssertEqual(small.count, steps * 3)
+            XCTAssertTrue(small.allSatisfy { inside($0, layers) }, "rank \(rank): a compute-row all-reduce outside its layer")
+        }
+        XCTAssertEqual(Set(events.compactMap { $0["pid"] as? Int }), [0, 1])
+    }
+}
