@@ -49,6 +49,8 @@ struct sk_conv {
     int backward_ready, weights_set;
     /// What each pass runs (forward, backward-data, backward-weights); -1 for a pass not built yet.
     int algorithm[3];
+    /// Our F(2x2, 3x3) Winograd for the forward and backward-data passes, where asked for (winograd.c).
+    sk_wino *wino_forward, *wino_backward_data;
 };
 
 #define TRY(call, what)                                                                              \
@@ -101,6 +103,10 @@ static dnnl_status_t forward_pd(const sk_conv *c, int algorithm, dnnl_primitive_
     return st == dnnl_success ? dnnl_primitive_desc_create(out, &fd, NULL, engine, NULL) : st;
 }
 
+static int wino2x2_possible(const sk_conv_shape *s) {
+    return s->kernel == 3 && s->stride == 1 && s->padding == 1 && !s->plain_source && sk_wino_supported(s->bf16);
+}
+
 static dnnl_alg_kind_t dnnl_algorithm(int algorithm) {
     return algorithm == SK_CONV_WINOGRAD ? dnnl_convolution_winograd : dnnl_convolution_direct;
 }
@@ -136,7 +142,15 @@ sk_conv *sk_conv_create(const sk_conv_shape *s, char *error, size_t error_size) 
         if (!c->padded_weights || !c->padded_diff_weights) TRY(dnnl_out_of_memory, "padded weights");
     }
 
-    TRY(forward_pd(c, s->forward_algorithm, &c->fwd_pd, &c->algorithm[0]), "forward primitive descriptor");
+    // Our F(2x2) Winograd: the oneDNN forward descriptor below is still built (direct) for the backward passes'
+    // hints and the weights' layouts, but not executed.
+    if (s->forward_algorithm == SK_CONV_WINOGRAD_2X2 && wino2x2_possible(s))
+        c->wino_forward = sk_wino_create(s->batch, c->ic, c->oc, s->in_height, s->in_width, s->bf16, thread_count);
+    if (s->backward_data && s->backward_data_algorithm == SK_CONV_WINOGRAD_2X2 && wino2x2_possible(s))
+        c->wino_backward_data = sk_wino_create(s->batch, c->oc, c->ic, s->in_height, s->in_width, s->bf16, thread_count);
+    int forward_asked = s->forward_algorithm == SK_CONV_WINOGRAD_2X2 ? SK_CONV_DIRECT : s->forward_algorithm;
+    TRY(forward_pd(c, forward_asked, &c->fwd_pd, &c->algorithm[0]), "forward primitive descriptor");
+    if (c->wino_forward) c->algorithm[0] = SK_CONV_WINOGRAD_2X2;
     TRY(dnnl_primitive_create(&c->fwd, c->fwd_pd), "forward primitive");
     const dnnl_memory_desc_t *w_fwd_md = dnnl_primitive_desc_query_md(c->fwd_pd, dnnl_query_weights_md, 0);
 
@@ -161,6 +175,8 @@ void sk_conv_destroy(sk_conv *c) {
     for (size_t i = 0; i < sizeof pds / sizeof *pds; i++) if (pds[i]) dnnl_primitive_desc_destroy(pds[i]);
     free(c->padded_weights);
     free(c->padded_diff_weights);
+    sk_wino_destroy(c->wino_forward);
+    sk_wino_destroy(c->wino_backward_data);
     free(c);
 }
 
@@ -181,7 +197,8 @@ static int reorder(dnnl_primitive_t p, dnnl_memory_t from, dnnl_memory_t to) {
 static dnnl_status_t hint_for(sk_conv *c, int algorithm, dnnl_primitive_desc_t *hint, dnnl_primitive_desc_t *made) {
     *made = NULL;
     int used;
-    if (algorithm == c->algorithm[0] || (algorithm == SK_CONV_WINOGRAD && !winograd_possible(&c->shape))) {
+    int forward = c->wino_forward ? SK_CONV_DIRECT : c->algorithm[0];
+    if (algorithm == forward || (algorithm == SK_CONV_WINOGRAD && !winograd_possible(&c->shape))) {
         *hint = c->fwd_pd;
         return dnnl_success;
     }
@@ -232,8 +249,12 @@ static int prepare_backward(sk_conv *c) {
     dnnl_status_t st;
     const dnnl_memory_desc_t *w_fwd_md = dnnl_primitive_desc_query_md(c->fwd_pd, dnnl_query_weights_md, 0);
 #define STEP(call) do { st = (call); if (st != dnnl_success) return (int)st; } while (0)
-    if (s->backward_data) {
-        STEP(build_backward_data(c, s->backward_data_algorithm));
+    if (c->wino_backward_data) {
+        c->algorithm[1] = SK_CONV_WINOGRAD_2X2;
+        STEP(borrowed_memory(&c->diff_src, &c->diff_src_md));
+    } else if (s->backward_data) {
+        int asked = s->backward_data_algorithm == SK_CONV_WINOGRAD_2X2 ? SK_CONV_DIRECT : s->backward_data_algorithm;
+        STEP(build_backward_data(c, asked));
         STEP(dnnl_primitive_create(&c->bwd_data, c->bwd_data_pd));
         const dnnl_memory_desc_t *w_bwd_md = dnnl_primitive_desc_query_md(c->bwd_data_pd, dnnl_query_weights_md, 0);
         c->weights_bwd_shared = dnnl_memory_desc_equal(w_bwd_md, w_fwd_md);
@@ -243,7 +264,8 @@ static int prepare_backward(sk_conv *c) {
         }
         STEP(borrowed_memory(&c->diff_src, &c->diff_src_md));
     }
-    STEP(build_backward_weights(c, s->backward_weights_algorithm));
+    STEP(build_backward_weights(c, s->backward_weights_algorithm == SK_CONV_WINOGRAD_2X2 ? SK_CONV_DIRECT
+                                                                                     : s->backward_weights_algorithm));
     STEP(dnnl_primitive_create(&c->bwd_weights, c->bwd_weights_pd));
     const dnnl_memory_desc_t *dw_md = dnnl_primitive_desc_query_md(c->bwd_weights_pd, dnnl_query_diff_weights_md, 0);
     c->diff_weights_plain = dnnl_memory_desc_equal(dw_md, &c->w_plain);
@@ -282,13 +304,19 @@ int sk_conv_set_weights(sk_conv *c, const float *weights) {
         copy_padded(c, weights, c->padded_weights, 1);
         weights = c->padded_weights;
     }
+    if (c->wino_forward) sk_wino_set_weights(c->wino_forward, weights, 0);
+    if (c->wino_backward_data) sk_wino_set_weights(c->wino_backward_data, weights, 1);
     dnnl_memory_set_data_handle(c->user_weights, (void *)weights);
     int st = reorder(c->reorder_fwd, c->user_weights, c->weights_fwd);
     if (st == 0 && c->reorder_bwd) st = reorder(c->reorder_bwd, c->user_weights, c->weights_bwd);
     return st;
 }
 
-int sk_conv_forward(sk_conv *c, const void *src, float *dst) {
+int sk_conv_forward(sk_conv *c, const void *src, const float *src_f32, float *dst) {
+    if (c->wino_forward) {
+        if (src_f32) return sk_wino_forward(c->wino_forward, src_f32, 0, dst, thread_count);
+        return sk_wino_forward(c->wino_forward, src, c->shape.bf16, dst, thread_count);
+    }
     dnnl_memory_set_data_handle(c->src, (void *)src);
     dnnl_memory_set_data_handle(c->dst, dst);
     dnnl_exec_arg_t args[] = {{DNNL_ARG_SRC, c->src}, {DNNL_ARG_WEIGHTS, c->weights_fwd}, {DNNL_ARG_DST, c->dst}};
@@ -298,6 +326,7 @@ int sk_conv_forward(sk_conv *c, const void *src, float *dst) {
 int sk_conv_backward_data(sk_conv *c, const void *diff_dst, float *diff_src) {
     int st = prepare_backward(c);
     if (st) return st;
+    if (c->wino_backward_data) return sk_wino_forward(c->wino_backward_data, diff_dst, c->shape.bf16, diff_src, thread_count);
     if (!c->bwd_data) return (int)dnnl_invalid_arguments;
     dnnl_memory_set_data_handle(c->diff_dst, (void *)diff_dst);
     dnnl_memory_set_data_handle(c->diff_src, diff_src);

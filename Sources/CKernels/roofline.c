@@ -23,12 +23,19 @@ static double seconds_now(void) {
                   X(12) X(13) X(14) X(15) X(16) X(17) X(18) X(19) X(20) X(21) X(22) X(23)
 #define BLOCK 10000   /* iterations between clock reads */
 
+extern void GOMP_parallel(void (*fn)(void *), void *data, unsigned num_threads, unsigned flags);
+extern void GOMP_barrier(void);
+extern int omp_get_thread_num(void);
+
 /// Runs `block` (BLOCK iterations of 24 instructions) until `seconds` have passed, after a warm-up of a
-/// fifth of that (the clock ramps up under load); returns instructions per second of the timed part.
+/// fifth of that (the clock ramps up under load); returns instructions per second of the timed part. The
+/// threads of a team wait for each other before timing, so that they run at the same time (a core's clock
+/// is higher while the others idle).
 #define TIMED_LOOP(block, seconds)                                                                    \
     do {                                                                                              \
         double warm_end = seconds_now() + (seconds) / 5;                                              \
         while (seconds_now() < warm_end) { block }                                                    \
+        GOMP_barrier();                                                                               \
         long blocks = 0;                                                                              \
         double start = seconds_now(), elapsed;                                                        \
         do { block blocks++; elapsed = seconds_now() - start; } while (elapsed < (seconds));          \
@@ -93,7 +100,7 @@ __attribute__((target("avx512f,avx512bf16"))) static double dpbf16(double second
 }
 #endif
 
-double sk_fma_loop(int bf16, double seconds, double *flops_per_instruction) {
+static double fma_loop(int bf16, double seconds, double *flops_per_instruction) {
     *flops_per_instruction = 0;
 #if defined(__x86_64__)
     sk_cpu_features f;
@@ -107,7 +114,7 @@ double sk_fma_loop(int bf16, double seconds, double *flops_per_instruction) {
     return 0;
 }
 
-double sk_clock_hz(double seconds) {
+static double clock_hz(double seconds) {
 #if defined(__x86_64__)
     // A chain of dependent register additions: each waits for the one before, and an integer addition takes
     // one cycle on every x86-64 core, so additions per second are cycles per second. (A register operand, not
@@ -126,6 +133,34 @@ double sk_clock_hz(double seconds) {
     (void)seconds;
     return 0;
 #endif
+}
+
+struct team_job { int what; double seconds; double flops_per_instruction; double rates[256]; };
+
+static void team_body(void *data) {
+    struct team_job *job = data;
+    int me = omp_get_thread_num();
+    double fpi = 0, rate = job->what == 0 ? clock_hz(job->seconds) : fma_loop(job->what == 2, job->seconds, &fpi);
+    if (me < 256) job->rates[me] = rate;
+    if (me == 0) job->flops_per_instruction = fpi;
+}
+
+/// Runs a measurement on `threads` threads at once; returns the sum (instructions/s) or the mean (clock).
+static double on_team(int what, int threads, double seconds, double *flops_per_instruction) {
+    struct team_job job = {what, seconds, 0, {0}};
+    if (threads < 1) threads = 1;
+    if (threads > 256) threads = 256;
+    GOMP_parallel(team_body, &job, (unsigned)threads, 0);
+    double sum = 0;
+    for (int t = 0; t < threads; t++) sum += job.rates[t];
+    if (flops_per_instruction) *flops_per_instruction = job.flops_per_instruction;
+    return what == 0 ? sum / threads : sum;
+}
+
+double sk_clock_hz(int threads, double seconds) { return on_team(0, threads, seconds, NULL); }
+
+double sk_fma_loop(int bf16, int threads, double seconds, double *flops_per_instruction) {
+    return on_team(bf16 ? 2 : 1, threads, seconds, flops_per_instruction);
 }
 
 extern void omp_set_num_threads(int);

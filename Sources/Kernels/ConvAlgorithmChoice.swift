@@ -17,7 +17,7 @@ public enum ConvAlgorithmChoice: String, CaseIterable, Codable, Sendable {
     public func algorithms(for g: ConvGeometry) -> ConvPassAlgorithms {
         switch self {
         case .direct: return .all(.direct)
-        case .winograd: return .all(.winograd)
+        case .winograd: return .all(.winograd4x4)
         case .auto: return ConvAlgorithmChoice.measuredChoice(for: g)
         }
     }
@@ -33,6 +33,6 @@ public enum ConvAlgorithmChoice: String, CaseIterable, Codable, Sendable {
     /// one SimCLR step against float64: Winograd in the forward pass alone doubled the update's deviation,
     /// in both backward passes it added 0-9%, and the backward passes are two thirds of the convolution time.
     static func measuredChoice(for g: ConvGeometry) -> ConvPassAlgorithms {
-        ConvPassAlgorithms(forward: .direct, backwardData: .winograd, backwardWeights: .winograd)
+        ConvPassAlgorithms(forward: .direct, backwardData: .winograd4x4, backwardWeights: .winograd4x4)
     }
 }

@@ -50,9 +50,22 @@ public enum ConvOperand {
 public enum ConvAlgorithm: String, CaseIterable, Codable, Sendable {
     /// Products of the input and the weights as they are (oneDNN's direct kernels).
     case direct
-    /// Winograd F(4x4, 3x3): 6x6 input tiles and the 3x3 kernel are transformed so that 36 products make
-    /// a 4x4 output tile instead of 144; float32, 3x3 stride-1 convolutions only (elsewhere: direct).
-    case winograd
+    /// oneDNN's Winograd F(4x4, 3x3): 6x6 input tiles and the 3x3 kernel are transformed so that 36 products
+    /// make a 4x4 output tile instead of 144; float32 3x3 stride-1 convolutions only (elsewhere: direct).
+    /// Fastest, but its transforms (points 0, +-1, +-2, +-1/2) round worse than a direct convolution.
+    case winograd4x4 = "winograd-4x4"
+    /// Our Winograd F(2x2, 3x3) (CKernels/winograd.c): 16 products per 2x2 tile instead of 36, transforms
+    /// with coefficients 0, +-1, +-1/2 that round about as a direct convolution; 3x3 stride-1 padding-1
+    /// convolutions, float32 and bf16, forward and backward-data passes (elsewhere: direct).
+    case winograd2x2 = "winograd-2x2"
+
+    var code: Int32 {
+        switch self {
+        case .direct: return Int32(SK_CONV_DIRECT)
+        case .winograd4x4: return Int32(SK_CONV_WINOGRAD)
+        case .winograd2x2: return Int32(SK_CONV_WINOGRAD_2X2)
+        }
+    }
 }
 
 /// The algorithm of each of a convolution's three passes.
@@ -89,14 +102,13 @@ public final class ConvolutionKernel {
         geometry = g
         self.bf16 = bf16; self.plainSource = plainSource; computesInputGradient = inputGradient
         requestedAlgorithms = algorithms
-        func code(_ a: ConvAlgorithm) -> Int32 { a == .winograd ? Int32(SK_CONV_WINOGRAD) : Int32(SK_CONV_DIRECT) }
         var shape = sk_conv_shape(batch: Int32(g.batch), in_channels: Int32(g.inChannels), out_channels: Int32(g.outChannels),
                                   in_height: Int32(g.inHeight), in_width: Int32(g.inWidth), kernel: Int32(g.kernel),
                                   stride: Int32(g.stride), padding: Int32(g.padding), plain_source: plainSource ? 1 : 0,
                                   bf16: bf16 ? 1 : 0, backward_data: inputGradient ? 1 : 0,
-                                  forward_algorithm: code(algorithms.forward),
-                                  backward_data_algorithm: code(algorithms.backwardData),
-                                  backward_weights_algorithm: code(algorithms.backwardWeights))
+                                  forward_algorithm: algorithms.forward.code,
+                                  backward_data_algorithm: algorithms.backwardData.code,
+                                  backward_weights_algorithm: algorithms.backwardWeights.code)
         var message = [CChar](repeating: 0, count: 256)
         guard let h = sk_conv_create(&shape, &message, message.count) else {
             let text = message.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
@@ -124,10 +136,14 @@ public final class ConvolutionKernel {
         check(sk_conv_set_weights(handle, weights.base), "weights reorder")
     }
 
-    public func forward(source: ConvOperand, output: Tensor) {
+    /// `float32Source`: on the bf16 path, the float32 values the bf16 source was rounded from, when the caller
+    /// has them (F(2x2) Winograd then rounds its transform of them once, instead of transforming the rounded
+    /// values and rounding again).
+    public func forward(source: ConvOperand, float32Source: Tensor? = nil, output: Tensor) {
         checkOperand(source, count: sourceCount, what: "source")
         precondition(output.count == outputCount, "convolution output size")
-        check(sk_conv_forward(handle, source.address, output.base), "forward")
+        precondition(float32Source.map { $0.count == sourceCount } ?? true, "convolution float32 source size")
+        check(sk_conv_forward(handle, source.address, float32Source.map { UnsafePointer($0.base) }, output.base), "forward")
     }
 
     public func backwardData(gradOutput: ConvOperand, gradInput: Tensor) {
@@ -150,15 +166,15 @@ public final class ConvolutionKernel {
         (0..<3).map { String(cString: sk_conv_implementation(handle, Int32($0))) }
     }
 
-    public enum Pass: Int32, CaseIterable { case forward = 0, backwardData = 1, backwardWeights = 2 }
+    public enum Pass: Int32, CaseIterable {
+        case forward = 0, backwardData = 1, backwardWeights = 2
+        public var name: String { ["forward", "backward-data", "backward-weights"][Int(rawValue)] }
+    }
 
     /// The algorithm a pass runs (nil for a backward pass that has not run yet).
     public func algorithm(of pass: Pass) -> ConvAlgorithm? {
-        switch sk_conv_algorithm(handle, pass.rawValue) {
-        case Int32(SK_CONV_WINOGRAD): return .winograd
-        case Int32(SK_CONV_DIRECT): return .direct
-        default: return nil
-        }
+        let code = sk_conv_algorithm(handle, pass.rawValue)
+        return ConvAlgorithm.allCases.first { $0.code == code }
     }
 
     private func checkOperand(_ operand: ConvOperand, count: Int, what: String) {

@@ -44,23 +44,11 @@ public struct MachineLimits: Codable {
             nominal = mhz
             source = "/proc/cpuinfo"
         }
-        let previous = Parallel.threadCount
-        Parallel.threadCount = threads
-        defer { Parallel.threadCount = previous }
-        /// `body` on every thread at the same time; the per-thread results.
-        func onEveryThread(_ body: () -> Double) -> [Double] {
-            let results = UnsafeMutableBufferPointer<Double>.allocate(capacity: threads)
-            defer { results.deallocate() }
-            results.initialize(repeating: 0)
-            Parallel.forEach(threads) { t in results[t] = body() }
-            return Array(results)
-        }
-        let clock = onEveryThread { sk_clock_hz(0.25) }.reduce(0, +) / Double(threads)
+        let clock = sk_clock_hz(Int32(threads), 0.25)
         /// (GFLOP/s over all threads, instructions per cycle per core, peak GFLOP/s).
         func loop(bf16: Bool) -> (Double, Double, Double)? {
             var flopsPerInstruction = 0.0
-            let rates = onEveryThread { sk_fma_loop(bf16 ? 1 : 0, 0.25, &flopsPerInstruction) }
-            let total = rates.reduce(0, +)
+            let total = sk_fma_loop(bf16 ? 1 : 0, Int32(threads), 0.25, &flopsPerInstruction)
             guard total > 0, clock > 0 else { return nil }
             let perCycle = total / Double(threads) / clock
             let peak = Double(threads) * clock * flopsPerInstruction * max(1, perCycle.rounded()) / 1e9

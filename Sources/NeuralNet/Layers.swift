@@ -45,7 +45,9 @@ public final class Conv2d {
         let conv = kernelFor(batch: x.batch, height: x.height, width: x.width, plainSource: false)
         inputShape = x
         imagesShape = []
-        return run(conv, operand(x, what: "input", rounding: &roundedSource))
+        // bf16 with our F(2x2) Winograd: its transform of the float32 values is rounded once.
+        let float32 = precision == .bf16 && x.hasFloat32 && conv.algorithm(of: .forward) == .winograd2x2 ? x.tensor : nil
+        return run(conv, operand(x, what: "input", rounding: &roundedSource), float32Source: float32)
     }
 
     /// Convolution of NCHW images [N, C, H, W] (the network's first layer reads them in place).
@@ -68,12 +70,12 @@ public final class Conv2d {
         return run(conv, operand)
     }
 
-    private func run(_ conv: ConvolutionKernel, _ operand: ConvOperand) -> FeatureMap {
+    private func run(_ conv: ConvolutionKernel, _ operand: ConvOperand, float32Source: Tensor? = nil) -> FeatureMap {
         source = operand
         conv.setWeights(precision == .bf16Reference ? rounded(weight.value, into: &roundedWeight) : weight.value)
         let g = conv.geometry
         let y = output.get(count: conv.outputCount)
-        conv.forward(source: operand, output: y)
+        StepProfile.measure(.forward, flops: g.forwardFLOPs) { conv.forward(source: operand, float32Source: float32Source, output: y) }
         return FeatureMap(tensor: y, channels: outChannels, batch: g.batch, height: g.outHeight, width: g.outWidth)
     }
 
@@ -93,11 +95,14 @@ public final class Conv2d {
     private func backwardData(_ dy: FeatureMap) -> Tensor? {
         guard let conv = primitives, let source else { preconditionFailure("\(weight.name): backward before forward") }
         let gradient = operand(dy, what: "output gradient", rounding: &roundedGradient)
-        conv.backwardWeights(source: source, gradOutput: gradient, gradWeight: weight.gradient)
+        let flops = conv.geometry.forwardFLOPs
+        StepProfile.measure(.backwardWeights, flops: flops) {
+            conv.backwardWeights(source: source, gradOutput: gradient, gradWeight: weight.gradient)
+        }
         weight.gradientIsReady()
         guard computesInputGradient else { return nil }
         let dx = gradInput.get(count: conv.sourceCount)
-        conv.backwardData(gradOutput: gradient, gradInput: dx)
+        StepProfile.measure(.backwardData, flops: flops) { conv.backwardData(gradOutput: gradient, gradInput: dx) }
         return dx
     }
 

@@ -186,20 +186,20 @@ final class SmallWidthKernelTests: XCTestCase {
     /// Each pass runs the algorithm asked for where oneDNN has it (Winograd: float32 3x3 stride 1).
     func testEachPassRunsItsOwnAlgorithm() {
         let g = ConvGeometry(inChannels: 32, outChannels: 32, kernel: 3, stride: 1, padding: 1, batch: 2, inHeight: 8, inWidth: 8)
-        let asked = ConvPassAlgorithms(forward: .direct, backwardData: .winograd, backwardWeights: .direct)
+        let asked = ConvPassAlgorithms(forward: .direct, backwardData: .winograd4x4, backwardWeights: .direct)
         let conv = ConvolutionKernel(g, bf16: false, plainSource: false, inputGradient: true, algorithms: asked)
         conv.setWeights(Tensor(shape: [g.weightCount], repeating: 0.1))
         let x = Tensor(shape: [conv.sourceCount], repeating: 1), dy = Tensor(shape: [conv.outputCount], repeating: 1)
         conv.forward(source: .float32(x), output: Tensor(shape: [conv.outputCount]))
         conv.backwardData(gradOutput: .float32(dy), gradInput: Tensor(shape: [conv.sourceCount]))
         conv.backwardWeights(source: .float32(x), gradOutput: .float32(dy), gradWeight: Tensor(shape: [g.weightCount]))
-        guard conv.algorithm(of: .backwardData) == .winograd else { return }  // no Winograd in this oneDNN build
+        guard conv.algorithm(of: .backwardData) == .winograd4x4 else { return }  // no Winograd in this oneDNN build
         XCTAssertEqual(conv.algorithm(of: .forward), .direct)
         XCTAssertEqual(conv.algorithm(of: .backwardWeights), .direct)
         XCTAssertEqual(conv.implementations.map { $0.contains("wino") }, [false, true, false])
         // Strided and 1x1 convolutions have no Winograd: they run direct whatever is asked.
         let strided = ConvGeometry(inChannels: 32, outChannels: 32, kernel: 3, stride: 2, padding: 1, batch: 2, inHeight: 8, inWidth: 8)
-        let s = ConvolutionKernel(strided, bf16: false, plainSource: false, inputGradient: true, algorithms: .all(.winograd))
+        let s = ConvolutionKernel(strided, bf16: false, plainSource: false, inputGradient: true, algorithms: .all(.winograd4x4))
         XCTAssertEqual(s.algorithm(of: .forward), .direct)
     }
 }
@@ -218,7 +218,7 @@ final class WinogradTests: XCTestCase {
         let w = Tensor(shape: [g.weightCount], values: random(g.weightCount))
         func passes(winograd: Bool) -> (out: [Float], dx: [Float], dw: [Float], names: [String]) {
             let conv = ConvolutionKernel(g, bf16: false, plainSource: false, inputGradient: true,
-                                         algorithms: .all(winograd ? .winograd : .direct))
+                                         algorithms: .all(winograd ? .winograd4x4 : .direct))
             conv.setWeights(w)
             let out = Tensor(shape: [conv.outputCount]), dx = Tensor(shape: [conv.sourceCount]), dw = Tensor(shape: [g.weightCount])
             conv.forward(source: .float32(x.tensor), output: out)
@@ -291,5 +291,70 @@ final class LayoutTests: XCTestCase {
         let cnhw = Layout.cnhw(map)
         XCTAssertEqual(Layout.cnhw(Layout.blocked(fromCNHW: cnhw, channels: c, batch: n, height: h, width: w)).array, cnhw.array)
         XCTAssertEqual(cnhw[(17 * n + 1) * h * w + 4], values[(1 * c + 17) * h * w + 4])
+    }
+}
+
+/// Our Winograd F(2x2, 3x3) (forward and backward-data passes) against a float64 convolution on an odd shape:
+/// 40 -> 24 channels (neither a whole number of 16-channel blocks), 7x7 maps (a half tile at the border),
+/// batch 3. Its float32 error must stay within twice the direct algorithm's (the point of F(2x2): transforms
+/// that round like a direct convolution; measured: below it), and its bf16 error within three times direct bf16's.
+final class Winograd2x2Tests: XCTestCase {
+    func testWinograd2x2MatchesFloat64() throws {
+        Parallel.threadCount = 2
+        let (n, cin, cout, side) = (3, 40, 24, 7)
+        let g = ConvGeometry(inChannels: cin, outChannels: cout, kernel: 3, stride: 1, padding: 1, batch: n, inHeight: side, inWidth: side)
+        var rng = SplitMix64(seed: 11)
+        func random(_ count: Int) -> [Float] { (0..<count).map { _ in Float(rng.nextUnit() * 2 - 1) } }
+        let x = random(n * cin * side * side), dy = random(n * cout * side * side), w = random(g.weightCount)
+        // float64 references: y = conv(x, w), dx = conv^T(dy, w).
+        var y64 = [Double](repeating: 0, count: n * cout * side * side), dx64 = [Double](repeating: 0, count: x.count)
+        for b in 0..<n { for o in 0..<cout { for i in 0..<cin { for ky in 0..<3 { for kx in 0..<3 {
+            let wv = Double(w[((o * cin + i) * 3 + ky) * 3 + kx])
+            for oy in 0..<side { for ox in 0..<side {
+                let iy = oy + ky - 1, ix = ox + kx - 1
+                guard iy >= 0, iy < side, ix >= 0, ix < side else { continue }
+                let xi = ((b * cin + i) * side + iy) * side + ix, yi = ((b * cout + o) * side + oy) * side + ox
+                y64[yi] += wv * Double(x[xi])
+                dx64[xi] += wv * Double(dy[yi])
+            } }
+        } } } } }
+        func error(_ a: [Float], _ reference: [Double]) -> Double {
+            zip(a, reference).map { abs(Double($0) - $1) }.max()! / reference.map(abs).max()!
+        }
+        func run(_ algorithm: ConvAlgorithm, bf16: Bool) -> (y: [Float], dx: [Float], ran: [ConvAlgorithm?]) {
+            let conv = ConvolutionKernel(g, bf16: bf16, plainSource: false, inputGradient: true,
+                                         algorithms: ConvPassAlgorithms(forward: algorithm, backwardData: algorithm, backwardWeights: .direct))
+            conv.setWeights(Tensor(shape: [g.weightCount], values: w))
+            let xm = Layout.blocked(fromNCHW: Tensor(shape: [n, cin, side, side], values: x), channels: cin, batch: n, height: side, width: side)
+            let dym = Layout.blocked(fromNCHW: Tensor(shape: [n, cout, side, side], values: dy), channels: cout, batch: n, height: side, width: side)
+            func operand(_ t: Tensor) -> ConvOperand {
+                guard bf16 else { return .float32(t) }
+                let low = BF16Tensor(count: t.count)
+                low.round(from: t)
+                return .bf16(low)
+            }
+            let out = Tensor(shape: [conv.outputCount]), dx = Tensor(shape: [conv.sourceCount])
+            conv.forward(source: operand(xm.tensor), output: out)
+            conv.backwardData(gradOutput: operand(dym.tensor), gradInput: dx)
+            let y = Layout.nchw(FeatureMap(tensor: out, channels: cout, batch: n, height: side, width: side)).array
+            let dxs = Layout.nchw(FeatureMap(tensor: dx, channels: cin, batch: n, height: side, width: side)).array
+            return (y, dxs, [conv.algorithm(of: .forward), conv.algorithm(of: .backwardData)])
+        }
+        let direct = run(.direct, bf16: false), wino = run(.winograd2x2, bf16: false)
+        try XCTSkipUnless(wino.ran == [.winograd2x2, .winograd2x2], "no F(2x2) Winograd on this CPU: \(wino.ran)")
+        let (de, dxe) = (error(direct.y, y64), error(direct.dx, dx64)), (we, wxe) = (error(wino.y, y64), error(wino.dx, dx64))
+        print(String(format: "float32 error / scale: forward direct %.2e F(2x2) %.2e; backward-data direct %.2e F(2x2) %.2e", de, we, dxe, wxe))
+        XCTAssertLessThanOrEqual(we, max(2 * de, 1e-7), "forward")
+        XCTAssertLessThanOrEqual(wxe, max(2 * dxe, 1e-7), "backward-data")
+        guard CPUFeatures.current.avx512BF16 else { return }
+        let low = run(.winograd2x2, bf16: true), lowDirect = run(.direct, bf16: true)
+        XCTAssertEqual(low.ran, [.winograd2x2, .winograd2x2])
+        let (be, bxe) = (error(low.y, y64), error(low.dx, dx64)), (bde, bdxe) = (error(lowDirect.y, y64), error(lowDirect.dx, dx64))
+        print(String(format: "bf16 error / scale: forward direct %.2e F(2x2) %.2e; backward-data direct %.2e F(2x2) %.2e", bde, be, bdxe, bxe))
+        // F(2x2) rounds each transformed tile to bf16 (values up to 4x the input's, so up to 4x its rounding
+        // step) where the direct algorithm rounds the inputs: measured 1.8x the direct error. A wrong tile or
+        // channel would be of order 1.
+        XCTAssertLessThanOrEqual(be, 3 * bde, "bf16 forward")
+        XCTAssertLessThanOrEqual(bxe, 3 * bdxe, "bf16 backward-data")
     }
 }
