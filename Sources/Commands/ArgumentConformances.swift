@@ -10,6 +10,7 @@ extension Stem: ExpressibleByArgument {}
 extension Architecture: ExpressibleByArgument {}
 extension PretrainMethod: ExpressibleByArgument {}
 extension ComputePrecision: ExpressibleByArgument {}
+extension ConvAlgorithmChoice: ExpressibleByArgument {}
 
 /// `--similarity cosine|l2`.
 extension Similarity: ExpressibleByArgument {

@@ -15,10 +15,12 @@ struct BenchCommand: ParsableCommand {
         commandName: "bench",
         abstract: "Time training steps (forward, loss, backward, optimizer) and print img/s, where the time goes, and how close to the machine's limit it runs.",
         discussion: """
-        Before timing, it measures the machine: a nominal peak from cpuid (threads x FMA lanes x 2 x 2 FMA pipes x \
-        clock), a loop of FMA instructions, and large matrix products (oneDNN fp32 and bf16, OpenBLAS sgemm). Each \
-        kind of work is then reported as time, GFLOP/s and the fraction of the measured matrix-product rate of \
-        the step's precision. With --data the steps train on augmented views from the loader, and the report adds \
+        Before timing, it measures the machine's peak: the clock under load (a chain of dependent additions on every \
+        thread), the FMA instructions a core completes per cycle (a loop of independent FMAs, and of vdpbf16ps for \
+        bf16), and from both threads x clock x FMAs per cycle x FLOPs per FMA; then large matrix products (oneDNN \
+        fp32 and bf16, OpenBLAS sgemm) as a share of it. Each kind of work, and each convolution pass (forward, \
+        backward-data, backward-weights), is reported as time, GFLOP/s and the fraction of the peak of the step's \
+        precision. With --data the steps train on augmented views from the loader, and the report adds \
         the augmentation cost per view and the time the step waited for data.
 
         Examples:
@@ -27,6 +29,7 @@ struct BenchCommand: ParsableCommand {
           simclr bench --data data/cifar-10-batches-bin --workers 2
           mpirun -np 2 simclr bench --distributed --batch-size 128 --threads 1
           simclr bench --small-crops 6 --batch-size 128     # multi-crop: 64 images x (2 global + 6 small views)
+          simclr bench --conv-algorithm direct              # no Winograd in any pass
         """)
 
     @Option(help: "Images per step (views: both views of batch-size/2 images).") var batchSize = 128
@@ -38,6 +41,8 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "BLAS and kernel threads (default: all cores).") var threads: Int?
     @Option(help: "Arithmetic of convolutions and Linear layers: fp32, bf16, or bf16-reference (bf16 rounding computed in fp32).")
     var precision: ComputePrecision = .fp32
+    @Option(help: ArgumentHelp("How fp32 convolutions are computed: auto (per layer and pass: forward direct, backward Winograd), direct, or winograd (every pass).", valueName: "algorithm"))
+    var convAlgorithm: ConvAlgorithmChoice = .auto
     @Option(help: "Timed steps (the median is reported).") var steps = 10
     @Option(help: "Untimed warm-up steps.") var warmup = 2
     @Option(help: "Train on augmented views of this dataset (a CIFAR-10/STL-10 directory or 'synthetic') and time the loader.")
@@ -67,6 +72,7 @@ struct BenchCommand: ParsableCommand {
         let config = ResNetConfig(arch: arch, stem: stem, width: width, headDims: try parseDims(projDims))
         let model = ResNet(config: config, seed: 1)
         model.precision = precision
+        model.convAlgorithm = convAlgorithm
         var dataParallel = DataParallel.singleProcess(model: model)
         if distributed {
             let world = try Communicator.initialize()
@@ -98,7 +104,7 @@ struct BenchCommand: ParsableCommand {
             print("\(BLASSetup.describe()); convolutions: \(ConvolutionLibrary.description)")
             if let limits { printLimits(limits) }
             print("model: \(config.describe) head=\(projDims) params=\(model.registry.parameterCount)")
-            print("batch \(batchSize) x \(imageSize)px, threads \(threadCount), precision \(precision.rawValue), warm-up \(warmup), timed steps \(steps)")
+            print("batch \(batchSize) x \(imageSize)px, threads \(threadCount), precision \(precision.rawValue), convolutions \(convAlgorithm.rawValue), warm-up \(warmup), timed steps \(steps)")
             if let d = source.description { print(d) }
             if let m = multiCrop.config {
                 print("multi-crop: \(perRank / 2) images per rank x (2 global views + \(m.count) small crops of \(m.size) px); img/s counts the global views")
@@ -227,7 +233,8 @@ private struct BenchReport {
     var total: Double { times.reduce(0, +) }
     /// Model FLOPs of one step over all ranks.
     var stepFLOPs: Double { (flops.convolution + flops.head) * Double(worldSize) }
-    var roofline: Double? { limits?.gemmGFLOPS(bf16: bf16) }
+    /// The machine's measured peak for the step's precision (see MachineLimits).
+    var peak: Double? { limits?.peakGFLOPS(bf16: bf16) }
     func seconds(_ kind: WorkKind) -> Double { (profile.seconds[kind] ?? 0) / Double(steps) }
     func mean(_ f: (StepTiming) -> Double) -> Double { timings.map(f).reduce(0, +) / Double(timings.count) }
 
@@ -246,12 +253,12 @@ private struct BenchReport {
         let achieved = stepFLOPs / median / 1e9
         var line = String(format: "model FLOPs per step: %.1f GFLOP (convolutions %.1f, head %.2f); achieved %.1f GFLOP/s",
                           stepFLOPs / 1e9, flops.convolution * Double(worldSize) / 1e9, flops.head * Double(worldSize) / 1e9, achieved)
-        if let roofline, worldSize == 1 {
-            line += String(format: " = %.0f%% of the measured %@ matrix-product rate", 100 * achieved / roofline, bf16 ? "bf16" : "fp32")
+        if let peak, worldSize == 1 {
+            line += String(format: " = %.0f%% of the machine's %@ peak", 100 * achieved / peak, bf16 ? "bf16" : "fp32")
         }
         print(line)
         if winograd {
-            print("  (model FLOPs: 3x3 stride-1 convolutions run Winograd F(4x4,3x3), which multiplies less, so their rate can pass the matrix-product rate; SIMCLR_CONV_ALGORITHM=direct to compare)")
+            print("  (model FLOPs: passes that run Winograd F(4x4,3x3) multiply less than they count, so their rate can pass the peak; --conv-algorithm direct to compare)")
         }
         if distributed {
             let compute = mean(\.computeSeconds), wait = mean(\.communicationWaitSeconds), comm = mean(\.gradientCommunicationSeconds)
@@ -264,9 +271,23 @@ private struct BenchReport {
                 String(format: "%9.1f ms  %5.1f%%", s * 1000, 100 * s * Double(steps) / total)
             if let rate {
                 row += String(format: "  %7.1f GFLOP/s", rate)
-                if let roofline, worldSize == 1 { row += String(format: " (%.0f%% of the matrix-product rate)", 100 * rate / roofline) }
+                if let peak, worldSize == 1 { row += String(format: " (%.0f%% of peak)", 100 * rate / peak) }
             }
             print(row)
+        }
+        print("convolutions by pass (model FLOPs; mean over timed steps):")
+        for (name, s, rate) in passes where s > 0 {
+            var row = "  " + name.padding(toLength: 17, withPad: " ", startingAt: 0) + String(format: "%9.1f ms  %7.1f GFLOP/s", s * 1000, rate)
+            if let peak, worldSize == 1 { row += String(format: " (%.0f%% of peak)", 100 * rate / peak) }
+            print(row)
+        }
+    }
+
+    /// (name, seconds per step, model GFLOP/s) of each convolution pass.
+    var passes: [(String, Double, Double)] {
+        ConvolutionKernel.Pass.allCases.map { pass in
+            let p = profile.convolutionPasses[pass] ?? (0, 0)
+            return (pass.name, p.seconds / Double(steps), p.flops / max(p.seconds, 1e-12) / 1e9)
         }
     }
 
@@ -277,9 +298,16 @@ private struct BenchReport {
                       "\"ms_grad_comm\": \(fmt(mean(\.gradientCommunicationSeconds) * 1000))", "\"ms_data_wait\": \(fmt(dataWait * 1000))"]
         fields += parts.map { "\"ms_\($0.0)\": \(fmt($0.1 * 1000))" }
         fields.append("\"conv_gflops_per_s\": \(fmt(parts.first { $0.0 == WorkKind.conv.rawValue }?.2 ?? 0))")
-        if let roofline, worldSize == 1 {
-            fields.append("\"fraction_of_roofline\": \(fmt(stepFLOPs / median / 1e9 / roofline))")
-            fields.append("\"conv_fraction_of_roofline\": \(fmt((parts.first { $0.0 == WorkKind.conv.rawValue }?.2 ?? 0) / roofline))")
+        for (name, s, rate) in passes {
+            let key = name.replacingOccurrences(of: "-", with: "_")
+            fields.append("\"ms_conv_\(key)\": \(fmt(s * 1000))")
+            fields.append("\"conv_\(key)_gflops_per_s\": \(fmt(rate))")
+            if let peak, worldSize == 1 { fields.append("\"conv_\(key)_fraction_of_peak\": \(fmt(rate / peak))") }
+        }
+        if let peak, worldSize == 1 {
+            fields.append("\"peak_gflops_per_s\": \(fmt(peak))")
+            fields.append("\"fraction_of_peak\": \(fmt(stepFLOPs / median / 1e9 / peak))")
+            fields.append("\"conv_fraction_of_peak\": \(fmt((parts.first { $0.0 == WorkKind.conv.rawValue }?.2 ?? 0) / peak))")
         }
         return fields
     }
