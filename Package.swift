@@ -3,7 +3,7 @@
 import PackageDescription
 
 // One direction of dependency. A target depends only on targets of lower layers (never on one of its own
-// layer); Tests/DependencyTests fails when a dependency below or an `import` in Sources/ goes against this list.
+// layer); Tests/RepositoryTests fails when a dependency below or an `import` in Sources/ goes against this list.
 // docs/README.md draws the same picture.
 let layers: [[String]] = [
     ["CBLAS", "CMPI", "CKernels", "ImageCodecs", "SVG", "TensorBoard", "RunFiles", "Tracing"],  // C libraries; leaf formats; spans
@@ -13,7 +13,7 @@ let layers: [[String]] = [
     ["Training"],                                                  // the engine: data-parallel step, loop, run files
     ["Evaluation"],                                                // frozen features, linear probe, kNN
     ["Pretraining", "Classification"],                             // the methods
-    ["Studies"],                                                   // compare and sweep: runs of the tool
+    ["Studies", "Benchmarks"],                                     // compare and sweep: runs of the tool; bench
     ["Commands"],                                                  // the commands: flags -> settings -> library
     ["simclr", "cluster-check"],                                   // executables
 ]
@@ -54,7 +54,7 @@ let package = Package(
         .target(name: "RunFiles"),
         // Reports: SVG charts (no dependencies), run reports and t-SNE (Kernels for BLAS and threads).
         .target(name: "SVG"),
-        .target(name: "Reports", dependencies: ["SVG", "Kernels", "RunFiles"], swiftSettings: fastMath),
+        .target(name: "Reports", dependencies: ["SVG", "Kernels", "Datasets", "RunFiles"], swiftSettings: fastMath),
         // TensorBoard event files (TFRecord + hand-encoded protobuf; no dependencies).
         .target(name: "TensorBoard"),
         // The checkpoint file: model, optimizer state, position and attachments in one checksummed safetensors
@@ -79,12 +79,15 @@ let package = Package(
                                                        "Checkpoints", "RunFiles", "Training", "Evaluation"],
                 swiftSettings: fastMath),
         // `compare` and `sweep`: plans of tool runs, run as child processes, and their tables.
-        .target(name: "Studies", dependencies: ["NeuralNet", "Contrastive", "RunFiles", "Reports", "Training",
-                                                "Pretraining"]),
+        .target(name: "Studies", dependencies: ["Kernels", "NeuralNet", "Contrastive", "RunFiles", "Reports", "Pretraining"]),
+        // `simclr bench`: training steps timed through the data-parallel step, and where the time goes.
+        .target(name: "Benchmarks", dependencies: ["Kernels", "NeuralNet", "Optimizers", "Contrastive", "Datasets", "Cluster",
+                                                   "Training", "Pretraining"],
+                swiftSettings: fastMath),
         // The commands of the `simclr` tool (a library, so tests can reach them).
         .target(name: "Commands", dependencies: [
             "Kernels", "NeuralNet", "Optimizers", "Contrastive", "Datasets", "Cluster", "RunFiles", "SVG", "Reports",
-            "Checkpoints", "Training", "Evaluation", "Pretraining", "Classification", "Studies",
+            "Checkpoints", "Training", "Evaluation", "Pretraining", "Classification", "Studies", "Benchmarks",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: fastMath),
         .executableTarget(name: "simclr", dependencies: ["Commands"]),
@@ -106,13 +109,14 @@ let package = Package(
         .testTarget(name: "ClusterTests", dependencies: ["Cluster", "Kernels", "TestSupport"]),
         .testTarget(name: "TracingTests", dependencies: ["Tracing"]),
         .testTarget(name: "ScalingModelTests", dependencies: ["ScalingModel"]),
-        .testTarget(name: "CLITests", dependencies: ["Datasets", "NeuralNet", "Kernels", "TestSupport"]),
+        .testTarget(name: "CLITests", dependencies: ["Commands", "Datasets", "NeuralNet", "Kernels", "TestSupport"]),
         .testTarget(name: "ReportsTests", dependencies: ["Reports", "SVG", "Kernels", "Datasets", "TestSupport", "RunFiles"]),
         .testTarget(name: "RunFilesTests", dependencies: ["RunFiles"]),
         .testTarget(name: "TensorBoardTests", dependencies: ["TensorBoard", "TestSupport"]),
         .testTarget(name: "DatasetsTests", dependencies: ["Datasets", "Kernels"],
                     resources: [.copy("Fixtures")]),
-        // The layers above: every target's dependencies and every import in Sources/ (no dependencies).
-        .testTarget(name: "DependencyTests"),
+        // The repository itself: the layers above (every dependency and import in Sources/), the design notes that
+        // comments name, docs/README.md's step table.
+        .testTarget(name: "RepositoryTests"),
     ]
 )

@@ -70,7 +70,7 @@ for link in $links; do
                     bandwidth --sweep --collective "$collective" --max-bytes "$max_bytes" --factor "$factor" \
                     --seconds-per-size "$per_size" --csv "$part" --tag "$link,$w,$alg" "${nb[@]}" >/dev/null; then
                 read -r busy1 total1 < <(cpu_jiffies)
-                cpu=$(awk -v b=$((busy1 - busy0)) -v t=$((total1 - total0)) 'BEGIN { printf "%.2f", t > 0 ? b / t : 0 }')
+                cpu=$(awk -v b=$((busy1 - busy0)) -v t=$((total1 - total0)) 'BEGIN { printf "%.2f", (t > 0 ? b / t : 0) }')
                 tail -n +2 "$part" | sed "s/\$/,$cpu/" >> "$csv"
                 echo "collectives: $link W=$w $alg: $(( $(date +%s) - start )) s, host CPU $cpu" >&2
             else

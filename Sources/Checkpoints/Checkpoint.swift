@@ -23,13 +23,49 @@ public struct TrainingPosition: Codable, Equatable {
     /// Optimizer steps completed.
     public var step: Int
     public var optimizerStepCount: Int
-    /// Running sums of the epoch in progress, for loops that report per-epoch means (nil: none).
-    public var epochTotals: [Double]?
+    /// Running sums of the epoch in progress, for methods that report per-epoch means (nil: none).
+    public var epochTotals: EpochTotals?
 
-    public init(step: Int, optimizerStepCount: Int, epochTotals: [Double]? = nil) {
+    public init(step: Int, optimizerStepCount: Int, epochTotals: EpochTotals? = nil) {
         self.step = step
         self.optimizerStepCount = optimizerStepCount
         self.epochTotals = epochTotals
+    }
+}
+
+/// Running sums of one epoch's steps, kept in checkpoints so that an epoch interrupted midway reports the same
+/// means. Stored as the JSON array `[lossSum, steps, top1Hits, images, seconds]`, the order declared once in
+/// `order`; an array of another length (written by no loop of this version) reads as an epoch not yet begun.
+public struct EpochTotals: Codable, Equatable, Sendable {
+    /// Sum of the steps' (global) losses.
+    public var lossSum = 0.0
+    public var steps = 0.0
+    public var top1Hits = 0.0
+    /// Images (rows) the steps covered.
+    public var images = 0.0
+    /// Wall time of the steps, data waits included.
+    public var seconds = 0.0
+
+    public init() {}
+
+    public var meanLoss: Double { lossSum / max(steps, 1) }
+    public var top1: Double { top1Hits / max(images, 1) }
+    public var isFinite: Bool { Self.order.allSatisfy { self[keyPath: $0].isFinite } }
+
+    static let order: [WritableKeyPath<EpochTotals, Double>] = [\.lossSum, \.steps, \.top1Hits, \.images, \.seconds]
+
+    public init(from decoder: Decoder) throws {
+        let values = try decoder.singleValueContainer().decode([Double].self)
+        guard values.allSatisfy(\.isFinite) else {
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "non-finite epoch totals"))
+        }
+        guard values.count == Self.order.count else { return }
+        for (path, value) in zip(Self.order, values) { self[keyPath: path] = value }
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(Self.order.map { self[keyPath: $0] })
     }
 }
 
@@ -39,10 +75,14 @@ public struct RunIdentity: Codable, Equatable, Sendable {
     public var worldSize: Int
     /// nil for a run whose caller did not say (tests on in-memory images).
     public var dataset: DatasetIdentity?
+    /// The data-parallel settings as JSON when they are not the defaults (nil: the defaults, or a checkpoint
+    /// written before they were recorded).
+    public var dataParallel: String?
 
-    public init(worldSize: Int, dataset: DatasetIdentity?) {
+    public init(worldSize: Int, dataset: DatasetIdentity?, dataParallel: String? = nil) {
         self.worldSize = worldSize
         self.dataset = dataset
+        self.dataParallel = dataParallel
     }
 }
 
@@ -130,7 +170,7 @@ public enum Checkpoint {
             throw CheckpointError.corrupt(path, reason: "position or run identity does not decode")
         }
         guard position.step >= 0, position.optimizerStepCount >= 0,
-              position.epochTotals?.allSatisfy(\.isFinite) ?? true else {
+              position.epochTotals?.isFinite ?? true else {
             throw CheckpointError.corrupt(path, reason: "position \(positionJSON) has negative counts or non-finite totals")
         }
         // The optimizer state is checked before the model loads, so a refused file changes nothing.

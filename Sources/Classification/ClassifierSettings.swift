@@ -9,7 +9,7 @@ import Training
 /// Every setting of a supervised or fine-tuning run. Saved to `config.json` and inside checkpoints, so
 /// `--resume` can refuse to continue a run with different settings. Defaults: the usual CIFAR recipe for
 /// ResNet-18 (SGD 0.1, momentum 0.9, weight decay 5e-4, batch 128, cosine decay, padded crop + flip).
-public struct ClassifierSettings: Equatable, OptimizationSettings, JSONSettings {
+public struct ClassifierSettings: TrainingSettings {
     public enum Method: String, Codable, CaseIterable {
         /// From a random init.
         case supervised
@@ -32,7 +32,9 @@ public struct ClassifierSettings: Equatable, OptimizationSettings, JSONSettings 
     public var lr: Float = 0.1
     public var momentum: Float = 0.9
     public var weightDecay: Float = 5e-4
-    public var warmupEpochs: Double = 0
+    /// nil: no warm-up (`defaultWarmupEpochs`).
+    public var warmupEpochs: Double?
+    public static let defaultWarmupEpochs = 0.0
     public var lrScaling = LRScaling.none
     /// The backbone's learning rate is the schedule's times this (the head's is the schedule's); 0 freezes the
     /// backbone's parameters (its BatchNorm statistics still update).
@@ -55,5 +57,21 @@ public struct ClassifierSettings: Equatable, OptimizationSettings, JSONSettings 
         var a = self, b = other
         a.logEvery = 0; b.logEvery = 0
         return a == b
+    }
+
+    /// Classifiers train whole epochs and checkpoint at each epoch's end.
+    public var steps: Int? { nil }
+    public var saveEvery: Int? { nil }
+
+    /// The backbone's parameters learn at `backboneLRScale` times the head's (`fc.*`) rate.
+    public func learningRateScale(ofParameter name: String) -> Float { name.hasPrefix("fc.") ? 1 : backboneLRScale }
+
+    /// Why these settings cannot train (the checks that need no data).
+    public func validate() throws {
+        guard epochs >= 1 else { throw SettingsError("`epochs` must be at least 1") }
+        guard backboneLRScale >= 0 else { throw SettingsError("`backboneLRScale` must not be negative") }
+        guard labelFraction > 0, labelFraction <= 1 else {
+            throw SettingsError("`labelFraction` \(labelFraction) must lie in (0, 1]")
+        }
     }
 }

@@ -90,6 +90,7 @@ public final class Communicator: ProcessGroup, @unchecked Sendable {
         var provided: Int32 = 0
         MPI_Initialized(&flag)
         if flag == 0 {
+            CollectiveAlgorithms.applyDefaults()
             try checkMPI(MPI_Init_thread(nil, nil, threadLevel.mpiValue, &provided), "MPI_Init_thread", rank: launcherRank)
         } else {
             // Someone else initialized MPI in this process; adopt the world it made.

@@ -29,7 +29,8 @@ public struct GradientReductionTiming: Sendable {
 /// Use per step: `beginStep()`, then `gradientsReady(range)` from backward whenever gradients are final
 /// (any contiguous element ranges, each element reported once per step, roughly last layers first; training
 /// reports each parameter as its layer finishes it, through `Parameter.onGradientReady`), then
-/// `finishStep()`, which returns when every bucket is summed (or averaged) over all ranks. A bucket whose
+/// `finishStep()`, which returns when every bucket is summed over all ranks (training's path: each rank's loss
+/// is already divided by the global count; `average: true` divides by the rank count too). A bucket whose
 /// elements were not all reported by then is reduced late, inside `finishStep` (`lateBuckets`).
 ///
 /// With `overlap: true` a dedicated thread runs the all-reduces on a duplicate of the communicator, in bucket
@@ -50,7 +51,7 @@ public final class GradientBucketReducer {
     public init(communicator: any ProcessGroup, gradients: Tensor, parameterRanges: [Range<Int>],
                 bucketBytes: Int = GradientBucketPlan.defaultBucketBytes,
                 firstBucketBytes: Int = GradientBucketPlan.defaultFirstBucketBytes,
-                average: Bool = true, overlap: Bool = true) throws {
+                average: Bool = false, overlap: Bool = true) throws {
         if let last = parameterRanges.last(where: { !$0.isEmpty }), last.upperBound > gradients.count {
             throw ClusterError.invalidArgument(call: "GradientBucketReducer",
                 message: "parameter range \(last) outside a gradient buffer of \(gradients.count) elements",

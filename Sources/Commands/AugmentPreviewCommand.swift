@@ -9,10 +9,10 @@ struct AugmentPreviewCommand: ParsableCommand {
         abstract: "Write a grid of images and their augmented views as a PPM or PNG file.",
         discussion: """
         Each row is one image of the dataset (the first --images of the split, resized to --image-size for \
-        display) followed by --views augmented views made with the augmentation flags, exactly as training \
-        makes them: view v of image i uses the random stream (seed, rank 0, epoch 0, sample i, substream v), \
-        so views 0 and 1 are the two views of epoch 0. Every tile is enlarged --scale times by nearest \
-        neighbour. The file type follows the extension: .ppm (binary P6) or .png.
+        display) followed by --views augmented views made with the augmentation flags, exactly as training makes \
+        them: view v of image i uses the random stream (seed, rank 0, epoch 0, sample i, substream v), so views \
+        0 and 1 are the two views of epoch 0. Every tile is enlarged --scale times by nearest neighbour. The \
+        file type follows the extension: .ppm (binary P6) or .png.
 
         Examples:
           simclr augment-preview --data data/shapes --out grid.png
@@ -46,7 +46,6 @@ struct AugmentPreviewCommand: ParsableCommand {
 
 
     /// Pixels between tiles and around the grid.
-    static let gap = 2
 
     func validate() throws {
         guard ImageFile.Format(path: out) != nil else {
@@ -70,40 +69,12 @@ struct AugmentPreviewCommand: ParsableCommand {
             throw CommandError("\(why); use --image-size \(data.height)")
         }
         if data.count < images { log("the split holds only \(data.count) images; showing them all") }
-        let augment = Augmentation(config)
-        let tile = imageSize * scale, gap = Self.gap
-        let columns = 1 + views
-        var grid = RGBImage(width: columns * tile + (columns + 1) * gap,
-                            height: data.count * tile + (data.count + 1) * gap, fill: (40, 40, 40))
-        for i in 0..<data.count {
-            let original = data.floatImage(at: i)
-            let y = gap + i * (tile + gap)
-            grid.paste(RGBImage(resize(original, height: imageSize, width: imageSize), scale: scale), x: gap, y: y)
-            for v in 0..<views {
-                var rng = RandomStream(seed: seed, rank: 0, epoch: 0, sample: i, substream: v)
-                let view = augment(original, rng: &rng)
-                grid.paste(RGBImage(view, scale: scale), x: gap + (v + 1) * (tile + gap), y: y)
-            }
-        }
-        let path = NSString(string: out).expandingTildeInPath
+        let grid = AugmentationPreview.grid(data, config: config, views: views, scale: scale, seed: seed)
+        let path = DataSelection.expand(out)
         try ImageFile.write(grid, to: path)
         print("wrote \(path): \(grid.width)x\(grid.height) px, \(data.count) images x (original + \(views) views), "
               + "\(imageSize) px tiles at \(scale)x")
         print("data: \(dataOptions.describe()), split \(split.rawValue)")
-        print("augmentation: \(summary(config))")
-    }
-
-    private func summary(_ c: AugmentationConfig) -> String {
-        if c.isPlain { return "none (value/255)" }
-        var parts: [String] = []
-        if c.crop { parts.append("crop scale \(c.cropScale.lowerBound),\(c.cropScale.upperBound)") }
-        if c.flip { parts.append("flip p=\(c.flipProbability)") }
-        if c.colorJitter {
-            let s = c.jitterStrength
-            parts.append("jitter \(s.brightness),\(s.contrast),\(s.saturation),\(s.hue) p=\(c.jitterProbability)")
-        }
-        if c.grayscale { parts.append("grayscale p=\(c.grayscaleProbability)") }
-        if c.blur { parts.append("blur k=\(c.blurKernelSize) sigma \(c.blurSigma.lowerBound),\(c.blurSigma.upperBound)") }
-        return parts.joined(separator: ", ")
+        print("augmentation: \(config.summary)")
     }
 }

@@ -59,7 +59,7 @@ public enum BLASSetup {
 
 /// `--threads N`: both the BLAS threads and our kernels' threads.
 func applyThreads(_ threads: Int?) -> Int {
-    let n = max(1, threads ?? ProcessInfo.processInfo.activeProcessorCount)
+    let n = max(1, threads ?? Parallel.availableCores)
     BLAS.setThreads(n)
     Parallel.threadCount = n
     return n

@@ -8,39 +8,29 @@ import NeuralNet
 import Optimizers
 import Training
 
-/// The usual CIFAR recipe for ResNet: SGD 0.1 at batch 128, momentum 0.9, weight decay 5e-4, cosine, no warm-up.
-enum ClassifierOptimizationDefaults: OptimizationDefaults {
-    static let optimizer = OptimizerKind.sgd
-    static let lr: Float = 0.1
-    static let momentum: Float = 0.9
-    static let weightDecay: Float = 5e-4
-    static let warmupEpochs = 0.0
-    static let lrScaling = LRScaling.none
-}
-
 /// Everything `simclr supervised` and `simclr finetune` share.
 struct ClassifierOptions: ParsableArguments {
     @OptionGroup var data: DataOptions
     @Option(help: "Run directory for metrics, config, checkpoints, the final model and results.json.") var out: String
     @Option(help: "Class-balanced fraction of the labelled training images to train on, in (0, 1] (e.g. 0.01, 0.1).")
-    var labelFraction = 1.0
-    @Option(help: "Epochs over the (label-fraction) training set.") var epochs = 50
+    var labelFraction = ClassifierSettings().labelFraction
+    @Option(help: "Epochs over the (label-fraction) training set.") var epochs = ClassifierSettings().epochs
     @Option(help: "Global batch: images per step over all ranks (an epoch's last partial batch is dropped).")
-    var batchSize = 128
-    @OptionGroup var optimization: OptimizationOptions<ClassifierOptimizationDefaults>
+    var batchSize = ClassifierSettings().batchSize
+    @OptionGroup var optimization: OptimizationOptions<ClassifierSettings>
     @Option(help: "resnet18, resnet34 or resnet50 (Bottleneck blocks: 2048-d features at width 1). Default resnet18; with --resume the run's own.") var arch: Architecture?
-    @Option(help: "cifar (3x3 conv, no max pool) or imagenet (7x7/2 conv + max pool).") var stem: Stem = .cifar
-    @Option(help: "Channel width multiplier: 1.0 = the torchvision network; 0.25 for quick runs on small machines.") var width = 1.0
+    @Option(help: "cifar (3x3 conv, no max pool) or imagenet (7x7/2 conv + max pool).") var stem: Stem = ClassifierSettings().model.stem
+    @Option(help: "Channel width multiplier: 1.0 = the torchvision network; 0.25 for quick runs on small machines. Default: the --encoder file's (finetune), the run's own with --resume, else 1.0.") var width: Double?
     @Flag(help: "Start the last BatchNorm of every residual block at gamma 0, so blocks start as the identity (torchvision's zero_init_residual).")
     var zeroInitResidual = false
 
     @Option(help: "Zero padding of the random crop (RandomCrop(size, padding)); the crop has the images' size.")
-    var cropPadding = 4
+    var cropPadding = ClassifierSettings().augmentation.randomCropPadding ?? 0
     @Flag(help: "No augmentation: the plain images (value/255), no crop, no flip.") var noAugment = false
-    @Option(help: "Random seed (head and random init, label subset, data order, augmentations).") var seed: UInt64 = 0
+    @Option(help: "Random seed (head and random init, label subset, data order, augmentations).") var seed = ClassifierSettings().seed
     @Flag(help: "Data in file order (for step-by-step comparisons).") var noShuffle = false
-    @Option(help: "Images per forward pass when evaluating on the test split.") var evalBatchSize = 256
-    @Option(help: "Print a progress line every N steps when stdout is not a terminal.") var logEvery = 50
+    @Option(help: "Images per forward pass when evaluating on the test split.") var evalBatchSize = ClassifierSettings().evalBatchSize
+    @Option(help: "With --progress lines: a progress line every N steps.") var logEvery = ClassifierSettings().logEvery
     @Flag(help: "Continue the run in --out from its checkpoint.") var resume = false
     @OptionGroup var runtime: RuntimeOptions
     @OptionGroup var tensorBoard: TensorBoardOptions
@@ -57,18 +47,18 @@ struct ClassifierOptions: ParsableArguments {
             throw ValidationError("--batch-size must be at least 2: BatchNorm needs two images per batch (try 256, or 16 for a quick check)")
         }
         try checkBatchSplitsOverRanks(batchSize)
-        try checkWidth(width)
+        if let width { try checkWidth(width) }
         guard cropPadding >= 0 else { throw ValidationError("--crop-padding must not be negative") }
         guard evalBatchSize >= 1, logEvery >= 1 else { throw ValidationError("--eval-batch-size and --log-every must be at least 1") }
     }
 
     func train(_ communicator: Communicator?, method: ClassifierSettings.Method, encoder: String?,
-               backboneLRScale: Float = 1) throws {
+               backboneLRScale: Float = 1) throws -> StopOutcome? {
         let context = RunContext(communicator: communicator, runtime: runtime, data: data)
         let say = context.say
         var settings = ClassifierSettings()
         settings.method = method
-        settings.encoder = encoder.map { URL(fileURLWithPath: expandPath($0)).path }
+        settings.encoder = encoder.map { URL(fileURLWithPath: DataSelection.expand($0)).path }
         settings.epochs = epochs
         settings.batchSize = batchSize
         settings.model = encoderConfig(arch: arch, stem: stem, width: width, headDims: [],
@@ -92,7 +82,6 @@ struct ClassifierOptions: ParsableArguments {
                                             workers: runtime.workers, prefetch: runtime.prefetch, runInfo: context.info,
                                             distributed: communicator.map(distributed.options),
                                             dataSource: data.source(split: .train))
-        defer { try? trainer.dataParallel.reducer.close() }
         trainer.writesTensorBoard = tensorBoard.enabled
         say("model: \(settings.model.describe), head \(trainer.settings.model.headDims) "
             + "(\(trainer.classCount) classes), \(trainer.model.registry.parameterCount) parameters, "
@@ -100,13 +89,14 @@ struct ClassifierOptions: ParsableArguments {
         say("training on \(trainer.trainImages.count) of \(train.count) labelled images (label fraction \(labelFraction)), "
             + (noAugment ? "no augmentation" : "random crop (padding \(cropPadding)) + flip"))
         say("schedule: \(trainer.totalSteps) steps (\(trainer.sampler.stepsPerEpoch) per epoch), "
-            + optimization.describe(scaledLR: trainer.schedule.baseLR))
-        let summary = try trainer.run(resume: resume, haltAfterStep: testingHaltAfter)
+            + trainer.settings.describeSchedule(totalSteps: trainer.totalSteps, stepsPerEpoch: trainer.sampler.stepsPerEpoch))
+        let summary = try trainer.run(resume: resume, stop: stopPolicy(haltAfter: testingHaltAfter))
         if !summary.stoppedEarly, let result = summary.test {
             say(String(format: "%@: test top-1 %.4f, top-5 %.4f, loss %.4f (%d train / %d test images)", method.rawValue,
                        result.top1, result.top5, result.loss, trainer.trainImages.count, trainer.testCount))
             say("wrote \(trainer.resultsURL.path)")
         }
+        return summary.stop
     }
 }
 
@@ -116,14 +106,15 @@ struct SupervisedCommand: ParsableCommand {
         commandName: "supervised",
         abstract: "Supervised baseline: ResNet-18/34/50 + classifier head trained from scratch with cross-entropy.",
         discussion: """
-        The head is Linear(features, 512), ReLU, Linear(512, classes) (torchvision keys fc.0, fc.2). Training images \
-        get a random crop with zero padding 4 and a horizontal flip (value/255, no normalization); after every epoch \
-        the model is evaluated on the test split (eval-mode BatchNorm, no augmentation). --label-fraction trains on a \
-        class-balanced, seeded subset of the labels.
+        The head is Linear(features, 512), ReLU, Linear(512, classes) (torchvision keys fc.0, fc.2). Training \
+        images get a random crop with zero padding 4 and a horizontal flip (value/255, no normalization); after \
+        every epoch the model is evaluated on the test split (eval-mode BatchNorm, no augmentation). \
+        --label-fraction trains on a class-balanced, seeded subset of the labels.
 
-        Writes RUN_DIR/metrics.csv (epoch,step,train_loss,train_top1,test_loss,test_top1,test_top5,lr,img_per_s), \
-        RUN_DIR/config.json, RUN_DIR/checkpoint.safetensors (every epoch and on Ctrl-C; --resume continues), \
-        and at the end RUN_DIR/model.safetensors and RUN_DIR/results.json (test_top1, test_top5 as fractions).
+        Writes RUN_DIR/metrics.csv \
+        (epoch,step,train_loss,train_top1,test_loss,test_top1,test_top5,lr,img_per_s), RUN_DIR/config.json, \
+        RUN_DIR/checkpoint.safetensors (every epoch and on Ctrl-C; --resume continues), and at the end \
+        RUN_DIR/model.safetensors and RUN_DIR/results.json (test_top1, test_top5 as fractions).
 
         Under mpirun every rank holds a replica and a shard of each global batch; the loss is the mean over the \
         global batch, gradients are summed in buckets during backward, BatchNorm is global (--no-sync-bn for \
@@ -131,7 +122,8 @@ struct SupervisedCommand: ParsableCommand {
 
         Example:
           simclr supervised --out runs/sup --width 0.25 --epochs 10
-          mpirun -np 2 simclr supervised --data data/cifar-10-batches-bin --out runs/sup-cifar --epochs 50
+          mpirun -np 2 simclr supervised --data data/cifar-10-batches-bin \\
+              --out runs/sup-cifar --epochs 50
         """)
 
     @OptionGroup var options: ClassifierOptions
@@ -147,32 +139,33 @@ struct FinetuneCommand: ParsableCommand {
         commandName: "finetune",
         abstract: "Fine-tuning: a pretrained ResNet backbone + a new classifier head, trained end to end.",
         discussion: """
-        Reads the backbone keys of --encoder (a pretrain model.safetensors with its projection head works: fc.* is \
-        ignored), puts a new randomly initialized head Linear(features, 512), ReLU, Linear(512, classes) on it and \
-        trains everything with cross-entropy (the backbone at --backbone-lr-scale times the head's learning rate), \
-        exactly as `simclr supervised` (same flags, files and MPI behaviour; \
-        results.json has method "finetune" and the encoder path). --stem and --width must describe the file; the \
-        architecture is read from its keys unless --arch is given.
+        Reads the backbone keys of --encoder (a pretrain model.safetensors with its projection head works: fc.* \
+        is ignored), puts a new randomly initialized head Linear(features, 512), ReLU, Linear(512, classes) on \
+        it and trains everything with cross-entropy (the backbone at --backbone-lr-scale times the head's \
+        learning rate), exactly as `simclr supervised` (same flags, files and MPI behaviour; results.json has \
+        method "finetune" and the encoder path). --encoder takes a model.safetensors or a pretraining \
+        checkpoint; the architecture and width are read from it unless --arch or --width is given, and --stem \
+        must describe it.
 
         Example:
-          simclr finetune --encoder runs/demo/model.safetensors --width 0.25 --out runs/ft --label-fraction 0.1
-          mpirun -np 2 simclr finetune --encoder runs/cifar/model.safetensors --data data/cifar-10-batches-bin --out runs/ft-cifar
+          simclr finetune --encoder runs/demo/model.safetensors --out runs/ft \\
+              --label-fraction 0.1
+          mpirun -np 2 simclr finetune --encoder runs/cifar/model.safetensors \\
+              --data data/cifar-10-batches-bin --out runs/ft-cifar
         """)
 
-    @Option(help: ArgumentHelp("Pretrained weights (.safetensors, torchvision keys); only the backbone is read.",
+    @Option(help: ArgumentHelp("Pretrained weights: a model file (.safetensors, torchvision keys) or a pretraining checkpoint; only the backbone is read.",
                                valueName: "file"))
     var encoder: String
 
     @Option(help: "The backbone's learning rate is the head's times this (0 freezes the backbone's parameters).")
-    var backboneLrScale: Float = 1
+    var backboneLrScale = ClassifierSettings().backboneLRScale
 
     @OptionGroup var options: ClassifierOptions
 
     func validate() throws {
         guard backboneLrScale >= 0 else { throw ValidationError("--backbone-lr-scale must not be negative") }
-        guard FileManager.default.fileExists(atPath: expandPath(encoder)) else {
-            throw ValidationError("--encoder \(encoder): file not found")
-        }
+        try checkWeightsFile(encoder, flag: "--encoder")
     }
 
     func run() throws {

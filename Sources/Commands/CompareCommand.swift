@@ -1,4 +1,5 @@
 import ArgumentParser
+import Datasets
 import Foundation
 import Pretraining
 import Reports
@@ -12,28 +13,32 @@ struct CompareCommand: ParsableCommand {
         abstract: "Random-init vs SimCLR-pretrained vs supervised-from-scratch at several label fractions: one table.",
         discussion: """
         Runs, as separate processes of this tool, each in its own directory under --out:
-          pretrain                      SimCLR pretraining, or MoCo v2 with --method moco (skipped with --encoder);
-                                        with --method moco the runs below are named moco instead of simclr
-          linear-{simclr,random}-F      linear probe on frozen SimCLR / random-init features
-          knn-{simclr,random}-F         kNN (k=200) on the same features
-          finetune-simclr-F             SimCLR encoder + new head trained end to end
-          supervised-F                  ResNet-18 trained from scratch on the labels
-        for every label fraction F (class-balanced subsets of the training labels). Then writes \
-        comparison.md and comparison.csv (test top-1 and top-5 of every run) and a report with plots \
-        (report/). Every run's output goes to its log.txt and, indented, to the terminal.
+          pretrain                  SimCLR pretraining, or MoCo v2 with --method moco
+                                    (then the runs below say moco, not simclr);
+                                    skipped with --encoder
+          linear-{simclr,random}-F  linear probe on frozen pretrained / random features
+          knn-{simclr,random}-F     kNN (k=200) on the same features
+          finetune-simclr-F         the pretrained encoder + a new head, end to end
+          supervised-F              ResNet-18 trained from scratch on the labels
+        for every label fraction F (class-balanced subsets of the training labels). Then writes comparison.md \
+        and comparison.csv (test top-1 and top-5 of every run) and a report with plots (report/). Every run's \
+        output goes to its log.txt and, indented, to the terminal.
 
         Interrupted? Run the same command again: finished runs are skipped (their command is recorded in \
         command.txt) and an interrupted pretraining resumes from its checkpoint. --force redoes everything.
 
-        Start compare itself without mpirun: with --ranks N > 1 it starts every run as `mpirun -np N` \
-        (training data-parallel; evaluation computes features in shards, rank 0 trains the probe).
+        Start compare itself without mpirun: with --ranks N > 1 it starts every run as `mpirun -np N` (training \
+        data-parallel; evaluation computes features in shards, rank 0 trains the probe).
 
         Examples:
-          simclr compare --out runs/compare --ranks 2 --width 0.25 --pretrain-epochs 20 --label-fractions 0.1
-          simclr compare --method moco --out runs/compare-moco --ranks 2 --width 0.25 --pretrain-epochs 20 \\
-            --label-fractions 0.1 --pretrain-arg=--queue-size=1024
-          simclr compare --out runs/cifar --data data/cifar10 --ranks 8 --mpirun-arg=--hostfile=hosts \\
-            --pretrain-epochs 500 --pretrain-arg=--batch-size=512
+          simclr compare --out runs/compare --ranks 2 --width 0.25 \\
+              --pretrain-epochs 20 --label-fractions 0.1
+          simclr compare --method moco --out runs/compare-moco --ranks 2 \\
+              --width 0.25 --pretrain-epochs 20 --label-fractions 0.1 \\
+              --pretrain-arg=--queue-size=1024
+          simclr compare --out runs/cifar --data data/cifar10 --ranks 8 \\
+              --mpirun-arg=--hostfile=hosts --pretrain-epochs 500 \\
+              --pretrain-arg=--batch-size=512
         """)
 
     @OptionGroup(title: "Data") var dataOptions: DataOptions
@@ -89,7 +94,7 @@ struct CompareCommand: ParsableCommand {
             where value < 1 {
             throw ValidationError("\(name) must be at least 1")
         }
-        if let encoder, !FileManager.default.fileExists(atPath: expandPath(encoder)) {
+        if let encoder, !FileManager.default.fileExists(atPath: DataSelection.expand(encoder)) {
             throw ValidationError("--encoder \(encoder): file not found")
         }
     }
@@ -114,8 +119,8 @@ struct CompareCommand: ParsableCommand {
     func study() throws -> ComparisonStudy {
         var study = ComparisonStudy(dataArguments: dataOptions.arguments, modelArguments: model.arguments,
                                     labelFractions: try parsedFractions(), evaluations: try parsedEvaluations(),
-                                    encoder: encoder.map { URL(fileURLWithPath: expandPath($0)).path },
-                                    studyDirectory: URL(fileURLWithPath: expandPath(out)))
+                                    encoder: encoder.map { URL(fileURLWithPath: DataSelection.expand($0)).path },
+                                    studyDirectory: URL(fileURLWithPath: DataSelection.expand(out)))
         (study.pretrainEpochs, study.probeEpochs) = (pretrainEpochs, probeEpochs)
         study.method = method
         (study.finetuneEpochs, study.supervisedEpochs) = (finetuneEpochs, supervisedEpochs)
@@ -133,7 +138,7 @@ struct CompareCommand: ParsableCommand {
         let (markdown, report) = try study.write(table, data: dataOptions.describe(), model: model.describe)
         say("\n" + markdown)
         say("wrote \(study.studyDirectory.appendingPathComponent("comparison.md").path) and comparison.csv")
-        say("wrote the report with \(report.count - 2) plots: \(report[0].path) and \(report[1].path)")
+        say("wrote the report with \(report.plots.count) plots: \(report.markdown.path) and \(report.html.path)")
     }
 }
 

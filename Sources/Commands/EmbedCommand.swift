@@ -11,22 +11,20 @@ struct EmbedCommand: ParsableCommand {
         commandName: "embed",
         abstract: "Write the embeddings of a dataset split as a float32 .npy file (N x D).",
         discussion: """
-        Loads a ResNet-18, -34 or -50 (read from the file's keys unless --arch is given) from safetensors (torchvision names), puts it in eval mode (BatchNorm uses its \
-        running statistics) and runs every image of the split, in dataset order, with the plain \
-        preprocessing (value/255 at the images' own size, as --augment none). --features backbone writes \
-        the pooled features (512*width-d; ResNet-50 2048*width-d) (only the backbone is loaded, so the file's head may differ or be \
-        absent); --features projection writes the head's output, and --stem, --width and --proj-dims must \
-        describe the file. Row i of the output is image i of the split; --labels-out writes the labels \
-        (int64, -1 for unlabeled images). Read them with numpy.load.
+        Loads a ResNet-18, -34 or -50 (read from the file's keys unless --arch is given) from safetensors \
+        (torchvision names), puts it in eval mode (BatchNorm uses its running statistics) and runs every image \
+        of the split, in dataset order, with the plain preprocessing (value/255 at the images' own size, as \
+        --augment none). --features backbone writes the pooled features (512*width-d; ResNet-50 2048*width-d) \
+        (only the backbone is loaded, so the file's head may differ or be absent); --features projection writes \
+        the head's output, and --stem, --width and --proj-dims must describe the file. Row i of the output is \
+        image i of the split; --labels-out writes the labels (int64, -1 for unlabeled images). Read them with \
+        numpy.load.
 
         Example:
           simclr embed --weights runs/shapes/model.safetensors --data data/shapes \\
-            --split test --features backbone --out test_x.npy --labels-out test_y.npy
+              --split test --features backbone --out runs/shapes/test_x.npy \\
+              --labels-out runs/shapes/test_y.npy
         """)
-
-    enum Features: String, CaseIterable, ExpressibleByArgument {
-        case backbone, projection
-    }
 
     @Option(help: ArgumentHelp("Model weights (.safetensors).", valueName: "file"))
     var weights: String
@@ -37,7 +35,7 @@ struct EmbedCommand: ParsableCommand {
     var split: DatasetSplit = .test
 
     @Option(help: "backbone: pooled encoder features; projection: the projection head's output.")
-    var features: Features = .backbone
+    var features: Embedding.Features = .backbone
 
     @Option(help: ArgumentHelp("Output .npy file (float32, N x D).", valueName: "file"))
     var out: String
@@ -57,20 +55,19 @@ struct EmbedCommand: ParsableCommand {
     @Option(help: "Stem of the model: cifar (3x3 conv) or imagenet (7x7 conv + max pool).")
     var stem: Stem = .cifar
 
-    @Option(help: "Channel width multiplier of the model (1.0 = the torchvision network).")
-    var width = 1.0
+    @Option(help: "Channel width multiplier of the model (1.0 = the torchvision network; default: the width the weights' channel counts show).")
+    var width: Double?
 
     @Option(help: "Projection head layer sizes of the model ('none' for no head).")
     var projDims = "512,256"
 
-    @Option(help: "BLAS and kernel threads (default: all cores).")
+    @Option(help: "BLAS and kernel threads (default: the cores this process may run on).")
     var threads: Int?
-
 
     func validate() throws {
         try checkPrecisionSupported(precision)
         guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1") }
-        try checkWidth(width)
+        if let width { try checkWidth(width) }
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
         let dims = try parseDims(projDims)
         if features == .projection && dims.isEmpty {
@@ -79,58 +76,39 @@ struct EmbedCommand: ParsableCommand {
         for (flag, path) in [("--out", out), ("--labels-out", labelsOut)] {
             if let path, !path.hasSuffix(".npy") { throw ValidationError("\(flag) \(path): expected a .npy file name") }
         }
-        guard FileManager.default.fileExists(atPath: expand(weights)) else {
-            throw ValidationError("--weights \(weights): file not found")
-        }
+        try checkWeightsFile(weights, flag: "--weights")
     }
 
     func run() throws {
         let log = Console().note
         let threadCount = applyThreads(threads)
         log(BLASSetup.describe())
-
         // The head only matters for projection features; the backbone scope ignores the file's fc.* tensors.
         let headDims = features == .projection ? try parseDims(projDims) : []
-        let config = encoderConfig(arch: arch, stem: stem, width: width, headDims: headDims, weights: weights)
-        let model = ResNet(config: config, seed: 0)
+        var embedding = Embedding(weights: DataSelection.expand(weights),
+                                  model: encoderConfig(arch: arch, stem: stem, width: width, headDims: headDims, weights: weights))
+        (embedding.features, embedding.precision, embedding.batchSize) = (features, precision, batchSize)
         do {
-            try model.load(from: URL(fileURLWithPath: expand(weights)),
-                           scope: features == .projection ? .all : .backbone)
+            let model = try embedding.loadModel()
+            let data = try dataOptions.load(split: split, log: log)
+            let n = data.count
+            log("embedding \(n) images (\(data.height)x\(data.width)) of \(dataOptions.describe()), split \(split.rawValue): "
+                + "\(features.rawValue) features, \(embedding.dim)-d, batch \(batchSize), \(threadCount) threads")
+            let progress = EmbedProgress(total: n, log: log)
+            let output = try embedding.embed(data, with: model) { progress.update(done: $0) }
+            progress.finish()
+            let outPath = DataSelection.expand(out)
+            try NumpyFile.write(floats: output.array, shape: [n, embedding.dim], to: URL(fileURLWithPath: outPath))
+            print("wrote \(outPath): \(n) x \(embedding.dim) float32 (\(features.rawValue) features, \(split.rawValue) split)")
+            if let labelsOut {
+                let path = DataSelection.expand(labelsOut)
+                try NumpyFile.write(int64s: data.labels.map { Int64($0) }, shape: [n], to: URL(fileURLWithPath: path))
+                print("wrote \(path): \(n) int64 labels")
+            }
         } catch {
-            throw CommandError("\(weights): \(error) (do --arch \(config.arch.rawValue), --stem \(stem.rawValue), --width \(width)"
-                                  + (features == .projection ? " and --proj-dims \(projDims)" : "")
-                                  + " describe this file?)")
-        }
-        // Non-finite weights would give NaN features and a file that looks fine: refuse them, naming the tensor.
-        if let (name, _) = model.stateEntries().first(where: { !$0.1.floats().allSatisfy(\.isFinite) }) {
-            throw CommandError("\(weights): tensor \(name) holds NaN or infinite values; the features would be NaN")
-        }
-        model.isTraining = false
-        model.precision = precision
-
-        let data = try dataOptions.load(split: split, log: log)
-        let n = data.count, side = (data.height, data.width)
-        let dim = features == .projection ? config.outputDim : config.featureDim
-        log("embedding \(n) images (\(side.0)x\(side.1)) of \(dataOptions.describe()), split \(split.rawValue): "
-            + "\(features.rawValue) features, \(dim)-d, batch \(batchSize), \(threadCount) threads")
-        if data.channels != 3 { throw CommandError("the model takes 3-channel images, the dataset has \(data.channels)") }
-
-        let progress = EmbedProgress(total: n, log: log)
-        let output = FeatureExtractor(model: model, batchSize: batchSize)
-            .features(of: data, throughHead: features == .projection, progress: { progress.update(done: $0) }).array
-        progress.finish()
-
-        let outPath = expand(out)
-        try NumpyFile.write(floats: output, shape: [n, dim], to: URL(fileURLWithPath: outPath))
-        print("wrote \(outPath): \(n) x \(dim) float32 (\(features.rawValue) features, \(split.rawValue) split)")
-        if let labelsOut {
-            let path = expand(labelsOut)
-            try NumpyFile.write(int64s: data.labels.map { Int64($0) }, shape: [n], to: URL(fileURLWithPath: path))
-            print("wrote \(path): \(n) int64 labels")
+            throw SettingFlags.renamed(error)
         }
     }
-
-    private func expand(_ path: String) -> String { NSString(string: path).expandingTildeInPath }
 }
 
 /// Progress on stderr: a line rewritten in place on a terminal, otherwise a line every 10 seconds;

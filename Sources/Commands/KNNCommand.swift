@@ -15,13 +15,14 @@ struct KNNCommand: ParsableCommand {
         discussion: """
         Computes the pooled backbone features (eval mode, no augmentation) of the train split, reduced to a \
         class-balanced --label-fraction subset, and of the test split (cached in RUN_DIR like linear-eval), \
-        L2-normalizes them, and classifies every test image by its --k most cosine-similar training images, \
-        each voting for its class with weight exp(sim / --knn-temperature) (the InstDisc/SimCLR kNN monitor: \
-        k = 200, T = 0.1). k is capped at the number of training images. Top-1/top-5 come from the ranking of \
-        the summed votes. Writes RUN_DIR/results.json (test_top1, test_top5 as fractions, k, temperature, ...).
+        L2-normalizes them, and classifies every test image by its --k most cosine-similar training images, each \
+        voting for its class with weight exp(sim / --knn-temperature) (the InstDisc/SimCLR kNN monitor: k = 200, \
+        T = 0.1). k is capped at the number of training images. Top-1/top-5 come from the ranking of the summed \
+        votes. Writes RUN_DIR/results.json (test_top1, test_top5 as fractions, k, temperature, ...).
 
         Example:
-          simclr knn --encoder runs/shapes/model.safetensors --data data/shapes --out runs/shapes-knn
+          simclr knn --encoder runs/shapes/model.safetensors --data data/shapes \\
+              --out runs/shapes-knn
         """)
 
     @OptionGroup(title: "Encoder") var encoderOptions: EncoderOptions
@@ -31,10 +32,10 @@ struct KNNCommand: ParsableCommand {
     var out: String
 
     @Option(help: "Neighbours that vote (capped at the number of training images).")
-    var k = 200
+    var k = KNNEvaluation().k
 
     @Option(help: "Temperature T of the vote weights exp(sim / T).")
-    var knnTemperature = 0.1
+    var knnTemperature = KNNEvaluation().temperature
 
     @Option(help: ArgumentHelp("Fraction of the training labels used, class-balanced, in (0, 1].", valueName: "f"))
     var labelFraction = 1.0

@@ -10,75 +10,71 @@ import Optimizers
 import Pretraining
 import Training
 
-/// SimCLR's optimizer defaults (SGD lr 0.3 x B/256, 10 warm-up epochs).
-enum PretrainOptimizationDefaults: OptimizationDefaults {
-    static let optimizer = OptimizerKind.sgd
-    static let lr: Float = 0.3
-    static let momentum: Float = 0.9
-    static let weightDecay: Float = 1e-6
-    static let warmupEpochs = 10.0
-    static let lrScaling = LRScaling.linear
-}
-
 /// `simclr pretrain`: SimCLR contrastive pretraining of a ResNet + projection head.
 struct PretrainCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "pretrain",
         abstract: "Contrastive pretraining (SimCLR or MoCo v2): two augmented views per image, ResNet-18/34/50 + projection head, InfoNCE.",
         discussion: """
-        Writes RUN_DIR/metrics.csv, RUN_DIR/config.json, RUN_DIR/checkpoint.safetensors (model, optimizer state and
-        position; atomic, checksummed) and at the end RUN_DIR/model.safetensors (torchvision keys, loadable by PyTorch).
-        Ctrl-C writes a checkpoint and stops; --resume continues exactly where the run stopped.
+        Writes RUN_DIR/metrics.csv, RUN_DIR/config.json, RUN_DIR/checkpoint.safetensors (model, optimizer state \
+        and position; atomic, checksummed) and at the end RUN_DIR/model.safetensors (torchvision keys, loadable \
+        by PyTorch). Ctrl-C writes a checkpoint and stops; --resume continues exactly where the run stopped.
 
-        Under mpirun every rank holds a replica and a shard of each global batch; embeddings are all-gathered
-        so InfoNCE sees the global batch, BatchNorm statistics are global (--no-sync-bn for per-rank), and
+        Under mpirun every rank holds a replica and a shard of each global batch; embeddings are all-gathered so \
+        InfoNCE sees the global batch, BatchNorm statistics are global (--no-sync-bn for per-rank), and \
         gradients are all-reduced in buckets during backward. Rank 0 writes all files.
 
-        --method moco trains MoCo v2: the query encoder on view 1, a momentum key encoder (never trained) on view 2,
-        InfoNCE of each query against its key and --queue-size queued keys; the global batch's keys are all-gathered
-        and enqueued in global-batch order on every rank, and the key encoder's BatchNorm uses global-batch statistics.
+        --method moco trains MoCo v2: the query encoder on view 1, a momentum key encoder (never trained) on \
+        view 2, InfoNCE of each query against its key and --queue-size queued keys; the global batch's keys are \
+        all-gathered and enqueued in global-batch order on every rank, and the key encoder's BatchNorm uses \
+        global-batch statistics.
 
         Examples:
-          simclr pretrain --data synthetic --out runs/demo --epochs 5 --batch-size 128 --width 0.25
-          mpirun -np 2 simclr pretrain --out runs/demo2 --epochs 5 --batch-size 128 --width 0.25
-          simclr pretrain --out runs/multicrop --epochs 5 --batch-size 128 --width 0.25 --small-crops 2
-          simclr pretrain --method moco --out runs/moco --epochs 5 --batch-size 128 --width 0.25 --queue-size 1024
+          simclr pretrain --data synthetic --out runs/demo --epochs 5 \\
+              --batch-size 128 --width 0.25
+          mpirun -np 2 simclr pretrain --out runs/demo2 --epochs 5 \\
+              --batch-size 128 --width 0.25
+          simclr pretrain --out runs/multicrop --epochs 5 --batch-size 128 \\
+              --width 0.25 --small-crops 2
+          simclr pretrain --method moco --out runs/moco --epochs 5 \\
+              --batch-size 128 --width 0.25 --queue-size 1024
         """)
 
     @OptionGroup var data: DataOptions
     @Option(help: "Run directory for metrics, config, checkpoints and the final model.") var out: String
-    @Option(help: "Epochs over the dataset.") var epochs = 50
+    @Option(help: "Epochs over the dataset.") var epochs = PretrainSettings().epochs
     @Option(help: "Stop after this many steps in all (overrides --epochs).") var steps: Int?
-    @Option(help: "Global batch: images per step (each gives two views).") var batchSize = 256
-    @Option(help: "Side of the augmented views in pixels (the reference SimCLR notebook used 128 with the imagenet stem).") var imageSize = 32
+    @Option(help: "Global batch: images per step (each gives two views).") var batchSize = PretrainSettings().batchSize
+    @Option(help: "Side of the augmented views in pixels (the reference SimCLR notebook used 128 with the imagenet stem).") var imageSize = PretrainSettings().augmentation.outputSize
     @Option(help: "resnet18, resnet34 or resnet50 (Bottleneck blocks: 2048-d features at width 1). Default resnet18; with --resume the run's own.") var arch: Architecture?
-    @Option(help: "cifar (3x3 conv, no max pool) or imagenet (7x7/2 conv + max pool).") var stem: Stem = .cifar
-    @Option(help: "Channel width multiplier: 1.0 = the torchvision network; 0.25 for quick runs on small machines.") var width = 1.0
+    @Option(help: "cifar (3x3 conv, no max pool) or imagenet (7x7/2 conv + max pool).") var stem: Stem = PretrainSettings().model.stem
+    @Option(help: "Channel width multiplier: 1.0 = the torchvision network; 0.25 for quick runs on small machines.") var width = PretrainSettings().model.width
     @Flag(help: "Start the last BatchNorm of every residual block at gamma 0, so blocks start as the identity (torchvision's zero_init_residual).")
     var zeroInitResidual = false
-    @Option(help: "Projection head sizes after the pooled features (512-d, ResNet-50 2048-d at width 1), e.g. 512,256 (two layers) or 128 (one).") var projDims = "512,256"
+    @Option(help: "Projection head sizes after the pooled features (512-d, ResNet-50 2048-d at width 1), e.g. 512,256 (two layers) or 128 (one).") var projDims = PretrainSettings().model.headDims.map(String.init).joined(separator: ",")
     @Option(help: "simclr (InfoNCE over the global batch) or moco (MoCo v2: momentum key encoder and a queue of negatives).")
     var method: PretrainMethod = .simclr
-    @Option(help: "InfoNCE temperature (default 0.07; with --method moco MoCo v2's 0.2).") var temperature: Float?
+    @Option(help: "InfoNCE temperature (default \(PretrainSettings().temperature); with --method moco MoCo v2's \(MoCoSettings.defaultTemperature)).") var temperature: Float?
     @Option(help: "MoCo: the key encoder follows the query encoder as k = m*k + (1-m)*q (MoCo's paper used 0.999).")
-    var mocoMomentum = 0.99
-    @Option(help: "MoCo: negatives in the queue, a multiple of --batch-size.") var queueSize = 4096
-    @Option(help: "Similarity: cosine, or l2 (negative squared Euclidean distance).") var similarity: Similarity = .cosine
-    @OptionGroup var optimization: OptimizationOptions<PretrainOptimizationDefaults>
+    var mocoMomentum = MoCoSettings().momentum
+    @Option(help: "MoCo: negatives in the queue, a multiple of --batch-size.") var queueSize = MoCoSettings().queueSize
+    @Option(help: "Similarity of two embeddings in the loss.") var similarity: Similarity = PretrainSettings().similarity
+    @OptionGroup var optimization: OptimizationOptions<PretrainSettings>
     @OptionGroup var augmentation: AugmentationOptions
     @OptionGroup var multiCrop: MultiCropOptions
-    @Option(help: "Random seed (weights, data order, augmentations).") var seed: UInt64 = 0
+    @Option(help: "Random seed (weights, data order, augmentations).") var seed = PretrainSettings().seed
     @OptionGroup var runtime: RuntimeOptions
     @OptionGroup var tensorBoard: TensorBoardOptions
     @Option(name: .customLong("init"), help: "Start from these weights (safetensors with torchvision keys).")
     var initWeights: String?
     @Flag(help: "Data in file order: batch k is records k*B ..< (k+1)*B (for step-by-step comparisons).") var noShuffle = false
     @Option(help: "Also write a checkpoint every N steps (always at the end of each epoch).") var saveEvery: Int?
-    @Option(help: "Print a line every N steps when stdout is not a terminal.") var logEvery = 10
+    @Option(help: "With --progress lines: a progress line every N steps.") var logEvery = PretrainSettings().logEvery
     @Flag(help: "Continue the run in --out from its checkpoint.") var resume = false
     @Option(help: "Every N steps (and at the end), log the top-1 accuracy of a kNN classifier (k=200, cosine) on frozen features to metrics.csv (knn_top1).")
     var knnEvery: Int?
-    @Option(help: "Labelled train / test images the kNN monitor uses.") var knnSamples = "5000,1000"
+    @Option(help: ArgumentHelp("Labelled train / test images the kNN monitor uses.", valueName: "train,test"))
+    var knnSamples = KNNSampleCounts(train: 5000, test: 1000)
     @OptionGroup var distributed: DistributedOptions
     /// Stops after this step as an interruption would (checkpoint, no final model), for resume tests.
     @Option(help: .hidden) var testingHaltAfter: Int?
@@ -90,16 +86,14 @@ struct PretrainCommand: ParsableCommand {
         try checkBatchSplitsOverRanks(batchSize)
         guard epochs >= 1 || (steps ?? 0) >= 1 else { throw ValidationError("--epochs (or --steps) must be at least 1") }
         if let temperature, temperature <= 0 { throw ValidationError("--temperature must be positive") }
-        if method == .moco, let why = mocoSettings.refusal(globalBatch: batchSize) { throw ValidationError(why) }
+        if method == .moco, let why = mocoSettings.refusal(globalBatch: batchSize) {
+            throw ValidationError(SettingsError.renaming(why, SettingFlags.flag))
+        }
         if method == .moco, similarity != .cosine { throw ValidationError("--method moco compares unit vectors by their dot product; --similarity applies to simclr only") }
         try checkWidth(width)
         guard imageSize >= 8 else { throw ValidationError("--image-size must be at least 8") }
         if let s = saveEvery, s < 1 { throw ValidationError("--save-every must be at least 1") }
         if let k = knnEvery, k < 1 { throw ValidationError("--knn-every must be at least 1") }
-        let samples = knnSamples.split(separator: ",").compactMap { Int($0) }
-        guard samples.count == 2, samples.allSatisfy({ $0 >= 1 }) else {
-            throw ValidationError("--knn-samples takes two positive counts, e.g. 5000,1000")
-        }
         _ = try parseDims(projDims)
     }
 
@@ -109,7 +103,7 @@ struct PretrainCommand: ParsableCommand {
 
     private var mocoSettings: MoCoSettings { MoCoSettings(momentum: mocoMomentum, queueSize: queueSize) }
 
-    private func train(_ communicator: Communicator?) throws {
+    private func train(_ communicator: Communicator?) throws -> StopOutcome? {
         let context = RunContext(communicator: communicator, runtime: runtime, data: data)
         let say = context.say
         var settings = PretrainSettings()
@@ -118,7 +112,7 @@ struct PretrainCommand: ParsableCommand {
         settings.batchSize = batchSize
         settings.model = encoderConfig(arch: arch, stem: stem, width: width, headDims: try parseDims(projDims),
                                        zeroInitResidual: zeroInitResidual, resuming: resume ? out : nil)
-        settings.temperature = temperature ?? (method == .moco ? MoCoSettings.defaultTemperature : 0.07)
+        settings.temperature = temperature ?? (method == .moco ? MoCoSettings.defaultTemperature : PretrainSettings().temperature)
         if method == .moco { settings.moco = mocoSettings }
         settings.similarity = similarity
         optimization.apply(to: &settings)
@@ -135,9 +129,8 @@ struct PretrainCommand: ParsableCommand {
         if let communicator { say(distributed.describe(communicator, globalBatch: batchSize)) }
         var monitor: KNNMonitor?
         if let every = knnEvery {
-            let counts = knnSamples.split(separator: ",").compactMap { Int($0) }
-            let labelled = try data.load(split: .train, maxCount: counts[0], log: say)
-            let test = try data.load(split: .test, maxCount: counts[1], log: say)
+            let labelled = try data.load(split: .train, maxCount: knnSamples.train, log: say)
+            let test = try data.load(split: .test, maxCount: knnSamples.test, log: say)
             monitor = try KNNMonitor(every: every, train: labelled, test: test)
             say("kNN monitor: every \(every) steps, \(labelled.count) labelled / \(test.count) test images")
         }
@@ -146,7 +139,6 @@ struct PretrainCommand: ParsableCommand {
                                      initialWeights: initWeights.map { URL(fileURLWithPath: $0) }, runInfo: context.info,
                                      distributed: communicator.map(distributed.options), knnMonitor: monitor,
                                      dataSource: data.source(split: .train, pretraining: true))
-        defer { try? trainer.dataParallel.reducer.close() }
         trainer.writesTensorBoard = tensorBoard.enabled
         if method == .moco {
             if temperature == nil {
@@ -160,7 +152,22 @@ struct PretrainCommand: ParsableCommand {
             say("multi-crop: \(m.count) small crops of \(m.size) px (scale \(m.scale.lowerBound),\(m.scale.upperBound)) per image besides the 2 global views")
         }
         say("schedule: \(trainer.totalSteps) steps (\(trainer.sampler.stepsPerEpoch) per epoch), "
-            + optimization.describe(scaledLR: trainer.schedule.baseLR))
-        try trainer.run(resume: resume, haltAfterStep: testingHaltAfter)
+            + trainer.settings.describeSchedule(totalSteps: trainer.totalSteps, stepsPerEpoch: trainer.sampler.stepsPerEpoch))
+        return try trainer.run(resume: resume, stop: stopPolicy(haltAfter: testingHaltAfter)).stop
     }
+}
+
+/// `--knn-samples TRAIN,TEST`: how many labelled train and test images the kNN monitor reads.
+struct KNNSampleCounts: ExpressibleByArgument, CustomStringConvertible {
+    var train: Int, test: Int
+
+    init(train: Int, test: Int) { self.train = train; self.test = test }
+
+    init?(argument: String) {
+        guard let v = parseNumberList(argument, count: 2), v.allSatisfy({ $0 >= 1 && $0 == $0.rounded() }) else { return nil }
+        (train, test) = (Int(v[0]), Int(v[1]))
+    }
+
+    var description: String { "\(train),\(test)" }
+    var defaultValueDescription: String { description }
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Datasets
 import Foundation
 import Reports
 
@@ -9,25 +10,26 @@ struct ReportCommand: ParsableCommand {
         abstract: "Plot the training curves of run directories and write report.md / report.html with a summary table.",
         discussion: """
         Reads each RUN_DIR's metrics.csv (by its header: pretraining rows per step, supervised / fine-tuning / \
-        linear-probe rows per epoch; unknown columns are ignored), results.json and config.json, whichever \
-        are present, and writes SVG plots (the reference SimCLR notebook's plot_loss_and_acc), report.md and a self-contained \
-        report.html (the SVGs inline). The table has one row per run: method, encoder, label fraction, test \
-        top-1/top-5, final loss, epochs, img/s (a pretraining run's top-1 is its last kNN-monitor value).
+        linear-probe rows per epoch; unknown columns are ignored), results.json and config.json, whichever are \
+        present, and writes SVG plots (the reference SimCLR notebook's plot_loss_and_acc), report.md and a \
+        self-contained report.html (the SVGs inline). The table has one row per run: method, encoder, label \
+        fraction, test top-1/top-5, final loss, epochs, img/s (a pretraining run's top-1 is its last kNN-monitor \
+        value).
 
-        Pretraining curves: loss and contrastive top-1/top-5 per step (faint; means of buckets of steps \
-        beyond 2000 steps) with the mean of each epoch (dots), and kNN top-1 at the monitor steps. Epoch \
-        runs: train and test loss, train top-1 and test top-1/top-5 per epoch.
+        Pretraining curves: loss and contrastive top-1/top-5 per step (faint; means of buckets of steps beyond \
+        2000 steps) with the mean of each epoch (dots), and kNN top-1 at the monitor steps. Epoch runs: train \
+        and test loss, train top-1 and test top-1/top-5 per epoch.
 
-        Without --out each run gets RUN_DIR/report.md, RUN_DIR/report.html and RUN_DIR/plots/*.svg, and \
-        with several runs the combined table is printed. With --out DIR one combined report (table, \
-        comparison charts, every run's plots under DIR/plots/<run>/) is written to DIR. A directory with \
-        neither metrics.csv nor results.json is an error; with several directories it is skipped with a \
-        warning as long as one is usable.
+        Without --out each run gets RUN_DIR/report.md, RUN_DIR/report.html and RUN_DIR/plots/*.svg, and with \
+        several runs the combined table is printed. With --out DIR one combined report (table, comparison \
+        charts, every run's plots under DIR/plots/<run>/) is written to DIR. A directory with neither \
+        metrics.csv nor results.json is an error; with several directories it is skipped with a warning as long \
+        as one is usable.
 
         Examples:
           simclr report runs/cifar
           simclr report runs/cifar runs/cifar-linear-10pct runs/random-linear \\
-            --out runs/report
+              --out runs/report
         """)
 
     @Argument(help: ArgumentHelp("Run directories.", valueName: "run-dir"))
@@ -45,7 +47,7 @@ struct ReportCommand: ParsableCommand {
         var runs: [RunRecord] = []
         var failures: [String] = []
         for dir in runDirs {
-            do { runs.append(try RunRecord.load(URL(fileURLWithPath: expandPath(dir)))) } catch {
+            do { runs.append(try RunRecord.load(URL(fileURLWithPath: DataSelection.expand(dir)))) } catch {
                 failures.append("\(error)")
             }
         }
@@ -54,7 +56,7 @@ struct ReportCommand: ParsableCommand {
 
         var written: [URL] = []
         if let out {
-            written = try ReportWriter.write(runs: runs, to: URL(fileURLWithPath: expandPath(out)))
+            written = Array(try ReportWriter.write(runs: runs, to: URL(fileURLWithPath: DataSelection.expand(out))))
         } else {
             for run in runs { written += try ReportWriter.write(runs: [run], to: run.directory) }
             if runs.count > 1 { print(ReportWriter.summaryTable(RunRecord.uniqueNames(runs).map(\.summary)).markdown()) }

@@ -7,10 +7,10 @@ public struct SimCLRTool: ParsableCommand {
         commandName: "simclr",
         abstract: "SimCLR contrastive pretraining of ResNet-18, data-parallel over MPI.",
         discussion: """
-        Run under mpirun for data-parallel training; without mpirun the tool is a single process.
-        OpenBLAS kernels are checked at start: when OpenBLAS picked kernels weaker than the CPU offers, the \
-        tool restarts itself with OPENBLAS_CORETYPE set. --no-blas-fix (anywhere on the command line, any \
-        command) or SIMCLR_NO_BLAS_FIX=1 keeps OpenBLAS's own choice.
+        Run under mpirun for data-parallel training; without mpirun the tool is a single process. OpenBLAS \
+        kernels are checked at start: when OpenBLAS picked kernels weaker than the CPU offers, the tool restarts \
+        itself with OPENBLAS_CORETYPE set. --no-blas-fix (anywhere on the command line, any command) or \
+        SIMCLR_NO_BLAS_FIX=1 keeps OpenBLAS's own choice.
 
         Examples:
           simclr pretrain --out runs/demo --width 0.25 --batch-size 128 --epochs 5
@@ -30,5 +30,23 @@ public struct SimCLRTool: ParsableCommand {
     public func run() throws {
         guard version else { throw CleanExit.helpRequest(self) }
         print(VersionReport.text)
+    }
+}
+
+extension SimCLRTool {
+    /// Parses `arguments`, runs the command and exits; what ArgumentParser's `main` does, except that under an
+    /// MPI launcher an error every rank would print (a bad flag, help, a bad setting) is printed once, by
+    /// rank 0. See `LauncherRank.deferToLeader()`.
+    public static func runAsTool(_ arguments: [String]) -> Never {
+        do {
+            var command = try parseAsRoot(arguments)
+            try command.run()
+            exit()
+        } catch let stop as ExitCode {
+            exit(withError: stop)                     // a status without a message (Ctrl-C, a stopped run)
+        } catch {
+            LauncherRank.deferToLeader(exitCode: exitCode(for: error).rawValue)
+            exit(withError: error)
+        }
     }
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Datasets
 import Foundation
 import Reports
 import RunFiles
@@ -11,34 +12,40 @@ struct SweepCommand: ParsableCommand {
         abstract: "Pretraining experiments (temperature, batch size, augmentation ablations, projection head, "
             + "similarity): one short pretrain + linear probe per setting, one table row each.",
         discussion: """
-        Every setting changes one thing of the base pretraining (the pretrain defaults plus --pretrain-arg) \
-        and is evaluated by a linear probe (and kNN unless --no-knn) on frozen features:
+        Every setting changes one thing of the base pretraining (the pretrain defaults plus --pretrain-arg) and \
+        is evaluated by a linear probe (and kNN unless --no-knn) on frozen features:
           temperature    --temperatures (default 0.01,0.07,0.5)
           batch-size     --batch-sizes (default 64,128,256)
-          augmentation   the full pipeline, then each augmentation removed in turn (--ablations)
-          head           projection heads --heads (default 128;512,128;512,512,128;512,64;512,256:
-                         1, 2 and 3 layers, and output sizes)
+          augmentation   the full pipeline, then each augmentation removed in
+                         turn (--ablations)
+          head           projection heads --heads (default
+                         128;512,128;512,512,128;512,64;512,256: 1, 2 and 3
+                         layers, and output sizes)
           similarity     cosine and l2
-          multicrop      small crops per image besides the two global views, --small-crop-counts (default 0,2,4)
-          method         simclr and moco (MoCo v2 with pretrain's defaults: --queue-size 4096, MoCo v2's
-                         temperature unless the base arguments give one); not in the default --studies
-        Choose studies with --studies. Runs go to --out/<study>-<setting>/{pretrain,linear,knn}; the table \
-        goes to sweep.csv and sweep.md (last-epoch contrastive loss, top-1, top-5, probe top-1/top-5, kNN \
-        top-1). Rerunning the same command skips finished runs; an interrupted pretraining resumes.
+          multicrop      small crops per image besides the two global views,
+                         --small-crop-counts (default 0,2,4)
+          method         simclr and moco (MoCo v2 with pretrain's defaults:
+                         --queue-size 4096, MoCo v2's temperature unless the
+                         base arguments give one); not in the default --studies
+        Choose studies with --studies. Runs go to --out/<study>-<setting>/{pretrain,linear,knn}; the table goes \
+        to sweep.csv and sweep.md (last-epoch contrastive loss, top-1, top-5, probe top-1/top-5, kNN top-1). \
+        Rerunning the same command skips finished runs; an interrupted pretraining resumes.
 
-        A setting whose pretraining diverges (its loss becomes NaN or infinite) is a row of the table saying \
-        so, with the step and the loss; the sweep goes on with the next setting, and exits with status 3 \
-        when the table is complete but some setting diverged (1 or 2 for other failures). The l2 similarity \
-        compares unnormalized embeddings, whose logits grow with |z|^2: at cosine's temperatures it \
-        diverges; --l2-temperature gives its setting a temperature of its own (0.5 or more; the SimCLR \
-        paper also used larger temperatures without normalization).
+        A setting whose pretraining diverges (its loss becomes NaN or infinite) is a row of the table saying so, \
+        with the step and the loss; the sweep goes on with the next setting, and exits with status 3 when the \
+        table is complete but some setting diverged (1 or 2 for other failures). The l2 similarity compares \
+        unnormalized embeddings, whose logits grow with |z|^2: at cosine's temperatures it diverges; \
+        --l2-temperature gives its setting a temperature of its own (0.5 or more; the SimCLR paper also used \
+        larger temperatures without normalization).
 
         Sizes are flags so the full study runs on a cluster and a small one on a laptop.
 
         Examples:
-          simclr sweep --out runs/sweep --studies temperature --width 0.25 --pretrain-epochs 5 --probe-epochs 30
-          simclr sweep --out runs/cifar-sweep --data data/cifar10 --ranks 8 --mpirun-arg=--hostfile=hosts \\
-            --pretrain-epochs 100 --pretrain-arg=--batch-size=512 --batch-sizes 256,512,1024
+          simclr sweep --out runs/sweep --studies temperature --width 0.25 \\
+              --pretrain-epochs 5 --probe-epochs 30
+          simclr sweep --out runs/cifar-sweep --data data/cifar10 --ranks 8 \\
+              --mpirun-arg=--hostfile=hosts --pretrain-epochs 100 \\
+              --pretrain-arg=--batch-size=512 --batch-sizes 256,512,1024
         """)
 
     @OptionGroup(title: "Data") var dataOptions: DataOptions
@@ -113,7 +120,7 @@ struct SweepCommand: ParsableCommand {
     /// The study the flags describe.
     var study: SweepStudy {
         var study = SweepStudy(plan: plan, dataArguments: dataOptions.arguments, modelArguments: model.arguments,
-                               studyDirectory: URL(fileURLWithPath: expandPath(out)))
+                               studyDirectory: URL(fileURLWithPath: DataSelection.expand(out)))
         (study.pretrainEpochs, study.probeEpochs, study.labelFraction, study.knn) = (pretrainEpochs, probeEpochs, labelFraction, !noKnn)
         (study.pretrainArguments, study.probeArguments) = (pretrainArg, probeArg)
         return study

@@ -15,8 +15,8 @@ struct SynthCommand: ParsableCommand {
 
         At --image-size 32 the files are DIR/cifar-10-batches-bin/{data_batch_1..k.bin, test_batch.bin, \
         batches.meta.txt} (k = train count / 10000, 1 to 5 files, as the official layout); at 96 they are \
-        DIR/stl10_binary/{train_X.bin, train_y.bin, test_X.bin, test_y.bin, class_names.txt}.
-        Read them with --data DIR. With --format folder the images are PNG files of any --image-size in \
+        DIR/stl10_binary/{train_X.bin, train_y.bin, test_X.bin, test_y.bin, class_names.txt}. Read them with \
+        --data DIR. With --format folder the images are PNG files of any --image-size in \
         DIR/train/<class>/<i>.png and DIR/test/<class>/<i>.png (read them with --data DIR/train).
 
         Example:
@@ -31,25 +31,22 @@ struct SynthCommand: ParsableCommand {
     var classes = 10
 
     @Option(help: "Training images.")
-    var trainCount = 50000
+    var trainCount = SyntheticShapes.defaultTrainCount
 
     @Option(help: "Test images.")
-    var testCount = 10000
+    var testCount = SyntheticShapes.defaultTestCount
 
     @Option(help: "Image side: 32 (CIFAR-10 layout) or 96 (STL-10 layout).")
     var imageSize = 32
 
-    enum Layout: String, ExpressibleByArgument, CaseIterable { case binary, folder }
-
     @Option(help: "binary (CIFAR-10/STL-10 files) or folder (PNG files, one subfolder per class).")
-    var format: Layout = .binary
+    var format: SyntheticLayout = .binary
 
     @Option(help: "Seed: the same seed gives the same files.")
     var seed: UInt64 = 0
 
-    @Option(help: "Generation threads (default: all cores).")
+    @Option(help: "Generation threads (default: the cores this process may run on).")
     var threads: Int?
-
 
     func validate() throws {
         guard (1...SyntheticShapes.classNames.count).contains(classes) else {
@@ -67,51 +64,22 @@ struct SynthCommand: ParsableCommand {
 
     func run() throws {
         _ = applyThreads(threads)
-        let outPath = NSString(string: out).expandingTildeInPath
+        let outPath = DataSelection.expand(out)
         let start = Date()
-        let (train, test) = SyntheticShapes.generate(classes: classes, trainCount: trainCount, testCount: testCount,
-                                                     imageSize: imageSize, seed: seed)
-        let directory: String
+        let written = try SyntheticShapes.write(to: outPath, layout: format, classes: classes, trainCount: trainCount,
+                                                testCount: testCount, imageSize: imageSize, seed: seed)
+        written.notes.forEach { print($0) }
         if format == .folder {
-            for (split, images) in [("train", train), ("test", test)] {
-                for i in 0..<images.count {
-                    let dir = URL(fileURLWithPath: outPath).appendingPathComponent(split)
-                        .appendingPathComponent(images.classNames[images.labels[i]])
-                    try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-                    let image = RGBImage(width: imageSize, height: imageSize, pixels: Array(images.image(at: i)))
-                    try ImageFile.write(image, to: dir.appendingPathComponent(String(format: "%06d.png", i)).path)
-                }
-            }
             print("synthetic shapes: \(classes) classes, \(trainCount) train + \(testCount) test PNG images, "
                   + "\(imageSize)x\(imageSize), seed \(seed), in \(outPath)/{train,test}/<class>/")
             print("read it with: --data \(outPath)/train --resize-to \(imageSize)")
             return
-        } else if imageSize == CIFAR10.imageSize {
-            // As the official files: 10000 records per training batch file, at most five files.
-            let batches = min(5, max(1, trainCount / 10000))
-            directory = try CIFAR10.writeDirectory(train: train, test: test, to: outPath, trainBatches: batches)
-            // Batch files of an earlier, larger run would be read as part of this training split.
-            for name in CIFAR10.trainFiles[batches...] where FileManager.default.fileExists(atPath: "\(directory)/\(name)") {
-                try FileManager.default.removeItem(atPath: "\(directory)/\(name)")
-                print("removed \(directory)/\(name) (left from an earlier run; it would join the training split)")
-            }
-        } else {
-            directory = URL(fileURLWithPath: outPath).appendingPathComponent(STL10.directoryName).path
-            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-            try STL10.write(train, imagesPath: "\(directory)/train_X.bin", labelsPath: "\(directory)/train_y.bin")
-            try STL10.write(test, imagesPath: "\(directory)/test_X.bin", labelsPath: "\(directory)/test_y.bin")
-            let names = train.classNames.joined(separator: "\n") + "\n"
-            try Data(names.utf8).write(to: URL(fileURLWithPath: "\(directory)/\(STL10.classNamesFile)"))
-            if FileManager.default.fileExists(atPath: "\(directory)/unlabeled_X.bin") {
-                print("warning: \(directory)/unlabeled_X.bin is not from this run; the train+unlabeled split would read it")
-            }
         }
         print("synthetic shapes: \(classes) classes, \(trainCount) train + \(testCount) test images, "
               + "\(imageSize)x\(imageSize), seed \(seed) (\(String(format: "%.1f", Date().timeIntervalSince(start))) s)")
-        let files = (try FileManager.default.contentsOfDirectory(atPath: directory)).sorted()
-        for name in files {
-            let size = (try FileManager.default.attributesOfItem(atPath: "\(directory)/\(name)")[.size] as? NSNumber)?.intValue ?? 0
-            print("  \(directory)/\(name)  \(size) bytes")
+        for name in try FileManager.default.contentsOfDirectory(atPath: written.directory).sorted() {
+            let size = (try FileManager.default.attributesOfItem(atPath: "\(written.directory)/\(name)")[.size] as? NSNumber)?.intValue ?? 0
+            print("  \(written.directory)/\(name)  \(size) bytes")
         }
         print("read it with: --data \(outPath)")
     }

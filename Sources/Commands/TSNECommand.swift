@@ -4,7 +4,6 @@ import Evaluation
 import Foundation
 import Kernels
 import Reports
-import SVG
 
 /// `simclr tsne`: a 2-D t-SNE map of embeddings or of an encoder's features, as an SVG scatter plot.
 struct TSNECommand: ParsableCommand {
@@ -12,29 +11,29 @@ struct TSNECommand: ParsableCommand {
         commandName: "tsne",
         abstract: "Exact t-SNE of embeddings (.npy) or of an encoder's backbone features, drawn as an SVG scatter plot.",
         discussion: """
-        Input: --embeddings X.npy (float32 N x D, as simclr embed writes) with optional --labels Y.npy (int64 N), \
-        or --encoder W.safetensors / --random-init with --data, whose pooled backbone features of --split \
+        Input: --embeddings X.npy (float32 N x D, as simclr embed writes) with optional --labels Y.npy (int64 \
+        N), or --encoder W.safetensors / --random-init with --data, whose pooled backbone features of --split \
         (default test, the first 2000 images unless --limit) are computed in eval mode without augmentation. \
         Above --max-points rows, a seeded random subset is kept.
 
-        Exact t-SNE (van der Maaten & Hinton 2008): features are first projected onto their top --pca \
-        principal components (default 50; 0 keeps them as they are); Gaussian affinities with each point's \
-        bandwidth set by binary search so its perplexity is --perplexity; symmetrized P; Student-t output \
-        kernel; gradient descent (learning rate --learning-rate) with momentum 0.5, then 0.8 from iteration \
-        250, per-coordinate gains, early exaggeration 12 for the first 250 iterations; initial layout drawn \
-        from N(0, 1e-4) with --seed. O(N^2) time and 8 N^2 bytes of memory: a few thousand points take \
-        seconds to minutes. The KL divergence is printed every 100 iterations, and with labels the share of \
-        points whose nearest neighbour has the same label, in the input and in the map.
+        Exact t-SNE (van der Maaten & Hinton 2008): features are first projected onto their top --pca principal \
+        components (default 50; 0 keeps them as they are); Gaussian affinities with each point's bandwidth set \
+        by binary search so its perplexity is --perplexity; symmetrized P; Student-t output kernel; gradient \
+        descent (learning rate --learning-rate) with momentum 0.5, then 0.8 from iteration 250, per-coordinate \
+        gains, early exaggeration 12 for the first 250 iterations; initial layout drawn from N(0, 1e-4) with \
+        --seed. O(N^2) time and 8 N^2 bytes of memory: a few thousand points take seconds to minutes. The KL \
+        divergence is printed every 100 iterations, and with labels the share of points whose nearest neighbour \
+        has the same label, in the input and in the map.
 
-        Writes --out (SVG, points coloured by label) and with --coords-out the 2-D coordinates (.npy: float32 \
-        N x 2; .csv: x,y,label,index where index is the input row).
+        Writes --out (SVG, points coloured by label) and with --coords-out the 2-D coordinates (.npy: float32 N \
+        x 2; .csv: x,y,label,index where index is the input row).
 
         Examples:
           simclr embed --weights runs/cifar/model.safetensors \\
-            --data data/cifar-10-batches-bin --out x.npy --labels-out y.npy
+              --data data/cifar-10-batches-bin --out x.npy --labels-out y.npy
           simclr tsne --embeddings x.npy --labels y.npy --out runs/cifar/tsne.svg
           simclr tsne --encoder runs/cifar/model.safetensors \\
-            --data data/cifar-10-batches-bin --out runs/cifar/tsne.svg
+              --data data/cifar-10-batches-bin --out runs/cifar/tsne.svg
         """)
 
     @Option(help: ArgumentHelp("Embeddings to map (.npy, float32 or float64, N x D).", valueName: "file"))
@@ -55,19 +54,19 @@ struct TSNECommand: ParsableCommand {
     var split: DatasetSplit = .test
 
     @Option(help: "Keep at most this many points (a seeded random subset).")
-    var maxPoints = 3000
+    var maxPoints = TSNEMap().maxPoints
 
     @Option(help: "Perplexity: the effective number of neighbours of each point (must be below N - 1).")
-    var perplexity = 30.0
+    var perplexity = TSNEConfig().perplexity
 
     @Option(help: "Gradient descent iterations.")
-    var iterations = 1000
+    var iterations = TSNEConfig().iterations
 
     @Option(help: "Learning rate of the gradient descent.")
-    var learningRate = 200.0
+    var learningRate = TSNEConfig().learningRate
 
     @Option(help: ArgumentHelp("Principal components kept before t-SNE (0: use the features as they are).", valueName: "k"))
-    var pca = 50
+    var pca = TSNEMap().pca
 
     @Option(help: ArgumentHelp("The SVG scatter plot.", valueName: "file.svg"))
     var out = "tsne.svg"
@@ -88,7 +87,7 @@ struct TSNECommand: ParsableCommand {
         }
         if labels != nil && embeddings == nil { throw ValidationError("--labels goes with --embeddings") }
         for (flag, path) in [("--embeddings", embeddings), ("--labels", labels)] {
-            if let path, !FileManager.default.fileExists(atPath: expandPath(path)) {
+            if let path, !FileManager.default.fileExists(atPath: DataSelection.expand(path)) {
                 throw ValidationError("\(flag) \(path): file not found")
             }
         }
@@ -105,64 +104,30 @@ struct TSNECommand: ParsableCommand {
 
     func run() throws {
         let log = Console().note
-        let threadCount = applyThreads(encoderOptions.threads)
+        _ = applyThreads(encoderOptions.threads)
         let input = try loadInput(log: log)
-        var (x, d, labels) = (input.features, input.dim, input.labels)
-        let total = labels.count
-        let keep = TSNE.subsample(count: total, keep: maxPoints, seed: encoderOptions.seed)
-        if keep.count < total {
-            x = keep.flatMap { i in x[(i * d)..<((i + 1) * d)] }
-            labels = keep.map { labels[$0] }
-            log("kept \(keep.count) of \(total) points (seeded random subset, --max-points \(maxPoints))")
-        }
-        let n = labels.count
-        guard n >= 3 else { throw CommandError("t-SNE needs at least 3 points, the input has \(n)") }
-        guard perplexity < Double(n - 1) else {
-            throw CommandError("--perplexity \(perplexity) must be below N - 1 = \(n - 1) points; try \(max(1, (n - 1) / 3))")
-        }
-        if n > 5000 { log("warning: exact t-SNE of \(n) points needs \(8 * n * n / 1_000_000) MB and O(N^2) time per iteration") }
-
+        var map = TSNEMap()
+        (map.maxPoints, map.pca) = (maxPoints, pca)
+        (map.config.perplexity, map.config.iterations) = (perplexity, iterations)
+        (map.config.learningRate, map.config.seed) = (learningRate, encoderOptions.seed)
         let start = Date()
-        if pca > 0 && pca < d {
-            let projection = PCA.project(x, rows: n, columns: d, components: pca, seed: encoderOptions.seed)
-            log(String(format: "PCA: %d -> %d dimensions, keeping %.1f%% of the variance", d, pca, projection.keptVariance * 100))
-            (x, d) = (projection.values, pca)
+        let result: TSNEMap.Result
+        do { result = try map.run(features: input.features, dim: input.dim, labels: input.labels, log: log) } catch {
+            throw SettingFlags.renamed(error)
         }
-        var config = TSNEConfig()
-        config.perplexity = perplexity
-        config.iterations = iterations
-        config.learningRate = learningRate
-        config.seed = encoderOptions.seed
-        log("t-SNE of \(n) points x \(d) dims, perplexity \(perplexity), \(iterations) iterations, \(threadCount) threads")
-        let p = TSNE.affinities(x, rows: n, columns: d, perplexity: perplexity)
-        let result = TSNE.embed(affinities: p, count: n, config: config) { iteration, kl in
-            let phase = iteration <= config.exaggerationIterations ? " (early exaggeration)" : ""
-            log(String(format: "iteration %d/%d: KL %.4f%@, %.1f s", iteration, iterations, kl, phase,
-                       Date().timeIntervalSince(start)))
+        if let agreement = result.agreement {
+            print(String(format: "1-NN label agreement: %.4f in the map, %.4f in the input", agreement.map, agreement.input))
         }
-        let y = result.coordinates
-        if Set(labels).count > 1 {
-            let inputAgreement = TSNE.nearestNeighbourAgreement(x.map(Double.init), dims: d, labels: labels)
-            let mapAgreement = TSNE.nearestNeighbourAgreement(y, dims: 2, labels: labels)
-            print(String(format: "1-NN label agreement: %.4f in the map, %.4f in the input", mapAgreement, inputAgreement))
-        }
-        print(String(format: "t-SNE: %d points, final KL %.4f, %.1f s", n, result.klHistory.last?.kl ?? .nan,
-                     Date().timeIntervalSince(start)))
-
-        let plot = ScatterPlot(title: title ?? "t-SNE of \(input.description) (\(n) points, perplexity \(String(format: "%g", perplexity)))",
-                               x: (0..<n).map { y[2 * $0] }, y: (0..<n).map { y[2 * $0 + 1] }, labels: labels,
-                               classNames: input.classNames)
-        let outURL = URL(fileURLWithPath: expandPath(out))
-        try Data(plot.svg().utf8).write(to: outURL, options: .atomic)
-        print("wrote \(outURL.path)")
+        print(String(format: "t-SNE: %d points, final KL %.4f, %.1f s", result.count, result.finalKL, Date().timeIntervalSince(start)))
+        let plotTitle = title ?? "t-SNE of \(input.description) (\(result.count) points, perplexity \(String(format: "%g", perplexity)))"
+        let outURL = URL(fileURLWithPath: DataSelection.expand(out))
+        try Data(result.svg(title: plotTitle, classNames: input.classNames).utf8).write(to: outURL, options: .atomic)
+        try FeatureMapSummary(title: plotTitle, points: result.count, mapAgreement: result.agreement?.map,
+                              inputAgreement: result.agreement?.input).write(besides: outURL)
+        print("wrote \(outURL.path) and \(FeatureMapSummary.file(besides: outURL).lastPathComponent)")
         if let coordsOut {
-            let url = URL(fileURLWithPath: expandPath(coordsOut))
-            if coordsOut.hasSuffix(".npy") {
-                try NumpyFile.write(floats: y.map { Float($0) }, shape: [n, 2], to: url)
-            } else {
-                let rows = (0..<n).map { String(format: "%.6g,%.6g,%d,%d", y[2 * $0], y[2 * $0 + 1], labels[$0], keep[$0]) }
-                try Data((["x,y,label,index"] + rows).joined(separator: "\n").appending("\n").utf8).write(to: url, options: .atomic)
-            }
+            let url = URL(fileURLWithPath: DataSelection.expand(coordsOut))
+            try result.writeCoordinates(to: url)
             print("wrote \(url.path)")
         }
     }
@@ -172,14 +137,14 @@ struct TSNECommand: ParsableCommand {
         -> (features: [Float], dim: Int, labels: [Int], classNames: [String], description: String) {
         var names = classNames.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } } ?? []
         if let embeddings {
-            let url = URL(fileURLWithPath: expandPath(embeddings))
+            let url = URL(fileURLWithPath: DataSelection.expand(embeddings))
             let (shape, values) = try NumpyFile.read(from: url)
             guard shape.count == 2, shape[0] >= 1, shape[1] >= 1 else {
                 throw CommandError("\(embeddings): expected an N x D array, found shape \(shape)")
             }
             var labels = [Int](repeating: 0, count: shape[0])
             if let path = self.labels {
-                let l = try NumpyFile.readInt64s(from: URL(fileURLWithPath: expandPath(path)))
+                let l = try NumpyFile.readInt64s(from: URL(fileURLWithPath: DataSelection.expand(path)))
                 guard l.shape == [shape[0]] else {
                     throw CommandError("\(path): \(l.shape) labels for \(shape[0]) embeddings")
                 }

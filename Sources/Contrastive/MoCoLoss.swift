@@ -1,7 +1,7 @@
 import Foundation
 import Kernels
 
-/// MoCo's InfoNCE over one positive key and a queue of K negative keys (docs/moco.md, note 'Loss'):
+/// MoCo's InfoNCE over one positive key and a queue of K negative keys (docs/moco.md, note 'Loss rows'):
 ///
 ///     u_i      = q_i / max(|q_i|, 1e-12)                     (F.normalize, as MoCo normalizes the queries)
 ///     l_i      = [u_i . k_i, u_i . queue_0, ..., u_i . queue_(K-1)] / tau

@@ -15,7 +15,7 @@ public final class MoCoQueue {
     /// every rank and in every run with the seed, as MoCo starts from a normalized random queue.
     public init(size: Int, dim: Int, seed: UInt64) {
         precondition(size >= 1 && dim >= 1, "MoCo queue needs K >= 1 rows of D >= 1")
-        var random = SplitMix64(seed: seed ^ 0x4D6F_436F_5175_6575)  // "MoCoQueue": apart from the weights' stream
+        var random = SplitMix64(.mocoQueue, seed: seed)  // apart from the weights' stream
         let raw = Tensor(shape: [size, dim], values: (0..<(size * dim)).map { _ in Float(random.nextNormal()) })
         keys = Tensor(shape: [size, dim])
         MoCoLoss.normalizeRows(raw, into: keys)

@@ -1,3 +1,5 @@
+import Kernels
+
 /// One ColorJitter adjustment with its factor.
 public enum ColorAdjustment: Equatable, Hashable, Sendable {
     case brightness(Double)

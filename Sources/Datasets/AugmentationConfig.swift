@@ -1,3 +1,5 @@
+import Foundation
+
 /// ColorJitter strengths: brightness, contrast and saturation factors are drawn from
 /// `[max(0, 1 - x), 1 + x]`, the hue shift from `[-hue, hue]` (hue <= 0.5). A strength of 0 skips the op.
 public struct JitterStrength: Equatable, Hashable, Codable, Sendable {
@@ -155,13 +157,18 @@ public struct AugmentationConfig: Equatable, Hashable, Codable, Sendable {
     }
 }
 
-func parseNumbers(_ text: String, count: Int, what: String) throws -> [Double] {
+/// "a,b,c" -> [a, b, c]: `count` comma-separated finite numbers (spaces allowed), nil for anything else. The
+/// one number-list parser of the program; each caller says in its own words what the list is.
+public func parseNumberList(_ text: String, count: Int) -> [Double]? {
     let parts = text.split(separator: ",", omittingEmptySubsequences: false)
         .map { Double($0.trimmingCharacters(in: .whitespaces)) }
-    guard parts.count == count, parts.allSatisfy({ $0 != nil }) else {
-        throw DatasetError.invalidConfiguration("'\(text)' is not a \(what) (\(count) comma-separated numbers)")
-    }
+    guard parts.count == count, parts.allSatisfy({ $0?.isFinite ?? false }) else { return nil }
     return parts.map { $0! }
 }
 
-import Foundation
+func parseNumbers(_ text: String, count: Int, what: String) throws -> [Double] {
+    guard let values = parseNumberList(text, count: count) else {
+        throw DatasetError.invalidConfiguration("'\(text)' is not a \(what) (\(count) comma-separated numbers)")
+    }
+    return values
+}

@@ -20,3 +20,13 @@ public struct Batch {
 
     public var count: Int { indices.count }
 }
+
+extension Batch {
+    /// A batch made by hand (benchmarks, tests, a step run outside the loader): `images` hold `views` views of
+    /// `images.shape[0] / views` images.
+    public init(images: Tensor, views: Int, labels: [Int] = [], smallImages: Tensor? = nil) {
+        let n = images.shape[0] / views
+        self.init(epoch: 0, step: 0, images: images, labels: labels.isEmpty ? [Int](repeating: -1, count: n) : labels,
+                  indices: Array(0..<n), views: views, smallImages: smallImages, waitSeconds: 0)
+    }
+}

@@ -4,9 +4,10 @@ import Kernels
 /// Builds batches on background threads ahead of the training step.
 ///
 /// Each sample's views depend only on (seed, epoch, dataset index, view): view v of a sample is drawn from
-/// `RandomStream(seed:rank: 0, epoch:sample:substream: v)`, so batches are identical whatever the number of
+/// `RandomStream(.augmentation, seed:key: epoch, sample, v)`, so batches are identical whatever the number of
 /// workers or their timing, and whatever the number of ranks: the rank that happens to read a sample does
-/// not change its views, so W ranks see what one process sees and a run may resume on another W. A worker builds a whole batch; up to `prefetch` batches are built
+/// not change its views, so W ranks see what one process sees and a run may resume on another W. A worker
+/// builds a whole batch; up to `prefetch` batches are built
 /// or waiting beyond the one the consumer holds. `next()` returns them in step order.
 ///
 /// Usage: `start(epoch:step:)`, then `next()` until it returns nil (end of the epoch), then the next epoch.
@@ -94,7 +95,7 @@ public final class BatchLoader {
 
     /// The random stream view `view` of dataset image `sample` is augmented from in `epoch`.
     public static func viewStream(seed: UInt64, epoch: Int, sample: Int, view: Int) -> RandomStream {
-        RandomStream(seed: seed, rank: 0, epoch: epoch, sample: sample, substream: view)
+        RandomStream(.augmentation, seed: seed, key: epoch, sample, view)
     }
 
     static func build(images: LabeledImages, augmentation: Augmentation, views: Int, smallViews: SmallViews?, seed: UInt64,

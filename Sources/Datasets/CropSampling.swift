@@ -3,6 +3,7 @@ import Glibc
 #elseif canImport(Darwin)
 import Darwin
 #endif
+import Kernels
 
 /// torchvision's `RandomResizedCrop.get_params`: up to 10 attempts of a target area uniform in
 /// `scale * H * W` and an aspect ratio log-uniform in `ratio`, `w = round(sqrt(area * ratio))`,

@@ -20,6 +20,10 @@ public enum DatasetError: Error, Equatable, CustomStringConvertible, LocalizedEr
     case io(path: String, reason: String)
     /// A path that is neither a CIFAR-10 nor an STL-10 binary directory.
     case unknownFormat(path: String)
+    /// A file where a dataset directory was expected.
+    case notADirectory(path: String)
+    /// The parent of an image folder's splits (it holds `train/`), given where the training split was expected.
+    case splitsParent(path: String, train: String)
     /// A split that the format does not have.
     case unsupportedSplit(format: String, split: String)
     /// Images whose shape the target format cannot hold.
@@ -52,6 +56,13 @@ public enum DatasetError: Error, Equatable, CustomStringConvertible, LocalizedEr
         case let .unknownFormat(path):
             return "\(path): not a dataset directory (expected cifar-10-batches-bin/ with data_batch_*.bin or "
                 + "test_batch.bin, stl10_binary/ with train_X.bin, or a directory that contains one of them)"
+        case let .notADirectory(path):
+            let archive = [".tar.gz", ".tgz", ".tar", ".zip"].contains { path.lowercased().hasSuffix($0) }
+            return "\(path) is a file, not a dataset directory (expected cifar-10-batches-bin/, stl10_binary/, a folder of "
+                + "images, or a directory that contains one of them)" + (archive ? "; extract the archive first" : "")
+        case let .splitsParent(path, train):
+            return "\(path) holds the splits of an image folder: give its training split, \(train) (the test split is "
+                + "found beside it)"
         case let .unsupportedSplit(format, split):
             return "the \(format) format has no split '\(split)'"
         case let .incompatibleImages(reason):

@@ -24,6 +24,7 @@ public enum DatasetFormat: String, CaseIterable, Sendable {
     /// a directory that contains `cifar-10-batches-bin/` or `stl10_binary/` is accepted too.
     public static func detect(at path: String) throws -> DatasetLocation {
         guard FileAccess.isDirectory(path) else {
+            if FileAccess.isFile(path) { throw DatasetError.notADirectory(path: path) }
             throw DatasetError.missing(path: path, expected: "a dataset directory")
         }
         func has(_ dir: String, _ names: [String]) -> Bool {
@@ -47,6 +48,8 @@ public enum DatasetFormat: String, CaseIterable, Sendable {
             }
             return DatasetLocation(format: .stl10, directory: stlDir)
         }
+        let train = FileAccess.join(path, "train")
+        if ImageFolder.isImageFolder(train) { throw DatasetError.splitsParent(path: path, train: train) }
         throw DatasetError.unknownFormat(path: path)
     }
 }

@@ -1,3 +1,5 @@
+import Kernels
+
 /// Which samples each rank reads at each step, with PyTorch `DistributedSampler` semantics at batch level.
 ///
 /// Per epoch there is one order of the N dataset indices: a permutation that is a function of
@@ -64,7 +66,7 @@ public struct DistributedSampler: Equatable, Sendable {
     /// The epoch's order of dataset indices before padding or dropping (same on every rank).
     public func order(epoch: Int) -> [Int] {
         guard shuffle else { return Array(0..<datasetCount) }
-        var rng = RandomStream(seed: seed, key: [RandomStream.samplerDomain, epoch])
+        var rng = RandomStream(.sampler, seed: seed, key: epoch)
         return rng.permutation(datasetCount)
     }
 

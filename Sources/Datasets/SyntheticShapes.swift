@@ -21,6 +21,11 @@ public enum SyntheticShapes {
     public static let classNames = ["circle", "square", "triangle", "cross", "ring", "horizontal-stripes",
                                     "vertical-stripes", "checkerboard", "line", "two-dots"]
 
+    /// The dataset's sizes unless a run asks for others: enough for a few minutes of training to show the
+    /// method work on two cores.
+    public static let defaultTrainCount = 5000
+    public static let defaultTestCount = 1000
+
     /// Training and test splits (different streams of the same seed).
     public static func generate(classes: Int = 10, trainCount: Int, testCount: Int, imageSize: Int = 32,
                                 seed: UInt64) -> (train: LabeledImages, test: LabeledImages) {
@@ -51,7 +56,7 @@ public enum SyntheticShapes {
         pixels.withUnsafeMutableBufferPointer { buffer in
             let base = buffer.baseAddress!
             Parallel.forEach(count, minimumPerThread: 256) { i in
-                var rng = RandomStream(seed: seed, key: [RandomStream.syntheticDomain, split, i])
+                var rng = RandomStream(.syntheticImage, seed: seed, key: split, i)
                 renderImage(label: i % classes, size: imageSize, rng: &rng, into: base + i * bytes)
             }
         }

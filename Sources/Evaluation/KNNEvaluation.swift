@@ -8,7 +8,7 @@ public struct KNNEvaluation {
     public var k: Int
     public var temperature: Double
 
-    public init(k: Int, temperature: Double) {
+    public init(k: Int = 200, temperature: Double = 0.1) {
         self.k = k
         self.temperature = temperature
     }

@@ -1,4 +1,5 @@
 import Datasets
+import Kernels
 
 /// Class-balanced label-fraction subsets (the 1% / 10% / 100% label regimes of the SimCLR paper).
 public enum LabelFraction {
@@ -15,7 +16,7 @@ public enum LabelFraction {
         for label in byClass.keys.sorted() {
             let members = byClass[label]!
             let take = min(members.count, max(1, Int((fraction * Double(members.count)).rounded())))
-            var stream = RandomStream(seed: seed, key: [domain, label])
+            var stream = RandomStream(.labelFraction, seed: seed, key: label)
             let order = stream.permutation(members.count)
             chosen.append(contentsOf: order.prefix(take).map { members[$0] })
         }
@@ -29,5 +30,4 @@ public enum LabelFraction {
         return counts
     }
 
-    static let domain = 0x4C46_5241   // "LFRA"
 }

@@ -22,8 +22,12 @@ public struct LinearProbeConfig: Sendable, Equatable {
     /// Seeds the weight init and the per-epoch shuffles.
     public var seed: UInt64
 
-    public init(epochs: Int = 100, batchSize: Int = 256, learningRate: Float = 0.1, momentum: Float = 0.9,
-                weightDecay: Float = 0, optimizer: OptimizerKind = .sgd, standardize: Bool = true, seed: UInt64 = 0) {
+    /// The base learning rate an optimizer gets when none is given.
+    public static func defaultLearningRate(for optimizer: OptimizerKind) -> Double { optimizer == .sgd ? 0.1 : 0.001 }
+
+    public init(epochs: Int = 100, batchSize: Int = 256, learningRate: Float = Float(defaultLearningRate(for: .sgd)),
+                momentum: Float = 0.9, weightDecay: Float = 0, optimizer: OptimizerKind = .sgd, standardize: Bool = true,
+                seed: UInt64 = 0) {
         self.epochs = epochs
         self.batchSize = batchSize
         self.learningRate = learningRate
@@ -77,7 +81,7 @@ public final class LinearProbe {
         let count = classCount * featureDim + classCount
         parameters = Tensor(shape: [count])
         gradients = Tensor(shape: [count])
-        var stream = RandomStream(seed: seed, key: [LinearProbe.initDomain])
+        var stream = RandomStream(.probeInit, seed: seed)
         let bound = 1 / Float(featureDim).squareRoot()
         parameters.withUnsafeMutableBufferPointer { p in
             for i in 0..<count { p[i] = stream.uniformFloat(-bound, bound) }
@@ -170,7 +174,7 @@ public final class LinearProbe {
         var history: [ProbeEpochStats] = []
         var step = 0
         for epoch in 0..<config.epochs {
-            var stream = RandomStream(seed: config.seed, key: [LinearProbe.shuffleDomain, epoch])
+            var stream = RandomStream(.probeShuffle, seed: config.seed, key: epoch)
             let order = stream.permutation(n)
             var lossSum = 0.0, correct = 0
             var lr: Float = 0
@@ -235,7 +239,4 @@ public final class LinearProbe {
                      "expected [N, \(featureDim)] features, got \(x.shape)")
         return (x.shape[0], x.shape[1])
     }
-
-    static let initDomain = 0x4C50_494E    // "LPIN"
-    static let shuffleDomain = 0x4C50_5348 // "LPSH"
 }

@@ -8,6 +8,11 @@ public enum Parallel {
         didSet { sk_set_threads(Int32(max(1, threadCount))) }
     }
 
+    /// The cores this process may run on (its CPU affinity mask, sched_getaffinity), which is what the
+    /// default thread count follows: a rank that mpirun, Slurm or taskset bound to one core gets 1, not the
+    /// machine's count (two threads on one bound core run slower than one).
+    public static var availableCores: Int { Int(sk_affinity_cpu_count()) }
+
     /// Runs `body(chunk)` for every chunk in `0..<chunks` on up to `threadCount` threads.
     private static func run(chunks: Int, _ body: (Int) -> Void) {
         if chunks <= 1 || threadCount <= 1 {

@@ -9,7 +9,7 @@ public enum Initialization {
     public static func torchvisionDefaults(_ registry: ParameterRegistry, seed: UInt64) {
         for (index, p) in registry.parameters.enumerated() {
             // One stream per parameter so adding a head does not change the backbone's weights.
-            var rng = SplitMix64(seed: seed &* 0x1000_0000 &+ UInt64(index))
+            var rng = SplitMix64(.modelInit, seed: seed, key: index)
             let t = p.value!
             switch p.kind {
             case .convWeight:

@@ -36,9 +36,10 @@ extension ResNet {
         try AtomicFile.write(data, to: url)
     }
 
-    /// Loads parameters and buffers; throws (and changes nothing) when names, shapes or dtypes differ.
+    /// Loads parameters and buffers from a model file or a training checkpoint (`WeightsFile`); throws (and
+    /// changes nothing) when names, shapes or dtypes differ.
     public func load(from url: URL, scope: LoadScope = .all) throws {
-        try load(tensors: Safetensors.read(contentsOf: url).tensors, scope: scope)
+        try load(tensors: WeightsFile(path: url.path).tensors, scope: scope)
     }
 
     public func load(tensors: [String: SafetensorsEntry], scope: LoadScope = .all) throws {

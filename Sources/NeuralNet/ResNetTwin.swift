@@ -6,9 +6,9 @@ import Kernels
 /// takes the second batch, which may have another resolution, so each batch is normalized and pooled alone.
 ///
 /// Gradients of the two passes add up: the owner's backward runs first and writes the owner's gradients;
-/// the twin's backward then adds each parameter's gradient to the owner's as it becomes final and reports
-/// the sum ready through the owner's gradient readiness hooks, which move to the twin when it is made (set
-/// the hooks first). So the hooks fire once per step, during the second backward.
+/// the twin's backward then adds each parameter's gradient to the owner's as it becomes final. After
+/// `takeOverGradientReadiness()` it also reports the sum ready through the owner's gradient readiness hooks,
+/// which it takes from the owner: the hooks then fire once per step, during the second backward.
 public final class ResNetTwin {
     public let owner: ResNet
     public let twin: ResNet
@@ -21,6 +21,14 @@ public final class ResNetTwin {
         twin.computesInputGradient = owner.computesInputGradient
         // SyncBN: the twin's BatchNorms sum their statistics over the ranks as the owner's do.
         for (t, o) in zip(twin.batchNorms, owner.batchNorms) { t.reducer = o.reducer }
+        for (p, target) in zip(twin.parameters, owner.parameters) {
+            p.onGradientReady = { p in Elementwise.add(p.gradient, into: target.gradient) }
+        }
+    }
+
+    /// Moves the owner's gradient readiness hooks (the gradient buckets' reports) to the twin: each is called
+    /// after the twin added its gradient to the owner's, and the owner's first backward no longer reports.
+    public func takeOverGradientReadiness() {
         for (p, target) in zip(twin.parameters, owner.parameters) {
             let hook = target.onGradientReady
             p.onGradientReady = { p in

@@ -1,33 +1,43 @@
 import Cluster
 import Contrastive
+import Datasets
 import Kernels
 import NeuralNet
-import Optimizers
 import Training
 
-/// What the pretraining loop asks of a method's step (SimCLR's `ContrastiveStep`, MoCo's `MoCoStep`).
-public protocol PretrainingStep: AnyObject {
-    /// `views` is [2b, 3, H, W]: view 1 of this rank's b images, then view 2 of the same images; `smallViews`
-    /// the multi-crop small views, for a step built for them. Returns the global batch's loss and metrics.
-    func run(views: Tensor, smallViews: Tensor?, learningRate: Float, localStop: Bool) throws -> InfoNCEResult
-    /// A stop was requested on some rank during the last step.
-    var stopRequested: Bool { get }
-    var lastTiming: StepTiming { get }
+/// A contrastive method's step math together with the data-parallel step it runs through. `run(views:...)`
+/// is one whole step (benchmarks and tests call it); the trainer runs the math through its own
+/// `DataParallelStep`, the same one.
+public protocol PretrainingStep: StepMath {
+    var tail: DataParallelStep { get }
 }
 
-/// One SimCLR training step: both views of this rank's b images as one batch of 2b (so BatchNorm statistics
-/// cover all views), the embeddings gathered into the global [2B, D], InfoNCE over them, backward, the
-/// gradients summed over ranks, one optimizer step. Loss, BatchNorm statistics and gradients are those of the
-/// global batch; a process without MPI is a world of one, where B = b and every collective is a copy.
-/// docs/distributed-step.md follows these lines one by one.
+extension PretrainingStep {
+    /// One whole step on `views` [2b, 3, H, W] (view 1 of this rank's b images, then view 2 of the same
+    /// images) and, for a multi-crop step, its `smallViews`. `localStop` is this rank's wish to stop after
+    /// the step; every rank learns of it. Returns the global batch's loss and metrics.
+    @discardableResult
+    public func run(views: Tensor, smallViews: Tensor? = nil, learningRate: Float, localStop: Bool = false) throws -> InfoNCEResult {
+        let totals = try tail.run(self, Batch(images: views, views: 2, smallImages: smallViews), learningRate: learningRate,
+                                  localStop: localStop)
+        return InfoNCEResult(loss: totals.loss, metrics: ContrastiveMetrics(anchors: totals.rows, top1Hits: totals.top1Hits,
+                                                                             top5Hits: totals.top5Hits, rankSum: totals.rankSum))
+    }
+
+    public var model: ResNet { tail.model }
+    public var dataParallel: DataParallel { tail.dataParallel }
+    /// Where the last step's time went.
+    public var lastTiming: StepTiming { tail.lastTiming }
+}
+
+/// SimCLR's step math: both views of this rank's b images as one batch of 2b (so BatchNorm statistics cover
+/// all views), the embeddings gathered into the global [2B, D], InfoNCE over them, backward. Loss, BatchNorm
+/// statistics and gradients are those of the global batch; a process without MPI is a world of one, where
+/// B = b and every collective is a copy. docs/distributed-step.md follows these lines one by one; the
+/// gradient sum and the update are the shared tail's (`DataParallelStep`).
 public final class ContrastiveStep: PretrainingStep {
-    public let model: ResNet
+    public let tail: DataParallelStep
     public let loss: InfoNCELoss
-    public let optimizer: Optimizer
-    public let dataParallel: DataParallel
-    public private(set) var lastTiming = StepTiming()
-    /// Set when a stop was requested on any rank during the last step (the ranks agree through the totals).
-    public private(set) var stopRequested = false
     private var gatheredBuffer = ReusableTensor(), globalGradientBuffer = ReusableTensor()
     private var embeddingGradientBuffer = ReusableTensor()
     /// Global rows this rank computes the loss for, and the local batch they are for (recomputed when it changes).
@@ -35,25 +45,20 @@ public final class ContrastiveStep: PretrainingStep {
     /// Multi-crop's small views (docs/multi-crop.md); nil without.
     private let smallCrops: SmallCropBranch?
 
-    /// Without `dataParallel` the step runs in a world of one. With `multiCrop` every step also takes small views.
-    public init(model: ResNet, loss: InfoNCELoss, optimizer: Optimizer, dataParallel: DataParallel? = nil,
-                multiCrop: Bool = false) {
-        self.model = model; self.loss = loss; self.optimizer = optimizer
-        let dataParallel = dataParallel ?? .singleProcess(model: model)
-        self.dataParallel = dataParallel
-        smallCrops = multiCrop ? SmallCropBranch(model: model, loss: loss.config, dataParallel: dataParallel) : nil
+    /// With `multiCrop` every step also takes small views.
+    public init(tail: DataParallelStep, loss: InfoNCELoss, multiCrop: Bool = false) {
+        self.tail = tail
+        self.loss = loss
+        smallCrops = multiCrop ? SmallCropBranch(model: tail.model, loss: loss.config, dataParallel: tail.dataParallel) : nil
     }
 
-    /// `views` is [2b, 3, H, W] laid out [view 1 of this rank's b images; view 2 of the same images];
-    /// `smallViews` (multi-crop, and only then) [N*b, 3, s, s], small view k of the same images at rows k*b..<(k+1)*b.
-    /// `localStop` is this rank's wish to stop after the step (Ctrl-C); every rank learns of it.
-    @discardableResult
-    public func run(views: Tensor, smallViews: Tensor? = nil, learningRate: Float, localStop: Bool = false) throws -> InfoNCEResult {
+    /// `batch.images` is [2b, 3, H, W] laid out [view 1 of this rank's b images; view 2 of the same images];
+    /// `batch.smallImages` (multi-crop, and only then) [N*b, 3, s, s], small view k of the same images at rows
+    /// k*b..<(k+1)*b.
+    public func forwardBackward(_ batch: Batch, clock: inout StepClock) throws -> StepTotals {
+        let views = batch.images, smallViews = batch.smallImages
         precondition((smallViews != nil) == (smallCrops != nil), "small views go with a multi-crop step, and only there")
         let world = dataParallel
-        var clock = StepClock()
-        model.isTraining = true
-        world.beginStep()
         let z = model.forward(views)                                     // [2b, D]
         let small = smallViews.map { smallCrops!.forward($0) }          // [N*b, D], after the global views (note 'Two forwards')
         let (gathered, globalGradient, embeddingGradient) = buffers(local: z.shape)
@@ -75,18 +80,8 @@ public final class ContrastiveStep: PretrainingStep {
         try clock.waiting { try world.gatherViewsBackward(globalGradient, into: embeddingGradient) }  // note 'Gather backward'
         model.backward(embeddingGradient)              // each parameter reports its gradient final: buckets start
         smallCrops?.backward()                         // multi-crop: the buckets start here instead
-        let gradients = try world.finishGradients()    // every gradient summed over the ranks (note 'Gradient sum')
-        StepProfile.measure(.optimizer) {
-            optimizer.step(parameters: model.flatParameters, gradients: model.flatGradients, learningRate: learningRate)
-        }
         let m = partial.metrics
-        var totals = StepTotals(loss: partialLoss, rows: m.anchors, top1Hits: m.top1Hits, top5Hits: m.top5Hits,
-                                rankSum: m.rankSum, stopRequested: localStop)
-        try clock.waiting { try world.sum(&totals) }  // note 'Step totals'
-        stopRequested = totals.stopRequested
-        lastTiming = clock.timing(gradients: gradients)
-        return InfoNCEResult(loss: totals.loss, metrics: ContrastiveMetrics(anchors: totals.rows, top1Hits: totals.top1Hits,
-                                                                             top5Hits: totals.top5Hits, rankSum: totals.rankSum))
+        return StepTotals(loss: partialLoss, rows: m.anchors, top1Hits: m.top1Hits, top5Hits: m.top5Hits, rankSum: m.rankSum)
     }
 
     /// Model FLOPs of the last step's passes by kind (`ResNet.lastTrainingStepFLOPs`), the small crops' included.

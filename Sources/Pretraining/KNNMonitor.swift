@@ -17,7 +17,7 @@ public struct KNNMonitor {
     public init(every: Int, train: LabeledImages, test: LabeledImages) throws {
         guard !train.labels.isEmpty, !test.labels.isEmpty,
               (train.labels + test.labels).allSatisfy({ $0 >= 0 }) else {
-            throw TrainingError.invalidSettings("the kNN monitor needs labelled train and test images (--knn-every)")
+            throw SettingsError("the kNN monitor (`knnEvery`) needs labelled train and test images")
         }
         self.every = every; self.train = train; self.test = test
         classCount = max(train.classNames.count, train.labels.max()! + 1, test.labels.max()! + 1)

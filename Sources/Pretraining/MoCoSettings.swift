@@ -24,9 +24,9 @@ public struct MoCoSettings: Codable, Equatable, Sendable {
 
     /// Why these settings cannot train with global batch `batchSize` (nil: they can).
     public func refusal(globalBatch batchSize: Int) -> String? {
-        guard momentum >= 0 && momentum <= 1 else { return "--moco-momentum must be in [0, 1], got \(momentum)" }
+        guard momentum >= 0 && momentum <= 1 else { return "`moco.momentum` must be in [0, 1], got \(momentum)" }
         guard queueSize >= 1, queueSize % batchSize == 0 else {
-            return "--queue-size \(queueSize) must be a positive multiple of the global batch --batch-size \(batchSize) "
+            return "`moco.queueSize` \(queueSize) must be a positive multiple of the global batch `batchSize` \(batchSize) "
                 + "(each step enqueues the whole batch's keys)"
         }
         return nil

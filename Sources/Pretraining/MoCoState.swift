@@ -65,7 +65,7 @@ extension MoCoState: ReplicatedCheckpointAttachment {
             return "MoCo's metadata (the queue pointer) is missing or does not decode"
         }
         guard let q = tensors[Self.queueName], q.dtype == .F32, q.shape == queue.keys.shape else {
-            return "its MoCo queue is \(tensors[Self.queueName]?.shape ?? []), this run's is \(queue.keys.shape) (--queue-size, --proj-dims)"
+            return "its MoCo queue is \(tensors[Self.queueName]?.shape ?? []), this run's is \(queue.keys.shape) (`moco.queueSize`, `model.headDims`)"
         }
         guard (0..<queue.size).contains(stored.queuePointer) else {
             return "its queue pointer \(stored.queuePointer) is outside the queue of \(queue.size) rows"

@@ -8,8 +8,8 @@ import Training
 
 /// Every setting of a pretraining run. Saved to `config.json` and inside checkpoints, so `--resume`
 /// can refuse to continue a run with different settings.
-public struct PretrainSettings: Equatable, OptimizationSettings, JSONSettings {
-    public var epochs = 100
+public struct PretrainSettings: TrainingSettings {
+    public var epochs = 50
     /// Stop after this many optimizer steps in all (overrides `epochs`).
     public var steps: Int?
     /// The global batch: images per step over all processes (each contributes two views).
@@ -24,7 +24,9 @@ public struct PretrainSettings: Equatable, OptimizationSettings, JSONSettings {
     public var lr: Float = 0.3
     public var momentum: Float = 0.9
     public var weightDecay: Float = 1e-6
-    public var warmupEpochs: Double = 10
+    /// nil: `defaultWarmupEpochs`, at most a tenth of the run. (Runs of earlier versions stored 10 here.)
+    public var warmupEpochs: Double?
+    public static let defaultWarmupEpochs = 10.0
     public var lrScaling = LRScaling.linear
     public var augmentation = AugmentationConfig.simclr(outputSize: 32)
     /// Small views besides the two global ones (docs/multi-crop.md); nil (no key in the JSON) without multi-crop,

@@ -6,8 +6,8 @@ import Training
 /// Multi-crop's second forward and backward in a contrastive step (docs/multi-crop.md, notes 'Two forwards'
 /// and 'Loss'): the small views of this rank's images go through a `ResNetTwin` of the model, so each batch
 /// normalizes and pools at one resolution, and their loss terms join the global rows'. The model's gradient
-/// readiness hooks move to the twin: the buckets start during the second backward (overlap covers that
-/// one only) and are reduced once per step.
+/// readiness hooks (set by `DataParallel`) move to the twin: the buckets start during the second backward
+/// (overlap covers that one only) and are reduced once per step.
 final class SmallCropBranch {
     let twin: ResNetTwin
     let loss: SmallCropLoss
@@ -20,6 +20,7 @@ final class SmallCropBranch {
         self.dataParallel = dataParallel
         self.loss = SmallCropLoss(config: loss)
         twin = ResNetTwin(of: model)
+        twin.takeOverGradientReadiness()
     }
 
     /// This rank's small views [N*b, 3, s, s] -> their embeddings [N*b, D], after the global views' forward.

@@ -23,7 +23,7 @@ public enum PCA {
         let centered = Tensor(shape: [n, d], values: (0..<(n * d)).map { Float(Double(x[$0]) - means[$0 % d] / Double(n)) })
         let cov = Tensor(shape: [d, d])
         matmul(centered, transposed: true, rows: d, inner: n, centered, columns: d, into: cov, alpha: 1 / Float(n))
-        var rng = SplitMix64(seed: seed ^ 0x5043_4100)   // "PCA"
+        var rng = SplitMix64(.pca, seed: seed)
         let q = Tensor(shape: [d, k], values: (0..<(d * k)).map { _ in Float(rng.nextNormal()) })
         orthonormalizeColumns(q, rows: d, columns: k)
         let cq = Tensor(shape: [d, k])

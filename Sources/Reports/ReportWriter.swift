@@ -37,7 +37,7 @@ public enum ReportWriter {
     /// Writes `report.md`, `report.html` and the plots (under `plots/`, one subdirectory per run when there
     /// are several) for `runs` into `directory`; returns the files written, report.md and report.html first.
     @discardableResult
-    public static func write(runs: [RunRecord], to directory: URL) throws -> [URL] {
+    public static func write(runs: [RunRecord], to directory: URL) throws -> ReportFiles {
         precondition(!runs.isEmpty, "a report needs at least one run")
         let runs = RunRecord.uniqueNames(runs)
         var written: [URL] = []
@@ -65,6 +65,16 @@ public enum ReportWriter {
             blocks.append(.heading(2, "Comparison"))
             for c in comparison { try chart(c, in: nil) }
         }
+        // t-SNE maps drawn into this directory (`simclr tsne --out DIR/NAME.svg`), with their neighbour agreement.
+        let maps = FeatureMapSummary.maps(in: directory)
+        if !maps.isEmpty {
+            blocks.append(.heading(2, "Feature maps (t-SNE)"))
+            for (svg, summary) in maps {
+                blocks.append(.chart(path: svg.lastPathComponent, title: summary.title,
+                                     svg: (try? String(contentsOf: svg, encoding: .utf8)) ?? ""))
+                blocks.append(.paragraph(summary.sentence))
+            }
+        }
         for run in runs {
             if runs.count > 1 { blocks.append(.heading(2, run.name)) }
             blocks += describe(run)
@@ -75,7 +85,7 @@ public enum ReportWriter {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         try Data(ReportBlock.markdown(blocks).utf8).write(to: md, options: .atomic)
         try Data(ReportBlock.html(blocks, title: title).utf8).write(to: html, options: .atomic)
-        return [md, html] + written
+        return ReportFiles(markdown: md, html: html, plots: written)
     }
 
     /// The text of a run's section: where it is, what its metrics hold, key settings and results.json.
@@ -183,4 +193,15 @@ enum ReportBlock {
         }
         return out + "</body>\n</html>\n"
     }
+}
+
+/// The files a report wrote: report.md, report.html and the plots, in that order as a collection.
+public struct ReportFiles: RandomAccessCollection {
+    public var markdown: URL
+    public var html: URL
+    public var plots: [URL]
+
+    public var startIndex: Int { 0 }
+    public var endIndex: Int { plots.count + 2 }
+    public subscript(position: Int) -> URL { position == 0 ? markdown : position == 1 ? html : plots[position - 2] }
 }

@@ -147,7 +147,7 @@ public enum TSNE {
     public static func embed(affinities p: [Double], count n: Int, config: TSNEConfig = TSNEConfig(),
                              progress: ((Int, Double) -> Void)? = nil) -> Result {
         precondition(p.count == n * n && n >= 2, "affinities are not \(n) x \(n)")
-        var rng = SplitMix64(seed: config.seed)
+        var rng = SplitMix64(.tsneLayout, seed: config.seed)
         var y = (0..<(2 * n)).map { _ in rng.nextNormal() * config.initialStd }
         var update = [Double](repeating: 0, count: 2 * n), gains = [Double](repeating: 1, count: 2 * n)
         var grad = [Double](repeating: 0, count: 2 * n), rowSums = [Double](repeating: 0, count: n)
@@ -238,7 +238,7 @@ public enum TSNE {
     /// `keep` distinct indices of `0..<count` chosen by a seeded shuffle, ascending (all when keep >= count).
     public static func subsample(count: Int, keep: Int, seed: UInt64) -> [Int] {
         guard keep < count else { return Array(0..<count) }
-        var indices = Array(0..<count), rng = SplitMix64(seed: seed ^ 0x5453_4E45)   // "TSNE"
+        var indices = Array(0..<count), rng = SplitMix64(.tsneSubsample, seed: seed)
         for i in 0..<keep { indices.swapAt(i, i + Int(rng.next() % UInt64(count - i))) }
         return indices[0..<keep].sorted()
     }

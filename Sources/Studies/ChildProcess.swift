@@ -9,7 +9,9 @@ public struct ChildProcess {
     public init(launcher: String) { self.launcher = launcher }
 
     public func run(_ arguments: [String], log: URL, name: String) throws {
-        FileManager.default.createFile(atPath: log.path, contents: nil)
+        guard FileManager.default.createFile(atPath: log.path, contents: nil) else {
+            throw StudyError("cannot create the log file \(log.path)")
+        }
         let logHandle = try FileHandle(forWritingTo: log)
         defer { try? logHandle.close() }
         let process = Process()

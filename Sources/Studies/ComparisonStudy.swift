@@ -116,7 +116,7 @@ public struct ComparisonStudy {
 
     /// Writes comparison.md, comparison.csv and the report of every run (report/); returns comparison.md's
     /// text and the report's files (report.md and report.html first, then the plots).
-    public func write(_ table: ComparisonTable, data: String, model: String) throws -> (markdown: String, report: [URL]) {
+    public func write(_ table: ComparisonTable, data: String, model: String) throws -> (markdown: String, report: ReportFiles) {
         let markdown = Self.markdown(table, data: data, model: model, method: method)
         try AtomicFile.write(Data(markdown.utf8), to: studyDirectory.appendingPathComponent("comparison.md"))
         try AtomicFile.write(Data(table.csv.utf8), to: studyDirectory.appendingPathComponent("comparison.csv"))

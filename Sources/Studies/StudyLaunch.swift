@@ -1,4 +1,5 @@
 import Foundation
+import Kernels
 
 /// How a study (`compare`, `sweep`) starts the runs it is made of: each run is the tool itself with a
 /// subcommand, started as a child process, under an MPI launcher when it has more than one rank.
@@ -20,7 +21,7 @@ public struct StudyLaunch: Equatable {
 
     public init(ranks: Int, launcher: String = "mpirun", launcherArguments: [String] = [], threadsPerRank: Int? = nil,
                 force: Bool = false, program: String = StudyLaunch.currentProgram,
-                cores: Int = ProcessInfo.processInfo.activeProcessorCount) {
+                cores: Int = Parallel.availableCores) {
         self.ranks = ranks; self.launcher = launcher; self.launcherArguments = launcherArguments
         self.threadsPerRank = threadsPerRank ?? max(1, cores / max(1, ranks))
         self.force = force; self.program = program; self.cores = cores

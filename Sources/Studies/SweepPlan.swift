@@ -2,7 +2,6 @@ import Contrastive
 import Foundation
 import Pretraining
 import RunFiles
-import Training
 
 /// The settings `simclr sweep` runs: the pretraining studies chosen and the values each one varies. Each
 /// setting is a short pretraining (the base arguments plus the setting's own) followed by a linear probe

@@ -2,7 +2,6 @@ import Foundation
 import NeuralNet
 import Reports
 import RunFiles
-import Training
 
 /// `simclr sweep` as a plan: for every setting of a `SweepPlan`, a short pretraining (the base arguments,
 /// then the setting's own, which win), a linear probe and optionally kNN on its frozen features; and the

@@ -47,7 +47,7 @@ public enum ChromeTrace {
     }
 
     /// Nanoseconds as microseconds with three decimals (the format's unit).
-    static func microseconds(_ ns: Int64) -> String {
+    public static func microseconds(_ ns: Int64) -> String {
         let sign = ns < 0 ? "-" : ""
         let a = ns.magnitude
         let frac = String(a % 1000)
@@ -55,7 +55,7 @@ public enum ChromeTrace {
     }
 
     /// `s` as a JSON string literal (Foundation's encoder does the escaping).
-    static func quoted(_ s: String) -> String {
+    public static func quoted(_ s: String) -> String {
         guard let data = try? JSONSerialization.data(withJSONObject: s, options: [.fragmentsAllowed, .withoutEscapingSlashes]) else {
             return "\"?\""
         }

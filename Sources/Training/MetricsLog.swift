@@ -14,11 +14,11 @@ public final class MetricsLog {
     private let stepColumn: Int
     private let events: EventFileWriter?
 
-    public init<Row: MetricsRow>(url: URL, rows: Row.Type, resumingAfterStep: Int?, tensorBoard: URL? = nil) throws {
+    public init(url: URL, rows: any MetricsRow.Type, resumingAfterStep: Int?, tensorBoard: URL? = nil) throws {
         self.url = url
-        columns = Row.columns
-        var text = Row.header + "\n"
-        let stepColumn = Row.columns.firstIndex(of: Row.stepColumn)!
+        columns = rows.columns
+        var text = rows.header + "\n"
+        let stepColumn = rows.columns.firstIndex(of: rows.stepColumn)!
         self.stepColumn = stepColumn
         events = try tensorBoard.map {
             try EventFileWriter(directory: $0, fresh: resumingAfterStep == nil, resumingAtStep: resumingAfterStep.map { $0 + 1 })
@@ -54,37 +54,4 @@ public final class MetricsLog {
     }
 
     public func flush() { try? handle?.synchronize() }
-}
-
-/// The last epoch of a pretraining `metrics.csv`: mean loss and contrastive accuracies over its logged steps.
-public struct PretrainMetricsSummary: Equatable {
-    public var epoch: Int
-    public var loss: Double
-    public var top1: Double
-    public var top5: Double
-
-    public init(epoch: Int, loss: Double, top1: Double, top5: Double) {
-        self.epoch = epoch; self.loss = loss; self.top1 = top1; self.top5 = top5
-    }
-
-    /// The loss of the file's last row, if it has one.
-    public static func lastLoss(csv url: URL) -> Double? {
-        guard let text = try? String(contentsOf: url, encoding: .utf8) else { return nil }
-        let lines = text.split(separator: "\n")
-        guard let column = lines.first?.split(separator: ",").firstIndex(of: "loss"), lines.count > 1 else { return nil }
-        let cells = lines[lines.count - 1].split(separator: ",", omittingEmptySubsequences: false)
-        return cells.count > column ? Double(cells[column]) : nil
-    }
-
-    public init(csv url: URL) throws {
-        guard let rows = PretrainMetricsRow.rows(csv: try String(contentsOf: url, encoding: .utf8)) else {
-            throw TrainingError.invalidSettings("\(url.path) is not a pretraining metrics.csv")
-        }
-        guard let last = rows.map(\.epoch).max() else { throw TrainingError.invalidSettings("\(url.path) has no rows") }
-        let final = rows.filter { $0.epoch == last }
-        func mean(_ value: (PretrainMetricsRow) -> Double) -> Double {
-            final.map(value).filter { !$0.isNaN }.reduce(0, +) / Double(final.count)
-        }
-        self.init(epoch: last, loss: mean(\.loss), top1: mean(\.top1), top5: mean(\.top5))
-    }
 }

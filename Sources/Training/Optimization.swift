@@ -15,7 +15,11 @@ public protocol OptimizationSettings {
     var lr: Float { get set }
     var momentum: Float { get set }
     var weightDecay: Float { get set }
-    var warmupEpochs: Double { get set }
+    /// Linear warm-up length in epochs; nil asks for `defaultWarmupEpochs`, shortened to a tenth of the run
+    /// when the run is shorter than ten times that (so a short run is not all warm-up).
+    var warmupEpochs: Double? { get set }
+    /// The warm-up a run gets when it asks for none in particular.
+    static var defaultWarmupEpochs: Double { get }
     var lrScaling: LRScaling { get set }
     /// The global batch (all ranks together): the LR is scaled by it, never by the per-rank batch.
     var batchSize: Int { get }
@@ -32,12 +36,56 @@ extension OptimizationSettings {
         }
     }
 
-    /// The base LR scaled with the global batch, linear warm-up over `warmupEpochs`, then cosine decay to
-    /// zero at `totalSteps`.
+    /// The base learning rate scaled with the global batch (`lrScaling`).
+    public var scaledLearningRate: Float { lrScaling.scaledLR(base: lr, globalBatch: batchSize) }
+
+    /// The base LR scaled with the global batch, linear warm-up (`warmup(totalSteps:stepsPerEpoch:)`), then
+    /// cosine decay to zero at `totalSteps`.
     public func schedule(totalSteps: Int, stepsPerEpoch: Int) -> LearningRateSchedule {
-        let lr = lrScaling.scaledLR(base: self.lr, globalBatch: batchSize)
-        let warmup = min(totalSteps - 1, Int((warmupEpochs * Double(stepsPerEpoch)).rounded()))
-        return LearningRateSchedule(baseLR: lr, warmupSteps: max(warmup, 0), totalSteps: totalSteps)
+        let lr = scaledLearningRate
+        return LearningRateSchedule(baseLR: lr, warmupSteps: warmup(totalSteps: totalSteps, stepsPerEpoch: stepsPerEpoch).steps,
+                                    totalSteps: totalSteps)
+    }
+
+    /// Warm-up steps of a run of `totalSteps`, and why they differ from what was asked, if they do: the default
+    /// is shortened to a tenth of the run; a warm-up is always shorter than the run.
+    public func warmup(totalSteps: Int, stepsPerEpoch: Int) -> (steps: Int, note: String?) {
+        let runEpochs = Double(totalSteps) / Double(max(1, stepsPerEpoch))
+        var epochs = warmupEpochs ?? Self.defaultWarmupEpochs
+        var note: String?
+        if warmupEpochs == nil && epochs > runEpochs / 10 {
+            note = "the default \(epochs.formatted) warm-up epochs shortened to a tenth of this \(runEpochs.formatted)-epoch run"
+            epochs = runEpochs / 10
+        }
+        let stepsAsked = (epochs * Double(stepsPerEpoch)).rounded()
+        let asked = stepsAsked >= Double(totalSteps) ? totalSteps : Int(stepsAsked)   // no trap for 1e20 epochs
+        if asked >= totalSteps && totalSteps > 1 {
+            note = "a warm-up of \(epochs.formatted) epochs covers the whole \(runEpochs.formatted)-epoch run: the learning "
+                + "rate would peak at the last step and never decay"
+        }
+        return (max(0, min(totalSteps - 1, asked)), note)
+    }
+
+    /// One line for logs: the optimizer, the learning rate and its schedule as the run will follow it.
+    public func describeSchedule(totalSteps: Int, stepsPerEpoch: Int) -> String {
+        let schedule = schedule(totalSteps: totalSteps, stepsPerEpoch: stepsPerEpoch)
+        let warm = warmup(totalSteps: totalSteps, stepsPerEpoch: stepsPerEpoch)
+        let warmEpochs = Double(warm.steps) / Double(max(1, stepsPerEpoch))
+        var text = "\(optimizer.rawValue), lr \(schedule.baseLR) (\(lr) with \(lrScaling.rawValue) scaling by the global "
+            + "batch \(batchSize)), momentum \(momentum), weight decay \(weightDecay); "
+            + (warm.steps == 0 ? "no warm-up" : "warm-up \(warm.steps) step\(warm.steps == 1 ? "" : "s") (\(warmEpochs.formatted) epochs)")
+            + ", then cosine decay to 0 at step \(totalSteps)"
+        if let note = warm.note { text += " (\(note))" }
+        return text
+    }
+}
+
+private extension Double {
+    /// 10, 0.5, 2.25: a count of epochs as a person writes it.
+    var formatted: String {
+        let rounded = (self * 100).rounded() / 100
+        guard abs(rounded) < 1e15 else { return String(self) }
+        return rounded == rounded.rounded() ? String(Int(rounded)) : String(rounded)
     }
 }
 

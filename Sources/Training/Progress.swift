@@ -1,18 +1,35 @@
 import Foundation
 
-/// Progress of a long loop: a redrawn bar when stdout is a terminal, plain periodic lines otherwise
-/// (log files, CI). `SIMCLR_PROGRESS=lines` asks for lines even on a terminal (mpirun gives its ranks one
-/// even when its own output goes to a file), `SIMCLR_PROGRESS=bar` for the bar.
+/// How a long loop shows its progress.
+public enum ProgressStyle: String, CaseIterable, Sendable {
+    /// One line redrawn in place (a terminal).
+    case bar
+    /// A plain line every `logEvery` steps (log files, CI, MPI jobs).
+    case lines
+    /// Nothing (metrics.csv and the final lines still say how the run went).
+    case none
+
+    /// What a run gets when it asks for nothing: `SIMCLR_PROGRESS` if set; lines under an MPI launcher (mpirun
+    /// gives its ranks a terminal even when its own output goes to a file, and a bar redrawn there becomes one
+    /// giant line); a bar when stdout is a terminal; lines otherwise.
+    public static func automatic(underMPI: Bool) -> ProgressStyle {
+        if let asked = ProcessInfo.processInfo.environment["SIMCLR_PROGRESS"].flatMap(ProgressStyle.init(rawValue:)) {
+            return asked
+        }
+        if underMPI { return .lines }
+        return isatty(STDOUT_FILENO) == 1 ? .bar : .lines
+    }
+}
+
+/// Progress of a long loop, in the process's `ProgressReporter.style`.
 public final class ProgressReporter {
+    /// How every reporter of this process shows progress; the tool sets it from `--progress` (default
+    /// `ProgressStyle.automatic`).
+    nonisolated(unsafe) public static var style = ProgressStyle.automatic(underMPI: false)
+
     public let total: Int
     public let logEvery: Int
-    private let isTerminal: Bool = {
-        switch ProcessInfo.processInfo.environment["SIMCLR_PROGRESS"] {
-        case "lines": return false
-        case "bar": return true
-        default: return isatty(STDOUT_FILENO) == 1
-        }
-    }()
+    private let style = ProgressReporter.style
     private let start = Date()
     private var firstStep: Int?
 
@@ -21,7 +38,7 @@ public final class ProgressReporter {
     public init(total: Int, logEvery: Int, silent: Bool = false) {
         self.total = total
         self.logEvery = max(1, logEvery)
-        self.silent = silent
+        self.silent = silent || style == .none
     }
 
     public func update(step: Int, fields: String) {
@@ -30,7 +47,7 @@ public final class ProgressReporter {
         let done = step - (firstStep ?? 0)
         let elapsed = Date().timeIntervalSince(start)
         let eta = done > 0 ? elapsed / Double(done) * Double(total - step) : 0
-        if isTerminal {
+        if style == .bar {
             let width = 24
             let filled = min(width, width * step / max(total, 1))
             let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: width - filled)
@@ -43,7 +60,7 @@ public final class ProgressReporter {
     }
 
     /// Ends the bar's line before other output.
-    public func finishLine() { if isTerminal && !silent { print("") } }
+    public func finishLine() { if style == .bar && !silent { print("") } }
 
     public static func duration(_ s: Double) -> String {
         guard s.isFinite else { return "?" }

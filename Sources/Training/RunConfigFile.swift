@@ -11,6 +11,27 @@ public enum RunConfigFile {
         let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys])
         try AtomicFile.write(data, to: directory.appendingPathComponent("config.json"))
     }
+
+    /// What a later command reads back from a run directory's config.json (nil without a readable one).
+    public static func read(in directory: URL) -> Recorded? {
+        guard let data = try? Data(contentsOf: directory.appendingPathComponent("config.json")) else { return nil }
+        return try? JSONDecoder().decode(Recorded.self, from: data)
+    }
+
+    /// The parts of config.json read back: the settings' model (any training run's settings have one).
+    public struct Recorded: Decodable {
+        public struct Settings: Decodable {
+            public var model: ResNetConfig?
+        }
+        public var settings: Settings
+    }
+}
+
+extension ResNetConfig {
+    /// "ResNet-50 stem=cifar width=0.25" for log lines.
+    public var describe: String {
+        "\(arch.displayName) stem=\(stem.rawValue) width=\(width)" + (zeroInitResidual ? " zero-init-residual" : "")
+    }
 }
 
 /// Settings saved as pretty-printed, key-sorted JSON (config.json, checkpoints, the rank configuration check).

@@ -3,7 +3,8 @@ import NeuralNet
 
 /// Global batch statistics for BatchNorm layers (SyncBN): the reducer a layer hands its `BatchStatistics`
 /// to (the two per-channel sums and the count, in forward and in backward), which sums them over all ranks in
-/// one message per layer and pass.
+/// one message per layer and pass. The adapter lives here, where the network (NeuralNet) meets the ranks
+/// (Cluster), so neither of the two knows the other.
 ///
 /// The reducer runs on the compute thread, on the group given (the world), while the gradient reducer's
 /// thread uses its own duplicate; this is allowed because MPI was initialized with MPI_THREAD_MULTIPLE and
@@ -19,5 +20,11 @@ public enum SyncBatchNorm {
                 communicator.abort(message: "SyncBatchNorm statistics: \(error)")
             }
         }
+    }
+
+    /// Makes every BatchNorm of `model` normalize with statistics summed over `communicator`'s ranks.
+    public static func sumStatistics(of model: ResNet, over communicator: any ProcessGroup) {
+        let reduce = statisticsReducer(communicator: communicator)
+        for bn in model.batchNorms { bn.reducer = reduce }
     }
 }

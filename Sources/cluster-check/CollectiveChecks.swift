@@ -16,6 +16,7 @@ func collectiveChecks(_ run: CheckRunner) {
         let hosts = try c.allGatherV(Array("\(c.processorName) local \(c.localRank)/\(c.localSize)".utf8))
         for (rank, host) in hosts.enumerated() { run.info("rank \(rank): \(String(decoding: host, as: UTF8.self))") }
         run.info("size \(W), thread level \(Communicator.providedThreadLevel.map { "\($0)" } ?? "?")")
+        run.info("collective algorithms: \(CollectiveAlgorithms.summary)")
         return firstFailure(
             expect(W == launched, "size \(W) but the launcher started \(launched)"),
             expect(r >= 0 && r < W, "rank \(r) outside 0..<\(W)"),

@@ -2,4 +2,4 @@ import Commands
 
 // OpenBLAS reads its kernel choice when it loads: the tool may restart itself with OPENBLAS_CORETYPE set.
 let arguments = BLASSetup.ensureGoodKernels(arguments: CommandLine.arguments)
-SimCLRTool.main(NegativeNumberArguments.joined(Array(arguments.dropFirst())))
+SimCLRTool.runAsTool(NegativeNumberArguments.joined(Array(arguments.dropFirst())))

@@ -66,4 +66,16 @@ final class SweepAndTraceTests: XCTestCase {
         }
         XCTAssertEqual(Set(events.compactMap { $0["pid"] as? Int }), [0, 1])
     }
+
+    /// MPI runs with the project's libnbc algorithms unless the user chose others (read back through MPI_T).
+    func testProjectChoosesCollectiveAlgorithmsButTheUserWins() throws {
+        let binary = try ClusterHarness.clusterCheck()
+        let chosen = try ClusterHarness.run([binary.path], timeout: 60)
+        XCTAssertEqual(chosen.status, 0, chosen.output)
+        XCTAssertEqual(chosen.lines(startingWith: "INFO collective algorithms:"),
+                       ["INFO collective algorithms: coll_libnbc_iallreduce_algorithm=3 coll_libnbc_iallgather_algorithm=2"], chosen.output)
+        let user = try ClusterHarness.run([binary.path], timeout: 60, environment: ["OMPI_MCA_coll_libnbc_iallreduce_algorithm": "1"])
+        XCTAssertEqual(user.lines(startingWith: "INFO collective algorithms:"),
+                       ["INFO collective algorithms: coll_libnbc_iallreduce_algorithm=1 coll_libnbc_iallgather_algorithm=2"], user.output)
+    }
 }

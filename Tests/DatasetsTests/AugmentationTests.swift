@@ -1,6 +1,7 @@
-import Foundation
-import XCTest
 import Datasets
+import Foundation
+import Kernels
+import XCTest
 
 final class AugmentationTests: XCTestCase {
     /// Area fraction and aspect ratio of sampled crops stay in the requested ranges. On a 1000x1000 image

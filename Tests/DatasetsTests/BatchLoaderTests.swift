@@ -115,25 +115,4 @@ final class BatchLoaderTests: XCTestCase {
         loader?.start(epoch: 0)
         loader = nil
     }
-
-    /// Prints single-thread augmentation throughput and synthetic generation speed (no assertion on speed).
-    func testThroughputReport() throws {
-        let data = SyntheticShapes.generate(trainCount: 1000, testCount: 1, seed: 1)
-        let t0 = Date()
-        _ = SyntheticShapes.generate(trainCount: 10000, testCount: 1, seed: 2)
-        let generation = Date().timeIntervalSince(t0)
-        let augmentation = Augmentation(.simclr(outputSize: 32))
-        var output = [Float](repeating: 0, count: 3 * 32 * 32)
-        let n = 4000
-        let t1 = Date()
-        output.withUnsafeMutableBufferPointer { out in
-            for i in 0..<n {
-                var rng = RandomStream(seed: 1, rank: 0, epoch: 0, sample: i)
-                augmentation.augment(data.train, index: i % data.train.count, rng: &rng, into: out)
-            }
-        }
-        let rate = Double(n) / Date().timeIntervalSince(t1)
-        print(String(format: "synthetic: %.0f images/s (%.2f s per 50k); SimCLR augmentation 32 px, one thread: %.0f views/s",
-                     10000 / generation, 50000 / 10000 * generation, rate))
-    }
 }

@@ -1,6 +1,7 @@
-import Foundation
-import XCTest
 import Datasets
+import Foundation
+import Kernels
+import XCTest
 
 /// PNG and JPEG decoding against Pillow (`Fixtures/images/`, written by `Fixtures/make_image_fixtures.py`
 /// with the RGB Pillow decodes each file to) and against our own PNG writer.

@@ -1,6 +1,7 @@
-import Foundation
-import XCTest
 import Datasets
+import Foundation
+import Kernels
+import XCTest
 
 final class ImageFolderTests: XCTestCase {
     private func image(_ seed: UInt64, width: Int = 8, height: Int = 8) -> RGBImage {

@@ -1,5 +1,6 @@
-import XCTest
 import Datasets
+import Kernels
+import XCTest
 
 final class RandomStreamTests: XCTestCase {
     func testStreamsAreFunctionsOfTheirKey() {

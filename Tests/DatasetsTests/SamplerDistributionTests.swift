@@ -1,6 +1,7 @@
-import Foundation
-import XCTest
 import Datasets
+import Foundation
+import Kernels
+import XCTest
 
 /// The random parameters of the augmentations, as distributions, against torchvision's samplers
 /// (`Fixtures/sampler_reference.json`, written by `Fixtures/make_sampler_reference.py`; the golden tests

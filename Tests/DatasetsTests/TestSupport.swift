@@ -1,6 +1,7 @@
-import Foundation
-import XCTest
 import Datasets
+import Foundation
+import Kernels
+import XCTest
 
 /// A fresh temporary directory, removed when the test ends.
 func makeTemporaryDirectory(_ test: XCTestCase) throws -> String {
@@ -41,5 +42,13 @@ func assertDatasetError<T>(_ body: @autoclosure () throws -> T, mentions: String
         XCTAssertTrue(error.description.contains(mentions), "'\(error)' does not mention \(mentions)", file: file, line: line)
     } catch {
         XCTFail("not a DatasetError: \(error)", file: file, line: line)
+    }
+}
+
+extension RandomStream {
+    /// The augmentation stream keyed as the tests knew it, with the rank in the key (the program always
+    /// passed 0 there; `RandomStream(.augmentation, ...)` keeps that 0).
+    init(seed: UInt64, rank: Int, epoch: Int, sample: Int, substream: Int = 0) {
+        self.init(seed: seed, key: [RandomDomain.augmentation.rawValue, rank, epoch, sample, substream])
     }
 }

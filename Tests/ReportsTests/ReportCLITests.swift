@@ -66,6 +66,11 @@ final class ReportCLITests: XCTestCase {
         XCTAssert(points.allSatisfy { Int($0[2]) == labels[Int($0[3])] }, "labels follow the input rows")
         let agreement = TSNE.nearestNeighbourAgreement(points.flatMap { [$0[0], $0[1]] }, dims: 2, labels: points.map { Int($0[2]) })
         XCTAssertGreaterThan(agreement, 0.95)
+        // The map's summary beside it, for reports: the agreement of the map drawn.
+        let summary = try JSONDecoder().decode(FeatureMapSummary.self,
+                                               from: Data(contentsOf: dir.appendingPathComponent("map.json")))
+        XCTAssertEqual(summary.points, 100)
+        XCTAssertGreaterThan(try XCTUnwrap(summary.mapAgreement), 0.95)
 
         let npy = dir.appendingPathComponent("map.npy")
         XCTAssertEqual(try simclr(["tsne", "--embeddings", xURL.path, "--out", svg.path, "--coords-out", npy.path,

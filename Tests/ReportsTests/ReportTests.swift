@@ -1,6 +1,7 @@
 import Foundation
 import Reports
 import RunFiles
+import SVG
 import XCTest
 
 /// Small run directories in the layouts the tools write, in a temporary directory.
@@ -151,6 +152,23 @@ final class ReportTests: XCTestCase {
         let html = try String(contentsOf: written[1], encoding: .utf8)
         XCTAssertEqual(html.components(separatedBy: "<svg ").count - 1, 2, "both SVGs inline")
         XCTAssert(html.contains("<td>a | b</td>"))
+    }
+
+    /// A t-SNE map drawn into the report's directory, with its summary beside it, is shown with its agreement.
+    func testReportShowsFeatureMapsWithTheirAgreement() throws {
+        let dir = try RunFixtures.temporaryDirectory(self)
+        let run = try RunRecord.load(try RunFixtures.supervised(in: dir))
+        let out = dir.appendingPathComponent("report")
+        try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
+        let map = out.appendingPathComponent("tsne-simclr.svg")
+        try Data(ScatterPlot(title: "t-SNE: simclr", x: [0, 1], y: [1, 0], labels: [0, 1], classNames: []).svg().utf8).write(to: map)
+        try FeatureMapSummary(title: "t-SNE: simclr", points: 2, mapAgreement: 0.25, inputAgreement: 0.5).write(besides: map)
+        let written = try ReportWriter.write(runs: [run], to: out)
+        let md = try String(contentsOf: written[0], encoding: .utf8)
+        XCTAssert(md.contains("## Feature maps (t-SNE)") && md.contains("![t-SNE: simclr](tsne-simclr.svg)"), md)
+        XCTAssert(md.contains("shares its class 25.0% of the time (in the features the map was made from: 50.0%)"), md)
+        let html = try String(contentsOf: written[1], encoding: .utf8)
+        XCTAssertEqual(html.components(separatedBy: "<svg ").count - 1, 3, "the run's two plots and the map inline")
     }
 
     /// Several runs into one directory: combined table, comparison chart, per-run plot folders; run names made unique.

@@ -1,6 +1,6 @@
 import Foundation
 import XCTest
-@testable import ScalingModel
+import ScalingModel
 
 final class AlphaBetaFitTests: XCTestCase {
     private func sweep(alpha: Double, beta: Double, algorithm: CollectiveAlgorithm, ranks: [Int], noise: Double = 0) -> [SweepPoint] {

@@ -225,7 +225,7 @@ final class ClassifierTests: XCTestCase {
         try straight.run()
         let dirB = root.appendingPathComponent("b")
         let halted = try ClassifierTrainer(settings: settings, train: train, test: test, runDirectory: dirB, workers: 2,
-                                           log: { _ in }).run(haltAfterStep: 4)
+                                           log: { _ in }).run(stop: HaltAfterStep(4))
         XCTAssertTrue(halted.stoppedEarly)
         XCTAssertFalse(FileManager.default.fileExists(atPath: dirB.appendingPathComponent("model.safetensors").path))
         let second = try ClassifierTrainer(settings: settings, train: train, test: test, runDirectory: dirB, workers: 0,

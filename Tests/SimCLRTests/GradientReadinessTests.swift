@@ -52,8 +52,9 @@ final class GradientReadinessTests: XCTestCase {
         let group = RecordingGroup()
         group.watch(model.flatGradients)
         // 4 MiB buckets (1 MiB first) cut the 46 MB of gradients into a dozen buckets.
-        let dp = try DataParallel(communicator: group, model: model, syncBatchNorm: false, bucketBytes: 4 << 20,
-                                  overlap: true)
+        var settings = DataParallelSettings()
+        (settings.syncBatchNorm, settings.bucketBytes, settings.overlap) = (false, 4 << 20, true)
+        let dp = try DataParallel(communicator: group, model: model, settings: settings)
         defer { try? dp.reducer.close() }
         let buckets = dp.reducer.buckets
         XCTAssertGreaterThanOrEqual(buckets.count, 8)

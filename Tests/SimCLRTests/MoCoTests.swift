@@ -4,6 +4,7 @@ import Foundation
 import Kernels
 import NeuralNet
 import Pretraining
+import Training
 import XCTest
 
 /// MoCo's training loop in one process on a tiny configuration (16 px synthetic images, width 0.125, a small
@@ -60,7 +61,7 @@ final class MoCoTests: XCTestCase {
         try straight.run()
         let dirB = root.appendingPathComponent("b")
         XCTAssertTrue(try Pretrainer(settings: settings(steps: 5), dataset: data, runDirectory: dirB, workers: 0, log: { _ in })
-            .run(haltAfterStep: 3).stoppedEarly)
+            .run(stop: HaltAfterStep(3)).stoppedEarly)
         let resumed = try Pretrainer(settings: settings(steps: 5), dataset: data, runDirectory: dirB, workers: 2, log: { _ in })
         XCTAssertEqual(try resumed.run(resume: true).steps, 5)
 
@@ -83,7 +84,7 @@ final class MoCoTests: XCTestCase {
 
     func testResumeRefusesAnotherQueueSizeMomentumOrMethod() throws {
         let data = tinyData()
-        try Pretrainer(settings: settings(steps: 4), dataset: data, runDirectory: root, workers: 0, log: { _ in }).run(haltAfterStep: 1)
+        try Pretrainer(settings: settings(steps: 4), dataset: data, runDirectory: root, workers: 0, log: { _ in }).run(stop: HaltAfterStep(1))
         var otherMomentum = settings(steps: 4)
         otherMomentum.moco?.momentum = 0.99
         var simclr = settings(steps: 4)

@@ -31,7 +31,7 @@ final class PretrainerTests: XCTestCase {
 
         let dirB = root.appendingPathComponent("b")
         let first = try Pretrainer(settings: tinySettings(steps: 7), dataset: data, runDirectory: dirB, workers: 2, log: { _ in })
-        let halted = try first.run(haltAfterStep: 3)
+        let halted = try first.run(stop: HaltAfterStep(3))
         XCTAssertTrue(halted.stoppedEarly)
         // A new process would start from a fresh (differently initialized) model: use another seed to be sure.
         let second = try Pretrainer(settings: tinySettings(steps: 7), dataset: data, runDirectory: dirB, workers: 0, log: { _ in })
@@ -75,7 +75,7 @@ final class PretrainerTests: XCTestCase {
     func testCorruptCheckpointIsRefused() throws {
         let dir = root.appendingPathComponent("corrupt")
         let trainer = try Pretrainer(settings: tinySettings(steps: 2), dataset: tinyData(), runDirectory: dir, workers: 0, log: { _ in })
-        try trainer.run(haltAfterStep: 1)
+        try trainer.run(stop: HaltAfterStep(1))
         var bytes = try Data(contentsOf: trainer.checkpointURL)
         bytes[bytes.count - 3] ^= 0xFF
         try bytes.write(to: trainer.checkpointURL)
@@ -113,7 +113,7 @@ final class PretrainerTests: XCTestCase {
     func testResumeRefusesDifferentSettings() throws {
         let dir = root.appendingPathComponent("settings")
         try Pretrainer(settings: tinySettings(steps: 3), dataset: tinyData(), runDirectory: dir, workers: 0, log: { _ in })
-            .run(haltAfterStep: 1)
+            .run(stop: HaltAfterStep(1))
         var other = tinySettings(steps: 3)
         other.temperature = 0.5
         let trainer = try Pretrainer(settings: other, dataset: tinyData(), runDirectory: dir, workers: 0, log: { _ in })
@@ -150,7 +150,7 @@ final class PretrainerTests: XCTestCase {
     func testResumeRefusesSettingsThatDoNotDecode() throws {
         let dir = root.appendingPathComponent("undecodable")
         let first = try Pretrainer(settings: tinySettings(steps: 3), dataset: tinyData(), runDirectory: dir, workers: 0, log: { _ in })
-        try first.run(haltAfterStep: 1)
+        try first.run(stop: HaltAfterStep(1))
         try checkpoint(of: first, withSettings: #"{"epochs":"many"}"#)
         let again = try Pretrainer(settings: tinySettings(steps: 3), dataset: tinyData(), runDirectory: dir, workers: 0, log: { _ in })
         XCTAssertThrowsError(try again.run(resume: true)) { error in
@@ -163,7 +163,7 @@ final class PretrainerTests: XCTestCase {
     func testCheckpointRecordsTheRunAndResumeRefusesOtherData() throws {
         let dir = root.appendingPathComponent("other-data")
         let first = try Pretrainer(settings: tinySettings(steps: 3), dataset: tinyData(), runDirectory: dir, workers: 0, log: { _ in })
-        try first.run(haltAfterStep: 1)
+        try first.run(stop: HaltAfterStep(1))
         let settings = first.settings
         let sgd = SGD(momentum: settings.momentum, weightDecay: settings.weightDecay, segments: parameterSegments(of: first.model))
         let run = try Checkpoint.load(from: first.checkpointURL, model: first.model, optimizer: sgd).run

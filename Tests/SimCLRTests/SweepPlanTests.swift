@@ -1,5 +1,5 @@
+import RunFiles
 import Studies
-import Training
 import XCTest
 
 final class SweepPlanTests: XCTestCase {

@@ -6,6 +6,7 @@ import NeuralNet
 import Pretraining
 import RunFiles
 import TestSupport
+import Training
 import XCTest
 
 /// The trainers' TensorBoard files hold exactly metrics.csv's numbers, also across an interruption and resume.
@@ -53,7 +54,7 @@ final class TensorBoardLogTests: XCTestCase {
         let monitor = try KNNMonitor(every: 2, train: data.train, test: data.test)
         let first = try Pretrainer(settings: settings, dataset: data.train, runDirectory: dir, workers: 1,
                                    knnMonitor: monitor, log: { _ in })
-        try first.run(haltAfterStep: 3)
+        try first.run(stop: HaltAfterStep(3))
         let second = try Pretrainer(settings: settings, dataset: data.train, runDirectory: dir, workers: 1,
                                     knnMonitor: monitor, log: { _ in })
         try second.run(resume: true)

@@ -48,7 +48,7 @@ public enum ProcessHarness {
     /// Runs `arguments` under coreutils `timeout`; stdout and stderr go to one file (no pipe to fill up).
     public static func run(_ arguments: [String], timeout seconds: Int = 120, environment extra: [String: String] = [:]) throws -> Result {
         let log = FileManager.default.temporaryDirectory.appendingPathComponent("harness-\(UUID().uuidString).log")
-        FileManager.default.createFile(atPath: log.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: log.path, contents: nil)   // FileHandle below reports a failure
         defer { try? FileManager.default.removeItem(at: log) }
         let handle = try FileHandle(forWritingTo: log)
         let process = Process()

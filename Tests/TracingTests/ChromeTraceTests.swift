@@ -1,6 +1,6 @@
 import Foundation
 import XCTest
-@testable import Tracing
+import Tracing
 
 final class ChromeTraceTests: XCTestCase {
     /// The file as the viewers read it: every event object of `traceEvents`.

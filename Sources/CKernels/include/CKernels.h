@@ -1,6 +1,6 @@
 // C half of the kernel layer: what needs intrinsics or a C library.
 //
-// - cpu_features.c: what the CPU and OS offer (cpuid, XCR0, AMX tile permission);
+// - cpu_features.c: what the CPU and OS offer (cpuid, XCR0, AMX tile permission); affinity.c: usable CPUs;
 // - bf16.c: float32 <-> bfloat16 conversion, round to nearest even;
 // - dnnl_conv.c: 2-D convolutions (forward, backward-data, backward-weights) through oneDNN;
 // - blocked.c: batch norm, element-wise, pooling and layout kernels on blocked feature maps.
@@ -27,6 +27,9 @@ typedef struct {
 } sk_cpu_features;
 
 void sk_cpu_features_read(sk_cpu_features *out);
+
+/// CPUs in this process's affinity mask (sched_getaffinity), e.g. 1 for a rank bound to one core; at least 1.
+int sk_affinity_cpu_count(void);
 
 // ---- bfloat16 -------------------------------------------------------------------------------------
 /// dst[i] = bf16(src[i]), round to nearest even (NaN stays NaN).

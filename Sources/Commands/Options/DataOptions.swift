@@ -20,7 +20,7 @@ struct DataOptions: ParsableArguments {
 
     @Option(help: ArgumentHelp("Side of the images read from an image folder: the shorter side is resized to it, "
                                    + "then the centre square is kept.", valueName: "px"))
-    var resizeTo = 32
+    var resizeTo = DataSelection().resizeTo
 
     @Flag(help: "Leave out image-folder files that do not decode (named in a log line) instead of refusing to start.")
     var skipBadImages = false
@@ -40,22 +40,26 @@ struct DataOptions: ParsableArguments {
     var syntheticDir: String?
 
     @Option(help: "Training images of the synthetic dataset.")
-    var syntheticTrainCount = 5000
+    var syntheticTrainCount = SyntheticShapes.defaultTrainCount
 
     @Option(help: "Test images of the synthetic dataset.")
-    var syntheticTestCount = 1000
+    var syntheticTestCount = SyntheticShapes.defaultTestCount
 
     @Option(help: "Seed of the synthetic dataset.")
-    var syntheticSeed: UInt64 = 0
+    var syntheticSeed = DataSelection().syntheticSeed
 
-    var isSynthetic: Bool { data == nil || data == "synthetic" }
-
-    /// The cache directory of the synthetic dataset (it will hold cifar-10-batches-bin/).
-    var syntheticDirectory: String {
-        if let syntheticDir { return expand(syntheticDir) }
-        let home = FileManager.default.homeDirectoryForCurrentUser.path
-        return "\(home)/.cache/simclr/synthetic-\(syntheticSeed)-\(syntheticTrainCount)"
+    /// The data the flags select, as the library reads it.
+    var selection: DataSelection {
+        var selection = DataSelection()
+        (selection.data, selection.testData, selection.resizeTo) = (data, testData, resizeTo)
+        (selection.skipBadImages, selection.imageCacheDir, selection.format) = (skipBadImages, imageCacheDir, format.format)
+        (selection.limit, selection.syntheticDir) = (limit, syntheticDir)
+        (selection.syntheticTrainCount, selection.syntheticTestCount, selection.syntheticSeed) =
+            (syntheticTrainCount, syntheticTestCount, syntheticSeed)
+        return selection
     }
+
+    var isSynthetic: Bool { selection.isSynthetic }
 
     func validate() throws {
         if let limit, limit < 1 { throw ValidationError("--limit \(limit) must be at least 1") }
@@ -72,89 +76,17 @@ struct DataOptions: ParsableArguments {
         }
     }
 
-    /// Reads `split` (at most `maxCount` images, and at most `--limit`). Dataset problems (missing files,
-    /// bad sizes, labels out of range) come out as `DatasetError`s naming the file.
     func load(split: DatasetSplit, maxCount: Int? = nil, log: (String) -> Void) throws -> LabeledImages {
-        let cap = [limit, maxCount].compactMap { $0 }.min()
-        if let folder = imageFolder {
-            let directory: String
-            if split == .test {
-                guard let test = testData.map(expand) ?? ImageFolder.evaluationFolder(besides: folder) else {
-                    throw DatasetError.missing(path: URL(fileURLWithPath: folder).deletingLastPathComponent().path + "/test",
-                                               expected: "the test split of \(folder) (a sibling test/ or val/, or --test-data)")
-                }
-                directory = test
-            } else {
-                directory = folder
-            }
-            let images = try ImageFolder.load(directory, size: resizeTo, cacheDirectory: imageCacheDirectory,
-                                              skipBadImages: skipBadImages, log: log)
-            return cap.map { images.prefix($0) } ?? images
-        }
-        guard isSynthetic else {
-            return try resolvedLocation().load(split, limit: cap)
-        }
-        guard split == .train || split == .test else {
-            throw ValidationError("the synthetic dataset has train and test splits, not '\(split.rawValue)'")
-        }
-        let directory = try ensureSynthetic(log: log)
-        return try CIFAR10.load(directory: directory, split: split, limit: cap)
+        try selection.load(split: split, maxCount: maxCount, log: log)
     }
 
-    /// The images for self-supervised pretraining: CIFAR-10's train split, STL-10's train + unlabeled
-    /// splits, the synthetic data's train split. Labels are not used.
-    func loadPretraining(log: (String) -> Void) throws -> LabeledImages {
-        guard !isSynthetic, imageFolder == nil else { return try load(split: .train, log: log) }
-        let location = try resolvedLocation()
-        return try location.load(DatasetSplit.pretraining(for: location.format), limit: limit)
+    func loadPretraining(log: (String) -> Void) throws -> LabeledImages { try selection.loadPretraining(log: log) }
+
+    func source(split: DatasetSplit, pretraining: Bool = false) -> String {
+        selection.source(split: split, pretraining: pretraining)
     }
 
-    /// The --data directory's dataset; when there is none there, the error says how to get one.
-    private func resolvedLocation() throws -> DatasetLocation {
-        do {
-            return try DatasetLocation.resolve(expand(data!), format: format.format)
-        } catch let error as DatasetError {
-            switch error {
-            case .missing, .unknownFormat:
-                throw CommandError("\(error). Download CIFAR-10 with deploy/get-cifar10.sh (STL-10: deploy/get-stl10.sh) "
-                                   + "and pass its directory, or leave out --data to train on the synthetic shapes.")
-            default: throw error
-            }
-        }
-    }
-
-    /// The cached synthetic dataset's cifar-10-batches-bin path, generating it first when missing or when
-    /// its files do not hold the requested numbers of images.
-    func ensureSynthetic(log: (String) -> Void) throws -> String {
-        let root = syntheticDirectory
-        let cifar = URL(fileURLWithPath: root).appendingPathComponent(CIFAR10.directoryName).path
-        let expected = [(CIFAR10.trainFiles[0], syntheticTrainCount), (CIFAR10.testFile, syntheticTestCount)]
-        let sizes = expected.map { fileSize("\(cifar)/\($0.0)") }
-        if zip(sizes, expected).allSatisfy({ $0 == $1.1 * CIFAR10.recordBytes }) {
-            log("using cached synthetic dataset at \(cifar)")
-            return cifar
-        }
-        let why = data == nil ? "no --data given" : "--data synthetic"
-        let stale = sizes.contains { $0 != nil } ? ", replacing a cache of other sizes" : ""
-        log("generating synthetic dataset (\(syntheticTrainCount) train / \(syntheticTestCount) test images, "
-            + "seed \(syntheticSeed)) in \(cifar) (\(why)\(stale))")
-        // Files are written atomically, so ranks that generate at the same time leave identical, whole files.
-        return try SyntheticShapes.writeCIFAR(to: root, trainCount: syntheticTrainCount,
-                                              testCount: syntheticTestCount, seed: syntheticSeed)
-    }
-
-    /// `--data` when it is a folder of images (and not a CIFAR-10/STL-10 directory).
-    var imageFolder: String? {
-        guard !isSynthetic, format == .auto else { return nil }
-        let path = expand(data!)
-        if (try? DatasetFormat.detect(at: path)) != nil { return nil }
-        return ImageFolder.isImageFolder(path) ? path : nil
-    }
-
-    var imageCacheDirectory: String {
-        if let imageCacheDir { return expand(imageCacheDir) }
-        return FileManager.default.homeDirectoryForCurrentUser.path + "/.cache/simclr/image-folders"
-    }
+    func describe() -> String { selection.describe() }
 
     /// These options as command-line arguments, to hand the same data to another command.
     var arguments: [String] {
@@ -163,7 +95,7 @@ struct DataOptions: ParsableArguments {
         if format != .auto { args += ["--format", format.rawValue] }
         if let limit { args += ["--limit", String(limit)] }
         if let testData { args += ["--test-data", testData] }
-        if resizeTo != 32 { args += ["--resize-to", String(resizeTo)] }
+        if resizeTo != DataSelection().resizeTo { args += ["--resize-to", String(resizeTo)] }
         if skipBadImages { args.append("--skip-bad-images") }
         if let imageCacheDir { args += ["--image-cache-dir", imageCacheDir] }
         if isSynthetic {
@@ -172,39 +104,5 @@ struct DataOptions: ParsableArguments {
                      "--synthetic-test-count", String(syntheticTestCount), "--synthetic-seed", String(syntheticSeed)]
         }
         return args
-    }
-
-    /// Format and split of what `load(split:)` (or `loadPretraining`, with `pretraining`) reads, without
-    /// paths: ranks may mount the same data at different places.
-    func source(split: DatasetSplit, pretraining: Bool = false) -> String {
-        let cap = limit.map { "[:\($0)]" } ?? ""
-        if isSynthetic { return "synthetic/\(split.rawValue)\(cap)" }
-        if imageFolder != nil { return "image-folder/\(split.rawValue)@\(resizeTo)\(cap)" }
-        guard let location = try? DatasetLocation.resolve(expand(data!), format: format.format) else {
-            return "\(format.rawValue)/\(split.rawValue)\(cap)"
-        }
-        let read = pretraining ? DatasetSplit.pretraining(for: location.format) : split
-        return "\(location.format.rawValue)/\(read.rawValue)\(cap)"
-    }
-
-    /// One line for logs.
-    func describe() -> String {
-        let cap = limit.map { ", first \($0) images" } ?? ""
-        if isSynthetic {
-            return "synthetic shapes (\(syntheticTrainCount) train / \(syntheticTestCount) test, "
-                + "seed \(syntheticSeed)) at \(syntheticDirectory)\(cap)"
-        }
-        let path = expand(data!)
-        if let folder = imageFolder { return "image folder \(folder) at \(resizeTo)x\(resizeTo)\(cap)" }
-        if let location = try? DatasetLocation.resolve(path, format: format.format) {
-            return "\(location.format.rawValue) at \(location.directory)\(cap)"
-        }
-        return "\(path) (format \(format.rawValue))\(cap)"
-    }
-
-    private func expand(_ path: String) -> String { NSString(string: path).expandingTildeInPath }
-
-    private func fileSize(_ path: String) -> Int? {
-        (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.intValue
     }
 }

@@ -7,34 +7,29 @@ import Training
 
 extension OptimizerKind: ExpressibleByArgument {}
 extension LRScaling: ExpressibleByArgument {}
+extension ProgressStyle: ExpressibleByArgument {}
 
-/// A command's default optimizer and schedule (pretraining and the classifiers differ).
-protocol OptimizationDefaults {
-    static var optimizer: OptimizerKind { get }
-    static var lr: Float { get }
-    static var momentum: Float { get }
-    static var weightDecay: Float { get }
-    static var warmupEpochs: Double { get }
-    static var lrScaling: LRScaling { get }
-}
-
-/// Optimizer and learning-rate schedule flags, shared by every training command with its own defaults.
-struct OptimizationOptions<Defaults: OptimizationDefaults>: ParsableArguments {
-    @Option(help: "sgd, adamw or lars.") var optimizer: OptimizerKind = Defaults.optimizer
-    @Option(help: "Base learning rate, scaled by --lr-scaling with the global batch.") var lr: Float = Defaults.lr
-    @Option(help: "Momentum (SGD, LARS).") var momentum: Float = Defaults.momentum
-    @Option(help: "Weight decay.") var weightDecay: Float = Defaults.weightDecay
-    @Option(help: "Linear warm-up length in epochs, then cosine decay.") var warmupEpochs: Double = Defaults.warmupEpochs
+/// Optimizer and learning-rate schedule flags, shared by every training command; the defaults are those of
+/// the command's settings type (pretraining and the classifiers differ).
+struct OptimizationOptions<Defaults: TrainingSettings>: ParsableArguments {
+    @Option(help: "sgd, adamw or lars.") var optimizer: OptimizerKind = Defaults().optimizer
+    @Option(help: "Base learning rate, scaled by --lr-scaling with the global batch.") var lr: Float = Defaults().lr
+    @Option(help: "Momentum (SGD, LARS).") var momentum: Float = Defaults().momentum
+    @Option(help: "Weight decay.") var weightDecay: Float = Defaults().weightDecay
+    @Option(help: "Linear warm-up length in epochs, then cosine decay (default: the command's, shortened to a tenth of the run).")
+    var warmupEpochs: Double?
     @Option(help: "LR scaling by global batch B: linear (lr*B/256), sqrt (lr*sqrt(B)) or none.")
-    var lrScaling: LRScaling = Defaults.lrScaling
+    var lrScaling: LRScaling = Defaults().lrScaling
 
     func validate() throws {
         guard lr > 0, lr.isFinite else { throw ValidationError("--lr must be positive") }
         guard momentum >= 0, momentum < 1 else { throw ValidationError("--momentum must lie in [0, 1)") }
         guard weightDecay.isFinite else { throw ValidationError("--weight-decay \(weightDecay) is not a number") }
         guard weightDecay >= 0 else { throw ValidationError("--weight-decay must not be negative") }
-        guard warmupEpochs.isFinite else { throw ValidationError("--warmup-epochs \(warmupEpochs) is not a number") }
-        guard warmupEpochs >= 0 else { throw ValidationError("--warmup-epochs must not be negative") }
+        if let warmupEpochs {
+            guard warmupEpochs.isFinite else { throw ValidationError("--warmup-epochs \(warmupEpochs) is not a number") }
+            guard warmupEpochs >= 0 else { throw ValidationError("--warmup-epochs must not be negative") }
+        }
     }
 
     func apply<S: OptimizationSettings>(to settings: inout S) {
@@ -45,18 +40,14 @@ struct OptimizationOptions<Defaults: OptimizationDefaults>: ParsableArguments {
         settings.warmupEpochs = warmupEpochs
         settings.lrScaling = lrScaling
     }
-
-    /// One line for logs.
-    func describe(scaledLR: Float) -> String {
-        "\(optimizer.rawValue), lr \(scaledLR) after \(lrScaling.rawValue) scaling of \(lr), momentum \(momentum), "
-            + "weight decay \(weightDecay), \(warmupEpochs) warm-up epochs then cosine"
-    }
 }
 
 /// How a training command spreads over MPI ranks (used only under a launcher).
 struct DistributedOptions: ParsableArguments {
-    @Flag(inversion: .prefixedNo, help: "Under MPI: BatchNorm statistics over the global batch (SyncBN).") var syncBn = true
-    @Option(help: "Under MPI: gradient all-reduce bucket size in MB.") var bucketMb = 25.0
+    @Flag(inversion: .prefixedNo, help: "Under MPI: BatchNorm statistics over the global batch (SyncBN).")
+    var syncBn = DataParallelSettings().syncBatchNorm
+    @Option(help: "Under MPI: gradient all-reduce bucket size in MB.")
+    var bucketMb = Double(DataParallelSettings().bucketBytes) / (1024 * 1024)
     @Flag(help: "Under MPI: all-reduce gradients after backward instead of overlapping with it.") var noOverlap = false
     @Option(help: "Under MPI: check every N steps that all replicas hold identical parameters (always at checkpoints).")
     var verifyReplicas: Int?
@@ -74,11 +65,18 @@ struct DistributedOptions: ParsableArguments {
         if let v = verifyReplicas, v < 1 { throw ValidationError("--verify-replicas must be at least 1") }
     }
 
+    /// The settings every rank must share.
+    var settings: DataParallelSettings {
+        var settings = DataParallelSettings()
+        settings.syncBatchNorm = syncBn
+        settings.bucketBytes = Int(bucketMb * 1024 * 1024)
+        settings.overlap = !noOverlap
+        return settings
+    }
+
     func options(_ communicator: Communicator) -> DataParallelOptions {
         var options = DataParallelOptions(communicator: communicator)
-        options.syncBatchNorm = syncBn
-        options.bucketBytes = Int(bucketMb * 1024 * 1024)
-        options.overlap = !noOverlap
+        options.settings = settings
         options.verifyReplicasEvery = verifyReplicas
         options.fault = testingFault
         options.collectiveTimeout = collectiveTimeout > 0 ? collectiveTimeout : nil
@@ -97,9 +95,13 @@ struct DistributedOptions: ParsableArguments {
 
 /// Threads and data workers of a training command.
 struct RuntimeOptions: ParsableArguments {
-    @Option(help: "BLAS and kernel threads (default: all cores).") var threads: Int?
+    @Option(help: "BLAS and kernel threads (default: the cores this process may run on).") var threads: Int?
     @Option(help: "Background threads preparing batches.") var workers = 2
     @Option(help: "Batches prepared ahead of the step.") var prefetch = 2
+    @Option(help: ArgumentHelp("How progress is shown: bar (redrawn in place), lines (one every --log-every steps) or none. "
+                                   + "Default: lines under MPI or when stdout is not a terminal, else bar.",
+                               valueName: "bar|lines|none"))
+    var progress: ProgressStyle?
     @Option(help: ArgumentHelp("Arithmetic of convolutions and Linear layers: fp32, or bf16 (PyTorch CPU autocast semantics; needs a CPU with bf16 instructions). bf16-reference computes bf16's rounding in fp32 (slow; for checking numerics).")) var precision: ComputePrecision = .fp32
 
     func validate() throws {
@@ -120,6 +122,7 @@ struct RunContext {
     init(communicator: Communicator?, runtime: RuntimeOptions, data: DataOptions) {
         self.communicator = communicator
         threadCount = applyThreads(runtime.threads)
+        ProgressReporter.style = runtime.progress ?? .automatic(underMPI: communicator != nil)
         info = RunInfo.collect(command: CommandLine.arguments.joined(separator: " "))
         info["data"] = data.describe()
         info["threads"] = String(threadCount)
@@ -132,19 +135,25 @@ struct RunContext {
 
 /// Runs a training or evaluation command: MPI is initialized only under a launcher (and finalized after); under MPI an error
 /// on one rank aborts the job with its message; without MPI a training error (NaN loss, bad settings) is
-/// printed and exits with status 2.
+/// printed and exits with status 2. A run that stopped early (checkpoint written) ends with its outcome's
+/// exit status: not a success after Ctrl-C or SIGTERM, so `pretrain && linear-eval` stops there.
 /// `threadLevel`: what MPI must provide (MULTIPLE only when a communication thread overlaps the all-reduces).
-func runTrainingCommand(threadLevel: ThreadLevel = .multiple, _ body: (Communicator?) throws -> Void) throws {
+func runTrainingCommand(threadLevel: ThreadLevel = .multiple, _ body: (Communicator?) throws -> StopOutcome?) throws {
     let communicator = launchedUnderMPI() ? try Communicator.initialize(threadLevel: threadLevel) : nil
     defer { if communicator != nil { try? Communicator.finalize() } }
+    var outcome: StopOutcome?
     try runAbortingOnError(communicator) {
         do {
-            try body(communicator)
-        } catch let error as TrainingError where communicator == nil {
-            print("error: \(error)")
+            outcome = try body(communicator)
+        } catch where communicator == nil && (error is TrainingError || error is SettingsError) {
+            print("error: \(SettingFlags.message(error))")
             throw ExitCode(2)
         }
     }
-    // Interrupted (checkpoint written): not a success, so `pretrain && linear-eval` stops here.
-    if let status = StopSignal.exitStatus { throw ExitCode(status) }
+    if let status = outcome?.exitStatus, status != 0 { throw ExitCode(status) }
+}
+
+/// The stop policy of a training command: Ctrl-C and SIGTERM, and the hidden `--testing-halt-after`.
+func stopPolicy(haltAfter step: Int?) -> StopPolicy {
+    step.map { StopPolicies([SignalStop(), HaltAfterStep($0)]) } ?? SignalStop()
 }

@@ -1,49 +1,33 @@
 /// A small, fast, deterministic PRNG: xoshiro256** seeded through splitmix64.
 ///
-/// Streams are pure functions of their key: `RandomStream(seed:rank:epoch:sample:substream:)` hashes the
-/// five numbers (splitmix64's finalizer, chained), so the augmentation of a sample depends on nothing else:
-/// not on thread scheduling, worker count or what was drawn before (docs/random-streams.md lists the keys).
+/// Streams are pure functions of their key: the program makes every stream with `init(_:seed:key:)`, whose
+/// domain tag says what the numbers are for (docs/random-streams.md lists every domain and its key), so the
+/// augmentation of a sample depends on nothing else: not on thread scheduling, worker count, the rank that
+/// reads it or what was drawn before.
 public struct RandomStream: RandomNumberGenerator, Sendable {
     private var s0: UInt64, s1: UInt64, s2: UInt64, s3: UInt64
 
-    /// splitmix64's output function: a bijective 64-bit mixer.
-    @inline(__always)
-    public static func mix(_ value: UInt64) -> UInt64 {
-        var z = value &+ 0x9E37_79B9_7F4A_7C15
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
     /// A stream seeded by one 64-bit value (state filled by splitmix64, as xoshiro's authors recommend).
     public init(seed: UInt64) {
-        var x = seed
-        func nextSplitMix() -> UInt64 {
-            x = x &+ 0x9E37_79B9_7F4A_7C15
-            var z = x
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-        s0 = nextSplitMix(); s1 = nextSplitMix(); s2 = nextSplitMix(); s3 = nextSplitMix()
+        var splitMix = SplitMix64(seed: seed)
+        s0 = splitMix.next(); s1 = splitMix.next(); s2 = splitMix.next(); s3 = splitMix.next()
     }
 
-    /// A stream keyed by `seed` and a path of integers (a domain tag first keeps different uses apart).
+    /// A stream keyed by `seed` and a path of integers, splitmix64's mixer chained over them. The program's
+    /// streams start the path with their domain's tag (`init(_:seed:key:)`); this raw form is that derivation.
     public init(seed: UInt64, key: [Int]) {
-        var h = RandomStream.mix(seed)
-        for k in key { h = RandomStream.mix(h ^ RandomStream.mix(UInt64(bitPattern: Int64(k)))) }
+        var h = SplitMix64.mix(seed)
+        for k in key { h = SplitMix64.mix(h ^ SplitMix64.mix(UInt64(bitPattern: Int64(k)))) }
         self.init(seed: h)
     }
 
-    /// The augmentation stream of one sample: a deterministic function of these five numbers.
-    /// `substream` separates the two views of a sample (0 and 1).
-    public init(seed: UInt64, rank: Int, epoch: Int, sample: Int, substream: Int = 0) {
-        self.init(seed: seed, key: [RandomStream.augmentationDomain, rank, epoch, sample, substream])
+    /// The stream of `domain` for `seed` and the domain's `key` (see `RandomDomain`).
+    public init(_ domain: RandomDomain, seed: UInt64, key: Int...) {
+        precondition(domain.generator == .xoshiro, "\(domain) draws from SplitMix64")
+        // The augmentation's path keeps a 0 where early versions put the rank (every caller passed 0), so
+        // every view stays what it was.
+        self.init(seed: seed, key: domain == .augmentation ? [domain.rawValue, 0] + key : [domain.rawValue] + key)
     }
-
-    static let augmentationDomain = 0x4155_4755   // "AUGU"
-    static let samplerDomain = 0x5341_4D50        // "SAMP"
-    static let syntheticDomain = 0x5359_4E54      // "SYNT"
 
     @inline(__always)
     public mutating func next() -> UInt64 {

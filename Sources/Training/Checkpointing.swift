@@ -16,6 +16,7 @@ extension Checkpoint {
         let isLeader = dp.rank == 0
         var position = TrainingPosition(step: 0, optimizerStepCount: 0)
         var failure: Error?
+        try attachment?.prepare(over: dp)  // collective: the attachment's names and shapes are known from here
         if isLeader {
             do {
                 let saved = try load(from: url, model: model, optimizer: optimizer, attachment: attachment)
@@ -60,6 +61,19 @@ extension RunIdentity {
         }
         // Another rank count is accepted: the global batch, the sample order and every sample's views do not
         // depend on it (the step's sums are only added in another order).
+        // Not recorded: the defaults. Recorded by another version and not decodable here: not compared.
+        func settings(_ json: String?) -> DataParallelSettings? { json.map(DataParallelSettings.init(json:)) ?? DataParallelSettings() }
+        if let now = settings(dataParallel), let then = settings(saved.dataParallel), !now.sameTrainingAs(then) {
+            return "it was written with other data-parallel settings (\(then.json)); this run has \(now.json)"
+        }
         return nil
+    }
+}
+
+extension DataParallelSettings {
+    /// Settings from their JSON (nil when it does not decode).
+    init?(json: String) {
+        guard let settings = try? JSONDecoder().decode(DataParallelSettings.self, from: Data(json.utf8)) else { return nil }
+        self = settings
     }
 }

@@ -1,0 +1,43 @@
+import Datasets
+import Kernels
+import NeuralNet
+import Pretraining
+import Training
+
+/// What `simclr bench` times: full SimCLR training steps (forward, InfoNCE at the pretraining default
+/// temperature over the batch's two halves as the two views, backward, SGD with momentum 0.9).
+public struct BenchSettings {
+    /// Images per step over all ranks (its two halves are the two views of batchSize / 2 images).
+    public var batchSize = 128
+    public var imageSize = 32
+    public var model = ResNetConfig(stem: .cifar, width: 1.0, headDims: [512, 256])
+    public var precision = ComputePrecision.fp32
+    /// How the convolutions choose their algorithms (see `ConvAlgorithmChoice`).
+    public var convAlgorithm = ConvAlgorithmChoice.auto
+    /// Timed steps (the median is reported) and untimed warm-up steps before them.
+    public var steps = 10, warmup = 2
+    /// Train on augmented views of this dataset (a CIFAR-10/STL-10 directory or "synthetic") and time the
+    /// loader; nil: fixed random views.
+    public var data: String?
+    /// Loader threads with `data`.
+    public var workers = 2
+    /// Measure the machine's peak first (on the leader).
+    public var roofline = true
+    /// Multi-crop's small views besides the two global ones.
+    public var multiCrop: MultiCropConfig?
+    /// Under MPI: the data-parallel step's settings.
+    public var dataParallel = DataParallelSettings()
+
+    public init() {}
+
+    /// Why these settings cannot be timed on `world` ranks (nil: they can).
+    public func refusal(world: Int) -> String? {
+        guard batchSize >= 2, batchSize % 2 == 0 else { return "`batchSize` must be even and >= 2 (two views per image)" }
+        guard batchSize % (2 * world) == 0 else {
+            return "`batchSize` \(batchSize) must split into an even number of images per rank (\(world) ranks)"
+        }
+        guard steps >= 1, warmup >= 0 else { return "`steps` must be >= 1 and `warmup` >= 0" }
+        guard imageSize >= 8 else { return "`imageSize` must be at least 8" }
+        return nil
+    }
+}

@@ -1,0 +1,151 @@
+import Cluster
+import Contrastive
+import Datasets
+import Dispatch
+import Foundation
+import Kernels
+import NeuralNet
+import Optimizers
+import Pretraining
+import Training
+
+/// `simclr bench`: times full SimCLR training steps (`BenchSettings`) through the same data-parallel step
+/// training runs, and says where the time goes.
+public final class StepBenchmark {
+    public let settings: BenchSettings
+    public let model: ResNet
+    public let step: ContrastiveStep
+    public var dataParallel: DataParallel { step.dataParallel }
+    /// The machine's peaks, measured before the model runs, on the leader only (other ranks would compete for
+    /// its cores); nil with `roofline` off.
+    public let limits: MachineLimits?
+    public let threads: Int
+    private let views: BenchViews
+    private let distributed: Bool
+
+    public var isLeader: Bool { dataParallel.rank == 0 }
+    public var perRank: Int { settings.batchSize / dataParallel.size }
+
+    /// Under MPI (`communicator`), every rank must run the same bench: the data-parallel step is built through
+    /// the ranks' configuration check, as training's. `threads`: the kernel threads in use.
+    public init(settings: BenchSettings, communicator: (any ProcessGroup)?, threads: Int) throws {
+        if let why = settings.refusal(world: communicator?.size ?? 1) { throw SettingsError(why) }
+        self.settings = settings
+        self.threads = threads
+        distributed = communicator != nil
+        model = ResNet(config: settings.model, seed: 1)
+        model.precision = settings.precision
+        model.convAlgorithm = settings.convAlgorithm
+        var dataParallel = DataParallel.singleProcess(model: model)
+        if let communicator {
+            var options = DataParallelOptions(communicator: communicator)
+            options.settings = settings.dataParallel
+            let shape = LabeledImages(height: settings.imageSize, width: settings.imageSize, pixels: [], labels: [], classNames: [])
+            dataParallel = try options.makeDataParallel(
+                model: model, configuration: "bench \(settings.model.describe) \(settings.precision.rawValue) \(settings.convAlgorithm.rawValue)",
+                dataset: DatasetIdentity(of: shape, source: settings.data ?? "random views"))
+        }
+        let world = dataParallel.size, rank = dataParallel.rank
+        limits = (settings.roofline && rank == 0) ? MachineLimits.measure(threads: threads) : nil
+        views = try BenchViews(settings: settings, perRank: settings.batchSize / world, rank: rank, world: world)
+        let tail = DataParallelStep(model: model, optimizer: SGD(momentum: 0.9, weightDecay: 1e-6, segments: parameterSegments(of: model)),
+                                    dataParallel: dataParallel)
+        step = ContrastiveStep(tail: tail, loss: InfoNCELoss(config: InfoNCEConfig(temperature: PretrainSettings().temperature)),
+                               multiCrop: settings.multiCrop != nil)
+    }
+
+    /// What is timed, said before timing: the ranks, the machine's peaks, the model, the batch and the data.
+    public var header: [String] {
+        var lines: [String] = []
+        let p = settings.dataParallel
+        if distributed {
+            lines.append("distributed: \(dataParallel.size) ranks, \(perRank) images per rank, sync BN \(p.syncBatchNorm), "
+                         + "buckets \(Double(p.bucketBytes) / (1024 * 1024)) MB, overlap \(p.overlap)")
+        }
+        lines += limits?.lines ?? []
+        lines.append("model: \(settings.model.describe) head=\(settings.model.headDims.map(String.init).joined(separator: ",")) "
+                     + "params=\(model.registry.parameterCount)")
+        lines.append("batch \(settings.batchSize) x \(settings.imageSize)px, threads \(threads), precision \(settings.precision.rawValue), "
+                     + "convolutions \(settings.convAlgorithm.rawValue), warm-up \(settings.warmup), timed steps \(settings.steps)")
+        if let d = views.description { lines.append(d) }
+        if let m = settings.multiCrop {
+            lines.append("multi-crop: \(perRank / 2) images per rank x (2 global views + \(m.count) small crops of \(m.size) px); "
+                         + "img/s counts the global views")
+        }
+        return lines
+    }
+
+    /// Runs the warm-up and the timed steps (collective); returns the report.
+    public func run() throws -> BenchReport {
+        for _ in 0..<settings.warmup {
+            let (global, small) = try views.next()
+            try step.run(views: global, smallViews: small, learningRate: 0.01)
+        }
+        let profile = StepProfile()
+        StepProfile.active = profile
+        defer { StepProfile.active = nil }
+        var times: [Double] = [], timings: [StepTiming] = [], dataWait = 0.0
+        for _ in 0..<settings.steps {
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            let (global, small) = try views.next()
+            dataWait += Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9
+            try step.run(views: global, smallViews: small, learningRate: 0.01)
+            times.append(Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9)
+            timings.append(step.lastTiming)
+        }
+        return report(times: times, timings: timings, profile: profile, dataWait: dataWait / Double(settings.steps))
+    }
+
+    /// Stops the data-parallel machinery (collective).
+    public func close() throws { try dataParallel.close() }
+
+    private func report(times: [Double], timings: [StepTiming], profile: StepProfile, dataWait: Double) -> BenchReport {
+        func r(_ x: Double) -> Double { (x * 1000).rounded() / 1000 }
+        func mean(_ f: (StepTiming) -> Double) -> Double { timings.map(f).reduce(0, +) / Double(max(timings.count, 1)) }
+        func ms(_ kind: WorkKind) -> Double { r((profile.seconds[kind] ?? 0) / Double(settings.steps) * 1000) }
+        let world = Double(dataParallel.size)
+        let median = times.sorted()[times.count / 2]
+        let flops = step.lastTrainingStepFLOPs
+        let stepFLOPs = (flops.convolution + flops.head) * world
+        var report = BenchReport()
+        (report.imagesPerSecond, report.msPerStep) = (r(Double(settings.batchSize) / median), r(median * 1000))
+        (report.gflopsPerSecond, report.gflopPerStep) = (r(stepFLOPs / median / 1e9), r(stepFLOPs / 1e9))
+        (report.msCompute, report.msCommWait) = (r(mean(\.computeSeconds) * 1000), r(mean(\.communicationWaitSeconds) * 1000))
+        (report.msGradComm, report.msDataWait) = (r(mean(\.gradientCommunicationSeconds) * 1000), r(dataWait * 1000))
+        (report.buckets, report.lateBuckets) = (timings.last?.buckets ?? 0, r(mean { Double($0.lateBuckets) }))
+        report.hiddenFraction = r(mean(\.hiddenFraction))
+        (report.msConv, report.msBatchNorm, report.msOther) = (ms(.conv), ms(.batchNorm), ms(.other))
+        (report.msLoss, report.msOptimizer, report.msCommunication) = (ms(.loss), ms(.optimizer), ms(.communication))
+        let convSeconds = (profile.seconds[.conv] ?? 0) / Double(settings.steps)
+        report.convGFLOPSPerSecond = r(flops.convolution / max(convSeconds, 1e-12) / 1e9)
+        let bf16 = settings.precision.roundsToBF16 && settings.precision != .bf16Reference
+        let peak = dataParallel.size == 1 ? limits?.peakGFLOPS(bf16: bf16) : nil
+        if let peak {
+            report.fractionOfPeak = r(stepFLOPs / median / 1e9 / peak)
+            report.convFractionOfPeak = r(report.convGFLOPSPerSecond / peak)
+            report.peak = r(peak)
+        }
+        report.passes = ConvolutionKernel.Pass.allCases.map { pass in
+            let p = profile.convolutionPasses[pass] ?? (0, 0)
+            let rate = p.flops / max(p.seconds, 1e-12) / 1e9
+            return BenchReport.ConvolutionPass(name: pass.name, ms: r(p.seconds / Double(settings.steps) * 1000), gflopsPerSecond: r(rate),
+                                               fractionOfPeak: peak.map { r(rate / $0) })
+        }
+        (report.arch, report.batch, report.imageSize, report.threads) = (settings.model.arch.rawValue, settings.batchSize,
+                                                                        settings.imageSize, threads)
+        (report.precision, report.blasCore, report.convolutions) = (settings.precision.rawValue, BLAS.coreName,
+                                                                    ConvolutionLibrary.description)
+        (report.worldSize, report.perRankBatch) = (dataParallel.size, perRank)
+        (report.smallCrops, report.smallCropSize) = (settings.multiCrop?.count ?? 0, settings.multiCrop?.size ?? 0)
+        report.convAlgorithm = settings.convAlgorithm.rawValue
+        report.winograd = model.namedConvolutions.contains { conv in
+            ConvolutionKernel.Pass.allCases.contains { (conv.layer.lastKernel?.algorithm(of: $0) ?? .direct) != .direct }
+        }
+        report.msAugmentPerView = views.augmentationSecondsPerView.map { r($0 * 1000) }
+        report.machine = limits
+        report.times = times
+        (report.convolutionGFLOP, report.headGFLOP) = (flops.convolution * world / 1e9, flops.head * world / 1e9)
+        (report.bf16, report.workers, report.distributed) = (bf16, settings.workers, distributed)
+        return report
+    }
+}

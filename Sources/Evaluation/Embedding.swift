@@ -1,0 +1,58 @@
+import Datasets
+import Foundation
+import Kernels
+import NeuralNet
+
+/// `simclr embed`: a trained model in eval mode (BatchNorm running statistics) and every image of a split
+/// through it, in dataset order, with the plain preprocessing (value / 255): the pooled backbone features, or
+/// the projection head's output.
+public struct Embedding {
+    public enum Features: String, CaseIterable, Sendable {
+        /// The pooled encoder features (512*width-d; ResNet-50 2048*width-d); only the backbone is loaded.
+        case backbone
+        /// The projection head's output; the whole model is loaded.
+        case projection
+    }
+
+    /// The weights file (safetensors, torchvision names).
+    public var weights: String
+    /// The model's shape; its head only matters for projection features.
+    public var model: ResNetConfig
+    public var features = Features.backbone
+    public var precision = ComputePrecision.fp32
+    /// Images per forward pass.
+    public var batchSize = 256
+
+    public init(weights: String, model: ResNetConfig) {
+        self.weights = weights
+        self.model = model
+    }
+
+    public var dim: Int { features == .projection ? model.outputDim : model.featureDim }
+
+    /// The model with the file's weights, in eval mode. A file that does not fit, or holds non-finite weights
+    /// (they would give NaN features and a file that looks fine), is refused, naming the problem.
+    public func loadModel() throws -> ResNet {
+        let resnet = ResNet(config: model, seed: 0)
+        do {
+            try resnet.load(from: URL(fileURLWithPath: weights), scope: features == .projection ? .all : .backbone)
+        } catch {
+            let head = features == .projection ? " and `model.headDims` \(model.headDims.map(String.init).joined(separator: ","))" : ""
+            throw EvaluationError("\(weights): \(error) (do `model.arch` \(model.arch.rawValue), `model.stem` \(model.stem.rawValue), "
+                                  + "`model.width` \(model.width)\(head) describe this file?)")
+        }
+        if let (name, _) = resnet.stateEntries().first(where: { !$0.1.floats().allSatisfy(\.isFinite) }) {
+            throw EvaluationError("\(weights): tensor \(name) holds NaN or infinite values; the features would be NaN")
+        }
+        resnet.isTraining = false
+        resnet.precision = precision
+        return resnet
+    }
+
+    /// Row i is image i of `images` ([N, dim]); `progress` gets the number of images done.
+    public func embed(_ images: LabeledImages, with model: ResNet, progress: ((Int) -> Void)? = nil) throws -> Tensor {
+        if images.channels != 3 { throw EvaluationError("the model takes 3-channel images, the dataset has \(images.channels)") }
+        return FeatureExtractor(model: model, batchSize: batchSize)
+            .features(of: images, throughHead: features == .projection, progress: progress)
+    }
+}

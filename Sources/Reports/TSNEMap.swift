@@ -1,0 +1,91 @@
+import Datasets
+import Foundation
+import Kernels
+import SVG
+
+/// `simclr tsne`'s pipeline on a feature matrix: a seeded random subset of at most `maxPoints` rows, a PCA
+/// projection to `pca` dimensions (0: none), exact t-SNE (`TSNE`, with `config`), and with labels the share of
+/// points whose nearest neighbour has the same label, in the input and in the map.
+public struct TSNEMap {
+    public var maxPoints = 3000
+    /// Principal components kept before t-SNE (0, or at least the feature width: the features as they are).
+    public var pca = 50
+    public var config = TSNEConfig()
+
+    public init() {}
+
+    /// A map of `count` points: row i of `coordinates` (x, y) is input row `indices[i]`, labelled `labels[i]`.
+    public struct Result {
+        public var coordinates: [Double]
+        public var labels: [Int]
+        public var indices: [Int]
+        public var finalKL: Double
+        /// 1-NN label agreement (map, input); nil with a single label.
+        public var agreement: (map: Double, input: Double)?
+        public var count: Int { labels.count }
+    }
+
+    /// A value the map cannot be made with (the message names the setting in backquotes).
+    public struct Invalid: Error, CustomStringConvertible {
+        public let description: String
+    }
+
+    /// Maps `features` (N x `dim`, row-major) with their `labels` (-1 where unknown). `log` gets the steps.
+    public func run(features: [Float], dim: Int, labels: [Int], log: @escaping (String) -> Void) throws -> Result {
+        var (x, d, labels) = (features, dim, labels)
+        let total = labels.count
+        let keep = TSNE.subsample(count: total, keep: maxPoints, seed: config.seed)
+        if keep.count < total {
+            x = keep.flatMap { i in x[(i * d)..<((i + 1) * d)] }
+            labels = keep.map { labels[$0] }
+            log("kept \(keep.count) of \(total) points (a seeded random subset of at most \(maxPoints))")
+        }
+        let n = labels.count
+        guard n >= 3 else { throw Invalid(description: "t-SNE needs at least 3 points, the input has \(n)") }
+        guard config.perplexity < Double(n - 1) else {
+            throw Invalid(description: "`perplexity` \(config.perplexity) must be below N - 1 = \(n - 1) points; try \(max(1, (n - 1) / 3))")
+        }
+        if n > 5000 { log("warning: exact t-SNE of \(n) points needs \(8 * n * n / 1_000_000) MB and O(N^2) time per iteration") }
+        let start = Date()
+        if pca > 0 && pca < d {
+            let projection = PCA.project(x, rows: n, columns: d, components: pca, seed: config.seed)
+            log(String(format: "PCA: %d -> %d dimensions, keeping %.1f%% of the variance", d, pca, projection.keptVariance * 100))
+            (x, d) = (projection.values, pca)
+        }
+        log("t-SNE of \(n) points x \(d) dims, perplexity \(config.perplexity), \(config.iterations) iterations, "
+            + "\(Parallel.threadCount) threads")
+        let p = TSNE.affinities(x, rows: n, columns: d, perplexity: config.perplexity)
+        let embedded = TSNE.embed(affinities: p, count: n, config: config) { iteration, kl in
+            let phase = iteration <= config.exaggerationIterations ? " (early exaggeration)" : ""
+            log(String(format: "iteration %d/%d: KL %.4f%@, %.1f s", iteration, config.iterations, kl, phase,
+                       Date().timeIntervalSince(start)))
+        }
+        var agreement: (map: Double, input: Double)?
+        if Set(labels).count > 1 {
+            agreement = (TSNE.nearestNeighbourAgreement(embedded.coordinates, dims: 2, labels: labels),
+                         TSNE.nearestNeighbourAgreement(x.map(Double.init), dims: d, labels: labels))
+        }
+        return Result(coordinates: embedded.coordinates, labels: labels, indices: keep,
+                      finalKL: embedded.klHistory.last?.kl ?? .nan, agreement: agreement)
+    }
+}
+
+extension TSNEMap.Result {
+    /// The scatter plot, points coloured by label.
+    public func svg(title: String, classNames: [String]) -> String {
+        ScatterPlot(title: title, x: (0..<count).map { coordinates[2 * $0] }, y: (0..<count).map { coordinates[2 * $0 + 1] },
+                    labels: labels, classNames: classNames).svg()
+    }
+
+    /// The coordinates as .npy (float32 N x 2) or .csv (x,y,label,index, index being the input row).
+    public func writeCoordinates(to url: URL) throws {
+        if url.pathExtension == "npy" {
+            try NumpyFile.write(floats: coordinates.map { Float($0) }, shape: [count, 2], to: url)
+        } else {
+            let rows = (0..<count).map {
+                String(format: "%.6g,%.6g,%d,%d", coordinates[2 * $0], coordinates[2 * $0 + 1], labels[$0], indices[$0])
+            }
+            try Data((["x,y,label,index"] + rows).joined(separator: "\n").appending("\n").utf8).write(to: url, options: .atomic)
+        }
+    }
+}

@@ -1,0 +1,80 @@
+import Cluster
+import Datasets
+import Foundation
+import NeuralNet
+
+/// The data-parallel choices that decide which collectives the ranks issue and what they exchange. One type,
+/// so that a field added here (gradient compression, say) is part of every place these choices must show:
+/// the ranks' configuration check (`canonicalConfiguration`), config.json (`data_parallel`) and the
+/// checkpoint's run identity, where `sameTrainingAs` says which fields a resumed run must keep.
+public struct DataParallelSettings: Codable, Equatable, Sendable {
+    /// BatchNorm statistics over the global batch (SyncBN); only has an effect with more than one rank.
+    public var syncBatchNorm = true
+    /// Gradient bucket size (PyTorch DDP's 25 MiB; the first bucket is 1 MiB, docs/bucket-plan.md).
+    public var bucketBytes = GradientBucketPlan.defaultBucketBytes
+    /// All-reduce buckets on a communication thread while backward goes on.
+    public var overlap = true
+
+    public init() {}
+
+    /// Whether a run with these settings continues one with `saved` as the same training. Bucket size and
+    /// overlap only change when sums happen; SyncBN may change between a W-rank run and its resumption as
+    /// the rank count may (docs/checkpoint-format.md, note 'Resuming').
+    public func sameTrainingAs(_ saved: DataParallelSettings) -> Bool { true }
+
+    /// Every field by its JSON name, its value as JSON text (one line each in the configuration check).
+    var fields: [(String, String)] {
+        let object = try! JSONSerialization.jsonObject(with: Data(json.utf8)) as! [String: Any]
+        return object.keys.sorted().map { key in
+            let value = object[key]!
+            let text = (try? JSONSerialization.data(withJSONObject: value, options: [.sortedKeys, .fragmentsAllowed]))
+                .map { String(decoding: $0, as: UTF8.self) } ?? "\(value)"
+            return (key, text)
+        }
+    }
+
+    /// The settings as sorted JSON (config.json, the configuration check, checkpoints).
+    public var json: String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return String(decoding: try! encoder.encode(self), as: UTF8.self)
+    }
+}
+
+/// How to spread a run over ranks (see `DataParallel`): the group, the `settings` every rank must share, and
+/// what only this process decides. The default group is `SingleProcess`, the world of one of a process
+/// started without an MPI launcher.
+public struct DataParallelOptions {
+    public var communicator: any ProcessGroup
+    public var settings = DataParallelSettings()
+    /// Check that all replicas hold bit-identical parameters every this many steps (also at every checkpoint).
+    public var verifyReplicasEvery: Int?
+    /// Seconds a rank waits in one collective before it ends the job (nil: forever); see `CollectiveDeadline`.
+    public var collectiveTimeout: Double?
+    /// A known mistake to make on purpose (tests only, through the hidden `--testing-fault` flag).
+    public var fault: DistributedFault?
+
+    public init(communicator: any ProcessGroup = SingleProcess()) { self.communicator = communicator }
+
+    /// The data-parallel machinery for `model`, after checking that every rank runs the same configuration
+    /// (`configuration`, the data and `settings`, hashed and compared with rank 0's). Rank 0's parameters and
+    /// buffers are broadcast.
+    public func makeDataParallel(model: ResNet, configuration: String, dataset: DatasetIdentity) throws -> DataParallel {
+        CollectiveDeadline.configure(seconds: communicator.size > 1 ? collectiveTimeout : nil)
+        try ConfigurationCheck.verify(canonicalConfiguration(configuration, dataset: dataset), communicator: communicator)
+        let dp = try DataParallel(communicator: communicator, model: model, settings: settings, fault: fault)
+        try dp.broadcastState(of: model)
+        return dp
+    }
+
+    /// The text ranks compare: a rank with other data or other data-parallel settings would issue other
+    /// collectives (or the same ones with other sizes) and hang or diverge instead of failing.
+    func canonicalConfiguration(_ configuration: String, dataset: DatasetIdentity) -> String {
+        var lines = ["world": String(communicator.size), "dataset": dataset.description, "fault": fault?.rawValue ?? "none"]
+        for (name, value) in settings.fields { lines[Self.lineNames[name] ?? name] = value }
+        return configuration + "\n" + ConfigurationCheck.canonical(lines)
+    }
+
+    /// The names the first data-parallel settings had in the check's lines (and in its messages).
+    private static let lineNames = ["syncBatchNorm": "sync_bn", "bucketBytes": "bucket_bytes"]
+}
