@@ -352,6 +352,7 @@ int sk_conv_backward_weights(sk_conv *c, const void *src, const void *diff_dst, 
 int sk_conv_algorithm(const sk_conv *c, int which) { return c->algorithm[which]; }
 
 const char *sk_conv_implementation(const sk_conv *c, int which) {
+    if ((which == 0 && c->wino_forward) || (which == 1 && c->wino_backward_data)) return "own:winograd_2x2";
     const_dnnl_primitive_desc_t pd = which == 0 ? c->fwd_pd : which == 1 ? c->bwd_data_pd : c->bwd_weights_pd;
     const char *name = NULL;
     if (!pd || dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &name) != dnnl_success) return "none";

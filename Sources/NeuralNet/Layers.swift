@@ -110,7 +110,7 @@ public final class Conv2d {
     private func kernelFor(batch: Int, height: Int, width: Int, plainSource: Bool) -> ConvolutionKernel {
         let g = ConvGeometry(inChannels: inChannels, outChannels: outChannels, kernel: kernel, stride: stride,
                              padding: padding, batch: batch, inHeight: height, inWidth: width)
-        let algorithms = algorithmOverride ?? algorithmChoice.algorithms(for: g)
+        let algorithms = algorithmOverride ?? algorithmChoice.algorithms(for: g, bf16: precision == .bf16)
         let key = KernelKey(geometry: g, bf16: precision == .bf16, plainSource: plainSource, inputGradient: computesInputGradient,
                             algorithms: algorithms)
         if let p = kernelCache[key] { primitives = p; return p }

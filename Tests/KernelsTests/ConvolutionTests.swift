@@ -160,9 +160,9 @@ final class SmallWidthKernelTests: XCTestCase {
                 for (cin, cout, k, stride, side, plain) in shapes {
                     let g = ConvGeometry(inChannels: cin, outChannels: cout, kernel: k, stride: stride, padding: k / 2,
                                          batch: 2, inHeight: side, inWidth: side)
-                    // bf16 runs direct whatever the choice.
-                    for choice in bf16 ? [.direct] : ConvAlgorithmChoice.allCases {
-                        let conv = ConvolutionKernel(g, bf16: bf16, plainSource: plain, inputGradient: !plain, algorithms: choice.algorithms(for: g))
+                    for choice in ConvAlgorithmChoice.allCases {
+                        let conv = ConvolutionKernel(g, bf16: bf16, plainSource: plain, inputGradient: !plain,
+                                                     algorithms: choice.algorithms(for: g, bf16: bf16))
                         conv.setWeights(Tensor(shape: [g.weightCount], repeating: 0.1))
                         let source = Tensor(shape: [conv.sourceCount], repeating: 0.5), dy = Tensor(shape: [conv.outputCount], repeating: 0.25)
                         let operand: (Tensor) -> ConvOperand = { t in
