@@ -126,6 +126,7 @@ public final class Trainer<Settings: TrainingSettings> {
         verifyReplicasEvery = distributed.verifyReplicasEvery
         model = ResNet(config: settings.model, seed: settings.seed)
         model.precision = settings.precision
+        model.convAlgorithm = settings.convAlgorithm ?? .winograd
         if let weights = options.initialWeights, rank == 0 {
             do { try model.load(from: weights.url, scope: weights.scope) } catch {
                 throw SettingsError("`\(weights.setting)` \(weights.url.path): \(error)\(weights.hint)")
