@@ -36,7 +36,7 @@ public enum ConvAlgorithmChoice: String, CaseIterable, Codable, Sendable {
     /// 2.5x, of the 4x4 maps alone 1.09x; F(4x4) in both backward passes changed nothing measurable (a forward
     /// rounding error reaches the loss and through it every gradient; a backward one stays in its own
     /// gradient); our F(2x2) forward rounds like direct (1.00x). Speed: F(4x4) is the fastest pass everywhere,
-    /// F(2x2) 1.4-2.8x faster than direct forward on maps of 8 px and more, but slower on 4x4 maps with many
+    /// F(2x2) 1.7-1.8x faster than direct forward on maps of 8 px and more, but slower on 4x4 maps with many
     /// channels (its transformed weights outgrow the cache).
     static func measuredChoice(for g: ConvGeometry) -> ConvPassAlgorithms {
         ConvPassAlgorithms(forward: max(g.inHeight, g.inWidth) <= 4 ? .winograd4x4 : .winograd2x2,
