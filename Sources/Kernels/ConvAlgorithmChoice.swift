@@ -37,9 +37,12 @@ public enum ConvAlgorithmChoice: String, CaseIterable, Codable, Sendable {
     /// rounding error reaches the loss and through it every gradient; a backward one stays in its own
     /// gradient); our F(2x2) forward rounds like direct (1.00x). Speed: F(4x4) is the fastest pass everywhere,
     /// F(2x2) 1.7-1.8x faster than direct forward on maps of 8 px and more, but slower on 4x4 maps with many
-    /// channels (its transformed weights outgrow the cache).
+    /// channels (its transformed weights outgrow the cache). So F(4x4) forward only where F(2x2) would be slow
+    /// (512 x 512 channels or more: 16 MB of transformed weights), which in ResNet-18 at 32 px is layer4 alone. A
+    /// rule by map side would not do: at 16 px, F(4x4) forward on layer3's 4x4 maps took a step (distinct views,
+    /// width 0.25) 1.8x further from float64 than PyTorch's.
     static func measuredChoice(for g: ConvGeometry) -> ConvPassAlgorithms {
-        ConvPassAlgorithms(forward: max(g.inHeight, g.inWidth) <= 4 ? .winograd4x4 : .winograd2x2,
+        ConvPassAlgorithms(forward: g.inChannels * g.outChannels >= 512 * 512 ? .winograd4x4 : .winograd2x2,
                            backwardData: .winograd4x4, backwardWeights: .winograd4x4)
     }
 }
