@@ -27,6 +27,8 @@ public struct BenchSettings {
     public var multiCrop: MultiCropConfig?
     /// Under MPI: the data-parallel step's settings.
     public var dataParallel = DataParallelSettings()
+    /// Write the timed steps' spans of every rank here as a Chrome trace (nil: no trace).
+    public var tracePath: String?
 
     public init() {}
 

@@ -7,6 +7,7 @@ import Kernels
 import NeuralNet
 import Optimizers
 import Pretraining
+import Tracing
 import Training
 
 /// `simclr bench`: times full SimCLR training steps (`BenchSettings`) through the same data-parallel step
@@ -22,6 +23,8 @@ public final class StepBenchmark {
     public let threads: Int
     private let views: BenchViews
     private let distributed: Bool
+    /// The ranks' group, recording its collectives while a trace is taken (`tracePath`).
+    private let group: (any ProcessGroup)?
 
     public var isLeader: Bool { dataParallel.rank == 0 }
     public var perRank: Int { settings.batchSize / dataParallel.size }
@@ -33,6 +36,10 @@ public final class StepBenchmark {
         self.settings = settings
         self.threads = threads
         distributed = communicator != nil
+        // Traced: the step's collectives (SyncBN, the gather, the totals) on the compute row, the gradient
+        // buckets' on the reducer's duplicate, the communication row.
+        let communicator = communicator.map { c -> any ProcessGroup in settings.tracePath != nil ? TracedGroup(c) : c }
+        group = communicator
         model = ResNet(config: settings.model, seed: 1)
         model.precision = settings.precision
         model.convAlgorithm = settings.convAlgorithm
@@ -84,16 +91,36 @@ public final class StepBenchmark {
         let profile = StepProfile()
         StepProfile.active = profile
         defer { StepProfile.active = nil }
+        let tracer = settings.tracePath.map { _ in Tracer() }
+        if let tracer {
+            if let group { try group.alignTraceOrigin(tracer) } else { tracer.alignOrigin() }
+            Tracer.active = tracer
+        }
+        defer { Tracer.active = nil }
         var times: [Double] = [], timings: [StepTiming] = [], dataWait = 0.0
         for _ in 0..<settings.steps {
             let t0 = DispatchTime.now().uptimeNanoseconds
-            let (global, small) = try views.next()
+            let (global, small) = try StepTrace.measure(StepSpans.data) { try views.next() }
             dataWait += Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9
             try step.run(views: global, smallViews: small, learningRate: 0.01)
             times.append(Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9)
             timings.append(step.lastTiming)
         }
+        if let tracer, let path = settings.tracePath {
+            Tracer.active = nil
+            try writeTrace(tracer, to: path)
+        }
         return report(times: times, timings: timings, profile: profile, dataWait: dataWait / Double(settings.steps))
+    }
+
+    /// Every rank's spans into one file (rank 0 writes it; collective under MPI).
+    private func writeTrace(_ tracer: Tracer, to path: String) throws {
+        if let group {
+            try group.writeTrace(tracer, to: path)
+        } else {
+            let document = ChromeTrace.document(joining: [ChromeTrace.events(of: tracer, rank: 0, processName: "rank 0")])
+            try Data(document.utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
+        }
     }
 
     /// Stops the data-parallel machinery (collective).

@@ -10,6 +10,7 @@ import Training
 extension Stem: ExpressibleByArgument {}
 extension Architecture: ExpressibleByArgument {}
 extension PretrainMethod: ExpressibleByArgument {}
+extension PretrainRecipe: ExpressibleByArgument {}
 extension ComputePrecision: ExpressibleByArgument {}
 extension ConvAlgorithmChoice: ExpressibleByArgument {}
 extension SyntheticLayout: ExpressibleByArgument {}

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Benchmarks
 import Cluster
+import Datasets
 import Foundation
 import Kernels
 import NeuralNet
@@ -51,6 +52,9 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Gradient bucket size in MB (--distributed).") var bucketMb = Double(DataParallelSettings().bucketBytes) / (1024 * 1024)
     @Flag(help: "Reduce gradients after backward instead of overlapping (--distributed).") var noOverlap = false
     @Flag(inversion: .prefixedNo, help: "Global BatchNorm statistics (--distributed).") var syncBn = DataParallelSettings().syncBatchNorm
+    @Option(help: ArgumentHelp("Write the timed steps of every rank as a Chrome trace (Perfetto, chrome://tracing): compute spans, and the gradient buckets' all-reduces on the communication thread's row.",
+                               valueName: "file"))
+    var trace: String?
     @OptionGroup var multiCrop: MultiCropOptions
 
     func validate() throws {
@@ -71,6 +75,7 @@ struct BenchCommand: ParsableCommand {
         (settings.roofline, settings.multiCrop) = (!noRoofline, multiCrop.config)
         (settings.dataParallel.syncBatchNorm, settings.dataParallel.bucketBytes) = (syncBn, Int(bucketMb * 1024 * 1024))
         settings.dataParallel.overlap = !noOverlap
+        settings.tracePath = trace.map(DataSelection.expand)
         return settings
     }
 
@@ -92,6 +97,7 @@ struct BenchCommand: ParsableCommand {
         let report = try bench.run()
         guard bench.isLeader else { return }
         if json { print(report.json) } else { report.lines.forEach { print($0) } }
+        if let trace, !json { print("trace: \(DataSelection.expand(trace))") }
     }
 }
 

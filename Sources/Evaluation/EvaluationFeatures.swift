@@ -48,6 +48,8 @@ public struct EncoderSource: Equatable {
         if let weights {
             do {
                 try model.load(from: URL(fileURLWithPath: weights), scope: .backbone)
+            } catch let error as SafetensorsError where error.isNonFinite {
+                throw EvaluationError("\(weights): \(error)")
             } catch {
                 throw EvaluationError("\(weights): \(error) (do --arch \(arch.rawValue), --stem \(stem.rawValue) and --width \(width) describe this file?)")
             }

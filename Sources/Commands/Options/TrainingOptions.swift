@@ -3,6 +3,7 @@ import Cluster
 import Foundation
 import Kernels
 import Optimizers
+import Pretraining
 import Training
 
 extension OptimizerKind: ExpressibleByArgument {}
@@ -10,19 +11,24 @@ extension LRScaling: ExpressibleByArgument {}
 extension ProgressStyle: ExpressibleByArgument {}
 
 /// Optimizer and learning-rate schedule flags, shared by every training command; the defaults are those of
-/// the command's settings type (pretraining and the classifiers differ).
+/// the command's settings type (pretraining and the classifiers differ). Flags that are not given leave the
+/// settings they apply to as they are, so pretraining's `--recipe` can choose them.
 struct OptimizationOptions<Defaults: TrainingSettings>: ParsableArguments {
-    @Option(help: "sgd, adamw or lars.") var optimizer: OptimizerKind = Defaults().optimizer
-    @Option(help: "Base learning rate, scaled by --lr-scaling with the global batch.") var lr: Float = Defaults().lr
+    @Option(help: "sgd, adamw or lars (default: \(Defaults().optimizer.rawValue)\(Self.recipeNote)).") var optimizer: OptimizerKind?
+    @Option(help: "Base learning rate, scaled by --lr-scaling with the global batch (default: \(Defaults().lr)\(Self.recipeNote)).")
+    var lr: Float?
     @Option(help: "Momentum (SGD, LARS).") var momentum: Float = Defaults().momentum
     @Option(help: "Weight decay.") var weightDecay: Float = Defaults().weightDecay
     @Option(help: "Linear warm-up length in epochs, then cosine decay (default: the command's, shortened to a tenth of the run).")
     var warmupEpochs: Double?
-    @Option(help: "LR scaling by global batch B: linear (lr*B/256), sqrt (lr*sqrt(B)) or none.")
-    var lrScaling: LRScaling = Defaults().lrScaling
+    @Option(help: "LR scaling by global batch B: linear (lr*B/256), sqrt (lr*sqrt(B)) or none (default: \(Defaults().lrScaling.rawValue)\(Self.recipeNote)).")
+    var lrScaling: LRScaling?
+
+    /// Pretraining's defaults depend on `--recipe`; the help says so.
+    private static var recipeNote: String { Defaults.self is PretrainSettings.Type ? "; --recipe quick sets its own" : "" }
 
     func validate() throws {
-        guard lr > 0, lr.isFinite else { throw ValidationError("--lr must be positive") }
+        if let lr { guard lr > 0, lr.isFinite else { throw ValidationError("--lr must be positive") } }
         guard momentum >= 0, momentum < 1 else { throw ValidationError("--momentum must lie in [0, 1)") }
         guard weightDecay.isFinite else { throw ValidationError("--weight-decay \(weightDecay) is not a number") }
         guard weightDecay >= 0 else { throw ValidationError("--weight-decay must not be negative") }
@@ -33,12 +39,12 @@ struct OptimizationOptions<Defaults: TrainingSettings>: ParsableArguments {
     }
 
     func apply<S: OptimizationSettings>(to settings: inout S) {
-        settings.optimizer = optimizer
-        settings.lr = lr
+        if let optimizer { settings.optimizer = optimizer }
+        if let lr { settings.lr = lr }
         settings.momentum = momentum
         settings.weightDecay = weightDecay
-        settings.warmupEpochs = warmupEpochs
-        settings.lrScaling = lrScaling
+        if let warmupEpochs { settings.warmupEpochs = warmupEpochs }
+        if let lrScaling { settings.lrScaling = lrScaling }
     }
 }
 
