@@ -12,6 +12,8 @@ public struct BenchSettings {
     public var imageSize = 32
     public var model = ResNetConfig(stem: .cifar, width: 1.0, headDims: [512, 256])
     public var precision = ComputePrecision.fp32
+    /// How the convolutions choose their algorithms (see `ConvAlgorithmChoice`).
+    public var convAlgorithm = ConvAlgorithmChoice.auto
     /// Timed steps (the median is reported) and untimed warm-up steps before them.
     public var steps = 10, warmup = 2
     /// Train on augmented views of this dataset (a CIFAR-10/STL-10 directory or "synthetic") and time the
@@ -19,7 +21,7 @@ public struct BenchSettings {
     public var data: String?
     /// Loader threads with `data`.
     public var workers = 2
-    /// Measure the machine's peak and roofline first (on the leader).
+    /// Measure the machine's peak first (on the leader).
     public var roofline = true
     /// Multi-crop's small views besides the two global ones.
     public var multiCrop: MultiCropConfig?

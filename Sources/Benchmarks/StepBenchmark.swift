@@ -42,6 +42,7 @@ public final class StepBenchmark {
         group = communicator
         model = ResNet(config: settings.model, seed: 1)
         model.precision = settings.precision
+        model.convAlgorithm = settings.convAlgorithm
         var dataParallel = DataParallel.singleProcess(model: model)
         if let communicator {
             var options = DataParallelOptions(communicator: communicator)
@@ -51,7 +52,7 @@ public final class StepBenchmark {
             options.collectiveTimeout = 300
             let shape = LabeledImages(height: settings.imageSize, width: settings.imageSize, pixels: [], labels: [], classNames: [])
             dataParallel = try options.makeDataParallel(
-                model: model, configuration: "bench \(settings.model.describe) \(settings.precision.rawValue)",
+                model: model, configuration: "bench \(settings.model.describe) \(settings.precision.rawValue) \(settings.convAlgorithm.rawValue)",
                 dataset: DatasetIdentity(of: shape, source: settings.data ?? "random views"))
         }
         let world = dataParallel.size, rank = dataParallel.rank
@@ -76,7 +77,7 @@ public final class StepBenchmark {
         lines.append("model: \(settings.model.describe) head=\(settings.model.headDims.map(String.init).joined(separator: ",")) "
                      + "params=\(model.registry.parameterCount)")
         lines.append("batch \(settings.batchSize) x \(settings.imageSize)px, threads \(threads), precision \(settings.precision.rawValue), "
-                     + "warm-up \(settings.warmup), timed steps \(settings.steps)")
+                     + "convolutions \(settings.convAlgorithm.rawValue), warm-up \(settings.warmup), timed steps \(settings.steps)")
         if let d = views.description { lines.append(d) }
         if let m = settings.multiCrop {
             lines.append("multi-crop: \(perRank / 2) images per rank x (2 global views + \(m.count) small crops of \(m.size) px); "
@@ -162,10 +163,17 @@ public final class StepBenchmark {
         let convSeconds = (profile.seconds[.conv] ?? 0) / Double(settings.steps)
         report.convGFLOPSPerSecond = r(flops.convolution / max(convSeconds, 1e-12) / 1e9)
         let bf16 = settings.precision.roundsToBF16 && settings.precision != .bf16Reference
-        if let roofline = limits?.gemmGFLOPS(bf16: bf16), dataParallel.size == 1 {
-            report.fractionOfRoofline = r(stepFLOPs / median / 1e9 / roofline)
-            report.convFractionOfRoofline = r(report.convGFLOPSPerSecond / roofline)
-            report.roofline = roofline
+        let peak = dataParallel.size == 1 ? limits?.peakGFLOPS(bf16: bf16) : nil
+        if let peak {
+            report.fractionOfPeak = r(stepFLOPs / median / 1e9 / peak)
+            report.convFractionOfPeak = r(report.convGFLOPSPerSecond / peak)
+            report.peak = r(peak)
+        }
+        report.passes = ConvolutionKernel.Pass.allCases.map { pass in
+            let p = profile.convolutionPasses[pass] ?? (0, 0)
+            let rate = p.flops / max(p.seconds, 1e-12) / 1e9
+            return BenchReport.ConvolutionPass(name: pass.name, ms: r(p.seconds / Double(settings.steps) * 1000), gflopsPerSecond: r(rate),
+                                               fractionOfPeak: peak.map { r(rate / $0) })
         }
         (report.arch, report.batch, report.imageSize, report.threads) = (settings.model.arch.rawValue, settings.batchSize,
                                                                         settings.imageSize, threads)
@@ -173,7 +181,10 @@ public final class StepBenchmark {
                                                                     ConvolutionLibrary.description)
         (report.worldSize, report.perRankBatch) = (dataParallel.size, perRank)
         (report.smallCrops, report.smallCropSize) = (settings.multiCrop?.count ?? 0, settings.multiCrop?.size ?? 0)
-        report.winograd = ConvolutionKernel.winograd && !settings.precision.roundsToBF16
+        report.convAlgorithm = settings.convAlgorithm.rawValue
+        report.winograd = model.namedConvolutions.contains { conv in
+            ConvolutionKernel.Pass.allCases.contains { (conv.layer.lastKernel?.algorithm(of: $0) ?? .direct) != .direct }
+        }
         report.msAugmentPerView = views.augmentationSecondsPerView.map { r($0 * 1000) }
         report.machine = limits
         report.times = times

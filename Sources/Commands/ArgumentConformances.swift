@@ -14,6 +14,7 @@ extension PretrainMethod: ExpressibleByArgument {}
 extension PretrainRecipe: ExpressibleByArgument {}
 extension ComputePrecision: ExpressibleByArgument {}
 extension GradientCompression.Method: ExpressibleByArgument {}
+extension ConvAlgorithmChoice: ExpressibleByArgument {}
 extension SyntheticLayout: ExpressibleByArgument {}
 extension Embedding.Features: ExpressibleByArgument {}
 

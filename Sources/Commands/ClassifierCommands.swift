@@ -70,6 +70,7 @@ struct ClassifierOptions: ParsableArguments {
         settings.labelFraction = labelFraction
         settings.seed = seed
         settings.precision = runtime.precision
+        settings.convAlgorithm = runtime.convolutions.convAlgorithm
         settings.shuffle = !noShuffle
         settings.evalBatchSize = evalBatchSize
         settings.logEvery = logEvery

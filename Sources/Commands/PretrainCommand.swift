@@ -129,6 +129,7 @@ struct PretrainCommand: ParsableCommand {
         settings.multiCrop = multiCrop.config
         settings.seed = seed
         settings.precision = runtime.precision
+        settings.convAlgorithm = runtime.convolutions.convAlgorithm
         settings.shuffle = !noShuffle
         settings.saveEvery = saveEvery
         settings.logEvery = logEvery

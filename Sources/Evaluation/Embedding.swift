@@ -20,6 +20,8 @@ public struct Embedding {
     public var model: ResNetConfig
     public var features = Features.backbone
     public var precision = ComputePrecision.fp32
+    /// How convolutions choose their algorithms.
+    public var convAlgorithm = ConvAlgorithmChoice.auto
     /// Images per forward pass.
     public var batchSize = 256
 
@@ -45,6 +47,7 @@ public struct Embedding {
         }
         resnet.isTraining = false
         resnet.precision = precision
+        resnet.convAlgorithm = convAlgorithm
         return resnet
     }
 

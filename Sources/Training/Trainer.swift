@@ -136,6 +136,7 @@ public final class Trainer<Settings: TrainingSettings> {
         verifyReplicasEvery = distributed.verifyReplicasEvery
         model = ResNet(config: settings.model, seed: settings.seed)
         model.precision = settings.precision
+        model.convAlgorithm = settings.convAlgorithm ?? .winograd
         if let weights = options.initialWeights, rank == 0 {
             do { try model.load(from: weights.url, scope: weights.scope) } catch let error as SafetensorsError where error.isNonFinite {
                 throw SettingsError("`\(weights.setting)` \(weights.url.path): \(error)")

@@ -128,6 +128,7 @@ struct RuntimeOptions: ParsableArguments {
                                valueName: "bar|lines|none"))
     var progress: ProgressStyle?
     @Option(help: ArgumentHelp("Arithmetic of convolutions and Linear layers: fp32, or bf16 (PyTorch CPU autocast semantics; needs a CPU with bf16 instructions). bf16-reference computes bf16's rounding in fp32 (slow; for checking numerics).")) var precision: ComputePrecision = .fp32
+    @OptionGroup var convolutions: ConvAlgorithmOption
 
     func validate() throws {
         try checkPrecisionSupported(precision)
@@ -152,7 +153,7 @@ struct RunContext {
         info["data"] = data.describe()
         info["threads"] = String(threadCount)
         say(BLASSetup.describe())
-        say("cpu: \(CPUFeatures.current.summary); convolutions: \(ConvolutionLibrary.description); precision \(runtime.precision.rawValue)")
+        say("cpu: \(CPUFeatures.current.summary); convolutions: \(ConvolutionLibrary.description); precision \(runtime.precision.rawValue), conv algorithm \(runtime.convolutions.convAlgorithm.rawValue)")
     }
 
     func say(_ line: String) { Console(leader: isLeader).say(line) }
