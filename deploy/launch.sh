@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+trap 'exit 130' INT; trap 'exit 143' TERM   # a stop before the job starts (the real handlers come below)
 # Starts simclr (or another MPI program) under mpirun with the environment this project needs, watches the
 # job until it has really ended, and can start it again from its checkpoint when a rank or a host fails.
 #
