@@ -41,7 +41,9 @@ final class RunDirectoryCLITests: XCTestCase {
         let text = third.stdout + third.stderr
         XCTAssertEqual(third.status, 0, text)
         XCTAssertTrue(text.contains("taking over the lock of process \(first.pid) on "), text)
-        XCTAssertTrue(text.contains("deleted 1 temporary file(s) an interrupted write left"), text)
+        // The junk file, and the killed run's own temporary checkpoint when SIGKILL came during a write.
+        XCTAssertTrue(text.contains("temporary file(s) an interrupted write left"), text)
+        XCTAssertTrue(text.contains(".checkpoint.safetensors.tmp-999999"), text)
         XCTAssertFalse(FileManager.default.fileExists(atPath: junk.path))
     }
 
