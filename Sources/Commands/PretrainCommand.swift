@@ -59,7 +59,7 @@ struct PretrainCommand: ParsableCommand {
     @Option(help: "Projection head sizes after the pooled features (512-d, ResNet-50 2048-d at width 1), e.g. 512,256 (two layers) or 128 (one).") var projDims = PretrainSettings().model.headDims.map(String.init).joined(separator: ",")
     @Option(help: "simclr (InfoNCE over the global batch) or moco (MoCo v2: momentum key encoder and a queue of negatives).")
     var method: PretrainMethod = .simclr
-    @Option(help: ArgumentHelp("The settings the other flags start from: reference (the method's published settings, made for hundreds of epochs: sgd, lr 0.3 x batch/256, T 0.07, full augmentation) or quick (learns within a few epochs on small data such as the synthetic shapes: adamw, lr 0.001 without batch scaling, T 0.2, --crop-scale 0.2,1.0, --jitter-strength 0.4,0.4,0.4,0.1, no blur, 0.5 warm-up epochs). Flags given explicitly win.",
+    @Option(help: ArgumentHelp("The settings the other flags start from: \(PretrainRecipe.reference.summary) or \(PretrainRecipe.quick.summary). Flags given explicitly win.",
                                valueName: "reference|quick"))
     var recipe: PretrainRecipe = .reference
     @Option(help: "InfoNCE temperature (default \(PretrainSettings().temperature), 0.2 with --recipe quick; with --method moco MoCo v2's \(MoCoSettings.defaultTemperature)).") var temperature: Float?

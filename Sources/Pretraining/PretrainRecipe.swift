@@ -34,14 +34,15 @@ public enum PretrainRecipe: String, CaseIterable, Codable, Sendable {
         return settings
     }
 
-    /// One line for the log: what the recipe sets.
+    /// What the recipe sets, for the log and `--help`.
     public var summary: String {
         switch self {
         case .reference:
-            return "reference (the method's published settings)"
+            return "reference (the method's published settings, made for hundreds of epochs: sgd, lr 0.3 x batch/256, "
+                + "T 0.07, full augmentation)"
         case .quick:
-            return "quick (adamw, lr 0.001 without batch scaling, T 0.2, crop scale 0.2-1, jitter 0.4,0.4,0.4,0.1, "
-                + "no blur, 0.5 warm-up epochs)"
+            return "quick (learns within a few epochs on small data such as the synthetic shapes: adamw, lr 0.001 "
+                + "without batch scaling, T 0.2, crop scale 0.2-1, jitter 0.4,0.4,0.4,0.1, no blur, 0.5 warm-up epochs)"
         }
     }
 }
