@@ -49,7 +49,7 @@ let package = Package(
         .target(name: "Cluster", dependencies: ["CMPI", "Kernels", "Tracing"], swiftSettings: fastMath),
         // The latency-bandwidth scaling model: collective costs fitted to size sweeps, a step's measured
         // timeline replayed against them, predictions past what this machine can run.
-        .target(name: "ScalingModel", dependencies: ["Cluster"]),
+        .target(name: "ScalingModel", dependencies: ["Cluster", "SVG", "Tracing"]),
         // The files a run directory holds (results.json, metrics.csv rows), shared by the writers and the reports.
         .target(name: "RunFiles"),
         // Reports: SVG charts (no dependencies), run reports and t-SNE (Kernels for BLAS and threads).
@@ -87,7 +87,7 @@ let package = Package(
         // The commands of the `simclr` tool (a library, so tests can reach them).
         .target(name: "Commands", dependencies: [
             "Kernels", "NeuralNet", "Optimizers", "Contrastive", "Datasets", "Cluster", "RunFiles", "SVG", "Reports",
-            "Checkpoints", "Training", "Evaluation", "Pretraining", "Classification", "Studies", "Benchmarks",
+            "Checkpoints", "Training", "Evaluation", "Pretraining", "Classification", "Studies", "Benchmarks", "ScalingModel",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: fastMath),
         .executableTarget(name: "simclr", dependencies: ["Commands"]),
@@ -108,7 +108,7 @@ let package = Package(
                                                         "Reports"]),
         .testTarget(name: "ClusterTests", dependencies: ["Cluster", "Kernels", "TestSupport"]),
         .testTarget(name: "TracingTests", dependencies: ["Tracing"]),
-        .testTarget(name: "ScalingModelTests", dependencies: ["ScalingModel"]),
+        .testTarget(name: "ScalingModelTests", dependencies: ["ScalingModel", "Tracing"]),
         .testTarget(name: "CLITests", dependencies: ["Commands", "Datasets", "NeuralNet", "Kernels", "TestSupport"]),
         .testTarget(name: "ReportsTests", dependencies: ["Reports", "SVG", "Kernels", "Datasets", "TestSupport", "RunFiles"]),
         .testTarget(name: "RunFilesTests", dependencies: ["RunFiles"]),

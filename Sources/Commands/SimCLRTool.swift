@@ -19,7 +19,7 @@ public struct SimCLRTool: ParsableCommand {
         """,
         subcommands: [PretrainCommand.self, SupervisedCommand.self, FinetuneCommand.self, LinearEvalCommand.self,
                       KNNCommand.self, CompareCommand.self, SweepCommand.self, ReportCommand.self, TSNECommand.self,
-                      BenchCommand.self, SynthCommand.self, AugmentPreviewCommand.self, EmbedCommand.self]
+                      BenchCommand.self, ScalingModelCommand.self, SynthCommand.self, AugmentPreviewCommand.self, EmbedCommand.self]
     )
 
     @Flag(help: "Print the version, git commit, BLAS, MPI and oneDNN libraries and the precisions this CPU runs.")

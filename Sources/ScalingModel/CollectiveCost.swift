@@ -10,8 +10,11 @@ public enum CollectiveAlgorithm: String, Codable, CaseIterable, Sendable {
     case ring
     /// All-reduce: recursive-halving reduce-scatter then recursive-doubling all-gather (libnbc 3, coll/tuned 6).
     case rabenseifner
-    /// All-reduce or all-gather: log2(W) exchanges of the whole message (libnbc 4 / coll/tuned 3).
+    /// All-reduce: log2(W) exchanges of the whole message (libnbc 4 / coll/tuned 3).
     case recursiveDoubling = "recursive-doubling"
+    /// All-gather: log2(W) exchanges, each of everything gathered so far (libnbc 2 / coll/tuned 3), so each
+    /// link carries (W - 1)/W of the result, as a ring does, in log2(W) steps instead of W - 1.
+    case recursiveDoublingGather = "recursive-doubling-gather"
     /// All-reduce: binomial reduce to rank 0, then binomial broadcast (libnbc 2, and libnbc's choice for
     /// in-place calls when no algorithm is set).
     case binomial
@@ -25,13 +28,13 @@ public enum CollectiveAlgorithm: String, Codable, CaseIterable, Sendable {
         switch self {
         case .ring: return 2 * Double(w - 1)
         case .rabenseifner: return 2 * log2w
-        case .recursiveDoubling: return log2w
+        case .recursiveDoubling, .recursiveDoublingGather: return log2w
         case .binomial: return 2 * log2w
         case .ringGather: return Double(w - 1)
         }
     }
 
-    /// Bytes each link carries per byte of the message.
+    /// Bytes each link carries per byte of the message (of an all-gather: of its result).
     public func bandwidthFactor(ranks w: Int) -> Double {
         guard w > 1 else { return 0 }
         let n = Double(w)
@@ -39,7 +42,7 @@ public enum CollectiveAlgorithm: String, Codable, CaseIterable, Sendable {
         case .ring, .rabenseifner: return 2 * (n - 1) / n
         case .recursiveDoubling: return ceil(log2(n))
         case .binomial: return 2 * ceil(log2(n))
-        case .ringGather: return (n - 1) / n
+        case .ringGather, .recursiveDoublingGather: return (n - 1) / n
         }
     }
 }
@@ -88,9 +91,21 @@ public struct AlphaBeta: Codable, Equatable, Sendable {
 
     /// Median of |predicted / measured - 1| over the points.
     public func medianRelativeError(_ points: [SweepPoint]) -> Double {
-        let errors = points.filter { $0.ranks > 1 && $0.seconds > 0 }
-            .map { abs(seconds(bytes: $0.bytes, ranks: $0.ranks) / $0.seconds - 1) }.sorted()
+        let errors = relativeErrors(points)
         return errors.isEmpty ? 0 : errors[errors.count / 2]
+    }
+
+    /// Median of predicted / measured - 1 (negative: the model is too fast).
+    public func medianSignedError(_ points: [SweepPoint]) -> Double {
+        let errors = points.filter { $0.ranks > 1 && $0.seconds > 0 }.map { seconds(bytes: $0.bytes, ranks: $0.ranks) / $0.seconds - 1 }.sorted()
+        return errors.isEmpty ? 0 : errors[errors.count / 2]
+    }
+
+    /// Largest |predicted / measured - 1| over the points.
+    public func largestRelativeError(_ points: [SweepPoint]) -> Double { relativeErrors(points).last ?? 0 }
+
+    private func relativeErrors(_ points: [SweepPoint]) -> [Double] {
+        points.filter { $0.ranks > 1 && $0.seconds > 0 }.map { abs(seconds(bytes: $0.bytes, ranks: $0.ranks) / $0.seconds - 1) }.sorted()
     }
 }
 
@@ -104,18 +119,36 @@ public struct LinkModel: Codable, Equatable, Sendable {
         self.name = name; self.allReduce = allReduce; self.allGather = allGather
     }
 
-    /// Fits both collectives on the sweep points of this link with at most `maximumRanks` ranks.
+    /// Fits both collectives on the sweep points of this link with at most `maximumRanks` ranks that measured
+    /// the algorithm costed (a sweep of several algorithms, as `deploy/collectives.sh` writes, is filtered).
     public static func fit(name: String, points: [SweepPoint], maximumRanks: Int,
                            allReduceAlgorithm: CollectiveAlgorithm = .rabenseifner,
-                           allGatherAlgorithm: CollectiveAlgorithm = .recursiveDoubling) throws -> LinkModel {
+                           allGatherAlgorithm: CollectiveAlgorithm = .recursiveDoublingGather) throws -> LinkModel {
         let usable = points.filter { $0.ranks <= maximumRanks }
         do {
             return LinkModel(name: name,
-                             allReduce: try AlphaBeta.fit(usable.filter { $0.collective == .allReduce }, algorithm: allReduceAlgorithm),
-                             allGather: try AlphaBeta.fit(usable.filter { $0.collective == .allGather }, algorithm: allGatherAlgorithm))
+                             allReduce: try AlphaBeta.fit(usable.filter { $0.collective == .allReduce && $0.measured(allReduceAlgorithm) },
+                                                          algorithm: allReduceAlgorithm),
+                             allGather: try AlphaBeta.fit(usable.filter { $0.collective == .allGather && $0.measured(allGatherAlgorithm) },
+                                                          algorithm: allGatherAlgorithm))
         } catch ScalingModelError.notEnoughData(let why) {
             throw ScalingModelError.notEnoughData("link \(name), ranks <= \(maximumRanks): \(why)")
         }
+    }
+
+    /// Each collective's label, cost and sweep kind.
+    public var costs: [(label: String, cost: AlphaBeta, collective: SweepPoint.Collective)] {
+        [("all-reduce", allReduce, .allReduce), ("all-gather", allGather, .allGather)]
+    }
+
+    /// Fits every link the points name (by `link`), on ranks <= `maximumRanks`.
+    public static func fitEach(_ points: [SweepPoint], maximumRanks: Int) throws -> [String: LinkModel] {
+        var links: [String: LinkModel] = [:]
+        for name in Set(points.map(\.link)).sorted() {
+            links[name] = try LinkModel.fit(name: name, points: points.filter { $0.link == name }, maximumRanks: maximumRanks)
+        }
+        guard !links.isEmpty else { throw ScalingModelError.notEnoughData("no sweep points") }
+        return links
     }
 
     /// A link of `gigabits` Gbit/s that keeps this link's per-step latency and its measured fraction of the
@@ -138,5 +171,34 @@ public enum ScalingModelError: Error, CustomStringConvertible, Equatable {
         case .notEnoughData(let s): return "not enough data: \(s)"
         case .badInput(let s): return s
         }
+    }
+}
+
+extension CollectiveAlgorithm {
+    /// The algorithm an OpenMPI run label names (`deploy/collectives.sh`'s `PATH:N`: `nbc:N` = libnbc's
+    /// `coll_libnbc_i<collective>_algorithm` N, `tuned:N` / `tuned-yield:N` = coll/tuned's N), or nil for a
+    /// label this model has no cost formula for (OpenMPI's own choice `:0`, linear, Bruck, ...).
+    public init?(openMPILabel label: String, collective: SweepPoint.Collective) {
+        let parts = label.split(separator: ":")
+        guard parts.count == 2, let n = Int(parts[1]) else { return nil }
+        let table: [Int: CollectiveAlgorithm]
+        switch (parts[0], collective) {
+        case ("nbc", .allReduce): table = [1: .ring, 2: .binomial, 3: .rabenseifner, 4: .recursiveDoubling]
+        case ("nbc", .allGather): table = [2: .recursiveDoublingGather]
+        case ("tuned", .allReduce), ("tuned-yield", .allReduce): table = [3: .recursiveDoubling, 4: .ring, 6: .rabenseifner]
+        case ("tuned", .allGather), ("tuned-yield", .allGather): table = [3: .recursiveDoublingGather, 4: .ringGather]
+        default: return nil
+        }
+        guard let algorithm = table[n] else { return nil }
+        self = algorithm
+    }
+}
+
+extension SweepPoint {
+    /// Whether this point measured `algorithm`. A point without a recorded algorithm is taken as measured with
+    /// it: say which one its sweep ran (`cluster-check bandwidth --sweep --nonblocking` runs the project's
+    /// defaults, Rabenseifner all-reduce and recursive-doubling all-gather).
+    public func measured(_ algorithm: CollectiveAlgorithm) -> Bool {
+        self.algorithm.isEmpty || CollectiveAlgorithm(openMPILabel: self.algorithm, collective: collective) == algorithm
     }
 }

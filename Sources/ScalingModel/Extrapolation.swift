@@ -29,7 +29,7 @@ public struct Extrapolation: Sendable {
     public func rows(nodes: [Int], gigabits: [Double], compressions: [GradientCompression]) -> [Row] {
         var rows: [Row] = []
         for rate in gigabits {
-            let link = baseLink.scaled(toGigabits: rate, efficiency: rateEfficiency, name: "\(formatRate(rate)) Gbit/s")
+            let link = baseLink.scaled(toGigabits: rate, efficiency: rateEfficiency, name: "\(gigabitLabel(rate)) Gbit/s")
             for compression in compressions {
                 var one = SimulationSettings(ranks: 1, link: link, buckets: buckets)
                 one.compression = compression
@@ -63,6 +63,6 @@ public struct Extrapolation: Sendable {
     }
 }
 
-func formatRate(_ gigabits: Double) -> String {
+public func gigabitLabel(_ gigabits: Double) -> String {
     gigabits == gigabits.rounded() ? String(Int(gigabits)) : String(format: "%.1f", gigabits)
 }

@@ -1,7 +1,7 @@
 import Foundation
 
 /// One rank's training step as measured on this machine, in the order the compute thread met its
-/// communication: what `simclr bench --profile-out` writes (JSON) and what both the emulated-compute mode
+/// communication (JSON, built from a one-rank step trace by `StepTimeline.build`): what both the emulated-compute mode
 /// (which replays it, sleeping through the compute and running every collective for real) and the scaling
 /// model (which adds alpha-beta costs to it) read.
 ///
@@ -20,20 +20,20 @@ public struct StepTimeline: Codable, Equatable, Sendable {
         public var width: Double
         public var headDims: [Int]
         public var precision: String
-        /// Images per rank (each with two views).
-        public var perRankImages: Int
+        /// Views per rank per step (`simclr bench --batch-size` / ranks: both views of half as many images).
+        public var perRankBatch: Int
         public var imageSize: Int
         public var smallCrops: Int
 
-        public init(arch: String, stem: String, width: Double, headDims: [Int], precision: String, perRankImages: Int,
+        public init(arch: String, stem: String, width: Double, headDims: [Int], precision: String, perRankBatch: Int,
                     imageSize: Int, smallCrops: Int) {
             self.arch = arch; self.stem = stem; self.width = width; self.headDims = headDims; self.precision = precision
-            self.perRankImages = perRankImages; self.imageSize = imageSize; self.smallCrops = smallCrops
+            self.perRankBatch = perRankBatch; self.imageSize = imageSize; self.smallCrops = smallCrops
         }
 
         public var description: String {
             "\(arch) \(stem) width \(width) head \(headDims.map(String.init).joined(separator: ",")) \(precision), "
-                + "\(perRankImages) images per rank at \(imageSize) px" + (smallCrops > 0 ? ", \(smallCrops) small crops" : "")
+                + "batch \(perRankBatch) per rank at \(imageSize) px" + (smallCrops > 0 ? ", \(smallCrops) small crops" : "")
         }
 
         /// The first field that differs from `other`, named as a user would name it, or nil.
@@ -43,7 +43,7 @@ public struct StepTimeline: Codable, Equatable, Sendable {
             if width != other.width { return "width \(width) vs \(other.width)" }
             if headDims != other.headDims { return "head \(headDims) vs \(other.headDims)" }
             if precision != other.precision { return "precision \(precision) vs \(other.precision)" }
-            if perRankImages != other.perRankImages { return "batch per rank \(perRankImages) vs \(other.perRankImages) images" }
+            if perRankBatch != other.perRankBatch { return "batch per rank \(perRankBatch) vs \(other.perRankBatch)" }
             if imageSize != other.imageSize { return "image size \(imageSize) vs \(other.imageSize)" }
             if smallCrops != other.smallCrops { return "small crops \(smallCrops) vs \(other.smallCrops)" }
             return nil
@@ -166,10 +166,10 @@ public struct StepTimeline: Codable, Equatable, Sendable {
         struct Header: Decodable { var format: String?; var version: Int? }
         let header = try? JSONDecoder().decode(Header.self, from: data)
         guard header?.format == formatName else {
-            throw ScalingModelError.badInput("\(url.path) is not a step profile (format '\(header?.format ?? "none")'; expected '\(formatName)', written by `simclr bench --profile-out`)")
+            throw ScalingModelError.badInput("\(url.path) is not a step profile (format '\(header?.format ?? "none")'; expected '\(formatName)')")
         }
         guard header?.version == currentVersion else {
-            throw ScalingModelError.badInput("\(url.path) is step profile version \(header?.version ?? 0); this build reads version \(currentVersion): measure it again with `simclr bench --profile-out`")
+            throw ScalingModelError.badInput("\(url.path) is step profile version \(header?.version ?? 0); this build reads version \(currentVersion): profile the step again")
         }
         do { return try JSONDecoder().decode(StepTimeline.self, from: data) } catch {
             throw ScalingModelError.badInput("\(url.path): malformed step profile: \(error)")

@@ -12,10 +12,14 @@ public struct SweepPoint: Codable, Equatable, Sendable {
     public var seconds: Double
     /// The MPI path and algorithm, e.g. "nbc:3" (empty when not recorded).
     public var algorithm: String
+    /// The host's CPU use during the run (0...1 of all its cores; `deploy/collectives.sh`'s host_cpu), when
+    /// recorded. Near 1 the machine, not the emulated link, set the time.
+    public var hostCPU: Double?
 
-    public init(link: String, collective: Collective, ranks: Int, bytes: Int, seconds: Double, algorithm: String = "") {
+    public init(link: String, collective: Collective, ranks: Int, bytes: Int, seconds: Double, algorithm: String = "",
+                hostCPU: Double? = nil) {
         self.link = link; self.collective = collective; self.ranks = ranks; self.bytes = bytes
-        self.seconds = seconds; self.algorithm = algorithm
+        self.seconds = seconds; self.algorithm = algorithm; self.hostCPU = hostCPU
     }
 
     /// Reads the CSV `deploy/collectives.sh` writes (`link,world,algorithm,collective,ranks,bytes,iterations,seconds,...`)
@@ -28,7 +32,7 @@ public struct SweepPoint: Codable, Equatable, Sendable {
         guard let c = column("collective"), let r = column("ranks"), let b = column("bytes"), let s = column("seconds") else {
             throw ScalingModelError.badInput("sweep CSV needs the columns collective, ranks, bytes and seconds; its header is '\(header.joined(separator: ","))'")
         }
-        let l = column("link"), a = column("algorithm")
+        let l = column("link"), a = column("algorithm"), cpu = column("host_cpu")
         guard l != nil || link != nil else {
             throw ScalingModelError.badInput("sweep CSV has no link column: say which link it was measured on")
         }
@@ -39,7 +43,7 @@ public struct SweepPoint: Codable, Equatable, Sendable {
                 throw ScalingModelError.badInput("sweep CSV line \(i + 2) is not a measurement: '\(line)'")
             }
             return SweepPoint(link: link ?? f[l!], collective: collective, ranks: ranks, bytes: bytes, seconds: seconds,
-                              algorithm: a.map { f[$0] } ?? "")
+                              algorithm: a.map { f[$0] } ?? "", hostCPU: cpu.flatMap { Double(f[$0]) })
         }
     }
 }

@@ -105,8 +105,12 @@ public final class TraceTrack: @unchecked Sendable {
     /// A mark with no duration (a gradient reported ready, a step boundary).
     @inline(__always)
     public func instant(_ name: SpanName, argument: Int64 = TraceEvent.noArgument) {
+        instant(name, at: traceClock(), argument: argument)
+    }
+
+    public func instant(_ name: SpanName, at time: UInt64, argument: Int64 = TraceEvent.noArgument) {
         guard count < capacity else { dropped += 1; return }
-        storage[count] = TraceEvent(start: traceClock(), duration: TraceEvent.instantMark, name: name, argument: argument)
+        storage[count] = TraceEvent(start: time, duration: TraceEvent.instantMark, name: name, argument: argument)
         count += 1
     }
 

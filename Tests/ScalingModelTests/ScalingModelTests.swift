@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 import ScalingModel
+import Tracing
 
 final class AlphaBetaFitTests: XCTestCase {
     private func sweep(alpha: Double, beta: Double, algorithm: CollectiveAlgorithm, ranks: [Int], noise: Double = 0) -> [SweepPoint] {
@@ -50,6 +51,8 @@ final class AlphaBetaFitTests: XCTestCase {
         XCTAssertEqual(CollectiveAlgorithm.ring.bandwidthFactor(ranks: 8), 1.75)
         XCTAssertEqual(CollectiveAlgorithm.binomial.bandwidthFactor(ranks: 8), 6)
         XCTAssertEqual(CollectiveAlgorithm.ringGather.bandwidthFactor(ranks: 8), 0.875)
+        XCTAssertEqual(CollectiveAlgorithm.recursiveDoublingGather.bandwidthFactor(ranks: 8), 0.875)
+        XCTAssertEqual(CollectiveAlgorithm.recursiveDoublingGather.latencySteps(ranks: 8), 3)
     }
 
     func testSweepCSVOfTheStudyScriptReads() throws {
@@ -68,6 +71,32 @@ final class AlphaBetaFitTests: XCTestCase {
             XCTAssertTrue("\($0)".contains("line 2"), "\($0)")
         }
     }
+    func testAFitUsesOnlyThePointsOfItsAlgorithm() throws {
+        // Rabenseifner (libnbc 3) points of a 1 Gbit/s link, and ring (libnbc 1) points 10x slower beside them.
+        var points = sweep(alpha: 20e-6, beta: 8e-9, algorithm: .rabenseifner, ranks: [2, 4]).map { p -> SweepPoint in
+            var p = p; p.algorithm = "nbc:3"; return p
+        }
+        points += points.map { p -> SweepPoint in var p = p; p.algorithm = "nbc:1"; p.seconds *= 10; return p }
+        let gather = [SweepPoint(link: "x", collective: .allGather, ranks: 2, bytes: 1 << 20, seconds: 0.01, algorithm: "nbc:2"),
+                      SweepPoint(link: "x", collective: .allGather, ranks: 4, bytes: 1 << 20, seconds: 0.02, algorithm: "nbc:2"),
+                      SweepPoint(link: "x", collective: .allGather, ranks: 2, bytes: 1 << 20, seconds: 9, algorithm: "nbc:1")]
+        let link = try LinkModel.fit(name: "x", points: points + gather, maximumRanks: 4)
+        XCTAssertEqual(link.allReduce.alpha, 20e-6, accuracy: 1e-12)
+        XCTAssertEqual(link.allReduce.beta, 8e-9, accuracy: 1e-15)
+        XCTAssertEqual(link.allGather.algorithm, .recursiveDoublingGather)
+        XCTAssertLessThan(link.allGather.seconds(bytes: 1 << 20, ranks: 2), 0.1, "the linear (nbc:1) point must not enter the fit")
+        XCTAssertEqual(CollectiveAlgorithm(openMPILabel: "tuned-yield:6", collective: .allReduce), .rabenseifner)
+        XCTAssertNil(CollectiveAlgorithm(openMPILabel: "nbc:0", collective: .allReduce), "OpenMPI's own choice has no formula")
+    }
+
+    func testHostCPUIsReadWhenRecorded() throws {
+        let csv = """
+        link,world,algorithm,collective,ranks,bytes,iterations,seconds,algbw_gbps,busbw_gbps,host_cpu
+        10gbit,8,nbc:3,allreduce,8,8,200,0.001,0,0,0.96
+        1gbit,2,nbc:3,allreduce,2,8,200,0.001,0,0,
+        """
+        XCTAssertEqual(try SweepPoint.read(csv: csv).map(\.hostCPU), [0.96, nil])
+    }
 }
 
 final class StepSimulatorTests: XCTestCase {
@@ -75,7 +104,7 @@ final class StepSimulatorTests: XCTestCase {
     private func timeline() -> StepTimeline {
         typealias E = StepTimeline.Event
         return StepTimeline(
-            identity: .init(arch: "resnet18", stem: "cifar", width: 1, headDims: [512, 256], precision: "fp32", perRankImages: 1,
+            identity: .init(arch: "resnet18", stem: "cifar", width: 1, headDims: [512, 256], precision: "fp32", perRankBatch: 1,
                             imageSize: 32, smallCrops: 0),
             machine: "test", threads: 1, measuredSteps: 1, measuredAt: "now", embeddingDim: 1,
             parameters: [.init(name: "a", elements: 1000, matrix: [10, 100]), .init(name: "b", elements: 1000, matrix: nil)],
@@ -137,6 +166,42 @@ final class StepSimulatorTests: XCTestCase {
         XCTAssertEqual(StepSimulator.predict(timeline(), s).stepSeconds, 4.5176, accuracy: 1e-12)
     }
 
+    /// A step whose backward SyncBN runs while the first bucket is in flight (0.4 s of 4000 bytes at two ranks), and
+    /// backward's remaining compute hides it, so the SyncBN's queueing delays the step.
+    private func backwardSyncTimeline() -> StepTimeline {
+        typealias E = StepTimeline.Event
+        var t = timeline()
+        t.events = [E(kind: .gather, computeSeconds: 0.5, label: "gather", count: 2),
+                    E(kind: .gatherBackward, computeSeconds: 0.1, label: "loss", count: 2),
+                    E(kind: .ready, computeSeconds: 0.2, label: "b", count: 1),
+                    E(kind: .syncBatchNorm, computeSeconds: 0.1, label: "bn", count: 64),
+                    E(kind: .ready, computeSeconds: 1.5, label: "a", count: 0),
+                    E(kind: .finishGradients, computeSeconds: 0, label: "wait", count: 0),
+                    E(kind: .totals, computeSeconds: 0.1, label: "optimizer", count: 6)]
+        return t
+    }
+
+    func testQueueingIsFittedOnTheSmallWorldsAndPredictsTheHeldOutOnes() throws {
+        let fast = LinkModel(name: "x", allReduce: AlphaBeta(algorithm: .rabenseifner, alpha: 1e-4, beta: 1e-4),
+                             allGather: AlphaBeta(algorithm: .recursiveDoublingGather, alpha: 1e-4, beta: 1e-6))
+        var truth = ScalingModel(timeline: backwardSyncTimeline(), links: ["x": fast], buckets: [[1], [0]], fitMaxRanks: 4)
+        truth.queueing["x"] = 0.004
+        let measured = try [2, 4, 8, 16].map { w in
+            ScalingModel.Measurement(link: "x", compression: .none, ranks: w,
+                                     seconds: try truth.predict(link: "x", ranks: w, compression: .none).stepSeconds)
+        }
+        var model = truth
+        model.queueing = [:]
+        XCTAssertGreaterThan(abs(try model.predict(link: "x", ranks: 8, compression: .none).stepSeconds / measured[2].seconds - 1), 0.001,
+                             "the step must depend on queueing for this test to mean anything")
+        // The held-out rows (8, 16) get a wildly wrong time: the fit must not look at them.
+        var poisoned = measured
+        poisoned[2].seconds *= 3; poisoned[3].seconds *= 3
+        model.fitQueueing(to: poisoned)
+        XCTAssertEqual(model.queueing["x"] ?? 0, 0.004, accuracy: 1e-6)
+        XCTAssertEqual(try model.predict(link: "x", ranks: 16, compression: .none).stepSeconds, measured[3].seconds, accuracy: 1e-6)
+    }
+
     func testCompressionChangesTheBytes() {
         let params = timeline().parameters
         XCTAssertEqual(GradientCompression.none.allReduces(of: params), [8000])
@@ -182,13 +247,13 @@ final class StepSimulatorTests: XCTestCase {
         XCTAssertEqual(a.mismatch(with: b), "width 1.0 vs 0.5")
         b = a; b.precision = "bf16"
         XCTAssertEqual(a.mismatch(with: b), "precision fp32 vs bf16")
-        b = a; b.perRankImages = 64
-        XCTAssertEqual(a.mismatch(with: b), "batch per rank 1 vs 64 images")
+        b = a; b.perRankBatch = 64
+        XCTAssertEqual(a.mismatch(with: b), "batch per rank 1 vs 64")
     }
 
     func testExtrapolationGetsSlowerWithNodesAndFasterWithRate() {
         let e = Extrapolation(timeline: timeline(), baseLink: LinkModel(name: "m", allReduce: AlphaBeta(algorithm: .rabenseifner, alpha: 30e-6, beta: 1),
-                                                                    allGather: AlphaBeta(algorithm: .recursiveDoubling, alpha: 30e-6, beta: 1)),
+                                                                    allGather: AlphaBeta(algorithm: .recursiveDoublingGather, alpha: 30e-6, beta: 1)),
                               rateEfficiency: 0.9, buckets: [[1], [0]])
         let rows = e.rows(nodes: [64, 256], gigabits: [1, 100], compressions: [.none])
         XCTAssertEqual(rows.count, 4)
@@ -197,4 +262,67 @@ final class StepSimulatorTests: XCTestCase {
         XCTAssertLessThan(step(64, 100), step(64, 1))
         XCTAssertTrue(rows.allSatisfy { $0.efficiency > 0 && $0.efficiency <= 1 })
     }
+}
+
+final class TimelineBuilderTests: XCTestCase {
+    /// Two steps recorded at known times (ms): forward 10 (SyncBN of 64 channels at 4), gather of 8 rows at 10-11,
+    /// loss 11-14, gather backward 14-15, backward with ready marks at 20 and 25 (+ the step offset), wait 25-26,
+    /// optimizer 26-28, totals 28-29. Step 2 is the same but 2 ms slower in the loss.
+    private func trace() -> Tracer {
+        let t = Tracer(capacity: 256)
+        let c = t.compute
+        let ms: (Double) -> UInt64 = { UInt64($0 * 1e6) }
+        for (step, offset, extraLoss) in [(0, 1000.0, 0.0), (1, 2000.0, 2.0)] {
+            let o = offset
+            c.begin(t.name(StepSpans.step), at: ms(o), argument: Int64(step))
+            c.begin(t.name(StepSpans.forward), at: ms(o))
+            c.span(t.name(StepSpans.syncBatchNormPrefix + "bn1"), from: ms(o + 4), to: ms(o + 4.5), argument: 64)
+            c.end(at: ms(o + 10))
+            c.span(t.name(StepSpans.gather), from: ms(o + 10), to: ms(o + 11), argument: 8)
+            c.span(t.name(StepSpans.loss), from: ms(o + 11), to: ms(o + 14 + extraLoss))
+            c.span(t.name(StepSpans.gatherBackward), from: ms(o + 14 + extraLoss), to: ms(o + 15 + extraLoss), argument: 8)
+            c.instant(t.name(StepSpans.readyPrefix + "fc.weight"), at: ms(o + 20 + extraLoss), argument: 1)
+            c.instant(t.name(StepSpans.readyPrefix + "conv1.weight"), at: ms(o + 25 + extraLoss), argument: 0)
+            c.span(t.name(StepSpans.waitForGradients), from: ms(o + 25 + extraLoss), to: ms(o + 26 + extraLoss))
+            c.span(t.name(StepSpans.totals), from: ms(o + 28 + extraLoss), to: ms(o + 29 + extraLoss))
+            c.end(at: ms(o + 29 + extraLoss))
+        }
+        return t
+    }
+
+    private func build(_ t: Tracer) throws -> StepTimeline {
+        try StepTimeline.build(events: t.compute.events, names: t.nameTable,
+                               identity: .init(arch: "resnet18", stem: "cifar", width: 1, headDims: [4], precision: "fp32",
+                                               perRankBatch: 8, imageSize: 32, smallCrops: 0),
+                               machine: "m", threads: 1, measuredAt: "now", embeddingDim: 4,
+                               parameters: [.init(name: "conv1.weight", elements: 10, matrix: [2, 5]), .init(name: "fc.weight", elements: 4, matrix: [2, 2])],
+                               lossTimes: [.init(world: 1, seconds: 0.003)])
+    }
+
+    func testEventsAndTheComputeBetweenThem() throws {
+        let timeline = try build(trace())
+        XCTAssertEqual(timeline.measuredSteps, 2)
+        let summary = timeline.events.map { "\($0.kind.rawValue) \($0.label) \($0.count)" }
+        XCTAssertEqual(summary, ["syncbn bn1 64", "gather gather 8", "gather-backward gather backward 8", "ready fc.weight 1",
+                                 "ready conv1.weight 0", "finish-gradients wait for gradients 0", "totals step totals 6"])
+        // Gaps in ms: 4; 10 - 4.5; loss 3 or 5 (median of two: the larger); 5; 5; 0; 2.
+        let gaps = timeline.events.map { ($0.computeSeconds * 1e3 * 1000).rounded() / 1000 }
+        XCTAssertEqual(gaps, [4, 5.5, 5, 5, 5, 0, 2])
+        XCTAssertEqual(timeline.trailingSeconds, 0, accuracy: 1e-9)
+        XCTAssertEqual(timeline.bytesOfGather, 8 * 4 * 4)
+    }
+
+    func testStepsOfAnotherShapeAreRefused() throws {
+        let t = trace()
+        let c = t.compute
+        c.begin(t.name(StepSpans.step), at: 3_000_000_000)
+        c.span(t.name(StepSpans.waitForGradients), from: 3_001_000_000, to: 3_002_000_000)
+        c.end(at: 3_003_000_000)
+        XCTAssertThrowsError(try build(t)) { XCTAssertTrue("\($0)".contains("step 3 of the trace has other events"), "\($0)") }
+        XCTAssertThrowsError(try build(Tracer())) { XCTAssertTrue("\($0)".contains("no 'step' span"), "\($0)") }
+    }
+}
+
+extension StepTimeline {
+    var bytesOfGather: Int { events.first { $0.kind == .gather }!.bytes(embeddingDim: embeddingDim) }
 }
