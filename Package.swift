@@ -64,7 +64,7 @@ let package = Package(
         // The training engine: the data-parallel step's machinery (SyncBN, gathers, gradient buckets, step
         // totals), the training loop, stop requests, resuming, config.json, metrics.csv and progress.
         .target(name: "Training", dependencies: ["Kernels", "NeuralNet", "Optimizers", "Datasets", "Cluster",
-                                                 "Checkpoints", "RunFiles", "TensorBoard"],
+                                                 "Checkpoints", "RunFiles", "TensorBoard", "Tracing"],
                 swiftSettings: fastMath),
         // Frozen-encoder evaluation: features, linear probe, kNN, label fractions, results.json.
         .target(name: "Evaluation", dependencies: ["Kernels", "NeuralNet", "Optimizers", "Datasets", "Cluster",
@@ -72,7 +72,7 @@ let package = Package(
                 swiftSettings: fastMath),
         // Contrastive pretraining methods: SimCLR (with multi-crop) and MoCo v2, their settings and steps.
         .target(name: "Pretraining", dependencies: ["Kernels", "NeuralNet", "Optimizers", "Contrastive", "Datasets",
-                                                    "Cluster", "Checkpoints", "RunFiles", "Training", "Evaluation"],
+                                                    "Cluster", "Checkpoints", "RunFiles", "Training", "Evaluation", "Tracing"],
                 swiftSettings: fastMath),
         // The supervised baseline and fine-tuning.
         .target(name: "Classification", dependencies: ["Kernels", "NeuralNet", "Optimizers", "Datasets", "Cluster",
@@ -82,7 +82,7 @@ let package = Package(
         .target(name: "Studies", dependencies: ["Kernels", "NeuralNet", "Contrastive", "RunFiles", "Reports", "Pretraining"]),
         // `simclr bench`: training steps timed through the data-parallel step, and where the time goes.
         .target(name: "Benchmarks", dependencies: ["Kernels", "NeuralNet", "Optimizers", "Contrastive", "Datasets", "Cluster",
-                                                   "Training", "Pretraining"],
+                                                   "Training", "Pretraining", "Tracing"],
                 swiftSettings: fastMath),
         // The commands of the `simclr` tool (a library, so tests can reach them).
         .target(name: "Commands", dependencies: [
@@ -109,7 +109,7 @@ let package = Package(
         .testTarget(name: "ClusterTests", dependencies: ["Cluster", "Kernels", "TestSupport"]),
         .testTarget(name: "TracingTests", dependencies: ["Tracing"]),
         .testTarget(name: "ScalingModelTests", dependencies: ["ScalingModel", "Tracing"]),
-        .testTarget(name: "CLITests", dependencies: ["Commands", "Datasets", "NeuralNet", "Kernels", "TestSupport"]),
+        .testTarget(name: "CLITests", dependencies: ["Commands", "Datasets", "NeuralNet", "Kernels", "Pretraining", "TestSupport"]),
         .testTarget(name: "ReportsTests", dependencies: ["Reports", "SVG", "Kernels", "Datasets", "TestSupport", "RunFiles"]),
         .testTarget(name: "RunFilesTests", dependencies: ["RunFiles"]),
         .testTarget(name: "TensorBoardTests", dependencies: ["TensorBoard", "TestSupport"]),

@@ -24,15 +24,13 @@ done
 "$repo/deploy/setup.sh"
 (cd "$repo" && swift build -c release 2>&1 | tail -1)
 
-# Settings chosen for a short run on 2 cores (see README, "Quickstart"): a quarter-width ResNet-18, the
-# CIFAR-style augmentation strengths (milder crop, no blur, colour jitter 0.4), temperature 0.2 and AdamW.
+# Settings chosen for a short run on 2 cores (see README, "Quickstart"): a quarter-width ResNet-18 and
+# pretraining's quick recipe (AdamW, temperature 0.2, milder crop, colour jitter 0.4, no blur; see
+# `simclr pretrain --help`).
 compare=("$repo/.build/release/simclr" compare --out "$out" --ranks "$ranks"
     --width 0.25 --label-fractions 0.1 --evaluations linear,knn,finetune,supervised
     --pretrain-epochs 6 --probe-epochs 50 --finetune-epochs 15 --supervised-epochs 15
-    --pretrain-arg=--batch-size=128 --pretrain-arg=--optimizer=adamw --pretrain-arg=--lr=1e-3
-    --pretrain-arg=--lr-scaling=none --pretrain-arg=--weight-decay=1e-6 --pretrain-arg=--temperature=0.2
-    --pretrain-arg=--warmup-epochs=0.5 --pretrain-arg=--crop-scale=0.2,1.0 --pretrain-arg=--no-blur
-    --pretrain-arg=--jitter-strength=0.4,0.4,0.4,0.1 --pretrain-arg=--knn-every=39
+    --pretrain-arg=--batch-size=128 --pretrain-arg=--recipe=quick --pretrain-arg=--knn-every=39
     --pretrain-arg=--knn-samples=2000,1000
     "$@")
 "${compare[@]}"

@@ -2,8 +2,10 @@
 # Runs the commands of README.md's ```sh blocks that use the synthetic data, as written except for size:
 # epochs, steps and batch sizes are made tiny and the synthetic dataset small, so the whole README runs in
 # minutes. Commands that need the real datasets, a cluster, Python or an elided argument ("...") are listed as
-# skipped. Runs in a scratch directory (the synthetic data is cached in ~/.cache/simclr as usual), in README order:
-# later commands use the runs earlier ones made. Needs the release build (swift build -c release).
+# skipped. A pretraining example whose comment says "checked: learns" runs at its written size instead and
+# passes only if its encoder's kNN top-1 beats random init (check_learning). Runs in a scratch directory (the
+# synthetic data is cached in ~/.cache/simclr as usual), in README order: later commands use the runs earlier
+# ones made. Needs the release build (swift build -c release).
 #
 #   deploy/readme-check.sh [--keep] [--list]   --keep leaves the scratch directory; --list only prints the plan
 set -uo pipefail
@@ -15,14 +17,15 @@ for a in "$@"; do
     case $a in
         --keep) keep=1 ;;
         --list) list=1 ;;
-        -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
         *) echo "readme-check: unknown argument $a (try --help)" >&2; exit 2 ;;
     esac
 done
 bin=$root/.build/release
 [[ -x $bin/simclr ]] || { echo "readme-check: $bin/simclr is missing; run swift build -c release first" >&2; exit 1; }
 
-# The commands of the sh blocks, continuation lines joined, trailing comments removed.
+# The commands of the sh blocks, continuation lines joined, trailing comments removed. A command whose comment
+# says "checked: learns" is printed with the prefix "LEARNS " (see check_learning).
 commands() {
     awk '
         /^```sh[[:space:]]*$/ { inblock = 1; next }
@@ -31,10 +34,29 @@ commands() {
             line = $0
             if (line ~ /\\[[:space:]]*$/) { sub(/\\[[:space:]]*$/, " ", line); pending = pending line; next }
             line = pending line; pending = ""
+            learns = (line ~ /#[[:space:]].*checked: learns/)
             sub(/[[:space:]]+#[[:space:]].*$/, "", line)
             gsub(/[[:space:]]+/, " ", line); sub(/^ /, "", line); sub(/ $/, "", line)
-            if (line != "") print line
+            if (line != "") print (learns ? "LEARNS " : "") line
         }' "$readme"
+}
+
+# A pretraining example marked "checked: learns" runs at README's own size, and must learn: the kNN top-1 of its
+# encoder (simclr knn, default data and settings) must beat a random-init encoder of the same width by at least
+# the margin below. Prints both figures. $1: the command as run (in $work).
+learning_margin=0.03
+check_learning() {
+    local c=$1 out width learned random
+    out=$(sed -nE 's/.*--out[ =]([^ ]+).*/\1/p' <<<"$c")
+    width=$(sed -nE 's/.*--width[ =]([^ ]+).*/\1/p' <<<"$c")
+    [[ -n $out ]] || { echo "  the learning check needs --out in: $c"; return 1; }
+    (cd "$work" && "$bin/simclr" knn --encoder "$out/model.safetensors" --out "$out.knn-check" \
+        && "$bin/simclr" knn --random-init --width "${width:-1}" --out "$out.knn-random") \
+        > "$work/learn.log" 2>&1 || { sed 's/^/  | /' "$work/learn.log" | tail -n 20; return 1; }
+    learned=$(sed -nE 's/.*"test_top1" *: *([0-9.eE+-]+).*/\1/p' "$work/$out.knn-check/results.json")
+    random=$(sed -nE 's/.*"test_top1" *: *([0-9.eE+-]+).*/\1/p' "$work/$out.knn-random/results.json")
+    echo "  learns? kNN top-1 $learned after pretraining vs $random at random init (needs +$learning_margin)"
+    awk -v l="$learned" -v r="$random" -v m="$learning_margin" 'BEGIN { exit !(l >= r + m) }'
 }
 
 # Why a command is not run, or nothing when it is.
@@ -105,24 +127,38 @@ for entry in .build deploy hostfiles Sources Tests Package.swift; do ln -s "$roo
 
 export B=.build/release PATH=$bin:$PATH
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OPENBLAS_NUM_THREADS=1
-ran=0 failed=0 skipped=0
+ran=0 failed=0 skipped=0 full_size_runs=""
 start=$SECONDS
 while IFS= read -r command; do
     # "swift build -c release && B=.build/release": B is set already; keep what follows the build.
     command=${command#swift build -c release && B=.build/release}
     command=${command# && }
     [[ -z $command ]] && continue
+    learns=0
+    [[ $command == "LEARNS "* ]] && { learns=1; command=${command#LEARNS }; }
     reason=$(skip_reason "$command")
     if [[ -n $reason ]]; then
         echo "skip ($reason): $command"
         skipped=$((skipped + 1))
         continue
     fi
-    small=$(with_small_data "$(shrink "$command")")
+    # A resume of a run made at full size (README's "after Ctrl-C") keeps that size too: it must match the run.
+    out=$(sed -nE 's/.*--out[ =]([^ ]+).*/\1/p' <<<"$command")
+    if ((learns)) || [[ " $command " == *" --resume "* && " $full_size_runs " == *" $out "* ]]; then
+        small=$command
+    else
+        small=$(with_small_data "$(shrink "$command")")
+    fi
+    ((learns)) && full_size_runs+=" $out"
     if ((list)); then echo "run: $small"; continue; fi
     echo "run: $small"
     t0=$SECONDS
     if (cd "$work" && bash -c "$small") < /dev/null > "$work/last.log" 2>&1; then
+        if ((learns)) && ! check_learning "$small"; then
+            echo "  FAILED: it did not learn; README: $command"
+            failed=$((failed + 1))
+            continue
+        fi
         echo "  ok ($((SECONDS - t0)) s)"
         ran=$((ran + 1))
     else

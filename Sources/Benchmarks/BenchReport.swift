@@ -16,16 +16,35 @@ public struct BenchReport: Codable {
     /// Per step, by kind of work (`WorkKind`).
     public var msConv = 0.0, msBatchNorm = 0.0, msOther = 0.0, msLoss = 0.0, msOptimizer = 0.0, msCommunication = 0.0
     public var convGFLOPSPerSecond = 0.0
-    /// Model FLOP/s as a fraction of the measured matrix-product rate (one rank, with the roofline measured).
-    public var fractionOfRoofline: Double?, convFractionOfRoofline: Double?
+    /// Model FLOP/s as a fraction of the machine's measured peak of the step's precision (one rank, with the
+    /// peak measured), and that peak.
+    public var fractionOfPeak: Double?, convFractionOfPeak: Double?, peak: Double?
+    /// Each convolution pass: ms per step, model GFLOP/s (what a direct convolution of the shapes computes),
+    /// fraction of the peak.
+    public struct ConvolutionPass: Codable {
+        public var name: String, ms: Double, gflopsPerSecond: Double, fractionOfPeak: Double?
+        enum CodingKeys: String, CodingKey { case name, ms, gflopsPerSecond = "gflops_per_s", fractionOfPeak = "fraction_of_peak" }
+    }
+    public var passes: [ConvolutionPass] = []
     public var arch = "", batch = 0, imageSize = 0, threads = 0, precision = "", blasCore = "", convolutions = ""
-    public var worldSize = 1, perRankBatch = 0, smallCrops = 0, smallCropSize = 0, winograd = false
+    public var worldSize = 1, perRankBatch = 0, smallCrops = 0, smallCropSize = 0
+    /// `--conv-algorithm`, and whether some convolution pass ran a Winograd algorithm.
+    public var convAlgorithm = "", winograd = false
     public var msAugmentPerView: Double?
     public var machine: MachineLimits?
+    /// Distributed: whether the timed steps overlapped, the gradient payload per rank and step (MB), the chunk
+    /// size the communication thread ended with (KiB), and that thread's CPU per step.
+    public var overlap: Bool?, gradPayloadMB: Double?, chunkKB: Double?, msCommThreadCPU: Double?
+    /// Distributed: the gradient compression (none, bf16, powersgd).
+    public var gradCompression: String?
+    /// Distributed with overlap: the interleaved steps without it (median step, mean compute and wait), and what
+    /// overlap costs compute (overlapped compute minus compute without, and their ratio).
+    public var msPerStepNoOverlap: Double?, msComputeNoOverlap: Double?, msCommWaitNoOverlap: Double?
+    public var msComputeSlowdown: Double?, computeSlowdownRatio: Double?
 
     /// Step times (seconds), the rest of what the table shows.
     public var times: [Double] = []
-    var convolutionGFLOP = 0.0, headGFLOP = 0.0, roofline: Double?, bf16 = false, workers = 0, distributed = false
+    var convolutionGFLOP = 0.0, headGFLOP = 0.0, bf16 = false, workers = 0, distributed = false
 
     enum CodingKeys: String, CodingKey {
         case imagesPerSecond = "img_per_s", msPerStep = "ms_per_step", gflopsPerSecond = "gflops_per_s"
@@ -33,11 +52,16 @@ public struct BenchReport: Codable {
         case msGradComm = "ms_grad_comm", msDataWait = "ms_data_wait", buckets, lateBuckets = "late_buckets"
         case hiddenFraction = "hidden_fraction", msConv = "ms_conv", msBatchNorm = "ms_bn", msOther = "ms_other"
         case msLoss = "ms_loss", msOptimizer = "ms_optimizer", msCommunication = "ms_communication"
-        case convGFLOPSPerSecond = "conv_gflops_per_s", fractionOfRoofline = "fraction_of_roofline"
-        case convFractionOfRoofline = "conv_fraction_of_roofline", arch, batch, imageSize = "image_size", threads
+        case convGFLOPSPerSecond = "conv_gflops_per_s", fractionOfPeak = "fraction_of_peak", peak = "peak_gflops_per_s"
+        case convFractionOfPeak = "conv_fraction_of_peak", passes = "conv_passes", arch, batch, imageSize = "image_size", threads
         case precision, blasCore = "blas_core", convolutions, worldSize = "world_size", perRankBatch = "per_rank_batch"
-        case smallCrops = "small_crops", smallCropSize = "small_crop_size", winograd
+        case smallCrops = "small_crops", smallCropSize = "small_crop_size", convAlgorithm = "conv_algorithm"
+        case winograd
         case msAugmentPerView = "ms_augment_per_view", machine
+        case gradCompression = "grad_compression", overlap, gradPayloadMB = "grad_payload_mb", chunkKB = "chunk_kb", msCommThreadCPU = "ms_comm_thread_cpu"
+        case msPerStepNoOverlap = "ms_per_step_no_overlap", msComputeNoOverlap = "ms_compute_no_overlap"
+        case msCommWaitNoOverlap = "ms_comm_wait_no_overlap", msComputeSlowdown = "ms_compute_slowdown"
+        case computeSlowdownRatio = "compute_slowdown_ratio"
     }
 
     public init() {}
@@ -68,19 +92,29 @@ public struct BenchReport: Codable {
                             (times.min() ?? 0) * 1000, (times.max() ?? 0) * 1000)]
         var line = String(format: "model FLOPs per step: %.1f GFLOP (convolutions %.1f, head %.2f); achieved %.1f GFLOP/s",
                           gflopPerStep, convolutionGFLOP, headGFLOP, gflopsPerSecond)
-        if let roofline, worldSize == 1 {
-            line += String(format: " = %.0f%% of the measured %@ matrix-product rate", 100 * gflopsPerSecond / roofline,
-                           bf16 ? "bf16" : "fp32")
+        if let peak, worldSize == 1 {
+            line += String(format: " = %.0f%% of the machine's %@ peak", 100 * gflopsPerSecond / peak, bf16 ? "bf16" : "fp32")
         }
         lines.append(line)
         if winograd {
-            lines.append("  (model FLOPs: 3x3 stride-1 convolutions run Winograd F(4x4,3x3), which multiplies less, so their "
-                         + "rate can pass the matrix-product rate; SIMCLR_CONV_ALGORITHM=direct to compare)")
+            lines.append("  (model FLOPs: passes that run Winograd multiply less than the shapes imply, so their rate can pass "
+                         + "the peak; --conv-algorithm direct to compare)")
         }
         if distributed {
             lines.append(String(format: "per step: compute %.1f ms, waiting for communication %.1f ms, gradient all-reduce %.1f ms "
                                 + "on its thread (%.0f%% hidden by overlap), %.1f of %d buckets late", msCompute, msCommWait,
                                 msGradComm, 100 * hiddenFraction, lateBuckets, buckets))
+            if let gradPayloadMB, let msCommThreadCPU, let chunkKB {
+                lines.append(String(format: "gradients: %.1f MB payload per step per rank; communication thread CPU %.1f ms per step; "
+                                    + "chunks of %.0f KiB", gradPayloadMB, msCommThreadCPU, chunkKB))
+            }
+            if let step = msPerStepNoOverlap, let compute = msComputeNoOverlap, let wait = msCommWaitNoOverlap,
+               let slowdown = msComputeSlowdown, let ratio = computeSlowdownRatio {
+                lines.append(String(format: "without overlap (interleaved steps): %.1f ms/step, compute %.1f ms, waiting %.1f ms",
+                                    step, compute, wait))
+                lines.append(String(format: "overlap slows compute by %+.1f ms (x%.2f) and changes the step by %+.1f ms",
+                                    slowdown, ratio, msPerStep - step))
+            }
         }
         lines.append("per-step time by kind (mean over timed steps):")
         let total = times.reduce(0, +) * 1000 / Double(max(times.count, 1))
@@ -89,10 +123,15 @@ public struct BenchReport: Codable {
                 String(format: "%9.1f ms  %5.1f%%", ms, 100 * ms / total)
             if name == WorkKind.conv.rawValue {
                 row += String(format: "  %7.1f GFLOP/s", convGFLOPSPerSecond)
-                if let roofline, worldSize == 1 {
-                    row += String(format: " (%.0f%% of the matrix-product rate)", 100 * convGFLOPSPerSecond / roofline)
-                }
+                if let peak, worldSize == 1 { row += String(format: " (%.0f%% of peak)", 100 * convGFLOPSPerSecond / peak) }
             }
+            lines.append(row)
+        }
+        lines.append("convolutions by pass (model FLOPs; mean over timed steps):")
+        for pass in passes where pass.ms > 0 {
+            var row = "  " + pass.name.padding(toLength: 17, withPad: " ", startingAt: 0)
+                + String(format: "%9.1f ms  %7.1f GFLOP/s", pass.ms, pass.gflopsPerSecond)
+            if let f = pass.fractionOfPeak { row += String(format: " (%.0f%% of peak)", 100 * f) }
             lines.append(row)
         }
         if let perView = msAugmentPerView {
@@ -105,15 +144,17 @@ public struct BenchReport: Codable {
 }
 
 extension MachineLimits {
-    /// The machine's peaks, two lines.
+    /// The clock under load, the peaks it implies, and large matrix products as a share of them: three lines.
     public var lines: [String] {
-        [String(format: "peak, nominal: %d threads x %d fp32 lanes x 2 (FMA) x 2 FMA pipes x %.2f GHz (%@) = %.1f GFLOP/s fp32",
-                threads, fp32Lanes, clockMHz / 1000, clockSource, nominalFP32GFLOPS)
-            + (nominalBF16GFLOPS.map { String(format: ", %.1f bf16", $0) } ?? ""),
-         String(format: "peak, measured: FMA loop %.1f GFLOP/s fp32", fmaLoopFP32GFLOPS)
-            + (fmaLoopBF16GFLOPS.map { String(format: ", %.1f bf16 (vdpbf16ps)", $0) } ?? "")
-            + String(format: "; matrix product %d^3: oneDNN %.1f fp32", gemmSize, gemmFP32GFLOPS)
-            + (gemmBF16GFLOPS.map { String(format: ", %.1f bf16", $0) } ?? "")
-            + String(format: ", OpenBLAS sgemm %.1f", sgemmGFLOPS)]
+        [String(format: "clock under load: %.2f GHz on %d threads (stated: %.2f GHz, %@)", clockUnderLoadMHz / 1000, threads,
+                nominalClockMHz / 1000, nominalClockSource),
+         String(format: "peak: fp32 %.1f GFLOP/s (FMA loop %.1f = %.2f FMA/cycle/core)", peakFP32GFLOPS, fmaLoopFP32GFLOPS,
+                fmaPerCycleFP32)
+            + (peakBF16GFLOPS.map { String(format: ", bf16 %.1f (vdpbf16ps loop %.1f = %.2f/cycle/core)", $0,
+                                           fmaLoopBF16GFLOPS ?? 0, fmaPerCycleBF16 ?? 0) } ?? ""),
+         String(format: "matrix product %d^3: oneDNN fp32 %.1f GFLOP/s (%.0f%% of peak)", gemmSize, gemmFP32GFLOPS,
+                100 * gemmFP32GFLOPS / peakFP32GFLOPS)
+            + (gemmBF16GFLOPS.map { String(format: ", bf16 %.1f (%.0f%%)", $0, 100 * $0 / peakGFLOPS(bf16: true)) } ?? "")
+            + String(format: ", OpenBLAS sgemm %.1f (%.0f%%)", sgemmGFLOPS, 100 * sgemmGFLOPS / peakFP32GFLOPS)]
     }
 }

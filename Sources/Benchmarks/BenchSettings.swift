@@ -12,6 +12,8 @@ public struct BenchSettings {
     public var imageSize = 32
     public var model = ResNetConfig(stem: .cifar, width: 1.0, headDims: [512, 256])
     public var precision = ComputePrecision.fp32
+    /// How the convolutions choose their algorithms (see `ConvAlgorithmChoice`).
+    public var convAlgorithm = ConvAlgorithmChoice.auto
     /// Timed steps (the median is reported) and untimed warm-up steps before them.
     public var steps = 10, warmup = 2
     /// Train on augmented views of this dataset (a CIFAR-10/STL-10 directory or "synthetic") and time the
@@ -19,12 +21,17 @@ public struct BenchSettings {
     public var data: String?
     /// Loader threads with `data`.
     public var workers = 2
-    /// Measure the machine's peak and roofline first (on the leader).
+    /// Measure the machine's peak first (on the leader).
     public var roofline = true
     /// Multi-crop's small views besides the two global ones.
     public var multiCrop: MultiCropConfig?
     /// Under MPI: the data-parallel step's settings.
     public var dataParallel = DataParallelSettings()
+    /// Under MPI with overlap: also time as many steps without overlap, interleaved with the overlapped ones,
+    /// to report what overlap costs compute (`OverlapComparison`).
+    public var overlapBaseline = true
+    /// Write the timed steps' spans of every rank here as a Chrome trace (nil: no trace).
+    public var tracePath: String?
 
     public init() {}
 

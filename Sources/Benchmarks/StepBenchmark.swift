@@ -7,6 +7,7 @@ import Kernels
 import NeuralNet
 import Optimizers
 import Pretraining
+import Tracing
 import Training
 
 /// `simclr bench`: times full SimCLR training steps (`BenchSettings`) through the same data-parallel step
@@ -22,6 +23,8 @@ public final class StepBenchmark {
     public let threads: Int
     private let views: BenchViews
     private let distributed: Bool
+    /// The ranks' group, recording its collectives while a trace is taken (`tracePath`).
+    private let group: (any ProcessGroup)?
 
     public var isLeader: Bool { dataParallel.rank == 0 }
     public var perRank: Int { settings.batchSize / dataParallel.size }
@@ -33,15 +36,23 @@ public final class StepBenchmark {
         self.settings = settings
         self.threads = threads
         distributed = communicator != nil
+        // Traced: the step's collectives (SyncBN, the gather, the totals) on the compute row, the gradient
+        // buckets' on the reducer's duplicate, the communication row.
+        let communicator = communicator.map { c -> any ProcessGroup in settings.tracePath != nil ? TracedGroup(c) : c }
+        group = communicator
         model = ResNet(config: settings.model, seed: 1)
         model.precision = settings.precision
+        model.convAlgorithm = settings.convAlgorithm
         var dataParallel = DataParallel.singleProcess(model: model)
         if let communicator {
             var options = DataParallelOptions(communicator: communicator)
             options.settings = settings.dataParallel
+            // Collectives wait as in training (pretrain's default --collective-timeout): non-blocking calls and
+            // tests, the same MPI algorithms with overlap and without.
+            options.collectiveTimeout = 300
             let shape = LabeledImages(height: settings.imageSize, width: settings.imageSize, pixels: [], labels: [], classNames: [])
             dataParallel = try options.makeDataParallel(
-                model: model, configuration: "bench \(settings.model.describe) \(settings.precision.rawValue)",
+                model: model, configuration: "bench \(settings.model.describe) \(settings.precision.rawValue) \(settings.convAlgorithm.rawValue)",
                 dataset: DatasetIdentity(of: shape, source: settings.data ?? "random views"))
         }
         let world = dataParallel.size, rank = dataParallel.rank
@@ -60,12 +71,13 @@ public final class StepBenchmark {
         if distributed {
             lines.append("distributed: \(dataParallel.size) ranks, \(perRank) images per rank, sync BN \(p.syncBatchNorm), "
                          + "buckets \(Double(p.bucketBytes) / (1024 * 1024)) MB, overlap \(p.overlap)")
+            if let line = dataParallel.compressionSummary { lines.append(line) }
         }
         lines += limits?.lines ?? []
         lines.append("model: \(settings.model.describe) head=\(settings.model.headDims.map(String.init).joined(separator: ",")) "
                      + "params=\(model.registry.parameterCount)")
         lines.append("batch \(settings.batchSize) x \(settings.imageSize)px, threads \(threads), precision \(settings.precision.rawValue), "
-                     + "warm-up \(settings.warmup), timed steps \(settings.steps)")
+                     + "convolutions \(settings.convAlgorithm.rawValue), warm-up \(settings.warmup), timed steps \(settings.steps)")
         if let d = views.description { lines.append(d) }
         if let m = settings.multiCrop {
             lines.append("multi-crop: \(perRank / 2) images per rank x (2 global views + \(m.count) small crops of \(m.size) px); "
@@ -83,16 +95,49 @@ public final class StepBenchmark {
         let profile = StepProfile()
         StepProfile.active = profile
         defer { StepProfile.active = nil }
-        var times: [Double] = [], timings: [StepTiming] = [], dataWait = 0.0
-        for _ in 0..<settings.steps {
-            let t0 = DispatchTime.now().uptimeNanoseconds
-            let (global, small) = try views.next()
-            dataWait += Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9
-            try step.run(views: global, smallViews: small, learningRate: 0.01)
-            times.append(Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9)
-            timings.append(step.lastTiming)
+        let tracer = settings.tracePath.map { _ in Tracer() }
+        if let tracer {
+            if let group { try group.alignTraceOrigin(tracer) } else { tracer.alignOrigin() }
+            Tracer.active = tracer
         }
-        return report(times: times, timings: timings, profile: profile, dataWait: dataWait / Double(settings.steps))
+        defer { Tracer.active = nil }
+        var times: [Double] = [], timings: [StepTiming] = [], dataWait = 0.0
+        var comparison = OverlapComparison(reducer: dataParallel.reducer, enabled: distributed && settings.overlapBaseline)
+        for i in 0..<comparison.totalSteps(settings.steps) {
+            let baseline = comparison.beginStep(i)
+            StepProfile.active = baseline ? comparison.profile : profile
+            if tracer != nil { Tracer.active = baseline ? nil : tracer }  // the trace shows the configuration asked for
+            let t0 = DispatchTime.now().uptimeNanoseconds
+            let (global, small) = try StepTrace.measure(StepSpans.data) { try views.next() }
+            let waited = Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9
+            try step.run(views: global, smallViews: small, learningRate: 0.01)
+            let seconds = Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9
+            if baseline { comparison.recordBaseline(seconds: seconds, timing: step.lastTiming); continue }
+            dataWait += waited
+            times.append(seconds)
+            timings.append(step.lastTiming)
+            comparison.recordOverlapped()
+        }
+        if let tracer, let path = settings.tracePath {
+            Tracer.active = nil
+            try writeTrace(tracer, to: path)
+        }
+        var report = report(times: times, timings: timings, profile: profile, dataWait: dataWait / Double(settings.steps))
+        if distributed {
+            comparison.fill(&report)
+            report.gradCompression = settings.dataParallel.gradCompression.rawValue
+        }
+        return report
+    }
+
+    /// Every rank's spans into one file (rank 0 writes it; collective under MPI).
+    private func writeTrace(_ tracer: Tracer, to path: String) throws {
+        if let group {
+            try group.writeTrace(tracer, to: path)
+        } else {
+            let document = ChromeTrace.document(joining: [ChromeTrace.events(of: tracer, rank: 0, processName: "rank 0")])
+            try Data(document.utf8).write(to: URL(fileURLWithPath: path), options: .atomic)
+        }
     }
 
     /// Stops the data-parallel machinery (collective).
@@ -118,10 +163,17 @@ public final class StepBenchmark {
         let convSeconds = (profile.seconds[.conv] ?? 0) / Double(settings.steps)
         report.convGFLOPSPerSecond = r(flops.convolution / max(convSeconds, 1e-12) / 1e9)
         let bf16 = settings.precision.roundsToBF16 && settings.precision != .bf16Reference
-        if let roofline = limits?.gemmGFLOPS(bf16: bf16), dataParallel.size == 1 {
-            report.fractionOfRoofline = r(stepFLOPs / median / 1e9 / roofline)
-            report.convFractionOfRoofline = r(report.convGFLOPSPerSecond / roofline)
-            report.roofline = roofline
+        let peak = dataParallel.size == 1 ? limits?.peakGFLOPS(bf16: bf16) : nil
+        if let peak {
+            report.fractionOfPeak = r(stepFLOPs / median / 1e9 / peak)
+            report.convFractionOfPeak = r(report.convGFLOPSPerSecond / peak)
+            report.peak = r(peak)
+        }
+        report.passes = ConvolutionKernel.Pass.allCases.map { pass in
+            let p = profile.convolutionPasses[pass] ?? (0, 0)
+            let rate = p.flops / max(p.seconds, 1e-12) / 1e9
+            return BenchReport.ConvolutionPass(name: pass.name, ms: r(p.seconds / Double(settings.steps) * 1000), gflopsPerSecond: r(rate),
+                                               fractionOfPeak: peak.map { r(rate / $0) })
         }
         (report.arch, report.batch, report.imageSize, report.threads) = (settings.model.arch.rawValue, settings.batchSize,
                                                                         settings.imageSize, threads)
@@ -129,7 +181,10 @@ public final class StepBenchmark {
                                                                     ConvolutionLibrary.description)
         (report.worldSize, report.perRankBatch) = (dataParallel.size, perRank)
         (report.smallCrops, report.smallCropSize) = (settings.multiCrop?.count ?? 0, settings.multiCrop?.size ?? 0)
-        report.winograd = ConvolutionKernel.winograd && !settings.precision.roundsToBF16
+        report.convAlgorithm = settings.convAlgorithm.rawValue
+        report.winograd = model.namedConvolutions.contains { conv in
+            ConvolutionKernel.Pass.allCases.contains { (conv.layer.lastKernel?.algorithm(of: $0) ?? .direct) != .direct }
+        }
         report.msAugmentPerView = views.augmentationSecondsPerView.map { r($0 * 1000) }
         report.machine = limits
         report.times = times

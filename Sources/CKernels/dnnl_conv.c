@@ -26,6 +26,11 @@ static void make_engine(void) {
 
 struct sk_conv {
     sk_conv_shape shape;
+    /// Channels as the primitives see them: blocked maps round up to whole 16-channel blocks (the padded
+    /// lanes hold zeros, and so do the padded weights), because several of oneDNN's AVX-512 kernels
+    /// (backward passes of 8-channel maps, for example) exist only for whole blocks and a shape they
+    /// refuse falls to oneDNN's reference loops, 100x slower.
+    int ic, oc;
     dnnl_primitive_desc_t fwd_pd, bwd_data_pd, bwd_weights_pd;
     dnnl_primitive_t fwd, bwd_data, bwd_weights;
     // Memory objects whose data handles are set on every call.
@@ -37,10 +42,15 @@ struct sk_conv {
     dnnl_memory_t diff_weights, user_diff_weights;
     dnnl_primitive_t reorder_diff;
     int weights_bwd_shared, diff_weights_plain;
+    // With padded channels: plain [oc, ic, k, k] staging copies of the weights and their gradient.
+    float *padded_weights, *padded_diff_weights;
     // Descriptors kept to build the backward primitives on first use (inference never needs them).
-    dnnl_memory_desc_t src_md, diff_dst_md, diff_src_md, w_any, dw_any, w_plain;
+    dnnl_memory_desc_t src_md, dst_md, diff_dst_md, diff_src_md, w_any, dw_any, w_plain;
     int backward_ready, weights_set;
-    dnnl_alg_kind_t algorithm;
+    /// What each pass runs (forward, backward-data, backward-weights); -1 for a pass not built yet.
+    int algorithm[3];
+    /// Our F(2x2, 3x3) Winograd for the forward and backward-data passes, where asked for (winograd.c).
+    sk_wino *wino_forward, *wino_backward_data;
 };
 
 #define TRY(call, what)                                                                              \
@@ -70,56 +80,87 @@ static dnnl_status_t borrowed_memory(dnnl_memory_t *out, const dnnl_memory_desc_
     return dnnl_memory_create(out, md, engine, DNNL_MEMORY_NONE);
 }
 
+static int winograd_possible(const sk_conv_shape *s) {
+    return !s->bf16 && s->kernel == 3 && s->stride == 1 && !s->plain_source;
+}
+
+/// A forward primitive descriptor with `algorithm` (Winograd where asked, possible and available, else
+/// direct); `*used` says which it got.
+static dnnl_status_t forward_pd(const sk_conv *c, int algorithm, dnnl_primitive_desc_t *out, int *used) {
+    const sk_conv_shape *s = &c->shape;
+    dnnl_dims_t strides = {s->stride, s->stride}, pad = {s->padding, s->padding};
+    dnnl_convolution_desc_t fd;
+    if (algorithm == SK_CONV_WINOGRAD && winograd_possible(s) &&
+        dnnl_convolution_forward_desc_init(&fd, dnnl_forward_training, dnnl_convolution_winograd, &c->src_md, &c->w_any,
+                                           NULL, &c->dst_md, strides, pad, pad) == dnnl_success &&
+        dnnl_primitive_desc_create(out, &fd, NULL, engine, NULL) == dnnl_success) {
+        *used = SK_CONV_WINOGRAD;
+        return dnnl_success;
+    }
+    *used = SK_CONV_DIRECT;
+    dnnl_status_t st = dnnl_convolution_forward_desc_init(&fd, dnnl_forward_training, dnnl_convolution_direct, &c->src_md,
+                                                          &c->w_any, NULL, &c->dst_md, strides, pad, pad);
+    return st == dnnl_success ? dnnl_primitive_desc_create(out, &fd, NULL, engine, NULL) : st;
+}
+
+static int wino2x2_possible(const sk_conv_shape *s) {
+    return s->kernel == 3 && s->stride == 1 && s->padding == 1 && !s->plain_source && sk_wino_supported(s->bf16);
+}
+
+static dnnl_alg_kind_t dnnl_algorithm(int algorithm) {
+    return algorithm == SK_CONV_WINOGRAD ? dnnl_convolution_winograd : dnnl_convolution_direct;
+}
+
 sk_conv *sk_conv_create(const sk_conv_shape *s, char *error, size_t error_size) {
     pthread_once(&engine_once, make_engine);
     if (!engine || !stream) { snprintf(error, error_size, "oneDNN has no CPU engine"); return NULL; }
     sk_conv *c = calloc(1, sizeof *c);
     if (!c) { snprintf(error, error_size, "out of memory"); return NULL; }
     c->shape = *s;
+    c->algorithm[0] = c->algorithm[1] = c->algorithm[2] = -1;
+    c->ic = s->plain_source ? s->in_channels : (s->in_channels + SK_BLOCK - 1) / SK_BLOCK * SK_BLOCK;
+    c->oc = (s->out_channels + SK_BLOCK - 1) / SK_BLOCK * SK_BLOCK;
     int oh = (s->in_height + 2 * s->padding - s->kernel) / s->stride + 1;
     int ow = (s->in_width + 2 * s->padding - s->kernel) / s->stride + 1;
-    dnnl_dims_t src_dims = {s->batch, s->in_channels, s->in_height, s->in_width};
-    dnnl_dims_t dst_dims = {s->batch, s->out_channels, oh, ow};
-    dnnl_dims_t w_dims = {s->out_channels, s->in_channels, s->kernel, s->kernel};
-    dnnl_dims_t strides = {s->stride, s->stride}, pad = {s->padding, s->padding};
+    dnnl_dims_t src_dims = {s->batch, c->ic, s->in_height, s->in_width};
+    dnnl_dims_t dst_dims = {s->batch, c->oc, oh, ow};
+    dnnl_dims_t w_dims = {c->oc, c->ic, s->kernel, s->kernel};
     dnnl_data_type_t low = s->bf16 ? dnnl_bf16 : dnnl_f32;
     dnnl_format_tag_t src_tag = s->plain_source ? dnnl_nchw : dnnl_nChw16c;
 
-    dnnl_memory_desc_t src_md, dst_md, w_any, w_plain, diff_dst_md, diff_src_md, dw_any;
-    TRY(dnnl_memory_desc_init_by_tag(&src_md, 4, src_dims, low, src_tag), "source descriptor");
-    TRY(dnnl_memory_desc_init_by_tag(&dst_md, 4, dst_dims, dnnl_f32, dnnl_nChw16c), "output descriptor");
-    TRY(dnnl_memory_desc_init_by_tag(&diff_dst_md, 4, dst_dims, low, dnnl_nChw16c), "output-gradient descriptor");
-    TRY(dnnl_memory_desc_init_by_tag(&diff_src_md, 4, src_dims, dnnl_f32, src_tag), "input-gradient descriptor");
-    TRY(dnnl_memory_desc_init_by_tag(&w_any, 4, w_dims, low, dnnl_format_tag_any), "weights descriptor");
-    TRY(dnnl_memory_desc_init_by_tag(&dw_any, 4, w_dims, dnnl_f32, dnnl_format_tag_any), "weight-gradient descriptor");
-    TRY(dnnl_memory_desc_init_by_tag(&w_plain, 4, w_dims, dnnl_f32, dnnl_oihw), "plain weights descriptor");
-
-    dnnl_convolution_desc_t fd;
-    // Winograd where asked and available (oneDNN has it for float32 3x3 stride-1), else direct.
-    c->algorithm = dnnl_convolution_direct;
-    if (s->winograd && !s->bf16 && s->kernel == 3 && s->stride == 1 && !s->plain_source &&
-        dnnl_convolution_forward_desc_init(&fd, dnnl_forward_training, dnnl_convolution_winograd, &src_md, &w_any,
-                                           NULL, &dst_md, strides, pad, pad) == dnnl_success &&
-        dnnl_primitive_desc_create(&c->fwd_pd, &fd, NULL, engine, NULL) == dnnl_success) {
-        c->algorithm = dnnl_convolution_winograd;
-    } else {
-        TRY(dnnl_convolution_forward_desc_init(&fd, dnnl_forward_training, dnnl_convolution_direct, &src_md, &w_any,
-                                               NULL, &dst_md, strides, pad, pad), "forward descriptor");
-        TRY(dnnl_primitive_desc_create(&c->fwd_pd, &fd, NULL, engine, NULL), "forward primitive descriptor");
+    TRY(dnnl_memory_desc_init_by_tag(&c->src_md, 4, src_dims, low, src_tag), "source descriptor");
+    TRY(dnnl_memory_desc_init_by_tag(&c->dst_md, 4, dst_dims, dnnl_f32, dnnl_nChw16c), "output descriptor");
+    TRY(dnnl_memory_desc_init_by_tag(&c->diff_dst_md, 4, dst_dims, low, dnnl_nChw16c), "output-gradient descriptor");
+    TRY(dnnl_memory_desc_init_by_tag(&c->diff_src_md, 4, src_dims, dnnl_f32, src_tag), "input-gradient descriptor");
+    TRY(dnnl_memory_desc_init_by_tag(&c->w_any, 4, w_dims, low, dnnl_format_tag_any), "weights descriptor");
+    TRY(dnnl_memory_desc_init_by_tag(&c->dw_any, 4, w_dims, dnnl_f32, dnnl_format_tag_any), "weight-gradient descriptor");
+    TRY(dnnl_memory_desc_init_by_tag(&c->w_plain, 4, w_dims, dnnl_f32, dnnl_oihw), "plain weights descriptor");
+    if (c->ic != s->in_channels || c->oc != s->out_channels) {
+        size_t n = (size_t)c->oc * c->ic * s->kernel * s->kernel;
+        c->padded_weights = calloc(n, sizeof(float));
+        c->padded_diff_weights = calloc(n, sizeof(float));
+        if (!c->padded_weights || !c->padded_diff_weights) TRY(dnnl_out_of_memory, "padded weights");
     }
+
+    // Our F(2x2) Winograd: the oneDNN forward descriptor below is still built (direct) for the backward passes'
+    // hints and the weights' layouts, but not executed.
+    if (s->forward_algorithm == SK_CONV_WINOGRAD_2X2 && wino2x2_possible(s))
+        c->wino_forward = sk_wino_create(s->batch, c->ic, c->oc, s->in_height, s->in_width, s->bf16, thread_count);
+    if (s->backward_data && s->backward_data_algorithm == SK_CONV_WINOGRAD_2X2 && wino2x2_possible(s))
+        c->wino_backward_data = sk_wino_create(s->batch, c->oc, c->ic, s->in_height, s->in_width, s->bf16, thread_count);
+    int forward_asked = s->forward_algorithm == SK_CONV_WINOGRAD_2X2 ? SK_CONV_DIRECT : s->forward_algorithm;
+    TRY(forward_pd(c, forward_asked, &c->fwd_pd, &c->algorithm[0]), "forward primitive descriptor");
+    if (c->wino_forward) c->algorithm[0] = SK_CONV_WINOGRAD_2X2;
     TRY(dnnl_primitive_create(&c->fwd, c->fwd_pd), "forward primitive");
     const dnnl_memory_desc_t *w_fwd_md = dnnl_primitive_desc_query_md(c->fwd_pd, dnnl_query_weights_md, 0);
 
-    TRY(borrowed_memory(&c->src, &src_md), "source memory");
-    TRY(borrowed_memory(&c->dst, &dst_md), "output memory");
-    TRY(borrowed_memory(&c->diff_dst, &diff_dst_md), "output-gradient memory");
-    TRY(borrowed_memory(&c->user_weights, &w_plain), "weights memory");
-    TRY(borrowed_memory(&c->user_diff_weights, &w_plain), "weight-gradient memory");
+    TRY(borrowed_memory(&c->src, &c->src_md), "source memory");
+    TRY(borrowed_memory(&c->dst, &c->dst_md), "output memory");
+    TRY(borrowed_memory(&c->diff_dst, &c->diff_dst_md), "output-gradient memory");
+    TRY(borrowed_memory(&c->user_weights, &c->w_plain), "weights memory");
+    TRY(borrowed_memory(&c->user_diff_weights, &c->w_plain), "weight-gradient memory");
     TRY(owned_memory(&c->weights_fwd, w_fwd_md), "forward weights memory");
-    TRY(make_reorder(&c->reorder_fwd, &w_plain, w_fwd_md), "weights reorder");
-
-    c->src_md = src_md; c->diff_dst_md = diff_dst_md; c->diff_src_md = diff_src_md;
-    c->w_any = w_any; c->dw_any = dw_any; c->w_plain = w_plain;
+    TRY(make_reorder(&c->reorder_fwd, &c->w_plain, w_fwd_md), "weights reorder");
     return c;
 }
 
@@ -132,6 +173,10 @@ void sk_conv_destroy(sk_conv *c) {
     for (size_t i = 0; i < sizeof mems / sizeof *mems; i++) if (mems[i]) dnnl_memory_destroy(mems[i]);
     dnnl_primitive_desc_t pds[] = {c->fwd_pd, c->bwd_data_pd, c->bwd_weights_pd};
     for (size_t i = 0; i < sizeof pds / sizeof *pds; i++) if (pds[i]) dnnl_primitive_desc_destroy(pds[i]);
+    free(c->padded_weights);
+    free(c->padded_diff_weights);
+    sk_wino_destroy(c->wino_forward);
+    sk_wino_destroy(c->wino_backward_data);
     free(c);
 }
 
@@ -147,19 +192,69 @@ static int reorder(dnnl_primitive_t p, dnnl_memory_t from, dnnl_memory_t to) {
     return run(p, 2, args);
 }
 
+/// The forward descriptor a backward pass of `algorithm` is built against: the forward's own when the
+/// algorithms agree, else one made for the purpose (`*made`, to destroy after use).
+static dnnl_status_t hint_for(sk_conv *c, int algorithm, dnnl_primitive_desc_t *hint, dnnl_primitive_desc_t *made) {
+    *made = NULL;
+    int used;
+    int forward = c->wino_forward ? SK_CONV_DIRECT : c->algorithm[0];
+    if (algorithm == forward || (algorithm == SK_CONV_WINOGRAD && !winograd_possible(&c->shape))) {
+        *hint = c->fwd_pd;
+        return dnnl_success;
+    }
+    dnnl_status_t st = forward_pd(c, algorithm, made, &used);
+    *hint = *made;
+    return st;
+}
+
+/// Builds backward-data with `algorithm`, falling back to direct where oneDNN has no Winograd for it.
+static dnnl_status_t build_backward_data(sk_conv *c, int algorithm) {
+    const sk_conv_shape *s = &c->shape;
+    dnnl_dims_t strides = {s->stride, s->stride}, pad = {s->padding, s->padding};
+    if (algorithm == SK_CONV_WINOGRAD && !winograd_possible(s)) algorithm = SK_CONV_DIRECT;
+    dnnl_primitive_desc_t hint, made;
+    dnnl_status_t st = hint_for(c, algorithm, &hint, &made);
+    dnnl_convolution_desc_t d;
+    if (st == dnnl_success)
+        st = dnnl_convolution_backward_data_desc_init(&d, dnnl_algorithm(algorithm), &c->diff_src_md, &c->w_any,
+                                                      &c->diff_dst_md, strides, pad, pad);
+    if (st == dnnl_success) st = dnnl_primitive_desc_create(&c->bwd_data_pd, &d, NULL, engine, hint);
+    if (made) dnnl_primitive_desc_destroy(made);
+    if (st != dnnl_success && algorithm == SK_CONV_WINOGRAD) return build_backward_data(c, SK_CONV_DIRECT);
+    if (st == dnnl_success) c->algorithm[1] = algorithm;
+    return st;
+}
+
+static dnnl_status_t build_backward_weights(sk_conv *c, int algorithm) {
+    const sk_conv_shape *s = &c->shape;
+    dnnl_dims_t strides = {s->stride, s->stride}, pad = {s->padding, s->padding};
+    if (algorithm == SK_CONV_WINOGRAD && !winograd_possible(s)) algorithm = SK_CONV_DIRECT;
+    dnnl_primitive_desc_t hint, made;
+    dnnl_status_t st = hint_for(c, algorithm, &hint, &made);
+    dnnl_convolution_desc_t d;
+    if (st == dnnl_success)
+        st = dnnl_convolution_backward_weights_desc_init(&d, dnnl_algorithm(algorithm), &c->src_md, &c->dw_any, NULL,
+                                                         &c->diff_dst_md, strides, pad, pad);
+    if (st == dnnl_success) st = dnnl_primitive_desc_create(&c->bwd_weights_pd, &d, NULL, engine, hint);
+    if (made) dnnl_primitive_desc_destroy(made);
+    if (st != dnnl_success && algorithm == SK_CONV_WINOGRAD) return build_backward_weights(c, SK_CONV_DIRECT);
+    if (st == dnnl_success) c->algorithm[2] = algorithm;
+    return st;
+}
+
 /// Builds the backward primitives (once); returns 0 or a oneDNN status.
 static int prepare_backward(sk_conv *c) {
     if (c->backward_ready) return 0;
     const sk_conv_shape *s = &c->shape;
-    dnnl_dims_t strides = {s->stride, s->stride}, pad = {s->padding, s->padding};
     dnnl_status_t st;
     const dnnl_memory_desc_t *w_fwd_md = dnnl_primitive_desc_query_md(c->fwd_pd, dnnl_query_weights_md, 0);
 #define STEP(call) do { st = (call); if (st != dnnl_success) return (int)st; } while (0)
-    if (s->backward_data) {
-        dnnl_convolution_desc_t bdd;
-        STEP(dnnl_convolution_backward_data_desc_init(&bdd, c->algorithm, &c->diff_src_md, &c->w_any,
-                                                      &c->diff_dst_md, strides, pad, pad));
-        STEP(dnnl_primitive_desc_create(&c->bwd_data_pd, &bdd, NULL, engine, c->fwd_pd));
+    if (c->wino_backward_data) {
+        c->algorithm[1] = SK_CONV_WINOGRAD_2X2;
+        STEP(borrowed_memory(&c->diff_src, &c->diff_src_md));
+    } else if (s->backward_data) {
+        int asked = s->backward_data_algorithm == SK_CONV_WINOGRAD_2X2 ? SK_CONV_DIRECT : s->backward_data_algorithm;
+        STEP(build_backward_data(c, asked));
         STEP(dnnl_primitive_create(&c->bwd_data, c->bwd_data_pd));
         const dnnl_memory_desc_t *w_bwd_md = dnnl_primitive_desc_query_md(c->bwd_data_pd, dnnl_query_weights_md, 0);
         c->weights_bwd_shared = dnnl_memory_desc_equal(w_bwd_md, w_fwd_md);
@@ -169,10 +264,8 @@ static int prepare_backward(sk_conv *c) {
         }
         STEP(borrowed_memory(&c->diff_src, &c->diff_src_md));
     }
-    dnnl_convolution_desc_t bwd;
-    STEP(dnnl_convolution_backward_weights_desc_init(&bwd, c->algorithm, &c->src_md, &c->dw_any, NULL,
-                                                     &c->diff_dst_md, strides, pad, pad));
-    STEP(dnnl_primitive_desc_create(&c->bwd_weights_pd, &bwd, NULL, engine, c->fwd_pd));
+    STEP(build_backward_weights(c, s->backward_weights_algorithm == SK_CONV_WINOGRAD_2X2 ? SK_CONV_DIRECT
+                                                                                     : s->backward_weights_algorithm));
     STEP(dnnl_primitive_create(&c->bwd_weights, c->bwd_weights_pd));
     const dnnl_memory_desc_t *dw_md = dnnl_primitive_desc_query_md(c->bwd_weights_pd, dnnl_query_diff_weights_md, 0);
     c->diff_weights_plain = dnnl_memory_desc_equal(dw_md, &c->w_plain);
@@ -195,15 +288,35 @@ static int prepare_backward(sk_conv *c) {
     return 0;
 }
 
+/// Copies [O, I, k, k] between the model's weights and the padded [oc, ic, k, k] staging copy.
+static void copy_padded(const sk_conv *c, const float *from, float *to, int into_padded) {
+    const sk_conv_shape *s = &c->shape;
+    size_t k2 = (size_t)s->kernel * s->kernel, row = (size_t)s->in_channels * k2;
+    for (int o = 0; o < s->out_channels; o++) {
+        if (into_padded) memcpy(to + (size_t)o * c->ic * k2, from + o * row, row * sizeof(float));
+        else memcpy(to + o * row, from + (size_t)o * c->ic * k2, row * sizeof(float));
+    }
+}
+
 int sk_conv_set_weights(sk_conv *c, const float *weights) {
     c->weights_set = 1;
+    if (c->padded_weights) {
+        copy_padded(c, weights, c->padded_weights, 1);
+        weights = c->padded_weights;
+    }
+    if (c->wino_forward) sk_wino_set_weights(c->wino_forward, weights, 0);
+    if (c->wino_backward_data) sk_wino_set_weights(c->wino_backward_data, weights, 1);
     dnnl_memory_set_data_handle(c->user_weights, (void *)weights);
     int st = reorder(c->reorder_fwd, c->user_weights, c->weights_fwd);
     if (st == 0 && c->reorder_bwd) st = reorder(c->reorder_bwd, c->user_weights, c->weights_bwd);
     return st;
 }
 
-int sk_conv_forward(sk_conv *c, const void *src, float *dst) {
+int sk_conv_forward(sk_conv *c, const void *src, const float *src_f32, float *dst) {
+    if (c->wino_forward) {
+        if (src_f32) return sk_wino_forward(c->wino_forward, src_f32, 0, dst, thread_count);
+        return sk_wino_forward(c->wino_forward, src, c->shape.bf16, dst, thread_count);
+    }
     dnnl_memory_set_data_handle(c->src, (void *)src);
     dnnl_memory_set_data_handle(c->dst, dst);
     dnnl_exec_arg_t args[] = {{DNNL_ARG_SRC, c->src}, {DNNL_ARG_WEIGHTS, c->weights_fwd}, {DNNL_ARG_DST, c->dst}};
@@ -213,6 +326,7 @@ int sk_conv_forward(sk_conv *c, const void *src, float *dst) {
 int sk_conv_backward_data(sk_conv *c, const void *diff_dst, float *diff_src) {
     int st = prepare_backward(c);
     if (st) return st;
+    if (c->wino_backward_data) return sk_wino_forward(c->wino_backward_data, diff_dst, c->shape.bf16, diff_src, thread_count);
     if (!c->bwd_data) return (int)dnnl_invalid_arguments;
     dnnl_memory_set_data_handle(c->diff_dst, (void *)diff_dst);
     dnnl_memory_set_data_handle(c->diff_src, diff_src);
@@ -226,15 +340,19 @@ int sk_conv_backward_weights(sk_conv *c, const void *src, const void *diff_dst, 
     if (ready) return ready;
     dnnl_memory_set_data_handle(c->src, (void *)src);
     dnnl_memory_set_data_handle(c->diff_dst, (void *)diff_dst);
-    dnnl_memory_set_data_handle(c->user_diff_weights, diff_weights);
+    dnnl_memory_set_data_handle(c->user_diff_weights, c->padded_diff_weights ? c->padded_diff_weights : diff_weights);
     dnnl_memory_t dw = c->diff_weights_plain ? c->user_diff_weights : c->diff_weights;
     dnnl_exec_arg_t args[] = {{DNNL_ARG_SRC, c->src}, {DNNL_ARG_DIFF_DST, c->diff_dst}, {DNNL_ARG_DIFF_WEIGHTS, dw}};
     int st = run(c->bwd_weights, 3, args);
     if (st == 0 && !c->diff_weights_plain) st = reorder(c->reorder_diff, c->diff_weights, c->user_diff_weights);
+    if (st == 0 && c->padded_diff_weights) copy_padded(c, c->padded_diff_weights, diff_weights, 0);
     return st;
 }
 
+int sk_conv_algorithm(const sk_conv *c, int which) { return c->algorithm[which]; }
+
 const char *sk_conv_implementation(const sk_conv *c, int which) {
+    if ((which == 0 && c->wino_forward) || (which == 1 && c->wino_backward_data)) return "own:winograd_2x2";
     const_dnnl_primitive_desc_t pd = which == 0 ? c->fwd_pd : which == 1 ? c->bwd_data_pd : c->bwd_weights_pd;
     const char *name = NULL;
     if (!pd || dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &name) != dnnl_success) return "none";

@@ -1,5 +1,5 @@
-// What this machine can do at best, for `simclr bench`: the FMA instruction throughput of one core, and
-// large matrix products through oneDNN (bf16 and fp32) for the measured roofline.
+// What this machine can do at best, for `simclr bench`: the clock under load, the FMA instruction throughput
+// of one core, and large matrix products through oneDNN (bf16 and fp32).
 #include "CKernels.h"
 #include <oneapi/dnnl/dnnl.h>
 #include <stdlib.h>
@@ -16,82 +16,151 @@ static double seconds_now(void) {
     return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
 }
 
-// 24 independent accumulators hide the instructions' latency; the loop body is nothing but FMAs.
+// 24 independent accumulator chains: an FMA's latency is 4 cycles on the cores this runs on and a core
+// starts up to 2 FMAs per cycle, so 8 chains would keep both pipes busy; 24 leave room for longer latencies
+// and still fit the 32 vector registers with the two operands. The loop body is nothing but FMAs.
 #define CHAINS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11) \
                   X(12) X(13) X(14) X(15) X(16) X(17) X(18) X(19) X(20) X(21) X(22) X(23)
+#define BLOCK 10000   /* iterations between clock reads */
+
+extern void GOMP_parallel(void (*fn)(void *), void *data, unsigned num_threads, unsigned flags);
+extern void GOMP_barrier(void);
+extern int omp_get_thread_num(void);
+
+/// Runs `block` (BLOCK iterations of 24 instructions) until `seconds` have passed, after a warm-up of a
+/// fifth of that (the clock ramps up under load); returns instructions per second of the timed part. The
+/// threads of a team wait for each other before timing, so that they run at the same time (a core's clock
+/// is higher while the others idle).
+#define TIMED_LOOP(block, seconds)                                                                    \
+    do {                                                                                              \
+        double warm_end = seconds_now() + (seconds) / 5;                                              \
+        while (seconds_now() < warm_end) { block }                                                    \
+        GOMP_barrier();                                                                               \
+        long blocks = 0;                                                                              \
+        double start = seconds_now(), elapsed;                                                        \
+        do { block blocks++; elapsed = seconds_now() - start; } while (elapsed < (seconds));          \
+        rate = (double)blocks * BLOCK * 24 / elapsed;                                                 \
+    } while (0)
 
 #if defined(__x86_64__)
-__attribute__((target("avx512f"))) static double fma512(long iterations) {
+__attribute__((target("avx512f"))) static double fma512(double seconds) {
     __m512 b = _mm512_set1_ps(0.999f), c = _mm512_set1_ps(1e-3f);
 #define DECL(i) __m512 a##i = _mm512_set1_ps((float)i);
 #define STEP(i) a##i = _mm512_fmadd_ps(a##i, b, c);
 #define SUM(i) s = _mm512_add_ps(s, a##i);
     CHAINS(DECL)
-    double start = seconds_now();
-    for (long n = 0; n < iterations; n++) { CHAINS(STEP) }
-    double elapsed = seconds_now() - start;
+    double rate;
+    TIMED_LOOP({ for (long n = 0; n < BLOCK; n++) { CHAINS(STEP) } }, seconds);
     __m512 s = _mm512_setzero_ps();
     CHAINS(SUM)
     volatile float sink = _mm512_reduce_add_ps(s);
     (void)sink;
-    return (double)iterations * 24 * 16 * 2 / elapsed;
+    return rate;
 #undef DECL
 #undef STEP
 #undef SUM
 }
 
-__attribute__((target("avx2,fma"))) static double fma256(long iterations) {
+__attribute__((target("avx2,fma"))) static double fma256(double seconds) {
     __m256 b = _mm256_set1_ps(0.999f), c = _mm256_set1_ps(1e-3f);
 #define DECL(i) __m256 a##i = _mm256_set1_ps((float)i);
 #define STEP(i) a##i = _mm256_fmadd_ps(a##i, b, c);
 #define SUM(i) s = _mm256_add_ps(s, a##i);
     CHAINS(DECL)
-    double start = seconds_now();
-    for (long n = 0; n < iterations; n++) { CHAINS(STEP) }
-    double elapsed = seconds_now() - start;
+    double rate;
+    TIMED_LOOP({ for (long n = 0; n < BLOCK; n++) { CHAINS(STEP) } }, seconds);
     __m256 s = _mm256_setzero_ps();
     CHAINS(SUM)
     float out[8];
     _mm256_storeu_ps(out, s);
     volatile float sink = out[0];
     (void)sink;
-    return (double)iterations * 24 * 8 * 2 / elapsed;
+    return rate;
 #undef DECL
 #undef STEP
 #undef SUM
 }
 
-__attribute__((target("avx512f,avx512bf16"))) static double dpbf16(long iterations) {
+__attribute__((target("avx512f,avx512bf16"))) static double dpbf16(double seconds) {
     __m512bh b = (__m512bh)_mm512_set1_epi32(0x3f7f3f7f), c = (__m512bh)_mm512_set1_epi32(0x3a833a83);
 #define DECL(i) __m512 a##i = _mm512_set1_ps((float)i);
 #define STEP(i) a##i = _mm512_dpbf16_ps(a##i, b, c);
 #define SUM(i) s = _mm512_add_ps(s, a##i);
     CHAINS(DECL)
-    double start = seconds_now();
-    for (long n = 0; n < iterations; n++) { CHAINS(STEP) }
-    double elapsed = seconds_now() - start;
+    double rate;
+    TIMED_LOOP({ for (long n = 0; n < BLOCK; n++) { CHAINS(STEP) } }, seconds);
     __m512 s = _mm512_setzero_ps();
     CHAINS(SUM)
     volatile float sink = _mm512_reduce_add_ps(s);
     (void)sink;
-    // One vdpbf16ps: 16 lanes x 2 products, each a multiply and an add.
-    return (double)iterations * 24 * 32 * 2 / elapsed;
+    return rate;
 #undef DECL
 #undef STEP
 #undef SUM
 }
 #endif
 
-double sk_fma_peak_gflops(int bf16, long iterations) {
+static double fma_loop(int bf16, double seconds, double *flops_per_instruction) {
+    *flops_per_instruction = 0;
 #if defined(__x86_64__)
     sk_cpu_features f;
     sk_cpu_features_read(&f);
-    if (bf16) return f.avx512_bf16 ? dpbf16(iterations) / 1e9 : 0;
-    if (f.avx512f) return fma512(iterations) / 1e9;
-    if (f.avx2 && f.fma) return fma256(iterations) / 1e9;
+    // vdpbf16ps: 16 lanes x 2 products, each a multiply and an add; an FMA: lanes x (multiply + add).
+    if (bf16) { if (!f.avx512_bf16) return 0; *flops_per_instruction = 64; return dpbf16(seconds); }
+    if (f.avx512f) { *flops_per_instruction = 32; return fma512(seconds); }
+    if (f.avx2 && f.fma) { *flops_per_instruction = 16; return fma256(seconds); }
 #endif
-    (void)bf16; (void)iterations;
+    (void)bf16; (void)seconds;
     return 0;
+}
+
+static double clock_hz(double seconds) {
+#if defined(__x86_64__)
+    // A chain of dependent register additions: each waits for the one before, and an integer addition takes
+    // one cycle on every x86-64 core, so additions per second are cycles per second. (A register operand, not
+    // an immediate: some cores fold chains of immediate additions.) The loop counter runs beside the chain.
+    uint64_t a = 1, b = 3;
+    double rate;
+#define ADDS(n)                                                                                      \
+    for (long n = 0; n < BLOCK / 100; n++)                                                           \
+        __asm__ volatile(".rept 2400\n\tadd %1, %0\n\t.endr" : "+r"(a) : "r"(b));
+    TIMED_LOOP({ ADDS(n) }, seconds);
+#undef ADDS
+    volatile uint64_t sink = a;
+    (void)sink;
+    return rate;   // 24 x 100 additions per BLOCK/100 iterations = BLOCK * 24 per block, as TIMED_LOOP counts
+#else
+    (void)seconds;
+    return 0;
+#endif
+}
+
+struct team_job { int what; double seconds; double flops_per_instruction; double rates[256]; };
+
+static void team_body(void *data) {
+    struct team_job *job = data;
+    int me = omp_get_thread_num();
+    double fpi = 0, rate = job->what == 0 ? clock_hz(job->seconds) : fma_loop(job->what == 2, job->seconds, &fpi);
+    if (me < 256) job->rates[me] = rate;
+    if (me == 0) job->flops_per_instruction = fpi;
+}
+
+/// Runs a measurement on `threads` threads at once; returns the sum (instructions/s) or the mean (clock).
+static double on_team(int what, int threads, double seconds, double *flops_per_instruction) {
+    struct team_job job = {what, seconds, 0, {0}};
+    if (threads < 1) threads = 1;
+    if (threads > 256) threads = 256;
+    GOMP_parallel(team_body, &job, (unsigned)threads, 0);
+    double sum = 0;
+    for (int t = 0; t < threads; t++) sum += job.rates[t];
+    if (flops_per_instruction) *flops_per_instruction = job.flops_per_instruction;
+    return what == 0 ? sum / threads : sum;
+}
+
+double sk_clock_hz(int threads, double seconds) { return on_team(0, threads, seconds, NULL); }
+
+double sk_fma_loop(int bf16, int threads, double seconds, double *flops_per_instruction) {
+    return on_team(bf16 ? 2 : 1, threads, seconds, flops_per_instruction);
 }
 
 extern void omp_set_num_threads(int);

@@ -180,6 +180,9 @@ public enum Checkpoint {
                 throw CheckpointError.incompatible(path, reason: "optimizer state \(name) holds \(e.elementCount) "
                                                    + "\(e.dtype) values, expected \(t.count) F32")
             }
+            do { try SafetensorsEntry.checkFinite(e.floats(), tensor: "optimizer." + name) } catch {
+                throw CheckpointError.incompatible(path, reason: "\(error)")
+            }
         }
         if let why = attachment?.refusal(tensors: file.tensors, metadata: file.metadata) {
             throw CheckpointError.incompatible(path, reason: why)

@@ -28,6 +28,9 @@ public struct ClassifierSettings: TrainingSettings {
     public var hiddenDim = 512
     /// Arithmetic of convolutions and Linear layers (fp32, or bf16 with float32 master weights).
     public var precision = ComputePrecision.fp32
+    /// How convolutions choose their algorithms (`ConvAlgorithmChoice`); nil in settings written before the
+    /// choice existed, whose runs computed as `.winograd` does.
+    public var convAlgorithm: ConvAlgorithmChoice? = .auto
     public var optimizer = OptimizerKind.sgd
     public var lr: Float = 0.1
     public var momentum: Float = 0.9
@@ -56,6 +59,7 @@ public struct ClassifierSettings: TrainingSettings {
     public func sameTrainingAs(_ other: ClassifierSettings) -> Bool {
         var a = self, b = other
         a.logEvery = 0; b.logEvery = 0
+        a.convAlgorithm = a.convAlgorithm ?? .winograd; b.convAlgorithm = b.convAlgorithm ?? .winograd
         return a == b
     }
 

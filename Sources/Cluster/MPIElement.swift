@@ -2,7 +2,7 @@ import CMPI
 
 /// Element types the collectives move, with their MPI datatype.
 public enum MPIElementKind: Sendable {
-    case float, double, int64, uint64, int32, uint8
+    case float, double, int64, uint64, int32, uint16, uint8
 
     var datatype: MPI_Datatype? {
         switch self {
@@ -11,6 +11,7 @@ public enum MPIElementKind: Sendable {
         case .int64: return cmpi_int64()
         case .uint64: return cmpi_uint64()
         case .int32: return cmpi_int32()
+        case .uint16: return cmpi_uint16()
         case .uint8: return cmpi_uint8()
         }
     }
@@ -20,6 +21,7 @@ public enum MPIElementKind: Sendable {
         switch self {
         case .float, .int32: return 4
         case .double, .int64, .uint64: return 8
+        case .uint16: return 2
         case .uint8: return 1
         }
     }
@@ -35,6 +37,7 @@ extension Double: MPIElement { public static var mpiElementKind: MPIElementKind 
 extension Int64: MPIElement { public static var mpiElementKind: MPIElementKind { .int64 } }
 extension UInt64: MPIElement { public static var mpiElementKind: MPIElementKind { .uint64 } }
 extension Int32: MPIElement { public static var mpiElementKind: MPIElementKind { .int32 } }
+extension UInt16: MPIElement { public static var mpiElementKind: MPIElementKind { .uint16 } }
 extension UInt8: MPIElement { public static var mpiElementKind: MPIElementKind { .uint8 } }
 
 /// Reduction operations.

@@ -28,6 +28,13 @@ public protocol ProcessGroup: AnyObject, Sendable {
     /// Rank r's `counts[r]` elements, in rank order, into `receive` (sum of `counts` elements).
     func allGatherV(_ send: UnsafeRawPointer?, counts: [Int], kind: MPIElementKind, into receive: UnsafeMutableRawPointer?) throws
 
+    /// Non-blocking forms, for a communication thread that keeps several collectives in flight
+    /// (PendingCollective.swift). A group without them runs the collective now and returns it completed.
+    func startAllReduce(_ values: UnsafeMutableRawPointer, count: Int, kind: MPIElementKind, op: ReductionOp) throws -> PendingCollective
+    /// Block r of `send` (`count` elements) goes to rank r; block r of `receive` comes from rank r.
+    func startAllToAll(_ send: UnsafeRawPointer, count: Int, kind: MPIElementKind, into receive: UnsafeMutableRawPointer) throws -> PendingCollective
+    func startAllGather(_ send: UnsafeRawPointer, count: Int, kind: MPIElementKind, into receive: UnsafeMutableRawPointer) throws -> PendingCollective
+
     /// A group over the same processes whose collectives never interleave with this one's (MPI_Comm_dup),
     /// for a second thread (the gradient reducer's). Collective.
     func duplicateGroup() throws -> any ProcessGroup
@@ -47,6 +54,32 @@ extension ProcessGroup {
 
     /// True on rank 0, the rank that writes files and logs.
     public var isLeader: Bool { rank == 0 }
+
+    public func startAllReduce(_ values: UnsafeMutableRawPointer, count: Int, kind: MPIElementKind,
+                               op: ReductionOp) throws -> PendingCollective {
+        try allReduce(values, count: count, kind: kind, op: op)
+        return PendingCollective(completedCall: "allReduce", count: count)
+    }
+
+    public func startAllGather(_ send: UnsafeRawPointer, count: Int, kind: MPIElementKind,
+                               into receive: UnsafeMutableRawPointer) throws -> PendingCollective {
+        try allGather(send, count: count, kind: kind, into: receive)
+        return PendingCollective(completedCall: "allGather", count: count * size)
+    }
+
+    /// All-to-all from the primitives: every rank gathers all blocks and keeps the ones sent to it (W times
+    /// the bytes of a real all-to-all; `Communicator` uses MPI_Ialltoall).
+    public func startAllToAll(_ send: UnsafeRawPointer, count: Int, kind: MPIElementKind,
+                              into receive: UnsafeMutableRawPointer) throws -> PendingCollective {
+        let blockBytes = count * kind.byteCount
+        let gathered = UnsafeMutableRawPointer.allocate(byteCount: max(1, blockBytes * size * size), alignment: 16)
+        defer { gathered.deallocate() }
+        try allGather(send, count: count * size, kind: kind, into: gathered)
+        for r in 0..<size {
+            (receive + r * blockBytes).copyMemory(from: gathered + (r * size + rank) * blockBytes, byteCount: blockBytes)
+        }
+        return PendingCollective(completedCall: "allToAll", count: count * size)
+    }
 }
 
 /// The world of one of a process started without an MPI launcher (see `ProcessGroup`). MPI is never

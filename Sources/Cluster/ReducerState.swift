@@ -9,6 +9,10 @@ final class ReducerState: @unchecked Sendable {
     private let base: UnsafeMutablePointer<Float>
     private let spans: [Range<Int>]        // bucket k's elements, k = launch order
     private let divisor: Float?
+    let codec: GradientCodec
+    /// The overlap thread's chunked transport, or the synchronous one (nil: that one is `direct`).
+    let pipelined: PipelinedTransport?
+    private let direct: DirectTransport
 
     private let condition = NSCondition()
     private var readyCount: [Int]
@@ -17,29 +21,40 @@ final class ReducerState: @unchecked Sendable {
     private var threadActive = false       // the thread is working through a step
     private var shutdown = false
     private var communicationSeconds = 0.0
+    private var communicationCPUSeconds = 0.0
+    private(set) var records: [BucketRecord]
+    private var stepStart = 0.0
     private var failure: Error?
     private var thread: Thread?
     private let exited = DispatchSemaphore(value: 0)
 
-    init(communicator: any ProcessGroup, gradients: Tensor, spans: [Range<Int>], average: Bool) {
+    init(communicator: any ProcessGroup, gradients: Tensor, spans: [Range<Int>], average: Bool,
+         codec: GradientCodec, pipelined: PipelinedTransport?) {
         self.communicator = communicator
         self.gradients = gradients
         // The tensor owns stable memory for its lifetime, which `gradients` extends; the pointer stays valid.
         self.base = gradients.withUnsafeMutableBufferPointer { $0.baseAddress! }
         self.spans = spans
         self.divisor = average && communicator.size > 1 ? Float(communicator.size) : nil
+        self.codec = codec
+        self.pipelined = pipelined
+        direct = DirectTransport(group: communicator)
         readyCount = [Int](repeating: 0, count: spans.count)
         complete = [Bool](repeating: false, count: spans.count)
+        records = spans.indices.map { BucketRecord(index: $0, elements: spans[$0].count) }
     }
 
     // MARK: compute thread
 
-    func begin(runThread: Bool) {
+    func begin(runThread: Bool, step: Int) {
         condition.lock()
-        for k in spans.indices { readyCount[k] = 0; complete[k] = false }
+        for k in spans.indices { readyCount[k] = 0; complete[k] = false; records[k].reset() }
         reduced = 0
         communicationSeconds = 0
+        communicationCPUSeconds = 0
         failure = nil
+        stepStart = monotonicSeconds()
+        codec.beginStep(step)
         if runThread && !spans.isEmpty { threadActive = true; condition.broadcast() }
         condition.unlock()
     }
@@ -52,7 +67,10 @@ final class ReducerState: @unchecked Sendable {
             guard lo < hi else { continue }
             readyCount[k] += hi - lo
             precondition(readyCount[k] <= spans[k].count, "gradients of \(range) reported ready twice in one step")
-            if readyCount[k] == spans[k].count { complete[k] = true; newlyComplete = true }
+            if readyCount[k] == spans[k].count {
+                complete[k] = true; newlyComplete = true
+                records[k].readySeconds = monotonicSeconds() - stepStart
+            }
         }
         if newlyComplete { condition.broadcast() }
         condition.unlock()
@@ -61,25 +79,34 @@ final class ReducerState: @unchecked Sendable {
     func finishOverlapped() throws -> GradientReductionTiming {
         condition.lock()
         var late = 0
-        for k in spans.indices where !complete[k] { complete[k] = true; late += 1 }
+        let now = monotonicSeconds() - stepStart
+        for k in spans.indices where !complete[k] { complete[k] = true; records[k].readySeconds = now; late += 1 }
         condition.broadcast()
         let start = monotonicSeconds()
         while reduced < spans.count { condition.wait() }
         let blocked = monotonicSeconds() - start
-        let timing = GradientReductionTiming(blockedSeconds: blocked, communicationSeconds: communicationSeconds,
+        var timing = GradientReductionTiming(blockedSeconds: blocked, communicationSeconds: communicationSeconds,
                                              bucketCount: spans.count, lateBuckets: late)
+        timing.communicationCPUSeconds = communicationCPUSeconds
+        timing.payloadBytes = records.reduce(0) { $0 + $1.payloadBytes }
         let error = failure
         condition.unlock()
         if let error { throw error }
         return timing
     }
 
+    /// Without overlap: every bucket now, on the calling thread, one blocking collective per transfer.
     func reduceAllNow() throws -> GradientReductionTiming {
         let start = monotonicSeconds()
-        for k in spans.indices { try reduce(bucket: k) }
+        for k in spans.indices {
+            records[k].readySeconds = start - stepStart
+            records[k].record(try reduce(bucket: k, transport: direct))
+        }
         let elapsed = monotonicSeconds() - start
-        return GradientReductionTiming(blockedSeconds: elapsed, communicationSeconds: elapsed,
-                                       bucketCount: spans.count, lateBuckets: spans.count)
+        var timing = GradientReductionTiming(blockedSeconds: elapsed, communicationSeconds: elapsed,
+                                             bucketCount: spans.count, lateBuckets: spans.count)
+        timing.payloadBytes = records.reduce(0) { $0 + $1.payloadBytes }
+        return timing
     }
 
     // MARK: communication thread
@@ -102,6 +129,7 @@ final class ReducerState: @unchecked Sendable {
     }
 
     private func run() {
+        let transport = pipelined!
         condition.lock()
         while true {
             while !threadActive && !shutdown { condition.wait() }
@@ -110,12 +138,18 @@ final class ReducerState: @unchecked Sendable {
                 while !complete[k] && !shutdown { condition.wait() }
                 if shutdown { break }
                 condition.unlock()
-                let start = monotonicSeconds()
-                var error: Error?
-                do { try reduce(bucket: k) } catch let e { error = e }
-                let elapsed = monotonicSeconds() - start
+                let start = monotonicSeconds(), cpu = threadCPUSeconds()
+                var error: Error?, record: BucketRecord.Transfer?
+                do {
+                    record = try reduce(bucket: k, transport: transport)
+                    // The chunk size of the next step, agreed by all ranks after their last bucket.
+                    if k == spans.count - 1 { try transport.agreeOnChunkSize() }
+                } catch let e { error = e }
+                let elapsed = monotonicSeconds() - start, cpuElapsed = threadCPUSeconds() - cpu
                 condition.lock()
                 communicationSeconds += elapsed
+                communicationCPUSeconds += cpuElapsed
+                if let record { records[k].record(record) }
                 // After an error the remaining buckets are not issued: their collectives would pair with
                 // other calls on the ranks that saw no error (or hang); finishStep reports the first error.
                 if let error { failure = error }
@@ -129,13 +163,18 @@ final class ReducerState: @unchecked Sendable {
         exited.signal()
     }
 
-    /// Sums bucket k over all ranks in place, then divides by the world size when averaging.
-    private func reduce(bucket k: Int) throws {
+    /// Sums bucket k over all ranks in place (through the codec), then divides by the world size when
+    /// averaging; returns when it started and ended and the bytes it gave to collectives.
+    private func reduce(bucket k: Int, transport: GradientTransport) throws -> BucketRecord.Transfer {
         let span = spans[k]
-        try communicator.allReduce(base + span.lowerBound, count: span.count, kind: .float, op: .sum)
+        let before = transport.payloadBytes
+        let start = monotonicSeconds()
+        try codec.reduce(bucket: k, span: span, gradients: base, transport: transport)
         if let divisor {
             let p = base + span.lowerBound
             for i in 0..<span.count { p[i] /= divisor }
         }
+        return BucketRecord.Transfer(startSeconds: start - stepStart, endSeconds: monotonicSeconds() - stepStart,
+                                     payloadBytes: transport.payloadBytes - before)
     }
 }

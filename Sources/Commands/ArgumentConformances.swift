@@ -1,4 +1,5 @@
 import ArgumentParser
+import Cluster
 import Contrastive
 import Datasets
 import Evaluation
@@ -10,7 +11,10 @@ import Training
 extension Stem: ExpressibleByArgument {}
 extension Architecture: ExpressibleByArgument {}
 extension PretrainMethod: ExpressibleByArgument {}
+extension PretrainRecipe: ExpressibleByArgument {}
 extension ComputePrecision: ExpressibleByArgument {}
+extension GradientCompression.Method: ExpressibleByArgument {}
+extension ConvAlgorithmChoice: ExpressibleByArgument {}
 extension SyntheticLayout: ExpressibleByArgument {}
 extension Embedding.Features: ExpressibleByArgument {}
 

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Benchmarks
 import Cluster
+import Datasets
 import Foundation
 import Kernels
 import NeuralNet
@@ -12,9 +13,11 @@ struct BenchCommand: ParsableCommand {
         commandName: "bench",
         abstract: "Time training steps (forward, loss, backward, optimizer) and print img/s, where the time goes, and how close to the machine's limit it runs.",
         discussion: """
-        Before timing, it measures the machine: a nominal peak from cpuid (threads x FMA lanes x 2 x 2 FMA pipes \
-        x clock), a loop of FMA instructions, and large matrix products (oneDNN fp32 and bf16, OpenBLAS sgemm). \
-        Each kind of work is then reported as time, GFLOP/s and the fraction of the measured matrix-product rate \
+        Before timing, it measures the machine's peak: the clock under load (a chain of dependent additions on \
+        every thread), the FMA instructions a core completes per cycle (a loop of independent FMAs, and of \
+        vdpbf16ps for bf16), and from both threads x clock x FMAs per cycle x FLOPs per FMA; then large matrix \
+        products (oneDNN fp32 and bf16, OpenBLAS sgemm) as a share of it. Each kind of work, and each convolution \
+        pass (forward, backward-data, backward-weights), is reported as time, GFLOP/s and the fraction of the peak \
         of the step's precision. With --data the steps train on augmented views from the loader, and the report \
         adds the augmentation cost per view and the time the step waited for data.
 
@@ -24,6 +27,7 @@ struct BenchCommand: ParsableCommand {
           simclr bench --data data/cifar-10-batches-bin --workers 2
           mpirun -np 2 simclr bench --distributed --batch-size 128 --threads 1
           simclr bench --small-crops 6 --batch-size 128   # 2 global + 6 small views
+          simclr bench --conv-algorithm direct            # no Winograd in any pass
         """)
 
     @Option(help: "Images per step (views: both views of batch-size/2 images).") var batchSize = BenchSettings().batchSize
@@ -35,6 +39,7 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "BLAS and kernel threads (default: the cores this process may run on).") var threads: Int?
     @Option(help: "Arithmetic of convolutions and Linear layers: fp32, bf16, or bf16-reference (bf16 rounding computed in fp32).")
     var precision: ComputePrecision = BenchSettings().precision
+    @OptionGroup var convolutions: ConvAlgorithmOption
     @Option(help: "Timed steps (the median is reported).") var steps = BenchSettings().steps
     @Option(help: "Untimed warm-up steps.") var warmup = BenchSettings().warmup
     @Option(help: "Train on augmented views of this dataset (a CIFAR-10/STL-10 directory or 'synthetic') and time the loader.")
@@ -46,10 +51,19 @@ struct BenchCommand: ParsableCommand {
     var distributed = false
     @Option(help: "Gradient bucket size in MB (--distributed).") var bucketMb = Double(DataParallelSettings().bucketBytes) / (1024 * 1024)
     @Flag(help: "Reduce gradients after backward instead of overlapping (--distributed).") var noOverlap = false
+    @Flag(inversion: .prefixedNo, help: "With overlap, also time as many steps without it, interleaved, and report what overlap costs compute (--distributed).")
+    var overlapBaseline = BenchSettings().overlapBaseline
+    @Option(help: "Gradient compression: none, bf16 or powersgd (--distributed; compresses from the first step).")
+    var gradCompression = DataParallelSettings().gradCompression
+    @Option(help: "PowerSGD's rank R (--grad-compression powersgd).") var powersgdRank = DataParallelSettings().powerSGDRank
     @Flag(inversion: .prefixedNo, help: "Global BatchNorm statistics (--distributed).") var syncBn = DataParallelSettings().syncBatchNorm
+    @Option(help: ArgumentHelp("Write the timed steps of every rank as a Chrome trace (Perfetto, chrome://tracing): compute spans, and the gradient buckets' all-reduces on the communication thread's row.",
+                               valueName: "file"))
+    var trace: String?
     @OptionGroup var multiCrop: MultiCropOptions
 
     func validate() throws {
+        guard powersgdRank >= 1 else { throw ValidationError("--powersgd-rank must be at least 1 (got \(powersgdRank))") }
         if let why = settings(headDims: []).refusal(world: 1) { throw ValidationError(SettingFlags.message(SettingsError(why))) }
         try checkWidth(width)
         guard workers >= 0 else { throw ValidationError("--workers must be >= 0") }
@@ -61,11 +75,16 @@ struct BenchCommand: ParsableCommand {
     private func settings(headDims: [Int]) -> BenchSettings {
         var settings = BenchSettings()
         (settings.batchSize, settings.imageSize, settings.precision) = (batchSize, imageSize, precision)
+        settings.convAlgorithm = convolutions.convAlgorithm
         settings.model = ResNetConfig(arch: arch, stem: stem, width: width, headDims: headDims)
         (settings.steps, settings.warmup, settings.data, settings.workers) = (steps, warmup, data, workers)
         (settings.roofline, settings.multiCrop) = (!noRoofline, multiCrop.config)
         (settings.dataParallel.syncBatchNorm, settings.dataParallel.bucketBytes) = (syncBn, Int(bucketMb * 1024 * 1024))
         settings.dataParallel.overlap = !noOverlap
+        settings.overlapBaseline = overlapBaseline
+        (settings.dataParallel.gradCompression, settings.dataParallel.powerSGDRank) = (gradCompression, powersgdRank)
+        settings.dataParallel.compressionStartStep = 0
+        settings.tracePath = trace.map(DataSelection.expand)
         return settings
     }
 
@@ -87,6 +106,7 @@ struct BenchCommand: ParsableCommand {
         let report = try bench.run()
         guard bench.isLeader else { return }
         if json { print(report.json) } else { report.lines.forEach { print($0) } }
+        if let trace, !json { print("trace: \(DataSelection.expand(trace))") }
     }
 }
 

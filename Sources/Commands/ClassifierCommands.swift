@@ -32,6 +32,8 @@ struct ClassifierOptions: ParsableArguments {
     @Option(help: "Images per forward pass when evaluating on the test split.") var evalBatchSize = ClassifierSettings().evalBatchSize
     @Option(help: "With --progress lines: a progress line every N steps.") var logEvery = ClassifierSettings().logEvery
     @Flag(help: "Continue the run in --out from its checkpoint.") var resume = false
+    @Flag(help: "Start over when --out already holds a run: its checkpoint, model, metrics and results are deleted first (without --resume or --overwrite such a directory is refused).")
+    var overwrite = false
     @OptionGroup var runtime: RuntimeOptions
     @OptionGroup var tensorBoard: TensorBoardOptions
     @OptionGroup var distributed: DistributedOptions
@@ -68,6 +70,7 @@ struct ClassifierOptions: ParsableArguments {
         settings.labelFraction = labelFraction
         settings.seed = seed
         settings.precision = runtime.precision
+        settings.convAlgorithm = runtime.convolutions.convAlgorithm
         settings.shuffle = !noShuffle
         settings.evalBatchSize = evalBatchSize
         settings.logEvery = logEvery
@@ -80,9 +83,10 @@ struct ClassifierOptions: ParsableArguments {
         if let communicator { say(distributed.describe(communicator, globalBatch: batchSize)) }
         let trainer = try ClassifierTrainer(settings: settings, train: train, test: test, runDirectory: URL(fileURLWithPath: out),
                                             workers: runtime.workers, prefetch: runtime.prefetch, runInfo: context.info,
-                                            distributed: communicator.map(distributed.options),
+                                            distributed: distributed.options(communicator),
                                             dataSource: data.source(split: .train))
         trainer.writesTensorBoard = tensorBoard.enabled
+        trainer.overwritesExistingRun = overwrite
         say("model: \(settings.model.describe), head \(trainer.settings.model.headDims) "
             + "(\(trainer.classCount) classes), \(trainer.model.registry.parameterCount) parameters, "
             + (settings.encoder.map { "backbone from \($0)" } ?? "random init"))

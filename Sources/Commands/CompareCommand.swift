@@ -32,10 +32,11 @@ struct CompareCommand: ParsableCommand {
 
         Examples:
           simclr compare --out runs/compare --ranks 2 --width 0.25 \\
-              --pretrain-epochs 20 --label-fractions 0.1
+              --pretrain-epochs 20 --label-fractions 0.1 \\
+              --pretrain-arg=--recipe=quick
           simclr compare --method moco --out runs/compare-moco --ranks 2 \\
               --width 0.25 --pretrain-epochs 20 --label-fractions 0.1 \\
-              --pretrain-arg=--queue-size=1024
+              --pretrain-arg=--recipe=quick --pretrain-arg=--queue-size=1024
           simclr compare --out runs/cifar --data data/cifar10 --ranks 8 \\
               --mpirun-arg=--hostfile=hosts --pretrain-epochs 500 \\
               --pretrain-arg=--batch-size=512

@@ -47,6 +47,8 @@ struct EmbedCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Arithmetic of convolutions and Linear layers: fp32, bf16 (needs bf16 instructions), or bf16-reference."))
     var precision: ComputePrecision = .fp32
 
+    @OptionGroup var convolutions: ConvAlgorithmOption
+
     @Option(help: "Images per forward pass.")
     var batchSize = 256
 
@@ -89,6 +91,7 @@ struct EmbedCommand: ParsableCommand {
         var embedding = Embedding(weights: DataSelection.expand(weights),
                                   model: encoderConfig(arch: arch, stem: stem, width: width, headDims: headDims, weights: weights))
         (embedding.features, embedding.precision, embedding.batchSize) = (features, precision, batchSize)
+        embedding.convAlgorithm = convolutions.convAlgorithm
         do {
             let model = try embedding.loadModel()
             let data = try dataOptions.load(split: split, log: log)

@@ -29,15 +29,20 @@ struct PretrainCommand: ParsableCommand {
         all-gathered and enqueued in global-batch order on every rank, and the key encoder's BatchNorm uses \
         global-batch statistics.
 
+        --recipe quick starts from settings that learn within a few epochs on small data (the examples below, \
+        on the synthetic shapes); the default, reference, is the method's published settings, made for hundreds \
+        of epochs over large batches.
+
         Examples:
           simclr pretrain --data synthetic --out runs/demo --epochs 5 \\
-              --batch-size 128 --width 0.25
+              --batch-size 128 --width 0.25 --recipe quick
           mpirun -np 2 simclr pretrain --out runs/demo2 --epochs 5 \\
-              --batch-size 128 --width 0.25
+              --batch-size 128 --width 0.25 --recipe quick
           simclr pretrain --out runs/multicrop --epochs 5 --batch-size 128 \\
-              --width 0.25 --small-crops 2
+              --width 0.25 --recipe quick --small-crops 2
           simclr pretrain --method moco --out runs/moco --epochs 5 \\
-              --batch-size 128 --width 0.25 --queue-size 1024
+              --batch-size 128 --width 0.25 --queue-size 1024   # the flags only:
+              # MoCo does not learn the synthetic shapes in 5 epochs (README)
         """)
 
     @OptionGroup var data: DataOptions
@@ -54,7 +59,10 @@ struct PretrainCommand: ParsableCommand {
     @Option(help: "Projection head sizes after the pooled features (512-d, ResNet-50 2048-d at width 1), e.g. 512,256 (two layers) or 128 (one).") var projDims = PretrainSettings().model.headDims.map(String.init).joined(separator: ",")
     @Option(help: "simclr (InfoNCE over the global batch) or moco (MoCo v2: momentum key encoder and a queue of negatives).")
     var method: PretrainMethod = .simclr
-    @Option(help: "InfoNCE temperature (default \(PretrainSettings().temperature); with --method moco MoCo v2's \(MoCoSettings.defaultTemperature)).") var temperature: Float?
+    @Option(help: ArgumentHelp("The settings the other flags start from: \(PretrainRecipe.reference.summary) or \(PretrainRecipe.quick.summary). Flags given explicitly win.",
+                               valueName: "reference|quick"))
+    var recipe: PretrainRecipe = .reference
+    @Option(help: "InfoNCE temperature (default \(PretrainSettings().temperature), 0.2 with --recipe quick; with --method moco MoCo v2's \(MoCoSettings.defaultTemperature)).") var temperature: Float?
     @Option(help: "MoCo: the key encoder follows the query encoder as k = m*k + (1-m)*q (MoCo's paper used 0.999).")
     var mocoMomentum = MoCoSettings().momentum
     @Option(help: "MoCo: negatives in the queue, a multiple of --batch-size.") var queueSize = MoCoSettings().queueSize
@@ -71,6 +79,8 @@ struct PretrainCommand: ParsableCommand {
     @Option(help: "Also write a checkpoint every N steps (always at the end of each epoch).") var saveEvery: Int?
     @Option(help: "With --progress lines: a progress line every N steps.") var logEvery = PretrainSettings().logEvery
     @Flag(help: "Continue the run in --out from its checkpoint.") var resume = false
+    @Flag(help: "Start over when --out already holds a run: its checkpoint, model, metrics and results are deleted first (without --resume or --overwrite such a directory is refused).")
+    var overwrite = false
     @Option(help: "Every N steps (and at the end), log the top-1 accuracy of a kNN classifier (k=200, cosine) on frozen features to metrics.csv (knn_top1).")
     var knnEvery: Int?
     @Option(help: ArgumentHelp("Labelled train / test images the kNN monitor uses.", valueName: "train,test"))
@@ -103,26 +113,34 @@ struct PretrainCommand: ParsableCommand {
 
     private var mocoSettings: MoCoSettings { MoCoSettings(momentum: mocoMomentum, queueSize: queueSize) }
 
-    private func train(_ communicator: Communicator?) throws -> StopOutcome? {
-        let context = RunContext(communicator: communicator, runtime: runtime, data: data)
-        let say = context.say
-        var settings = PretrainSettings()
+    /// The run's settings: the recipe's, changed by the flags given.
+    func runSettings() throws -> PretrainSettings {
+        var settings = recipe.settings(imageSize: imageSize)
         settings.epochs = epochs
         settings.steps = steps
         settings.batchSize = batchSize
         settings.model = encoderConfig(arch: arch, stem: stem, width: width, headDims: try parseDims(projDims),
                                        zeroInitResidual: zeroInitResidual, resuming: resume ? out : nil)
-        settings.temperature = temperature ?? (method == .moco ? MoCoSettings.defaultTemperature : PretrainSettings().temperature)
+        settings.temperature = temperature ?? (method == .moco ? MoCoSettings.defaultTemperature : settings.temperature)
         if method == .moco { settings.moco = mocoSettings }
         settings.similarity = similarity
         optimization.apply(to: &settings)
-        settings.augmentation = try augmentation.config(outputSize: imageSize)
+        settings.augmentation = try augmentation.config(outputSize: imageSize, base: settings.augmentation)
         settings.multiCrop = multiCrop.config
         settings.seed = seed
         settings.precision = runtime.precision
+        settings.convAlgorithm = runtime.convolutions.convAlgorithm
         settings.shuffle = !noShuffle
         settings.saveEvery = saveEvery
         settings.logEvery = logEvery
+        return settings
+    }
+
+    private func train(_ communicator: Communicator?) throws -> StopOutcome? {
+        let context = RunContext(communicator: communicator, runtime: runtime, data: data)
+        let say = context.say
+        let settings = try runSettings()
+        if recipe != .reference { say("recipe: \(recipe.summary); flags given explicitly win") }
 
         let dataset = try data.loadPretraining(log: say)
         say("data: \(data.describe()): \(dataset.count) images of \(dataset.height)x\(dataset.width)")
@@ -137,9 +155,10 @@ struct PretrainCommand: ParsableCommand {
         let trainer = try Pretrainer(settings: settings, dataset: dataset, runDirectory: URL(fileURLWithPath: out),
                                      workers: runtime.workers, prefetch: runtime.prefetch,
                                      initialWeights: initWeights.map { URL(fileURLWithPath: $0) }, runInfo: context.info,
-                                     distributed: communicator.map(distributed.options), knnMonitor: monitor,
+                                     distributed: distributed.options(communicator), knnMonitor: monitor,
                                      dataSource: data.source(split: .train, pretraining: true))
         trainer.writesTensorBoard = tensorBoard.enabled
+        trainer.overwritesExistingRun = overwrite
         if method == .moco {
             if temperature == nil {
                 trainer.temperatureNote = "MoCo v2 default (no --temperature given)"

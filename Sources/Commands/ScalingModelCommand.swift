@@ -9,8 +9,8 @@ struct ScalingModelCommand: ParsableCommand {
         commandName: "scaling-model",
         abstract: "Fit a latency-bandwidth model to collective size sweeps, predict step time and efficiency, and check it against measured steps.",
         discussion: """
-        Reads size sweeps of the collectives (`deploy/collectives.sh`, or `cluster-check bandwidth --sweep \
-        --nonblocking --csv` with a link column). For each link it fits alpha (seconds per message step) and beta \
+        Reads size sweeps of the collectives as `deploy/collectives.sh` writes them (`cluster-check bandwidth \
+        --sweep` on the namespace cluster, one link per run). For each link it fits alpha (seconds per message step) and beta \
         (seconds per byte) on the points with at most --fit-max-ranks ranks that ran the algorithms training uses \
         (Rabenseifner all-reduce, recursive-doubling all-gather), and reports the error on the larger rank counts \
         it held out. With a step profile (--profile: one rank's compute and where the step communicates) it walks \
@@ -34,7 +34,7 @@ struct ScalingModelCommand: ParsableCommand {
     @Option(help: ArgumentHelp("The step profile (a step timeline JSON); without it only the collectives are fitted and checked.",
                                valueName: "file"))
     var profile: String?
-    @Option(help: ArgumentHelp("A sweep CSV with a link column (repeatable).", valueName: "file"))
+    @Option(help: ArgumentHelp("A sweep CSV of deploy/collectives.sh (repeatable).", valueName: "file"))
     var sweep: [String] = []
     @Option(help: "Sweep runs whose host CPU use (host_cpu) reached this fraction are left out: the machine, not the link, set their time.")
     var cpuBound = 0.95

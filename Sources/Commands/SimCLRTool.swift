@@ -13,7 +13,8 @@ public struct SimCLRTool: ParsableCommand {
         SIMCLR_NO_BLAS_FIX=1 keeps OpenBLAS's own choice.
 
         Examples:
-          simclr pretrain --out runs/demo --width 0.25 --batch-size 128 --epochs 5
+          simclr pretrain --out runs/demo --width 0.25 --batch-size 128 \\
+              --epochs 5 --recipe quick
           simclr pretrain --help
           simclr --version
         """,

@@ -62,8 +62,12 @@ struct StudyModelOptions: ParsableArguments {
     @Option(help: "Arithmetic of every run: fp32 or bf16 (passed to each command's --precision).")
     var precision: ComputePrecision = .fp32
 
+    @Option(help: ArgumentHelp("Convolution algorithms of every run (passed to each command's --conv-algorithm).", valueName: "auto|direct|winograd"))
+    var convAlgorithm: ConvAlgorithmChoice = .auto
+
     var arguments: [String] {
-        ["--arch", arch.rawValue, "--stem", stem.rawValue, "--width", String(width), "--seed", String(seed), "--precision", precision.rawValue]
+        ["--arch", arch.rawValue, "--stem", stem.rawValue, "--width", String(width), "--seed", String(seed), "--precision", precision.rawValue,
+         "--conv-algorithm", convAlgorithm.rawValue]
     }
     var describe: String { "\(arch.displayName) \(stem.rawValue) stem, width \(width)" }
 }

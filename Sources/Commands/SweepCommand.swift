@@ -42,7 +42,7 @@ struct SweepCommand: ParsableCommand {
 
         Examples:
           simclr sweep --out runs/sweep --studies temperature --width 0.25 \\
-              --pretrain-epochs 5 --probe-epochs 30
+              --pretrain-epochs 5 --probe-epochs 30 --pretrain-arg=--recipe=quick
           simclr sweep --out runs/cifar-sweep --data data/cifar10 --ranks 8 \\
               --mpirun-arg=--hostfile=hosts --pretrain-epochs 100 \\
               --pretrain-arg=--batch-size=512 --batch-sizes 256,512,1024

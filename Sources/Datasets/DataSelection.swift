@@ -12,6 +12,8 @@ public struct DataSelection: Equatable, Sendable {
     public var resizeTo = 32
     /// Leave out image-folder files that do not decode (named in a log line) instead of refusing to start.
     public var skipBadImages = false
+    /// Image-folder files whose header claims more pixels are refused before decoding (`ImageDecoder.Limits`).
+    public var maxImagePixels = ImageDecoder.Limits.defaultMaxPixels
     /// Where decoded image folders are cached (nil: ~/.cache/simclr/image-folders).
     public var imageCacheDir: String?
     /// The binary format (nil: detect it from the files).
@@ -51,7 +53,7 @@ public struct DataSelection: Equatable, Sendable {
                 directory = folder
             }
             let images = try ImageFolder.load(directory, size: resizeTo, cacheDirectory: imageCacheDirectory,
-                                              skipBadImages: skipBadImages, log: log)
+                                              skipBadImages: skipBadImages, maxImagePixels: maxImagePixels, log: log)
             return cap.map { images.prefix($0) } ?? images
         }
         guard isSynthetic else { return try resolvedLocation().load(split, limit: cap) }

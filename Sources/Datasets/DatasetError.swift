@@ -1,4 +1,5 @@
 import Foundation
+import Kernels
 
 /// Everything that can go wrong while finding, reading or writing a dataset, or configuring its pipeline.
 /// Each description names the file (or directory) and what was expected, so a user can fix it before
@@ -32,29 +33,31 @@ public enum DatasetError: Error, Equatable, CustomStringConvertible, LocalizedEr
     case unreadableImage(file: String, reason: String)
     /// Image files of a folder that do not decode (`names` lists the first of them with the reason).
     case badImages(directory: String, count: Int, total: Int, names: String)
+    /// Class folders of an image folder that hold no image (torchvision refuses them too).
+    case emptyClasses(directory: String, classes: [String])
     /// An augmentation or loader setting out of range.
     case invalidConfiguration(String)
 
     public var description: String {
         switch self {
         case let .missing(path, expected):
-            return "\(path): not found (expected \(expected))"
+            return "\(SystemErrorText.printable(path)): not found (expected \(expected))"
         case let .noDataFiles(directory, expected):
-            return "\(directory): no data files (expected \(expected))"
+            return "\(SystemErrorText.printable(directory)): no data files (expected \(expected))"
         case let .badSize(file, bytes, recordBytes):
-            if bytes == 0 { return "\(file): empty file (expected records of \(recordBytes) bytes)" }
-            return "\(file): \(bytes) bytes is not a whole number of \(recordBytes)-byte records "
+            if bytes == 0 { return "\(SystemErrorText.printable(file)): empty file (expected records of \(recordBytes) bytes)" }
+            return "\(SystemErrorText.printable(file)): \(bytes) bytes is not a whole number of \(recordBytes)-byte records "
                 + "(\(bytes / recordBytes) records and \(bytes % recordBytes) bytes left over; truncated download?)"
         case let .labelOutOfRange(file, record, label, valid):
-            return "\(file): record \(record) has label \(label), expected \(valid.lowerBound)...\(valid.upperBound)"
+            return "\(SystemErrorText.printable(file)): record \(record) has label \(label), expected \(valid.lowerBound)...\(valid.upperBound)"
         case let .countMismatch(file, count, otherFile, otherCount):
-            return "\(file): \(count) labels but \(otherFile) holds \(otherCount) images"
+            return "\(SystemErrorText.printable(file)): \(count) labels but \(SystemErrorText.printable(otherFile)) holds \(otherCount) images"
         case let .badClassNames(file, found, expected):
-            return "\(file): \(found) class names, expected \(expected)"
+            return "\(SystemErrorText.printable(file)): \(found) class names, expected \(expected)"
         case let .io(path, reason):
-            return "\(path): \(reason)"
+            return "\(SystemErrorText.printable(path)): \(reason)"
         case let .unknownFormat(path):
-            return "\(path): not a dataset directory (expected cifar-10-batches-bin/ with data_batch_*.bin or "
+            return "\(SystemErrorText.printable(path)): not a dataset directory (expected cifar-10-batches-bin/ with data_batch_*.bin or "
                 + "test_batch.bin, stl10_binary/ with train_X.bin, or a directory that contains one of them)"
         case let .notADirectory(path):
             let archive = [".tar.gz", ".tgz", ".tar", ".zip"].contains { path.lowercased().hasSuffix($0) }
@@ -68,10 +71,14 @@ public enum DatasetError: Error, Equatable, CustomStringConvertible, LocalizedEr
         case let .incompatibleImages(reason):
             return reason
         case let .unreadableImage(file, reason):
-            return "\(file): cannot read the image (\(reason))"
+            return "\(SystemErrorText.printable(file)): cannot read the image (\(reason))"
         case let .badImages(directory, count, total, names):
-            return "\(directory): \(count) of \(total) image files do not decode: \(names). Fix or remove them, "
+            return "\(SystemErrorText.printable(directory)): \(count) of \(total) image files cannot be used: \(names). Fix or remove them, "
                 + "or pass --skip-bad-images to leave them out"
+        case let .emptyClasses(directory, classes):
+            let list = classes.prefix(10).map(SystemErrorText.printable).joined(separator: ", ") + (classes.count > 10 ? ", ..." : "")
+            return "\(SystemErrorText.printable(directory)): \(classes.count) class folder(s) hold no PNG or JPEG image: \(list). "
+                + "Every subfolder is a class and needs images; remove or fill the empty ones"
         case let .invalidConfiguration(reason):
             return "invalid configuration: \(reason)"
         }

@@ -1,4 +1,5 @@
 import Foundation
+import Kernels
 
 /// Small file helpers shared by the readers and writers; all failures become `DatasetError`s.
 enum FileAccess {
@@ -16,21 +17,55 @@ enum FileAccess {
         URL(fileURLWithPath: directory).appendingPathComponent(name).path
     }
 
-    /// The file's bytes, memory-mapped when possible (STL-10's unlabeled split is 2.7 GB).
+    /// The file's bytes, memory-mapped when possible (STL-10's unlabeled split is 2.7 GB). Only regular
+    /// files are read: a FIFO would block and a device (/dev/zero) never ends.
     static func read(_ path: String, expected: String) throws -> Data {
         guard isFile(path) else { throw DatasetError.missing(path: path, expected: expected) }
+        if let why = notARegularFile(path) { throw DatasetError.io(path: path, reason: "cannot read: \(why)") }
         do {
             return try Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped)
         } catch {
-            throw DatasetError.io(path: path, reason: "cannot read: \(error.localizedDescription)")
+            throw DatasetError.io(path: path, reason: "cannot read: \(reason(error))")
         }
     }
+
+    /// Why `path` is not a regular file to read (following symbolic links), nil when it is one.
+    static func notARegularFile(_ path: String) -> String? {
+        var info = stat()
+        guard stat(path, &info) == 0 else {
+            let failure = String(cString: strerror(errno))
+            return brokenLink(path) ?? failure
+        }
+        switch info.st_mode & S_IFMT {
+        case S_IFREG: return nil
+        case S_IFDIR: return "a directory"
+        case S_IFIFO: return "a FIFO (named pipe), not a regular file"
+        case S_IFCHR, S_IFBLK: return "a device, not a regular file"
+        case S_IFSOCK: return "a socket, not a regular file"
+        default: return "not a regular file"
+        }
+    }
+
+    /// Why the symbolic link `path` leads nowhere (dangling, or a loop), nil when it is no such link.
+    static func brokenLink(_ path: String) -> String? {
+        var link = stat(), target = stat()
+        guard lstat(path, &link) == 0, link.st_mode & S_IFMT == S_IFLNK, stat(path, &target) != 0 else { return nil }
+        if errno == ELOOP { return "a symbolic link loop" }
+        let destination = (try? FileManager.default.destinationOfSymbolicLink(atPath: path)) ?? "?"
+        return "a dangling symbolic link (to \(SystemErrorText.printable(destination)), which does not exist)"
+    }
+
+    /// A file error's POSIX reason when Foundation wraps one.
+    static func reason(_ error: Error) -> String { SystemErrorText.reason(error) }
+
+    /// A path for a message, on one line.
+    static func printable(_ path: String) -> String { SystemErrorText.printable(path) }
 
     static func write(_ data: Data, to path: String) throws {
         do {
             try data.write(to: URL(fileURLWithPath: path), options: .atomic)
         } catch {
-            throw DatasetError.io(path: path, reason: "cannot write: \(error.localizedDescription)")
+            throw DatasetError.io(path: path, reason: "cannot write: \(reason(error))")
         }
     }
 
@@ -38,7 +73,7 @@ enum FileAccess {
         do {
             try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
         } catch {
-            throw DatasetError.io(path: path, reason: "cannot create directory: \(error.localizedDescription)")
+            throw DatasetError.io(path: path, reason: "cannot create directory: \(reason(error))")
         }
     }
 

@@ -20,6 +20,8 @@ public struct Embedding {
     public var model: ResNetConfig
     public var features = Features.backbone
     public var precision = ComputePrecision.fp32
+    /// How convolutions choose their algorithms.
+    public var convAlgorithm = ConvAlgorithmChoice.auto
     /// Images per forward pass.
     public var batchSize = 256
 
@@ -36,16 +38,16 @@ public struct Embedding {
         let resnet = ResNet(config: model, seed: 0)
         do {
             try resnet.load(from: URL(fileURLWithPath: weights), scope: features == .projection ? .all : .backbone)
+        } catch let error as SafetensorsError where error.isNonFinite {
+            throw EvaluationError("\(weights): \(error); the features would be NaN")
         } catch {
             let head = features == .projection ? " and `model.headDims` \(model.headDims.map(String.init).joined(separator: ","))" : ""
             throw EvaluationError("\(weights): \(error) (do `model.arch` \(model.arch.rawValue), `model.stem` \(model.stem.rawValue), "
                                   + "`model.width` \(model.width)\(head) describe this file?)")
         }
-        if let (name, _) = resnet.stateEntries().first(where: { !$0.1.floats().allSatisfy(\.isFinite) }) {
-            throw EvaluationError("\(weights): tensor \(name) holds NaN or infinite values; the features would be NaN")
-        }
         resnet.isTraining = false
         resnet.precision = precision
+        resnet.convAlgorithm = convAlgorithm
         return resnet
     }
 

@@ -21,6 +21,8 @@ public struct EncoderSource: Equatable {
     /// Seed of the random init and of the evaluation's own randomness (the label-fraction subset).
     public var seed: UInt64
     public var precision: ComputePrecision
+    /// How convolutions choose their algorithms.
+    public var convAlgorithm = ConvAlgorithmChoice.auto
     /// Images per forward pass.
     public var batchSize: Int
 
@@ -28,6 +30,13 @@ public struct EncoderSource: Equatable {
                 precision: ComputePrecision, batchSize: Int) {
         self.weights = weights; self.arch = arch; self.stem = stem; self.width = width; self.seed = seed
         self.precision = precision; self.batchSize = batchSize
+    }
+
+    /// This source with another convolution algorithm choice.
+    public func with(convAlgorithm: ConvAlgorithmChoice) -> EncoderSource {
+        var copy = self
+        copy.convAlgorithm = convAlgorithm
+        return copy
     }
 
     /// "random-init" or the weights file.
@@ -39,24 +48,27 @@ public struct EncoderSource: Equatable {
         if let weights {
             do {
                 try model.load(from: URL(fileURLWithPath: weights), scope: .backbone)
+            } catch let error as SafetensorsError where error.isNonFinite {
+                throw EvaluationError("\(weights): \(error)")
             } catch {
                 throw EvaluationError("\(weights): \(error) (do --arch \(arch.rawValue), --stem \(stem.rawValue) and --width \(width) describe this file?)")
             }
         }
         model.isTraining = false
         model.precision = precision
+        model.convAlgorithm = convAlgorithm
         return model
     }
 
     /// Identifies the features a cache holds: the weights file (path, size, modification time) or the random
     /// init, the shape, the data, the split and the label-fraction subset.
     public func cacheKey(data: String, split: String, fraction: Double) -> String {
-        var encoder = "random-init seed \(seed) precision \(precision.rawValue)"
+        var encoder = "random-init seed \(seed) precision \(precision.rawValue) conv \(convAlgorithm.rawValue)"
         if let weights {
             let attributes = try? FileManager.default.attributesOfItem(atPath: weights)
             let size = (attributes?[.size] as? NSNumber)?.intValue ?? -1
             let time = (attributes?[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0
-            encoder = "\(weights) \(size) \(time) precision \(precision.rawValue)"
+            encoder = "\(weights) \(size) \(time) precision \(precision.rawValue) conv \(convAlgorithm.rawValue)"
         }
         return "\(encoder) | \(arch.rawValue) \(stem.rawValue) \(width) | \(data) | \(split) | fraction \(fraction) seed \(seed)"
     }

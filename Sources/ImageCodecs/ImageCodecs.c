@@ -8,28 +8,44 @@
 #include <jpeglib.h>
 #include <png.h>
 
-static int too_large(unsigned long w, unsigned long h, char *error, size_t error_size) {
-    if (w == 0 || h == 0 || w > (1UL << 20) || h > (1UL << 20) || w * h > (unsigned long)SIMCLR_MAX_IMAGE_PIXELS) {
-        snprintf(error, error_size, "image of %lux%lu pixels (at most %ld pixels are read)", w, h,
-                 (long)SIMCLR_MAX_IMAGE_PIXELS);
-        return 1;
+/// SIMCLR_DECODE_OK when a w x h image is within the limits, else why not (with a message).
+static int check_limits(unsigned long w, unsigned long h, const simclr_decode_limits *limits, char *error,
+                        size_t error_size) {
+    if (w == 0 || h == 0) {
+        snprintf(error, error_size, "the header says %lux%lu pixels", w, h);
+        return SIMCLR_DECODE_ERROR;
     }
-    return 0;
+    unsigned long longer = w > h ? w : h, shorter = w > h ? h : w;
+    // Both sides fit in 31 bits (PNG and JPEG headers), so the product fits in 64.
+    if ((unsigned long long)w * h > (unsigned long long)limits->max_pixels) {
+        snprintf(error, error_size, "%lux%lu is %llu pixels, more than the limit of %ld", w, h,
+                 (unsigned long long)w * h, limits->max_pixels);
+        return SIMCLR_DECODE_TOO_MANY_PIXELS;
+    }
+    if (limits->max_aspect_ratio > 0 && longer > (unsigned long)limits->max_aspect_ratio * shorter) {
+        snprintf(error, error_size, "%lux%lu pixels: one side is more than %d times the other", w, h,
+                 limits->max_aspect_ratio);
+        return SIMCLR_DECODE_EXTREME_ASPECT;
+    }
+    return SIMCLR_DECODE_OK;
 }
 
-int simclr_decode_png(const unsigned char *data, size_t size, unsigned char **pixels, int *width, int *height,
-                      char *error, size_t error_size) {
+int simclr_decode_png(const unsigned char *data, size_t size, const simclr_decode_limits *limits,
+                      unsigned char **pixels, int *width, int *height, char *error, size_t error_size) {
     png_image image;
     memset(&image, 0, sizeof image);
     image.version = PNG_IMAGE_VERSION;
     if (!png_image_begin_read_from_memory(&image, data, size)) {
         snprintf(error, error_size, "%s", image.message);
         png_image_free(&image);
-        return 0;
+        return SIMCLR_DECODE_ERROR;
     }
-    if (too_large(image.width, image.height, error, error_size)) {
+    int allowed = check_limits(image.width, image.height, limits, error, error_size);
+    if (allowed != SIMCLR_DECODE_OK) {
+        *width = (int)image.width;
+        *height = (int)image.height;
         png_image_free(&image);
-        return 0;
+        return allowed;
     }
     // RGBA, not RGB: with an RGB format libpng composites alpha onto a background; dropping it instead
     // is what PIL's convert("RGB") does. A 16-bit file is read as stored (libpng's 16-bit formats are
@@ -41,13 +57,13 @@ int simclr_decode_png(const unsigned char *data, size_t size, unsigned char **pi
     if (!rgba) {
         snprintf(error, error_size, "out of memory for %zux%zu pixels", w, h);
         png_image_free(&image);
-        return 0;
+        return SIMCLR_DECODE_ERROR;
     }
     if (!png_image_finish_read(&image, NULL, rgba, 0, NULL)) {
         snprintf(error, error_size, "%s", image.message);
         free(rgba);
         png_image_free(&image);
-        return 0;
+        return SIMCLR_DECODE_ERROR;
     }
     const unsigned short *wide = (const unsigned short *)rgba;
     for (size_t p = 0; p < w * h; p++) {
@@ -65,7 +81,7 @@ int simclr_decode_png(const unsigned char *data, size_t size, unsigned char **pi
     *pixels = rgba;
     *width = (int)w;
     *height = (int)h;
-    return 1;
+    return SIMCLR_DECODE_OK;
 }
 
 struct jpeg_errors {
@@ -90,8 +106,8 @@ static void jpeg_message(j_common_ptr info, int level) {
     }
 }
 
-int simclr_decode_jpeg(const unsigned char *data, size_t size, unsigned char **pixels, int *width, int *height,
-                       char *error, size_t error_size) {
+int simclr_decode_jpeg(const unsigned char *data, size_t size, const simclr_decode_limits *limits,
+                       unsigned char **pixels, int *width, int *height, char *error, size_t error_size) {
     struct jpeg_decompress_struct info;
     struct jpeg_errors errors;
     unsigned char *volatile out = NULL;
@@ -103,7 +119,7 @@ int simclr_decode_jpeg(const unsigned char *data, size_t size, unsigned char **p
         jpeg_destroy_decompress(&info);
         free(out);
         snprintf(error, error_size, "%s", errors.message);
-        return 0;
+        return SIMCLR_DECODE_ERROR;
     }
     jpeg_create_decompress(&info);
     jpeg_mem_src(&info, data, (unsigned long)size);
@@ -111,11 +127,24 @@ int simclr_decode_jpeg(const unsigned char *data, size_t size, unsigned char **p
     if (info.jpeg_color_space == JCS_CMYK || info.jpeg_color_space == JCS_YCCK) {
         jpeg_destroy_decompress(&info);
         snprintf(error, error_size, "CMYK JPEG images are not supported (convert to RGB)");
-        return 0;
+        return SIMCLR_DECODE_ERROR;
     }
-    if (too_large(info.image_width, info.image_height, error, error_size)) {
+    int allowed = check_limits(info.image_width, info.image_height, limits, error, error_size);
+    if (allowed != SIMCLR_DECODE_OK) {
+        *width = (int)info.image_width;
+        *height = (int)info.image_height;
         jpeg_destroy_decompress(&info);
-        return 0;
+        return allowed;
+    }
+    // DCT scaling: the largest reduction (1/8, 1/4, 1/2) that keeps the shorter side long enough.
+    unsigned long shorter = info.image_width < info.image_height ? info.image_width : info.image_height;
+    info.scale_num = 1;
+    info.scale_denom = 1;
+    for (unsigned denom = 8; denom > 1 && limits->min_shorter_side > 0; denom /= 2) {
+        if ((shorter + denom - 1) / denom >= (unsigned long)limits->min_shorter_side) {
+            info.scale_denom = denom;
+            break;
+        }
     }
     info.out_color_space = JCS_RGB;
     jpeg_start_decompress(&info);
@@ -124,7 +153,7 @@ int simclr_decode_jpeg(const unsigned char *data, size_t size, unsigned char **p
     if (!out) {
         jpeg_destroy_decompress(&info);
         snprintf(error, error_size, "out of memory for %zux%zu pixels", w, h);
-        return 0;
+        return SIMCLR_DECODE_ERROR;
     }
     while (info.output_scanline < info.output_height) {
         JSAMPROW row = out + (size_t)info.output_scanline * w * 3;
@@ -135,12 +164,12 @@ int simclr_decode_jpeg(const unsigned char *data, size_t size, unsigned char **p
     if (errors.warned) {
         free(out);
         snprintf(error, error_size, "%s", errors.message);
-        return 0;
+        return SIMCLR_DECODE_ERROR;
     }
     *pixels = out;
     *width = (int)w;
     *height = (int)h;
-    return 1;
+    return SIMCLR_DECODE_OK;
 }
 
 void simclr_free_pixels(unsigned char *pixels) { free(pixels); }

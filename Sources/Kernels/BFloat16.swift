@@ -39,6 +39,17 @@ public enum BFloat16 {
         sk_round_to_bf16(source.base, destination.base, source.count)
     }
 
+    /// float32 -> nearest bf16 bit patterns (ties to even; denormals to signed zero), element-wise: a gradient's
+    /// wire format (`--grad-compression bf16`).
+    public static func encode(_ source: UnsafePointer<Float>, into destination: UnsafeMutablePointer<UInt16>, count: Int) {
+        sk_f32_to_bf16(source, destination, count)
+    }
+
+    /// bf16 bit patterns -> float32 (exact), element-wise.
+    public static func decode(_ source: UnsafePointer<UInt16>, into destination: UnsafeMutablePointer<Float>, count: Int) {
+        sk_bf16_to_f32(source, destination, count)
+    }
+
     /// One value rounded as the kernels round it.
     public static func round(_ value: Float) -> Float {
         var v = value, r: Float = 0

@@ -46,6 +46,42 @@ public enum ConvOperand {
     var isBF16: Bool { if case .bf16 = self { return true } else { return false } }
 }
 
+/// How one pass of a convolution is computed.
+public enum ConvAlgorithm: String, CaseIterable, Codable, Sendable {
+    /// Products of the input and the weights as they are (oneDNN's direct kernels).
+    case direct
+    /// oneDNN's Winograd F(4x4, 3x3): 6x6 input tiles and the 3x3 kernel are transformed so that 36 products
+    /// make a 4x4 output tile instead of 144; float32 3x3 stride-1 convolutions only (elsewhere: direct).
+    /// Fastest, but its transforms (points 0, +-1, +-2, +-1/2) round worse than a direct convolution.
+    case winograd4x4 = "winograd-4x4"
+    /// Our Winograd F(2x2, 3x3) (CKernels/winograd.c): 16 products per 2x2 tile instead of 36, transforms
+    /// with coefficients 0, +-1, +-1/2 that round about as a direct convolution; 3x3 stride-1 padding-1
+    /// convolutions, float32 and bf16, forward and backward-data passes (elsewhere: direct).
+    case winograd2x2 = "winograd-2x2"
+
+    var code: Int32 {
+        switch self {
+        case .direct: return Int32(SK_CONV_DIRECT)
+        case .winograd4x4: return Int32(SK_CONV_WINOGRAD)
+        case .winograd2x2: return Int32(SK_CONV_WINOGRAD_2X2)
+        }
+    }
+}
+
+/// The algorithm of each of a convolution's three passes.
+public struct ConvPassAlgorithms: Hashable, Sendable, CustomStringConvertible {
+    public var forward: ConvAlgorithm, backwardData: ConvAlgorithm, backwardWeights: ConvAlgorithm
+
+    public init(forward: ConvAlgorithm, backwardData: ConvAlgorithm, backwardWeights: ConvAlgorithm) {
+        self.forward = forward; self.backwardData = backwardData; self.backwardWeights = backwardWeights
+    }
+
+    public static func all(_ a: ConvAlgorithm) -> ConvPassAlgorithms { .init(forward: a, backwardData: a, backwardWeights: a) }
+
+    /// e.g. "winograd/winograd/direct" (forward/backward-data/backward-weights).
+    public var description: String { "\(forward.rawValue)/\(backwardData.rawValue)/\(backwardWeights.rawValue)" }
+}
+
 /// One convolution shape's oneDNN primitives: forward, backward-data (unless the input gradient is never
 /// needed) and backward-weights, with weights reordered into the primitives' layouts once per step.
 ///
@@ -57,16 +93,22 @@ public final class ConvolutionKernel {
     public let bf16: Bool
     public let plainSource: Bool
     public let computesInputGradient: Bool
+    /// The algorithms asked for; `algorithm(of:)` says what runs (Winograd exists only for some shapes).
+    public let requestedAlgorithms: ConvPassAlgorithms
     private let handle: OpaquePointer
 
-    public init(_ g: ConvGeometry, bf16: Bool, plainSource: Bool, inputGradient: Bool) {
+    public init(_ g: ConvGeometry, bf16: Bool, plainSource: Bool, inputGradient: Bool,
+                algorithms: ConvPassAlgorithms = .all(.direct)) {
         geometry = g
         self.bf16 = bf16; self.plainSource = plainSource; computesInputGradient = inputGradient
+        requestedAlgorithms = algorithms
         var shape = sk_conv_shape(batch: Int32(g.batch), in_channels: Int32(g.inChannels), out_channels: Int32(g.outChannels),
                                   in_height: Int32(g.inHeight), in_width: Int32(g.inWidth), kernel: Int32(g.kernel),
                                   stride: Int32(g.stride), padding: Int32(g.padding), plain_source: plainSource ? 1 : 0,
                                   bf16: bf16 ? 1 : 0, backward_data: inputGradient ? 1 : 0,
-                                  winograd: ConvolutionKernel.winograd ? 1 : 0)
+                                  forward_algorithm: algorithms.forward.code,
+                                  backward_data_algorithm: algorithms.backwardData.code,
+                                  backward_weights_algorithm: algorithms.backwardWeights.code)
         var message = [CChar](repeating: 0, count: 256)
         guard let h = sk_conv_create(&shape, &message, message.count) else {
             let text = message.withUnsafeBufferPointer { String(cString: $0.baseAddress!) }
@@ -76,12 +118,6 @@ public final class ConvolutionKernel {
     }
 
     deinit { sk_conv_destroy(handle) }
-
-    /// Float32 3x3 stride-1 convolutions use Winograd F(4x4, 3x3) (fewer multiplications; about twice as
-    /// fast here, with rounding errors ~1e-6 of the output's scale instead of ~1e-7; see ConvolutionTests).
-    /// `SIMCLR_CONV_ALGORITHM=direct` in the environment, or setting this to false, uses direct
-    /// convolutions everywhere. Read when a kernel is built.
-    nonisolated(unsafe) public static var winograd = ProcessInfo.processInfo.environment["SIMCLR_CONV_ALGORITHM"] != "direct"
 
     /// Elements of the source operand: NCHW images or a blocked map.
     public var sourceCount: Int {
@@ -100,10 +136,14 @@ public final class ConvolutionKernel {
         check(sk_conv_set_weights(handle, weights.base), "weights reorder")
     }
 
-    public func forward(source: ConvOperand, output: Tensor) {
+    /// `float32Source`: on the bf16 path, the float32 values the bf16 source was rounded from, when the caller
+    /// has them (F(2x2) Winograd then rounds its transform of them once, instead of transforming the rounded
+    /// values and rounding again).
+    public func forward(source: ConvOperand, float32Source: Tensor? = nil, output: Tensor) {
         checkOperand(source, count: sourceCount, what: "source")
         precondition(output.count == outputCount, "convolution output size")
-        check(sk_conv_forward(handle, source.address, output.base), "forward")
+        precondition(float32Source.map { $0.count == sourceCount } ?? true, "convolution float32 source size")
+        check(sk_conv_forward(handle, source.address, float32Source.map { UnsafePointer($0.base) }, output.base), "forward")
     }
 
     public func backwardData(gradOutput: ConvOperand, gradInput: Tensor) {
@@ -124,6 +164,17 @@ public final class ConvolutionKernel {
     /// oneDNN's names of the implementations it picked (forward, backward-data, backward-weights).
     public var implementations: [String] {
         (0..<3).map { String(cString: sk_conv_implementation(handle, Int32($0))) }
+    }
+
+    public enum Pass: Int32, CaseIterable {
+        case forward = 0, backwardData = 1, backwardWeights = 2
+        public var name: String { ["forward", "backward-data", "backward-weights"][Int(rawValue)] }
+    }
+
+    /// The algorithm a pass runs (nil for a backward pass that has not run yet).
+    public func algorithm(of pass: Pass) -> ConvAlgorithm? {
+        let code = sk_conv_algorithm(handle, pass.rawValue)
+        return ConvAlgorithm.allCases.first { $0.code == code }
     }
 
     private func checkOperand(_ operand: ConvOperand, count: Int, what: String) {

@@ -1,21 +1,32 @@
 import CKernels
 import Foundation
 
-/// The machine's arithmetic limits as `simclr bench` reports them: a nominal peak from cpuid, the measured
-/// FMA instruction throughput, and a measured matrix-product roofline (fp32 and, where the CPU has it, bf16).
+/// The machine's arithmetic limits as `simclr bench` reports them: the clock under load, the FMA (and
+/// `vdpbf16ps`) instruction rate, the peak both imply, and large matrix products as the rate real code reaches.
+///
+/// The peak is measured, not read from a data sheet: a core's clock under load (a chain of dependent integer
+/// additions, one per cycle, run on every thread at once) times the FMA instructions it completes per cycle (a
+/// loop of nothing but independent FMAs, enough chains for every FMA pipe, on every thread at once, rounded to
+/// a whole number of instructions per cycle) times the FLOPs of one instruction. The FMA loop itself then
+/// reaches close to 100% of that peak, and no matrix product can pass it.
 public struct MachineLimits: Codable {
     public var threads: Int
     public var cpu: String
-    /// Clock used for the nominal peak: cpuid's maximum, else the kernel's nominal `cpu MHz`.
-    public var clockMHz: Double
-    public var clockSource: String
+    /// The clock cpuid or the kernel states (for comparison: turbo and load move the real one).
+    public var nominalClockMHz: Double
+    public var nominalClockSource: String
+    /// The mean clock of the threads, each running a chain of dependent additions, all at once.
+    public var clockUnderLoadMHz: Double
     public var fp32Lanes: Int
-    /// Nominal: threads x lanes x 2 (multiply and add) x 2 FMA pipes x clock; bf16 does 2 products per lane.
-    public var nominalFP32GFLOPS: Double
-    public var nominalBF16GFLOPS: Double?
-    /// A loop of independent FMAs (vdpbf16ps for bf16) on every thread.
+    /// FMA loop on every thread at once: GFLOP/s, and FMA instructions per cycle per core.
     public var fmaLoopFP32GFLOPS: Double
+    public var fmaPerCycleFP32: Double
+    /// threads x clock under load x FLOPs per instruction x round(FMA instructions per cycle).
+    public var peakFP32GFLOPS: Double
+    /// The same for `vdpbf16ps` (nil without AVX512_BF16).
     public var fmaLoopBF16GFLOPS: Double?
+    public var fmaPerCycleBF16: Double?
+    public var peakBF16GFLOPS: Double?
     /// oneDNN matrix products of `gemmSize`^3, the best of a few runs, on `threads` threads.
     public var gemmSize: Int
     public var gemmFP32GFLOPS: Double
@@ -23,29 +34,29 @@ public struct MachineLimits: Codable {
     /// OpenBLAS sgemm of the same size (the library the rest of the package uses for products).
     public var sgemmGFLOPS: Double
 
-    /// Measures (about a second). `threads` is the thread count of the step being benchmarked.
+    /// Measures (about three seconds). `threads` is the thread count of the step being benchmarked.
     public static func measure(threads: Int, gemmSize n: Int = 2048) -> MachineLimits {
         let cpu = CPUFeatures.current
-        var clock = Double(cpu.maxMHz), source = "cpuid leaf 0x16 (maximum)"
-        if clock == 0, let text = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
+        var nominal = Double(cpu.maxMHz), source = "cpuid leaf 0x16 (maximum)"
+        if nominal == 0, let text = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
            let line = text.split(separator: "\n").first(where: { $0.hasPrefix("cpu MHz") }),
            let mhz = Double(line.split(separator: ":").last!.trimmingCharacters(in: .whitespaces)) {
-            clock = mhz
-            source = "/proc/cpuinfo (nominal; turbo may run higher)"
+            nominal = mhz
+            source = "/proc/cpuinfo"
         }
-        let lanes = cpu.fp32Lanes
-        let nominal = Double(threads * lanes * 2 * 2) * clock / 1000
-        let bf16 = cpu.avx512BF16
-        // One FMA loop per thread, at the same time, as the step runs.
-        let loop = { (bf16: Bool) -> Double in
-            let rates = UnsafeMutableBufferPointer<Double>.allocate(capacity: threads)
-            defer { rates.deallocate() }
-            Parallel.forEach(threads) { t in rates[t] = sk_fma_peak_gflops(bf16 ? 1 : 0, 4_000_000) }
-            return rates.reduce(0, +)
+        let clock = sk_clock_hz(Int32(threads), 0.25)
+        /// (GFLOP/s over all threads, instructions per cycle per core, peak GFLOP/s).
+        func loop(bf16: Bool) -> (Double, Double, Double)? {
+            var flopsPerInstruction = 0.0
+            let total = sk_fma_loop(bf16 ? 1 : 0, Int32(threads), 0.25, &flopsPerInstruction)
+            guard total > 0, clock > 0 else { return nil }
+            let perCycle = total / Double(threads) / clock
+            let peak = Double(threads) * clock * flopsPerInstruction * max(1, perCycle.rounded()) / 1e9
+            return (total * flopsPerInstruction / 1e9, perCycle, peak)
         }
-        let previous = Parallel.threadCount
-        Parallel.threadCount = threads
-        defer { Parallel.threadCount = previous }
+        let fp32 = loop(bf16: false) ?? (0, 0, 0)
+        let bf16 = cpu.avx512BF16 ? loop(bf16: true) : nil
+
         let a = Tensor(shape: [n * n], repeating: 0.0078125), c = Tensor(shape: [n * n])
         var best = 0.0
         for _ in 0..<3 {
@@ -54,14 +65,18 @@ public struct MachineLimits: Codable {
             best = max(best, 2 * pow(Double(n), 3) / (Double(DispatchTime.now().uptimeNanoseconds - start) * 1e-9) / 1e9)
         }
         let n32 = Int32(n), t32 = Int32(threads)
-        return MachineLimits(threads: threads, cpu: cpu.summary, clockMHz: clock, clockSource: source, fp32Lanes: lanes,
-                             nominalFP32GFLOPS: nominal, nominalBF16GFLOPS: bf16 ? 2 * nominal : nil,
-                             fmaLoopFP32GFLOPS: loop(false), fmaLoopBF16GFLOPS: bf16 ? loop(true) : nil, gemmSize: n,
+        return MachineLimits(threads: threads, cpu: cpu.summary, nominalClockMHz: nominal, nominalClockSource: source,
+                             clockUnderLoadMHz: clock / 1e6, fp32Lanes: cpu.fp32Lanes,
+                             fmaLoopFP32GFLOPS: fp32.0, fmaPerCycleFP32: fp32.1, peakFP32GFLOPS: fp32.2,
+                             fmaLoopBF16GFLOPS: bf16?.0, fmaPerCycleBF16: bf16?.1, peakBF16GFLOPS: bf16?.2,
+                             gemmSize: n,
                              gemmFP32GFLOPS: sk_dnnl_matmul_gflops(n32, n32, n32, 0, t32, 3),
-                             gemmBF16GFLOPS: bf16 ? sk_dnnl_matmul_gflops(n32, n32, n32, 1, t32, 3) : nil,
+                             gemmBF16GFLOPS: cpu.avx512BF16 ? sk_dnnl_matmul_gflops(n32, n32, n32, 1, t32, 3) : nil,
                              sgemmGFLOPS: best)
     }
 
-    /// The measured roofline of a precision: the best large matrix product.
+    /// The peak of a precision (bf16 falls back to fp32 without bf16 instructions).
+    public func peakGFLOPS(bf16: Bool) -> Double { bf16 ? (peakBF16GFLOPS ?? peakFP32GFLOPS) : peakFP32GFLOPS }
+    /// The best large matrix product of a precision: what well-blocked real code reaches.
     public func gemmGFLOPS(bf16: Bool) -> Double { bf16 ? (gemmBF16GFLOPS ?? gemmFP32GFLOPS) : gemmFP32GFLOPS }
 }

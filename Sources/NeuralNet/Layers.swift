@@ -11,10 +11,17 @@ public final class Conv2d {
     /// The first layer needs no input gradient during training; tests turn it on.
     public var computesInputGradient = true
     public var precision: ComputePrecision = .fp32
+    /// How the passes' algorithms are chosen (see `ConvAlgorithmChoice`).
+    public var algorithmChoice: ConvAlgorithmChoice = .processDefault
+    /// Fixed algorithms for this layer, whatever `algorithmChoice` says (studies of the choice, tests).
+    public var algorithmOverride: ConvPassAlgorithms?
     private var primitives: ConvolutionKernel?
     /// Kernels of recent shapes (training and evaluation batches alternate), so switching costs nothing.
     private var kernelCache: [KernelKey: ConvolutionKernel] = [:]
-    private struct KernelKey: Hashable { let geometry: ConvGeometry; let bf16: Bool, plainSource: Bool, inputGradient: Bool }
+    private struct KernelKey: Hashable {
+        let geometry: ConvGeometry; let bf16: Bool, plainSource: Bool, inputGradient: Bool
+        let algorithms: ConvPassAlgorithms
+    }
     private var source: ConvOperand?
     private var inputShape: FeatureMap?
     private var imagesShape: [Int] = []
@@ -38,7 +45,9 @@ public final class Conv2d {
         let conv = kernelFor(batch: x.batch, height: x.height, width: x.width, plainSource: false)
         inputShape = x
         imagesShape = []
-        return run(conv, operand(x, what: "input", rounding: &roundedSource))
+        // bf16 with our F(2x2) Winograd: its transform of the float32 values is rounded once.
+        let float32 = precision == .bf16 && x.hasFloat32 && conv.algorithm(of: .forward) == .winograd2x2 ? x.tensor : nil
+        return run(conv, operand(x, what: "input", rounding: &roundedSource), float32Source: float32)
     }
 
     /// Convolution of NCHW images [N, C, H, W] (the network's first layer reads them in place).
@@ -61,12 +70,12 @@ public final class Conv2d {
         return run(conv, operand)
     }
 
-    private func run(_ conv: ConvolutionKernel, _ operand: ConvOperand) -> FeatureMap {
+    private func run(_ conv: ConvolutionKernel, _ operand: ConvOperand, float32Source: Tensor? = nil) -> FeatureMap {
         source = operand
         conv.setWeights(precision == .bf16Reference ? rounded(weight.value, into: &roundedWeight) : weight.value)
         let g = conv.geometry
         let y = output.get(count: conv.outputCount)
-        conv.forward(source: operand, output: y)
+        StepProfile.measure(.forward, flops: g.forwardFLOPs) { conv.forward(source: operand, float32Source: float32Source, output: y) }
         return FeatureMap(tensor: y, channels: outChannels, batch: g.batch, height: g.outHeight, width: g.outWidth)
     }
 
@@ -86,11 +95,14 @@ public final class Conv2d {
     private func backwardData(_ dy: FeatureMap) -> Tensor? {
         guard let conv = primitives, let source else { preconditionFailure("\(weight.name): backward before forward") }
         let gradient = operand(dy, what: "output gradient", rounding: &roundedGradient)
-        conv.backwardWeights(source: source, gradOutput: gradient, gradWeight: weight.gradient)
+        let flops = conv.geometry.forwardFLOPs
+        StepProfile.measure(.backwardWeights, flops: flops) {
+            conv.backwardWeights(source: source, gradOutput: gradient, gradWeight: weight.gradient)
+        }
         weight.gradientIsReady()
         guard computesInputGradient else { return nil }
         let dx = gradInput.get(count: conv.sourceCount)
-        conv.backwardData(gradOutput: gradient, gradInput: dx)
+        StepProfile.measure(.backwardData, flops: flops) { conv.backwardData(gradOutput: gradient, gradInput: dx) }
         return dx
     }
 
@@ -98,10 +110,13 @@ public final class Conv2d {
     private func kernelFor(batch: Int, height: Int, width: Int, plainSource: Bool) -> ConvolutionKernel {
         let g = ConvGeometry(inChannels: inChannels, outChannels: outChannels, kernel: kernel, stride: stride,
                              padding: padding, batch: batch, inHeight: height, inWidth: width)
-        let key = KernelKey(geometry: g, bf16: precision == .bf16, plainSource: plainSource, inputGradient: computesInputGradient)
+        let algorithms = algorithmOverride ?? algorithmChoice.algorithms(for: g, bf16: precision == .bf16)
+        let key = KernelKey(geometry: g, bf16: precision == .bf16, plainSource: plainSource, inputGradient: computesInputGradient,
+                            algorithms: algorithms)
         if let p = kernelCache[key] { primitives = p; return p }
         if kernelCache.count >= 4 { kernelCache.removeAll() }
-        let p = ConvolutionKernel(g, bf16: key.bf16, plainSource: plainSource, inputGradient: computesInputGradient)
+        let p = ConvolutionKernel(g, bf16: key.bf16, plainSource: plainSource, inputGradient: computesInputGradient,
+                                  algorithms: algorithms)
         kernelCache[key] = p
         primitives = p
         return p
@@ -126,6 +141,8 @@ public final class Conv2d {
     }
 
     public var lastGeometry: ConvGeometry? { primitives?.geometry }
+    /// The kernel of the last forward (its shape, algorithms and implementations).
+    public var lastKernel: ConvolutionKernel? { primitives }
     /// oneDNN's implementation names for the last shape (forward, backward-data, backward-weights).
     public var implementations: [String] { primitives?.implementations ?? [] }
 }

@@ -42,6 +42,7 @@ extension ResNet {
         try load(tensors: WeightsFile(path: url.path).tensors, scope: scope)
     }
 
+    /// Refuses (naming the tensor) values that are not finite numbers, like the file's names and shapes.
     public func load(tensors: [String: SafetensorsEntry], scope: LoadScope = .all) throws {
         let expected = stateEntries().filter { scope == .all || !$0.0.hasPrefix("fc.") }
         let expectedNames = Set(expected.map(\.0))
@@ -57,6 +58,8 @@ extension ResNet {
                 guard t.dtype == .I64 else { throw SafetensorsError.dtypeMismatch(tensor: name, expected: "I64", found: t.dtype.rawValue) }
             } else if ![.F32, .F64, .F16, .BF16].contains(t.dtype) {
                 throw SafetensorsError.dtypeMismatch(tensor: name, expected: "F32", found: t.dtype.rawValue)
+            } else {
+                try SafetensorsEntry.checkFinite(t.floats(), tensor: name)
             }
         }
         for p in parameters where expectedNames.contains(p.name) { p.value.copy(from: tensors[p.name]!.floats()) }
@@ -86,7 +89,7 @@ public enum AtomicFile {
         } catch {
             try? handle.close()
             try? FileManager.default.removeItem(at: tmp)
-            throw AtomicFileError(path: url.path, bytes: data.count, reason: Self.reason(error))
+            throw AtomicFileError(path: url.path, bytes: data.count, reason: SystemErrorText.reason(error))
         }
         if rename(tmp.path, url.path) != 0 {
             let reason = String(cString: strerror(errno))
@@ -101,15 +104,6 @@ public enum AtomicFile {
         }
     }
 
-    /// The POSIX reason (e.g. "No space left on device") when Foundation wraps one.
-    private static func reason(_ error: Error) -> String {
-        let ns = error as NSError
-        if let underlying = ns.userInfo[NSUnderlyingErrorKey] as? NSError, underlying.domain == NSPOSIXErrorDomain {
-            return String(cString: strerror(Int32(underlying.code)))
-        }
-        if ns.domain == NSPOSIXErrorDomain { return String(cString: strerror(Int32(ns.code))) }
-        return ns.localizedDescription
-    }
 }
 
 /// A file that could not be written; the previous version of it, if any, is intact.

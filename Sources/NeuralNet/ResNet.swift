@@ -192,6 +192,16 @@ public final class ResNet {
         }
     }
 
+    /// How the convolutions choose their algorithms (`--conv-algorithm`; see `ConvAlgorithmChoice`).
+    public var convAlgorithm: ConvAlgorithmChoice = .processDefault {
+        didSet { for c in convolutions { c.algorithmChoice = convAlgorithm } }
+    }
+
+    /// Every convolution with its state_dict name (without ".weight"), in forward order.
+    public var namedConvolutions: [(name: String, layer: Conv2d)] {
+        convolutions.map { (String($0.weight.name.dropLast(".weight".count)), $0) }
+    }
+
     /// Images [N, 3, H, W] (NCHW, as PyTorch) -> head output [N, outputDim], or the pooled features
     /// when `throughHead` is false or the model has no head. `features` keeps the pooled features.
     @discardableResult
@@ -250,7 +260,7 @@ extension ResNet {
         return (conv.reduce(0, +), 3 * headForwardFLOPs)
     }
 
-    private var convolutions: [Conv2d] { [conv1] + blocks.flatMap(\.convolutions) }
+    var convolutions: [Conv2d] { [conv1] + blocks.flatMap(\.convolutions) }
     private var headForwardFLOPs: Double {
         let batch = features.count / max(config.featureDim, 1)
         return headLinears.map { 2 * Double($0.inFeatures * $0.outFeatures * batch) }.reduce(0, +)

@@ -17,6 +17,7 @@ public final class ResNetTwin {
         self.owner = owner
         twin = ResNet(config: owner.config, sharingParametersWith: owner)
         twin.precision = owner.precision
+        twin.convAlgorithm = owner.convAlgorithm
         twin.computesInputGradient = owner.computesInputGradient
         // SyncBN: the twin's BatchNorms sum their statistics over the ranks as the owner's do.
         for (t, o) in zip(twin.batchNorms, owner.batchNorms) { t.reducer = o.reducer }

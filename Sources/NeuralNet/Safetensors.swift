@@ -12,6 +12,15 @@ public enum SafetensorsError: Error, CustomStringConvertible, Equatable {
     case unexpectedKey(String)
     case shapeMismatch(tensor: String, expected: [Int], found: [Int])
     case dtypeMismatch(tensor: String, expected: String, found: String)
+    /// A tensor holding NaN or infinite values (a diverged run's weights): loading it would train or evaluate NaN.
+    case nonFinite(tensor: String, count: Int, elements: Int)
+
+    /// True for values that are not finite numbers: a fault of the run that wrote the file, not a sign that
+    /// the file belongs to another network (messages then hint at the architecture flags).
+    public var isNonFinite: Bool {
+        if case .nonFinite = self { return true }
+        return false
+    }
 
     public var description: String {
         switch self {
@@ -26,6 +35,8 @@ public enum SafetensorsError: Error, CustomStringConvertible, Equatable {
         case let .unexpectedKey(name): return "unexpected tensor '\(name)' (not part of this model)"
         case let .shapeMismatch(name, expected, found): return "tensor '\(name)' has shape \(found), expected \(expected)"
         case let .dtypeMismatch(name, expected, found): return "tensor '\(name)' has dtype \(found), expected \(expected)"
+        case let .nonFinite(name, count, elements):
+            return "tensor '\(name)' holds \(count) NaN or infinite value(s) of \(elements) (weights of a run that diverged?)"
         }
     }
 }
@@ -66,6 +77,12 @@ public struct SafetensorsEntry {
     }
 
     public var elementCount: Int { data.count / dtype.size }
+
+    /// Throws `SafetensorsError.nonFinite` naming `tensor` when `values` hold NaN or an infinity.
+    public static func checkFinite(_ values: [Float], tensor: String) throws {
+        let bad = values.reduce(0) { $0 + ($1.isFinite ? 0 : 1) }
+        if bad > 0 { throw SafetensorsError.nonFinite(tensor: tensor, count: bad, elements: values.count) }
+    }
 
     /// The values as Float: F32 as is, every other dtype converted (64-bit integers beyond 2^24 rounded).
     public func floats() -> [Float] {

@@ -3,6 +3,7 @@ import Contrastive
 import Datasets
 import Kernels
 import NeuralNet
+import Tracing
 import Training
 
 /// A contrastive method's step math together with the data-parallel step it runs through. `run(views:...)`
@@ -59,27 +60,39 @@ public final class ContrastiveStep: PretrainingStep {
         let views = batch.images, smallViews = batch.smallImages
         precondition((smallViews != nil) == (smallCrops != nil), "small views go with a multi-crop step, and only there")
         let world = dataParallel
-        let z = model.forward(views)                                     // [2b, D]
-        let small = smallViews.map { smallCrops!.forward($0) }          // [N*b, D], after the global views (note 'Two forwards')
+        let (z, small) = StepTrace.measure(StepSpans.forward) {
+            (model.forward(views),                                          // [2b, D]
+             smallViews.map { smallCrops!.forward($0) })                    // [N*b, D], after the global views (note 'Two forwards')
+        }
         let (gathered, globalGradient, embeddingGradient) = buffers(local: z.shape)
-        try clock.waiting { try world.gatherViews(z, into: gathered) }  // [2B, D], note 'Gather'
+        let rows = Int64(z.shape[0])
+        try StepTrace.measure(StepSpans.gather, argument: rows) {
+            try clock.waiting { try world.gatherViews(z, into: gathered) }  // [2B, D], note 'Gather'
+        }
         // The loss rows of this rank's anchors against all 2B embeddings, divided by the global 2B: the ranks'
         // partial losses and gradients add up to the single-process ones (note 'Loss rows').
         // With small crops, every small view adds two terms to the mean (docs/multi-crop.md, note 'Loss').
         let terms = gathered.shape[0] + 2 * world.size * (small?.shape[0] ?? 0)
-        let partial = StepProfile.measure(.loss) {
-            loss.compute(embeddings: gathered, anchors: anchors, normalization: terms, gradient: globalGradient)
-        }
-        var partialLoss = partial.loss
-        if let small, let smallCrops {
-            partialLoss += StepProfile.measure(.loss) {
-                smallCrops.compute(global: gathered, small: small, localBatch: z.shape[0] / 2, normalization: terms,
-                                   globalGradient: globalGradient)
+        let (partial, partialLoss) = StepTrace.measure(StepSpans.loss) { () -> (InfoNCEResult, Double) in
+            let partial = StepProfile.measure(.loss) {
+                loss.compute(embeddings: gathered, anchors: anchors, normalization: terms, gradient: globalGradient)
             }
+            var partialLoss = partial.loss
+            if let small, let smallCrops {
+                partialLoss += StepProfile.measure(.loss) {
+                    smallCrops.compute(global: gathered, small: small, localBatch: z.shape[0] / 2, normalization: terms,
+                                       globalGradient: globalGradient)
+                }
+            }
+            return (partial, partialLoss)
         }
-        try clock.waiting { try world.gatherViewsBackward(globalGradient, into: embeddingGradient) }  // note 'Gather backward'
-        model.backward(embeddingGradient)              // each parameter reports its gradient final: buckets start
-        smallCrops?.backward()                         // multi-crop: the buckets start here instead
+        try StepTrace.measure(StepSpans.gatherBackward, argument: rows) {
+            try clock.waiting { try world.gatherViewsBackward(globalGradient, into: embeddingGradient) }  // note 'Gather backward'
+        }
+        StepTrace.measure(StepSpans.backward) {
+            model.backward(embeddingGradient)              // each parameter reports its gradient final: buckets start
+            smallCrops?.backward()                         // multi-crop: the buckets start here instead
+        }
         let m = partial.metrics
         return StepTotals(loss: partialLoss, rows: m.anchors, top1Hits: m.top1Hits, top5Hits: m.top5Hits, rankSum: m.rankSum)
     }

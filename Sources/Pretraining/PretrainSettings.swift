@@ -17,6 +17,9 @@ public struct PretrainSettings: TrainingSettings {
     public var model = ResNetConfig(stem: .cifar, width: 1.0, headDims: [512, 256])
     /// Arithmetic of convolutions and Linear layers (fp32, or bf16 with float32 master weights).
     public var precision = ComputePrecision.fp32
+    /// How convolutions choose their algorithms (`ConvAlgorithmChoice`); nil in settings written before the
+    /// choice existed, whose runs computed as `.winograd` does.
+    public var convAlgorithm: ConvAlgorithmChoice? = .auto
     public var temperature: Float = 0.07
     public var similarity = Similarity.cosine
     public var optimizer = OptimizerKind.sgd
@@ -50,6 +53,7 @@ public struct PretrainSettings: TrainingSettings {
         var a = self, b = other
         a.saveEvery = nil; b.saveEvery = nil
         a.logEvery = 0; b.logEvery = 0
+        a.convAlgorithm = a.convAlgorithm ?? .winograd; b.convAlgorithm = b.convAlgorithm ?? .winograd
         return a == b
     }
 }

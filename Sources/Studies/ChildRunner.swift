@@ -27,6 +27,9 @@ public struct ChildRunner {
 
     public func directory(of run: ChildRun) -> URL { studyDirectory.appendingPathComponent(run.name) }
 
+    /// The subcommands that train (they lock their --out and take --resume / --overwrite).
+    static let trainers: Set<String> = ["pretrain", "supervised", "finetune"]
+
     /// The full command line of `run` (launcher included when it has several ranks).
     public func commandLine(of run: ChildRun) -> [String] { launch.commandLine(of: run, in: directory(of: run)) }
 
@@ -53,6 +56,10 @@ public struct ChildRunner {
             if run.subcommand == "pretrain", !launch.force, sameCommand,
                FileManager.default.fileExists(atPath: checkpoint.path) {
                 arguments.append("--resume")
+            } else if Self.trainers.contains(run.subcommand) {
+                // Started over on purpose (another command, --force, or nothing to continue): a trainer refuses to
+                // start over an existing run unless told.
+                arguments.append("--overwrite")
             }
             try? FileManager.default.removeItem(at: product)
             try? FileManager.default.removeItem(at: dir.appendingPathComponent(RunDivergence.fileName))

@@ -19,7 +19,13 @@ extension Checkpoint {
         try attachment?.prepare(over: dp)  // collective: the attachment's names and shapes are known from here
         if isLeader {
             do {
-                let saved = try load(from: url, model: model, optimizer: optimizer, attachment: attachment)
+                let saved: CheckpointHeader
+                do { saved = try load(from: url, model: model, optimizer: optimizer, attachment: attachment) } catch {
+                    // Other data-parallel settings can mean other saved state (gradient compression's), which shows
+                    // first as other tensor names: name the settings, the cause, instead.
+                    if let mismatch = runMismatch(in: url, resuming: run) { throw CheckpointError.incompatible(url.path, reason: mismatch) }
+                    throw error
+                }
                 if let why = refusal(saved.settingsJSON) { throw CheckpointError.incompatible(url.path, reason: why) }
                 if let mismatch = run.mismatch(resuming: saved.run) {
                     throw CheckpointError.incompatible(url.path, reason: mismatch)
@@ -40,6 +46,14 @@ extension Checkpoint {
         position = try JSONDecoder().decode(TrainingPosition.self, from: Data(json.utf8))
         optimizer.stepCount = position.optimizerStepCount
         return position
+    }
+
+    /// Why a run with identity `run` cannot continue the checkpoint at `url`, read from its header alone (nil:
+    /// it can, or the header does not say).
+    private static func runMismatch(in url: URL, resuming run: RunIdentity) -> String? {
+        guard let data = try? Data(contentsOf: url), let json = (try? Safetensors.parse(data))?.metadata["run"],
+              let saved = try? JSONDecoder().decode(RunIdentity.self, from: Data(json.utf8)) else { return nil }
+        return run.mismatch(resuming: saved)
     }
 
     /// Why a checkpoint's settings JSON cannot continue a run with `current` settings (nil: it can). Settings

@@ -40,10 +40,14 @@ public final class DataParallel {
         gather = EmbeddingGather(communicator: communicator)
         // The loss of each rank is already divided by the global count, so the parameter gradient of the
         // global loss is the SUM of the ranks' gradients (not their mean).
+        var compression = settings.compression
+        compression.fault = fault?.powerSGDFault
         let reducer = try GradientBucketReducer(communicator: communicator, gradients: model.flatGradients,
                                                 parameterRanges: model.parameters.map { $0.offset..<($0.offset + $0.count) },
                                                 bucketBytes: settings.bucketBytes, average: false,
-                                                overlap: settings.overlap && communicator.size > 1)
+                                                overlap: settings.overlap && communicator.size > 1,
+                                                compression: compression,
+                                                matrixShapes: model.parameters.map { GradientMatrixShape(parameterShape: $0.shape) })
         self.reducer = reducer
         model.registry.setGradientReadyHook { p in reducer.gradientsReady(p.offset..<(p.offset + p.count)) }
         if syncBatchNorm { SyncBatchNorm.sumStatistics(of: model, over: communicator) }
@@ -95,9 +99,38 @@ public final class DataParallel {
         totals.read(from: totalsBuffer)
     }
 
-    /// State of the data-parallel machinery that checkpoints must carry (the gradient reducer's compression
-    /// state, as a `TensorStateAttachment`); nil while it keeps none.
-    public var checkpointState: ReplicatedCheckpointAttachment? { nil }
+    /// State of the data-parallel machinery that checkpoints must carry: PowerSGD's error feedback summed over
+    /// the ranks and its Q (docs/gradient-compression.md, note 'Checkpoints'), saved as `grad_compression.*`;
+    /// nil for the other compressions, which keep no state. A new attachment per call: ask once per run.
+    public var checkpointState: ReplicatedCheckpointAttachment? {
+        guard settings.gradCompression == .powersgd else { return nil }
+        let reducer = self.reducer
+        return TensorStateAttachment(prefix: "grad_compression.", collect: { try reducer.checkpointTensors() },
+                                     restore: { tensors, rank in try reducer.restore(checkpointTensors: tensors, rank: rank) })
+    }
+
+    /// Before the first step of a run of `totalSteps` steps that continues after `step` (0: a fresh run):
+    /// PowerSGD's default warm-up becomes a tenth of the run (at least 2 steps), and the reducer counts its
+    /// finished steps from the checkpoint's, so a resumed run compresses from the same step.
+    public func beginRun(totalSteps: Int, afterStep step: Int) {
+        if settings.gradCompression == .powersgd, settings.compressionStartStep == nil {
+            reducer.compressionStartStep = GradientCompression.defaultStartStep(totalSteps: totalSteps)
+        }
+        reducer.stepsFinished = step
+    }
+
+    /// One line for the log when gradients are compressed (nil for float32): what travels, from which step,
+    /// and the matrices PowerSGD's rank is too large for (sent as float32).
+    public var compressionSummary: String? {
+        guard settings.gradCompression != .none else { return nil }
+        var line = "gradient compression: " + reducer.compressionSummary
+        let uncompressed = reducer.uncompressedMatrices
+        if !uncompressed.isEmpty {
+            line += "; rank \(settings.powerSGDRank) is not below the smaller side of \(uncompressed.count) matrices, sent "
+                + "uncompressed: " + uncompressed.joined(separator: ", ")
+        }
+        return line
+    }
 
     // MARK: between steps
 

@@ -14,13 +14,46 @@ public struct DataParallelSettings: Codable, Equatable, Sendable {
     public var bucketBytes = GradientBucketPlan.defaultBucketBytes
     /// All-reduce buckets on a communication thread while backward goes on.
     public var overlap = true
+    /// How gradients travel (docs/gradient-compression.md): float32, bf16, or PowerSGD.
+    public var gradCompression = GradientCompression.Method.none
+    /// PowerSGD's rank R (`gradCompression` powersgd).
+    public var powerSGDRank = GradientCompression.defaultPowerSGDRank
+    /// Steps PowerSGD runs uncompressed first (0: compress from the first step); nil: a tenth of the run, at
+    /// least 2 (`GradientCompression.defaultStartStep`, resolved by `DataParallel.beginRun`).
+    public var compressionStartStep: Int?
 
     public init() {}
 
+    /// Fields missing from older JSON (settings written before gradient compression) take their defaults.
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let defaults = DataParallelSettings()
+        syncBatchNorm = try c.decodeIfPresent(Bool.self, forKey: .syncBatchNorm) ?? defaults.syncBatchNorm
+        bucketBytes = try c.decodeIfPresent(Int.self, forKey: .bucketBytes) ?? defaults.bucketBytes
+        overlap = try c.decodeIfPresent(Bool.self, forKey: .overlap) ?? defaults.overlap
+        gradCompression = try c.decodeIfPresent(GradientCompression.Method.self, forKey: .gradCompression) ?? defaults.gradCompression
+        powerSGDRank = try c.decodeIfPresent(Int.self, forKey: .powerSGDRank) ?? defaults.powerSGDRank
+        compressionStartStep = try c.decodeIfPresent(Int.self, forKey: .compressionStartStep)
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case syncBatchNorm, bucketBytes, overlap, gradCompression, powerSGDRank, compressionStartStep
+    }
+
     /// Whether a run with these settings continues one with `saved` as the same training. Bucket size and
     /// overlap only change when sums happen; SyncBN may change between a W-rank run and its resumption as
-    /// the rank count may (docs/checkpoint-format.md, note 'Resuming').
-    public func sameTrainingAs(_ saved: DataParallelSettings) -> Bool { true }
+    /// the rank count may (docs/checkpoint-format.md, note 'Resuming'). Gradient compression changes what the
+    /// optimizer sees, so a resumed run keeps it (PowerSGD's rank and warm-up too).
+    public func sameTrainingAs(_ saved: DataParallelSettings) -> Bool {
+        guard gradCompression == saved.gradCompression else { return false }
+        guard gradCompression == .powersgd else { return true }
+        return powerSGDRank == saved.powerSGDRank && compressionStartStep == saved.compressionStartStep
+    }
+
+    /// The reducer's compression for these settings (PowerSGD's default warm-up is set per run).
+    var compression: GradientCompression {
+        GradientCompression(method: gradCompression, powerSGDRank: powerSGDRank, startStep: compressionStartStep ?? 0)
+    }
 
     /// Every field by its JSON name, its value as JSON text (one line each in the configuration check).
     var fields: [(String, String)] {

@@ -2,6 +2,7 @@ import Datasets
 import Kernels
 import NeuralNet
 import Optimizers
+import Tracing
 
 /// The math of one training step: the part a method supplies (SimCLR's `ContrastiveStep`, MoCo's `MoCoStep`,
 /// the classifiers' `ClassifierStep`). `DataParallelStep` runs it and owns everything around it.
@@ -38,18 +39,25 @@ public final class DataParallelStep {
     /// every rank learns of it. Returns the totals summed over the ranks.
     @discardableResult
     public func run(_ math: StepMath, _ batch: Batch, learningRate: Float, localStop: Bool = false) throws -> StepTotals {
+        try StepTrace.measure(StepSpans.step) { try runStep(math, batch, learningRate: learningRate, localStop: localStop) }
+    }
+
+    private func runStep(_ math: StepMath, _ batch: Batch, learningRate: Float, localStop: Bool) throws -> StepTotals {
         let world = dataParallel
         var clock = StepClock()
         model.isTraining = true
         world.beginStep()
         var totals = try math.forwardBackward(batch, clock: &clock)
-        let gradients = try world.finishGradients()    // every gradient summed over the ranks (note 'Gradient sum')
-        StepProfile.measure(.optimizer) {
-            optimizer.step(parameters: model.flatParameters, gradients: model.flatGradients, learningRate: learningRate)
+        // every gradient summed over the ranks (note 'Gradient sum')
+        let gradients = try StepTrace.measure(StepSpans.waitForGradients) { try world.finishGradients() }
+        StepTrace.measure(StepSpans.optimizer) {
+            StepProfile.measure(.optimizer) {
+                optimizer.step(parameters: model.flatParameters, gradients: model.flatGradients, learningRate: learningRate)
+            }
         }
         try math.afterUpdate(clock: &clock)
         totals.stopRequests = localStop ? 1 : 0
-        try clock.waiting { try world.sum(&totals) }  // note 'Step totals'
+        try StepTrace.measure(StepSpans.totals) { try clock.waiting { try world.sum(&totals) } }  // note 'Step totals'
         stopRequested = totals.stopRequested
         lastTiming = clock.timing(gradients: gradients)
         return totals

@@ -1,3 +1,4 @@
+import Cluster
 import Kernels
 
 /// How the ranks share the loss of one global batch: which rows each rank's loss covers, what it is divided
@@ -46,10 +47,24 @@ public enum DistributedFault: String, CaseIterable, Sendable {
     /// MoCo: the key encoder's BatchNorm normalizes with each rank's own batch statistics (what shuffle-BN and
     /// SyncBN exist to avoid), so its keys and the queue differ from one process's.
     case localKeyBatchNorm = "local-key-batchnorm"
+    /// PowerSGD with per-worker error feedback (e_i <- N_i - A): the ranks feed the approximation's error back
+    /// W times (docs/gradient-compression.md, note 'Rank-count independence').
+    case powerSGDPerRankError = "powersgd-per-rank-error"
+    /// PowerSGD whose Q is not summed over the ranks.
+    case powerSGDPerRankQ = "powersgd-per-rank-q"
+
+    /// The gradient reducer's fault, for the PowerSGD faults.
+    public var powerSGDFault: PowerSGDFault? {
+        switch self {
+        case .powerSGDPerRankError: return .perRankErrorFeedback
+        case .powerSGDPerRankQ: return .perRankQ
+        default: return nil
+        }
+    }
 
     public var sharding: LossSharding {
         switch self {
-        case .localKeyBatchNorm: return GlobalBatchLoss()
+        case .localKeyBatchNorm, .powerSGDPerRankError, .powerSGDPerRankQ: return GlobalBatchLoss()
         case .localGatherGradient: return LocalGatherGradient()
         case .noRankOffset: return NoRankOffset()
         case .localLossNormalization: return LocalLossNormalization()

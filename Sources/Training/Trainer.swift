@@ -87,6 +87,11 @@ public final class Trainer<Settings: TrainingSettings> {
     public let runDirectory: URL
     /// Rank 0 also writes metrics.csv's rows as TensorBoard scalars to RUN_DIR/tb.
     public var writesTensorBoard = true
+    /// Start over when the run directory already holds a run (its files are deleted first); without it (and
+    /// without `resume`) such a run is refused.
+    public var overwritesExistingRun = false
+    /// Rank 0's lock on the run directory, held while the run lives (docs/run-files.md, note 'run.lock').
+    private var runLock: RunDirectoryLock?
     /// Lines for the user: rank 0's options.log, silent on the other ranks.
     public let log: (String) -> Void
     private let loader: BatchLoader
@@ -104,6 +109,11 @@ public final class Trainer<Settings: TrainingSettings> {
     public var finalModelURL: URL { runDirectory.appendingPathComponent("model.safetensors") }
     public var resultsURL: URL { runDirectory.appendingPathComponent("results.json") }
     public var metricsURL: URL { runDirectory.appendingPathComponent("metrics.csv") }
+    /// What a run leaves in its directory: one of them there means a run is (or was) there.
+    var runProducts: [URL] {
+        [checkpointURL, finalModelURL, metricsURL, resultsURL, runDirectory.appendingPathComponent(RunDivergence.fileName),
+         runDirectory.appendingPathComponent("tb")]
+    }
 
     /// Checks what every method needs, builds the run (rank 0's initial state reaches every rank) and then
     /// the method, from the data-parallel step it runs its math through.
@@ -126,8 +136,11 @@ public final class Trainer<Settings: TrainingSettings> {
         verifyReplicasEvery = distributed.verifyReplicasEvery
         model = ResNet(config: settings.model, seed: settings.seed)
         model.precision = settings.precision
+        model.convAlgorithm = settings.convAlgorithm ?? .winograd
         if let weights = options.initialWeights, rank == 0 {
-            do { try model.load(from: weights.url, scope: weights.scope) } catch {
+            do { try model.load(from: weights.url, scope: weights.scope) } catch let error as SafetensorsError where error.isNonFinite {
+                throw SettingsError("`\(weights.setting)` \(weights.url.path): \(error)")
+            } catch {
                 throw SettingsError("`\(weights.setting)` \(weights.url.path): \(error)\(weights.hint)")
             }
             log(weights.note)
@@ -169,6 +182,7 @@ public final class Trainer<Settings: TrainingSettings> {
         precondition(!ran, "a Trainer runs once")
         ran = true
         defer { try? dataParallel.close() }
+        defer { runLock?.release() }
         var (position, metrics) = try begin(resume: resume)
         let progress = ProgressReporter(total: totalSteps, logEvery: settings.logEvery, silent: !isLeader)
         stop.begin()
@@ -249,7 +263,18 @@ public final class Trainer<Settings: TrainingSettings> {
     /// starts fresh), then on rank 0 writes config.json and opens metrics.csv (given the step it resumes
     /// after, if any).
     private func begin(resume: Bool) throws -> (TrainingPosition, MetricsLog?) {
-        if isLeader { try FileManager.default.createDirectory(at: runDirectory, withIntermediateDirectories: true) }
+        // One run per directory: rank 0 locks it before anything is written there (and refuses to start over an
+        // existing run unless asked); every rank learns whether the run may start.
+        var claimError: Error?
+        if isLeader {
+            do {
+                runLock = try RunDirectoryClaim.claim(runDirectory, resume: resume, overwrite: overwritesExistingRun,
+                                                      products: runProducts, log: log)
+            } catch { claimError = error }
+        }
+        let refusal = try dataParallel.communicator.broadcast(claimError.map { "\($0)" } ?? "")
+        if let claimError { throw claimError }
+        if !refusal.isEmpty { throw TrainingError.runDirectoryRefused(refusal) }
         var position = TrainingPosition(step: 0, optimizerStepCount: 0)
         // --resume on a first start (a job script that always passes it) starts fresh. Only rank 0 sees the
         // run directory, so it decides for every rank.
@@ -268,6 +293,8 @@ public final class Trainer<Settings: TrainingSettings> {
         } else if resume {
             log("--resume: no checkpoint in \(runDirectory.path) yet; starting a fresh run")
         }
+        dataParallel.beginRun(totalSteps: totalSteps, afterStep: position.step)
+        if let line = dataParallel.compressionSummary { log(line) }
         guard isLeader else { return (position, nil) }
         var fields: [String: Any] = ["total_steps": totalSteps, "steps_per_epoch": sampler.stepsPerEpoch,
                                      "scaled_lr": schedule.baseLR, "warmup_steps": schedule.warmupSteps,
@@ -275,6 +302,9 @@ public final class Trainer<Settings: TrainingSettings> {
                                      "world_size": worldSize, "per_rank_batch": settings.batchSize / worldSize,
                                      "sync_batchnorm": dataParallel.syncBatchNorm,
                                      "data_parallel": try JSONSerialization.jsonObject(with: Data(dataParallel.settings.json.utf8))]
+        if dataParallel.settings.gradCompression == .powersgd {
+            fields["compression_start_step"] = dataParallel.reducer.compressionStartStep
+        }
         fields.merge(method.configFields) { _, own in own }
         try RunConfigFile.write(settingsJSON: settings.json, fields: fields, runInfo: runInfo, to: runDirectory)
         let metrics = try MetricsLog(url: metricsURL, rows: method.metricsRows, resumingAfterStep: resuming ? position.step : nil,
@@ -338,5 +368,10 @@ extension TrainerFront {
     public var writesTensorBoard: Bool {
         get { trainer.writesTensorBoard }
         set { trainer.writesTensorBoard = newValue }
+    }
+    /// Start over when the run directory already holds a run (see `Trainer.overwritesExistingRun`).
+    public var overwritesExistingRun: Bool {
+        get { trainer.overwritesExistingRun }
+        set { trainer.overwritesExistingRun = newValue }
     }
 }

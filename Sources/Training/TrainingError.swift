@@ -4,6 +4,8 @@ public enum TrainingError: Error, CustomStringConvertible {
     case nonFiniteLoss(step: Int, loss: Double)
     case checkpointNotWritten(step: Int, reason: String)
     case writeFailed(String)
+    /// Rank 0 could not claim the run directory (its message); the other ranks stop with it.
+    case runDirectoryRefused(String)
 
     public var description: String {
         switch self {
@@ -12,6 +14,7 @@ public enum TrainingError: Error, CustomStringConvertible {
         case let .checkpointNotWritten(step, reason):
             return "the checkpoint of step \(step) was not written: \(reason); stopping (free space, then `resume`)"
         case let .writeFailed(what): return what
+        case let .runDirectoryRefused(why): return why
         }
     }
 }

@@ -17,6 +17,8 @@ public protocol TrainingSettings: OptimizationSettings, JSONSettings, Equatable 
     var model: ResNetConfig { get }
     /// Arithmetic of convolutions and Linear layers (fp32, or bf16 with float32 master weights).
     var precision: ComputePrecision { get }
+    /// How convolutions choose their algorithms (nil: settings from before the choice, computed as `.winograd`).
+    var convAlgorithm: ConvAlgorithmChoice? { get }
     var augmentation: AugmentationConfig { get }
     /// Seeds the weights, the data order and the augmentations.
     var seed: UInt64 { get }

@@ -30,6 +30,7 @@ case "all":
     let run = CheckRunner(comm: comm)
     collectiveChecks(run)
     reducerChecks(run)
+    compressionChecks(run)
     gatherChecks(run)
     consistencyChecks(run)
     errorChecks(run)

@@ -7,7 +7,7 @@ import XCTest
 /// wrap), and every listed value described.
 final class HelpTextTests: XCTestCase {
     static let commands = ["", "pretrain", "supervised", "finetune", "linear-eval", "knn", "compare", "sweep", "report",
-                           "tsne", "bench", "synth", "augment-preview", "embed"]
+                           "tsne", "bench", "scaling-model", "synth", "augment-preview", "embed"]
     static let columns = 80
 
     private func help(_ command: String) throws -> [String] {

@@ -51,19 +51,27 @@ final class HostileInputCLITests: XCTestCase {
         try expectFailure(pretrain(dir, ["--init", crafted.path]), in: dir, mentions: ["--init", "crafted.safetensors", "conv1.weight"])
     }
 
-    /// `embed` with NaN weights wrote NaN features and exited 0.
-    func testEmbedRefusesNonFiniteWeights() throws {
+    /// `embed` with NaN weights wrote NaN features and exited 0; `pretrain --init` with them trained a NaN model
+    /// and exited 0. Every command that loads weights refuses them and names the tensor.
+    func testNonFiniteWeightsAreRefusedNamingTheTensor() throws {
         let dir = try synthesize()
         let model = ResNet(config: ResNetConfig(stem: .cifar, width: 0.125, headDims: [32, 16]), seed: 1)
-        var values = model.flatParameters.array
-        values[values.count / 2] = .nan
-        model.flatParameters.copy(from: values)
+        let parameter = try XCTUnwrap(model.parameters.first { $0.name == "layer2.0.conv1.weight" })
+        var values = parameter.value.array
+        values[3] = .nan
+        values[7] = -.infinity
+        parameter.value.copy(from: values)
         let weights = dir.appendingPathComponent("nan.safetensors")
         try model.save(to: weights)
         let out = dir.appendingPathComponent("x.npy")
+        let named = ["nan.safetensors", "layer2.0.conv1.weight", "holds 2 NaN or infinite value(s)"]
         try expectFailure(["embed", "--weights", weights.path, "--data", dir.path, "--width", "0.125", "--out", out.path],
-                          in: dir, mentions: ["nan.safetensors", "NaN"])
+                          in: dir, mentions: named)
         XCTAssertFalse(FileManager.default.fileExists(atPath: out.path))
+        try expectFailure(pretrain(dir, ["--init", weights.path, "--proj-dims", "32,16"]), in: dir, mentions: ["--init"] + named)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir.appendingPathComponent("run/model.safetensors").path))
+        try expectFailure(["knn", "--encoder", weights.path, "--width", "0.125", "--data", dir.path,
+                           "--out", dir.appendingPathComponent("knn").path, "--threads", "1"], in: dir, mentions: named)
     }
 
     /// `linear-eval` reported a missing test split only after computing all training features.

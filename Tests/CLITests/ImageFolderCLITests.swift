@@ -52,5 +52,12 @@ final class ImageFolderCLITests: XCTestCase {
         let skipped = try runSimclr(args + ["--skip-bad-images"], in: dir)
         XCTAssertEqual(skipped.status, 0, skipped.stderr)
         XCTAssertTrue((skipped.stdout + skipped.stderr).contains("skipped 1 of 33"), skipped.stdout + skipped.stderr)
+        // --max-image-pixels reaches the decoder: below the images' 16 x 16 = 256 pixels every one is refused,
+        // named with the limit and the flag, before training.
+        let limited = try runSimclr(args + ["--skip-bad-images", "--max-image-pixels", "255", "--out", p("limited")], in: dir)
+        XCTAssertNotEqual(limited.status, 0)
+        XCTAssertTrue(limited.stderr.contains("256 pixels, more than the limit of 255") && limited.stderr.contains("--max-image-pixels"),
+                      limited.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: p("limited/checkpoint.safetensors")))
     }
 }

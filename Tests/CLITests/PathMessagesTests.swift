@@ -9,7 +9,7 @@ final class PathMessagesTests: XCTestCase {
     func testDataPathsThatPointTheWrongWay() throws {
         let dir = try makeTemporaryDirectory(self)
         let file = dir.appendingPathComponent("cifar-10-binary.tar.gz")
-        FileManager.default.createFile(atPath: file.path, contents: Data([0]))
+        XCTAssertTrue(FileManager.default.createFile(atPath: file.path, contents: Data([0])))
         let asFile = try runSimclr(["pretrain", "--out", "unused", "--data", file.path], in: dir)
         XCTAssertNotEqual(asFile.status, 0)
         XCTAssertTrue(asFile.stderr.contains("is a file, not a dataset directory") && asFile.stderr.contains("extract the archive"),

@@ -6,14 +6,17 @@ final class ClusterCheckTests: XCTestCase {
     static let expectedChecks = [
         "world", "barrier", "broadcast", "allreduce-sum", "allreduce-max-min", "allgather", "allgatherv-uneven",
         "duplicate-and-split", "syncbn-statistics-reducer", "bucket-plan", "bucket-reducer-sum-exact",
-        "bucket-reducer-sum-random", "bucket-reducer-average-sync-and-late", "embedding-gather-rows",
+        "bucket-reducer-sum-random", "bucket-reducer-average-sync-and-late", "compression-powersgd-ranks-equal-one-process",
+        "compression-powersgd-full-rank-is-exact", "compression-bf16-within-rounding-of-float64",
+        "compression-powersgd-checkpoint-resumes-on-any-rank-count", "embedding-gather-rows",
         "embedding-gather-views-layout", "embedding-gather-backward-matches-single-process", "config-check-match",
         "config-check-mismatch-detected", "replica-check", "error-invalid-root", "error-freed-communicator",
         "error-wrong-result-size", "error-mismatched-broadcast",
     ]
 
     /// Checks that need two ranks and report SKIP on one.
-    static let multiRankChecks: Set = ["config-check-mismatch-detected", "error-mismatched-broadcast"]
+    static let multiRankChecks: Set = ["config-check-mismatch-detected", "error-mismatched-broadcast",
+                                       "compression-powersgd-ranks-equal-one-process"]
 
     static func assertAllPassed(_ result: RunResult, ranks: Int, file: StaticString = #filePath, line: UInt = #line) {
         XCTAssertFalse(result.timedOut, "cluster-check hung (killed by timeout)\n\(result.output)", file: file, line: line)

@@ -50,7 +50,9 @@ final class SweepAndTraceTests: XCTestCase {
             }
             let buckets = spans.filter { $0["tid"] as? Int == communication && $0["name"] as? String == "allreduce" }
             let bucketBytes = buckets.map { ($0["args"] as! [String: Any])["value"] as! Int }.reduce(0, +)
-            XCTAssertEqual(bucketBytes, steps * gradientBytes, "rank \(rank): the communication row's all-reduces do not cover the gradients")
+            // Plus, after each step's last bucket, the ranks' 8-byte agreement on the next step's chunk size
+            // (docs/bucket-plan.md, note 'Chunks').
+            XCTAssertEqual(bucketBytes, steps * (gradientBytes + 8), "rank \(rank): the communication row's all-reduces do not cover the gradients")
             let stepSpans = intervals("step", compute), backward = intervals("backward", compute)
             let layers = intervals("layer group", compute)
             XCTAssertEqual(stepSpans.count, steps)

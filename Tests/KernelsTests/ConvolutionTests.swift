@@ -52,6 +52,17 @@ final class ConvolutionTests: XCTestCase {
         return zip(a, b).map { abs(Double($0) - $1) }.max()! / scale
     }
 
+    /// The values in a blocked map's lanes beyond `channels` ([image][block][pixel][16]; only the last block of
+    /// each image has such lanes).
+    private func paddedLanes(_ t: Tensor, channels: Int, batch: Int, pixels: Int) -> [Float] {
+        let blocks = (channels + 15) / 16
+        var out: [Float] = []
+        for n in 0..<batch { for p in 0..<pixels { for lane in (channels % 16)..<16 {
+            out.append(t[((n * blocks + blocks - 1) * pixels + p) * 16 + lane])
+        } } }
+        return out
+    }
+
     private func nchwTensor(_ v: [Float], _ n: Int, _ c: Int, _ h: Int, _ w: Int) -> Tensor { Tensor(shape: [n, c, h, w], values: v) }
 
     /// Runs every case through the kernel in the given precision; `round` is applied to the operands the
@@ -99,6 +110,15 @@ final class ConvolutionTests: XCTestCase {
             conv.backwardData(gradOutput: gradient, gradInput: dx)
             conv.backwardWeights(source: source, gradOutput: gradient, gradWeight: dw)
             let (edx, edw) = naiveBackward(g, x.map(round), w.map(round), dy.map(round))
+            // Lanes past the last channel stay zero (the next layer reads them as channels of zero weight).
+            if cs.cout % 16 != 0 {
+                XCTAssertEqual(paddedLanes(out, channels: cs.cout, batch: n, pixels: g.outHeight * g.outWidth).map(abs).max(), 0,
+                               "\(label) output padding")
+            }
+            if !cs.plain && cs.cin % 16 != 0 {
+                XCTAssertEqual(paddedLanes(dx, channels: cs.cin, batch: n, pixels: cs.h * cs.w).map(abs).max(), 0,
+                               "\(label) input-gradient padding")
+            }
             let dxNCHW = cs.plain ? dx.array
                 : Layout.nchw(FeatureMap(tensor: dx, channels: cs.cin, batch: n, height: cs.h, width: cs.w)).array
             XCTAssertLessThan(maxError(dxNCHW, edx), tolerance, "\(label) input gradient")
@@ -118,6 +138,72 @@ final class ConvolutionTests: XCTestCase {
     }
 }
 
+/// Every ResNet-18 convolution shape, from width 0.0625 (4-32 channels) to 1, runs on oneDNN's vector
+/// kernels in every pass: maps of fewer than 16 channels are computed as whole 16-channel blocks (their zero
+/// lanes) because some of oneDNN's AVX-512 kernels exist only for whole blocks, and the shape they refuse runs
+/// oneDNN's reference loops (width 0.125 once trained 9x slower than width 0.25 that way).
+final class SmallWidthKernelTests: XCTestCase {
+    func testNoPassFallsToReferenceLoopsAtAnyWidth() throws {
+        Parallel.threadCount = 2
+        var precisions = [false]
+        if CPUFeatures.current.avx512BF16 { precisions.append(true) }
+        for width in [0.0625, 0.125, 0.25, 0.5, 1.0] {
+            let c = [64, 128, 256, 512].map { max(1, Int((Double($0) * width).rounded())) }
+            // (in, out, kernel, stride, input side, plain images)
+            var shapes = [(3, c[0], 3, 1, 32, true), (c[0], c[0], 3, 1, 32, false)]
+            for stage in 1..<4 {
+                let side = 32 >> stage
+                shapes += [(c[stage - 1], c[stage], 3, 2, 2 * side, false), (c[stage], c[stage], 3, 1, side, false),
+                           (c[stage - 1], c[stage], 1, 2, 2 * side, false)]
+            }
+            for bf16 in precisions {
+                for (cin, cout, k, stride, side, plain) in shapes {
+                    let g = ConvGeometry(inChannels: cin, outChannels: cout, kernel: k, stride: stride, padding: k / 2,
+                                         batch: 2, inHeight: side, inWidth: side)
+                    for choice in ConvAlgorithmChoice.allCases {
+                        let conv = ConvolutionKernel(g, bf16: bf16, plainSource: plain, inputGradient: !plain,
+                                                     algorithms: choice.algorithms(for: g, bf16: bf16))
+                        conv.setWeights(Tensor(shape: [g.weightCount], repeating: 0.1))
+                        let source = Tensor(shape: [conv.sourceCount], repeating: 0.5), dy = Tensor(shape: [conv.outputCount], repeating: 0.25)
+                        let operand: (Tensor) -> ConvOperand = { t in
+                            guard bf16 else { return .float32(t) }
+                            let low = BF16Tensor(count: t.count)
+                            low.round(from: t)
+                            return .bf16(low)
+                        }
+                        conv.forward(source: operand(source), output: Tensor(shape: [conv.outputCount]))
+                        if !plain { conv.backwardData(gradOutput: operand(dy), gradInput: Tensor(shape: [conv.sourceCount])) }
+                        conv.backwardWeights(source: operand(source), gradOutput: operand(dy), gradWeight: Tensor(shape: [g.weightCount]))
+                        let names = conv.implementations.enumerated().filter { !plain || $0.offset != 1 }.map(\.element)
+                        XCTAssertFalse(names.contains { $0.contains("ref") },
+                                       "width \(width) \(cin)->\(cout) k\(k) s\(stride) \(side)px \(bf16 ? "bf16" : "fp32") \(choice): \(names)")
+                    }
+                }
+            }
+        }
+    }
+
+    /// Each pass runs the algorithm asked for where oneDNN has it (Winograd: float32 3x3 stride 1).
+    func testEachPassRunsItsOwnAlgorithm() {
+        let g = ConvGeometry(inChannels: 32, outChannels: 32, kernel: 3, stride: 1, padding: 1, batch: 2, inHeight: 8, inWidth: 8)
+        let asked = ConvPassAlgorithms(forward: .direct, backwardData: .winograd4x4, backwardWeights: .direct)
+        let conv = ConvolutionKernel(g, bf16: false, plainSource: false, inputGradient: true, algorithms: asked)
+        conv.setWeights(Tensor(shape: [g.weightCount], repeating: 0.1))
+        let x = Tensor(shape: [conv.sourceCount], repeating: 1), dy = Tensor(shape: [conv.outputCount], repeating: 1)
+        conv.forward(source: .float32(x), output: Tensor(shape: [conv.outputCount]))
+        conv.backwardData(gradOutput: .float32(dy), gradInput: Tensor(shape: [conv.sourceCount]))
+        conv.backwardWeights(source: .float32(x), gradOutput: .float32(dy), gradWeight: Tensor(shape: [g.weightCount]))
+        guard conv.algorithm(of: .backwardData) == .winograd4x4 else { return }  // no Winograd in this oneDNN build
+        XCTAssertEqual(conv.algorithm(of: .forward), .direct)
+        XCTAssertEqual(conv.algorithm(of: .backwardWeights), .direct)
+        XCTAssertEqual(conv.implementations.map { $0.contains("wino") }, [false, true, false])
+        // Strided and 1x1 convolutions have no Winograd: they run direct whatever is asked.
+        let strided = ConvGeometry(inChannels: 32, outChannels: 32, kernel: 3, stride: 2, padding: 1, batch: 2, inHeight: 8, inWidth: 8)
+        let s = ConvolutionKernel(strided, bf16: false, plainSource: false, inputGradient: true, algorithms: .all(.winograd4x4))
+        XCTAssertEqual(s.algorithm(of: .forward), .direct)
+    }
+}
+
 /// Winograd F(4x4, 3x3), used for float32 3x3 stride-1 convolutions, against the direct algorithm on a
 /// ResNet-18-like shape (32 -> 32 channels, 8x8, batch 4): all three passes within 1e-5 of the output's scale
 /// (measured: ~1e-6), and the Winograd implementation is really the one in use.
@@ -131,10 +217,8 @@ final class WinogradTests: XCTestCase {
         let dy = Layout.blocked(fromNCHW: Tensor(shape: [4, 32, 8, 8], values: random(4 * 32 * 64)), channels: 32, batch: 4, height: 8, width: 8)
         let w = Tensor(shape: [g.weightCount], values: random(g.weightCount))
         func passes(winograd: Bool) -> (out: [Float], dx: [Float], dw: [Float], names: [String]) {
-            let saved = ConvolutionKernel.winograd
-            ConvolutionKernel.winograd = winograd
-            defer { ConvolutionKernel.winograd = saved }
-            let conv = ConvolutionKernel(g, bf16: false, plainSource: false, inputGradient: true)
+            let conv = ConvolutionKernel(g, bf16: false, plainSource: false, inputGradient: true,
+                                         algorithms: .all(winograd ? .winograd4x4 : .direct))
             conv.setWeights(w)
             let out = Tensor(shape: [conv.outputCount]), dx = Tensor(shape: [conv.sourceCount]), dw = Tensor(shape: [g.weightCount])
             conv.forward(source: .float32(x.tensor), output: out)
@@ -207,5 +291,70 @@ final class LayoutTests: XCTestCase {
         let cnhw = Layout.cnhw(map)
         XCTAssertEqual(Layout.cnhw(Layout.blocked(fromCNHW: cnhw, channels: c, batch: n, height: h, width: w)).array, cnhw.array)
         XCTAssertEqual(cnhw[(17 * n + 1) * h * w + 4], values[(1 * c + 17) * h * w + 4])
+    }
+}
+
+/// Our Winograd F(2x2, 3x3) (forward and backward-data passes) against a float64 convolution on an odd shape:
+/// 40 -> 24 channels (neither a whole number of 16-channel blocks), 7x7 maps (a half tile at the border),
+/// batch 3. Its float32 error must stay within twice the direct algorithm's (the point of F(2x2): transforms
+/// that round like a direct convolution; measured: below it), and its bf16 error within three times direct bf16's.
+final class Winograd2x2Tests: XCTestCase {
+    func testWinograd2x2MatchesFloat64() throws {
+        Parallel.threadCount = 2
+        let (n, cin, cout, side) = (3, 40, 24, 7)
+        let g = ConvGeometry(inChannels: cin, outChannels: cout, kernel: 3, stride: 1, padding: 1, batch: n, inHeight: side, inWidth: side)
+        var rng = SplitMix64(seed: 11)
+        func random(_ count: Int) -> [Float] { (0..<count).map { _ in Float(rng.nextUnit() * 2 - 1) } }
+        let x = random(n * cin * side * side), dy = random(n * cout * side * side), w = random(g.weightCount)
+        // float64 references: y = conv(x, w), dx = conv^T(dy, w).
+        var y64 = [Double](repeating: 0, count: n * cout * side * side), dx64 = [Double](repeating: 0, count: x.count)
+        for b in 0..<n { for o in 0..<cout { for i in 0..<cin { for ky in 0..<3 { for kx in 0..<3 {
+            let wv = Double(w[((o * cin + i) * 3 + ky) * 3 + kx])
+            for oy in 0..<side { for ox in 0..<side {
+                let iy = oy + ky - 1, ix = ox + kx - 1
+                guard iy >= 0, iy < side, ix >= 0, ix < side else { continue }
+                let xi = ((b * cin + i) * side + iy) * side + ix, yi = ((b * cout + o) * side + oy) * side + ox
+                y64[yi] += wv * Double(x[xi])
+                dx64[xi] += wv * Double(dy[yi])
+            } }
+        } } } } }
+        func error(_ a: [Float], _ reference: [Double]) -> Double {
+            zip(a, reference).map { abs(Double($0) - $1) }.max()! / reference.map(abs).max()!
+        }
+        func run(_ algorithm: ConvAlgorithm, bf16: Bool) -> (y: [Float], dx: [Float], ran: [ConvAlgorithm?]) {
+            let conv = ConvolutionKernel(g, bf16: bf16, plainSource: false, inputGradient: true,
+                                         algorithms: ConvPassAlgorithms(forward: algorithm, backwardData: algorithm, backwardWeights: .direct))
+            conv.setWeights(Tensor(shape: [g.weightCount], values: w))
+            let xm = Layout.blocked(fromNCHW: Tensor(shape: [n, cin, side, side], values: x), channels: cin, batch: n, height: side, width: side)
+            let dym = Layout.blocked(fromNCHW: Tensor(shape: [n, cout, side, side], values: dy), channels: cout, batch: n, height: side, width: side)
+            func operand(_ t: Tensor) -> ConvOperand {
+                guard bf16 else { return .float32(t) }
+                let low = BF16Tensor(count: t.count)
+                low.round(from: t)
+                return .bf16(low)
+            }
+            let out = Tensor(shape: [conv.outputCount]), dx = Tensor(shape: [conv.sourceCount])
+            conv.forward(source: operand(xm.tensor), output: out)
+            conv.backwardData(gradOutput: operand(dym.tensor), gradInput: dx)
+            let y = Layout.nchw(FeatureMap(tensor: out, channels: cout, batch: n, height: side, width: side)).array
+            let dxs = Layout.nchw(FeatureMap(tensor: dx, channels: cin, batch: n, height: side, width: side)).array
+            return (y, dxs, [conv.algorithm(of: .forward), conv.algorithm(of: .backwardData)])
+        }
+        let direct = run(.direct, bf16: false), wino = run(.winograd2x2, bf16: false)
+        try XCTSkipUnless(wino.ran == [.winograd2x2, .winograd2x2], "no F(2x2) Winograd on this CPU: \(wino.ran)")
+        let (de, dxe) = (error(direct.y, y64), error(direct.dx, dx64)), (we, wxe) = (error(wino.y, y64), error(wino.dx, dx64))
+        print(String(format: "float32 error / scale: forward direct %.2e F(2x2) %.2e; backward-data direct %.2e F(2x2) %.2e", de, we, dxe, wxe))
+        XCTAssertLessThanOrEqual(we, max(2 * de, 1e-7), "forward")
+        XCTAssertLessThanOrEqual(wxe, max(2 * dxe, 1e-7), "backward-data")
+        guard CPUFeatures.current.avx512BF16 else { return }
+        let low = run(.winograd2x2, bf16: true), lowDirect = run(.direct, bf16: true)
+        XCTAssertEqual(low.ran, [.winograd2x2, .winograd2x2])
+        let (be, bxe) = (error(low.y, y64), error(low.dx, dx64)), (bde, bdxe) = (error(lowDirect.y, y64), error(lowDirect.dx, dx64))
+        print(String(format: "bf16 error / scale: forward direct %.2e F(2x2) %.2e; backward-data direct %.2e F(2x2) %.2e", bde, be, bdxe, bxe))
+        // F(2x2) rounds each transformed tile to bf16 (values up to 4x the input's, so up to 4x its rounding
+        // step) where the direct algorithm rounds the inputs: measured 1.8x the direct error. A wrong tile or
+        // channel would be of order 1.
+        XCTAssertLessThanOrEqual(be, 3 * bde, "bf16 forward")
+        XCTAssertLessThanOrEqual(bxe, 3 * bdxe, "bf16 backward-data")
     }
 }

@@ -1,8 +1,6 @@
-import Contrastive
 import Foundation
 import Kernels
 import NeuralNet
-import Optimizers
 import XCTest
 
 /// One SimCLR training step in bf16 against a float64 step (fixture: Fixtures/make_bf16_step_fixture.py):
@@ -11,46 +9,24 @@ import XCTest
 final class BF16StepTests: XCTestCase {
     override func setUp() { Parallel.threadCount = 2; BLAS.setThreads(1) }
 
-    /// The update of one SGD step (lr 0.1, zero momentum, no decay) under `precision`, by parameter name.
+    /// The update of the fixture's step (InfoNCE at T = 0.2 on its 16 views) under `precision`.
     private func update(precision: ComputePrecision, input: Tensor) -> [String: [Float]] {
         let model = ResNet(config: ResNetConfig(stem: .cifar, width: 0.25, headDims: [512, 256]))
         GeneratedWeights.apply(to: model)
         model.precision = precision
-        let before = model.flatParameters.array
-        let z = model.forward(input)
-        let loss = InfoNCELoss(config: InfoNCEConfig(temperature: 0.2))
-        let gradient = Tensor(shape: z.shape)
-        loss.compute(embeddings: z, gradient: gradient)
-        model.backward(gradient)
-        let segments = model.parameters.map {
-            ParameterSegment(name: $0.name, offset: $0.offset, count: $0.count, excludedFromDecayAndAdaptation: $0.kind.isExcludedFromDecay)
-        }
-        SGD(momentum: 0.9, weightDecay: 0, segments: segments)
-            .step(parameters: model.flatParameters, gradients: model.flatGradients, learningRate: 0.1)
-        let after = model.flatParameters.array
-        var out: [String: [Float]] = [:]
-        for p in model.parameters { out[p.name] = (p.offset..<(p.offset + p.count)).map { after[$0] - before[$0] } }
-        return out
+        return OneStepUpdate.update(of: model, views: input, temperature: 0.2)
     }
 
     /// (global relative L2 deviation, largest per-tensor relative L2 deviation) from the float64 update.
     private func deviation(_ update: [String: [Float]], from reference: [String: [Float]]) -> (Double, Double) {
-        var num = 0.0, den = 0.0, worst = 0.0
-        for (name, ref) in reference {
-            let got = update[name]!
-            var n = 0.0, d = 0.0
-            for i in 0..<ref.count { let e = Double(got[i]) - Double(ref[i]); n += e * e; d += Double(ref[i]) * Double(ref[i]) }
-            num += n; den += d
-            if d > 0 { worst = max(worst, (n / d).squareRoot()) }
-        }
-        return ((num / den).squareRoot(), worst)
+        let d = OneStepUpdate.deviation(update, from: reference)
+        return (d.global, d.worst)
     }
 
     private func check(_ precision: ComputePrecision) throws {
         let f = try loadFixture("bf16_step")
         let input = Tensor(shape: f["input"]!.shape, values: f["input"]!.floats())
-        var reference: [String: [Float]] = [:]
-        for (key, entry) in f where key.hasPrefix("update64.") { reference[String(key.dropFirst("update64.".count))] = entry.floats() }
+        let reference = OneStepUpdate.reference(in: f)
         XCTAssertEqual(reference.count, 64)
         let (global, worst) = deviation(update(precision: precision, input: input), from: reference)
         let torchGlobal = Double(f["deviation.bf16"]!.floats()[0]), torchWorst = Double(f["deviation.bf16_max_tensor"]!.floats()[0])
@@ -73,8 +49,7 @@ final class BF16StepTests: XCTestCase {
     func testFloat32StepMatchesFloat64() throws {
         let f = try loadFixture("bf16_step")
         let input = Tensor(shape: f["input"]!.shape, values: f["input"]!.floats())
-        var reference: [String: [Float]] = [:]
-        for (key, entry) in f where key.hasPrefix("update64.") { reference[String(key.dropFirst("update64.".count))] = entry.floats() }
+        let reference = OneStepUpdate.reference(in: f)
         let (global, worst) = deviation(update(precision: .fp32, input: input), from: reference)
         XCTAssertLessThan(global, 1e-4)
         XCTAssertLessThan(worst, 1e-3)

@@ -62,3 +62,22 @@ final class WeightsFileTests: XCTestCase {
         }
     }
 }
+
+/// Loading weights refuses values that are not finite numbers, naming the tensor, and leaves the model as it was.
+final class NonFiniteWeightsTests: XCTestCase {
+    func testALoadWithNaNOrInfinityChangesNothingAndNamesTheTensor() throws {
+        let config = ResNetConfig(arch: .resnet18, stem: .cifar, width: 0.0625, headDims: [8])
+        let target = ResNet(config: config, seed: 1), before = target.flatParameters.array
+        for bad in [Float.nan, .infinity, -.infinity] {
+            var tensors = Dictionary(uniqueKeysWithValues: ResNet(config: config, seed: 2).stateEntries())
+            let entry = try XCTUnwrap(tensors["bn1.running_var"])
+            var values = entry.floats()
+            values[values.count - 1] = bad
+            tensors["bn1.running_var"] = SafetensorsEntry(floats: values, shape: entry.shape)
+            XCTAssertThrowsError(try target.load(tensors: tensors)) { error in
+                XCTAssertEqual(error as? SafetensorsError, .nonFinite(tensor: "bn1.running_var", count: 1, elements: values.count))
+            }
+            XCTAssertEqual(target.flatParameters.array, before, "a refused load changed the model (\(bad))")
+        }
+    }
+}

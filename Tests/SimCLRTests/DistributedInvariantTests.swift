@@ -177,6 +177,83 @@ final class DistributedInvariantTests: XCTestCase {
         XCTAssertTrue(r.output.lowercased().contains("configuration"), r.output)
     }
 
+    // MARK: gradient compression (docs/gradient-compression.md)
+
+    private static let powerSGD = ["--grad-compression", "powersgd", "--powersgd-rank", "2", "--compression-start-step", "0"]
+
+    /// PowerSGD keeps the invariant (note 'Rank-count independence'): three steps on two and four ranks train
+    /// what one process trains with the same compression, at the three-step test's tolerances (direct
+    /// convolutions for the same reason; measured: the losses agree to ~1e-6). The compression is real (the
+    /// run differs from the uncompressed one), and per-worker error feedback, the usual PowerSGD, breaks the
+    /// invariant (its third loss is off by ~8%).
+    func testPowerSGDOnTwoAndFourRanksMatchesOneProcess() throws {
+        let direct = ["SIMCLR_CONV_ALGORITHM": "direct"]
+        let one = try ProcessHarness.run(try common("psgd-w1") + Self.powerSGD, environment: direct)
+        XCTAssertEqual(one.status, 0, one.output)
+        XCTAssertTrue(one.output.contains("gradient compression: powersgd rank 2"), one.output)
+        for np in [2, 4] {
+            let r = try ProcessHarness.mpirun(np: np, try common("psgd-w\(np)") + Self.powerSGD, environment: direct)
+            XCTAssertEqual(r.status, 0, r.output)
+            XCTAssertLessThan(WeightDifference.modelRelative(try weights("psgd-w1"), try weights("psgd-w\(np)")), 1e-3, "\(np) ranks")
+            for (a, b) in zip(try losses("psgd-w1"), try losses("psgd-w\(np)")) {
+                XCTAssertEqual(a, b, accuracy: 1e-4 * abs(a), "\(np) ranks")
+            }
+        }
+        let plain = try ProcessHarness.run(try common("psgd-none"), environment: direct)
+        XCTAssertEqual(plain.status, 0, plain.output)
+        XCTAssertGreaterThan(abs(try losses("psgd-none")[2] - losses("psgd-w1")[2]), 1e-2, "PowerSGD changed nothing")
+        let fault = try ProcessHarness.mpirun(np: 2, try common("psgd-fault") + Self.powerSGD + ["--testing-fault", "powersgd-per-rank-error"],
+                                              environment: direct)
+        XCTAssertEqual(fault.status, 0, fault.output)
+        XCTAssertGreaterThan(abs(try losses("psgd-fault")[2] - losses("psgd-w1")[2]), 1e-2,
+                             "per-worker error feedback should not reproduce the single-process run")
+    }
+
+    /// bf16 gradients on two ranks: within bf16 rounding of one process with bf16 gradients after one step (bf16
+    /// compression is not linear: how the batch is split moves sums across rounding boundaries), and not the
+    /// float32 run.
+    func testBF16GradientsOnTwoRanksStayWithinRoundingOfOneProcess() throws {
+        let bf16 = ["--grad-compression", "bf16"]
+        let one = try ProcessHarness.run(try common("gbf16-w1", steps: 1) + bf16)
+        XCTAssertEqual(one.status, 0, one.output)
+        let two = try ProcessHarness.mpirun(np: 2, try common("gbf16-w2", steps: 1) + bf16)
+        XCTAssertEqual(two.status, 0, two.output)
+        let (diff, name) = WeightDifference.perTensor(try weights("gbf16-w1"), try weights("gbf16-w2"))
+        XCTAssertLessThan(diff, 1e-2, "2 ranks differ from 1 process at \(name)")
+        XCTAssertGreaterThan(WeightDifference.perTensor(try singleProcessReference(), try weights("gbf16-w1")).0, 1e-7,
+                             "bf16 gradients gave the float32 run")
+    }
+
+    /// A PowerSGD run halted after step 2 and resumed continues its training: on the same two ranks, and on one
+    /// process (the checkpoint holds the summed error feedback and Q, so the rank count may change). Not bit
+    /// for bit: on resume rank 0 holds the whole summed error and the others none, so the sums of the next
+    /// step add the same values in another order. The warm-up (1 step) is counted from the checkpoint's step.
+    /// Resuming with another compression is refused, naming the settings.
+    func testPowerSGDResumesOnTwoRanksAndOnOneProcess() throws {
+        let compression = ["--grad-compression", "powersgd", "--powersgd-rank", "2", "--compression-start-step", "1"]
+        let direct = ["SIMCLR_CONV_ALGORITHM": "direct"]
+        let straight = try ProcessHarness.mpirun(np: 2, try common("psgd-straight", steps: 4) + compression, environment: direct)
+        XCTAssertEqual(straight.status, 0, straight.output)
+        for (out, np) in [("psgd-split2", 2), ("psgd-split1", 1)] {
+            let halted = try ProcessHarness.mpirun(np: 2, try common(out, steps: 4) + compression + ["--testing-halt-after", "2"],
+                                                   environment: direct)
+            XCTAssertEqual(halted.status, 0, halted.output)
+            let arguments = try common(out, steps: 4) + compression + ["--resume"]
+            let resumed = np == 1 ? try ProcessHarness.run(arguments, environment: direct)
+                                  : try ProcessHarness.mpirun(np: np, arguments, environment: direct)
+            XCTAssertEqual(resumed.status, 0, resumed.output)
+            XCTAssertTrue(resumed.output.contains("resuming from step 2"), resumed.output)
+            XCTAssertLessThan(WeightDifference.modelRelative(try weights("psgd-straight"), try weights(out)), 1e-3, out)
+            for (a, b) in zip(try losses("psgd-straight"), try losses(out)) { XCTAssertEqual(a, b, accuracy: 1e-4 * abs(a), out) }
+        }
+        let checkpoint = try SafetensorsFloats.read(Self.workDir.appendingPathComponent("psgd-split2/checkpoint.safetensors"))
+        XCTAssertNotNil(checkpoint["grad_compression.powersgd.error_sum"], "\(checkpoint.keys.sorted())")
+        XCTAssertNotNil(checkpoint["grad_compression.powersgd.q"])
+        let other = try ProcessHarness.mpirun(np: 2, try common("psgd-split2", steps: 4) + ["--grad-compression", "bf16", "--resume"])
+        XCTAssertNotEqual(other.status, 0, other.output)
+        XCTAssertTrue(other.output.contains("gradCompression"), other.output)
+    }
+
     // MARK: multi-crop (docs/multi-crop.md)
 
     /// The invariant with two small crops per image (8 px, a second forward through the twin): three steps on

@@ -92,6 +92,8 @@ final class StudyRunnerTests: XCTestCase {
         var p = runner(recorder)
         XCTAssertNil(try p.run(pretrain, of: 1))
         XCTAssertFalse(recorder.commands.last!.contains("--resume"))
+        XCTAssertEqual(recorder.commands.last!.last, "--overwrite", "a trainer started over is told so (it refuses otherwise)")
+        XCTAssertFalse(recorder.commands[0].contains("--overwrite"), "linear-eval takes no --overwrite")
         // Interrupted: a checkpoint but no model.
         try FileManager.default.removeItem(at: root.appendingPathComponent("pretrain/model.safetensors"))
         try Data().write(to: root.appendingPathComponent("pretrain/checkpoint.safetensors"))

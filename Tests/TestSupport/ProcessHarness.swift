@@ -45,6 +45,23 @@ public enum ProcessHarness {
         return nil
     }
 
+    /// OpenMPI's kill sequence for the jobs tests start: its default (1 s), whatever the user's OpenMPI
+    /// parameter file says (deploy/setup.sh writes 30 s there, and OpenMPI then waits twice that at the end of
+    /// every job a rank ends with an error; the tests end many such jobs on purpose).
+    public static let sigkillTimeout = "1"
+
+    /// The environment of the processes tests start: this one's, plus what OpenMPI needs to run as root (tests
+    /// run as root in CI), one BLAS thread, the kill sequence above, and `extra`.
+    public static func environment(_ extra: [String: String] = [:]) -> [String: String] {
+        var env = ProcessInfo.processInfo.environment
+        env["OMPI_ALLOW_RUN_AS_ROOT"] = "1"
+        env["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1"
+        env["OPENBLAS_NUM_THREADS"] = "1"
+        env["OMPI_MCA_odls_base_sigkill_timeout"] = sigkillTimeout
+        for (k, v) in extra { env[k] = v }
+        return env
+    }
+
     /// Runs `arguments` under coreutils `timeout`; stdout and stderr go to one file (no pipe to fill up).
     public static func run(_ arguments: [String], timeout seconds: Int = 120, environment extra: [String: String] = [:]) throws -> Result {
         let log = FileManager.default.temporaryDirectory.appendingPathComponent("harness-\(UUID().uuidString).log")
@@ -54,13 +71,7 @@ public enum ProcessHarness {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: which("timeout") ?? "/usr/bin/timeout")
         process.arguments = ["--kill-after=5", String(seconds)] + arguments
-        var env = ProcessInfo.processInfo.environment
-        // OpenMPI refuses to start as root without these; tests run as root in CI.
-        env["OMPI_ALLOW_RUN_AS_ROOT"] = "1"
-        env["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1"
-        env["OPENBLAS_NUM_THREADS"] = "1"
-        for (k, v) in extra { env[k] = v }
-        process.environment = env
+        process.environment = environment(extra)
         process.standardOutput = handle
         process.standardError = handle
         process.standardInput = FileHandle.nullDevice

@@ -237,7 +237,7 @@ int main(int argc, char **argv) {
             double t_dnnl[16], t_own[16];
             for (int r = 0; r < reps + 1; r++) {
                 double t0 = now();
-                if (pass == 0) sk_conv_forward(conv, src, dst);
+                if (pass == 0) sk_conv_forward(conv, src, NULL, dst);
                 else if (pass == 1) sk_conv_backward_data(conv, dout, dsrc);
                 else sk_conv_backward_weights(conv, src, dout, dw);
                 double t1 = now();

@@ -51,17 +51,24 @@ typedef struct {
     int bf16;
     /// 0 when no input gradient is ever asked for (the first layer).
     int backward_data;
-    /// 1: use Winograd F(4x4, 3x3) where oneDNN has it (float32 3x3 stride-1 convolutions), else direct.
-    int winograd;
+    /// The algorithm of each pass (SK_CONV_DIRECT, SK_CONV_WINOGRAD, SK_CONV_WINOGRAD_2X2). oneDNN's Winograd
+    /// F(4x4, 3x3) exists for float32 3x3 stride-1 convolutions of blocked maps; our F(2x2, 3x3) (winograd.c)
+    /// for 3x3 stride-1 padding-1 ones, in float32 and bf16, forward and backward-data. Elsewhere a pass runs
+    /// direct.
+    int forward_algorithm, backward_data_algorithm, backward_weights_algorithm;
 } sk_conv_shape;
+
+enum { SK_CONV_DIRECT = 0, SK_CONV_WINOGRAD = 1, SK_CONV_WINOGRAD_2X2 = 2 };
 
 /// Creates the primitives for one convolution shape; NULL with a message in `error` on failure.
 sk_conv *sk_conv_create(const sk_conv_shape *shape, char *error, size_t error_size);
 void sk_conv_destroy(sk_conv *conv);
 /// Converts float32 [O, I, kh, kw] weights into the primitives' own layouts (and to bf16); once per step.
 int sk_conv_set_weights(sk_conv *conv, const float *weights);
-/// dst (blocked float32) = conv(src); src is float32 or bf16 as the shape says.
-int sk_conv_forward(sk_conv *conv, const void *src, float *dst);
+/// dst (blocked float32) = conv(src); src is float32 or bf16 as the shape says. `src_f32` (may be NULL): on the
+/// bf16 path, the float32 values src was rounded from; F(2x2) Winograd then rounds its transform of them once
+/// instead of transforming rounded values and rounding again.
+int sk_conv_forward(sk_conv *conv, const void *src, const float *src_f32, float *dst);
 /// diff_src (float32, the source's layout) = conv^T(diff_dst); diff_dst is blocked, float32 or bf16.
 int sk_conv_backward_data(sk_conv *conv, const void *diff_dst, float *diff_src);
 /// diff_weights (float32 [O, I, kh, kw], overwritten) from src and diff_dst.
@@ -69,6 +76,9 @@ int sk_conv_backward_weights(sk_conv *conv, const void *src, const void *diff_ds
 /// The oneDNN implementation chosen for 0: forward, 1: backward-data, 2: backward-weights ("none" before
 /// the backward passes first run).
 const char *sk_conv_implementation(const sk_conv *conv, int which);
+/// The algorithm pass `which` (as above) really runs: SK_CONV_WINOGRAD only where it was asked for and
+/// oneDNN has it (-1 before the backward passes first run).
+int sk_conv_algorithm(const sk_conv *conv, int which);
 /// Threads oneDNN's OpenMP regions use.
 void sk_set_threads(int threads);
 /// oneDNN's version, e.g. "2.6.3".
@@ -76,10 +86,29 @@ const char *sk_dnnl_version(void);
 /// The most capable instruction set oneDNN's CPU kernels may use, as it names it.
 const char *sk_dnnl_isa(void);
 
+// ---- Winograd F(2x2, 3x3) (winograd.c) -------------------------------------------------------------
+typedef struct sk_wino sk_wino;
+/// 1 when the CPU runs our Winograd kernels (AVX-512; bf16 also needs AVX512_BF16).
+int sk_wino_supported(int bf16);
+/// A 3x3 stride-1 padding-1 convolution of blocked maps, `ic` -> `oc` channels (multiples of 16), h x w, with
+/// the element-wise stage in float32 or (bf16) on `vdpbf16ps`, on `threads` threads; NULL when not possible.
+sk_wino *sk_wino_create(int batch, int ic, int oc, int h, int w, int bf16, int threads);
+void sk_wino_destroy(sk_wino *k);
+/// Transforms float32 weights [oc][ic][3][3]; `transposed`: [ic][oc][3][3] turned by 180 degrees (the
+/// backward-data pass of a convolution whose weights these are).
+void sk_wino_set_weights(sk_wino *k, const float *weights, int transposed);
+/// dst (blocked float32, overwritten, 64-byte aligned) = conv(src); src is blocked float32 or bf16 (`src_bf16`);
+/// on up to `threads` threads (at most those it was created for).
+int sk_wino_forward(const sk_wino *k, const void *src, int src_bf16, float *dst, int threads);
+
 // ---- machine limits (roofline.c) --------------------------------------------------------------------
-/// GFLOP/s of one core running nothing but independent FMAs (fp32: AVX-512 or AVX2) or, with bf16,
-/// `vdpbf16ps` (0 when the CPU lacks the instructions); `iterations` of 24 instructions each.
-double sk_fma_peak_gflops(int bf16, long iterations);
+/// Instructions per second of `threads` threads (summed) running, all at once, nothing but independent FMAs
+/// (fp32: AVX-512, else AVX2) or, with bf16, `vdpbf16ps` (0 when the CPU lacks them), timed for `seconds`
+/// after a short warm-up; `*flops_per_instruction` receives the instruction's FLOPs (a multiply-add counts 2).
+double sk_fma_loop(int bf16, int threads, double seconds, double *flops_per_instruction);
+/// The mean clock in Hz of `threads` threads running at once, each a chain of dependent integer additions
+/// (one cycle each), timed for `seconds` after a short warm-up; 0 off x86-64.
+double sk_clock_hz(int threads, double seconds);
 /// Best GFLOP/s of an m x k by k x n oneDNN matrix product (bf16 or fp32 inputs, fp32 output) on `threads`
 /// threads over `repeats` timed runs; 0 when oneDNN cannot build it.
 double sk_dnnl_matmul_gflops(int m, int n, int k, int bf16, int threads, int repeats);

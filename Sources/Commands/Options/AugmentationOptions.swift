@@ -50,8 +50,9 @@ public struct AugmentationOptions: ParsableArguments {
     var blurSigma: String?
 
     /// The pipeline for views of `outputSize` pixels; bad values are `ValidationError`s naming the flag.
-    public func config(outputSize: Int) throws -> AugmentationConfig {
-        do { return try pipeline(outputSize: outputSize) } catch { throw validationError(error) }
+    /// `full` starts from `base` (default: the reference pipeline; pretraining's `--recipe` gives its own).
+    public func config(outputSize: Int, base: AugmentationConfig? = nil) throws -> AugmentationConfig {
+        do { return try pipeline(outputSize: outputSize, base: base) } catch { throw validationError(error) }
     }
 
     public func validate() throws {
@@ -63,13 +64,13 @@ public struct AugmentationOptions: ParsableArguments {
 
     /// The pipeline these flags describe, for views of `outputSize` pixels. Errors are
     /// `DatasetError.invalidConfiguration` naming the flag and the allowed values.
-    func pipeline(outputSize: Int) throws -> AugmentationConfig {
+    func pipeline(outputSize: Int, base: AugmentationConfig? = nil) throws -> AugmentationConfig {
         func fail(_ why: String) -> DatasetError { .invalidConfiguration(why) }
         guard outputSize > 0 else { throw fail("--image-size \(outputSize) must be positive") }
 
         var c: AugmentationConfig
         switch augment {
-        case "full": c = .simclr(outputSize: outputSize)
+        case "full": c = base ?? .simclr(outputSize: outputSize)
         case "none":
             let given = parameterFlagsGiven
             guard given.isEmpty else {
@@ -122,14 +123,17 @@ public struct AugmentationOptions: ParsableArguments {
             try refuse(blurKernel != nil ? "--blur-kernel" : blurSigma != nil ? "--blur-sigma" : nil, with: "--no-blur")
             c.blur = false
         } else {
+            // A blur parameter switches blur on where the base pipeline has none (`--recipe quick`).
             if let k = blurKernel {
                 guard k > 0, k % 2 == 1 else { throw fail("--blur-kernel \(k) must be odd and positive (e.g. 9)") }
                 c.blurKernelSize = k
+                c.blur = true
             }
             if let text = blurSigma {
                 let r = try parseRange(text, flag: "--blur-sigma")
                 guard r.lowerBound > 0 else { throw fail("--blur-sigma \(text): sigma must be positive") }
                 c.blurSigma = r
+                c.blur = true
             }
         }
         return c

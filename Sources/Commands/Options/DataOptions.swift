@@ -25,6 +25,11 @@ struct DataOptions: ParsableArguments {
     @Flag(help: "Leave out image-folder files that do not decode (named in a log line) instead of refusing to start.")
     var skipBadImages = false
 
+    @Option(help: ArgumentHelp("Image-folder files whose header claims more pixels than this are refused before "
+                                   + "decoding (counted with the images that do not decode); the default is Pillow's "
+                                   + "limit.", valueName: "n"))
+    var maxImagePixels = DataSelection().maxImagePixels
+
     @Option(help: ArgumentHelp("Where decoded image folders are cached (default: ~/.cache/simclr/image-folders).",
                                valueName: "dir"))
     var imageCacheDir: String?
@@ -53,6 +58,7 @@ struct DataOptions: ParsableArguments {
         var selection = DataSelection()
         (selection.data, selection.testData, selection.resizeTo) = (data, testData, resizeTo)
         (selection.skipBadImages, selection.imageCacheDir, selection.format) = (skipBadImages, imageCacheDir, format.format)
+        selection.maxImagePixels = maxImagePixels
         (selection.limit, selection.syntheticDir) = (limit, syntheticDir)
         (selection.syntheticTrainCount, selection.syntheticTestCount, selection.syntheticSeed) =
             (syntheticTrainCount, syntheticTestCount, syntheticSeed)
@@ -64,6 +70,9 @@ struct DataOptions: ParsableArguments {
     func validate() throws {
         if let limit, limit < 1 { throw ValidationError("--limit \(limit) must be at least 1") }
         if resizeTo < 1 { throw ValidationError("--resize-to \(resizeTo) must be at least 1") }
+        guard (1...ImageDecoder.Limits.largestMaxPixels).contains(maxImagePixels) else {
+            throw ValidationError("--max-image-pixels \(maxImagePixels) must be 1...\(ImageDecoder.Limits.largestMaxPixels)")
+        }
         if isSynthetic {
             guard format != .stl10 else {
                 throw ValidationError("--format stl10 cannot be used with --data synthetic (it is written as CIFAR-10)")
@@ -97,6 +106,7 @@ struct DataOptions: ParsableArguments {
         if let testData { args += ["--test-data", testData] }
         if resizeTo != DataSelection().resizeTo { args += ["--resize-to", String(resizeTo)] }
         if skipBadImages { args.append("--skip-bad-images") }
+        if maxImagePixels != DataSelection().maxImagePixels { args += ["--max-image-pixels", String(maxImagePixels)] }
         if let imageCacheDir { args += ["--image-cache-dir", imageCacheDir] }
         if isSynthetic {
             if let syntheticDir { args += ["--synthetic-dir", syntheticDir] }

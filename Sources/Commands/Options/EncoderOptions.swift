@@ -32,6 +32,8 @@ struct EncoderOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Arithmetic of convolutions and Linear layers: fp32, or bf16 (PyTorch CPU autocast semantics; needs a CPU with bf16 instructions). bf16-reference computes bf16's rounding in fp32 (slow; for checking numerics)."))
     var precision: ComputePrecision = .fp32
 
+    @OptionGroup var convolutions: ConvAlgorithmOption
+
     @Option(help: "BLAS and kernel threads (default: the cores this process may run on).")
     var threads: Int?
 
@@ -65,6 +67,7 @@ struct EncoderOptions: ParsableArguments {
     var encoderSource: EncoderSource {
         EncoderSource(weights: encoder.map { URL(fileURLWithPath: DataSelection.expand($0)).path }, arch: config.arch, stem: stem,
                       width: config.width, seed: seed, precision: precision, batchSize: featureBatchSize)
+            .with(convAlgorithm: convolutions.convAlgorithm)
     }
 
     func makeModel() throws -> ResNet {

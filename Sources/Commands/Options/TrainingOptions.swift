@@ -3,6 +3,7 @@ import Cluster
 import Foundation
 import Kernels
 import Optimizers
+import Pretraining
 import Training
 
 extension OptimizerKind: ExpressibleByArgument {}
@@ -10,19 +11,24 @@ extension LRScaling: ExpressibleByArgument {}
 extension ProgressStyle: ExpressibleByArgument {}
 
 /// Optimizer and learning-rate schedule flags, shared by every training command; the defaults are those of
-/// the command's settings type (pretraining and the classifiers differ).
+/// the command's settings type (pretraining and the classifiers differ). Flags that are not given leave the
+/// settings they apply to as they are, so pretraining's `--recipe` can choose them.
 struct OptimizationOptions<Defaults: TrainingSettings>: ParsableArguments {
-    @Option(help: "sgd, adamw or lars.") var optimizer: OptimizerKind = Defaults().optimizer
-    @Option(help: "Base learning rate, scaled by --lr-scaling with the global batch.") var lr: Float = Defaults().lr
+    @Option(help: "sgd, adamw or lars (default: \(Defaults().optimizer.rawValue)\(Self.recipeNote)).") var optimizer: OptimizerKind?
+    @Option(help: "Base learning rate, scaled by --lr-scaling with the global batch (default: \(Defaults().lr)\(Self.recipeNote)).")
+    var lr: Float?
     @Option(help: "Momentum (SGD, LARS).") var momentum: Float = Defaults().momentum
     @Option(help: "Weight decay.") var weightDecay: Float = Defaults().weightDecay
     @Option(help: "Linear warm-up length in epochs, then cosine decay (default: the command's, shortened to a tenth of the run).")
     var warmupEpochs: Double?
-    @Option(help: "LR scaling by global batch B: linear (lr*B/256), sqrt (lr*sqrt(B)) or none.")
-    var lrScaling: LRScaling = Defaults().lrScaling
+    @Option(help: "LR scaling by global batch B: linear (lr*B/256), sqrt (lr*sqrt(B)) or none (default: \(Defaults().lrScaling.rawValue)\(Self.recipeNote)).")
+    var lrScaling: LRScaling?
+
+    /// Pretraining's defaults depend on `--recipe`; the help says so.
+    private static var recipeNote: String { Defaults.self is PretrainSettings.Type ? "; --recipe quick sets its own" : "" }
 
     func validate() throws {
-        guard lr > 0, lr.isFinite else { throw ValidationError("--lr must be positive") }
+        if let lr { guard lr > 0, lr.isFinite else { throw ValidationError("--lr must be positive") } }
         guard momentum >= 0, momentum < 1 else { throw ValidationError("--momentum must lie in [0, 1)") }
         guard weightDecay.isFinite else { throw ValidationError("--weight-decay \(weightDecay) is not a number") }
         guard weightDecay >= 0 else { throw ValidationError("--weight-decay must not be negative") }
@@ -33,12 +39,12 @@ struct OptimizationOptions<Defaults: TrainingSettings>: ParsableArguments {
     }
 
     func apply<S: OptimizationSettings>(to settings: inout S) {
-        settings.optimizer = optimizer
-        settings.lr = lr
+        if let optimizer { settings.optimizer = optimizer }
+        if let lr { settings.lr = lr }
         settings.momentum = momentum
         settings.weightDecay = weightDecay
-        settings.warmupEpochs = warmupEpochs
-        settings.lrScaling = lrScaling
+        if let warmupEpochs { settings.warmupEpochs = warmupEpochs }
+        if let lrScaling { settings.lrScaling = lrScaling }
     }
 }
 
@@ -55,10 +61,24 @@ struct DistributedOptions: ParsableArguments {
                                    + "itself, the call and the step (four times as long at the start and after a checkpoint "
                                    + "or kNN evaluation); 0 waits forever.", valueName: "seconds"))
     var collectiveTimeout = 300.0
+    @Option(help: ArgumentHelp("How gradients travel between ranks: none (float32), bf16 (half the bytes, sums added in "
+                               + "float32) or powersgd (a rank-R approximation of every weight matrix with error feedback, "
+                               + "about 75x fewer bytes for ResNet-18; W ranks train what one process trains with it). "
+                               + "Also applies on one process, so runs on any number of ranks compare.", valueName: "method"))
+    var gradCompression = DataParallelSettings().gradCompression
+    @Option(help: "PowerSGD's rank R (--grad-compression powersgd).")
+    var powersgdRank = DataParallelSettings().powerSGDRank
+    @Option(help: ArgumentHelp("Steps trained uncompressed before PowerSGD starts (default: a tenth of the run, at least 2; "
+                               + "0 compresses from the first step).", valueName: "steps"))
+    var compressionStartStep: Int?
     @Option(help: .hidden) var testingFault: DistributedFault?
 
     func validate() throws {
         guard bucketMb > 0 else { throw ValidationError("--bucket-mb must be positive") }
+        guard powersgdRank >= 1 else { throw ValidationError("--powersgd-rank must be at least 1 (got \(powersgdRank))") }
+        if let s = compressionStartStep, s < 0 {
+            throw ValidationError("--compression-start-step must be 0 or more (got \(s))")
+        }
         guard collectiveTimeout >= 0, collectiveTimeout.isFinite else {
             throw ValidationError("--collective-timeout \(collectiveTimeout) must be a number of seconds >= 0")
         }
@@ -71,11 +91,16 @@ struct DistributedOptions: ParsableArguments {
         settings.syncBatchNorm = syncBn
         settings.bucketBytes = Int(bucketMb * 1024 * 1024)
         settings.overlap = !noOverlap
+        settings.gradCompression = gradCompression
+        settings.powerSGDRank = powersgdRank
+        settings.compressionStartStep = compressionStartStep
         return settings
     }
 
-    func options(_ communicator: Communicator) -> DataParallelOptions {
-        var options = DataParallelOptions(communicator: communicator)
+    /// Without a launcher (`communicator` nil) the world of one: the settings still apply there (gradient
+    /// compression changes what one process trains too; SyncBN and overlap need no second rank).
+    func options(_ communicator: Communicator?) -> DataParallelOptions {
+        var options = communicator.map { DataParallelOptions(communicator: $0) } ?? DataParallelOptions()
         options.settings = settings
         options.verifyReplicasEvery = verifyReplicas
         options.fault = testingFault
@@ -88,7 +113,7 @@ struct DistributedOptions: ParsableArguments {
 
     func describe(_ communicator: Communicator, globalBatch: Int) -> String {
         "MPI: \(communicator.size) ranks, \(globalBatch / max(communicator.size, 1)) images per rank, sync BN \(syncBn), "
-            + "buckets \(bucketMb) MB, overlap \(!noOverlap), thread level \(Communicator.providedThreadLevel ?? threadLevel), "
+            + "buckets \(bucketMb) MB, overlap \(!noOverlap), gradient compression \(gradCompression.rawValue), thread level \(Communicator.providedThreadLevel ?? threadLevel), "
             + (collectiveTimeout > 0 ? String(format: "collective timeout %.0f s", collectiveTimeout) : "no collective timeout")
     }
 }
@@ -103,6 +128,7 @@ struct RuntimeOptions: ParsableArguments {
                                valueName: "bar|lines|none"))
     var progress: ProgressStyle?
     @Option(help: ArgumentHelp("Arithmetic of convolutions and Linear layers: fp32, or bf16 (PyTorch CPU autocast semantics; needs a CPU with bf16 instructions). bf16-reference computes bf16's rounding in fp32 (slow; for checking numerics).")) var precision: ComputePrecision = .fp32
+    @OptionGroup var convolutions: ConvAlgorithmOption
 
     func validate() throws {
         try checkPrecisionSupported(precision)
@@ -127,7 +153,7 @@ struct RunContext {
         info["data"] = data.describe()
         info["threads"] = String(threadCount)
         say(BLASSetup.describe())
-        say("cpu: \(CPUFeatures.current.summary); convolutions: \(ConvolutionLibrary.description); precision \(runtime.precision.rawValue)")
+        say("cpu: \(CPUFeatures.current.summary); convolutions: \(ConvolutionLibrary.description); precision \(runtime.precision.rawValue), conv algorithm \(runtime.convolutions.convAlgorithm.rawValue)")
     }
 
     func say(_ line: String) { Console(leader: isLeader).say(line) }

@@ -1,0 +1,362 @@
+// Winograd F(2x2, 3x3) convolutions of blocked (nChw16c) maps: 3x3, stride 1, padding 1, channels in whole
+// 16-channel blocks. Our own, because oneDNN 2.6 has Winograd only as F(4x4, 3x3) and only in float32: F(4x4)'s
+// transforms (points 0, +-1, +-2, +-1/2) round noticeably worse than a direct convolution, and bf16 has none.
+//
+// F(2x2, 3x3) computes a 2x2 output tile from a 4x4 input tile d and the 3x3 kernel g as
+//
+//     Y = A^T [ (G g G^T) .* (B^T d B) ] A        B^T = | 1  0 -1  0 |   G = | 1    0    0  |   A^T = | 1 1  1  0 |
+//                                                       | 0  1  1  0 |       | 1/2  1/2 1/2 |         | 0 1 -1 -1 |
+//                                                       | 0 -1  1  0 |       | 1/2 -1/2 1/2 |
+//                                                       | 0  1  0 -1 |       | 0    0    1  |
+//
+// with 16 products per tile instead of 36 (2.25x fewer), and transforms whose coefficients are 0, +-1 and
+// +-1/2, so it rounds about as a direct convolution does. Summed over input channels, the 16 products of
+// every tile position are 16 matrix products M_p[tile][oc] = sum_ic V_p[tile][ic] U_p[ic][oc] (V = B^T d B,
+// U = G g G^T): the element-wise stage, computed with FMAs (float32) or `vdpbf16ps` (bf16 V and U, float32
+// sums; the transforms stay in float32, so a bf16 operand is rounded once, after its transform).
+//
+// Work is split by chunks of tiles: a thread transforms the inputs of a chunk into V (all input channels,
+// resident in its cache), multiplies V by U for every position, and transforms the products into the output
+// tiles before the next chunk. U is built once per weight update.
+#include "CKernels.h"
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
+#define L SK_BLOCK
+#define ROWS 14          /* tiles per micro-kernel: 14 x 2 vectors = 28 accumulators of the 32 registers */
+
+extern void GOMP_parallel(void (*fn)(void *), void *data, unsigned num_threads, unsigned flags);
+extern int omp_get_thread_num(void);
+extern int omp_get_num_threads(void);
+
+struct sk_wino {
+    int batch, ic, oc, h, w;          // ic, oc: multiples of 16
+    int bf16;
+    int tiles_h, tiles_w, tiles;      // tiles per image row/column, tiles in the batch
+    int chunk;                        // tiles per chunk (a multiple of ROWS)
+    // V[row][p][ic] and M[row][p][oc]: a tile's 16 positions side by side (the transforms read and write them
+    // together); rows are padded by one vector so that the micro-kernel's 14 rows never share a cache set.
+    size_t vrow, mrow;
+    int threads;
+    // U[p][ic][oc] (float32) or U[p][ic/2][oc][2] (bf16 pairs: one 32-bit word = two input channels).
+    void *u;
+    // Per thread: V[p][chunk][ic] (float32 or bf16) and M[p][chunk][oc] (float32).
+    void **v;
+    float **m;
+};
+
+static void *aligned(size_t bytes) {
+    void *p = NULL;
+    if (posix_memalign(&p, 64, bytes ? bytes : 64) != 0) return NULL;
+    memset(p, 0, bytes);
+    return p;
+}
+
+int sk_wino_supported(int bf16) {
+#if defined(__x86_64__)
+    sk_cpu_features f;
+    sk_cpu_features_read(&f);
+    return f.avx512f && f.avx512bw && f.avx512vl && f.avx512_bf16 + !bf16 > 0;
+#else
+    (void)bf16;
+    return 0;
+#endif
+}
+
+sk_wino *sk_wino_create(int batch, int ic, int oc, int h, int w, int bf16, int threads) {
+    if (ic % L || oc % L || (bf16 && ic % 2) || threads < 1) return NULL;
+    sk_wino *k = calloc(1, sizeof *k);
+    if (!k) return NULL;
+    k->batch = batch; k->ic = ic; k->oc = oc; k->h = h; k->w = w; k->bf16 = bf16; k->threads = threads;
+    k->tiles_h = (h + 1) / 2; k->tiles_w = (w + 1) / 2;
+    k->tiles = batch * k->tiles_h * k->tiles_w;
+    // V and M of a chunk together about 384 KiB: they stay in a core's L2 cache between the three stages.
+    int per_tile = 16 * (ic * (bf16 ? 2 : 4) + oc * 4);
+    int chunk = (384 * 1024 / per_tile) / ROWS * ROWS;
+    if (chunk < ROWS) chunk = ROWS;
+    int needed = (k->tiles + ROWS - 1) / ROWS * ROWS;
+    k->chunk = chunk < needed ? chunk : needed;
+    k->vrow = (size_t)16 * ic + (bf16 ? 32 : 16);
+    k->mrow = (size_t)16 * oc + 16;
+    k->u = aligned((size_t)16 * ic * oc * (bf16 ? 2 : 4));
+    k->v = calloc((size_t)threads, sizeof(void *));
+    k->m = calloc((size_t)threads, sizeof(float *));
+    if (!k->u || !k->v || !k->m) { sk_wino_destroy(k); return NULL; }
+    for (int t = 0; t < threads; t++) {
+        k->v[t] = aligned(k->chunk * k->vrow * (bf16 ? 2 : 4));
+        k->m[t] = aligned(k->chunk * k->mrow * 4);
+        if (!k->v[t] || !k->m[t]) { sk_wino_destroy(k); return NULL; }
+    }
+    return k;
+}
+
+void sk_wino_destroy(sk_wino *k) {
+    if (!k) return;
+    for (int t = 0; t < k->threads && k->v; t++) free(k->v[t]);
+    for (int t = 0; t < k->threads && k->m; t++) free(k->m[t]);
+    free(k->v); free(k->m); free(k->u);
+    free(k);
+}
+
+static inline uint16_t round_bf16(float value) {
+    uint32_t u;
+    memcpy(&u, &value, 4);
+    if ((u & 0x7f800000u) == 0) return (uint16_t)((u >> 16) & 0x8000u);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x0040u);
+    u += 0x7fffu + ((u >> 16) & 1u);
+    return (uint16_t)(u >> 16);
+}
+
+/// U = G g G^T for every (ic, oc) pair of `weights` [oc][ic][3][3] (the model's plain layout, already padded
+/// to whole blocks); with `transposed`, the kernel of the backward-data pass: input and output channels
+/// swapped and the 3x3 window turned by 180 degrees.
+void sk_wino_set_weights(sk_wino *k, const float *weights, int transposed) {
+    int ic = k->ic, oc = k->oc;
+    for (int o = 0; o < oc; o++) {
+        for (int i = 0; i < ic; i++) {
+            float g[3][3];
+            for (int y = 0; y < 3; y++) for (int x = 0; x < 3; x++) {
+                g[y][x] = transposed ? weights[(((size_t)i * oc + o) * 3 + 2 - y) * 3 + 2 - x]
+                                     : weights[(((size_t)o * ic + i) * 3 + y) * 3 + x];
+            }
+            float t[4][3];   // G g
+            for (int x = 0; x < 3; x++) {
+                t[0][x] = g[0][x];
+                t[1][x] = 0.5f * (g[0][x] + g[1][x] + g[2][x]);
+                t[2][x] = 0.5f * (g[0][x] - g[1][x] + g[2][x]);
+                t[3][x] = g[2][x];
+            }
+            for (int y = 0; y < 4; y++) {
+                float u4[4] = {t[y][0], 0.5f * (t[y][0] + t[y][1] + t[y][2]), 0.5f * (t[y][0] - t[y][1] + t[y][2]), t[y][2]};
+                for (int x = 0; x < 4; x++) {
+                    size_t p = (size_t)y * 4 + x;
+                    if (k->bf16) ((uint16_t *)k->u)[(p * ic + (i & ~1)) * oc + o * 2 + (i & 1)] = round_bf16(u4[x]);
+                    else ((float *)k->u)[(p * ic + i) * oc + o] = u4[x];
+                }
+            }
+        }
+    }
+}
+
+#if defined(__x86_64__)
+
+typedef float lanes __attribute__((vector_size(64), aligned(64)));
+
+/// One input pixel's 16 lanes as float32 (zero outside the map).
+#define LOAD_PIXEL(dst, iy, ix)                                                                           \
+    do {                                                                                              \
+        if ((iy) < 0 || (iy) >= h || (ix) < 0 || (ix) >= w) { dst = _mm512_setzero_ps(); break; }    \
+        size_t at_ = ((plane + (iy)) * w + (ix)) * L;                                                 \
+        dst = src_is_bf16 ? _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(                  \
+                             _mm256_loadu_si256((const __m256i *)((const uint16_t *)src + at_))), 16))  \
+                       : _mm512_loadu_ps((const float *)src + at_);                                   \
+    } while (0)
+
+/// Input transform of tiles [t0, t0 + count) into V[row][p][ic], all input channels. Along a row of tiles,
+/// neighbours share two input columns, so each column's B^T d is computed once and used by both tiles.
+#define INPUT_TRANSFORM(NAME, SRC_BF16, V_BF16)                                                          \
+__attribute__((target("avx512f,avx512bf16,avx512vl,avx512bw")))                                         \
+static void NAME(const sk_wino *k, const void *src, int t0, int count, void *v) {                        \
+    const int ic = k->ic, cb_count = ic / L, h = k->h, w = k->w, per_image = k->tiles_h * k->tiles_w;   \
+    const int src_is_bf16 = SRC_BF16;                                                                 \
+    for (int cb = 0; cb < cb_count; cb++) {                                                           \
+        __m512 col[4][4];   /* B^T d of the last 4 input columns loaded: col[x][row of B^T d] */            \
+        int have = -100;    /* input column col[0] holds (-100: none) */                              \
+        int last_row = -1;                                                                            \
+        for (int r = 0; r < count; r++) {                                                             \
+            int t = t0 + r, n = t / per_image, rest = t % per_image, ty = rest / k->tiles_w, tx = rest % k->tiles_w; \
+            int y0 = 2 * ty - 1, x0 = 2 * tx - 1;                                                     \
+            size_t plane = ((size_t)n * cb_count + cb) * h;                                           \
+            int row_id = t / k->tiles_w;                                                              \
+            int keep = (row_id == last_row && have == x0 - 2) ? 2 : 0;                                \
+            if (keep) { col[0][0] = col[2][0]; col[0][1] = col[2][1]; col[0][2] = col[2][2]; col[0][3] = col[2][3]; \
+                        col[1][0] = col[3][0]; col[1][1] = col[3][1]; col[1][2] = col[3][2]; col[1][3] = col[3][3]; } \
+            for (int x = keep; x < 4; x++) {                                                          \
+                __m512 d0, d1, d2, d3;                                                                \
+                LOAD_PIXEL(d0, y0, x0 + x); LOAD_PIXEL(d1, y0 + 1, x0 + x);                           \
+                LOAD_PIXEL(d2, y0 + 2, x0 + x); LOAD_PIXEL(d3, y0 + 3, x0 + x);                       \
+                col[x][0] = _mm512_sub_ps(d0, d2); col[x][1] = _mm512_add_ps(d1, d2);                 \
+                col[x][2] = _mm512_sub_ps(d2, d1); col[x][3] = _mm512_sub_ps(d1, d3);                 \
+            }                                                                                         \
+            have = x0; last_row = row_id;                                                             \
+            for (int y = 0; y < 4; y++) {                                                             \
+                __m512 e[4] = {_mm512_sub_ps(col[0][y], col[2][y]), _mm512_add_ps(col[1][y], col[2][y]), \
+                               _mm512_sub_ps(col[2][y], col[1][y]), _mm512_sub_ps(col[1][y], col[3][y])}; \
+                for (int x = 0; x < 4; x++) {                                                         \
+                    size_t at = (size_t)r * k->vrow + (size_t)(y * 4 + x) * ic + cb * L;               \
+                    if (V_BF16) _mm256_storeu_si256((__m256i *)((uint16_t *)v + at), (__m256i)_mm512_cvtneps_pbh(e[x])); \
+                    else _mm512_storeu_ps((float *)v + at, e[x]);                                     \
+                }                                                                                     \
+            }                                                                                         \
+        }                                                                                             \
+    }                                                                                                 \
+}
+INPUT_TRANSFORM(input_f32_to_f32, 0, 0)
+INPUT_TRANSFORM(input_f32_to_bf16, 0, 1)
+INPUT_TRANSFORM(input_bf16_to_bf16, 1, 1)
+INPUT_TRANSFORM(input_bf16_to_f32, 1, 0)
+
+static void input_transform(const sk_wino *k, const void *src, int src_bf16, int t0, int count, void *v) {
+    if (src_bf16) (k->bf16 ? input_bf16_to_bf16 : input_bf16_to_f32)(k, src, t0, count, v);
+    else (k->bf16 ? input_f32_to_bf16 : input_f32_to_f32)(k, src, t0, count, v);
+}
+
+/// Output transform of the chunk's rows [0, count) (tiles from t0) from M[p][row][oc] into the output map.
+__attribute__((target("avx512f")))
+static void output_transform(const sk_wino *k, const float *m, int t0, int count, float *dst) {
+    const int oc = k->oc, cb_count = oc / L, h = k->h, w = k->w, per_image = k->tiles_h * k->tiles_w;
+    for (int r = 0; r < count; r++) {
+        int t = t0 + r, n = t / per_image, rest = t % per_image, ty = rest / k->tiles_w, tx = rest % k->tiles_w;
+        for (int cb = 0; cb < cb_count; cb++) {
+            __m512 q[4][4];
+            for (int p = 0; p < 16; p++) q[p / 4][p % 4] = _mm512_load_ps(m + (size_t)r * k->mrow + (size_t)p * oc + cb * L);
+            __m512 s[2][4];   // A^T M
+            for (int x = 0; x < 4; x++) {
+                s[0][x] = _mm512_add_ps(_mm512_add_ps(q[0][x], q[1][x]), q[2][x]);
+                s[1][x] = _mm512_sub_ps(_mm512_sub_ps(q[1][x], q[2][x]), q[3][x]);
+            }
+            size_t plane = ((size_t)n * cb_count + cb) * h;
+            for (int y = 0; y < 2; y++) {
+                int oy = 2 * ty + y;
+                if (oy >= h) break;
+                __m512 out[2] = {_mm512_add_ps(_mm512_add_ps(s[y][0], s[y][1]), s[y][2]),
+                                 _mm512_sub_ps(_mm512_sub_ps(s[y][1], s[y][2]), s[y][3])};
+                for (int x = 0; x < 2; x++) {
+                    int ox = 2 * tx + x;
+                    if (ox >= w) break;
+                    // Streaming stores: the output is written whole and read by the next layer only after
+                    // the whole map is done, so it need not pass through (and evict) the cache.
+                    _mm512_stream_ps(dst + ((plane + oy) * w + ox) * L, out[x]);
+                }
+            }
+        }
+    }
+}
+
+// The element-wise stage's micro-kernels: ROWS tiles x NV vectors of 16 output channels, summed over the
+// input channels. Accumulators are named registers (macros), so the compiler keeps all of them in registers.
+#define R14(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7) X(8) X(9) X(10) X(11) X(12) X(13)
+
+__attribute__((target("avx512f")))
+static void gemm_f32_2(const float *v, size_t ldv, const float *u, size_t ldu, int kk, float *m, size_t ldm) {
+#define DECL(r) __m512 c##r##a = _mm512_setzero_ps(), c##r##b = _mm512_setzero_ps();
+#define STEP(r) { __m512 a = _mm512_set1_ps(v[(size_t)(r) * ldv + i]); c##r##a = _mm512_fmadd_ps(a, b0, c##r##a); c##r##b = _mm512_fmadd_ps(a, b1, c##r##b); }
+#define STORE(r) _mm512_store_ps(m + (size_t)(r) * ldm, c##r##a); _mm512_store_ps(m + (size_t)(r) * ldm + 16, c##r##b);
+    R14(DECL)
+    for (int i = 0; i < kk; i++) {
+        __m512 b0 = _mm512_load_ps(u + (size_t)i * ldu), b1 = _mm512_load_ps(u + (size_t)i * ldu + 16);
+        R14(STEP)
+    }
+    R14(STORE)
+#undef DECL
+#undef STEP
+#undef STORE
+}
+
+__attribute__((target("avx512f")))
+static void gemm_f32_1(const float *v, size_t ldv, const float *u, size_t ldu, int kk, float *m, size_t ldm) {
+#define DECL(r) __m512 c##r = _mm512_setzero_ps();
+#define STEP(r) c##r = _mm512_fmadd_ps(_mm512_set1_ps(v[(size_t)(r) * ldv + i]), b0, c##r);
+#define STORE(r) _mm512_store_ps(m + (size_t)(r) * ldm, c##r);
+    R14(DECL)
+    for (int i = 0; i < kk; i++) {
+        __m512 b0 = _mm512_load_ps(u + (size_t)i * ldu);
+        R14(STEP)
+    }
+    R14(STORE)
+#undef DECL
+#undef STEP
+#undef STORE
+}
+
+/// bf16: v [ROWS][ldv] bf16 (two input channels per 32-bit word), u [kk/2][ldu][2] bf16; kk input channels.
+__attribute__((target("avx512f,avx512bf16")))
+static void gemm_bf16_2(const uint16_t *v, size_t ldv, const uint16_t *u, size_t ldu, int kk, float *m, size_t ldm) {
+#define DECL(r) __m512 c##r##a = _mm512_setzero_ps(), c##r##b = _mm512_setzero_ps();
+#define STEP(r) { __m512bh a = (__m512bh)_mm512_set1_epi32(*(const int32_t *)(v + (size_t)(r) * ldv + i)); \
+                  c##r##a = _mm512_dpbf16_ps(c##r##a, a, b0); c##r##b = _mm512_dpbf16_ps(c##r##b, a, b1); }
+#define STORE(r) _mm512_store_ps(m + (size_t)(r) * ldm, c##r##a); _mm512_store_ps(m + (size_t)(r) * ldm + 16, c##r##b);
+    R14(DECL)
+    for (int i = 0; i < kk; i += 2) {
+        const uint16_t *row = u + (size_t)(i / 2) * ldu * 2;
+        __m512bh b0 = (__m512bh)_mm512_load_si512(row), b1 = (__m512bh)_mm512_load_si512(row + 32);
+        R14(STEP)
+    }
+    R14(STORE)
+#undef DECL
+#undef STEP
+#undef STORE
+}
+
+__attribute__((target("avx512f,avx512bf16")))
+static void gemm_bf16_1(const uint16_t *v, size_t ldv, const uint16_t *u, size_t ldu, int kk, float *m, size_t ldm) {
+#define DECL(r) __m512 c##r = _mm512_setzero_ps();
+#define STEP(r) c##r = _mm512_dpbf16_ps(c##r, (__m512bh)_mm512_set1_epi32(*(const int32_t *)(v + (size_t)(r) * ldv + i)), b0);
+#define STORE(r) _mm512_store_ps(m + (size_t)(r) * ldm, c##r);
+    R14(DECL)
+    for (int i = 0; i < kk; i += 2) {
+        __m512bh b0 = (__m512bh)_mm512_load_si512(u + (size_t)(i / 2) * ldu * 2);
+        R14(STEP)
+    }
+    R14(STORE)
+#undef DECL
+#undef STEP
+#undef STORE
+}
+
+/// M_p = V_p U_p for every position p of one chunk of `rows` rows (a multiple of ROWS).
+static void element_wise(const sk_wino *k, const void *v, float *m, int rows) {
+    const int ic = k->ic, oc = k->oc;
+    for (int p = 0; p < 16; p++) {
+        for (int o = 0; o < oc; o += 32) {
+            int two = o + 32 <= oc;
+            for (int r = 0; r < rows; r += ROWS) {
+                float *mp = m + (size_t)r * k->mrow + (size_t)p * oc + o;
+                if (k->bf16) {
+                    const uint16_t *vp = (const uint16_t *)v + (size_t)r * k->vrow + (size_t)p * ic;
+                    const uint16_t *up = (const uint16_t *)k->u + (size_t)p * ic * oc + (size_t)o * 2;
+                    if (two) gemm_bf16_2(vp, k->vrow, up, oc, ic, mp, k->mrow); else gemm_bf16_1(vp, k->vrow, up, oc, ic, mp, k->mrow);
+                } else {
+                    const float *vp = (const float *)v + (size_t)r * k->vrow + (size_t)p * ic;
+                    const float *up = (const float *)k->u + (size_t)p * ic * oc + o;
+                    if (two) gemm_f32_2(vp, k->vrow, up, oc, ic, mp, k->mrow); else gemm_f32_1(vp, k->vrow, up, oc, ic, mp, k->mrow);
+                }
+            }
+        }
+    }
+}
+
+struct forward_job { const sk_wino *k; const void *src; int src_bf16; float *dst; int chunks; };
+
+static void forward_body(void *data) {
+    struct forward_job *job = data;
+    const sk_wino *k = job->k;
+    int me = omp_get_thread_num(), team = omp_get_num_threads();
+    for (int c = me; c < job->chunks; c += team) {
+        int t0 = c * k->chunk, count = k->tiles - t0 < k->chunk ? k->tiles - t0 : k->chunk;
+        int rows = (count + ROWS - 1) / ROWS * ROWS;
+        input_transform(k, job->src, job->src_bf16, t0, count, k->v[me]);
+        element_wise(k, k->v[me], k->m[me], rows);
+        output_transform(k, k->m[me], t0, count, job->dst);
+    }
+}
+#endif
+
+int sk_wino_forward(const sk_wino *k, const void *src, int src_bf16, float *dst, int threads) {
+#if defined(__x86_64__)
+    struct forward_job job = {k, src, src_bf16, dst, (k->tiles + k->chunk - 1) / k->chunk};
+    if (threads > k->threads) threads = k->threads;
+    if (threads > job.chunks) threads = job.chunks;
+    if (threads <= 1) forward_body(&job);
+    else GOMP_parallel(forward_body, &job, (unsigned)threads, 0);
+    _mm_sfence();   // the streaming stores are visible to every thread before the output is read
+    return 0;
+#else
+    (void)k; (void)src; (void)src_bf16; (void)dst; (void)threads;
+    return -1;
+#endif
+}

@@ -1,0 +1,43 @@
+import Foundation
+import RunFiles
+
+/// What rank 0 of a training run does to its directory before it writes anything there (docs/run-files.md,
+/// note 'run.lock'): take the directory's lock, refuse to start over an existing run unless asked, and clear
+/// what a crashed write left behind.
+public enum RunDirectoryClaim {
+    /// A training run already lives in `directory` and neither resume nor overwrite was asked for.
+    public struct ExistingRun: Error, CustomStringConvertible {
+        public var directory: String
+        public var files: [String]
+
+        public var description: String {
+            "\(directory) already holds a run (\(files.joined(separator: ", "))): pass `resume` to continue it or "
+                + "`overwrite` to delete it and start over"
+        }
+    }
+
+    /// Creates `directory`, locks it and returns the lock (hold it for the run's life). `products` are the files
+    /// (or folders) a run leaves there: when one exists, the run needs `resume` (continue it) or `overwrite`
+    /// (they are deleted first). Temporary files of an interrupted atomic write (`.NAME.tmp-PID`) are deleted:
+    /// under the lock no other process can be writing them.
+    public static func claim(_ directory: URL, resume: Bool, overwrite: Bool, products: [URL],
+                             log: (String) -> Void) throws -> RunDirectoryLock {
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let lock = try RunDirectoryLock(directory: directory, log: log)
+        let existing = products.filter { FileManager.default.fileExists(atPath: $0.path) }
+        if !existing.isEmpty && !resume {
+            let names = existing.map(\.lastPathComponent)
+            guard overwrite else { throw ExistingRun(directory: directory.path, files: names) }
+            for url in existing { try FileManager.default.removeItem(at: url) }
+            log("overwrite: deleted the previous run's \(names.joined(separator: ", ")) in \(directory.path)")
+        }
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
+        let stale = names.filter { $0.hasPrefix(".") && $0.range(of: #"\.tmp-[0-9]+$"#, options: .regularExpression) != nil }
+        for name in stale { try? FileManager.default.removeItem(at: directory.appendingPathComponent(name)) }
+        if !stale.isEmpty {
+            log("deleted \(stale.count) temporary file(s) an interrupted write left in \(directory.path): "
+                + stale.joined(separator: ", "))
+        }
+        return lock
+    }
+}

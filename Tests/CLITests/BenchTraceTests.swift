@@ -1,0 +1,60 @@
+import Foundation
+import TestSupport
+import XCTest
+
+/// `simclr bench --distributed --trace FILE` writes one Chrome trace for all ranks that the viewers open: a process
+/// per rank, the compute row with the step's spans nested inside each step, and the communication thread's row
+/// with the gradient buckets' all-reduces, the same bytes in every step.
+final class BenchTraceTests: XCTestCase {
+    func testTwoRanksWriteOneTraceWithComputeAndCommunicationRows() throws {
+        let dir = try makeTemporaryDirectory(self)
+        let file = dir.appendingPathComponent("trace.json")
+        let steps = 2
+        let run = try ProcessHarness.mpirun(np: 2, [try simclrExecutable().path, "bench", "--distributed", "--trace", file.path,
+                                                    "--steps", String(steps), "--warmup", "1", "--no-roofline", "--width", "0.125",
+                                                    "--proj-dims", "32,16", "--batch-size", "8", "--image-size", "16",
+                                                    "--threads", "1"])
+        XCTAssertEqual(run.status, 0, run.output)
+        let object = try JSONSerialization.jsonObject(with: Data(contentsOf: file)) as? [String: Any]
+        let events = try XCTUnwrap(object?["traceEvents"] as? [[String: Any]])
+        func name(_ e: [String: Any]) -> String { e["name"] as? String ?? "" }
+        func args(_ e: [String: Any]) -> Int? { (e["args"] as? [String: Any])?["value"] as? Int }
+        let processes = events.filter { name($0) == "process_name" }.compactMap { $0["pid"] as? Int }
+        XCTAssertEqual(Set(processes), [0, 1], "one process per rank")
+        var gradientBytesPerStep: [Int] = []
+
+        for rank in 0..<2 {
+            let mine = events.filter { $0["pid"] as? Int == rank }
+            let rows = Dictionary(mine.filter { name($0) == "thread_name" }
+                .map { ((($0["args"] as? [String: Any])?["name"] as? String) ?? "", $0["tid"] as? Int ?? -1) }) { a, _ in a }
+            let compute = try XCTUnwrap(rows["compute"], "rank \(rank): no compute row in \(rows)")
+            let communication = try XCTUnwrap(rows["communication"], "rank \(rank): no communication row in \(rows)")
+            let spans = mine.filter { $0["ph"] as? String == "X" }
+            func interval(_ e: [String: Any]) -> (Double, Double) {
+                let ts = e["ts"] as? Double ?? 0
+                return (ts, ts + (e["dur"] as? Double ?? 0))
+            }
+            let stepSpans = spans.filter { $0["tid"] as? Int == compute && name($0) == "step" }
+            XCTAssertEqual(stepSpans.count, steps, "rank \(rank)")
+            for step in stepSpans {
+                let (start, end) = interval(step)
+                let inside = spans.filter { $0["tid"] as? Int == compute && interval($0).0 >= start && interval($0).1 <= end }
+                    .map(name)
+                for part in ["forward", "gather", "loss", "gather backward", "backward", "wait for gradients", "optimizer", "step totals"] {
+                    XCTAssertEqual(inside.filter { $0 == part }.count, 1, "rank \(rank): '\(part)' once inside each step: \(inside)")
+                }
+                // Each bucket's all-reduce on the communication row runs between the step's start and its end.
+                let buckets = spans.filter { $0["tid"] as? Int == communication && name($0) == "allreduce"
+                    && interval($0).0 >= start && interval($0).1 <= end }
+                XCTAssertGreaterThan(buckets.count, 0, "rank \(rank): no bucket all-reduce inside a step")
+                gradientBytesPerStep.append(buckets.compactMap(args).reduce(0, +))
+            }
+            let gathers = spans.filter { $0["tid"] as? Int == compute && name($0) == "gather" }
+            XCTAssertTrue(gathers.allSatisfy { args($0) == 4 }, "rows per rank: 8 views over 2 ranks")
+        }
+        // The same gradient bytes cross in every step on every rank.
+        XCTAssertEqual(gradientBytesPerStep.count, 2 * steps)
+        XCTAssertEqual(Set(gradientBytesPerStep).count, 1, "\(gradientBytesPerStep)")
+        XCTAssertGreaterThan(gradientBytesPerStep.first ?? 0, 100_000)
+    }
+}

@@ -1,0 +1,67 @@
+import Foundation
+import TestSupport
+import XCTest
+
+/// One run per --out: two runs started together on one directory both exited 0 and the last writer won;
+/// rerunning without --resume silently replaced a finished run.
+final class RunDirectoryCLITests: XCTestCase {
+    private let quick = ["--width", "0.125", "--proj-dims", "32,16", "--batch-size", "8", "--threads", "1", "--workers", "0",
+                         "--warmup-epochs", "0", "--log-every", "1"]
+
+    private func pretrain(_ dir: URL, steps: Int, _ extra: [String] = []) -> [String] {
+        ["pretrain", "--data", dir.appendingPathComponent("data").path, "--out", dir.appendingPathComponent("run").path,
+         "--steps", String(steps)] + quick + extra
+    }
+
+    private func synthesize(_ dir: URL) throws {
+        let synth = try runSimclr(["synth", "--out", dir.appendingPathComponent("data").path, "--train-count", "32",
+                                   "--test-count", "8"], in: dir)
+        XCTAssertEqual(synth.status, 0, synth.stderr)
+    }
+
+    /// A second run on a directory in use refuses and names the first; after the first is killed (SIGKILL: no
+    /// chance to release anything) its lock is taken over with a log line, and so are its half-written files.
+    func testASecondRunIsRefusedWhileTheFirstHoldsTheDirectory() throws {
+        let dir = try makeTemporaryDirectory(self)
+        try synthesize(dir)
+        let first = try BackgroundProcess([try simclrExecutable().path] + pretrain(dir, steps: 100_000))
+        defer { first.terminate() }
+        let metrics = dir.appendingPathComponent("run/metrics.csv")
+        try first.waitUntil(timeout: 120, "a step logged") {
+            ((try? String(contentsOf: metrics, encoding: .utf8)) ?? "").split(separator: "\n").count >= 2
+        }
+        let second = try runSimclr(pretrain(dir, steps: 1, ["--overwrite"]), in: dir)
+        XCTAssertNotEqual(second.status, 0)
+        XCTAssertTrue(second.stderr.contains("is in use by another run (process \(first.pid) on "), second.stderr)
+        kill(first.pid, SIGKILL)
+        _ = try first.wait(timeout: 30)
+        let junk = dir.appendingPathComponent("run/.checkpoint.safetensors.tmp-999999")
+        try Data(count: 100).write(to: junk)
+        let third = try runSimclr(pretrain(dir, steps: 1, ["--overwrite"]), in: dir)
+        let text = third.stdout + third.stderr
+        XCTAssertEqual(third.status, 0, text)
+        XCTAssertTrue(text.contains("taking over the lock of process \(first.pid) on "), text)
+        // The junk file, and the killed run's own temporary checkpoint when SIGKILL came during a write.
+        XCTAssertTrue(text.contains("temporary file(s) an interrupted write left"), text)
+        XCTAssertTrue(text.contains(".checkpoint.safetensors.tmp-999999"), text)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: junk.path))
+    }
+
+    /// Starting over a finished run needs --resume or --overwrite; --overwrite deletes the old run first.
+    func testAnExistingRunIsReplacedOnlyWhenAsked() throws {
+        let dir = try makeTemporaryDirectory(self)
+        try synthesize(dir)
+        let model = dir.appendingPathComponent("run/model.safetensors")
+        XCTAssertEqual(try runSimclr(pretrain(dir, steps: 2), in: dir).status, 0)
+        let finished = try Data(contentsOf: model)
+        let again = try runSimclr(pretrain(dir, steps: 2, ["--seed", "7"]), in: dir)
+        XCTAssertNotEqual(again.status, 0)
+        XCTAssertTrue(again.stderr.contains("already holds a run (") && again.stderr.contains("--resume")
+                      && again.stderr.contains("--overwrite"), again.stderr)
+        XCTAssertEqual(try Data(contentsOf: model), finished, "the refused run changed the finished one")
+        let replaced = try runSimclr(pretrain(dir, steps: 2, ["--seed", "7", "--overwrite"]), in: dir)
+        XCTAssertEqual(replaced.status, 0, replaced.stderr)
+        XCTAssertTrue((replaced.stdout + replaced.stderr).contains("overwrite: deleted the previous run's"), replaced.stdout)
+        XCTAssertNotEqual(try Data(contentsOf: model), finished)
+    }
+}
