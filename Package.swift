@@ -106,7 +106,7 @@ let package = Package(
                                                         "Classification", "Studies", "NeuralNet", "Datasets", "Kernels",
                                                         "Optimizers", "Cluster", "Contrastive", "TestSupport", "RunFiles",
                                                         "Reports"]),
-        .testTarget(name: "ClusterTests", dependencies: ["Cluster", "Kernels", "TestSupport"]),
+        .testTarget(name: "ClusterTests", dependencies: ["Cluster", "Kernels", "TestSupport", "Tracing"]),
         .testTarget(name: "TracingTests", dependencies: ["Tracing"]),
         .testTarget(name: "ScalingModelTests", dependencies: ["ScalingModel", "Tracing"]),
         .testTarget(name: "CLITests", dependencies: ["Commands", "Datasets", "NeuralNet", "Kernels", "Pretraining", "TestSupport"]),
