@@ -38,7 +38,7 @@ public final class Pretrainer: TrainerFront {
     public init(settings: PretrainSettings, dataset: LabeledImages, runDirectory: URL, workers: Int = 2,
                 prefetch: Int = 2, initialWeights: URL? = nil, runInfo: [String: String] = [:],
                 distributed: DataParallelOptions? = nil, knnMonitor: KNNMonitor? = nil, dataSource: String = "in memory",
-                log: @escaping (String) -> Void = { print($0) }) throws {
+                trace: StepTraceRequest? = nil, log: @escaping (String) -> Void = { print($0) }) throws {
         guard settings.temperature > 0 else { throw SettingsError("`temperature` must be positive") }
         if let why = settings.moco?.refusal(globalBatch: settings.batchSize) { throw SettingsError(why) }
         if settings.moco != nil, settings.multiCrop != nil {
@@ -47,6 +47,7 @@ public final class Pretrainer: TrainerFront {
         var options = TrainerOptions()
         (options.workers, options.prefetch, options.runInfo, options.distributed, options.log) = (workers, prefetch, runInfo,
                                                                                                   distributed, log)
+        options.trace = trace
         options.initialWeights = initialWeights.map {
             InitialWeights(url: $0, setting: "initialWeights", note: "initialized from \($0.path)")
         }
