@@ -176,14 +176,18 @@ func runTrainingCommand(threadLevel: ThreadLevel = .multiple, _ body: (Communica
         } catch let error as TrainingError where communicator != nil && error.isEveryRanks {
             everyRanksError = error  // no abort: every rank stops here, after the same step
         } catch where communicator == nil && (error is TrainingError || error is SettingsError) {
-            print("error: \(SettingFlags.message(error))")
+            fflush(stdout)  // the log so far first, then the error where errors go
+            Console().note("error: \(SettingFlags.message(error))")
             throw ExitCode(exitStatus(of: error))
         }
     }
     if let everyRanksError {
         // Each rank ends with the status after MPI_Finalize (the deferred call), as one process would, and mpirun
         // passes it on; an abort would end with 1.
-        if communicator?.rank == 0 { print("error: \(SettingFlags.message(everyRanksError))"); fflush(stdout) }
+        if communicator?.rank == 0 {
+            fflush(stdout)
+            Console().note("error: \(SettingFlags.message(everyRanksError))")
+        }
         throw ExitCode(exitStatus(of: everyRanksError))
     }
     if let status = outcome?.exitStatus, status != 0 { throw ExitCode(status) }
