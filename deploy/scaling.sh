@@ -6,6 +6,7 @@
 #   deploy/scaling.sh [--max-ranks N] [--per-rank-batch b] [--global-batch B] [--steps S] [--width W]
 #                     [--links "local 1gbit 10gbit"] [--compression "none bf16 powersgd"] [--out DIR]
 #
+# Batches count images as pretrain does (each gives two views): the default 16 per rank runs 32 views per rank.
 # efficiency(W) = throughput(W) / (W * throughput(1)), each series against its own 1-rank run.
 # Per step, bench reports compute time, time blocked in communication that overlap did not hide, and the
 # gradient all-reduce time on the communication thread; hidden = 1 - blocked / all-reduce.
@@ -16,7 +17,7 @@
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
-max_ranks=2 per_rank=32 global=64 steps=3 width=1.0 links="local" compressions="none" out="$repo/runs/scaling"
+max_ranks=2 per_rank=16 global=32 steps=3 width=1.0 links="local" compressions="none" out="$repo/runs/scaling"
 while (($#)); do
     case $1 in
         --max-ranks) max_ranks=$2; shift 2 ;;
@@ -27,7 +28,7 @@ while (($#)); do
         --links) links=$2; shift 2 ;;
         --compression) compressions=$2; shift 2 ;;
         --out) out=$2; shift 2 ;;
-        -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
         *) echo "scaling: unknown option $1" >&2; exit 2 ;;
     esac
 done

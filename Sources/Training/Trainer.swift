@@ -6,6 +6,7 @@ import Kernels
 import NeuralNet
 import Optimizers
 import RunFiles
+import Tracing
 
 /// How a run runs on this machine, beside its settings.
 public struct TrainerOptions {
@@ -17,6 +18,8 @@ public struct TrainerOptions {
     public var runInfo: [String: String] = [:]
     /// The ranks and data-parallel settings (nil: a world of one).
     public var distributed: DataParallelOptions?
+    /// Steps to record as a step timeline (nil: none).
+    public var trace: StepTraceRequest?
     /// Lines for the user (only rank 0's are printed).
     public var log: (String) -> Void = { print($0); fflush(stdout) }
 
@@ -99,7 +102,10 @@ public final class Trainer<Settings: TrainingSettings> {
     private let verifyReplicasEvery: Int?
     private let runInfo: [String: String]
     private var attachment: ReplicatedCheckpointAttachment?
+    /// The step of the newest checkpoint in the run directory that this run wrote or resumed from (nil: none).
+    private var lastCheckpointStep: Int?
     private var ran = false
+    private let traceRequest: StepTraceRequest?
 
     public var rank: Int { dataParallel.rank }
     public var worldSize: Int { dataParallel.size }
@@ -124,7 +130,10 @@ public final class Trainer<Settings: TrainingSettings> {
         guard data.images.height == data.images.width else {
             throw SettingsError("images are \(data.images.height)x\(data.images.width); square images expected")
         }
-        let distributed = options.distributed ?? DataParallelOptions()
+        var distributed = options.distributed ?? DataParallelOptions()
+        // Traced, the ranks' group records its collectives (the reducer's duplicate on the communication row).
+        if options.trace != nil { distributed.communicator = TracedGroup(distributed.communicator) }
+        traceRequest = options.trace
         let world = distributed.communicator.size, rank = distributed.communicator.rank
         guard settings.batchSize % world == 0 else {
             throw SettingsError("`batchSize` \(settings.batchSize) (the global batch) is not divisible by \(world) ranks")
@@ -184,7 +193,14 @@ public final class Trainer<Settings: TrainingSettings> {
         defer { try? dataParallel.close() }
         defer { runLock?.release() }
         var (position, metrics) = try begin(resume: resume)
+        // The replicas are equal here (rank 0's state was broadcast), so every rank measures the same norm.
+        let divergenceCheck = DivergenceCheck(startWeightNorm: model.flatParameters.euclideanNorm)
         let progress = ProgressReporter(total: totalSteps, logEvery: settings.logEvery, silent: !isLeader)
+        let trace = traceRequest.map {
+            StepTraceRecorder(request: $0, steps: $0.recordedSteps(after: position.step, total: totalSteps),
+                              group: dataParallel.communicator)
+        }
+        defer { trace?.abandon() }
         stop.begin()
         defer { loader.shutdown() }
 
@@ -193,7 +209,8 @@ public final class Trainer<Settings: TrainingSettings> {
         var outcome: StopOutcome?
         loader.start(epoch: epoch, step: inEpoch)
         while position.step < totalSteps {
-            guard let batch = loader.next() else {
+            try trace?.beforeStep(position.step + 1)
+            guard let batch = StepTrace.measure(StepSpans.data, { loader.next() }) else {
                 epoch += 1
                 loader.start(epoch: epoch, step: 0)
                 continue
@@ -203,11 +220,13 @@ public final class Trainer<Settings: TrainingSettings> {
             let t0 = DispatchTime.now().uptimeNanoseconds
             let lr = schedule.learningRate(atStep: position.step)
             let totals = try step.run(method.math, batch, learningRate: lr, localStop: stop.wantsStop(afterStep: stepNumber))
+            let traceWritten = try trace?.afterStep(stepNumber)
             epoch = batch.epoch
-            guard totals.loss.isFinite else {
-                // Every rank has the same (reduced) loss; rank 0 records it for a study that started the run.
-                if isLeader { try? RunDivergence(step: stepNumber, loss: totals.loss).write(to: runDirectory) }
-                throw TrainingError.nonFiniteLoss(step: stepNumber, loss: totals.loss)
+            if let divergence = divergenceCheck.divergence(atStep: stepNumber, totals) {
+                // Every rank has the same totals, so every rank stops here, before any checkpoint of the diverged
+                // weights; rank 0 records the divergence for a study that started the run and for `resume`.
+                if isLeader { try? divergence.write(to: runDirectory) }
+                throw TrainingError.diverged(divergence, keptCheckpointStep: lastCheckpointStep)
             }
             position.step = stepNumber
             position.optimizerStepCount = optimizer.stepCount
@@ -221,6 +240,10 @@ public final class Trainer<Settings: TrainingSettings> {
             if !record.log.isEmpty {
                 progress.finishLine()  // keep the log lines off the progress bar
                 record.log.forEach(log)
+            }
+            if let traceWritten {
+                progress.finishLine()
+                log(traceWritten)
             }
             if let row = record.row { try metrics?.append(row) }
             progress.update(step: stepNumber, fields: record.progress)
@@ -243,6 +266,10 @@ public final class Trainer<Settings: TrainingSettings> {
                 log(outcome!.message)
                 break
             }
+        }
+        if let traceWritten = try trace?.finish() {
+            progress.finishLine()
+            log(traceWritten)
         }
         if outcome == nil {
             progress.finishLine()
@@ -283,13 +310,26 @@ public final class Trainer<Settings: TrainingSettings> {
         if resume { resuming = try dataParallel.communicator.broadcast(isLeader && hasCheckpoint ? "yes" : "") == "yes" }
         if resuming {
             var savedWorld = run.worldSize
+            // A run that diverged (rank 0 reads its divergence.json) may continue with another learning rate.
+            let divergence = isLeader ? RunDivergence.read(from: runDirectory) : nil
+            var savedLR: Float?
             position = try Checkpoint.resume(from: checkpointURL, model: model, optimizer: optimizer,
                                              dataParallel: dataParallel, run: run, savedWorldSize: &savedWorld,
                                              attachment: attachment) { [settings] in
-                Checkpoint.settingsRefusal($0, as: Settings.self, current: settings) { $0.sameTrainingAs($1) }
+                Checkpoint.settingsRefusal($0, as: Settings.self, current: settings) { saved, current in
+                    var saved = saved
+                    if divergence != nil { savedLR = saved.lr; saved.lr = current.lr }
+                    return saved.sameTrainingAs(current)
+                }
             }
+            lastCheckpointStep = position.step
             let ranks = savedWorld == run.worldSize ? "" : " (written by \(savedWorld) ranks, continued on \(run.worldSize))"
             log("resuming from step \(position.step) of \(totalSteps)\(ranks)")
+            if let divergence {
+                let lr = savedLR.map { $0 == settings.lr ? "the same lr \($0)" : "lr \(settings.lr) (it had \($0))" } ?? ""
+                log("the run diverged at step \(divergence.step) (\(divergence.summary)); continuing with \(lr)")
+                try? FileManager.default.removeItem(at: runDirectory.appendingPathComponent(RunDivergence.fileName))
+            }
         } else if resume {
             log("--resume: no checkpoint in \(runDirectory.path) yet; starting a fresh run")
         }
@@ -331,6 +371,7 @@ public final class Trainer<Settings: TrainingSettings> {
         } catch {
             throw TrainingError.checkpointNotWritten(step: position.step, reason: "\(error)")
         }
+        lastCheckpointStep = position.step
     }
 }
 
