@@ -42,8 +42,7 @@ public final class Pretrainer: TrainerFront {
         guard settings.temperature > 0 else { throw SettingsError("`temperature` must be positive") }
         if let why = settings.moco?.refusal(globalBatch: settings.batchSize) { throw SettingsError(why) }
         if settings.moco != nil, settings.multiCrop != nil {
-            // The wording names the tool's flags: callers (and a test) know this refusal by it.
-            throw SettingsError("--small-crops works with --method simclr only (MoCo with multi-crop is not built)")
+            throw SettingsError("`multiCrop` works with the SimCLR method only (MoCo with multi-crop is not built)")
         }
         var options = TrainerOptions()
         (options.workers, options.prefetch, options.runInfo, options.distributed, options.log) = (workers, prefetch, runInfo,
