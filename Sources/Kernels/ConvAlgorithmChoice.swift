@@ -8,7 +8,7 @@ import Foundation
 ///   our F(2x2, 3x3) for bf16's forward and backward-data passes.
 /// - `auto` (the default): per layer and pass, the choice measured to keep one training step as close to
 ///   float64 as PyTorch's float32 step while keeping most of Winograd's speed (docs/precision.md, 'Choosing
-///   the algorithm per layer and pass').
+///   the algorithm per layer and pass'); direct on maps smaller than 4x4, in both precisions.
 ///
 /// Strided and 1x1 convolutions, and the first layer (it reads images, not blocked maps), run direct whatever
 /// the choice.
@@ -20,11 +20,22 @@ public enum ConvAlgorithmChoice: String, CaseIterable, Codable, Sendable {
         switch (self, bf16) {
         case (.direct, _): return .all(.direct)
         case (.winograd, false): return .all(.winograd4x4)
-        case (.winograd, true), (.auto, true):
+        case (.winograd, true):
+            return ConvPassAlgorithms(forward: .winograd2x2, backwardData: .winograd2x2, backwardWeights: .direct)
+        case (.auto, _) where ConvAlgorithmChoice.mapTooSmallForWinograd(g): return .all(.direct)
+        case (.auto, true):
             return ConvPassAlgorithms(forward: .winograd2x2, backwardData: .winograd2x2, backwardWeights: .direct)
         case (.auto, false): return ConvAlgorithmChoice.measuredChoice(for: g)
         }
     }
+
+    /// Output maps smaller than 4x4 (layer4 of 16 px multi-crop views: 2x2): a Winograd tile then covers more
+    /// than the map, and the transforms cost more than they save. Measured at 16 px, batch 128, 2 threads
+    /// (`deploy/bench-conv-algorithms.sh --image-size 16`, 2026-12-06): layer4's 512 -> 512 convolution on 2x2
+    /// maps ran forward / backward-data / backward-weights in 8.7 / 8.9 / 15.9 ms direct against 15.7 / 16.2 /
+    /// 18.1 with F(4x4) and 13.9 / 16.9 with F(2x2); bf16 3.9 / 3.9 direct against 4.4 / 4.5 with F(2x2).
+    /// Direct rounds like direct, so accuracy does not suffer.
+    static func mapTooSmallForWinograd(_ g: ConvGeometry) -> Bool { g.outHeight < 4 || g.outWidth < 4 }
 
     /// The default of a new network: `SIMCLR_CONV_ALGORITHM` from the environment when it names a choice, else `auto`.
     public static let processDefault: ConvAlgorithmChoice =

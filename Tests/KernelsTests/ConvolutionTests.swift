@@ -183,6 +183,21 @@ final class SmallWidthKernelTests: XCTestCase {
         }
     }
 
+    /// `auto` runs every pass direct on maps smaller than 4x4 (a Winograd tile would cover more than the map) and
+    /// keeps Winograd from 4x4 up, in both precisions.
+    func testAutoRunsDirectOnMapsSmallerThanFourByFour() {
+        func geometry(side: Int) -> ConvGeometry {
+            ConvGeometry(inChannels: 512, outChannels: 512, kernel: 3, stride: 1, padding: 1, batch: 2, inHeight: side, inWidth: side)
+        }
+        for bf16 in [false, true] {
+            XCTAssertEqual(ConvAlgorithmChoice.auto.algorithms(for: geometry(side: 2), bf16: bf16), .all(.direct))
+            XCTAssertEqual(ConvAlgorithmChoice.auto.algorithms(for: geometry(side: 3), bf16: bf16), .all(.direct))
+            XCTAssertNotEqual(ConvAlgorithmChoice.auto.algorithms(for: geometry(side: 4), bf16: bf16), .all(.direct))
+            // `winograd` means Winograd wherever it exists, whatever the map.
+            XCTAssertNotEqual(ConvAlgorithmChoice.winograd.algorithms(for: geometry(side: 2), bf16: bf16), .all(.direct))
+        }
+    }
+
     /// Each pass runs the algorithm asked for where oneDNN has it (Winograd: float32 3x3 stride 1).
     func testEachPassRunsItsOwnAlgorithm() {
         let g = ConvGeometry(inChannels: 32, outChannels: 32, kernel: 3, stride: 1, padding: 1, batch: 2, inHeight: 8, inWidth: 8)

@@ -24,17 +24,19 @@ static void *aligned_buffer(size_t bytes) {   // the kernels' outputs are writte
 }
 
 int main(int argc, char **argv) {
-    int batch = 128, threads = 2, reps = 5;
+    int batch = 128, threads = 2, reps = 5, image = 32;
     double width = 1.0;
     for (int i = 1; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "--batch")) batch = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--threads")) threads = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--reps")) reps = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--width")) width = atof(argv[i + 1]);
+        else if (!strcmp(argv[i], "--image-size")) image = atoi(argv[i + 1]);
     }
+    if (image < 8 || image % 8) { fprintf(stderr, "--image-size: a multiple of 8 (the maps halve three times)\n"); return 1; }
     if (reps < 1 || reps > 32) reps = 5;
     sk_set_threads(threads);
-    // name, in and out channels (at width 1), kernel, stride, input side, how many in ResNet-18
+    // name, in and out channels (at width 1), kernel, stride, input side at 32 px images, how many in ResNet-18
     struct { const char *name; int in, out, kernel, stride, side, count; } layers[] = {
         {"conv1", 3, 64, 3, 1, 32, 1},         {"layer1 3x3", 64, 64, 3, 1, 32, 4},
         {"layer2.0 s2", 64, 128, 3, 2, 32, 1}, {"layer2 3x3", 128, 128, 3, 1, 16, 3}, {"layer2 1x1", 64, 128, 1, 2, 32, 1},
@@ -45,10 +47,10 @@ int main(int argc, char **argv) {
         {"bf16 direct", 1, SK_CONV_DIRECT}, {"bf16 F(2x2)", 1, SK_CONV_WINOGRAD_2X2}};
     enum { CONFIGS = sizeof configs / sizeof *configs };
     double total[CONFIGS][3] = {{0}};
-    printf("batch %d, %d threads, width %g; ms per convolution: forward / backward-data / backward-weights [algorithm codes]\n",
-           batch, threads, width);
+    printf("batch %d, %d px, %d threads, width %g; ms per convolution: forward / backward-data / backward-weights [algorithm codes]\n",
+           batch, image, threads, width);
     for (size_t li = 0; li < sizeof layers / sizeof *layers; li++) {
-        int plain = li == 0, side = layers[li].side, k = layers[li].kernel, s = layers[li].stride;
+        int plain = li == 0, side = layers[li].side * image / 32, k = layers[li].kernel, s = layers[li].stride;
         int ci = plain ? 3 : (int)(layers[li].in * width + 0.5), co = (int)(layers[li].out * width + 0.5);
         int out_side = (side + 2 * (k / 2) - k) / s + 1;
         printf("%-12s %3d->%3d %2d px x%d\n", layers[li].name, ci, co, side, layers[li].count);
