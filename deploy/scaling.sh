@@ -9,6 +9,7 @@
 #                     [--links "local 1gbit 10gbit"] [--compression "none bf16 powersgd"]
 #                     [--modes "weak strong"] [--rounds R] [--out DIR]
 #
+# Batches count images as pretrain does (each gives two views): the default 16 per rank runs 32 views per rank.
 # efficiency(W) = throughput(W) / (W * throughput(1)), each series against its own 1-rank run.
 # Ceiling: W ranks on one machine share its caches and memory bandwidth, so they cannot reach W times one
 # rank's throughput even with free communication. ceiling(W) = the summed img/s of W independent single-process
@@ -26,7 +27,7 @@
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
-max_ranks=2 per_rank=32 global=64 steps=3 width=1.0 links="local" compressions="none" modes="weak strong" rounds=1
+max_ranks=2 per_rank=16 global=32 steps=3 width=1.0 links="local" compressions="none" modes="weak strong" rounds=1
 out="$repo/runs/scaling"
 while (($#)); do
     case $1 in
@@ -40,7 +41,7 @@ while (($#)); do
         --modes) modes=$2; shift 2 ;;
         --rounds) rounds=$2; shift 2 ;;
         --out) out=$2; shift 2 ;;
-        -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
         *) echo "scaling: unknown option $1" >&2; exit 2 ;;
     esac
 done

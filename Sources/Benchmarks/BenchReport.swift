@@ -6,7 +6,10 @@ import Training
 /// The figures of a `simclr bench` run: a table for people (`lines`) and one JSON object for scripts (the
 /// report itself, through `JSONEncoder`; every time in ms, every value rounded to 3 decimals).
 public struct BenchReport: Codable {
-    public var imagesPerSecond = 0.0, msPerStep = 0.0, gflopsPerSecond = 0.0, gflopPerStep = 0.0
+    /// Images per second (as pretraining counts them: each gives two views) and the global views the network
+    /// ran per second (twice as many; multi-crop's small crops not counted).
+    public var imagesPerSecond = 0.0, viewsPerSecond = 0.0
+    public var msPerStep = 0.0, gflopsPerSecond = 0.0, gflopPerStep = 0.0
     /// Means over the timed steps: compute, waiting for communication, the gradient all-reduce on its thread,
     /// and waiting for data.
     public var msCompute = 0.0, msCommWait = 0.0, msGradComm = 0.0, msDataWait = 0.0
@@ -26,6 +29,7 @@ public struct BenchReport: Codable {
         enum CodingKeys: String, CodingKey { case name, ms, gflopsPerSecond = "gflops_per_s", fractionOfPeak = "fraction_of_peak" }
     }
     public var passes: [ConvolutionPass] = []
+    /// `batch` and `perRankBatch` count images (each two views).
     public var arch = "", batch = 0, imageSize = 0, threads = 0, precision = "", blasCore = "", convolutions = ""
     public var worldSize = 1, perRankBatch = 0, smallCrops = 0, smallCropSize = 0
     /// `--conv-algorithm`, and whether some convolution pass ran a Winograd algorithm.
@@ -47,7 +51,7 @@ public struct BenchReport: Codable {
     var convolutionGFLOP = 0.0, headGFLOP = 0.0, bf16 = false, workers = 0, distributed = false
 
     enum CodingKeys: String, CodingKey {
-        case imagesPerSecond = "img_per_s", msPerStep = "ms_per_step", gflopsPerSecond = "gflops_per_s"
+        case imagesPerSecond = "img_per_s", viewsPerSecond = "views_per_s", msPerStep = "ms_per_step", gflopsPerSecond = "gflops_per_s"
         case gflopPerStep = "gflop_per_step", msCompute = "ms_compute", msCommWait = "ms_comm_wait"
         case msGradComm = "ms_grad_comm", msDataWait = "ms_data_wait", buckets, lateBuckets = "late_buckets"
         case hiddenFraction = "hidden_fraction", msConv = "ms_conv", msBatchNorm = "ms_bn", msOther = "ms_other"
@@ -88,7 +92,8 @@ public struct BenchReport: Codable {
 
     /// The table: throughput, model FLOP/s against the roofline, communication, time by kind, data.
     public var lines: [String] {
-        var lines = [String(format: "median: %.1f img/s, %.1f ms/step (min %.1f, max %.1f ms)", imagesPerSecond, msPerStep,
+        var lines = [String(format: "median: %.1f img/s (%.1f views/s), %.1f ms/step (min %.1f, max %.1f ms)", imagesPerSecond,
+                            viewsPerSecond, msPerStep,
                             (times.min() ?? 0) * 1000, (times.max() ?? 0) * 1000)]
         var line = String(format: "model FLOPs per step: %.1f GFLOP (convolutions %.1f, head %.2f); achieved %.1f GFLOP/s",
                           gflopPerStep, convolutionGFLOP, headGFLOP, gflopsPerSecond)
@@ -137,7 +142,7 @@ public struct BenchReport: Codable {
         if let perView = msAugmentPerView {
             lines.append(String(format: "data: augmentation %.3f ms per view on one thread (%.0f views/s per worker); the step "
                                 + "consumes %.0f views/s; waited %.1f ms per step for data (%.1f%% of the step) with %d workers",
-                                perView, 1000 / perView, imagesPerSecond, msDataWait, 100 * msDataWait / msPerStep, workers))
+                                perView, 1000 / perView, viewsPerSecond, msDataWait, 100 * msDataWait / msPerStep, workers))
         }
         return lines
     }

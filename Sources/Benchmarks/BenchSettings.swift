@@ -7,8 +7,9 @@ import Training
 /// What `simclr bench` times: full SimCLR training steps (forward, InfoNCE at the pretraining default
 /// temperature over the batch's two halves as the two views, backward, SGD with momentum 0.9).
 public struct BenchSettings {
-    /// Images per step over all ranks (its two halves are the two views of batchSize / 2 images).
-    public var batchSize = 128
+    /// Images per step over all ranks, as in pretraining: each image gives two views, so a step runs
+    /// 2 x batchSize views through the network.
+    public var batchSize = 64
     public var imageSize = 32
     public var model = ResNetConfig(stem: .cifar, width: 1.0, headDims: [512, 256])
     public var precision = ComputePrecision.fp32
@@ -35,11 +36,14 @@ public struct BenchSettings {
 
     public init() {}
 
+    /// Views per step over all ranks that the network runs (multi-crop's small crops not counted).
+    public var views: Int { 2 * batchSize }
+
     /// Why these settings cannot be timed on `world` ranks (nil: they can).
     public func refusal(world: Int) -> String? {
-        guard batchSize >= 2, batchSize % 2 == 0 else { return "`batchSize` must be even and >= 2 (two views per image)" }
-        guard batchSize % (2 * world) == 0 else {
-            return "`batchSize` \(batchSize) must split into an even number of images per rank (\(world) ranks)"
+        guard batchSize >= 1 else { return "`batchSize` must be at least 1 image" }
+        guard batchSize % world == 0 else {
+            return "`batchSize` \(batchSize) images must split evenly over \(world) ranks"
         }
         guard steps >= 1, warmup >= 0 else { return "`steps` must be >= 1 and `warmup` >= 0" }
         guard imageSize >= 8 else { return "`imageSize` must be at least 8" }

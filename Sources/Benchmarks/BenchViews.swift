@@ -13,7 +13,7 @@ final class BenchViews {
     /// Measured on one thread before timing (nil without a dataset).
     let augmentationSecondsPerView: Double?
 
-    init(settings: BenchSettings, perRank: Int, rank: Int, world: Int) throws {
+    init(settings: BenchSettings, imagesPerRank: Int, rank: Int, world: Int) throws {
         let (imageSize, multiCrop) = (settings.imageSize, settings.multiCrop)
         guard let data = settings.data else {
             var rng = SplitMix64(.benchViews, seed: 7, key: rank)
@@ -22,8 +22,8 @@ final class BenchViews {
                 for i in 0..<t.count { t[i] = Float(rng.nextUnit()) }
                 return t
             }
-            fixed = random([perRank, 3, imageSize, imageSize])
-            fixedSmall = multiCrop.map { random([$0.count * perRank / 2, 3, $0.size, $0.size]) }
+            fixed = random([2 * imagesPerRank, 3, imageSize, imageSize])  // two views of each image
+            fixedSmall = multiCrop.map { random([$0.count * imagesPerRank, 3, $0.size, $0.size]) }
             loader = nil; description = nil; augmentationSecondsPerView = nil
             return
         }
@@ -32,7 +32,7 @@ final class BenchViews {
             : try loadDataset(at: data, split: .train, limit: 4096)
         let augmentation = AugmentationConfig.simclr(outputSize: imageSize)
         let sampler = try DistributedSampler(datasetCount: images.count, worldSize: world, rank: rank,
-                                             batchSize: perRank / 2 * world, shuffle: true, seed: 1)
+                                             batchSize: imagesPerRank * world, shuffle: true, seed: 1)
         // The cost of one view: a loader without threads builds a few batches in this thread.
         let probe = try BatchLoader(images: images, sampler: sampler, augmentation: augmentation, views: 2, seed: 1, workers: 0)
         probe.start(epoch: 0)

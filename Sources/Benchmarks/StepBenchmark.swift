@@ -27,7 +27,8 @@ public final class StepBenchmark {
     private let group: (any ProcessGroup)?
 
     public var isLeader: Bool { dataParallel.rank == 0 }
-    public var perRank: Int { settings.batchSize / dataParallel.size }
+    /// Images per rank per step (each gives two views).
+    public var imagesPerRank: Int { settings.batchSize / dataParallel.size }
 
     /// Under MPI (`communicator`), every rank must run the same bench: the data-parallel step is built through
     /// the ranks' configuration check, as training's. `threads`: the kernel threads in use.
@@ -57,7 +58,7 @@ public final class StepBenchmark {
         }
         let world = dataParallel.size, rank = dataParallel.rank
         limits = (settings.roofline && rank == 0) ? MachineLimits.measure(threads: threads) : nil
-        views = try BenchViews(settings: settings, perRank: settings.batchSize / world, rank: rank, world: world)
+        views = try BenchViews(settings: settings, imagesPerRank: settings.batchSize / world, rank: rank, world: world)
         let tail = DataParallelStep(model: model, optimizer: SGD(momentum: 0.9, weightDecay: 1e-6, segments: parameterSegments(of: model)),
                                     dataParallel: dataParallel)
         step = ContrastiveStep(tail: tail, loss: InfoNCELoss(config: InfoNCEConfig(temperature: PretrainSettings().temperature)),
@@ -69,19 +70,19 @@ public final class StepBenchmark {
         var lines: [String] = []
         let p = settings.dataParallel
         if distributed {
-            lines.append("distributed: \(dataParallel.size) ranks, \(perRank) images per rank, sync BN \(p.syncBatchNorm), "
+            lines.append("distributed: \(dataParallel.size) ranks, \(imagesPerRank) images (\(2 * imagesPerRank) views) per rank, sync BN \(p.syncBatchNorm), "
                          + "buckets \(Double(p.bucketBytes) / (1024 * 1024)) MB, overlap \(p.overlap)")
             if let line = dataParallel.compressionSummary { lines.append(line) }
         }
         lines += limits?.lines ?? []
         lines.append("model: \(settings.model.describe) head=\(settings.model.headDims.map(String.init).joined(separator: ",")) "
                      + "params=\(model.registry.parameterCount)")
-        lines.append("batch \(settings.batchSize) x \(settings.imageSize)px, threads \(threads), precision \(settings.precision.rawValue), "
+        lines.append("batch \(settings.batchSize) images = \(settings.views) views of \(settings.imageSize)px, threads \(threads), precision \(settings.precision.rawValue), "
                      + "convolutions \(settings.convAlgorithm.rawValue), warm-up \(settings.warmup), timed steps \(settings.steps)")
         if let d = views.description { lines.append(d) }
         if let m = settings.multiCrop {
-            lines.append("multi-crop: \(perRank / 2) images per rank x (2 global views + \(m.count) small crops of \(m.size) px); "
-                         + "img/s counts the global views")
+            lines.append("multi-crop: \(imagesPerRank) images per rank x (2 global views + \(m.count) small crops of \(m.size) px); "
+                         + "views/s counts the global views")
         }
         return lines
     }
@@ -152,7 +153,8 @@ public final class StepBenchmark {
         let flops = step.lastTrainingStepFLOPs
         let stepFLOPs = (flops.convolution + flops.head) * world
         var report = BenchReport()
-        (report.imagesPerSecond, report.msPerStep) = (r(Double(settings.batchSize) / median), r(median * 1000))
+        (report.imagesPerSecond, report.viewsPerSecond) = (r(Double(settings.batchSize) / median), r(Double(settings.views) / median))
+        report.msPerStep = r(median * 1000)
         (report.gflopsPerSecond, report.gflopPerStep) = (r(stepFLOPs / median / 1e9), r(stepFLOPs / 1e9))
         (report.msCompute, report.msCommWait) = (r(mean(\.computeSeconds) * 1000), r(mean(\.communicationWaitSeconds) * 1000))
         (report.msGradComm, report.msDataWait) = (r(mean(\.gradientCommunicationSeconds) * 1000), r(dataWait * 1000))
@@ -179,7 +181,7 @@ public final class StepBenchmark {
                                                                         settings.imageSize, threads)
         (report.precision, report.blasCore, report.convolutions) = (settings.precision.rawValue, BLAS.coreName,
                                                                     ConvolutionLibrary.description)
-        (report.worldSize, report.perRankBatch) = (dataParallel.size, perRank)
+        (report.worldSize, report.perRankBatch) = (dataParallel.size, imagesPerRank)
         (report.smallCrops, report.smallCropSize) = (settings.multiCrop?.count ?? 0, settings.multiCrop?.size ?? 0)
         report.convAlgorithm = settings.convAlgorithm.rawValue
         report.winograd = model.namedConvolutions.contains { conv in

@@ -18,19 +18,20 @@ struct BenchCommand: ParsableCommand {
         vdpbf16ps for bf16), and from both threads x clock x FMAs per cycle x FLOPs per FMA; then large matrix \
         products (oneDNN fp32 and bf16, OpenBLAS sgemm) as a share of it. Each kind of work, and each convolution \
         pass (forward, backward-data, backward-weights), is reported as time, GFLOP/s and the fraction of the peak \
-        of the step's precision. With --data the steps train on augmented views from the loader, and the report \
+        of the step's precision. --batch-size counts images as pretrain does: each gives two views, so img/s \
+        is images per second as pretraining reports it and views/s, twice that, the views the network ran. With --data the steps train on augmented views from the loader, and the report \
         adds the augmentation cost per view and the time the step waited for data.
 
         Examples:
-          simclr bench --batch-size 128 --threads 2
+          simclr bench --batch-size 64 --threads 2
           simclr bench --precision bf16 --json
           simclr bench --data data/cifar-10-batches-bin --workers 2
-          mpirun -np 2 simclr bench --distributed --batch-size 128 --threads 1
-          simclr bench --small-crops 6 --batch-size 128   # 2 global + 6 small views
+          mpirun -np 2 simclr bench --distributed --batch-size 64 --threads 1
+          simclr bench --small-crops 6 --batch-size 64    # 2 global + 6 small views
           simclr bench --conv-algorithm direct            # no Winograd in any pass
         """)
 
-    @Option(help: "Images per step (views: both views of batch-size/2 images).") var batchSize = BenchSettings().batchSize
+    @Option(help: "Images per step, as in pretrain: each image gives two views, so the network runs twice as many views.") var batchSize = BenchSettings().batchSize
     @Option(help: "Image side in pixels.") var imageSize = BenchSettings().imageSize
     @Option(help: "resnet18, resnet34 or resnet50.") var arch: Architecture = BenchSettings().model.arch
     @Option(help: "Stem: cifar (3x3 conv) or imagenet (7x7 conv + max pool).") var stem: Stem = BenchSettings().model.stem
@@ -47,7 +48,7 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Loader threads with --data.") var workers = BenchSettings().workers
     @Flag(help: "Skip measuring the machine's peak and roofline.") var noRoofline = false
     @Flag(help: "Print one JSON object instead of a table.") var json = false
-    @Flag(help: "Data-parallel step over the MPI ranks (run under mpirun); --batch-size is then the global batch.")
+    @Flag(help: "Data-parallel step over the MPI ranks (run under mpirun); --batch-size is then the global batch of images.")
     var distributed = false
     @Option(help: "Gradient bucket size in MB (--distributed).") var bucketMb = Double(DataParallelSettings().bucketBytes) / (1024 * 1024)
     @Flag(help: "Reduce gradients after backward instead of overlapping (--distributed).") var noOverlap = false

@@ -4,6 +4,7 @@ import Evaluation
 import Foundation
 import Kernels
 import NeuralNet
+import Training
 
 /// `simclr embed`: features of every image of a split, for probes, t-SNE and other tools.
 struct EmbedCommand: ParsableCommand {
@@ -97,9 +98,16 @@ struct EmbedCommand: ParsableCommand {
             let n = data.count
             log("embedding \(n) images (\(data.height)x\(data.width)) of \(dataOptions.describe()), split \(split.rawValue): "
                 + "\(features.rawValue) features, \(embedding.dim)-d, batch \(batchSize), \(threadCount) threads")
-            let progress = EmbedProgress(total: n, log: log)
-            let output = try embedding.embed(data, with: model) { progress.update(done: $0) }
-            progress.finish()
+            // On stderr: stdout is for what the command wrote. Lines: one per tenth of the images.
+            let progress = ProgressReporter(total: n, logEvery: max(1, n / 10), unit: "embedded", startingAfter: 0,
+                                         to: .standardError)
+            let start = Date()
+            let output = try embedding.embed(data, with: model) {
+                progress.update(step: $0, fields: String(format: "images, %.1f img/s", Double($0) / Date().timeIntervalSince(start)))
+            }
+            progress.finishLine()
+            let elapsed = Date().timeIntervalSince(start)
+            log(String(format: "embedded %d images in %.1f s (%.1f img/s)", n, elapsed, Double(n) / max(elapsed, 1e-9)))
             let outPath = DataSelection.expand(out)
             try NumpyFile.write(floats: output.array, shape: [n, embedding.dim], to: URL(fileURLWithPath: outPath))
             print("wrote \(outPath): \(n) x \(embedding.dim) float32 (\(features.rawValue) features, \(split.rawValue) split)")
@@ -111,42 +119,5 @@ struct EmbedCommand: ParsableCommand {
         } catch {
             throw SettingFlags.renamed(error)
         }
-    }
-}
-
-/// Progress on stderr: a line rewritten in place on a terminal, otherwise a line every 10 seconds;
-/// silent for runs under two seconds.
-private final class EmbedProgress {
-    let total: Int
-    let log: (String) -> Void
-    let start = Date()
-    var lastReport = Date()
-    let terminal = isatty(STDERR_FILENO) != 0
-    var wroteInPlace = false
-
-    init(total: Int, log: @escaping (String) -> Void) {
-        self.total = total
-        self.log = log
-    }
-
-    func update(done: Int) {
-        let now = Date(), elapsed = now.timeIntervalSince(start)
-        guard elapsed >= 2, now.timeIntervalSince(lastReport) >= (terminal ? 0.5 : 10) else { return }
-        lastReport = now
-        let rate = Double(done) / elapsed
-        let eta = rate > 0 ? Double(total - done) / rate : 0
-        let line = String(format: "embedded %d/%d images, %.1f img/s, ETA %.0f s", done, total, rate, eta)
-        if terminal {
-            FileHandle.standardError.write(Data(("\r" + line + "\u{1B}[K").utf8))
-            wroteInPlace = true
-        } else {
-            log(line)
-        }
-    }
-
-    func finish() {
-        if wroteInPlace { FileHandle.standardError.write(Data("\n".utf8)) }
-        let elapsed = Date().timeIntervalSince(start)
-        log(String(format: "embedded %d images in %.1f s (%.1f img/s)", total, elapsed, Double(total) / max(elapsed, 1e-9)))
     }
 }

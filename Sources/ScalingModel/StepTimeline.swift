@@ -20,7 +20,7 @@ public struct StepTimeline: Codable, Equatable, Sendable {
         public var width: Double
         public var headDims: [Int]
         public var precision: String
-        /// Views per rank per step (`simclr bench --batch-size` / ranks: both views of half as many images).
+        /// Images per rank per step (`simclr bench --batch-size` / ranks; each gives two views).
         public var perRankBatch: Int
         public var imageSize: Int
         public var smallCrops: Int

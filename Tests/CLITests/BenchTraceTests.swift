@@ -12,7 +12,7 @@ final class BenchTraceTests: XCTestCase {
         let steps = 2
         let run = try ProcessHarness.mpirun(np: 2, [try simclrExecutable().path, "bench", "--distributed", "--trace", file.path,
                                                     "--steps", String(steps), "--warmup", "1", "--no-roofline", "--width", "0.125",
-                                                    "--proj-dims", "32,16", "--batch-size", "8", "--image-size", "16",
+                                                    "--proj-dims", "32,16", "--batch-size", "4", "--image-size", "16",
                                                     "--threads", "1"])
         XCTAssertEqual(run.status, 0, run.output)
         let object = try JSONSerialization.jsonObject(with: Data(contentsOf: file)) as? [String: Any]
@@ -50,7 +50,7 @@ final class BenchTraceTests: XCTestCase {
                 gradientBytesPerStep.append(buckets.compactMap(args).reduce(0, +))
             }
             let gathers = spans.filter { $0["tid"] as? Int == compute && name($0) == "gather" }
-            XCTAssertTrue(gathers.allSatisfy { args($0) == 4 }, "rows per rank: 8 views over 2 ranks")
+            XCTAssertTrue(gathers.allSatisfy { args($0) == 4 }, "rows per rank: 4 images (8 views) over 2 ranks")
         }
         // The same gradient bytes cross in every step on every rank.
         XCTAssertEqual(gradientBytesPerStep.count, 2 * steps)

@@ -21,7 +21,7 @@ final class ThreadDefaultTests: XCTestCase {
     func testToolDefaultsToTheBoundCores() throws {
         guard let taskset = ProcessHarness.which("taskset") else { throw XCTSkip("taskset is not installed") }
         let tool = try simclrExecutable().path
-        let bench = [tool, "bench", "--width", "0.0625", "--batch-size", "4", "--steps", "1", "--warmup", "0",
+        let bench = [tool, "bench", "--width", "0.0625", "--batch-size", "2", "--steps", "1", "--warmup", "0",
                      "--no-roofline", "--json"]
         let bound = try ProcessHarness.run([taskset, "-c", "0"] + bench)
         XCTAssertEqual(bound.status, 0, bound.output)

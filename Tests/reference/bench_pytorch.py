@@ -1,21 +1,23 @@
 #!/usr/bin/env python3
 """PyTorch CPU fp32 throughput of one SimCLR training step, the reference for `simclr bench`.
 
-    python Tests/reference/bench_pytorch.py [--batch 128] [--size 32] [--threads 2] [--warmup 3]
+    python Tests/reference/bench_pytorch.py [--batch 64] [--size 32] [--threads 2] [--warmup 3]
                                             [--steps 10] [--stem cifar] [--arch resnet18] [--channels-last]
                                             [--bf16] [--json]
 
 One step, identical to what the Swift `simclr bench` does:
-  * one batch of B images [B, 3, size, size] (random, fixed) through ResNet-18 (torchvision, CIFAR stem
+  * B images per step as `simclr bench --batch-size B` counts them: their 2B views [2B, 3, size, size]
+    (random, fixed) through ResNet-18 (torchvision, CIFAR stem
     conv3x3 s1 p1 + no maxpool by default; --arch resnet34/resnet50 for those) and the projection head
     Linear(F,512)-ReLU-Linear(512,256), F the backbone's feature width (512; 2048 for ResNet-50), as
     `simclr bench --arch` builds it;
-  * InfoNCE over the B rows: rows [0, B/2) are view 1 and [B/2, B) view 2; cosine similarity / tau
-    (tau 0.07), diagonal masked out, the positive of row i is (i + B/2) mod B,
+  * InfoNCE over the 2B rows: rows [0, B) are view 1 and [B, 2B) view 2; cosine similarity / tau
+    (tau 0.07), diagonal masked out, the positive of row i is (i + B) mod 2B,
     loss = mean_i( -sim[i, pos(i)] + logsumexp_j sim[i, j] );
   * backward; SGD(lr 0.1, momentum 0.9) step.
 Warm-up steps are not timed; then each of --steps steps is timed; prints the median ms/step and
-img/s = B / median (B images per step). --json prints a single JSON line instead.
+img/s = B / median (images, as pretraining counts them) and views/s = 2B / median. --json prints a
+single JSON line instead.
 """
 import argparse
 import json
@@ -52,7 +54,7 @@ def info_nce(z, tau):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--batch", type=int, default=128, help="B images per step (even)")
+    ap.add_argument("--batch", type=int, default=64, help="B images per step (2B views)")
     ap.add_argument("--size", type=int, default=32, help="image side in pixels")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--warmup", type=int, default=3)
@@ -64,12 +66,12 @@ def main():
     ap.add_argument("--bf16", action="store_true", help="bf16 autocast (not the fp32 reference)")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
-    assert args.batch % 2 == 0 and args.batch >= 2
+    assert args.batch >= 1
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     model = build_model(args.stem, args.arch).train()
-    x = torch.rand(args.batch, 3, args.size, args.size)
+    x = torch.rand(2 * args.batch, 3, args.size, args.size)
     if args.channels_last:
         model = model.to(memory_format=torch.channels_last)
         x = x.contiguous(memory_format=torch.channels_last)
@@ -101,17 +103,18 @@ def main():
         "ms_per_step_min": round(min(times) * 1e3, 2),
         "ms_per_step_max": round(max(times) * 1e3, 2),
         "img_per_s": round(args.batch / med, 2),
+        "views_per_s": round(2 * args.batch / med, 2),
         "last_loss": round(loss, 5), "cpu": platform.processor() or platform.machine(),
     }
     if args.json:
         print(json.dumps(res))
     else:
         print(f"PyTorch {res['torch']}, {res['threads']} threads, {args.arch} {args.stem} stem + head, "
-              f"B={args.batch}, {args.size}px, fp32{' bf16-autocast' if args.bf16 else ''}"
+              f"B={args.batch} images ({2 * args.batch} views), {args.size}px, fp32{' bf16-autocast' if args.bf16 else ''}"
               f"{', channels_last' if args.channels_last else ''}")
         print(f"median {res['ms_per_step_median']:.1f} ms/step (min {res['ms_per_step_min']:.1f}, "
               f"max {res['ms_per_step_max']:.1f}) over {args.steps} steps after {args.warmup} warm-up"
-              f" -> {res['img_per_s']:.1f} img/s; last loss {res['last_loss']:.4f}")
+              f" -> {res['img_per_s']:.1f} img/s ({res['views_per_s']:.1f} views/s); last loss {res['last_loss']:.4f}")
 
 
 if __name__ == "__main__":
