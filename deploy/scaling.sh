@@ -41,7 +41,7 @@ while (($#)); do
         --modes) modes=$2; shift 2 ;;
         --rounds) rounds=$2; shift 2 ;;
         --out) out=$2; shift 2 ;;
-        -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
         *) echo "scaling: unknown option $1" >&2; exit 2 ;;
     esac
 done
