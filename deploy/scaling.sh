@@ -19,7 +19,8 @@
 # Rounds: each round runs every link's modes, compressions and rank counts once (and the ceiling), in turn, so
 # slow drifts of the machine spread over all of them; the tables give medians over the rounds.
 # Per step, bench reports compute time, time blocked in communication that overlap did not hide, and the
-# gradient all-reduce time on the communication thread; hidden = 1 - blocked / all-reduce.
+# gradient all-reduce time on the communication thread; hidden = 1 - blocked / all-reduce; payload = the
+# gradient bytes per step each rank hands to collectives (MB; bf16 halves it, PowerSGD sends P and Q).
 # One rank per core with one BLAS thread each: on a 2-core machine only W <= 2 measures real scaling.
 # --compression runs every link and mode once per gradient compression (bench --grad-compression; PowerSGD at
 # rank 4 from the first step); the CSV and the table name it. bench also reports, per step, what overlap costs
@@ -41,7 +42,7 @@ while (($#)); do
         --modes) modes=$2; shift 2 ;;
         --rounds) rounds=$2; shift 2 ;;
         --out) out=$2; shift 2 ;;
-        -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
         *) echo "scaling: unknown option $1" >&2; exit 2 ;;
     esac
 done
@@ -54,7 +55,7 @@ simclr="$repo/.build/release/simclr"
 [[ -x $simclr ]] || (cd "$repo" && swift build -c release --product simclr >/dev/null)
 mkdir -p "$out"
 runs="$out/runs.csv" ceiling_csv="$out/ceiling.csv"
-columns="link,compression,mode,ranks,global_batch,per_rank_batch,img_per_s,ms_per_step,ms_compute,ms_comm_wait,ms_grad_comm,hidden_fraction,compute_slowdown,ms_compute_no_overlap,ms_per_step_no_overlap"
+columns="link,compression,mode,ranks,global_batch,per_rank_batch,img_per_s,ms_per_step,ms_compute,ms_comm_wait,ms_grad_comm,hidden_fraction,compute_slowdown,ms_compute_no_overlap,ms_per_step_no_overlap,grad_payload_mb"
 echo "round,$columns" > "$runs"
 echo "round,processes,per_process_img_per_s,alone_img_per_s,ceiling" > "$ceiling_csv"
 
@@ -117,7 +118,7 @@ for link in $links; do
             if [[ -z $json ]]; then echo "scaling: $link $compression $mode W=$w failed; skipped" >&2; continue; fi
             wait_ms=$(field "$json" ms_comm_wait) comm_ms=$(field "$json" ms_grad_comm)
             hidden=$(awk -v a="$wait_ms" -v c="$comm_ms" 'BEGIN { if (c > 0) { h = 1 - a / c; if (h < 0) h = 0; printf "%.2f", h } else print "" }')
-            echo "$round,$link,$compression,$mode,$w,$batch,$((batch / w)),$(field "$json" img_per_s),$(field "$json" ms_per_step),$(field "$json" ms_compute),$wait_ms,$comm_ms,$hidden,$(field "$json" compute_slowdown_ratio),$(field "$json" ms_compute_no_overlap),$(field "$json" ms_per_step_no_overlap)" >> "$runs"
+            echo "$round,$link,$compression,$mode,$w,$batch,$((batch / w)),$(field "$json" img_per_s),$(field "$json" ms_per_step),$(field "$json" ms_compute),$wait_ms,$comm_ms,$hidden,$(field "$json" compute_slowdown_ratio),$(field "$json" ms_compute_no_overlap),$(field "$json" ms_per_step_no_overlap),$(field "$json" grad_payload_mb)" >> "$runs"
             echo "scaling: round $round $link $compression $mode W=$w batch=$batch: $(field "$json" img_per_s) img/s, step $(field "$json" ms_per_step) ms" >&2
         done
     done
@@ -158,15 +159,15 @@ awk -F, -v columns="$columns" -v ceilings="$ceiling_csv" '
             ceil = (id[4] == 1) ? "1.000" : median(values["ceiling", id[4]])
             of_ceiling = (eff != "" && ceil + 0 > 0) ? sprintf("%.3f", eff / ceil) : ""
             line = id[1] "," id[2] "," id[3] "," id[4]
-            for (c = 6; c <= 16; c++) line = line "," median(values[key, c])
+            for (c = 6; c <= 17; c++) line = line "," median(values[key, c])
             print line "," ceil "," eff "," of_ceiling "," count_of[key]
         }
     }' "$runs" > "$out/scaling.csv"
 
 {
-    echo "| link | compression | mode | ranks | global batch | img/s | ms/step | compute ms | comm wait ms | all-reduce ms | hidden | compute slowdown | ceiling | efficiency | of ceiling |"
-    echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
-    tail -n +2 "$out/scaling.csv" | awk -F, '{ printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5, $7, $8, $9, $10, $11, $12, $13, $16, $17, $18 }'
+    echo "| link | compression | mode | ranks | global batch | img/s | ms/step | compute ms | comm wait ms | all-reduce ms | hidden | compute slowdown | payload MB | ceiling | efficiency | of ceiling |"
+    echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+    tail -n +2 "$out/scaling.csv" | awk -F, '{ printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5, $7, $8, $9, $10, $11, $12, $13, $16, $17, $18, $19 }'
     echo
     echo "Medians of $rounds round(s); ceiling: W pinned single-process benches at once / W x one alone (OUT/ceiling.csv)."
 } > "$out/scaling.md"
