@@ -40,7 +40,7 @@ let package = Package(
         .target(name: "Kernels", dependencies: ["CBLAS", "CKernels"], swiftSettings: fastMath),
         // PNG and JPEG decoding over the system's libpng and libjpeg-turbo (error handling needs C's setjmp).
         .target(name: "ImageCodecs", linkerSettings: [.linkedLibrary("png16"), .linkedLibrary("jpeg")]),
-        .target(name: "NeuralNet", dependencies: ["Kernels"], swiftSettings: fastMath),
+        .target(name: "NeuralNet", dependencies: ["Kernels", "Tracing"], swiftSettings: fastMath),
         .target(name: "Optimizers", dependencies: ["Kernels"], swiftSettings: fastMath),
         .target(name: "Contrastive", dependencies: ["Kernels"], swiftSettings: fastMath),
         .target(name: "Datasets", dependencies: ["Kernels", "ImageCodecs"], swiftSettings: fastMath),
@@ -106,7 +106,7 @@ let package = Package(
                                                         "Classification", "Studies", "NeuralNet", "Datasets", "Kernels",
                                                         "Optimizers", "Cluster", "Contrastive", "TestSupport", "RunFiles",
                                                         "Reports"]),
-        .testTarget(name: "ClusterTests", dependencies: ["Cluster", "Kernels", "TestSupport"]),
+        .testTarget(name: "ClusterTests", dependencies: ["Cluster", "Kernels", "TestSupport", "Tracing"]),
         .testTarget(name: "TracingTests", dependencies: ["Tracing"]),
         .testTarget(name: "ScalingModelTests", dependencies: ["ScalingModel", "Tracing"]),
         .testTarget(name: "CLITests", dependencies: ["Commands", "Datasets", "NeuralNet", "Kernels", "Pretraining", "TestSupport"]),

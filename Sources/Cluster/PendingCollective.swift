@@ -15,6 +15,8 @@ public final class PendingCollective {
     private var request: MPI_Request?
     private var done: Bool
     private let rank: Int
+    /// Runs once, on the thread that sees the collective finished (`TracedGroup` closes its span there).
+    private var completionObserver: (() -> Void)?
 
     /// An MPI request to test.
     init(request: MPI_Request?, call: String, count: Int, rank: Int) {
@@ -34,7 +36,16 @@ public final class PendingCollective {
         var flag: Int32 = 0
         try checkMPI(MPI_Test(&request, &flag, cmpi_status_ignore()), call, rank: rank)
         done = flag != 0
+        if done, let observer = completionObserver {
+            completionObserver = nil
+            observer()
+        }
         return done
+    }
+
+    /// Calls `observer` when `isComplete()` first returns true (now, if the collective already finished).
+    func whenComplete(_ observer: @escaping () -> Void) {
+        if done { observer() } else { completionObserver = observer }
     }
 }
 

@@ -1,5 +1,6 @@
 import Foundation
 import Kernels
+import Tracing
 
 /// What the compute thread and the communication thread of a `GradientBucketReducer` share.
 /// Every mutable field is guarded by `condition`'s lock. Arrays are sized once and updated in place.
@@ -13,6 +14,8 @@ final class ReducerState: @unchecked Sendable {
     /// The overlap thread's chunked transport, or the synchronous one (nil: that one is `direct`).
     let pipelined: PipelinedTransport?
     private let direct: DirectTransport
+    /// The communicator when it records a trace: each bucket's reduction becomes a span `bucket <k>` on its row.
+    private let traced: TracedGroup?
 
     private let condition = NSCondition()
     private var readyCount: [Int]
@@ -39,6 +42,7 @@ final class ReducerState: @unchecked Sendable {
         self.codec = codec
         self.pipelined = pipelined
         direct = DirectTransport(group: communicator)
+        traced = communicator as? TracedGroup
         readyCount = [Int](repeating: 0, count: spans.count)
         complete = [Bool](repeating: false, count: spans.count)
         records = spans.indices.map { BucketRecord(index: $0, elements: spans[$0].count) }
@@ -168,12 +172,14 @@ final class ReducerState: @unchecked Sendable {
     private func reduce(bucket k: Int, transport: GradientTransport) throws -> BucketRecord.Transfer {
         let span = spans[k]
         let before = transport.payloadBytes
-        let start = monotonicSeconds()
+        let start = monotonicSeconds(), traceStart = traced != nil ? traceClock() : 0
         try codec.reduce(bucket: k, span: span, gradients: base, transport: transport)
         if let divisor {
             let p = base + span.lowerBound
             for i in 0..<span.count { p[i] /= divisor }
         }
+        traced?.recordSpan(StepSpans.bucketPrefix + String(k), from: traceStart, to: traceClock(),
+                           argument: Int64(transport.payloadBytes - before))
         return BucketRecord.Transfer(startSeconds: start - stepStart, endSeconds: monotonicSeconds() - stepStart,
                                      payloadBytes: transport.payloadBytes - before)
     }

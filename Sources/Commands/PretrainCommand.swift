@@ -86,6 +86,7 @@ struct PretrainCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Labelled train / test images the kNN monitor uses.", valueName: "train,test"))
     var knnSamples = KNNSampleCounts(train: 5000, test: 1000)
     @OptionGroup var distributed: DistributedOptions
+    @OptionGroup var trace: TraceOptions
     /// Stops after this step as an interruption would (checkpoint, no final model), for resume tests.
     @Option(help: .hidden) var testingHaltAfter: Int?
 
@@ -156,7 +157,7 @@ struct PretrainCommand: ParsableCommand {
                                      workers: runtime.workers, prefetch: runtime.prefetch,
                                      initialWeights: initWeights.map { URL(fileURLWithPath: $0) }, runInfo: context.info,
                                      distributed: distributed.options(communicator), knnMonitor: monitor,
-                                     dataSource: data.source(split: .train, pretraining: true))
+                                     dataSource: data.source(split: .train, pretraining: true), trace: trace.request)
         trainer.writesTensorBoard = tensorBoard.enabled
         trainer.overwritesExistingRun = overwrite
         if method == .moco {

@@ -1,4 +1,5 @@
 import Kernels
+import Tracing
 
 /// The first layers of the network: `cifar` for 32 px images (3x3 conv, no pooling), `imagenet`
 /// for larger images (torchvision's default 7x7 stride-2 conv + 3x3 stride-2 max pool).
@@ -100,6 +101,16 @@ public final class BasicBlock: ResidualBlock {
     }
 }
 
+/// The labels of a step trace's per-layer spans besides the blocks' ("layer1.0", ...).
+public enum LayerSpans {
+    /// The first convolution, its BatchNorm (and the max pool of the imagenet stem).
+    public static let stem = "stem"
+    /// The global average pool.
+    public static let pool = "pool"
+    /// The MLP head (`fc`).
+    public static let head = "head"
+}
+
 /// torchvision's ResNet-18/34/50 (structure, state_dict names and init) with an optional MLP head named `fc`.
 public final class ResNet {
     public let config: ResNetConfig
@@ -109,6 +120,8 @@ public final class ResNet {
     let pool = GlobalAveragePool()
     let headLinears: [Linear]
     let headReLUs: [VectorReLU]
+    /// The blocks' state_dict prefixes ("layer1.0", ...): the labels of their spans in a step trace.
+    let blockNames: [String]
 
     /// Tests ask for the gradient with respect to the input images.
     public var computesInputGradient = false { didSet { conv1.computesInputGradient = computesInputGradient } }
@@ -136,6 +149,7 @@ public final class ResNet {
         bn1 = BatchNorm(r, "bn1", channels: ch[0])
         var blocks: [any ResidualBlock] = []
         var inC = ch[0]
+        blockNames = (0..<4).flatMap { stage in (0..<config.arch.blocksPerStage[stage]).map { "layer\(stage + 1).\($0)" } }
         for stage in 0..<4 {
             blocks += r.scope("layer\(stage + 1)") {
                 (0..<config.arch.blocksPerStage[stage]).map { i -> any ResidualBlock in
@@ -209,18 +223,24 @@ public final class ResNet {
         precondition(images.shape.count == 4 && images.shape[1] == 3, "images must be [N, 3, H, W], got \(images.shape)")
         // The stem's output feeds a convolution directly only without the max pool.
         let stemCopy = precision == .bf16 && maxPool == nil
-        var m = StepProfile.measure(.conv) { conv1.forward(images: images) }
-        m = StepProfile.measure(.batchNorm) { bn1.forward(m, relu: true, bf16Copy: stemCopy) }
-        if let mp = maxPool { m = StepProfile.measure(.other) { mp.forward(m) } }
-        for b in blocks { m = b.forward(m) }
-        features = StepProfile.measure(.other) { pool.forward(m) }
-        guard throughHead else { return features }
-        var v = features
-        for (i, lin) in headLinears.enumerated() {
-            v = StepProfile.measure(.other) { lin.forward(v) }
-            if i < headReLUs.count { v = StepProfile.measure(.other) { headReLUs[i].forward(v) } }
+        // Each layer group is a span of a step trace (one nil check when no trace is recorded).
+        var m = StepTrace.measure(LayerSpans.stem) { () -> FeatureMap in
+            var m = StepProfile.measure(.conv) { conv1.forward(images: images) }
+            m = StepProfile.measure(.batchNorm) { bn1.forward(m, relu: true, bf16Copy: stemCopy) }
+            if let mp = maxPool { m = StepProfile.measure(.other) { mp.forward(m) } }
+            return m
         }
-        return v
+        for (b, name) in zip(blocks, blockNames) { m = StepTrace.measure(name) { b.forward(m) } }
+        features = StepTrace.measure(LayerSpans.pool) { StepProfile.measure(.other) { pool.forward(m) } }
+        guard throughHead else { return features }
+        return StepTrace.measure(LayerSpans.head) { () -> Tensor in
+            var v = features
+            for (i, lin) in headLinears.enumerated() {
+                v = StepProfile.measure(.other) { lin.forward(v) }
+                if i < headReLUs.count { v = StepProfile.measure(.other) { headReLUs[i].forward(v) } }
+            }
+            return v
+        }
     }
 
     /// Backpropagates `gradOutput` (the gradient of the loss with respect to the last forward's
@@ -229,18 +249,25 @@ public final class ResNet {
     public func backward(_ gradOutput: Tensor, throughHead: Bool = true) {
         var g = gradOutput
         if throughHead && !headLinears.isEmpty {
-            for i in stride(from: headLinears.count - 1, through: 0, by: -1) {
-                if i < headReLUs.count { g = StepProfile.measure(.other) { headReLUs[i].backward(g) } }
-                g = StepProfile.measure(.other) { headLinears[i].backward(g)! }
+            g = StepTrace.measure(LayerSpans.head) { () -> Tensor in
+                var g = g
+                for i in stride(from: headLinears.count - 1, through: 0, by: -1) {
+                    if i < headReLUs.count { g = StepProfile.measure(.other) { headReLUs[i].backward(g) } }
+                    g = StepProfile.measure(.other) { headLinears[i].backward(g)! }
+                }
+                return g
             }
         }
-        var m = StepProfile.measure(.other) { pool.backward(g) }
-        for b in blocks.reversed() {
-            m = b.backward(m)
+        var m = StepTrace.measure(LayerSpans.pool) { StepProfile.measure(.other) { pool.backward(g) } }
+        for (b, name) in zip(blocks, blockNames).reversed() {
+            m = StepTrace.measure(name) { b.backward(m) }
         }
-        if let mp = maxPool { m = StepProfile.measure(.other) { mp.backward(m) } }
-        m = StepProfile.measure(.batchNorm) { bn1.backward(m).input }
-        let dx = StepProfile.measure(.conv) { conv1.backwardToImages(m) }
+        let dx = StepTrace.measure(LayerSpans.stem) { () -> Tensor? in
+            var m = m
+            if let mp = maxPool { m = StepProfile.measure(.other) { mp.backward(m) } }
+            m = StepProfile.measure(.batchNorm) { bn1.backward(m).input }
+            return StepProfile.measure(.conv) { conv1.backwardToImages(m) }
+        }
         if let dx { inputGradient = dx }
     }
 

@@ -38,16 +38,16 @@ public final class Pretrainer: TrainerFront {
     public init(settings: PretrainSettings, dataset: LabeledImages, runDirectory: URL, workers: Int = 2,
                 prefetch: Int = 2, initialWeights: URL? = nil, runInfo: [String: String] = [:],
                 distributed: DataParallelOptions? = nil, knnMonitor: KNNMonitor? = nil, dataSource: String = "in memory",
-                log: @escaping (String) -> Void = { print($0) }) throws {
+                trace: StepTraceRequest? = nil, log: @escaping (String) -> Void = { print($0) }) throws {
         guard settings.temperature > 0 else { throw SettingsError("`temperature` must be positive") }
         if let why = settings.moco?.refusal(globalBatch: settings.batchSize) { throw SettingsError(why) }
         if settings.moco != nil, settings.multiCrop != nil {
-            // The wording names the tool's flags: callers (and a test) know this refusal by it.
-            throw SettingsError("--small-crops works with --method simclr only (MoCo with multi-crop is not built)")
+            throw SettingsError("`multiCrop` works with the SimCLR method only (MoCo with multi-crop is not built)")
         }
         var options = TrainerOptions()
         (options.workers, options.prefetch, options.runInfo, options.distributed, options.log) = (workers, prefetch, runInfo,
                                                                                                   distributed, log)
+        options.trace = trace
         options.initialWeights = initialWeights.map {
             InitialWeights(url: $0, setting: "initialWeights", note: "initialized from \($0.path)")
         }

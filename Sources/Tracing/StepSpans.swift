@@ -1,9 +1,11 @@
 /// The labels the training step records (so traces read alike, and the step profile can find its events in
-/// them). Spans: `step`, `data`, `forward`, `gather`, `loss`, `gather backward`, `backward`,
-/// `wait for gradients`, `optimizer`, `step totals`; per layer the kinds of work (`conv`, `bn`, `other`);
-/// `syncbn <layer>` (argument: channels) around a BatchNorm layer's statistics reduction; instants
-/// `ready <parameter>` (argument: the parameter's index) when a gradient is final. On the communication row:
-/// `bucket <k>` (argument: bytes) and the collectives inside it.
+/// them). On the compute row: `step`, `data`, `forward`, `gather`, `loss`, `gather backward`, `backward`,
+/// `wait for gradients`, `optimizer`, `step totals`; inside `forward` and `backward` one span per layer group
+/// (`stem`, the blocks by their state_dict prefix `layer1.0` ..., `pool`, `head`), and inside those the
+/// collectives the layers run (SyncBN's statistics all-reduces). On the communication row: `bucket <k>`
+/// (argument: payload bytes) per gradient bucket, its non-blocking chunks on the rows `communication in
+/// flight n`. Labels the scaling model also reads but the step does not record yet: `syncbn <layer>`
+/// (argument: channels) and instants `ready <parameter>` (argument: the parameter's index).
 public enum StepSpans {
     public static let step = "step"
     public static let data = "data"

@@ -6,6 +6,7 @@ import Kernels
 import NeuralNet
 import Optimizers
 import RunFiles
+import Tracing
 
 /// How a run runs on this machine, beside its settings.
 public struct TrainerOptions {
@@ -17,6 +18,8 @@ public struct TrainerOptions {
     public var runInfo: [String: String] = [:]
     /// The ranks and data-parallel settings (nil: a world of one).
     public var distributed: DataParallelOptions?
+    /// Steps to record as a step timeline (nil: none).
+    public var trace: StepTraceRequest?
     /// Lines for the user (only rank 0's are printed).
     public var log: (String) -> Void = { print($0); fflush(stdout) }
 
@@ -100,6 +103,7 @@ public final class Trainer<Settings: TrainingSettings> {
     private let runInfo: [String: String]
     private var attachment: ReplicatedCheckpointAttachment?
     private var ran = false
+    private let traceRequest: StepTraceRequest?
 
     public var rank: Int { dataParallel.rank }
     public var worldSize: Int { dataParallel.size }
@@ -124,7 +128,10 @@ public final class Trainer<Settings: TrainingSettings> {
         guard data.images.height == data.images.width else {
             throw SettingsError("images are \(data.images.height)x\(data.images.width); square images expected")
         }
-        let distributed = options.distributed ?? DataParallelOptions()
+        var distributed = options.distributed ?? DataParallelOptions()
+        // Traced, the ranks' group records its collectives (the reducer's duplicate on the communication row).
+        if options.trace != nil { distributed.communicator = TracedGroup(distributed.communicator) }
+        traceRequest = options.trace
         let world = distributed.communicator.size, rank = distributed.communicator.rank
         guard settings.batchSize % world == 0 else {
             throw SettingsError("`batchSize` \(settings.batchSize) (the global batch) is not divisible by \(world) ranks")
@@ -185,6 +192,11 @@ public final class Trainer<Settings: TrainingSettings> {
         defer { runLock?.release() }
         var (position, metrics) = try begin(resume: resume)
         let progress = ProgressReporter(total: totalSteps, logEvery: settings.logEvery, silent: !isLeader)
+        let trace = traceRequest.map {
+            StepTraceRecorder(request: $0, steps: $0.recordedSteps(after: position.step, total: totalSteps),
+                              group: dataParallel.communicator)
+        }
+        defer { trace?.abandon() }
         stop.begin()
         defer { loader.shutdown() }
 
@@ -193,7 +205,8 @@ public final class Trainer<Settings: TrainingSettings> {
         var outcome: StopOutcome?
         loader.start(epoch: epoch, step: inEpoch)
         while position.step < totalSteps {
-            guard let batch = loader.next() else {
+            try trace?.beforeStep(position.step + 1)
+            guard let batch = StepTrace.measure(StepSpans.data, { loader.next() }) else {
                 epoch += 1
                 loader.start(epoch: epoch, step: 0)
                 continue
@@ -203,6 +216,7 @@ public final class Trainer<Settings: TrainingSettings> {
             let t0 = DispatchTime.now().uptimeNanoseconds
             let lr = schedule.learningRate(atStep: position.step)
             let totals = try step.run(method.math, batch, learningRate: lr, localStop: stop.wantsStop(afterStep: stepNumber))
+            let traceWritten = try trace?.afterStep(stepNumber)
             epoch = batch.epoch
             guard totals.loss.isFinite else {
                 // Every rank has the same (reduced) loss; rank 0 records it for a study that started the run.
@@ -221,6 +235,10 @@ public final class Trainer<Settings: TrainingSettings> {
             if !record.log.isEmpty {
                 progress.finishLine()  // keep the log lines off the progress bar
                 record.log.forEach(log)
+            }
+            if let traceWritten {
+                progress.finishLine()
+                log(traceWritten)
             }
             if let row = record.row { try metrics?.append(row) }
             progress.update(step: stepNumber, fields: record.progress)
@@ -243,6 +261,10 @@ public final class Trainer<Settings: TrainingSettings> {
                 log(outcome!.message)
                 break
             }
+        }
+        if let traceWritten = try trace?.finish() {
+            progress.finishLine()
+            log(traceWritten)
         }
         if outcome == nil {
             progress.finishLine()

@@ -4,7 +4,7 @@ import XCTest
 
 /// `simclr bench --distributed --trace FILE` writes one Chrome trace for all ranks that the viewers open: a process
 /// per rank, the compute row with the step's spans nested inside each step, and the communication thread's row
-/// with the gradient buckets' all-reduces, the same bytes in every step.
+/// with the gradient buckets, sent as non-blocking chunks (its in-flight rows), the same bytes in every step.
 final class BenchTraceTests: XCTestCase {
     func testTwoRanksWriteOneTraceWithComputeAndCommunicationRows() throws {
         let dir = try makeTemporaryDirectory(self)
@@ -29,6 +29,8 @@ final class BenchTraceTests: XCTestCase {
                 .map { ((($0["args"] as? [String: Any])?["name"] as? String) ?? "", $0["tid"] as? Int ?? -1) }) { a, _ in a }
             let compute = try XCTUnwrap(rows["compute"], "rank \(rank): no compute row in \(rows)")
             let communication = try XCTUnwrap(rows["communication"], "rank \(rank): no communication row in \(rows)")
+            let inFlight = rows.filter { $0.key.hasPrefix("communication in flight ") }.map(\.value)
+            XCTAssertFalse(inFlight.isEmpty, "rank \(rank): no in-flight row in \(rows)")
             let spans = mine.filter { $0["ph"] as? String == "X" }
             func interval(_ e: [String: Any]) -> (Double, Double) {
                 let ts = e["ts"] as? Double ?? 0
@@ -43,10 +45,16 @@ final class BenchTraceTests: XCTestCase {
                 for part in ["forward", "gather", "loss", "gather backward", "backward", "wait for gradients", "optimizer", "step totals"] {
                     XCTAssertEqual(inside.filter { $0 == part }.count, 1, "rank \(rank): '\(part)' once inside each step: \(inside)")
                 }
-                // Each bucket's all-reduce on the communication row runs between the step's start and its end.
-                let buckets = spans.filter { $0["tid"] as? Int == communication && name($0) == "allreduce"
-                    && interval($0).0 >= start && interval($0).1 <= end }
-                XCTAssertGreaterThan(buckets.count, 0, "rank \(rank): no bucket all-reduce inside a step")
+                // Each bucket's reduction on the communication row runs between the step's start and its end, as
+                // non-blocking chunks (the in-flight rows) that carry its bytes: tracing kept the pipelined path.
+                func within(_ e: [String: Any]) -> Bool { interval(e).0 >= start && interval(e).1 <= end }
+                let buckets = spans.filter { $0["tid"] as? Int == communication && name($0).hasPrefix("bucket ") && within($0) }
+                XCTAssertGreaterThan(buckets.count, 0, "rank \(rank): no bucket inside a step")
+                let chunks = spans.filter { inFlight.contains($0["tid"] as? Int ?? -1) && name($0) == "iallreduce" && within($0) }
+                XCTAssertEqual(chunks.compactMap(args).reduce(0, +), buckets.compactMap(args).reduce(0, +),
+                               "rank \(rank): the chunks in flight do not carry the buckets' bytes")
+                let blocking = spans.filter { $0["tid"] as? Int == communication && name($0) == "allreduce" && within($0) }
+                XCTAssertTrue(blocking.allSatisfy { args($0) == 8 }, "rank \(rank): only the 8-byte chunk-size agreement blocks: \(blocking)")
                 gradientBytesPerStep.append(buckets.compactMap(args).reduce(0, +))
             }
             let gathers = spans.filter { $0["tid"] as? Int == compute && name($0) == "gather" }

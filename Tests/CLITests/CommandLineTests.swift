@@ -60,6 +60,9 @@ final class CommandLineTests: XCTestCase {
             (["augment-preview", "--data", dir.appendingPathComponent("missing").path, "--out", "g.png"], "not found"),
             (["synth", "--out", dir.path, "--image-size", "48"], "--image-size 48"),
             (["embed", "--weights", "nope.safetensors", "--data", dir.path, "--out", "x.npy"], "file not found"),
+            // The library names the setting (`multiCrop`); the tool says the flag.
+            (["pretrain", "--data", dir.path, "--out", "moco", "--method", "moco", "--small-crops", "2", "--width", "0.125",
+              "--batch-size", "8", "--steps", "1"], "--small-crops works with the SimCLR method only"),
         ]
         for (arguments, message) in cases {
             let run = try runSimclr(arguments, in: dir)

@@ -48,11 +48,26 @@ final class SweepAndTraceTests: XCTestCase {
                 spans.filter { ($0["name"] as! String).hasPrefix(name) && $0["tid"] as? Int == tid }
                     .map { ($0["ts"] as! Double, ($0["ts"] as! Double) + ($0["dur"] as! Double)) }
             }
-            let buckets = spans.filter { $0["tid"] as? Int == communication && $0["name"] as? String == "allreduce" }
-            let bucketBytes = buckets.map { ($0["args"] as! [String: Any])["value"] as! Int }.reduce(0, +)
-            // Plus, after each step's last bucket, the ranks' 8-byte agreement on the next step's chunk size
-            // (docs/bucket-plan.md, note 'Chunks').
-            XCTAssertEqual(bucketBytes, steps * (gradientBytes + 8), "rank \(rank): the communication row's all-reduces do not cover the gradients")
+            func bytes(_ name: String, rows: [Int]) -> Int {
+                spans.filter { $0["name"] as? String == name && rows.contains($0["tid"] as? Int ?? -1) }
+                    .map { ($0["args"] as! [String: Any])["value"] as! Int }.reduce(0, +)
+            }
+            // One span per bucket on the communication row, covering the gradients.
+            let bucketSpans = spans.filter { ($0["name"] as! String).hasPrefix("bucket ") && $0["tid"] as? Int == communication }
+            XCTAssertEqual(bucketSpans.map { ($0["args"] as! [String: Any])["value"] as! Int }.reduce(0, +), steps * gradientBytes,
+                           "rank \(rank): the bucket spans do not cover the gradients")
+            // The buckets travel as non-blocking chunks (MPI_Iallreduce) on the in-flight rows, also under tracing;
+            // the only blocking all-reduce of the communication thread is, after each step's last bucket, the
+            // ranks' 8-byte agreement on the next step's chunk size (docs/bucket-plan.md, note 'Chunks').
+            let inFlight = rows.filter { $0.key.hasPrefix("communication in flight ") }.map(\.value)
+            XCTAssertFalse(inFlight.isEmpty, "rank \(rank): no in-flight row in \(rows.keys.sorted())")
+            XCTAssertEqual(bytes("iallreduce", rows: inFlight), steps * gradientBytes, "rank \(rank): the chunks do not cover the gradients")
+            XCTAssertEqual(bytes("allreduce", rows: [communication]), steps * 8, "rank \(rank): a bucket took a blocking all-reduce")
+            let bucketIntervals = intervals("bucket ", communication)
+            let chunks = spans.filter { $0["name"] as? String == "iallreduce" && inFlight.contains($0["tid"] as? Int ?? -1) }
+                .map { ($0["ts"] as! Double, ($0["ts"] as! Double) + ($0["dur"] as! Double)) }
+            XCTAssertTrue(chunks.allSatisfy { c in bucketIntervals.contains { $0.0 <= c.0 && c.1 <= $0.1 } },
+                          "rank \(rank): a chunk outside its bucket's span")
             let stepSpans = intervals("step", compute), backward = intervals("backward", compute)
             let layers = intervals("layer group", compute)
             XCTAssertEqual(stepSpans.count, steps)

@@ -104,7 +104,7 @@ final class MoCoTests: XCTestCase {
         var s = settings(steps: 1)
         s.multiCrop = MultiCropConfig(count: 2)
         XCTAssertThrowsError(try Pretrainer(settings: s, dataset: tinyData(), runDirectory: root, workers: 0, log: { _ in })) { error in
-            XCTAssert("\(error)".contains("--method simclr only"), "\(error)")
+            XCTAssert("\(error)".contains("`multiCrop` works with the SimCLR method only"), "\(error)")
         }
     }
 

@@ -172,7 +172,8 @@ func runTrainingCommand(threadLevel: ThreadLevel = .multiple, _ body: (Communica
         do {
             outcome = try body(communicator)
         } catch where communicator == nil && (error is TrainingError || error is SettingsError) {
-            print("error: \(SettingFlags.message(error))")
+            fflush(stdout)  // the log so far first, then the error where errors go
+            Console().note("error: \(SettingFlags.message(error))")
             throw ExitCode(2)
         }
     }
