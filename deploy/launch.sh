@@ -44,7 +44,7 @@ trap 'exit 130' INT; trap 'exit 143' TERM   # a stop before the job starts (the 
 # to 120 s later, TCP's retransmission backoff). The job ends with status 1 and a line saying so.
 #
 # Restarts (--max-restarts N): when the job fails (non-zero status that is not a stop this script forwarded,
-# nor a usage error), it is started again with --resume added to the arguments, on the hosts of the hostfile
+# nor a usage error, nor a divergence: status 3, which the same checkpoint would repeat), it is started again with --resume added to the arguments, on the hosts of the hostfile
 # that still answer (the launch agent, ssh or deploy/netns-agent.sh, can run `true` there), with as many ranks
 # as their slots allow (at most the first run's). simclr continues from its last checkpoint; a run does not
 # depend on its rank count (augmentation streams keyed by sample, global BatchNorm), so the continued run is
@@ -355,8 +355,9 @@ restarts=0
 while true; do
     attempt
     # Not failures: success, a stop (a signal to this script, or SIGINT/SIGTERM that reached the ranks some
-    # other way), a usage error (64: the same arguments would be refused again).
-    if ((status == 0 || signalled || status == 130 || status == 143 || status == 64 || restarts >= max_restarts)); then
+    # other way), a usage error (64: the same arguments would be refused again), a divergence (3: the same
+    # checkpoint and settings diverge again; simclr said how to go on).
+    if ((status == 0 || signalled || status == 130 || status == 143 || status == 64 || status == 3 || restarts >= max_restarts)); then
         break
     fi
     restarts=$((restarts + 1))

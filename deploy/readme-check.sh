@@ -43,11 +43,10 @@ commands() {
 
 # A pretraining example marked "checked: learns" runs at README's own size, and must learn: the kNN top-1 of its
 # encoder (simclr knn, default data and settings) must beat a random-init encoder of the same width by at least
-# the margin below. Prints both figures. $1: the command as run (in $work).
+# the margin below. Prints both figures. $1: the command as run (in $work), $2: its --out.
 learning_margin=0.03
 check_learning() {
-    local c=$1 out width learned random
-    out=$(sed -nE 's/.*--out[ =]([^ ]+).*/\1/p' <<<"$c")
+    local c=$1 out=$2 width learned random
     width=$(sed -nE 's/.*--width[ =]([^ ]+).*/\1/p' <<<"$c")
     [[ -n $out ]] || { echo "  the learning check needs --out in: $c"; return 1; }
     (cd "$work" && "$bin/simclr" knn --encoder "$out/model.safetensors" --out "$out.knn-check" \
@@ -154,7 +153,7 @@ while IFS= read -r command; do
     echo "run: $small"
     t0=$SECONDS
     if (cd "$work" && bash -c "$small") < /dev/null > "$work/last.log" 2>&1; then
-        if ((learns)) && ! check_learning "$small"; then
+        if ((learns)) && ! check_learning "$small" "$out"; then
             echo "  FAILED: it did not learn; README: $command"
             failed=$((failed + 1))
             continue

@@ -147,7 +147,7 @@ public struct SweepRow: Equatable {
     public var markdownCells: [String] {
         func pct(_ x: Double) -> String { String(format: "%.1f%%", x * 100) }
         if let diverged {
-            return [study, setting, "diverged at step \(diverged.step) (loss \(diverged.loss))", "-", "-", "-", "-", "-"]
+            return [study, setting, "diverged at step \(diverged.step) (\(diverged.summary))", "-", "-", "-", "-", "-"]
         }
         return [study, setting, String(format: "%.3f", contrastive.loss), pct(contrastive.top1), pct(contrastive.top5),
                 pct(probeTop1), pct(probeTop5), knnTop1.map(pct) ?? "-"]

@@ -74,7 +74,7 @@ public struct SweepStudy {
             } catch let failure {
                 // A diverged setting is a result of the study, not the end of it; any other failure is.
                 guard let diverged = RunDivergence.read(from: runner.directory(of: setting.pretrain)) else { throw failure }
-                say("\(setting.pretrain.name): diverged at step \(diverged.step) (loss \(diverged.loss)); "
+                say("\(setting.pretrain.name): diverged at step \(diverged.step) (\(diverged.summary)); "
                     + "its evaluations are skipped and the sweep goes on")
                 runner.pass(over: runsPerSetting)
                 rows.append(SweepRow(study: setting.setting.study, setting: setting.setting.setting, diverged: diverged))
@@ -93,7 +93,7 @@ public struct SweepStudy {
     public static func divergenceSummary(_ rows: [SweepRow]) -> String? {
         let diverged = rows.filter { $0.diverged != nil }
         guard !diverged.isEmpty else { return nil }
-        let names = diverged.map { "\($0.study) \($0.setting) (step \($0.diverged!.step), loss \($0.diverged!.loss))" }
+        let names = diverged.map { "\($0.study) \($0.setting) (step \($0.diverged!.step), \($0.diverged!.summary))" }
         return "\(diverged.count) of \(rows.count) settings diverged: \(names.joined(separator: ", ")). "
             + "A larger temperature steadies an unnormalized similarity (--l2-temperature for l2); a lower --lr also helps."
     }

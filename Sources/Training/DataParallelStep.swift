@@ -21,8 +21,8 @@ extension StepMath {
 
 /// One data-parallel training step: a method's forward, loss and backward (`StepMath`), then the tail every
 /// method shares (docs/distributed-step.md, notes 'Gradient sum' and 'Step totals'): wait until every gradient
-/// bucket is summed over the ranks, one optimizer update, the step's totals and stop requests summed over the
-/// ranks in one message, and the step's timing. A process without MPI runs it in a world of one.
+/// bucket is summed over the ranks, one optimizer update, the step's totals, stop requests and rank 0's gradient
+/// and weight norms summed over the ranks in one message, and the step's timing. A process without MPI runs it in a world of one.
 public final class DataParallelStep {
     public let model: ResNet
     public let optimizer: Optimizer
@@ -50,11 +50,14 @@ public final class DataParallelStep {
         var totals = try math.forwardBackward(batch, clock: &clock)
         // every gradient summed over the ranks (note 'Gradient sum')
         let gradients = try StepTrace.measure(StepSpans.waitForGradients) { try world.finishGradients() }
+        if world.rank == 0 { totals.gradientNorm = model.flatGradients.euclideanNorm }  // for `DivergenceCheck`
         StepTrace.measure(StepSpans.optimizer) {
             StepProfile.measure(.optimizer) {
                 optimizer.step(parameters: model.flatParameters, gradients: model.flatGradients, learningRate: learningRate)
             }
         }
+        // The last rank measures the weights (the replicas are equal), so the two norms run side by side.
+        if world.rank == world.size - 1 { totals.weightNorm = model.flatParameters.euclideanNorm }
         try math.afterUpdate(clock: &clock)
         totals.stopRequests = localStop ? 1 : 0
         try StepTrace.measure(StepSpans.totals) { try clock.waiting { try world.sum(&totals) } }  // note 'Step totals'

@@ -12,6 +12,10 @@ public struct StepTotals: Equatable, Sendable {
     /// Ranks that asked to stop after this step (Ctrl-C, SIGTERM, a test's halt): all ranks see the same
     /// count, so they stop together at the same step boundary.
     public var stopRequests = 0
+    /// The norms of the summed gradient (before the update, measured by rank 0) and of the weights (after it,
+    /// measured by the last rank): the other ranks add 0, so every rank receives the same figures (the replicas
+    /// are equal) and judges divergence from the same numbers (`DivergenceCheck`).
+    public var gradientNorm = 0.0, weightNorm = 0.0
 
     public init(loss: Double = 0, rows: Int = 0, top1Hits: Int = 0, top5Hits: Int = 0, rankSum: Int = 0,
                 stopRequested: Bool = false) {
@@ -23,7 +27,7 @@ public struct StepTotals: Equatable, Sendable {
 
     /// The wire format, declared once: one double per field, in this order (counts are exact in a double far
     /// beyond any batch).
-    enum Field: Int, CaseIterable { case loss, rows, top1Hits, top5Hits, rankSum, stopRequests }
+    enum Field: Int, CaseIterable { case loss, rows, top1Hits, top5Hits, rankSum, stopRequests, gradientNorm, weightNorm }
 
     subscript(field: Field) -> Double {
         get {
@@ -34,6 +38,8 @@ public struct StepTotals: Equatable, Sendable {
             case .top5Hits: return Double(top5Hits)
             case .rankSum: return Double(rankSum)
             case .stopRequests: return Double(stopRequests)
+            case .gradientNorm: return gradientNorm
+            case .weightNorm: return weightNorm
             }
         }
         set {
@@ -44,6 +50,8 @@ public struct StepTotals: Equatable, Sendable {
             case .top5Hits: top5Hits = Int(newValue)
             case .rankSum: rankSum = Int(newValue)
             case .stopRequests: stopRequests = Int(newValue)
+            case .gradientNorm: gradientNorm = newValue
+            case .weightNorm: weightNorm = newValue
             }
         }
     }

@@ -102,6 +102,8 @@ public final class Trainer<Settings: TrainingSettings> {
     private let verifyReplicasEvery: Int?
     private let runInfo: [String: String]
     private var attachment: ReplicatedCheckpointAttachment?
+    /// The step of the newest checkpoint in the run directory that this run wrote or resumed from (nil: none).
+    private var lastCheckpointStep: Int?
     private var ran = false
     private let traceRequest: StepTraceRequest?
 
@@ -191,6 +193,8 @@ public final class Trainer<Settings: TrainingSettings> {
         defer { try? dataParallel.close() }
         defer { runLock?.release() }
         var (position, metrics) = try begin(resume: resume)
+        // The replicas are equal here (rank 0's state was broadcast), so every rank measures the same norm.
+        let divergenceCheck = DivergenceCheck(startWeightNorm: model.flatParameters.euclideanNorm)
         let progress = ProgressReporter(total: totalSteps, logEvery: settings.logEvery, silent: !isLeader)
         let trace = traceRequest.map {
             StepTraceRecorder(request: $0, steps: $0.recordedSteps(after: position.step, total: totalSteps),
@@ -218,10 +222,11 @@ public final class Trainer<Settings: TrainingSettings> {
             let totals = try step.run(method.math, batch, learningRate: lr, localStop: stop.wantsStop(afterStep: stepNumber))
             let traceWritten = try trace?.afterStep(stepNumber)
             epoch = batch.epoch
-            guard totals.loss.isFinite else {
-                // Every rank has the same (reduced) loss; rank 0 records it for a study that started the run.
-                if isLeader { try? RunDivergence(step: stepNumber, loss: totals.loss).write(to: runDirectory) }
-                throw TrainingError.nonFiniteLoss(step: stepNumber, loss: totals.loss)
+            if let divergence = divergenceCheck.divergence(atStep: stepNumber, totals) {
+                // Every rank has the same totals, so every rank stops here, before any checkpoint of the diverged
+                // weights; rank 0 records the divergence for a study that started the run and for `resume`.
+                if isLeader { try? divergence.write(to: runDirectory) }
+                throw TrainingError.diverged(divergence, keptCheckpointStep: lastCheckpointStep)
             }
             position.step = stepNumber
             position.optimizerStepCount = optimizer.stepCount
@@ -305,13 +310,26 @@ public final class Trainer<Settings: TrainingSettings> {
         if resume { resuming = try dataParallel.communicator.broadcast(isLeader && hasCheckpoint ? "yes" : "") == "yes" }
         if resuming {
             var savedWorld = run.worldSize
+            // A run that diverged (rank 0 reads its divergence.json) may continue with another learning rate.
+            let divergence = isLeader ? RunDivergence.read(from: runDirectory) : nil
+            var savedLR: Float?
             position = try Checkpoint.resume(from: checkpointURL, model: model, optimizer: optimizer,
                                              dataParallel: dataParallel, run: run, savedWorldSize: &savedWorld,
                                              attachment: attachment) { [settings] in
-                Checkpoint.settingsRefusal($0, as: Settings.self, current: settings) { $0.sameTrainingAs($1) }
+                Checkpoint.settingsRefusal($0, as: Settings.self, current: settings) { saved, current in
+                    var saved = saved
+                    if divergence != nil { savedLR = saved.lr; saved.lr = current.lr }
+                    return saved.sameTrainingAs(current)
+                }
             }
+            lastCheckpointStep = position.step
             let ranks = savedWorld == run.worldSize ? "" : " (written by \(savedWorld) ranks, continued on \(run.worldSize))"
             log("resuming from step \(position.step) of \(totalSteps)\(ranks)")
+            if let divergence {
+                let lr = savedLR.map { $0 == settings.lr ? "the same lr \($0)" : "lr \(settings.lr) (it had \($0))" } ?? ""
+                log("the run diverged at step \(divergence.step) (\(divergence.summary)); continuing with \(lr)")
+                try? FileManager.default.removeItem(at: runDirectory.appendingPathComponent(RunDivergence.fileName))
+            }
         } else if resume {
             log("--resume: no checkpoint in \(runDirectory.path) yet; starting a fresh run")
         }
@@ -353,6 +371,7 @@ public final class Trainer<Settings: TrainingSettings> {
         } catch {
             throw TrainingError.checkpointNotWritten(step: position.step, reason: "\(error)")
         }
+        lastCheckpointStep = position.step
     }
 }
 

@@ -1,16 +1,31 @@
 import Foundation
+import RunFiles
 
 public enum TrainingError: Error, CustomStringConvertible {
-    case nonFiniteLoss(step: Int, loss: Double)
+    /// The run diverged (`DivergenceCheck`); the checkpoint of `keptCheckpointStep` (nil: none was written) is
+    /// the last good state.
+    case diverged(RunDivergence, keptCheckpointStep: Int?)
     case checkpointNotWritten(step: Int, reason: String)
     case writeFailed(String)
     /// Rank 0 could not claim the run directory (its message); the other ranks stop with it.
     case runDirectoryRefused(String)
 
+    /// Whether every rank meets this error at the same point of the run (the ranks judge a divergence from the
+    /// same summed totals), so they can all stop without aborting one another.
+    public var isEveryRanks: Bool {
+        if case .diverged = self { return true }
+        return false
+    }
+
     public var description: String {
         switch self {
-        case let .nonFiniteLoss(step, loss):
-            return "loss became \(loss) at step \(step); stopping. The last good checkpoint is kept (try a lower `lr`; in pretraining also a higher `temperature`)."
+        case let .diverged(divergence, kept):
+            let what = divergence.reason.map { "training diverged at step \(divergence.step): \($0)" }
+                ?? "loss became \(divergence.loss) at step \(divergence.step)"
+            let next = kept.map {
+                "The checkpoint of step \($0) is kept: continue it with `resume` and a lower `lr` (a run that diverged may change `lr` when resumed)"
+            } ?? "No checkpoint was written before it: start again with a lower `lr` and `overwrite`"
+            return "\(what); stopping. \(next); in pretraining a higher `temperature` also steadies the loss."
         case let .checkpointNotWritten(step, reason):
             return "the checkpoint of step \(step) was not written: \(reason); stopping (free space, then `resume`)"
         case let .writeFailed(what): return what

@@ -5,6 +5,7 @@ import Kernels
 import NeuralNet
 import Optimizers
 import Pretraining
+import RunFiles
 import Training
 import XCTest
 
@@ -52,24 +53,60 @@ final class PretrainerTests: XCTestCase {
         XCTAssertEqual(rows, Array(1...7))
     }
 
-    func testNonFiniteLossStopsAndKeepsLastCheckpoint() throws {
+    /// A learning rate far too high: the first update blows the weights up (the loss stays finite, at chance),
+    /// the run stops at step 1 with no checkpoint of the diverged weights and says how to start again.
+    func testALearningRateThatBlowsTheWeightsUpStopsAtOnce() throws {
         var settings = tinySettings(steps: 5)
-        settings.lr = 1e30          // the first update blows the weights up
+        settings.lr = 1e6
         settings.warmupEpochs = 0
         settings.saveEvery = 1
-        let dir = root.appendingPathComponent("nan")
+        let dir = root.appendingPathComponent("blown")
         let trainer = try Pretrainer(settings: settings, dataset: tinyData(), runDirectory: dir, workers: 0, log: { _ in })
         XCTAssertThrowsError(try trainer.run()) { error in
-            guard case TrainingError.nonFiniteLoss(let step, _) = error else { return XCTFail("unexpected \(error)") }
-            XCTAssertGreaterThan(step, 1)
+            guard case let TrainingError.diverged(divergence, kept) = error else { return XCTFail("unexpected \(error)") }
+            XCTAssertEqual(divergence.step, 1)
+            XCTAssertTrue(divergence.reason?.hasPrefix("weight norm") == true, "\(divergence)")
+            XCTAssertNil(kept)
+            XCTAssertTrue("\(error)".contains("No checkpoint was written before it: start again with a lower `lr` and `overwrite`"), "\(error)")
         }
-        // The checkpoint on disk is from the last good step and still loads.
-        let probe = try Pretrainer(settings: settings, dataset: tinyData(), runDirectory: dir, workers: 0, log: { _ in })
-        let model = probe.model
-        let sgd = SGD(momentum: settings.momentum, weightDecay: settings.weightDecay, segments: parameterSegments(of: model))
-        let position = try Checkpoint.load(from: probe.checkpointURL, model: model, optimizer: sgd).position
-        XCTAssertGreaterThanOrEqual(position.step, 1)
-        XCTAssertFalse(FileManager.default.fileExists(atPath: dir.appendingPathComponent("model.safetensors").path))
+        XCTAssertFalse(FileManager.default.fileExists(atPath: trainer.checkpointURL.path))
+        XCTAssertFalse(FileManager.default.fileExists(atPath: trainer.finalModelURL.path))
+        XCTAssertEqual(RunDivergence.read(from: dir)?.step, 1)
+    }
+
+    /// Weights that blow up after healthy steps (scaled by 1e4 before step 3, as a far too high learning rate
+    /// would): the run stops at step 3, the checkpoint of step 2 stays as it was, and the run continues from it
+    /// with a lower learning rate; any other change is still refused.
+    func testADivergedRunKeepsItsLastGoodCheckpointAndResumesWithALowerLearningRate() throws {
+        var settings = tinySettings(steps: 5)
+        settings.saveEvery = 1
+        let dir = root.appendingPathComponent("diverged")
+        let trainer = try Pretrainer(settings: settings, dataset: tinyData(), runDirectory: dir, workers: 0, log: { _ in })
+        XCTAssertThrowsError(try trainer.run(stop: BlowUpBeforeStep(3, model: trainer.model))) { error in
+            guard case let TrainingError.diverged(divergence, kept) = error else { return XCTFail("unexpected \(error)") }
+            XCTAssertEqual(divergence.step, 3)
+            XCTAssertEqual(kept, 2)
+            XCTAssertTrue("\(error)".contains("The checkpoint of step 2 is kept: continue it with `resume` and a lower `lr`"), "\(error)")
+        }
+        XCTAssertEqual(RunDivergence.read(from: dir)?.step, 3)
+        // The checkpoint on disk is step 2's and loads (finite weights).
+        let probe = ResNet(config: settings.model, seed: 1)
+        let sgd = SGD(momentum: settings.momentum, weightDecay: settings.weightDecay, segments: parameterSegments(of: probe))
+        XCTAssertEqual(try Checkpoint.load(from: trainer.checkpointURL, model: probe, optimizer: sgd).position.step, 2)
+
+        var other = settings
+        other.temperature = 0.5
+        XCTAssertThrowsError(try Pretrainer(settings: other, dataset: tinyData(), runDirectory: dir, workers: 0, log: { _ in })
+            .run(resume: true), "only the learning rate may change after a divergence")
+        var lower = settings
+        lower.lr = settings.lr / 10
+        var said: [String] = []
+        let resumed = try Pretrainer(settings: lower, dataset: tinyData(), runDirectory: dir, workers: 0, log: { said.append($0) })
+        XCTAssertEqual(try resumed.run(resume: true).steps, 5)
+        XCTAssertTrue(said.contains { $0.hasPrefix("the run diverged at step 3 (weight norm") && $0.hasSuffix("continuing with lr 0.05 (it had 0.5)") },
+                      said.joined(separator: "\n"))
+        XCTAssertNil(RunDivergence.read(from: dir), "a continued run is no longer a diverged one")
+        XCTAssertTrue(FileManager.default.fileExists(atPath: resumed.finalModelURL.path))
     }
 
     func testCorruptCheckpointIsRefused() throws {
@@ -229,4 +266,20 @@ final class PretrainerTests: XCTestCase {
         let losses = lines.dropFirst().map { Double($0.split(separator: ",")[2])! }
         XCTAssertEqual(try XCTUnwrap(results["contrastive_loss"] as? Double), losses.reduce(0, +) / 2, accuracy: 1e-5)
     }
+}
+
+/// A test's stand-in for a learning rate that blows the weights up: before step `step` it multiplies every
+/// weight by 1e4 (BatchNorm makes the loss blind to it, as it is to weights a huge learning rate inflated).
+private struct BlowUpBeforeStep: StopPolicy {
+    let step: Int
+    let model: ResNet
+
+    init(_ step: Int, model: ResNet) { self.step = step; self.model = model }
+
+    func wantsStop(afterStep step: Int) -> Bool {
+        if step == self.step { model.flatParameters.copy(from: model.flatParameters.array.map { $0 * 1e4 }) }
+        return false
+    }
+
+    func outcome(afterStep step: Int) -> StopOutcome? { nil }
 }

@@ -160,24 +160,44 @@ struct RunContext {
 }
 
 /// Runs a training or evaluation command: MPI is initialized only under a launcher (and finalized after); under MPI an error
-/// on one rank aborts the job with its message; without MPI a training error (NaN loss, bad settings) is
-/// printed and exits with status 2. A run that stopped early (checkpoint written) ends with its outcome's
+/// on one rank aborts the job with its message, and an error every rank meets at the same point (a divergence)
+/// is printed by rank 0 and ends every rank with its status; without MPI a training error (divergence, bad
+/// settings) is printed and exits with status 2 (3 for a divergence). A run that stopped early (checkpoint written) ends with its outcome's
 /// exit status: not a success after Ctrl-C or SIGTERM, so `pretrain && linear-eval` stops there.
 /// `threadLevel`: what MPI must provide (MULTIPLE only when a communication thread overlaps the all-reduces).
 func runTrainingCommand(threadLevel: ThreadLevel = .multiple, _ body: (Communicator?) throws -> StopOutcome?) throws {
     let communicator = launchedUnderMPI() ? try Communicator.initialize(threadLevel: threadLevel) : nil
     defer { if communicator != nil { try? Communicator.finalize() } }
     var outcome: StopOutcome?
+    var everyRanksError: TrainingError?
     try runAbortingOnError(communicator) {
         do {
             outcome = try body(communicator)
+        } catch let error as TrainingError where communicator != nil && error.isEveryRanks {
+            everyRanksError = error  // no abort: every rank stops here, after the same step
         } catch where communicator == nil && (error is TrainingError || error is SettingsError) {
             fflush(stdout)  // the log so far first, then the error where errors go
             Console().note("error: \(SettingFlags.message(error))")
-            throw ExitCode(2)
+            throw ExitCode(exitStatus(of: error))
         }
     }
+    if let everyRanksError {
+        // Each rank ends with the status after MPI_Finalize (the deferred call), as one process would, and mpirun
+        // passes it on; an abort would end with 1.
+        if communicator?.rank == 0 {
+            fflush(stdout)
+            Console().note("error: \(SettingFlags.message(everyRanksError))")
+        }
+        throw ExitCode(exitStatus(of: everyRanksError))
+    }
     if let status = outcome?.exitStatus, status != 0 { throw ExitCode(status) }
+}
+
+/// The exit status of a training error: 3 for a divergence (as `sweep` ends when a setting diverged; launch.sh
+/// does not restart it: the same checkpoint and settings diverge again), 2 for the others.
+private func exitStatus(of error: Error) -> Int32 {
+    if case .diverged? = error as? TrainingError { return SweepCommand.divergedStatus }
+    return 2
 }
 
 /// The stop policy of a training command: Ctrl-C and SIGTERM, and the hidden `--testing-halt-after`.
