@@ -82,7 +82,7 @@ let package = Package(
         .target(name: "Studies", dependencies: ["Kernels", "NeuralNet", "Contrastive", "RunFiles", "Reports", "Pretraining"]),
         // `simclr bench`: training steps timed through the data-parallel step, and where the time goes.
         .target(name: "Benchmarks", dependencies: ["Kernels", "NeuralNet", "Optimizers", "Contrastive", "Datasets", "Cluster",
-                                                   "Training", "Pretraining", "Tracing"],
+                                                   "Training", "Pretraining", "Tracing", "ScalingModel"],
                 swiftSettings: fastMath),
         // The commands of the `simclr` tool (a library, so tests can reach them).
         .target(name: "Commands", dependencies: [

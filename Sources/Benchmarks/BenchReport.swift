@@ -41,6 +41,9 @@ public struct BenchReport: Codable {
     public var overlap: Bool?, gradPayloadMB: Double?, chunkKB: Double?, msCommThreadCPU: Double?
     /// Distributed: the gradient compression (none, bf16, powersgd).
     public var gradCompression: String?
+    /// Emulated compute (`--emulate`): the profile's compute per rank and step that was replayed, and whether
+    /// the communication thread's CPU time was added to it (false: a spare core).
+    public var emulated: Bool?, msReplayedCompute: Double?, emulatedCPUSharing: Bool?
     /// Distributed with overlap: the interleaved steps without it (median step, mean compute and wait), and what
     /// overlap costs compute (overlapped compute minus compute without, and their ratio).
     public var msPerStepNoOverlap: Double?, msComputeNoOverlap: Double?, msCommWaitNoOverlap: Double?
@@ -62,6 +65,7 @@ public struct BenchReport: Codable {
         case smallCrops = "small_crops", smallCropSize = "small_crop_size", convAlgorithm = "conv_algorithm"
         case winograd
         case msAugmentPerView = "ms_augment_per_view", machine
+        case emulated, msReplayedCompute = "ms_replayed_compute", emulatedCPUSharing = "emulated_cpu_sharing"
         case gradCompression = "grad_compression", overlap, gradPayloadMB = "grad_payload_mb", chunkKB = "chunk_kb", msCommThreadCPU = "ms_comm_thread_cpu"
         case msPerStepNoOverlap = "ms_per_step_no_overlap", msComputeNoOverlap = "ms_compute_no_overlap"
         case msCommWaitNoOverlap = "ms_comm_wait_no_overlap", msComputeSlowdown = "ms_compute_slowdown"

@@ -33,6 +33,13 @@ public struct BenchSettings {
     public var overlapBaseline = true
     /// Write the timed steps' spans of every rank here as a Chrome trace (nil: no trace).
     public var tracePath: String?
+    /// One process: write the timed steps as a step profile (`StepTimeline` JSON) here.
+    public var profilePath: String?
+    /// Emulated compute: replay this step profile by sleeping, with every collective real (`ReplayedStep`).
+    public var emulatePath: String?
+    /// With `emulatePath`: the ranks' communication threads have cores of their own (compute is not stretched
+    /// by their CPU time).
+    public var emulateSpareCore = false
 
     public init() {}
 
@@ -47,6 +54,16 @@ public struct BenchSettings {
         }
         guard steps >= 1, warmup >= 0 else { return "`steps` must be >= 1 and `warmup` >= 0" }
         guard imageSize >= 8 else { return "`imageSize` must be at least 8" }
+        if profilePath != nil && world > 1 {
+            return "`profilePath`: measure a step profile on one rank (run bench without mpirun): with \(world) ranks its compute times would include communication"
+        }
+        if emulatePath != nil {
+            if profilePath != nil { return "`emulatePath` replays a profile; it cannot also write one (`profilePath`)" }
+            if multiCrop != nil { return "`emulatePath`: emulated compute with small crops is not built" }
+            if data != nil { return "`emulatePath`: emulated compute reads no data; leave out `data`" }
+        } else if emulateSpareCore {
+            return "`emulateSpareCore` applies to emulated compute (`emulatePath`) only"
+        }
         return nil
     }
 }

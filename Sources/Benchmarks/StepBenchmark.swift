@@ -7,6 +7,7 @@ import Kernels
 import NeuralNet
 import Optimizers
 import Pretraining
+import ScalingModel
 import Tracing
 import Training
 
@@ -25,6 +26,8 @@ public final class StepBenchmark {
     private let distributed: Bool
     /// The ranks' group, recording its collectives while a trace is taken (`tracePath`).
     private let group: (any ProcessGroup)?
+    /// Emulated compute (`emulatePath`): the profile replayed through its own data-parallel step.
+    private let replay: ReplayedStep?
 
     public var isLeader: Bool { dataParallel.rank == 0 }
     /// Images per rank per step (each gives two views).
@@ -63,7 +66,26 @@ public final class StepBenchmark {
                                     dataParallel: dataParallel)
         step = ContrastiveStep(tail: tail, loss: InfoNCELoss(config: InfoNCEConfig(temperature: PretrainSettings().temperature)),
                                multiCrop: settings.multiCrop != nil)
+        if let path = settings.emulatePath {
+            let timeline = try StepTimeline.read(contentsOf: URL(fileURLWithPath: path))
+            let identity = StepBenchmark.profileIdentity(settings, imagesPerRank: settings.batchSize / world)
+            replay = try ReplayedStep(timeline: timeline, identity: identity, model: model, dataParallel: dataParallel,
+                                      spareCore: settings.emulateSpareCore)
+        } else {
+            replay = nil
+        }
     }
+
+    /// One step: the network's, or with emulated compute the profile's replay.
+    private func runStep(views: Tensor, smallViews: Tensor?) throws {
+        if let replay {
+            try replay.tail.run(replay, Batch(images: views, views: 2), learningRate: 0.01)
+        } else {
+            try step.run(views: views, smallViews: smallViews, learningRate: 0.01)
+        }
+    }
+
+    private var lastTiming: StepTiming { replay?.tail.lastTiming ?? step.lastTiming }
 
     /// What is timed, said before timing: the ranks, the machine's peaks, the model, the batch and the data.
     public var header: [String] {
@@ -73,6 +95,11 @@ public final class StepBenchmark {
             lines.append("distributed: \(dataParallel.size) ranks, \(imagesPerRank) images (\(2 * imagesPerRank) views) per rank, sync BN \(p.syncBatchNorm), "
                          + "buckets \(Double(p.bucketBytes) / (1024 * 1024)) MB, overlap \(p.overlap)")
             if let line = dataParallel.compressionSummary { lines.append(line) }
+        }
+        if let replay, let path = settings.emulatePath {
+            lines.append("emulated compute: \(path) replayed by sleeping (\(String(format: "%.1f", replay.computeSeconds * 1000)) ms per rank and step), "
+                         + "every collective real; " + (settings.emulateSpareCore ? "communication threads on spare cores"
+                                                        : "compute stretched by the communication thread's CPU time"))
         }
         lines += limits?.lines ?? []
         lines.append("model: \(settings.model.describe) head=\(settings.model.headDims.map(String.init).joined(separator: ",")) "
@@ -91,12 +118,12 @@ public final class StepBenchmark {
     public func run() throws -> BenchReport {
         for _ in 0..<settings.warmup {
             let (global, small) = try views.next()
-            try step.run(views: global, smallViews: small, learningRate: 0.01)
+            try runStep(views: global, smallViews: small)
         }
         let profile = StepProfile()
         StepProfile.active = profile
         defer { StepProfile.active = nil }
-        let tracer = settings.tracePath.map { _ in Tracer() }
+        let tracer = (settings.tracePath ?? settings.profilePath).map { _ in Tracer() }
         if let tracer {
             if let group { try group.alignTraceOrigin(tracer) } else { tracer.alignOrigin() }
             Tracer.active = tracer
@@ -111,22 +138,30 @@ public final class StepBenchmark {
             let t0 = DispatchTime.now().uptimeNanoseconds
             let (global, small) = try StepTrace.measure(StepSpans.data) { try views.next() }
             let waited = Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9
-            try step.run(views: global, smallViews: small, learningRate: 0.01)
+            try runStep(views: global, smallViews: small)
             let seconds = Double(DispatchTime.now().uptimeNanoseconds - t0) * 1e-9
-            if baseline { comparison.recordBaseline(seconds: seconds, timing: step.lastTiming); continue }
+            if baseline { comparison.recordBaseline(seconds: seconds, timing: lastTiming); continue }
             dataWait += waited
             times.append(seconds)
-            timings.append(step.lastTiming)
+            timings.append(lastTiming)
             comparison.recordOverlapped()
         }
-        if let tracer, let path = settings.tracePath {
-            Tracer.active = nil
-            try writeTrace(tracer, to: path)
+        Tracer.active = nil
+        if let tracer, let path = settings.tracePath { try writeTrace(tracer, to: path) }
+        if let tracer, let path = settings.profilePath {
+            let url = URL(fileURLWithPath: path)
+            try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+            try stepProfile(from: tracer).encoded().write(to: url, options: .atomic)
         }
         var report = report(times: times, timings: timings, profile: profile, dataWait: dataWait / Double(settings.steps))
         if distributed {
             comparison.fill(&report)
             report.gradCompression = settings.dataParallel.gradCompression.rawValue
+        }
+        if let replay {
+            report.emulated = true
+            report.msReplayedCompute = (replay.computeSeconds * 1e6).rounded() / 1000
+            report.emulatedCPUSharing = !settings.emulateSpareCore
         }
         return report
     }

@@ -148,6 +148,10 @@ public final class GradientBucketReducer {
     /// its payload bytes), in bucket order.
     public var lastStepBuckets: [BucketRecord] { state.records }
 
+    /// CPU seconds the communication thread has used so far, readable from any thread at any time (nil without
+    /// the thread): what emulated compute adds to its sleeps (a rank with one core shares it with that thread).
+    public var communicationThreadCPUSeconds: Double? { state.communicationThreadCPUSeconds() }
+
     /// The chunk size the communication thread uses now (nil without overlap).
     public var chunkBytes: Int? { state.pipelined?.chunkBytes }
 

@@ -30,6 +30,9 @@ final class ReducerState: @unchecked Sendable {
     private var failure: Error?
     private var thread: Thread?
     private let exited = DispatchSemaphore(value: 0)
+    /// The communication thread's CPU clock, set when it starts (read from other threads).
+    private var threadClock: clockid_t?
+    private let started = DispatchSemaphore(value: 0)
 
     init(communicator: any ProcessGroup, gradients: Tensor, spans: [Range<Int>], average: Bool,
          codec: GradientCodec, pipelined: PipelinedTransport?) {
@@ -116,10 +119,24 @@ final class ReducerState: @unchecked Sendable {
     // MARK: communication thread
 
     func startThread() {
-        let thread = Thread { [self] in run() }
+        let thread = Thread { [self] in
+            var clock = clockid_t()
+            if pthread_getcpuclockid(pthread_self(), &clock) == 0 { threadClock = clock }
+            started.signal()
+            run()
+        }
         thread.name = "gradient-allreduce"
         self.thread = thread
         thread.start()
+        started.wait()
+    }
+
+    /// CPU seconds the communication thread has used since it started (nil without the thread).
+    func communicationThreadCPUSeconds() -> Double? {
+        guard let threadClock else { return nil }
+        var ts = timespec()
+        guard clock_gettime(threadClock, &ts) == 0 else { return nil }
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) * 1e-9
     }
 
     func stopThread() {

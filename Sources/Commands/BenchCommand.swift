@@ -61,6 +61,14 @@ struct BenchCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Write the timed steps of every rank as a Chrome trace (Perfetto, chrome://tracing): compute spans, and the gradient buckets' all-reduces on the communication thread's row.",
                                valueName: "file"))
     var trace: String?
+    @Option(help: ArgumentHelp("One process: write the timed steps as a step profile (JSON: the compute between each point where a step meets communication, medians) for --emulate and scaling-model --profile.",
+                               valueName: "file"))
+    var profileOut: String?
+    @Option(help: ArgumentHelp("Emulated compute: replay this step profile (from --profile-out with the same model, precision and per-rank batch) by sleeping, while every collective is real: many ranks on few cores run the communication of ranks that compute at full speed.",
+                               valueName: "profile"))
+    var emulate: String?
+    @Flag(help: "With --emulate: do not add the communication thread's CPU time to the replayed compute (ranks with a spare core for it).")
+    var emulateSpareCore = false
     @OptionGroup var multiCrop: MultiCropOptions
 
     func validate() throws {
@@ -86,6 +94,8 @@ struct BenchCommand: ParsableCommand {
         (settings.dataParallel.gradCompression, settings.dataParallel.powerSGDRank) = (gradCompression, powersgdRank)
         settings.dataParallel.compressionStartStep = 0
         settings.tracePath = trace.map(DataSelection.expand)
+        (settings.profilePath, settings.emulatePath) = (profileOut.map(DataSelection.expand), emulate.map(DataSelection.expand))
+        settings.emulateSpareCore = emulateSpareCore
         return settings
     }
 
@@ -108,6 +118,7 @@ struct BenchCommand: ParsableCommand {
         guard bench.isLeader else { return }
         if json { print(report.json) } else { report.lines.forEach { print($0) } }
         if let trace, !json { print("trace: \(DataSelection.expand(trace))") }
+        if let profileOut, !json { print("step profile: \(DataSelection.expand(profileOut))") }
     }
 }
 

@@ -9,6 +9,7 @@ enum SettingFlags {
         "initialWeights": "--init", "model.headDims": "--proj-dims", "moco.momentum": "--moco-momentum",
         "moco.queueSize": "--queue-size", "backboneLRScale": "--backbone-lr-scale", "multiCrop": "--small-crops",
         "model.width": "--width", "model.stem": "--stem", "model.arch": "--arch", "lr": "--lr",
+        "profilePath": "--profile-out", "emulatePath": "--emulate",
     ]
 
     /// The flag of a setting: the table's, else the name in kebab case (`batchSize` -> --batch-size).

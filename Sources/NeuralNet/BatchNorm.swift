@@ -1,5 +1,6 @@
 import Foundation
 import Kernels
+import Tracing
 
 /// The per-channel sums of one BatchNorm pass over this process's values, and how many values each channel
 /// summed: what synchronized BatchNorm adds up over the data-parallel processes (docs/distributed-step.md,
@@ -56,6 +57,10 @@ public final class BatchNorm {
     public var numBatchesTracked: Int64 = 0
     public var isTraining = true
     public var reducer: BatchStatisticsReducer?
+    /// The label of this layer's statistics reduction in a step trace ("syncbn layer1.0.bn1"; argument: channels).
+    /// It is recorded without a reducer too (an instant's worth), so a one-process trace shows where SyncBN
+    /// would reduce: what a step profile replays (`StepTimeline`).
+    private let syncBatchNormLabel: String
     /// With `.bf16`, the 2-D backward writes only the bf16 input gradient (a bf16 convolution reads it).
     public var precision: ComputePrecision = .fp32
 
@@ -89,6 +94,7 @@ public final class BatchNorm {
         }
         let weightName = weight.name
         self.name = String(weightName.dropLast(".weight".count))
+        syncBatchNormLabel = StepSpans.syncBatchNormPrefix + self.name
         mean = [Float](repeating: 0, count: channels)
         invStd = [Float](repeating: 0, count: channels)
         sums = [Double](repeating: 0, count: 2 * channels)
@@ -244,7 +250,7 @@ public final class BatchNorm {
     /// Puts `sums` and this process's count into `statistics` and lets the reducer (if any) total them.
     private func reduceWithCount(localCount: Int) {
         statistics.set(sums: sums, count: localCount)
-        reducer?(&statistics)
+        StepTrace.measure(syncBatchNormLabel, argument: Int64(channels)) { reducer?(&statistics) }
     }
 
     // MARK: 1-D ([batch, features] matrices)

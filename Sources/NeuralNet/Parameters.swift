@@ -1,4 +1,5 @@
 import Kernels
+import Tracing
 
 /// What a parameter is, which decides its initialization and whether optimizers such as LARS
 /// exclude it from weight decay and trust-ratio adaptation (biases and BatchNorm affine terms).
@@ -21,6 +22,8 @@ public final class Parameter {
     public var count: Int { shape.reduce(1, *) }
     /// Offset of this parameter in the flat buffers.
     public internal(set) var offset: Int = -1
+    /// Position among the model's parameters (registration order, torchvision's state_dict order).
+    public internal(set) var index: Int = -1
     public internal(set) var value: Tensor!
     public internal(set) var gradient: Tensor!
     /// Called when this parameter's gradient of the current backward pass is final (written, and not written
@@ -29,13 +32,21 @@ public final class Parameter {
     /// (docs/bucket-plan.md); nil does nothing.
     public var onGradientReady: ((Parameter) -> Void)?
 
+    /// Its mark in a step trace ("ready layer1.0.conv1.weight"; argument: `index`).
+    private let readyLabel: String
+
     init(name: String, shape: [Int], kind: ParameterKind) {
         self.name = name; self.shape = shape; self.kind = kind
+        readyLabel = StepSpans.readyPrefix + name
     }
 
-    /// The owning layer's call at the point in its backward where this gradient became final.
+    /// The owning layer's call at the point in its backward where this gradient became final. A step trace
+    /// marks the moment (one nil check without one).
     @inline(__always)
-    public func gradientIsReady() { onGradientReady?(self) }
+    public func gradientIsReady() {
+        if let tracer = Tracer.active { tracer.compute.instant(tracer.name(readyLabel), argument: Int64(index)) }
+        onGradientReady?(self)
+    }
 }
 
 /// A non-trained state tensor saved with the model (BatchNorm running statistics).
@@ -94,7 +105,7 @@ public final class ParameterRegistry {
         precondition(!finalized)
         finalized = true
         var offset = 0
-        for p in parameters { p.offset = offset; offset += p.count }
+        for (i, p) in parameters.enumerated() { p.offset = offset; p.index = i; offset += p.count }
         if let owner {
             precondition(owner.finalized && owner.parameters.map(\.shape) == parameters.map(\.shape)
                          && owner.buffers.map(\.shape) == buffers.map(\.shape), "a shared registry must hold the same layers")

@@ -1,0 +1,87 @@
+import Foundation
+import TestSupport
+import XCTest
+
+/// `simclr bench --profile-out FILE` writes one rank's step profile; `bench --distributed --emulate FILE` replays
+/// it on 2 ranks by sleeping, with the real collectives (SyncBN reductions, the gather, the gradient buckets),
+/// and refuses a profile of another model or batch.
+final class EmulatedComputeTests: XCTestCase {
+    private let small = ["--no-roofline", "--width", "0.125", "--proj-dims", "32,16", "--image-size", "16", "--threads", "1",
+                         "--warmup", "1", "--steps", "2"]
+
+    private func profile(in dir: URL) throws -> (url: URL, json: [String: Any]) {
+        let url = dir.appendingPathComponent("profile.json")
+        let run = try runSimclr(["bench", "--profile-out", url.path, "--batch-size", "4"] + small, in: dir)
+        XCTAssertEqual(run.status, 0, run.stdout + run.stderr)
+        let json = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as? [String: Any])
+        return (url, json)
+    }
+
+    func testProfileHasEveryPointWhereTheStepMeetsCommunication() throws {
+        let dir = try makeTemporaryDirectory(self)
+        let (_, json) = try profile(in: dir)
+        XCTAssertEqual(json["format"] as? String, "simclr-step-timeline")
+        let events = try XCTUnwrap(json["events"] as? [[String: Any]])
+        let parameters = try XCTUnwrap(json["parameters"] as? [[String: Any]])
+        func kinds(_ k: String) -> [[String: Any]] { events.filter { $0["kind"] as? String == k } }
+        // ResNet-18's 20 BatchNorms reduce once forward and once backward; every parameter is reported once.
+        XCTAssertEqual(kinds("syncbn").count, 40)
+        XCTAssertEqual(kinds("ready").count, parameters.count)
+        XCTAssertEqual(Set(kinds("ready").compactMap { $0["count"] as? Int }), Set(0..<parameters.count))
+        for k in ["gather", "gather-backward", "finish-gradients", "totals"] { XCTAssertEqual(kinds(k).count, 1, k) }
+        XCTAssertEqual(kinds("gather").first?["count"] as? Int, 8, "rows per rank: both views of 4 images")
+        let seconds = events.compactMap { $0["computeSeconds"] as? Double }
+        XCTAssertEqual(seconds.count, events.count)
+        XCTAssertTrue(seconds.allSatisfy { $0 >= 0 })
+        XCTAssertGreaterThan(seconds.reduce(0, +), 0.001, "a step of compute")
+    }
+
+    func testTwoRanksReplayTheProfileWithRealCollectives() throws {
+        let dir = try makeTemporaryDirectory(self)
+        let (url, json) = try profile(in: dir)
+        let replayed = (json["events"] as? [[String: Any]] ?? []).compactMap { $0["computeSeconds"] as? Double }.reduce(0, +)
+        let trace = dir.appendingPathComponent("trace.json")
+        let run = try ProcessHarness.mpirun(np: 2, [try simclrExecutable().path, "bench", "--distributed", "--emulate", url.path,
+                                                    "--batch-size", "8", "--no-overlap-baseline", "--json", "--trace", trace.path] + small)
+        XCTAssertEqual(run.status, 0, run.output)
+        let line = try XCTUnwrap(run.output.split(separator: "\n").first { $0.hasPrefix("{") }, run.output)
+        let report = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+        XCTAssertEqual(report["emulated"] as? Bool, true)
+        XCTAssertEqual(report["emulated_cpu_sharing"] as? Bool, true)
+        XCTAssertEqual(report["world_size"] as? Int, 2)
+        let msPerStep = try XCTUnwrap(report["ms_per_step"] as? Double)
+        // A step sleeps at least the replayed compute (the loss's share is the one-rank measurement; the rest as measured).
+        XCTAssertGreaterThanOrEqual(msPerStep, 0.9 * replayed * 1000, run.output)
+        XCTAssertGreaterThan(report["grad_payload_mb"] as? Double ?? 0, 0)
+
+        // The collectives are real: every SyncBN reduction is an all-reduce, the buckets go as non-blocking chunks.
+        let object = try JSONSerialization.jsonObject(with: Data(contentsOf: trace)) as? [String: Any]
+        let events = try XCTUnwrap(object?["traceEvents"] as? [[String: Any]])
+        for rank in 0..<2 {
+            let spans = events.filter { $0["pid"] as? Int == rank && $0["ph"] as? String == "X" }
+            func named(_ test: (String) -> Bool) -> Int { spans.filter { test($0["name"] as? String ?? "") }.count }
+            XCTAssertEqual(named { $0.hasPrefix("syncbn ") }, 2 * 40, "rank \(rank): 40 SyncBN reductions per step")
+            XCTAssertEqual(named { $0 == "allreduce" }, 2 * (40 + 3),
+                           "rank \(rank): per step SyncBN's 40, the gather backward's, the totals, the chunk-size agreement")
+            XCTAssertGreaterThan(named { $0 == "iallreduce" }, 0, "rank \(rank): no gradient chunk")
+            XCTAssertEqual(named { $0 == "allgather" }, 2, "rank \(rank): one embedding gather per step")
+        }
+    }
+
+    func testAProfileOfAnotherModelOrBatchIsRefused() throws {
+        let dir = try makeTemporaryDirectory(self)
+        let (url, _) = try profile(in: dir)
+        let wider = try runSimclr(["bench", "--emulate", url.path, "--batch-size", "4"] + small.map { $0 == "0.125" ? "0.25" : $0 }, in: dir)
+        XCTAssertNotEqual(wider.status, 0)
+        XCTAssertTrue(wider.stderr.contains("--emulate: the profile was measured for") && wider.stderr.contains("width 0.125 vs 0.25"),
+                      wider.stdout + wider.stderr)
+        let otherBatch = try ProcessHarness.mpirun(np: 2, [try simclrExecutable().path, "bench", "--distributed", "--emulate", url.path,
+                                                           "--batch-size", "4"] + small)
+        XCTAssertNotEqual(otherBatch.status, 0)
+        XCTAssertTrue(otherBatch.output.contains("batch per rank 4 vs 2"), otherBatch.output)
+        let underMPI = try ProcessHarness.mpirun(np: 2, [try simclrExecutable().path, "bench", "--distributed", "--profile-out",
+                                                         dir.appendingPathComponent("p2.json").path, "--batch-size", "8"] + small)
+        XCTAssertNotEqual(underMPI.status, 0)
+        XCTAssertTrue(underMPI.output.contains("--profile-out: measure a step profile on one rank"), underMPI.output)
+    }
+}
