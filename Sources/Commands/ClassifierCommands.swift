@@ -50,6 +50,7 @@ struct ClassifierOptions: ParsableArguments {
         }
         try checkBatchSplitsOverRanks(batchSize)
         if let width { try checkWidth(width) }
+        try checkOutPath(out)
         guard cropPadding >= 0 else { throw ValidationError("--crop-padding must not be negative") }
         guard evalBatchSize >= 1, logEvery >= 1 else { throw ValidationError("--eval-batch-size and --log-every must be at least 1") }
     }
@@ -81,6 +82,10 @@ struct ClassifierOptions: ParsableArguments {
         settings.augmentation = noAugment ? .none(outputSize: size) : .supervised(outputSize: size, padding: cropPadding)
         say("data: \(data.describe()): \(train.count) train / \(test.count) test images of \(size)x\(train.width)")
         if let communicator { say(distributed.describe(communicator, globalBatch: batchSize)) }
+        // One view per image; the head's width depends on the classes (at most a few thousand: not counted).
+        try checkStepMemory(StepMemoryEstimate(model: settings.model, optimizer: settings.optimizer, views: [(count: 1, size: size)],
+                                               perRankBatch: max(1, batchSize / (communicator?.size ?? 1)),
+                                               prefetch: runtime.prefetch), say: say)
         let trainer = try ClassifierTrainer(settings: settings, train: train, test: test, runDirectory: URL(fileURLWithPath: out),
                                             workers: runtime.workers, prefetch: runtime.prefetch, runInfo: context.info,
                                             distributed: distributed.options(communicator),

@@ -42,6 +42,7 @@ struct KNNCommand: ParsableCommand {
 
     func validate() throws {
         try encoderOptions.validateSource()
+        try checkOutPath(out)
         guard k >= 1 else { throw ValidationError("--k must be at least 1") }
         guard knnTemperature > 0, knnTemperature.isFinite else { throw ValidationError("--knn-temperature must be positive") }
         guard labelFraction > 0, labelFraction <= 1 else {

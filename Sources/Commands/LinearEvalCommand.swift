@@ -90,6 +90,7 @@ struct LinearEvalCommand: ParsableCommand {
 
     func validate() throws {
         try encoderOptions.validateSource()
+        try checkOutPath(out)
         guard labelFraction > 0, labelFraction <= 1 else {
             throw ValidationError("--label-fraction \(labelFraction) must lie in (0, 1]")
         }

@@ -17,6 +17,28 @@ var launchedWorldSize: Int? {
     return (env["OMPI_COMM_WORLD_SIZE"] ?? env["PMI_SIZE"] ?? env["SLURM_NTASKS"]).flatMap { Int($0) }
 }
 
+/// The ranks the launcher started on this host (1 without a launcher, or when it does not say).
+var launchedRanksOnThisHost: Int {
+    let env = ProcessInfo.processInfo.environment
+    return (env["OMPI_COMM_WORLD_LOCAL_SIZE"] ?? env["MPI_LOCALNRANKS"] ?? env["SLURM_NTASKS_PER_NODE"]).flatMap { Int($0) } ?? 1
+}
+
+/// Refuses a run whose step cannot fit this machine's memory (`StepMemoryEstimate` per rank, times the ranks on
+/// this host), before anything large is allocated; logs the estimate otherwise.
+func checkStepMemory(_ estimate: StepMemoryEstimate, say: (String) -> Void) throws {
+    guard let machine = MachineMemory.bytes else { return }
+    let ranks = launchedRanksOnThisHost
+    let (needed, overflow) = estimate.total.multipliedReportingOverflow(by: ranks)
+    let each = ranks == 1 ? "" : "\(ranks) ranks on this host, each "
+    guard !overflow, needed <= machine else {
+        throw CommandError("this run needs about \(overflow ? "more than 9e9 GB" : StepMemoryEstimate.gigabytes(needed)) "
+                           + "(\(each)\(estimate.breakdown)), this machine has \(StepMemoryEstimate.gigabytes(machine)): "
+                           + "make its largest part smaller (--batch-size, --image-size, --width, --small-crops, --queue-size) or spread "
+                           + "the batch over more hosts")
+    }
+    say("memory: about \(StepMemoryEstimate.gigabytes(estimate.total)) per rank (\(estimate.breakdown)); this machine has \(StepMemoryEstimate.gigabytes(machine))")
+}
+
 /// Refuses a global batch that does not split over the launched ranks, while parsing flags: every rank
 /// exits with this message instead of failing inside an MPI_Abort later.
 func checkBatchSplitsOverRanks(_ batchSize: Int) throws {

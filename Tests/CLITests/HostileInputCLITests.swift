@@ -36,6 +36,38 @@ final class HostileInputCLITests: XCTestCase {
         try expectFailure(pretrain(dir, ["--collective-timeout", "-5"]), in: dir, mentions: ["--collective-timeout"])
     }
 
+    /// Values that make no sense were accepted and crashed late (an allocation of gigabytes, a trap) or ran
+    /// something else (a one-channel network, a run written into the current directory): each is refused while
+    /// parsing, naming the flag and its range.
+    func testValuesOutsideTheirRangeAreRefusedNamingTheRange() throws {
+        let dir = try synthesize()
+        try expectFailure(pretrain(dir, ["--image-size", "100000"]), in: dir, mentions: ["--image-size 100000 must lie in [8, 1024]"])
+        try expectFailure(pretrain(dir, ["--small-crops", "1000000"]), in: dir, mentions: ["--small-crops 1000000 must lie in [0, 32]"])
+        try expectFailure(pretrain(dir, ["--small-crops", "2", "--small-crop-size", "100000"]), in: dir,
+                          mentions: ["--small-crop-size 100000 must lie in [4, 32]"])
+        try expectFailure(pretrain(dir, ["--proj-dims", "100000000"]), in: dir, mentions: ["--proj-dims 100000000: each size must lie in [1, 65536]"])
+        try expectFailure(pretrain(dir, ["--blur-kernel", "100001"]), in: dir, mentions: ["--blur-kernel 100001 must lie in [1, 32]"])
+        try expectFailure(pretrain(dir, ["--width", "1e-9"]), in: dir, mentions: ["--width 1e-09 must lie in [0.015625, 8]"])
+        try expectFailure(pretrain(dir, ["--log-every", "0"]), in: dir, mentions: ["--log-every must be at least 1"])
+        var empty = pretrain(dir, [])
+        empty[empty.firstIndex(of: "--out")! + 1] = ""
+        try expectFailure(empty, in: dir, mentions: ["--out is empty"])
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir.appendingPathComponent("config.json").path))
+    }
+
+    /// A step that cannot fit the machine's memory is refused before anything large is allocated, with the
+    /// estimate and the machine's memory (it aborted in an allocation, or was killed, before).
+    func testAStepLargerThanTheMachinesMemoryIsRefusedWithTheEstimate() throws {
+        let dir = try synthesize()
+        let run = try runSimclr(pretrain(dir, ["--image-size", "1024", "--batch-size", "512", "--width", "1"]), in: dir)
+        XCTAssertEqual(run.status, 1, run.stderr + run.stdout)
+        let text = run.stderr + run.stdout
+        for m in ["this run needs about", "GB activations", "this machine has", "--batch-size"] {
+            XCTAssertTrue(text.contains(m), "no '\(m)' in\n\(text)")
+        }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dir.appendingPathComponent("run/config.json").path))
+    }
+
     /// A shape of [2^40, 2^40, 8, 3] in a weights file header trapped (element count overflow) in `embed`
     /// and `--init`; `--init` errors did not name the file.
     func testOverflowingShapeInAWeightsFileIsAnErrorNamingTheFile() throws {

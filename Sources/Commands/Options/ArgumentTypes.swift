@@ -24,7 +24,20 @@ struct CommandError: Error, CustomStringConvertible {
 }
 
 /// `--width`, the channel multiplier, of every command: one limit (width 8 already holds 64 times
-/// ResNet-18's 11M parameters).
+/// ResNet-18's 11M parameters); below 1/64 the first stage's 64 channels would round to none (the network
+/// would keep one channel per stage and call it a ResNet).
 func checkWidth(_ width: Double) throws {
-    guard width > 0, width <= 8 else { throw ValidationError("--width \(width) must lie in (0, 8]") }
+    guard width >= 1.0 / 64, width <= 8 else { throw ValidationError("--width \(width) must lie in [0.015625, 8] (1/64 keeps one channel in the first stage)") }
+}
+
+/// `--out` of a command that writes a directory: an empty path (an unset shell variable) would write into the
+/// current directory.
+func checkOutPath(_ out: String) throws {
+    guard !out.isEmpty else { throw ValidationError("--out is empty: give the directory to write to") }
+}
+
+/// The side of the images a network sees (`--image-size`): 8 px is the least a ResNet's four stages can halve;
+/// past 1024 px a single image's activations alone take gigabytes.
+func checkImageSize(_ size: Int) throws {
+    guard (8...1024).contains(size) else { throw ValidationError("--image-size \(size) must lie in [8, 1024]") }
 }

@@ -126,6 +126,8 @@ public struct AugmentationOptions: ParsableArguments {
             // A blur parameter switches blur on where the base pipeline has none (`--recipe quick`).
             if let k = blurKernel {
                 guard k > 0, k % 2 == 1 else { throw fail("--blur-kernel \(k) must be odd and positive (e.g. 9)") }
+                // A kernel wider than the view blurs nothing more (SimCLR's is a tenth of the view).
+                guard k <= outputSize else { throw fail("--blur-kernel \(k) must lie in [1, \(outputSize)] (the view size, --image-size)") }
                 c.blurKernelSize = k
                 c.blur = true
             }

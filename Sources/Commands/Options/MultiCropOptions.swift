@@ -10,7 +10,8 @@ struct MultiCropOptions: ParsableArguments {
     var smallCropScale = "0.05,0.14"
 
     func validate() throws {
-        guard smallCrops >= 0 else { throw ValidationError("--small-crops must not be negative") }
+        // Multi-crop papers use 2 to 10 small crops; 32 is already 16 times the global views' work.
+        guard (0...32).contains(smallCrops) else { throw ValidationError("--small-crops \(smallCrops) must lie in [0, 32]") }
         guard smallCropSize >= 4 else { throw ValidationError("--small-crop-size must be at least 4") }
         let scale = try AugmentationConfig.parseRange(smallCropScale)
         guard scale.lowerBound > 0, scale.upperBound <= 1 else { throw ValidationError("--small-crop-scale must lie in (0, 1]") }
