@@ -312,21 +312,24 @@ public final class Trainer<Settings: TrainingSettings> {
             var savedWorld = run.worldSize
             // A run that diverged (rank 0 reads its divergence.json) may continue with another learning rate.
             let divergence = isLeader ? RunDivergence.read(from: runDirectory) : nil
-            var savedLR: Float?
+            var changes = ResumeChanges()
             position = try Checkpoint.resume(from: checkpointURL, model: model, optimizer: optimizer,
                                              dataParallel: dataParallel, run: run, savedWorldSize: &savedWorld,
-                                             attachment: attachment) { [settings] in
-                Checkpoint.settingsRefusal($0, as: Settings.self, current: settings) { saved, current in
-                    var saved = saved
-                    if divergence != nil { savedLR = saved.lr; saved.lr = current.lr }
-                    return saved.sameTrainingAs(current)
+                                             attachment: attachment) { [settings, sampler] saved in
+                switch ResumeSettings(savedJSON: saved, current: settings, stepsPerEpoch: sampler.stepsPerEpoch,
+                                      mayChangeLearningRate: divergence != nil).check() {
+                case .success(let found): changes = found; return nil
+                case .failure(let refusal): return refusal.description
                 }
             }
             lastCheckpointStep = position.step
             let ranks = savedWorld == run.worldSize ? "" : " (written by \(savedWorld) ranks, continued on \(run.worldSize))"
             log("resuming from step \(position.step) of \(totalSteps)\(ranks)")
+            if let steps = changes.steps {
+                log("the run is made longer: \(steps.saved) -> \(steps.now) steps; the learning-rate schedule is recomputed for \(steps.now)")
+            }
             if let divergence {
-                let lr = savedLR.map { $0 == settings.lr ? "the same lr \($0)" : "lr \(settings.lr) (it had \($0))" } ?? ""
+                let lr = changes.learningRate.map { "learning rate \($0.now) (it had \($0.saved))" } ?? "the same learning rate \(settings.lr)"
                 log("the run diverged at step \(divergence.step) (\(divergence.summary)); continuing with \(lr)")
                 try? FileManager.default.removeItem(at: runDirectory.appendingPathComponent(RunDivergence.fileName))
             }
