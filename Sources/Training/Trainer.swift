@@ -258,9 +258,8 @@ public final class Trainer<Settings: TrainingSettings> {
                 try verifyReplicas()
             }
             if stopping {
-                // Every rank waits for rank 0's checkpoint: a rank that exited first with a non-zero status
-                // would make mpirun kill rank 0 in the middle of the write.
-                _ = try dataParallel.communicator.broadcast(isLeader ? "written" : "")
+                // Every rank has waited for rank 0's checkpoint (`writeCheckpoint`): a rank that exited first with
+                // a non-zero status would have made mpirun kill rank 0 in the middle of the write.
                 outcome = stop.outcome(afterStep: stepNumber) ?? .interrupted(afterStep: stepNumber)
                 progress.finishLine()
                 log(outcome!.message)
@@ -361,19 +360,23 @@ public final class Trainer<Settings: TrainingSettings> {
         if dataParallel.size > 1 { try attachment?.verifyReplicas(over: dataParallel) }
     }
 
-    /// Collective: replicas checked, the attachment's state collected, then rank 0 writes the checkpoint.
+    /// Collective: replicas checked, the attachment's state collected, then rank 0 writes the checkpoint and
+    /// tells every rank whether it could.
     private func writeCheckpoint(_ position: TrainingPosition, metrics: MetricsLog?) throws {
         CollectiveDeadline.expectSlowNextStep()
         try verifyReplicas()
         try attachment?.prepare(over: dataParallel)
         metrics?.flush()
-        guard isLeader else { return }
-        do {
-            try Checkpoint.save(to: checkpointURL, model: model, optimizer: optimizer, position: position,
-                                settingsJSON: settings.json, run: run, attachment: attachment)
-        } catch {
-            throw TrainingError.checkpointNotWritten(step: position.step, reason: "\(error)")
+        var failure = ""
+        if isLeader {
+            do {
+                try Checkpoint.save(to: checkpointURL, model: model, optimizer: optimizer, position: position,
+                                    settingsJSON: settings.json, run: run, attachment: attachment)
+            } catch { failure = "\(error)" }
         }
+        // Every rank learns whether it was written, so a full disk stops every rank with rank 0's error.
+        let reason = try dataParallel.communicator.broadcast(failure)
+        if !reason.isEmpty { throw TrainingError.checkpointNotWritten(step: position.step, reason: reason) }
         lastCheckpointStep = position.step
     }
 }
