@@ -5,10 +5,13 @@
 // GOMP_parallel is libgomp's entry point for `#pragma omp parallel` (what GCC emits); calling it directly
 // needs no OpenMP support from the compiler that builds this package.
 #include "CKernels.h"
+#include <sys/syscall.h>
+#include <unistd.h>
 
 extern void GOMP_parallel(void (*fn)(void *), void *data, unsigned num_threads, unsigned flags);
 extern int omp_get_thread_num(void);
 extern int omp_get_num_threads(void);
+extern int omp_in_parallel(void);
 
 struct job { sk_chunk_body body; void *context; int chunks; };
 
@@ -27,4 +30,8 @@ void sk_parallel_chunks(int chunks, int threads, sk_chunk_body body, void *conte
     }
     struct job job = {body, context, chunks};
     GOMP_parallel(run_job, &job, (unsigned)(threads < chunks ? threads : chunks), 0);
+}
+
+int sk_parallel_may_start_team(void) {
+    return !omp_in_parallel() && getpid() == (pid_t)syscall(SYS_gettid);
 }

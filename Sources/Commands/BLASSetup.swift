@@ -57,10 +57,11 @@ public enum BLASSetup {
     }
 }
 
-/// `--threads N`: both the BLAS threads and our kernels' threads.
+/// `--threads N`: our kernels' threads, which also split matrix products; OpenBLAS itself runs on one
+/// thread (its idle workers would spin beside our team: Note [One team of threads] in Kernels' BLAS.swift).
 func applyThreads(_ threads: Int?) -> Int {
     let n = max(1, threads ?? Parallel.availableCores)
-    BLAS.setThreads(n)
+    BLAS.setThreads(1)
     Parallel.threadCount = n
     return n
 }

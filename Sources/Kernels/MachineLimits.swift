@@ -4,11 +4,13 @@ import Foundation
 /// The machine's arithmetic limits as `simclr bench` reports them: the clock under load, the FMA (and
 /// `vdpbf16ps`) instruction rate, the peak both imply, and large matrix products as the rate real code reaches.
 ///
-/// The peak is measured, not read from a data sheet: a core's clock under load (a chain of dependent integer
-/// additions, one per cycle, run on every thread at once) times the FMA instructions it completes per cycle (a
-/// loop of nothing but independent FMAs, enough chains for every FMA pipe, on every thread at once, rounded to
-/// a whole number of instructions per cycle) times the FLOPs of one instruction. The FMA loop itself then
-/// reaches close to 100% of that peak, and no matrix product can pass it.
+/// The peak is measured, not read from a data sheet: a loop of nothing but independent FMAs (enough chains for
+/// every FMA pipe) on every thread at once, or, where that loop falls short of it, the clock under load (a chain
+/// of dependent integer additions, one per cycle, on every thread at once) times the FMA instructions per cycle
+/// that loop implies, rounded to a whole number, times the FLOPs of one instruction. Rounding alone would
+/// understate the peak where the FMA loop runs at a higher clock than the additions (here it completed 1.09
+/// FMAs per cycle of the addition chain's clock): the peak is never below what the FMA loop measured, so no
+/// fraction of it passes 100% for real work.
 public struct MachineLimits: Codable {
     public var threads: Int
     public var cpu: String
@@ -21,7 +23,7 @@ public struct MachineLimits: Codable {
     /// FMA loop on every thread at once: GFLOP/s, and FMA instructions per cycle per core.
     public var fmaLoopFP32GFLOPS: Double
     public var fmaPerCycleFP32: Double
-    /// threads x clock under load x FLOPs per instruction x round(FMA instructions per cycle).
+    /// max(FMA loop, threads x clock under load x FLOPs per instruction x round(FMA instructions per cycle)).
     public var peakFP32GFLOPS: Double
     /// The same for `vdpbf16ps` (nil without AVX512_BF16).
     public var fmaLoopBF16GFLOPS: Double?
@@ -31,7 +33,7 @@ public struct MachineLimits: Codable {
     public var gemmSize: Int
     public var gemmFP32GFLOPS: Double
     public var gemmBF16GFLOPS: Double?
-    /// OpenBLAS sgemm of the same size (the library the rest of the package uses for products).
+    /// OpenBLAS sgemm of the same size as the package runs it (single-threaded calls split over the threads).
     public var sgemmGFLOPS: Double
 
     /// Measures (about three seconds). `threads` is the thread count of the step being benchmarked.
@@ -51,8 +53,9 @@ public struct MachineLimits: Codable {
             let total = sk_fma_loop(bf16 ? 1 : 0, Int32(threads), 0.25, &flopsPerInstruction)
             guard total > 0, clock > 0 else { return nil }
             let perCycle = total / Double(threads) / clock
-            let peak = Double(threads) * clock * flopsPerInstruction * max(1, perCycle.rounded()) / 1e9
-            return (total * flopsPerInstruction / 1e9, perCycle, peak)
+            let measured = total * flopsPerInstruction / 1e9
+            let fromClock = Double(threads) * clock * flopsPerInstruction * max(1, perCycle.rounded()) / 1e9
+            return (measured, perCycle, max(measured, fromClock))
         }
         let fp32 = loop(bf16: false) ?? (0, 0, 0)
         let bf16 = cpu.avx512BF16 ? loop(bf16: true) : nil

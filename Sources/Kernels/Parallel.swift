@@ -1,8 +1,8 @@
 import CKernels
 
 /// How many threads our own kernels (batch norm, element-wise loops) and oneDNN's convolutions split work
-/// across. Both run on one OpenMP team (see `sk_parallel_chunks`). BLAS threads are set separately by
-/// `BLAS.setThreads`; the CLI sets both from `--threads`.
+/// across. Both run on one OpenMP team (see `sk_parallel_chunks`), and so do matrix products (OpenBLAS
+/// single-threaded, products split over the team: Note [One team of threads] at `sgemm`).
 public enum Parallel {
     nonisolated(unsafe) public static var threadCount: Int = 1 {
         didSet { sk_set_threads(Int32(max(1, threadCount))) }
@@ -52,6 +52,10 @@ public enum Parallel {
         let threads = self.threads(count, grain: grain)
         run(chunks: threads) { t in body(t, (count * t / threads)..<(count * (t + 1) / threads)) }
     }
+
+    /// Whether work started here may spread over the team: on the main thread, outside a parallel region
+    /// (another thread would start a second team beside the first, oversubscribing the cores).
+    public static var mayStartTeam: Bool { sk_parallel_may_start_team() != 0 }
 
     /// Threads `forThreads` uses for `count` items of at least `grain` each.
     public static func threads(_ count: Int, grain: Int) -> Int { max(1, min(threadCount, count / max(grain, 1))) }

@@ -118,6 +118,8 @@ typedef void (*sk_chunk_body)(void *context, int chunk);
 /// Runs body(context, c) for every c in [0, chunks) on up to `threads` threads of the OpenMP team that
 /// oneDNN uses (the calling thread is one of them); returns when all are done.
 void sk_parallel_chunks(int chunks, int threads, sk_chunk_body body, void *context);
+/// 1 on the process's main thread outside a parallel region (where a team may start), else 0.
+int sk_parallel_may_start_team(void);
 
 // ---- blocked feature-map kernels -------------------------------------------------------------------
 // Work is split by "planes": plane q = n * CB + cb holds HW vectors of 16 lanes. Functions taking
