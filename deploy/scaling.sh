@@ -1,15 +1,26 @@
 #!/usr/bin/env bash
 # Scaling-efficiency study: `simclr bench --distributed` over 1..N ranks, weak scaling (fixed per-rank batch)
 # and strong scaling (fixed global batch), on this host (shared memory) and optionally on the namespace test
-# cluster with emulated links. Writes OUT/scaling.csv and OUT/scaling.md.
+# cluster with emulated links, beside the hardware's own ceiling measured in the same sitting.
+# Writes OUT/scaling.csv and OUT/scaling.md (medians over the rounds), OUT/runs.csv (every run) and
+# OUT/ceiling.csv (every ceiling measurement).
 #
 #   deploy/scaling.sh [--max-ranks N] [--per-rank-batch b] [--global-batch B] [--steps S] [--width W]
-#                     [--links "local 1gbit 10gbit"] [--compression "none bf16 powersgd"] [--out DIR]
+#                     [--links "local 1gbit 10gbit"] [--compression "none bf16 powersgd"]
+#                     [--modes "weak strong"] [--rounds R] [--out DIR]
 #
 # Batches count images as pretrain does (each gives two views): the default 16 per rank runs 32 views per rank.
 # efficiency(W) = throughput(W) / (W * throughput(1)), each series against its own 1-rank run.
+# Ceiling: W ranks on one machine share its caches and memory bandwidth, so they cannot reach W times one
+# rank's throughput even with free communication. ceiling(W) = the summed img/s of W independent single-process
+# benches (no MPI, no communication; process i pinned to core i, the same per-process batch) / (W * the img/s
+# of one of them running alone). efficiency / ceiling is what the distributed step itself costs; the ceiling is
+# what the hardware costs. It is measured for W <= this machine's cores, and in every round.
+# Rounds: each round runs every link's modes, compressions and rank counts once (and the ceiling), in turn, so
+# slow drifts of the machine spread over all of them; the tables give medians over the rounds.
 # Per step, bench reports compute time, time blocked in communication that overlap did not hide, and the
-# gradient all-reduce time on the communication thread; hidden = 1 - blocked / all-reduce.
+# gradient all-reduce time on the communication thread; hidden = 1 - blocked / all-reduce; payload = the
+# gradient bytes per step each rank hands to collectives (MB; bf16 halves it, PowerSGD sends P and Q).
 # One rank per core with one BLAS thread each: on a 2-core machine only W <= 2 measures real scaling.
 # --compression runs every link and mode once per gradient compression (bench --grad-compression; PowerSGD at
 # rank 4 from the first step); the CSV and the table name it. bench also reports, per step, what overlap costs
@@ -17,7 +28,8 @@
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
-max_ranks=2 per_rank=16 global=32 steps=3 width=1.0 links="local" compressions="none" out="$repo/runs/scaling"
+max_ranks=2 per_rank=16 global=32 steps=3 width=1.0 links="local" compressions="none" modes="weak strong" rounds=1
+out="$repo/runs/scaling"
 while (($#)); do
     case $1 in
         --max-ranks) max_ranks=$2; shift 2 ;;
@@ -27,25 +39,65 @@ while (($#)); do
         --width) width=$2; shift 2 ;;
         --links) links=$2; shift 2 ;;
         --compression) compressions=$2; shift 2 ;;
+        --modes) modes=$2; shift 2 ;;
+        --rounds) rounds=$2; shift 2 ;;
         --out) out=$2; shift 2 ;;
-        -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
         *) echo "scaling: unknown option $1" >&2; exit 2 ;;
     esac
+done
+[[ $rounds =~ ^[1-9][0-9]*$ ]] || { echo "scaling: --rounds takes a positive count, got '$rounds'" >&2; exit 2; }
+for mode in $modes; do
+    [[ $mode == weak || $mode == strong ]] || { echo "scaling: --modes takes weak and/or strong, got '$mode'" >&2; exit 2; }
 done
 
 simclr="$repo/.build/release/simclr"
 [[ -x $simclr ]] || (cd "$repo" && swift build -c release --product simclr >/dev/null)
 mkdir -p "$out"
-csv="$out/scaling.csv"
-echo "link,compression,mode,ranks,global_batch,per_rank_batch,img_per_s,ms_per_step,ms_compute,ms_comm_wait,ms_grad_comm,hidden_fraction,compute_slowdown,efficiency" > "$csv"
+runs="$out/runs.csv" ceiling_csv="$out/ceiling.csv"
+columns="link,compression,mode,ranks,global_batch,per_rank_batch,img_per_s,ms_per_step,ms_compute,ms_comm_wait,ms_grad_comm,hidden_fraction,compute_slowdown,ms_compute_no_overlap,ms_per_step_no_overlap,grad_payload_mb"
+echo "round,$columns" > "$runs"
+echo "round,processes,per_process_img_per_s,alone_img_per_s,ceiling" > "$ceiling_csv"
 
 field() { grep -o "\"$2\": [0-9.e+-]*" <<<"$1" | head -1 | awk '{print $2}'; }
 
 cleanup() { [[ $links == "local" ]] || "$repo/deploy/testcluster.sh" down >/dev/null 2>&1 || true; }
 trap cleanup EXIT
 
-# One namespace cluster at a time on this machine (the tests take the same lock).
-if [[ $links != local ]]; then exec 9>/tmp/simclr-testcluster.lock; flock 9; fi
+# One namespace cluster at a time on this machine (the tests take the same lock). This script takes it itself:
+# under a wrapper that already holds it, it would wait forever, so say what it waits for.
+if [[ $links != local ]]; then
+    exec 9>/tmp/simclr-testcluster.lock
+    if ! flock -n 9; then
+        echo "scaling: waiting for /tmp/simclr-testcluster.lock (the namespace cluster is in use; this script takes the lock itself, do not run it under a command that holds it)" >&2
+        flock 9
+    fi
+fi
+
+# The ceiling of round $1: one pinned single-process bench alone, then W of them at once (W = 2..cores).
+single_bench() {   # single_bench CORE: img/s of one plain bench pinned to CORE
+    taskset -c "$1" "$simclr" bench --batch-size "$per_rank" --width "$width" --steps "$steps" --warmup 1 --threads 1 \
+        --no-roofline --json 2>/dev/null | grep '^{' | tail -1 | grep -o '"img_per_s": [0-9.e+-]*' | awk '{print $2}'
+}
+measure_ceiling() {
+    local round=$1 alone w i files rates
+    alone=$(single_bench 0 || true)
+    [[ -n $alone ]] || { echo "scaling: the single-process bench failed; no ceiling" >&2; return; }
+    for ((w = 2; w <= max_ranks && w <= $(nproc); w++)); do
+        files=()
+        for ((i = 0; i < w; i++)); do
+            files+=("$out/.ceiling-$i")
+            single_bench "$i" > "$out/.ceiling-$i" &
+        done
+        wait
+        rates=$(cat "${files[@]}" | paste -sd' ')
+        rm -f "${files[@]}"
+        local ceiling
+        ceiling=$(awk -v a="$alone" -v w="$w" '{ s = 0; for (i = 1; i <= NF; i++) s += $i } END { if (NF == w) printf "%.3f", s / (w * a) }' <<<"$rates")
+        echo "$round,$w,${rates// /;},$alone,$ceiling" >> "$ceiling_csv"
+        echo "scaling: round $round ceiling W=$w: $rates img/s at once, $alone alone: $ceiling" >&2
+    done
+}
 
 for link in $links; do
     launch=("$repo/deploy/launch.sh" --threads 1)
@@ -53,32 +105,70 @@ for link in $links; do
         "$repo/deploy/testcluster.sh" up "$max_ranks" --rate "$link" >/dev/null
         launch+=(--testcluster)
     fi
+    for ((round = 1; round <= rounds; round++)); do
+    measure_ceiling "$round"
+    for mode in $modes; do
     for compression in $compressions; do
-    for mode in weak strong; do
-        base=""
         for ((w = 1; w <= max_ranks; w++)); do
             if [[ $mode == weak ]]; then batch=$((per_rank * w)); else batch=$global; fi
             # A launch that fails to start its daemons can leave mpirun waiting: bound every run.
             json=$(timeout --kill-after=10 900 "${launch[@]}" -n "$w" -- bench --distributed --batch-size "$batch" --width "$width" \
-                   --steps "$steps" --warmup 1 --threads 1 --grad-compression "$compression" --json | grep '^{' | tail -1 || true)
-            if [[ -z $json ]]; then echo "scaling: $link $mode W=$w failed; skipped" >&2; continue; fi
-            ips=$(field "$json" img_per_s)
-            [[ -n $base ]] || base=$ips
-            eff=$(awk -v t="$ips" -v b="$base" -v w="$w" 'BEGIN { printf "%.3f", t / (w * b) }')
+                   --steps "$steps" --warmup 1 --threads 1 --no-roofline --grad-compression "$compression" --json \
+                   | grep '^{' | tail -1 || true)
+            if [[ -z $json ]]; then echo "scaling: $link $compression $mode W=$w failed; skipped" >&2; continue; fi
             wait_ms=$(field "$json" ms_comm_wait) comm_ms=$(field "$json" ms_grad_comm)
             hidden=$(awk -v a="$wait_ms" -v c="$comm_ms" 'BEGIN { if (c > 0) { h = 1 - a / c; if (h < 0) h = 0; printf "%.2f", h } else print "" }')
-            slowdown=$(field "$json" compute_slowdown_ratio)
-            echo "$link,$compression,$mode,$w,$batch,$((batch / w)),$ips,$(field "$json" ms_per_step),$(field "$json" ms_compute),$wait_ms,$comm_ms,$hidden,$slowdown,$eff" >> "$csv"
-            echo "scaling: $link $compression $mode W=$w batch=$batch: $ips img/s, efficiency $eff" >&2
+            echo "$round,$link,$compression,$mode,$w,$batch,$((batch / w)),$(field "$json" img_per_s),$(field "$json" ms_per_step),$(field "$json" ms_compute),$wait_ms,$comm_ms,$hidden,$(field "$json" compute_slowdown_ratio),$(field "$json" ms_compute_no_overlap),$(field "$json" ms_per_step_no_overlap),$(field "$json" grad_payload_mb)" >> "$runs"
+            echo "scaling: round $round $link $compression $mode W=$w batch=$batch: $(field "$json" img_per_s) img/s, step $(field "$json" ms_per_step) ms" >&2
         done
+    done
     done
     done
     cleanup
 done
 
+# Medians over the rounds (of every column; an even count takes the mean of the middle two), then the
+# efficiencies from the median throughputs.
+awk -F, -v columns="$columns" -v ceilings="$ceiling_csv" '
+    function median(list,   n, v, i, j, t) {
+        n = split(list, v, ";")
+        if (n == 0 || list == "") return ""
+        for (i = 2; i <= n; i++) for (j = i; j > 1 && v[j - 1] + 0 > v[j] + 0; j--) { t = v[j]; v[j] = v[j - 1]; v[j - 1] = t }
+        return (n % 2) ? v[(n + 1) / 2] : sprintf("%.6g", (v[n / 2] + v[n / 2 + 1]) / 2)
+    }
+    function add(key, c, value) { if (value != "") values[key, c] = (values[key, c] == "" ? "" : values[key, c] ";") value }
+    BEGIN {
+        getline header < ceilings
+        while ((getline line < ceilings) > 0) { split(line, f, ","); if (f[5] != "") add("ceiling", f[2], f[5]) }
+        print columns ",ceiling,efficiency,efficiency_of_ceiling,rounds"
+    }
+    NR == 1 { next }
+    {
+        key = $2 SUBSEP $3 SUBSEP $4 SUBSEP $5
+        if (!(key in seen)) { seen[key] = 1; order[++count] = key }
+        count_of[key]++
+        for (c = 6; c <= NF; c++) add(key, c, $c)
+    }
+    END {
+        for (k = 1; k <= count; k++) {
+            key = order[k]; split(key, id, SUBSEP)
+            ips = median(values[key, 8])
+            base_key = id[1] SUBSEP id[2] SUBSEP id[3] SUBSEP 1
+            base = median(values[base_key, 8])
+            eff = (base + 0 > 0 && ips != "") ? sprintf("%.3f", ips / (id[4] * base)) : ""
+            ceil = (id[4] == 1) ? "1.000" : median(values["ceiling", id[4]])
+            of_ceiling = (eff != "" && ceil + 0 > 0) ? sprintf("%.3f", eff / ceil) : ""
+            line = id[1] "," id[2] "," id[3] "," id[4]
+            for (c = 6; c <= 17; c++) line = line "," median(values[key, c])
+            print line "," ceil "," eff "," of_ceiling "," count_of[key]
+        }
+    }' "$runs" > "$out/scaling.csv"
+
 {
-    echo "| link | compression | mode | ranks | global batch | img/s | ms/step | compute ms | comm wait ms | all-reduce ms | hidden | compute slowdown | efficiency |"
-    echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
-    tail -n +2 "$csv" | awk -F, '{ printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5, $7, $8, $9, $10, $11, $12, $13, $14 }'
+    echo "| link | compression | mode | ranks | global batch | img/s | ms/step | compute ms | comm wait ms | all-reduce ms | hidden | compute slowdown | payload MB | ceiling | efficiency | of ceiling |"
+    echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+    tail -n +2 "$out/scaling.csv" | awk -F, '{ printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5, $7, $8, $9, $10, $11, $12, $13, $16, $17, $18, $19 }'
+    echo
+    echo "Medians of $rounds round(s); ceiling: W pinned single-process benches at once / W x one alone (OUT/ceiling.csv)."
 } > "$out/scaling.md"
 cat "$out/scaling.md"

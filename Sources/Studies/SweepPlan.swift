@@ -7,7 +7,14 @@ import RunFiles
 /// setting is a short pretraining (the base arguments plus the setting's own) followed by a linear probe
 /// and kNN (docs/reference-semantics.md, note 'Studies').
 public struct SweepPlan: Equatable {
-    public static let studyNames = ["temperature", "batch-size", "augmentation", "head", "similarity", "multicrop", "method"]
+    public static let studyNames = ["temperature", "batch-size", "augmentation", "head", "similarity", "multicrop", "method",
+                                    "compression"]
+    /// The compression study's settings: gradients as they are, as bfloat16, and PowerSGD at rank 4, each with
+    /// pretrain's default warm-up (the first tenth of the run uncompressed; docs/gradient-compression.md).
+    public static let compressionSettings: [(name: String, arguments: [String])] = [
+        ("none", ["--grad-compression", "none"]), ("bf16", ["--grad-compression", "bf16"]),
+        ("powersgd R=4", ["--grad-compression", "powersgd", "--powersgd-rank", "4"]),
+    ]
     public static let ablationNames = ["crop", "flip", "color-jitter", "grayscale", "blur"]
 
     public var studies: [String]
@@ -92,6 +99,8 @@ public struct SweepPlan: Equatable {
                 return smallCropCounts.map { Setting(study: study, setting: $0, arguments: ["--small-crops", $0]) }
             case "method":
                 return PretrainMethod.allCases.map { Setting(study: study, setting: $0.rawValue, arguments: ["--method", $0.rawValue]) }
+            case "compression":
+                return Self.compressionSettings.map { Setting(study: study, setting: $0.name, arguments: $0.arguments) }
             default: return []
             }
         }

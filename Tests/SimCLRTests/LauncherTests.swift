@@ -122,6 +122,27 @@ final class LauncherTests: XCTestCase {
         }
     }
 
+    // MARK: binding
+
+    /// The test cluster's nodes are namespaces of one machine: `--bind-to core` would put every node's rank on
+    /// core 0, and unbound ranks float over all cores (overlap then slowed compute more). When the ranks fit on
+    /// the cores, the launcher binds rank i to core i (a rankfile); `--bind none` still leaves them unbound.
+    func testOnTheTestClusterRankIIsBoundToCoreI() throws {
+        guard ProcessInfo.processInfo.activeProcessorCount >= 2 else { throw XCTSkip("needs 2 cores") }
+        let script = #"echo "rank $OMPI_COMM_WORLD_RANK: $(grep Cpus_allowed_list /proc/self/status | cut -f2)""#
+        func allowedCores(_ options: [String]) throws -> [String] {
+            let r = try ProcessHarness.run([launcher, "--testcluster", "-n", "2"] + options
+                                           + ["--program", "/bin/sh", "--", "-c", script], timeout: 120)
+            XCTAssertEqual(r.status, 0, r.output)
+            return r.output.split(separator: "\n").filter { $0.hasPrefix("rank ") }.map(String.init).sorted()
+        }
+        try withTwoNodes {
+            XCTAssertEqual(try allowedCores([]), ["rank 0: 0", "rank 1: 1"])
+            let all = "0-\(ProcessInfo.processInfo.activeProcessorCount - 1)"
+            XCTAssertEqual(try allowedCores(["--bind", "none"]), ["rank 0: \(all)", "rank 1: \(all)"])
+        }
+    }
+
     // MARK: restarts
 
     /// A host dies mid-run (link down, its processes killed): with --max-restarts 1 the launcher starts the job

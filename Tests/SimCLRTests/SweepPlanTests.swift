@@ -27,6 +27,15 @@ final class SweepPlanTests: XCTestCase {
                        ["method simclr --method simclr", "method moco --method moco"])
     }
 
+    func testCompressionStudyPretrainsWithEachGradientCompression() throws {
+        let p = plan(studies: ["compression"])
+        try p.validate()
+        XCTAssertEqual(p.settings.map { "\($0.setting): \($0.arguments.joined(separator: " "))" }, [
+            "none: --grad-compression none", "bf16: --grad-compression bf16",
+            "powersgd R=4: --grad-compression powersgd --powersgd-rank 4",
+        ])
+    }
+
     func testL2TemperatureGivesTheL2SettingItsOwnTemperature() throws {
         var p = plan(studies: ["similarity"])
         p.l2Temperature = "0.5"
