@@ -9,6 +9,10 @@ enum SettingFlags {
         "initialWeights": "--init", "model.headDims": "--proj-dims", "moco.momentum": "--moco-momentum",
         "moco.queueSize": "--queue-size", "backboneLRScale": "--backbone-lr-scale", "multiCrop": "--small-crops",
         "model.width": "--width", "model.stem": "--stem", "model.arch": "--arch", "lr": "--lr",
+        "model.zeroInitResidual": "--zero-init-residual", "multiCrop.count": "--small-crops", "multiCrop.size": "--small-crop-size",
+        "multiCrop.scale": "--small-crop-scale", "augmentation.outputSize": "--image-size", "augmentation.blurKernelSize": "--blur-kernel",
+        "augmentation.blurSigma": "--blur-sigma", "augmentation.cropScale": "--crop-scale", "augmentation.jitterStrength": "--jitter-strength",
+        "augmentation.jitterProbability": "--jitter-prob", "augmentation.grayscaleProbability": "--grayscale-prob",
         "profilePath": "--profile-out", "emulatePath": "--emulate",
     ]
 

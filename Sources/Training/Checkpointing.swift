@@ -21,9 +21,13 @@ extension Checkpoint {
             do {
                 let saved: CheckpointHeader
                 do { saved = try load(from: url, model: model, optimizer: optimizer, attachment: attachment) } catch {
-                    // Other data-parallel settings can mean other saved state (gradient compression's), which shows
-                    // first as other tensor names: name the settings, the cause, instead.
+                    // Other data-parallel settings can mean other saved state (gradient compression's), and other
+                    // settings another network, which show first as other tensor names or shapes: name the
+                    // settings, the cause, instead.
                     if let mismatch = runMismatch(in: url, resuming: run) { throw CheckpointError.incompatible(url.path, reason: mismatch) }
+                    if let json = headerField("settings", in: url), let why = refusal(json) {
+                        throw CheckpointError.incompatible(url.path, reason: why)
+                    }
                     throw error
                 }
                 if let why = refusal(saved.settingsJSON) { throw CheckpointError.incompatible(url.path, reason: why) }
@@ -51,19 +55,15 @@ extension Checkpoint {
     /// Why a run with identity `run` cannot continue the checkpoint at `url`, read from its header alone (nil:
     /// it can, or the header does not say).
     private static func runMismatch(in url: URL, resuming run: RunIdentity) -> String? {
-        guard let data = try? Data(contentsOf: url), let json = (try? Safetensors.parse(data))?.metadata["run"],
+        guard let json = headerField("run", in: url),
               let saved = try? JSONDecoder().decode(RunIdentity.self, from: Data(json.utf8)) else { return nil }
         return run.mismatch(resuming: saved)
     }
 
-    /// Why a checkpoint's settings JSON cannot continue a run with `current` settings (nil: it can). Settings
-    /// that do not decode are refused: they cannot be compared.
-    public static func settingsRefusal<S: Decodable>(_ saved: String, as type: S.Type, current: S,
-                                                    sameTraining: (S, S) -> Bool) -> String? {
-        guard let decoded = try? JSONDecoder().decode(S.self, from: Data(saved.utf8)) else {
-            return "its settings do not decode as this version's \(S.self) (written by another version of the tool?)"
-        }
-        return sameTraining(decoded, current) ? nil : "it was written with different settings; see config.json"
+    /// A metadata field of the checkpoint's header, unverified (nil when the file does not parse).
+    private static func headerField(_ key: String, in url: URL) -> String? {
+        guard let data = try? Data(contentsOf: url) else { return nil }
+        return (try? Safetensors.parse(data))?.metadata[key]
     }
 }
 

@@ -258,9 +258,8 @@ public final class Trainer<Settings: TrainingSettings> {
                 try verifyReplicas()
             }
             if stopping {
-                // Every rank waits for rank 0's checkpoint: a rank that exited first with a non-zero status
-                // would make mpirun kill rank 0 in the middle of the write.
-                _ = try dataParallel.communicator.broadcast(isLeader ? "written" : "")
+                // Every rank has waited for rank 0's checkpoint (`writeCheckpoint`): a rank that exited first with
+                // a non-zero status would have made mpirun kill rank 0 in the middle of the write.
                 outcome = stop.outcome(afterStep: stepNumber) ?? .interrupted(afterStep: stepNumber)
                 progress.finishLine()
                 log(outcome!.message)
@@ -312,21 +311,24 @@ public final class Trainer<Settings: TrainingSettings> {
             var savedWorld = run.worldSize
             // A run that diverged (rank 0 reads its divergence.json) may continue with another learning rate.
             let divergence = isLeader ? RunDivergence.read(from: runDirectory) : nil
-            var savedLR: Float?
+            var changes = ResumeChanges()
             position = try Checkpoint.resume(from: checkpointURL, model: model, optimizer: optimizer,
                                              dataParallel: dataParallel, run: run, savedWorldSize: &savedWorld,
-                                             attachment: attachment) { [settings] in
-                Checkpoint.settingsRefusal($0, as: Settings.self, current: settings) { saved, current in
-                    var saved = saved
-                    if divergence != nil { savedLR = saved.lr; saved.lr = current.lr }
-                    return saved.sameTrainingAs(current)
+                                             attachment: attachment) { [settings, sampler] saved in
+                switch ResumeSettings(savedJSON: saved, current: settings, stepsPerEpoch: sampler.stepsPerEpoch,
+                                      mayChangeLearningRate: divergence != nil).check() {
+                case .success(let found): changes = found; return nil
+                case .failure(let refusal): return refusal.description
                 }
             }
             lastCheckpointStep = position.step
             let ranks = savedWorld == run.worldSize ? "" : " (written by \(savedWorld) ranks, continued on \(run.worldSize))"
             log("resuming from step \(position.step) of \(totalSteps)\(ranks)")
+            if let steps = changes.steps {
+                log("the run is made longer: \(steps.saved) -> \(steps.now) steps; the learning-rate schedule is recomputed for \(steps.now)")
+            }
             if let divergence {
-                let lr = savedLR.map { $0 == settings.lr ? "the same lr \($0)" : "lr \(settings.lr) (it had \($0))" } ?? ""
+                let lr = changes.learningRate.map { "learning rate \($0.now) (it had \($0.saved))" } ?? "the same learning rate \(settings.lr)"
                 log("the run diverged at step \(divergence.step) (\(divergence.summary)); continuing with \(lr)")
                 try? FileManager.default.removeItem(at: runDirectory.appendingPathComponent(RunDivergence.fileName))
             }
@@ -358,19 +360,23 @@ public final class Trainer<Settings: TrainingSettings> {
         if dataParallel.size > 1 { try attachment?.verifyReplicas(over: dataParallel) }
     }
 
-    /// Collective: replicas checked, the attachment's state collected, then rank 0 writes the checkpoint.
+    /// Collective: replicas checked, the attachment's state collected, then rank 0 writes the checkpoint and
+    /// tells every rank whether it could.
     private func writeCheckpoint(_ position: TrainingPosition, metrics: MetricsLog?) throws {
         CollectiveDeadline.expectSlowNextStep()
         try verifyReplicas()
         try attachment?.prepare(over: dataParallel)
         metrics?.flush()
-        guard isLeader else { return }
-        do {
-            try Checkpoint.save(to: checkpointURL, model: model, optimizer: optimizer, position: position,
-                                settingsJSON: settings.json, run: run, attachment: attachment)
-        } catch {
-            throw TrainingError.checkpointNotWritten(step: position.step, reason: "\(error)")
+        var failure = ""
+        if isLeader {
+            do {
+                try Checkpoint.save(to: checkpointURL, model: model, optimizer: optimizer, position: position,
+                                    settingsJSON: settings.json, run: run, attachment: attachment)
+            } catch { failure = "\(error)" }
         }
+        // Every rank learns whether it was written, so a full disk stops every rank with rank 0's error.
+        let reason = try dataParallel.communicator.broadcast(failure)
+        if !reason.isEmpty { throw TrainingError.checkpointNotWritten(step: position.step, reason: reason) }
         lastCheckpointStep = position.step
     }
 }

@@ -11,10 +11,13 @@ public enum TrainingError: Error, CustomStringConvertible {
     case runDirectoryRefused(String)
 
     /// Whether every rank meets this error at the same point of the run (the ranks judge a divergence from the
-    /// same summed totals), so they can all stop without aborting one another.
+    /// same summed totals; rank 0 tells every rank that a checkpoint was not written), so they can all stop
+    /// without aborting one another.
     public var isEveryRanks: Bool {
-        if case .diverged = self { return true }
-        return false
+        switch self {
+        case .diverged, .checkpointNotWritten: return true
+        case .writeFailed, .runDirectoryRefused: return false
+        }
     }
 
     public var description: String {

@@ -288,6 +288,7 @@ final class DistributedInvariantTests: XCTestCase {
         XCTAssertTrue(config.contains("multiCrop"), config)
         let changed = try ProcessHarness.run(try common("mc-resume-split", steps: 4) + ["--small-crops", "3", "--small-crop-size", "8", "--resume"])
         XCTAssertNotEqual(changed.status, 0, "a resume with another --small-crops must be refused")
+        XCTAssertTrue(changed.output.contains("it was written with other settings: --small-crops 2 (this run: 3)"), changed.output)
         let resumed = try ProcessHarness.run(try common("mc-resume-split", steps: 4) + small + ["--resume"])
         XCTAssertEqual(resumed.status, 0, resumed.output)
         XCTAssertTrue(resumed.output.contains("resuming from step 2"), resumed.output)

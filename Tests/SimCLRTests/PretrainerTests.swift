@@ -103,7 +103,7 @@ final class PretrainerTests: XCTestCase {
         var said: [String] = []
         let resumed = try Pretrainer(settings: lower, dataset: tinyData(), runDirectory: dir, workers: 0, log: { said.append($0) })
         XCTAssertEqual(try resumed.run(resume: true).steps, 5)
-        XCTAssertTrue(said.contains { $0.hasPrefix("the run diverged at step 3 (weight norm") && $0.hasSuffix("continuing with lr 0.05 (it had 0.5)") },
+        XCTAssertTrue(said.contains { $0.hasPrefix("the run diverged at step 3 (weight norm") && $0.hasSuffix("continuing with learning rate 0.05 (it had 0.5)") },
                       said.joined(separator: "\n"))
         XCTAssertNil(RunDivergence.read(from: dir), "a continued run is no longer a diverged one")
         XCTAssertTrue(FileManager.default.fileExists(atPath: resumed.finalModelURL.path))
@@ -153,8 +153,23 @@ final class PretrainerTests: XCTestCase {
             .run(stop: HaltAfterStep(1))
         var other = tinySettings(steps: 3)
         other.temperature = 0.5
+        other.model.width = 0.25
+        other.logEvery = 7   // may change: not named
         let trainer = try Pretrainer(settings: other, dataset: tinyData(), runDirectory: dir, workers: 0, log: { _ in })
-        XCTAssertThrowsError(try trainer.run(resume: true))
+        XCTAssertThrowsError(try trainer.run(resume: true)) { error in
+            XCTAssertTrue("\(error)".hasSuffix("it was written with other settings: `model.width` 0.125 (this run: 0.25), `temperature` 0.07 (this run: 0.5)"),
+                          "\(error)")
+        }
+        // A shorter run is refused; a longer one continues, with its schedule recomputed for the new length.
+        XCTAssertThrowsError(try Pretrainer(settings: tinySettings(steps: 2), dataset: tinyData(), runDirectory: dir, workers: 0,
+                                            log: { _ in }).run(resume: true)) { error in
+            XCTAssertTrue("\(error)".contains("it was written by a run of 3 steps and this run has 2: a resumed run may be made longer, not shorter"), "\(error)")
+        }
+        var said: [String] = []
+        let longer = try Pretrainer(settings: tinySettings(steps: 6), dataset: tinyData(), runDirectory: dir, workers: 0, log: { said.append($0) })
+        XCTAssertEqual(try longer.run(resume: true).steps, 6)
+        XCTAssertTrue(said.contains("the run is made longer: 3 -> 6 steps; the learning-rate schedule is recomputed for 6"), said.joined(separator: "\n"))
+        XCTAssertEqual(longer.schedule.totalSteps, 6)
     }
 
     /// The checkpoint of a halted run, rewritten (with a valid checksum) to hold `settingsJSON` instead.
