@@ -70,6 +70,7 @@ cmodule ImageCodecs
 cmodule CKernels
 
 module Kernels Sources/Kernels/*.swift
+module Tracing Sources/Tracing/*.swift   # NeuralNet records spans while a step trace is taken
 module NeuralNet Sources/NeuralNet/*.swift
 module Optimizers Sources/Optimizers/*.swift
 module Datasets Sources/Datasets/*.swift
