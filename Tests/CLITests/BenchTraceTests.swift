@@ -15,27 +15,17 @@ final class BenchTraceTests: XCTestCase {
                                                     "--proj-dims", "32,16", "--batch-size", "4", "--image-size", "16",
                                                     "--threads", "1"])
         XCTAssertEqual(run.status, 0, run.output)
-        let object = try JSONSerialization.jsonObject(with: Data(contentsOf: file)) as? [String: Any]
-        let events = try XCTUnwrap(object?["traceEvents"] as? [[String: Any]])
-        func name(_ e: [String: Any]) -> String { e["name"] as? String ?? "" }
-        func args(_ e: [String: Any]) -> Int? { (e["args"] as? [String: Any])?["value"] as? Int }
-        let processes = events.filter { name($0) == "process_name" }.compactMap { $0["pid"] as? Int }
-        XCTAssertEqual(Set(processes), [0, 1], "one process per rank")
+        let trace = try TraceDocument(contentsOf: file)
+        let (name, args, interval) = (TraceDocument.name, TraceDocument.args, TraceDocument.interval)
+        XCTAssertEqual(trace.ranks, [0, 1], "one process per rank")
         var gradientBytesPerStep: [Int] = []
 
         for rank in 0..<2 {
-            let mine = events.filter { $0["pid"] as? Int == rank }
-            let rows = Dictionary(mine.filter { name($0) == "thread_name" }
-                .map { ((($0["args"] as? [String: Any])?["name"] as? String) ?? "", $0["tid"] as? Int ?? -1) }) { a, _ in a }
+            let (rows, spans) = trace.rank(rank)
             let compute = try XCTUnwrap(rows["compute"], "rank \(rank): no compute row in \(rows)")
             let communication = try XCTUnwrap(rows["communication"], "rank \(rank): no communication row in \(rows)")
             let inFlight = rows.filter { $0.key.hasPrefix("communication in flight ") }.map(\.value)
             XCTAssertFalse(inFlight.isEmpty, "rank \(rank): no in-flight row in \(rows)")
-            let spans = mine.filter { $0["ph"] as? String == "X" }
-            func interval(_ e: [String: Any]) -> (Double, Double) {
-                let ts = e["ts"] as? Double ?? 0
-                return (ts, ts + (e["dur"] as? Double ?? 0))
-            }
             let stepSpans = spans.filter { $0["tid"] as? Int == compute && name($0) == "step" }
             XCTAssertEqual(stepSpans.count, steps, "rank \(rank)")
             for step in stepSpans {

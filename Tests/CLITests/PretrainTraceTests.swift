@@ -16,25 +16,17 @@ final class PretrainTraceTests: XCTestCase {
         XCTAssertEqual(run.status, 0, run.output)
         // The run's first step is left out: steps 2 and 3 are recorded.
         XCTAssertTrue(run.output.contains("trace: steps 2-3 of 2 rank(s) written to \(file.path)"), run.output)
-        let object = try JSONSerialization.jsonObject(with: Data(contentsOf: file)) as? [String: Any]
-        let events = try XCTUnwrap(object?["traceEvents"] as? [[String: Any]])
-        func name(_ e: [String: Any]) -> String { e["name"] as? String ?? "" }
-        XCTAssertEqual(Set(events.filter { name($0) == "process_name" }.compactMap { $0["pid"] as? Int }), [0, 1])
+        let trace = try TraceDocument(contentsOf: file)
+        let (name, args, interval) = (TraceDocument.name, TraceDocument.args, TraceDocument.interval)
+        XCTAssertEqual(trace.ranks, [0, 1])
         let layers = ["stem"] + (1...4).flatMap { s in (0...1).map { "layer\(s).\($0)" } } + ["pool", "head"]
 
         for rank in 0..<2 {
-            let mine = events.filter { $0["pid"] as? Int == rank }
-            let rows = Dictionary(mine.filter { name($0) == "thread_name" }
-                .map { ((($0["args"] as? [String: Any])?["name"] as? String) ?? "", $0["tid"] as? Int ?? -1) }) { a, _ in a }
+            let (rows, spans) = trace.rank(rank)
             let compute = try XCTUnwrap(rows["compute"], "rank \(rank): rows \(rows.keys.sorted())")
             let communication = try XCTUnwrap(rows["communication"], "rank \(rank): rows \(rows.keys.sorted())")
             let inFlight = rows.filter { $0.key.hasPrefix("communication in flight ") }.map(\.value)
             XCTAssertFalse(inFlight.isEmpty, "rank \(rank): rows \(rows.keys.sorted())")
-            let spans = mine.filter { $0["ph"] as? String == "X" }
-            func interval(_ e: [String: Any]) -> (Double, Double) {
-                let ts = e["ts"] as? Double ?? 0
-                return (ts, ts + (e["dur"] as? Double ?? 0))
-            }
             func inside(_ outer: [String: Any], row: Int, _ keep: (String) -> Bool = { _ in true }) -> [[String: Any]] {
                 let (start, end) = interval(outer)
                 return spans.filter { $0["tid"] as? Int == row && keep(name($0)) && interval($0).0 >= start && interval($0).1 <= end }
@@ -60,7 +52,7 @@ final class PretrainTraceTests: XCTestCase {
                 let buckets = inside(step, row: communication) { $0.hasPrefix("bucket ") }
                 XCTAssertFalse(buckets.isEmpty, "rank \(rank): no gradient bucket inside a step")
                 let chunks = inFlight.flatMap { inside(step, row: $0) { $0 == "iallreduce" } }
-                func bytes(_ e: [[String: Any]]) -> Int { e.compactMap { ($0["args"] as? [String: Any])?["value"] as? Int }.reduce(0, +) }
+                func bytes(_ e: [[String: Any]]) -> Int { e.compactMap(args).reduce(0, +) }
                 XCTAssertEqual(bytes(chunks), bytes(buckets), "rank \(rank): the chunks do not carry the buckets' bytes")
             }
         }
