@@ -23,7 +23,7 @@
 # gradient bytes per step each rank hands to collectives (MB; bf16 halves it, PowerSGD sends P and Q).
 # One rank per core with one BLAS thread each: on a 2-core machine only W <= 2 measures real scaling.
 # --compression runs every link and mode once per gradient compression (bench --grad-compression; PowerSGD at
-# rank 4 from the first step); the CSV and the table name it. bench also reports, per step, what overlap costs
+# its default rank from the first step); the CSV and the table name it. bench also reports, per step, what overlap costs
 # compute (interleaved steps without overlap): compute_slowdown = compute with overlap / compute without.
 set -euo pipefail
 

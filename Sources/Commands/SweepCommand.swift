@@ -27,9 +27,9 @@ struct SweepCommand: ParsableCommand {
           method         simclr and moco (MoCo v2 with pretrain's defaults:
                          --queue-size 4096, MoCo v2's temperature unless the
                          base arguments give one); not in the default --studies
-          compression    gradient compression none, bf16 and powersgd at rank 4
-                         (--grad-compression; the same training on any rank
-                         count); not in the default --studies
+          compression    gradient compression none, bf16 and powersgd at ranks 4
+                         and 8 (--grad-compression; the same training on any
+                         rank count); not in the default --studies
         Choose studies with --studies. Runs go to --out/<study>-<setting>/{pretrain,linear,knn}; the table goes \
         to sweep.csv and sweep.md (last-epoch contrastive loss, top-1, top-5, probe top-1/top-5, kNN top-1). \
         Rerunning the same command skips finished runs; an interrupted pretraining resumes.

@@ -9,11 +9,13 @@ import RunFiles
 public struct SweepPlan: Equatable {
     public static let studyNames = ["temperature", "batch-size", "augmentation", "head", "similarity", "multicrop", "method",
                                     "compression"]
-    /// The compression study's settings: gradients as they are, as bfloat16, and PowerSGD at rank 4, each with
-    /// pretrain's default warm-up (the first tenth of the run uncompressed; docs/gradient-compression.md).
+    /// The compression study's settings: gradients as they are, as bfloat16, and PowerSGD at rank 4 (the paper's)
+    /// and 8 (the default), each with pretrain's default warm-up (the first tenth of the run uncompressed;
+    /// docs/gradient-compression.md).
     public static let compressionSettings: [(name: String, arguments: [String])] = [
         ("none", ["--grad-compression", "none"]), ("bf16", ["--grad-compression", "bf16"]),
         ("powersgd R=4", ["--grad-compression", "powersgd", "--powersgd-rank", "4"]),
+        ("powersgd R=8", ["--grad-compression", "powersgd", "--powersgd-rank", "8"]),
     ]
     public static let ablationNames = ["crop", "flip", "color-jitter", "grayscale", "blur"]
 

@@ -33,6 +33,7 @@ final class SweepPlanTests: XCTestCase {
         XCTAssertEqual(p.settings.map { "\($0.setting): \($0.arguments.joined(separator: " "))" }, [
             "none: --grad-compression none", "bf16: --grad-compression bf16",
             "powersgd R=4: --grad-compression powersgd --powersgd-rank 4",
+            "powersgd R=8: --grad-compression powersgd --powersgd-rank 8",
         ])
     }
 
