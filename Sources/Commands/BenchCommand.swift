@@ -37,10 +37,7 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Stem: cifar (3x3 conv) or imagenet (7x7 conv + max pool).") var stem: Stem = BenchSettings().model.stem
     @Option(help: "Channel width multiplier (1.0 = the torchvision network).") var width = BenchSettings().model.width
     @Option(help: "Head layer sizes after the pooled features (512-d, ResNet-50 2048-d at width 1).") var projDims = "512,256"
-    @Option(help: "BLAS and kernel threads (default: the cores this process may run on).") var threads: Int?
-    @Option(help: "Arithmetic of convolutions and Linear layers: fp32, bf16, or bf16-reference (bf16 rounding computed in fp32).")
-    var precision: ComputePrecision = BenchSettings().precision
-    @OptionGroup var convolutions: ConvAlgorithmOption
+    @OptionGroup var compute: ComputeOptions
     @Option(help: "Timed steps (the median is reported).") var steps = BenchSettings().steps
     @Option(help: "Untimed warm-up steps.") var warmup = BenchSettings().warmup
     @Option(help: "Train on augmented views of this dataset (a CIFAR-10/STL-10 directory or 'synthetic') and time the loader.")
@@ -77,14 +74,13 @@ struct BenchCommand: ParsableCommand {
         try checkWidth(width)
         guard workers >= 0 else { throw ValidationError("--workers must be >= 0") }
         _ = try parseDims(projDims)
-        try checkPrecisionSupported(precision)
     }
 
     /// The flags as the library's settings.
     private func settings(headDims: [Int]) -> BenchSettings {
         var settings = BenchSettings()
-        (settings.batchSize, settings.imageSize, settings.precision) = (batchSize, imageSize, precision)
-        settings.convAlgorithm = convolutions.convAlgorithm
+        (settings.batchSize, settings.imageSize) = (batchSize, imageSize)
+        (settings.precision, settings.convAlgorithm) = (compute.precision, compute.convAlgorithm)
         settings.model = ResNetConfig(arch: arch, stem: stem, width: width, headDims: headDims)
         (settings.steps, settings.warmup, settings.data, settings.workers) = (steps, warmup, data, workers)
         (settings.roofline, settings.multiCrop) = (!noRoofline, multiCrop.config)
@@ -100,7 +96,7 @@ struct BenchCommand: ParsableCommand {
     }
 
     func run() throws {
-        let threadCount = applyThreads(threads)
+        let threadCount = applyThreads(compute.threads)
         let communicator = distributed ? try Communicator.initialize() : nil
         defer { if communicator != nil { try? Communicator.finalize() } }
         let bench: StepBenchmark

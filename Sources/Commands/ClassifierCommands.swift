@@ -18,9 +18,7 @@ struct ClassifierOptions: ParsableArguments {
     @Option(help: "Global batch: images per step over all ranks (an epoch's last partial batch is dropped).")
     var batchSize = ClassifierSettings().batchSize
     @OptionGroup var optimization: OptimizationOptions<ClassifierSettings>
-    @Option(help: "resnet18, resnet34 or resnet50 (Bottleneck blocks: 2048-d features at width 1). Default resnet18; with --resume the run's own.") var arch: Architecture?
-    @Option(help: "cifar (3x3 conv, no max pool) or imagenet (7x7/2 conv + max pool).") var stem: Stem = ClassifierSettings().model.stem
-    @Option(help: "Channel width multiplier: 1.0 = the torchvision network; 0.25 for quick runs on small machines. Default: the --encoder file's (finetune), the run's own with --resume, else 1.0.") var width: Double?
+    @OptionGroup var shape: EncoderShapeOptions
     @Flag(help: "Start the last BatchNorm of every residual block at gamma 0, so blocks start as the identity (torchvision's zero_init_residual).")
     var zeroInitResidual = false
 
@@ -49,7 +47,6 @@ struct ClassifierOptions: ParsableArguments {
             throw ValidationError("--batch-size must be at least 2: BatchNorm needs two images per batch (try 256, or 16 for a quick check)")
         }
         try checkBatchSplitsOverRanks(batchSize)
-        if let width { try checkWidth(width) }
         try checkOutPath(out)
         guard cropPadding >= 0 else { throw ValidationError("--crop-padding must not be negative") }
         guard evalBatchSize >= 1, logEvery >= 1 else { throw ValidationError("--eval-batch-size and --log-every must be at least 1") }
@@ -64,14 +61,12 @@ struct ClassifierOptions: ParsableArguments {
         settings.encoder = encoder.map { URL(fileURLWithPath: DataSelection.expand($0)).path }
         settings.epochs = epochs
         settings.batchSize = batchSize
-        settings.model = encoderConfig(arch: arch, stem: stem, width: width, headDims: [],
-                                       zeroInitResidual: zeroInitResidual, resuming: resume ? out : nil, weights: encoder)
+        settings.model = shape.config(headDims: [], zeroInitResidual: zeroInitResidual, resuming: resume ? out : nil, weights: encoder)
         optimization.apply(to: &settings)
         settings.backboneLRScale = backboneLRScale
         settings.labelFraction = labelFraction
         settings.seed = seed
-        settings.precision = runtime.precision
-        settings.convAlgorithm = runtime.convolutions.convAlgorithm
+        (settings.precision, settings.convAlgorithm) = (runtime.compute.precision, runtime.compute.convAlgorithm)
         settings.shuffle = !noShuffle
         settings.evalBatchSize = evalBatchSize
         settings.logEvery = logEvery

@@ -44,34 +44,18 @@ struct EmbedCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Also write the labels as an int64 .npy file (N).", valueName: "file"))
     var labelsOut: String?
 
-    @Option(help: ArgumentHelp("Arithmetic of convolutions and Linear layers: fp32, bf16 (needs bf16 instructions), or bf16-reference."))
-    var precision: ComputePrecision = .fp32
-
-    @OptionGroup var convolutions: ConvAlgorithmOption
+    @OptionGroup var compute: ComputeOptions
 
     @Option(help: "Images per forward pass.")
     var batchSize = 256
 
-    @Option(help: "resnet18, resnet34 or resnet50 (default: the one the weights file's keys show).")
-    var arch: Architecture?
-
-    @Option(help: "Stem of the model: cifar (3x3 conv) or imagenet (7x7 conv + max pool).")
-    var stem: Stem = .cifar
-
-    @Option(help: "Channel width multiplier of the model (1.0 = the torchvision network; default: the width the weights' channel counts show).")
-    var width: Double?
+    @OptionGroup var shape: EncoderShapeOptions
 
     @Option(help: "Projection head layer sizes of the model ('none' for no head).")
     var projDims = "512,256"
 
-    @Option(help: "BLAS and kernel threads (default: the cores this process may run on).")
-    var threads: Int?
-
     func validate() throws {
-        try checkPrecisionSupported(precision)
         guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1") }
-        if let width { try checkWidth(width) }
-        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
         let dims = try parseDims(projDims)
         if features == .projection && dims.isEmpty {
             throw ValidationError("--features projection needs a head: give --proj-dims (e.g. 512,256)")
@@ -84,14 +68,14 @@ struct EmbedCommand: ParsableCommand {
 
     func run() throws {
         let log = Console().note
-        let threadCount = applyThreads(threads)
+        let threadCount = applyThreads(compute.threads)
         log(BLASSetup.describe())
         // The head only matters for projection features; the backbone scope ignores the file's fc.* tensors.
         let headDims = features == .projection ? try parseDims(projDims) : []
         var embedding = Embedding(weights: DataSelection.expand(weights),
-                                  model: encoderConfig(arch: arch, stem: stem, width: width, headDims: headDims, weights: weights))
-        (embedding.features, embedding.precision, embedding.batchSize) = (features, precision, batchSize)
-        embedding.convAlgorithm = convolutions.convAlgorithm
+                                  model: shape.config(headDims: headDims, weights: weights))
+        (embedding.features, embedding.precision, embedding.batchSize) = (features, compute.precision, batchSize)
+        embedding.convAlgorithm = compute.convAlgorithm
         do {
             let model = try embedding.loadModel()
             let data = try dataOptions.load(split: split, log: log)

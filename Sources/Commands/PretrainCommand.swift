@@ -149,8 +149,7 @@ struct PretrainCommand: ParsableCommand {
         settings.augmentation = try augmentation.config(outputSize: imageSize, base: settings.augmentation)
         settings.multiCrop = multiCrop.config
         settings.seed = seed
-        settings.precision = runtime.precision
-        settings.convAlgorithm = runtime.convolutions.convAlgorithm
+        (settings.precision, settings.convAlgorithm) = (runtime.compute.precision, runtime.compute.convAlgorithm)
         settings.shuffle = !noShuffle
         settings.saveEvery = saveEvery
         settings.logEvery = logEvery

@@ -104,7 +104,7 @@ struct TSNECommand: ParsableCommand {
 
     func run() throws {
         let log = Console().note
-        _ = applyThreads(encoderOptions.threads)
+        _ = applyThreads(encoderOptions.compute.threads)
         let input = try loadInput(log: log)
         var map = TSNEMap()
         (map.maxPoints, map.pca) = (maxPoints, pca)

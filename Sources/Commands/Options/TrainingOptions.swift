@@ -120,19 +120,15 @@ struct DistributedOptions: ParsableArguments {
 
 /// Threads and data workers of a training command.
 struct RuntimeOptions: ParsableArguments {
-    @Option(help: "BLAS and kernel threads (default: the cores this process may run on).") var threads: Int?
     @Option(help: "Background threads preparing batches.") var workers = 2
     @Option(help: "Batches prepared ahead of the step.") var prefetch = 2
     @Option(help: ArgumentHelp("How progress is shown: bar (redrawn in place), lines (one every --log-every steps) or none. "
                                    + "Default: lines under MPI or when stdout is not a terminal, else bar.",
                                valueName: "bar|lines|none"))
     var progress: ProgressStyle?
-    @Option(help: ArgumentHelp("Arithmetic of convolutions and Linear layers: fp32, or bf16 (PyTorch CPU autocast semantics; needs a CPU with bf16 instructions). bf16-reference computes bf16's rounding in fp32 (slow; for checking numerics).")) var precision: ComputePrecision = .fp32
-    @OptionGroup var convolutions: ConvAlgorithmOption
+    @OptionGroup var compute: ComputeOptions
 
     func validate() throws {
-        try checkPrecisionSupported(precision)
-        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
         guard workers >= 0, prefetch >= 1 else { throw ValidationError("--workers must be >= 0 and --prefetch >= 1") }
     }
 }
@@ -147,13 +143,13 @@ struct RunContext {
 
     init(communicator: Communicator?, runtime: RuntimeOptions, data: DataOptions) {
         self.communicator = communicator
-        threadCount = applyThreads(runtime.threads)
+        threadCount = applyThreads(runtime.compute.threads)
         ProgressReporter.style = runtime.progress ?? .automatic(underMPI: communicator != nil)
         info = RunInfo.collect(command: CommandLine.arguments.joined(separator: " "))
         info["data"] = data.describe()
         info["threads"] = String(threadCount)
         say(BLASSetup.describe())
-        say("cpu: \(CPUFeatures.current.summary); convolutions: \(ConvolutionLibrary.description); precision \(runtime.precision.rawValue), conv algorithm \(runtime.convolutions.convAlgorithm.rawValue)")
+        say("cpu: \(CPUFeatures.current.summary); convolutions: \(ConvolutionLibrary.description); precision \(runtime.compute.precision.rawValue), conv algorithm \(runtime.compute.convAlgorithm.rawValue)")
     }
 
     func say(_ line: String) { Console(leader: isLeader).say(line) }
