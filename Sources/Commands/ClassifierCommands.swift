@@ -39,48 +39,38 @@ struct ClassifierOptions: ParsableArguments {
     @Option(help: .hidden) var testingHaltAfter: Int?
 
     func validate() throws {
-        guard labelFraction > 0, labelFraction <= 1 else {
-            throw ValidationError("--label-fraction \(labelFraction) must lie in (0, 1], e.g. 0.1 for 10% of the labels")
-        }
-        guard epochs >= 1 else { throw ValidationError("--epochs must be at least 1") }
-        guard batchSize >= 2 else {
-            throw ValidationError("--batch-size must be at least 2: BatchNorm needs two images per batch (try 256, or 16 for a quick check)")
-        }
         try checkBatchSplitsOverRanks(batchSize)
         try checkOutPath(out)
         guard cropPadding >= 0 else { throw ValidationError("--crop-padding must not be negative") }
-        guard evalBatchSize >= 1, logEvery >= 1 else { throw ValidationError("--eval-batch-size and --log-every must be at least 1") }
+        try SettingFlags.validate { try settings(method: .supervised, encoder: nil).validate() }
+    }
+
+    /// The run's settings but the augmentation, which depends on the images' size.
+    func settings(method: ClassifierSettings.Method, encoder: String?, backboneLRScale: Float = 1) -> ClassifierSettings {
+        var settings = ClassifierSettings()
+        settings.method = method
+        settings.encoder = encoder.map { URL(fileURLWithPath: DataSelection.expand($0)).path }
+        (settings.epochs, settings.batchSize) = (epochs, batchSize)
+        settings.model = shape.config(headDims: [], zeroInitResidual: zeroInitResidual, resuming: resume ? out : nil, weights: encoder)
+        optimization.apply(to: &settings)
+        (settings.backboneLRScale, settings.labelFraction, settings.seed) = (backboneLRScale, labelFraction, seed)
+        (settings.precision, settings.convAlgorithm) = (runtime.compute.precision, runtime.compute.convAlgorithm)
+        (settings.shuffle, settings.evalBatchSize, settings.logEvery) = (!noShuffle, evalBatchSize, logEvery)
+        return settings
     }
 
     func train(_ communicator: Communicator?, method: ClassifierSettings.Method, encoder: String?,
                backboneLRScale: Float = 1) throws -> StopOutcome? {
         let context = RunContext(communicator: communicator, runtime: runtime, data: data)
         let say = context.say
-        var settings = ClassifierSettings()
-        settings.method = method
-        settings.encoder = encoder.map { URL(fileURLWithPath: DataSelection.expand($0)).path }
-        settings.epochs = epochs
-        settings.batchSize = batchSize
-        settings.model = shape.config(headDims: [], zeroInitResidual: zeroInitResidual, resuming: resume ? out : nil, weights: encoder)
-        optimization.apply(to: &settings)
-        settings.backboneLRScale = backboneLRScale
-        settings.labelFraction = labelFraction
-        settings.seed = seed
-        (settings.precision, settings.convAlgorithm) = (runtime.compute.precision, runtime.compute.convAlgorithm)
-        settings.shuffle = !noShuffle
-        settings.evalBatchSize = evalBatchSize
-        settings.logEvery = logEvery
-
+        var settings = settings(method: method, encoder: encoder, backboneLRScale: backboneLRScale)
         let train = try data.load(split: .train, log: say)
         let test = try data.load(split: .test, log: say)
         let size = train.height
         settings.augmentation = noAugment ? .none(outputSize: size) : .supervised(outputSize: size, padding: cropPadding)
         say("data: \(data.describe()): \(train.count) train / \(test.count) test images of \(size)x\(train.width)")
         if let communicator { say(distributed.describe(communicator, globalBatch: batchSize)) }
-        // One view per image; the head's width depends on the classes (at most a few thousand: not counted).
-        try checkStepMemory(StepMemoryEstimate(model: settings.model, optimizer: settings.optimizer, views: [(count: 1, size: size)],
-                                               perRankBatch: max(1, batchSize / (communicator?.size ?? 1)),
-                                               prefetch: runtime.prefetch), say: say)
+        try checkStepMemory(settings.stepMemory(ranks: communicator?.size ?? 1, prefetch: runtime.prefetch), say: say)
         let trainer = try ClassifierTrainer(settings: settings, train: train, test: test, runDirectory: URL(fileURLWithPath: out),
                                             workers: runtime.workers, prefetch: runtime.prefetch, runInfo: context.info,
                                             distributed: distributed.options(communicator),

@@ -1,3 +1,4 @@
+import ArgumentParser
 import Training
 
 /// The tool's names for the library's settings. Library errors name a setting as its settings type spells it,
@@ -29,6 +30,12 @@ enum SettingFlags {
 
     /// An error's message with the settings it names spelled as flags.
     static func message(_ error: Error) -> String { SettingsError.renaming("\(error)", flag) }
+
+    /// Runs a library check while the flags are parsed: a `SettingsError` becomes the parser's usage error,
+    /// naming the flags.
+    static func validate(_ check: () throws -> Void) throws {
+        do { try check() } catch let error as SettingsError { throw ValidationError(message(error)) }
+    }
 
     /// `error` itself, or (when its message names a setting) a `CommandError` saying it with flags.
     static func renamed(_ error: Error) -> Error {

@@ -53,9 +53,4 @@ struct EncoderOptions: ParsableArguments {
                       width: config.width, seed: seed, precision: compute.precision, batchSize: featureBatchSize)
             .with(convAlgorithm: compute.convAlgorithm)
     }
-
-    func makeModel() throws -> ResNet {
-        guard hasSource else { throw CommandError("give --encoder FILE or --random-init") }
-        return try encoderSource.makeModel()
-    }
 }

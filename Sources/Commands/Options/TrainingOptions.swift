@@ -28,14 +28,9 @@ struct OptimizationOptions<Defaults: TrainingSettings>: ParsableArguments {
     private static var recipeNote: String { Defaults.self is PretrainSettings.Type ? "; --recipe quick sets its own" : "" }
 
     func validate() throws {
-        if let lr { guard lr > 0, lr.isFinite else { throw ValidationError("--lr must be positive") } }
-        guard momentum >= 0, momentum < 1 else { throw ValidationError("--momentum must lie in [0, 1)") }
-        guard weightDecay.isFinite else { throw ValidationError("--weight-decay \(weightDecay) is not a number") }
-        guard weightDecay >= 0 else { throw ValidationError("--weight-decay must not be negative") }
-        if let warmupEpochs {
-            guard warmupEpochs.isFinite else { throw ValidationError("--warmup-epochs \(warmupEpochs) is not a number") }
-            guard warmupEpochs >= 0 else { throw ValidationError("--warmup-epochs must not be negative") }
-        }
+        var settings = Defaults()
+        apply(to: &settings)
+        try SettingFlags.validate(settings.validateOptimization)
     }
 
     func apply<S: OptimizationSettings>(to settings: inout S) {
@@ -162,7 +157,7 @@ struct RunContext {
 /// exit status: not a success after Ctrl-C or SIGTERM, so `pretrain && linear-eval` stops there.
 /// `threadLevel`: what MPI must provide (MULTIPLE only when a communication thread overlaps the all-reduces).
 func runTrainingCommand(threadLevel: ThreadLevel = .multiple, _ body: (Communicator?) throws -> StopOutcome?) throws {
-    let communicator = launchedUnderMPI() ? try Communicator.initialize(threadLevel: threadLevel) : nil
+    let communicator = MPILauncher.isPresent ? try Communicator.initialize(threadLevel: threadLevel) : nil
     defer { if communicator != nil { try? Communicator.finalize() } }
     var outcome: StopOutcome?
     var everyRanksError: TrainingError?
