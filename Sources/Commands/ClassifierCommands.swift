@@ -50,12 +50,18 @@ struct ClassifierOptions: ParsableArguments {
         var settings = ClassifierSettings()
         settings.method = method
         settings.encoder = encoder.map { URL(fileURLWithPath: DataSelection.expand($0)).path }
-        (settings.epochs, settings.batchSize) = (epochs, batchSize)
+        settings.epochs = epochs
+        settings.batchSize = batchSize
         settings.model = shape.config(headDims: [], zeroInitResidual: zeroInitResidual, resuming: resume ? out : nil, weights: encoder)
         optimization.apply(to: &settings)
-        (settings.backboneLRScale, settings.labelFraction, settings.seed) = (backboneLRScale, labelFraction, seed)
-        (settings.precision, settings.convAlgorithm) = (runtime.compute.precision, runtime.compute.convAlgorithm)
-        (settings.shuffle, settings.evalBatchSize, settings.logEvery) = (!noShuffle, evalBatchSize, logEvery)
+        settings.backboneLRScale = backboneLRScale
+        settings.labelFraction = labelFraction
+        settings.seed = seed
+        settings.precision = runtime.compute.precision
+        settings.convAlgorithm = runtime.compute.convAlgorithm
+        settings.shuffle = !noShuffle
+        settings.evalBatchSize = evalBatchSize
+        settings.logEvery = logEvery
         return settings
     }
 
@@ -82,8 +88,7 @@ struct ClassifierOptions: ParsableArguments {
             + (settings.encoder.map { "backbone from \($0)" } ?? "random init"))
         say("training on \(trainer.trainImages.count) of \(train.count) labelled images (label fraction \(labelFraction)), "
             + (noAugment ? "no augmentation" : "random crop (padding \(cropPadding)) + flip"))
-        say("schedule: \(trainer.totalSteps) steps (\(trainer.sampler.stepsPerEpoch) per epoch), "
-            + trainer.settings.describeSchedule(totalSteps: trainer.totalSteps, stepsPerEpoch: trainer.sampler.stepsPerEpoch))
+        say(trainer.scheduleDescription)
         let summary = try trainer.run(resume: resume, stop: stopPolicy(haltAfter: testingHaltAfter))
         if !summary.stoppedEarly, let result = summary.test {
             say(String(format: "%@: test top-1 %.4f, top-5 %.4f, loss %.4f (%d train / %d test images)", method.rawValue,

@@ -82,16 +82,7 @@ struct EmbedCommand: ParsableCommand {
             let n = data.count
             log("embedding \(n) images (\(data.height)x\(data.width)) of \(dataOptions.describe()), split \(split.rawValue): "
                 + "\(features.rawValue) features, \(embedding.dim)-d, batch \(batchSize), \(threadCount) threads")
-            // On stderr: stdout is for what the command wrote. Lines: one per tenth of the images.
-            let progress = ProgressReporter(total: n, logEvery: max(1, n / 10), unit: "embedded", startingAfter: 0,
-                                         to: .standardError)
-            let start = Date()
-            let output = try embedding.embed(data, with: model) {
-                progress.update(step: $0, fields: String(format: "images, %.1f img/s", Double($0) / Date().timeIntervalSince(start)))
-            }
-            progress.finishLine()
-            let elapsed = Date().timeIntervalSince(start)
-            log(String(format: "embedded %d images in %.1f s (%.1f img/s)", n, elapsed, Double(n) / max(elapsed, 1e-9)))
+            let output = try embedding.embedShowingProgress(data, with: model, log: log)
             let outPath = DataSelection.expand(out)
             try NumpyFile.write(floats: output.array, shape: [n, embedding.dim], to: URL(fileURLWithPath: outPath))
             print("wrote \(outPath): \(n) x \(embedding.dim) float32 (\(features.rawValue) features, \(split.rawValue) split)")

@@ -120,7 +120,8 @@ struct PretrainCommand: ParsableCommand {
         settings.augmentation = try augmentation.config(outputSize: imageSize, base: settings.augmentation)
         settings.multiCrop = multiCrop.config
         settings.seed = seed
-        (settings.precision, settings.convAlgorithm) = (runtime.compute.precision, runtime.compute.convAlgorithm)
+        settings.precision = runtime.compute.precision
+        settings.convAlgorithm = runtime.compute.convAlgorithm
         settings.shuffle = !noShuffle
         settings.saveEvery = saveEvery
         settings.logEvery = logEvery
@@ -151,34 +152,11 @@ struct PretrainCommand: ParsableCommand {
                                      dataSource: data.source(split: .train, pretraining: true), trace: trace.request)
         trainer.writesTensorBoard = tensorBoard.enabled
         trainer.overwritesExistingRun = overwrite
-        if method == .moco {
-            if temperature == nil {
-                trainer.temperatureNote = "MoCo v2 default (no --temperature given)"
-                say("temperature: \(settings.temperature), MoCo v2's default (no --temperature given)")
-            }
-            say("MoCo: momentum \(mocoSettings.momentum), queue of \(queueSize) keys, key encoder BatchNorm over the global batch")
+        if method == .moco, temperature == nil {
+            trainer.temperatureNote = "MoCo v2 default (no --temperature given)"
+            say("temperature: \(settings.temperature), MoCo v2's default (no --temperature given)")
         }
-        say("model: \(settings.model.describe) head=\(projDims), \(trainer.model.registry.parameterCount) parameters")
-        if let m = settings.multiCrop {
-            say("multi-crop: \(m.count) small crops of \(m.size) px (scale \(m.scale.lowerBound),\(m.scale.upperBound)) per image besides the 2 global views")
-        }
-        say("schedule: \(trainer.totalSteps) steps (\(trainer.sampler.stepsPerEpoch) per epoch), "
-            + trainer.settings.describeSchedule(totalSteps: trainer.totalSteps, stepsPerEpoch: trainer.sampler.stepsPerEpoch))
+        trainer.summary.forEach(say)
         return try trainer.run(resume: resume, stop: stopPolicy(haltAfter: testingHaltAfter)).stop
     }
-}
-
-/// `--knn-samples TRAIN,TEST`: how many labelled train and test images the kNN monitor reads.
-struct KNNSampleCounts: ExpressibleByArgument, CustomStringConvertible {
-    var train: Int, test: Int
-
-    init(train: Int, test: Int) { self.train = train; self.test = test }
-
-    init?(argument: String) {
-        guard let v = parseNumberList(argument, count: 2), v.allSatisfy({ $0 >= 1 && $0 == $0.rounded() }) else { return nil }
-        (train, test) = (Int(v[0]), Int(v[1]))
-    }
-
-    var description: String { "\(train),\(test)" }
-    var defaultValueDescription: String { description }
 }

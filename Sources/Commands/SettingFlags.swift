@@ -31,10 +31,10 @@ enum SettingFlags {
     /// An error's message with the settings it names spelled as flags.
     static func message(_ error: Error) -> String { SettingsError.renaming("\(error)", flag) }
 
-    /// Runs a library check while the flags are parsed: a `SettingsError` becomes the parser's usage error,
+    /// Runs a library check of settings while the flags are parsed: its error becomes the parser's usage error,
     /// naming the flags.
     static func validate(_ check: () throws -> Void) throws {
-        do { try check() } catch let error as SettingsError { throw ValidationError(message(error)) }
+        do { try check() } catch let error as ValidationError { throw error } catch { throw ValidationError(message(error)) }
     }
 
     /// `error` itself, or (when its message names a setting) a `CommandError` saying it with flags.

@@ -91,25 +91,26 @@ struct TSNECommand: ParsableCommand {
                 throw ValidationError("\(flag) \(path): file not found")
             }
         }
-        guard maxPoints >= 2 else { throw ValidationError("--max-points must be at least 2") }
-        guard perplexity > 0, perplexity.isFinite else { throw ValidationError("--perplexity must be positive") }
-        guard iterations >= 1 else { throw ValidationError("--iterations must be at least 1") }
-        guard learningRate > 0, learningRate.isFinite else { throw ValidationError("--learning-rate must be positive") }
-        guard pca >= 0 else { throw ValidationError("--pca must be >= 0") }
+        try SettingFlags.validate(map.validate)
         guard out.hasSuffix(".svg") else { throw ValidationError("--out \(out): expected a .svg file name") }
         if let coordsOut, !(coordsOut.hasSuffix(".npy") || coordsOut.hasSuffix(".csv")) {
             throw ValidationError("--coords-out \(coordsOut): expected a .npy or .csv file name")
         }
     }
 
-    func run() throws {
-        let log = Console().note
-        _ = applyThreads(encoderOptions.compute.threads)
-        let input = try loadInput(log: log)
+    /// The flags as the library's pipeline.
+    private var map: TSNEMap {
         var map = TSNEMap()
         (map.maxPoints, map.pca) = (maxPoints, pca)
         (map.config.perplexity, map.config.iterations) = (perplexity, iterations)
         (map.config.learningRate, map.config.seed) = (learningRate, encoderOptions.seed)
+        return map
+    }
+
+    func run() throws {
+        let log = Console().note
+        _ = applyThreads(encoderOptions.compute.threads)
+        let input = try loadInput(log: log)
         let start = Date()
         let result: TSNEMap.Result
         do { result = try map.run(features: input.features, dim: input.dim, labels: input.labels, log: log) } catch {
