@@ -37,9 +37,11 @@ public struct BenchSettings {
     public var profilePath: String?
     /// Emulated compute: replay this step profile by sleeping, with every collective real (`ReplayedStep`).
     public var emulatePath: String?
-    /// With `emulatePath`: the ranks' communication threads have cores of their own (compute is not stretched
-    /// by their CPU time).
-    public var emulateSpareCore = false
+    /// With `emulatePath`: what replayed compute is stretched by (the CPU time real compute would have lost).
+    public var emulateCPUSharing = EmulatedCPUSharing.core
+    /// With `emulatePath`: the gradients travel at 1/emulateScale of their size, for links emulated at
+    /// 1/emulateScale of the rate (`ReplayedStep`).
+    public var emulateScale = 1
 
     public init() {}
 
@@ -61,8 +63,14 @@ public struct BenchSettings {
             if profilePath != nil { return "`emulatePath` replays a profile; it cannot also write one (`profilePath`)" }
             if multiCrop != nil { return "`emulatePath`: emulated compute with small crops is not built" }
             if data != nil { return "`emulatePath`: emulated compute reads no data; leave out `data`" }
-        } else if emulateSpareCore {
-            return "`emulateSpareCore` applies to emulated compute (`emulatePath`) only"
+            if emulateScale < 1 { return "`emulateScale` must be at least 1" }
+            if emulateScale > 1 && dataParallel.gradCompression == .powersgd {
+                return "`emulateScale`: PowerSGD's messages do not shrink with the gradient's size; scale none or bf16"
+            }
+        } else if emulateScale != 1 {
+            return "`emulateScale` applies to emulated compute (`emulatePath`) only"
+        } else if emulateCPUSharing != .core {
+            return "`emulateCPUSharing` applies to emulated compute (`emulatePath`) only"
         }
         return nil
     }
