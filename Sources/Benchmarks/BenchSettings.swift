@@ -33,7 +33,8 @@ public struct BenchSettings {
     public var overlapBaseline = true
     /// Write the timed steps' spans of every rank here as a Chrome trace (nil: no trace).
     public var tracePath: String?
-    /// One process: write the timed steps as a step profile (`StepTimeline` JSON) here.
+    /// Write the timed steps as a step profile (`StepTimeline` JSON) here: one process, or rank 0 of several
+    /// ranks without overlap (the compute of ranks kept in step by SyncBN, with no gradient traffic during it).
     public var profilePath: String?
     /// Emulated compute: replay this step profile by sleeping, with every collective real (`ReplayedStep`).
     public var emulatePath: String?
@@ -56,8 +57,8 @@ public struct BenchSettings {
         }
         guard steps >= 1, warmup >= 0 else { return "`steps` must be >= 1 and `warmup` >= 0" }
         guard imageSize >= 8 else { return "`imageSize` must be at least 8" }
-        if profilePath != nil && world > 1 {
-            return "`profilePath`: measure a step profile on one rank (run bench without mpirun): with \(world) ranks its compute times would include communication"
+        if profilePath != nil && world > 1 && dataParallel.overlap {
+            return "`profilePath` on \(world) ranks: give `noOverlap` (gradient buckets reduced after backward), or measure on one rank (bench without mpirun): with overlap its compute times would include communication"
         }
         if emulatePath != nil {
             if profilePath != nil { return "`emulatePath` replays a profile; it cannot also write one (`profilePath`)" }

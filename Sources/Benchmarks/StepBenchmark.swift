@@ -152,7 +152,7 @@ public final class StepBenchmark {
         let host = HostCPUUse(from: host0, to: HostCPUSample.now(), steps: comparison.totalSteps(settings.steps))
         Tracer.active = nil
         if let tracer, let path = settings.tracePath { try writeTrace(tracer, to: path) }
-        if let tracer, let path = settings.profilePath {
+        if let tracer, let path = settings.profilePath, dataParallel.rank == 0 {
             let url = URL(fileURLWithPath: path)
             try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
             try stepProfile(from: tracer).encoded().write(to: url, options: .atomic)

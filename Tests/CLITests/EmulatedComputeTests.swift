@@ -81,6 +81,26 @@ final class EmulatedComputeTests: XCTestCase {
         }
     }
 
+    /// Two ranks without overlap write one profile (rank 0's: the compute of ranks kept in step by SyncBN, no
+    /// gradient traffic during it), which replays like a one-rank profile.
+    func testTwoRanksWithoutOverlapWriteAProfileInStep() throws {
+        let dir = try makeTemporaryDirectory(self)
+        let url = dir.appendingPathComponent("in-step.json")
+        let run = try ProcessHarness.mpirun(np: 2, [try simclrExecutable().path, "bench", "--distributed", "--no-overlap",
+                                                    "--profile-out", url.path, "--batch-size", "8"] + small)
+        XCTAssertEqual(run.status, 0, run.output)
+        let json = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as? [String: Any])
+        let events = try XCTUnwrap(json["events"] as? [[String: Any]])
+        XCTAssertEqual(events.filter { $0["kind"] as? String == "syncbn" }.count, 40)
+        XCTAssertEqual(events.first { $0["kind"] as? String == "gather" }?["count"] as? Int, 8, "rows per rank")
+        let losses = try XCTUnwrap(json["lossTimes"] as? [[String: Any]])
+        XCTAssertEqual(losses.first?["world"] as? Int, 2, "the loss was timed on 2 ranks")
+        let replay = try ProcessHarness.mpirun(np: 2, [try simclrExecutable().path, "bench", "--distributed", "--emulate", url.path,
+                                                       "--batch-size", "8", "--no-overlap-baseline", "--json"] + small)
+        XCTAssertEqual(replay.status, 0, replay.output)
+        XCTAssertTrue(replay.output.contains("\"emulated\": true"), replay.output)
+    }
+
     /// Bound to one core, replayed compute ends later by what else ran there: beside a busy loop on that core
     /// a step takes about twice its compute (the loop's fair half), and without the stretch about its compute.
     func testReplayedComputeIsStretchedByWhatElseRunsOnItsCore() throws {
@@ -134,7 +154,7 @@ final class EmulatedComputeTests: XCTestCase {
         let underMPI = try ProcessHarness.mpirun(np: 2, [try simclrExecutable().path, "bench", "--distributed", "--profile-out",
                                                          dir.appendingPathComponent("p2.json").path, "--batch-size", "8"] + small)
         XCTAssertNotEqual(underMPI.status, 0)
-        XCTAssertTrue(underMPI.output.contains("--profile-out: measure a step profile on one rank"), underMPI.output)
+        XCTAssertTrue(underMPI.output.contains("--profile-out on 2 ranks: give --no-overlap"), underMPI.output)
         let powerSGD = try runSimclr(["bench", "--emulate", url.path, "--batch-size", "4", "--emulate-scale", "2",
                                       "--grad-compression", "powersgd"] + small, in: dir)
         XCTAssertNotEqual(powerSGD.status, 0)
