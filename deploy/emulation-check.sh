@@ -1,25 +1,28 @@
 #!/usr/bin/env bash
 # Emulated compute checked against real compute at W = 2 on the namespace test cluster (docs/scaling-model.md,
-# note 'Emulated compute'). First the step profile (--profile-out) is measured on one rank while a second one
-# computes the same steps on the other core ("side by side": what each real rank of a 2-rank run on this
-# machine meets: the other core busy, memory and cache shared). Then, per link, in rounds: one rank alone (the
-# weak-scaling baseline), two ranks computing for real, and two ranks replaying the profile (bench --emulate)
-# with each --sharing mode (what stretches the replayed compute: core = what else ran on the rank's core,
-# thread = the communication thread's CPU time, none). efficiency = ms_per_step(1 rank) / ms_per_step(2 ranks),
+# note 'Emulated compute'). First the step profiles (--profile-out) are measured: "in-step" = rank 0 of two
+# ranks over shared memory without overlap (SyncBN keeps them in step, as in a real 2-rank run; no gradient
+# traffic during compute), "side-by-side" = one rank while a second bench computes the same steps on the other
+# core (the other core busy, memory and cache shared, but not in step), "alone" = one rank alone. Then, per
+# link, in rounds: one rank alone (the weak-scaling baseline), two ranks computing for real, and two ranks
+# replaying each --profiles profile (bench --emulate) with each --sharing mode (what stretches the replayed
+# compute: core = what else ran on the rank's core, thread = the communication thread's CPU time, none).
+# efficiency = ms_per_step(1 rank) / ms_per_step(2 ranks),
 # weak scaling (the same images per rank); the emulation holds on a link when its efficiency is within
 # --tolerance of real compute's (medians over the rounds). Every run records where its rank 0's CPU time went
 # (bench's "host" figures: main thread CPU and runqueue wait, its core's busy and softirq time). Writes
-# OUT/emulation-check.csv and OUT/emulation-check.md; exits 1 when a link misses with the first --sharing mode.
+# OUT/emulation-check.csv and OUT/emulation-check.md; exits 1 when a link misses with the first profile and
+# the first --sharing mode.
 #
 #   deploy/emulation-check.sh [--links "1gbit 10gbit"] [--per-rank-batch 16] [--width 1.0] [--steps 4]
 #                             [--rounds 2] [--tolerance 0.05] [--compression none] [--sharing "core thread"]
-#                             [--out DIR]
+#                             [--profiles "in-step side-by-side alone"] [--out DIR]
 #
 # Run it alone on the machine (it times steps) and hold the namespace cluster's lock (it takes it itself).
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
-links="1gbit 10gbit" per_rank=16 width=1.0 steps=4 rounds=2 tolerance=0.05 compression=none sharing="core thread"
+links="1gbit 10gbit" per_rank=16 width=1.0 steps=4 rounds=2 tolerance=0.05 compression=none sharing="core thread" profiles="in-step side-by-side"
 out="$repo/runs/emulation-check"
 while (($#)); do
     case $1 in
@@ -31,8 +34,9 @@ while (($#)); do
         --tolerance) tolerance=$2; shift 2 ;;
         --compression) compression=$2; shift 2 ;;
         --sharing) sharing=$2; shift 2 ;;
+        --profiles) profiles=$2; shift 2 ;;
         --out) out=$2; shift 2 ;;
-        -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
         *) echo "emulation-check: unknown option $1" >&2; exit 2 ;;
     esac
 done
@@ -40,7 +44,7 @@ done
 simclr="$repo/.build/release/simclr"
 [[ -x $simclr ]] || { echo "emulation-check: build first: swift build -c release --product simclr" >&2; exit 2; }
 mkdir -p "$out"
-csv="$out/emulation-check.csv" profile="$out/profile-side-by-side.json"
+csv="$out/emulation-check.csv"
 host_fields=(ms_main_thread_cpu ms_main_thread_runqueue ms_core_busy ms_core_softirq ms_core_steal main_thread_preemptions core_interrupts core_softirqs)
 echo "link,round,run,ranks,ms_per_step,ms_compute,ms_comm_wait,ms_comm_thread_cpu,$(IFS=,; echo "${host_fields[*]}"),host_cpu" > "$csv"
 common=(--width "$width" --steps "$steps" --warmup 2 --threads 1 --no-roofline --json)
@@ -66,12 +70,19 @@ bench() {  # link round run ranks args...
     echo "emulation-check: $link round $round $run W=$ranks: $(field "$json" ms_per_step) ms/step, host CPU $cpu" >&2
 }
 
-# The profile, side by side: a companion bench on core 1 (more steps, so it covers the profiled ones) while
-# core 0 profiles.
-OPENBLAS_NUM_THREADS=1 taskset -c 1 "$simclr" bench --batch-size "$per_rank" "${common[@]}" --steps $((steps + 6)) >/dev/null &
-companion=$!
-OPENBLAS_NUM_THREADS=1 taskset -c 0 "$simclr" bench --batch-size "$per_rank" --profile-out "$profile" "${common[@]}" >/dev/null
-wait "$companion"
+for p in $profiles; do
+    case $p in
+        in-step) "$repo/deploy/launch.sh" --threads 1 -n 2 -- bench --distributed --no-overlap --batch-size $((2 * per_rank))
+                     --profile-out "$out/profile-in-step.json" "${common[@]}" >/dev/null ;;
+        side-by-side)  # a companion bench on core 1 (more steps, so it covers the profiled ones) while core 0 profiles
+            OPENBLAS_NUM_THREADS=1 taskset -c 1 "$simclr" bench --batch-size "$per_rank" "${common[@]}" --steps $((steps + 6)) >/dev/null &
+            companion=$!
+            OPENBLAS_NUM_THREADS=1 taskset -c 0 "$simclr" bench --batch-size "$per_rank" --profile-out "$out/profile-side-by-side.json" "${common[@]}" >/dev/null
+            wait "$companion" ;;
+        alone) OPENBLAS_NUM_THREADS=1 taskset -c 0 "$simclr" bench --batch-size "$per_rank" --profile-out "$out/profile-alone.json" "${common[@]}" >/dev/null ;;
+        *) echo "emulation-check: --profiles takes in-step, side-by-side, alone; got '$p'" >&2; exit 2 ;;
+    esac
+done
 one=("$repo/deploy/launch.sh" --threads 1 -n 1 -- bench --batch-size "$per_rank" "${common[@]}")
 for link in $links; do
     "$repo/deploy/testcluster.sh" up 2 --rate "$link" >/dev/null
@@ -80,15 +91,18 @@ for link in $links; do
     for ((r = 1; r <= rounds; r++)); do
         bench "$link" "$r" one-rank 1 "${one[@]}"
         bench "$link" "$r" real 2 "${two[@]}"
-        for mode in $sharing; do
-            bench "$link" "$r" "emulated-$mode" 2 "${two[@]}" --emulate "$profile" --emulate-cpu-sharing "$mode"
+        for p in $profiles; do
+            for mode in $sharing; do
+                bench "$link" "$r" "emulated-$p-$mode" 2 "${two[@]}" --emulate "$out/profile-$p.json" --emulate-cpu-sharing "$mode"
+            done
         done
     done
     cleanup
 done
 
 # Medians per link and run; efficiencies against the same link's one-rank median.
-awk -F, -v tol="$tolerance" -v modes="$sharing" '
+variants=$(for p in $profiles; do for mode in $sharing; do printf '%s ' "$p-$mode"; done; done)
+awk -F, -v tol="$tolerance" -v modes="$variants" '
     NR == 1 { next }
     { key = $1 SUBSEP $3; n[key]++; v[key, n[key]] = $5; if (!($1 in seen)) { seen[$1] = 1; order[++links] = $1 } }
     function median(key,   i, j, t, m, a) {
@@ -116,7 +130,7 @@ awk -F, -v tol="$tolerance" -v modes="$sharing" '
         exit bad
     }' "$csv" > "$out/emulation-check.md" && status=0 || status=$?
 compute_ms() { grep -o '"computeSeconds" *: *[0-9.e+-]*' "$1" | sed 's/.*: *//' | awk '{ s += $1 } END { printf "%.1f", s * 1000 }'; }
-echo "
-Profiled compute per rank and step (side by side): $(compute_ms "$profile") ms." >> "$out/emulation-check.md"
+echo "" >> "$out/emulation-check.md"
+for p in $profiles; do echo "Profiled compute per rank and step ($p): $(compute_ms "$out/profile-$p.json") ms." >> "$out/emulation-check.md"; done
 cat "$out/emulation-check.md"
 exit "$status"
