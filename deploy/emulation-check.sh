@@ -16,13 +16,13 @@
 #
 #   deploy/emulation-check.sh [--links "1gbit 10gbit"] [--per-rank-batch 16] [--width 1.0] [--steps 4]
 #                             [--rounds 2] [--tolerance 0.05] [--compression none] [--sharing "core thread"]
-#                             [--profiles "in-step side-by-side alone"] [--out DIR]
+#                             [--profiles "side-by-side in-step alone"] [--out DIR]
 #
 # Run it alone on the machine (it times steps) and hold the namespace cluster's lock (it takes it itself).
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
-links="1gbit 10gbit" per_rank=16 width=1.0 steps=4 rounds=2 tolerance=0.05 compression=none sharing="core thread" profiles="in-step side-by-side"
+links="1gbit 10gbit" per_rank=16 width=1.0 steps=4 rounds=2 tolerance=0.05 compression=none sharing="core thread" profiles="side-by-side"
 out="$repo/runs/emulation-check"
 while (($#)); do
     case $1 in
@@ -72,7 +72,7 @@ bench() {  # link round run ranks args...
 
 for p in $profiles; do
     case $p in
-        in-step) "$repo/deploy/launch.sh" --threads 1 -n 2 -- bench --distributed --no-overlap --batch-size $((2 * per_rank))
+        in-step) "$repo/deploy/launch.sh" --threads 1 -n 2 -- bench --distributed --no-overlap --batch-size $((2 * per_rank)) \
                      --profile-out "$out/profile-in-step.json" "${common[@]}" >/dev/null ;;
         side-by-side)  # a companion bench on core 1 (more steps, so it covers the profiled ones) while core 0 profiles
             OPENBLAS_NUM_THREADS=1 taskset -c 1 "$simclr" bench --batch-size "$per_rank" "${common[@]}" --steps $((steps + 6)) >/dev/null &
