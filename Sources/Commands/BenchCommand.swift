@@ -129,7 +129,7 @@ func parseDims(_ text: String) throws -> [Int] {
         throw ValidationError("--proj-dims is empty: give sizes like 512,256, or 'none' for no projection head")
     }
     let dims = text.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
-    guard dims.allSatisfy({ ($0 ?? 0) > 0 }) else { throw ValidationError("expected comma-separated positive sizes like 512,256, got '\(text)'") }
+    guard dims.allSatisfy({ ($0 ?? 0) > 0 }) else { throw ValidationError("--proj-dims '\(text)': expected comma-separated positive sizes like 512,256") }
     // SimCLR's heads are 128 to 8192 wide; 65536 already makes a 2048-d backbone's first head layer 134M parameters.
     guard dims.allSatisfy({ $0! <= 65536 }) else { throw ValidationError("--proj-dims \(text): each size must lie in [1, 65536]") }
     return dims.map { $0! }

@@ -96,6 +96,8 @@ struct PretrainCommand: ParsableCommand {
         }
         try checkBatchSplitsOverRanks(batchSize)
         guard epochs >= 1 || (steps ?? 0) >= 1 else { throw ValidationError("--epochs (or --steps) must be at least 1") }
+        if let steps, steps < 1 { throw ValidationError("--steps \(steps) must be at least 1") }
+        guard epochs >= 0 else { throw ValidationError("--epochs \(epochs) must not be negative") }
         if let temperature, temperature <= 0 { throw ValidationError("--temperature must be positive") }
         if method == .moco, let why = mocoSettings.refusal(globalBatch: batchSize) {
             throw ValidationError(SettingsError.renaming(why, SettingFlags.flag))
