@@ -64,7 +64,13 @@ struct BenchCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Emulated compute: replay this step profile (from --profile-out with the same model, precision and per-rank batch) by sleeping, while every collective is real: many ranks on few cores run the communication of ranks that compute at full speed.",
                                valueName: "profile"))
     var emulate: String?
-    @Flag(help: "With --emulate: do not add the communication thread's CPU time to the replayed compute (ranks with a spare core for it).")
+    @Option(help: ArgumentHelp("With --emulate, what stretches the replayed compute: core (what else ran on the rank's core: its communication thread, the kernel's network work, other processes; the rank must be bound to one core, else thread), thread (the communication thread's CPU time), none (ranks with a spare core).",
+                               valueName: "core|thread|none"))
+    var emulateCpuSharing = BenchSettings().emulateCPUSharing
+    @Option(help: ArgumentHelp("With --emulate: the gradients travel at 1/K of their size (payload and bucket size); run on links of 1/K the rate, so many emulated hosts stay bound by their links, not by this machine.",
+                               valueName: "K"))
+    var emulateScale = BenchSettings().emulateScale
+    @Flag(help: "With --emulate: the same as --emulate-cpu-sharing none.")
     var emulateSpareCore = false
     @OptionGroup var multiCrop: MultiCropOptions
 
@@ -91,7 +97,8 @@ struct BenchCommand: ParsableCommand {
         settings.dataParallel.compressionStartStep = 0
         settings.tracePath = trace.map(DataSelection.expand)
         (settings.profilePath, settings.emulatePath) = (profileOut.map(DataSelection.expand), emulate.map(DataSelection.expand))
-        settings.emulateSpareCore = emulateSpareCore
+        settings.emulateCPUSharing = emulateSpareCore ? .none : emulateCpuSharing
+        settings.emulateScale = emulateScale
         return settings
     }
 
@@ -125,8 +132,9 @@ func parseDims(_ text: String) throws -> [Int] {
         throw ValidationError("--proj-dims is empty: give sizes like 512,256, or 'none' for no projection head")
     }
     let dims = text.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
-    guard dims.allSatisfy({ ($0 ?? 0) > 0 }) else { throw ValidationError("expected comma-separated positive sizes like 512,256, got '\(text)'") }
+    guard dims.allSatisfy({ ($0 ?? 0) > 0 }) else { throw ValidationError("--proj-dims '\(text)': expected comma-separated positive sizes like 512,256") }
     // SimCLR's heads are 128 to 8192 wide; 65536 already makes a 2048-d backbone's first head layer 134M parameters.
     guard dims.allSatisfy({ $0! <= 65536 }) else { throw ValidationError("--proj-dims \(text): each size must lie in [1, 65536]") }
     return dims.map { $0! }
 }
+extension EmulatedCPUSharing: ExpressibleByArgument {}

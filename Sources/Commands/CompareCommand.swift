@@ -132,7 +132,7 @@ struct CompareCommand: ParsableCommand {
 
     func run() throws {
         let study = try study()
-        try FileManager.default.createDirectory(at: study.studyDirectory, withIntermediateDirectories: true)
+        try OutputDirectory.prepare(study.studyDirectory)
         say("compare: \(study.runs.count) runs in \(study.studyDirectory.path) (each on \(launch.ranks) rank(s))")
         var runner = ChildRunner(launch: launch.studyLaunch, studyDirectory: study.studyDirectory, say: say)
         let table = try study.run(with: &runner)

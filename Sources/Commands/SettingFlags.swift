@@ -15,7 +15,7 @@ enum SettingFlags {
         "multiCrop.scale": "--small-crop-scale", "augmentation.outputSize": "--image-size", "augmentation.blurKernelSize": "--blur-kernel",
         "augmentation.blurSigma": "--blur-sigma", "augmentation.cropScale": "--crop-scale", "augmentation.jitterStrength": "--jitter-strength",
         "augmentation.jitterProbability": "--jitter-prob", "augmentation.grayscaleProbability": "--grayscale-prob",
-        "profilePath": "--profile-out", "emulatePath": "--emulate",
+        "profilePath": "--profile-out", "emulatePath": "--emulate", "emulateCPUSharing": "--emulate-cpu-sharing",
     ]
 
     /// The flag of a setting: the table's, else the name in kebab case (`batchSize` -> --batch-size).

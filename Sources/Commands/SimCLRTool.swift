@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Kernels
 
 /// The `simclr` command: its subcommands are the tool.
 public struct SimCLRTool: ParsableCommand {
@@ -47,7 +48,8 @@ extension SimCLRTool {
             exit(withError: stop)                     // a status without a message (Ctrl-C, a stopped run)
         } catch {
             LauncherRank.deferToLeader(exitCode: exitCode(for: error).rawValue)
-            exit(withError: error)
+            // A Foundation file error would print as a dump of its userInfo: print its path and reason instead.
+            exit(withError: SystemErrorText.fileErrorLine(error).map { CommandError($0) } ?? error)
         }
     }
 }

@@ -135,7 +135,7 @@ struct SweepCommand: ParsableCommand {
     func run() throws {
         let study = study
         let root = study.studyDirectory
-        try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
+        try OutputDirectory.prepare(root)
         let settings = study.plan.settings.count
         say("sweep: \(settings) settings, \(settings * study.runsPerSetting) runs in \(root.path) (each on \(launch.ranks) rank(s))")
         var runner = ChildRunner(launch: launch.studyLaunch, studyDirectory: root, say: say)

@@ -1,4 +1,5 @@
 import Foundation
+import Kernels
 
 /// An 8-bit RGB picture (HWC, rows top to bottom) for writing to disk.
 public struct RGBImage: Equatable, Sendable {
@@ -67,7 +68,7 @@ public enum ImageFile {
         do {
             try data.write(to: URL(fileURLWithPath: path), options: .atomic)
         } catch {
-            throw DatasetError.io(path: path, reason: "cannot write: \(error.localizedDescription)")
+            throw DatasetError.io(path: path, reason: "cannot write: \(SystemErrorText.reason(error))")
         }
     }
 

@@ -1,4 +1,5 @@
 import Foundation
+import Kernels
 
 /// NumPy `.npy` files (format version 1.0), C order, little endian: what `np.save` writes and `np.load` reads.
 ///
@@ -121,13 +122,13 @@ public enum NumpyFile {
         do {
             try data.write(to: url, options: .atomic)
         } catch {
-            throw Error.io(path: url.path, reason: "cannot write: \(error.localizedDescription)")
+            throw Error.io(path: url.path, reason: "cannot write: \(SystemErrorText.reason(error))")
         }
     }
 
     private static func contents(of url: URL) throws -> Data {
         do { return try Data(contentsOf: url) } catch {
-            throw Error.io(path: url.path, reason: "cannot read: \(error.localizedDescription)")
+            throw Error.io(path: url.path, reason: "cannot read: \(SystemErrorText.reason(error))")
         }
     }
 

@@ -36,7 +36,7 @@ public struct FeatureEvaluation {
     @discardableResult
     public func run(load: (DatasetSplit) throws -> LabeledImages,
                     evaluate: (EvaluationFeatureSet, inout RunResults) throws -> Void) throws -> URL? {
-        try FileManager.default.createDirectory(at: features.runDirectory, withIntermediateDirectories: true)
+        try OutputDirectory.prepare(features.runDirectory)
         guard let set = try features.compute(load: load) else { return nil }
         var results = Self.results(method: method, encoder: features.encoder, data: features.dataDescription,
                                    labelFraction: features.labelFraction, features: set)

@@ -7,11 +7,23 @@ public enum SystemErrorText {
     /// The POSIX reason (e.g. "No space left on device") when Foundation wraps one, else the error's own text.
     public static func reason(_ error: Error) -> String {
         let ns = error as NSError
-        if let underlying = ns.userInfo[NSUnderlyingErrorKey] as? NSError, underlying.domain == NSPOSIXErrorDomain {
-            return String(cString: strerror(Int32(underlying.code)))
+        // On Linux the underlying error may be stored as a Swift `Error` (POSIXError), which `as? NSError` misses.
+        if let underlying = ns.userInfo[NSUnderlyingErrorKey] as? Error, (underlying as NSError).domain == NSPOSIXErrorDomain {
+            return String(cString: strerror(Int32((underlying as NSError).code)))
         }
         if ns.domain == NSPOSIXErrorDomain { return String(cString: strerror(Int32(ns.code))) }
         return ns.localizedDescription
+    }
+
+    /// One line for a Foundation file error (`NSCocoaErrorDomain`, with the file's path), such as a command
+    /// meets when it writes into a read-only or missing place: "PATH: REASON". nil for any other error, whose
+    /// own description is already meant for a reader.
+    public static func fileErrorLine(_ error: Error) -> String? {
+        let ns = error as NSError
+        guard ns.domain == NSCocoaErrorDomain,
+              let path = ns.userInfo[NSFilePathErrorKey] as? String ?? (ns.userInfo[NSURLErrorKey] as? URL)?.path
+        else { return nil }
+        return "\(printable(path)): \(reason(error))"
     }
 
     /// A path as text that stays on one line and shows what it holds: control characters (a newline in a

@@ -1,4 +1,5 @@
 import Foundation
+import Kernels
 
 /// Errors reading a safetensors file or matching it to a model. Each names the problem.
 public enum SafetensorsError: Error, CustomStringConvertible, Equatable {
@@ -141,7 +142,7 @@ public enum Safetensors {
     public static func read(contentsOf url: URL) throws -> (tensors: [String: SafetensorsEntry], metadata: [String: String]) {
         let data: Data
         do { data = try Data(contentsOf: url) } catch {
-            throw SafetensorsError.unreadable(path: url.path, reason: error.localizedDescription)
+            throw SafetensorsError.unreadable(path: url.path, reason: SystemErrorText.reason(error))
         }
         return try parse(data)
     }
@@ -184,8 +185,10 @@ public enum Safetensors {
                 throw SafetensorsError.badDataOffsets(tensor: name, reason: "data_offsets must be two integers")
             }
             let (begin, end) = (offsets[0], offsets[1])
-            guard begin >= 0, begin <= end, end <= bodyCount else {
-                throw SafetensorsError.badDataOffsets(tensor: name, reason: "data_offsets [\(begin), \(end)] outside the \(bodyCount) data bytes")
+            let given = "data_offsets [\(offsetValues.map { "\($0)" }.joined(separator: ", "))]"
+            guard begin <= end else { throw SafetensorsError.badDataOffsets(tensor: name, reason: "\(given) end before they begin") }
+            guard begin >= 0, end <= bodyCount else {
+                throw SafetensorsError.badDataOffsets(tensor: name, reason: "\(given) lie outside the file's \(bodyCount) data bytes")
             }
             guard let expected = byteCount(shape: shape, elementSize: dtype.size) else {
                 throw SafetensorsError.invalidHeader("entry '\(name)' has shape \(shape), more than \(Int.max) bytes of \(dtype)")
@@ -211,11 +214,18 @@ public enum Safetensors {
         return total
     }
 
+    /// The whole numbers of a header array, nil when one is not a whole number. One too large for an `Int`
+    /// (2^60 fits; 1e300 does not) becomes Int.max or Int.min, which every range check after this refuses:
+    /// the file then gets the message of the check ("outside the data bytes"), not "not an integer".
     private static func integers(_ values: [Any]) -> [Int]? {
         var out: [Int] = []
         for v in values {
-            guard let n = v as? NSNumber, n.doubleValue == n.doubleValue.rounded(), abs(n.doubleValue) < 9e15 else { return nil }
-            out.append(n.intValue)
+            guard let n = v as? NSNumber else { return nil }
+            let d = n.doubleValue
+            guard d.isFinite, d == d.rounded() else { return nil }
+            if abs(d) < 9e15 { out.append(Int(d)) }
+            else if let exact = Int(n.stringValue) { out.append(exact) }   // JSON integers are parsed exactly
+            else { out.append(d > 0 ? Int.max : Int.min) }
         }
         return out
     }

@@ -53,6 +53,8 @@ public struct PretrainSettings: TrainingSettings {
             throw SettingsError("`batchSize` must be at least 2: each image is contrasted with the others of its batch (try 256, or 16 for a quick check)")
         }
         guard epochs >= 1 || (steps ?? 0) >= 1 else { throw SettingsError("`epochs` (or `steps`) must be at least 1") }
+        if let steps, steps < 1 { throw SettingsError("`steps` \(steps) must be at least 1") }
+        guard epochs >= 0 else { throw SettingsError("`epochs` \(epochs) must not be negative") }
         guard temperature > 0 else { throw SettingsError("`temperature` must be positive") }
         if let moco {
             if let why = moco.refusal(globalBatch: batchSize) { throw SettingsError(why) }

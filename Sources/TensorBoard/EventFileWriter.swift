@@ -33,10 +33,10 @@ public final class EventFileWriter {
             n += 1
         }
         url = candidate
-        guard files.createFile(atPath: url.path, contents: nil) else {
-            throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: url.path])
-        }
-        handle = try FileHandle(forWritingTo: url)
+        // open(2) rather than FileManager.createFile, whose failure carries no reason (a read-only tb/).
+        let fd = open(url.path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw POSIXError(POSIXErrorCode(rawValue: errno) ?? .EIO) }
+        handle = FileHandle(fileDescriptor: fd, closeOnDealloc: true)
         try write(TensorBoardEvent(wallTime: clock(), step: 0, content: .fileVersion(Self.fileVersion)))
         if let step = resumingAtStep {
             try write(TensorBoardEvent(wallTime: clock(), step: Int64(step), content: .sessionStart))

@@ -1,4 +1,5 @@
 import Foundation
+import Kernels
 import RunFiles
 import TensorBoard
 
@@ -20,8 +21,14 @@ public final class MetricsLog {
         var text = rows.header + "\n"
         let stepColumn = rows.columns.firstIndex(of: rows.stepColumn)!
         self.stepColumn = stepColumn
-        events = try tensorBoard.map {
-            try EventFileWriter(directory: $0, fresh: resumingAfterStep == nil, resumingAtStep: resumingAfterStep.map { $0 + 1 })
+        events = try tensorBoard.map { directory in
+            do {
+                return try EventFileWriter(directory: directory, fresh: resumingAfterStep == nil,
+                                           resumingAtStep: resumingAfterStep.map { $0 + 1 })
+            } catch {
+                throw TrainingError.writeFailed("cannot write TensorBoard events in \(SystemErrorText.printable(directory.path)): "
+                                                + "\(SystemErrorText.reason(error)) (--no-tensorboard trains without them)")
+            }
         }
         if let last = resumingAfterStep, let old = try? String(contentsOf: url, encoding: .utf8) {
             for line in old.split(separator: "\n").dropFirst() {
@@ -29,9 +36,13 @@ public final class MetricsLog {
                 if fields.count > stepColumn, let step = Int(fields[stepColumn]), step <= last { text += line + "\n" }
             }
         }
-        try Data(text.utf8).write(to: url)
-        handle = try FileHandle(forWritingTo: url)
-        try handle?.seekToEnd()
+        do {
+            try Data(text.utf8).write(to: url)
+            handle = try FileHandle(forWritingTo: url)
+            try handle?.seekToEnd()
+        } catch {
+            throw TrainingError.writeFailed("cannot write \(SystemErrorText.printable(url.path)): \(SystemErrorText.reason(error))")
+        }
     }
 
     deinit { try? handle?.close() }
@@ -42,7 +53,7 @@ public final class MetricsLog {
         do {
             try handle?.write(contentsOf: Data((row.line + "\n").utf8))
         } catch {
-            throw TrainingError.writeFailed("cannot append to \(url.path): \((error as NSError).localizedDescription)")
+            throw TrainingError.writeFailed("cannot append to \(SystemErrorText.printable(url.path)): \(SystemErrorText.reason(error))")
         }
         // TensorBoard is a view of the same rows: a failed event write must not stop training.
         guard let events else { return }

@@ -22,7 +22,7 @@ public enum RunDirectoryClaim {
     /// under the lock no other process can be writing them.
     public static func claim(_ directory: URL, resume: Bool, overwrite: Bool, products: [URL],
                              log: (String) -> Void) throws -> RunDirectoryLock {
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        try OutputDirectory.prepare(directory)
         let lock = try RunDirectoryLock(directory: directory, log: log)
         let existing = products.filter { FileManager.default.fileExists(atPath: $0.path) }
         if !existing.isEmpty && !resume {

@@ -26,6 +26,17 @@ final class HostileInputCLITests: XCTestCase {
         for m in mentions { XCTAssertTrue(text.contains(m), "\(arguments): no '\(m)' in\n\(text)", file: file, line: line) }
     }
 
+    /// A safetensors file of this JSON header (after its 8-byte little-endian length) and these data bytes.
+    private func weightsFile(in dir: URL, named name: String, header json: String, body: Data = Data()) throws -> URL {
+        var data = Data()
+        withUnsafeBytes(of: UInt64(json.utf8.count).littleEndian) { data.append(contentsOf: $0) }
+        data.append(Data(json.utf8))
+        data.append(body)
+        let url = dir.appendingPathComponent(name)
+        try data.write(to: url)
+        return url
+    }
+
     /// Each of these was read as something else: a negative number as a missing value, an empty head as no
     /// head, NaN weight decay as a negative one.
     func testFlagValuesGetTheirOwnMessage() throws {
@@ -34,6 +45,26 @@ final class HostileInputCLITests: XCTestCase {
         try expectFailure(pretrain(dir, ["--proj-dims", ""]), in: dir, mentions: ["--proj-dims is empty"])
         try expectFailure(pretrain(dir, ["--weight-decay", "nan"]), in: dir, mentions: ["--weight-decay nan is not a number"])
         try expectFailure(pretrain(dir, ["--collective-timeout", "-5"]), in: dir, mentions: ["--collective-timeout"])
+    }
+
+    /// A comma-separated value starting with a negative number ("-1,2") was read as a group of short flags, so
+    /// `--blur-sigma -1,2` said "Missing value"; a negative --steps started a run with nothing to train. Each now
+    /// reaches the check that says what is wrong with it.
+    func testNegativeValuesReachTheirRangeCheck() throws {
+        let dir = try synthesize()
+        for (extra, message) in [(["--blur-sigma", "-1,2"], "--blur-sigma -1,2: sigma must be positive"),
+                                 (["--crop-scale", "-1,2"], "--crop-scale -1,2: both ends must lie in (0, 1]"),
+                                 (["--jitter-strength", "-1,0,0,0"], "--jitter-strength -1,0,0,0: strengths must be non-negative"),
+                                 (["--small-crops", "2", "--small-crop-scale", "-0.5,0.1"],
+                                  "--small-crop-scale -0.5,0.1: both ends must lie in (0, 1]"),
+                                 (["--proj-dims", "-1,2"], "--proj-dims '-1,2': expected comma-separated positive sizes"),
+                                 (["--steps", "-3"], "--steps -3 must be at least 1")] {
+            let run = try runSimclr(pretrain(dir, extra), in: dir)
+            let text = run.stderr + run.stdout
+            XCTAssertEqual(run.status, 64, "\(extra):\n\(text)")
+            XCTAssertTrue(text.contains(message), "\(extra): no '\(message)' in\n\(text)")
+            XCTAssertFalse(text.contains("Missing value"), "\(extra):\n\(text)")
+        }
     }
 
     /// Values that make no sense were accepted and crashed late (an allocation of gigabytes, a trap) or ran
@@ -72,15 +103,24 @@ final class HostileInputCLITests: XCTestCase {
     /// and `--init`; `--init` errors did not name the file.
     func testOverflowingShapeInAWeightsFileIsAnErrorNamingTheFile() throws {
         let dir = try synthesize()
-        let json = #"{"conv1.weight":{"dtype":"F32","shape":[1099511627776,1099511627776,8,3],"data_offsets":[0,0]}}"#
-        var data = Data()
-        withUnsafeBytes(of: UInt64(json.utf8.count).littleEndian) { data.append(contentsOf: $0) }
-        data.append(Data(json.utf8))
-        let crafted = dir.appendingPathComponent("crafted.safetensors")
-        try data.write(to: crafted)
+        let crafted = try weightsFile(in: dir, named: "crafted.safetensors",
+                                      header: #"{"conv1.weight":{"dtype":"F32","shape":[1099511627776,1099511627776,8,3],"data_offsets":[0,0]}}"#)
         try expectFailure(["embed", "--weights", crafted.path, "--data", dir.path, "--width", "0.125",
                            "--out", dir.appendingPathComponent("x.npy").path], in: dir, mentions: ["crafted.safetensors", "conv1.weight"])
         try expectFailure(pretrain(dir, ["--init", crafted.path]), in: dir, mentions: ["--init", "crafted.safetensors", "conv1.weight"])
+    }
+
+    /// `data_offsets` of 2^60 were reported as "must be two integers" (the parser gave up on numbers past 2^53);
+    /// they are integers that lie outside the file, and the message says so with the values as written.
+    func testDataOffsetsFarBeyondTheFileAreNamedAsOutsideIt() throws {
+        let dir = try synthesize()
+        let crafted = try weightsFile(in: dir, named: "offsets.safetensors",
+                                      header: #"{"conv1.weight":{"dtype":"F32","shape":[2],"data_offsets":[0,1152921504606846976]}}"#,
+                                      body: Data(count: 8))
+        try expectFailure(["embed", "--weights", crafted.path, "--data", dir.path, "--width", "0.125",
+                           "--out", dir.appendingPathComponent("x.npy").path], in: dir,
+                          mentions: ["offsets.safetensors", "conv1.weight",
+                                     "data_offsets [0, 1152921504606846976] lie outside the file's 8 data bytes"])
     }
 
     /// `embed` with NaN weights wrote NaN features and exited 0; `pretrain --init` with them trained a NaN model

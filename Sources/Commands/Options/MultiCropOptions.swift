@@ -14,7 +14,7 @@ struct MultiCropOptions: ParsableArguments {
         guard (0...32).contains(smallCrops) else { throw ValidationError("--small-crops \(smallCrops) must lie in [0, 32]") }
         guard smallCropSize >= 4 else { throw ValidationError("--small-crop-size must be at least 4") }
         let scale = try AugmentationConfig.parseRange(smallCropScale)
-        guard scale.lowerBound > 0, scale.upperBound <= 1 else { throw ValidationError("--small-crop-scale must lie in (0, 1]") }
+        guard scale.lowerBound > 0, scale.upperBound <= 1 else { throw ValidationError("--small-crop-scale \(smallCropScale): both ends must lie in (0, 1]") }
     }
 
     /// nil without small crops, so the settings are exactly those of a run without multi-crop.
