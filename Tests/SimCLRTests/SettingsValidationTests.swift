@@ -1,4 +1,5 @@
 import Classification
+import Contrastive
 import Datasets
 import Pretraining
 import Training
@@ -20,7 +21,7 @@ final class SettingsValidationTests: XCTestCase {
         s = PretrainSettings()
         s.moco = MoCoSettings(queueSize: 512)
         XCTAssertNil(refusal(s.validate))
-        s.similarity = .l2
+        s.similarity = .negativeSquaredL2
         XCTAssertEqual(refusal(s.validate), "`method` moco compares unit vectors by their dot product; `similarity` applies to simclr only")
         s = PretrainSettings()
         (s.epochs, s.steps) = (0, 5)
