@@ -90,7 +90,7 @@ let package = Package(
             "Checkpoints", "Training", "Evaluation", "Pretraining", "Classification", "Studies", "Benchmarks", "ScalingModel",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: fastMath),
-        .executableTarget(name: "simclr", dependencies: ["Commands"]),
+        .executableTarget(name: "simclr", dependencies: ["Commands", "Kernels"]),
         .executableTarget(name: "cluster-check", dependencies: ["Cluster", "Kernels", "NeuralNet", "Training", "Tracing"],
                           swiftSettings: fastMath),
         .testTarget(name: "KernelsTests", dependencies: ["Kernels"]),

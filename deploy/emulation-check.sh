@@ -1,22 +1,29 @@
 #!/usr/bin/env bash
 # Emulated compute checked against real compute at W = 2 on the namespace test cluster (docs/scaling-model.md,
-# note 'Emulated compute'). First two step profiles (--profile-out) are measured: one rank alone on the machine,
-# and one rank while a second one computes the same steps on the other core ("side by side": what each real
-# rank of a 2-rank run on this machine meets: the other core busy, memory and cache shared). Then, per link, in
-# rounds: one rank alone (the weak-scaling baseline), two ranks computing for real, and two ranks replaying
-# each profile (bench --emulate). efficiency = ms_per_step(1 rank) / ms_per_step(2 ranks), weak scaling (the
-# same images per rank); the emulation holds on a link when its efficiency is within --tolerance of real
-# compute's (medians over the rounds). Writes OUT/emulation-check.csv and OUT/emulation-check.md; exits 1
-# when a link misses with the side-by-side profile.
+# note 'Emulated compute'). First the step profiles (--profile-out) are measured: "in-step" = rank 0 of two
+# ranks over shared memory without overlap (SyncBN keeps them in step, as in a real 2-rank run; no gradient
+# traffic during compute), "side-by-side" = one rank while a second bench computes the same steps on the other
+# core (the other core busy, memory and cache shared, but not in step), "alone" = one rank alone. Then, per
+# link, in rounds: one rank alone (the weak-scaling baseline), two ranks computing for real, and two ranks
+# replaying each --profiles profile (bench --emulate) with each --sharing mode (what stretches the replayed
+# compute: core = what else ran on the rank's core, thread = the communication thread's CPU time, none).
+# efficiency = ms_per_step(1 rank) / ms_per_step(2 ranks),
+# weak scaling (the same images per rank); the emulation holds on a link when its efficiency is within
+# --tolerance of real compute's (medians over the rounds). Every run records where its rank 0's CPU time went
+# (bench's "host" figures: main thread CPU and runqueue wait, its core's busy and softirq time). Writes
+# OUT/emulation-check.csv and OUT/emulation-check.md; exits 1 when a link misses with the first profile and
+# the first --sharing mode.
 #
-#   deploy/emulation-check.sh [--links "1gbit 10gbit"] [--per-rank-batch 32] [--width 1.0] [--steps 4]
-#                             [--rounds 2] [--tolerance 0.05] [--compression none] [--out DIR]
+#   deploy/emulation-check.sh [--links "1gbit 10gbit"] [--per-rank-batch 16] [--width 1.0] [--steps 4]
+#                             [--rounds 2] [--tolerance 0.05] [--compression none] [--sharing "core thread"]
+#                             [--profiles "side-by-side in-step alone"] [--out DIR]
 #
 # Run it alone on the machine (it times steps) and hold the namespace cluster's lock (it takes it itself).
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
-links="1gbit 10gbit" per_rank=32 width=1.0 steps=4 rounds=2 tolerance=0.05 compression=none out="$repo/runs/emulation-check"
+links="1gbit 10gbit" per_rank=16 width=1.0 steps=4 rounds=2 tolerance=0.05 compression=none sharing="core thread" profiles="side-by-side"
+out="$repo/runs/emulation-check"
 while (($#)); do
     case $1 in
         --links) links=$2; shift 2 ;;
@@ -26,8 +33,10 @@ while (($#)); do
         --rounds) rounds=$2; shift 2 ;;
         --tolerance) tolerance=$2; shift 2 ;;
         --compression) compression=$2; shift 2 ;;
+        --sharing) sharing=$2; shift 2 ;;
+        --profiles) profiles=$2; shift 2 ;;
         --out) out=$2; shift 2 ;;
-        -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
         *) echo "emulation-check: unknown option $1" >&2; exit 2 ;;
     esac
 done
@@ -35,10 +44,11 @@ done
 simclr="$repo/.build/release/simclr"
 [[ -x $simclr ]] || { echo "emulation-check: build first: swift build -c release --product simclr" >&2; exit 2; }
 mkdir -p "$out"
-csv="$out/emulation-check.csv" profile="$out/profile.json"
-echo "link,round,run,ranks,ms_per_step,ms_compute,ms_comm_wait,ms_comm_thread_cpu,host_cpu" > "$csv"
+csv="$out/emulation-check.csv"
+host_fields=(ms_main_thread_cpu ms_main_thread_runqueue ms_core_busy ms_core_softirq ms_core_steal main_thread_preemptions core_interrupts core_softirqs)
+echo "link,round,run,ranks,ms_per_step,ms_compute,ms_comm_wait,ms_comm_thread_cpu,$(IFS=,; echo "${host_fields[*]}"),host_cpu" > "$csv"
 common=(--width "$width" --steps "$steps" --warmup 2 --threads 1 --no-roofline --json)
-field() { grep -o "\"$2\" *: *[0-9.e+-]*" <<<"$1" | head -1 | sed 's/.*: *//'; }
+field() { { grep -o "\"$2\" *: *[0-9.e+-]*" <<<"$1" || true; } | head -1 | sed 's/.*: *//'; }  # empty when absent
 cpu_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9, $5 + $6 }' /proc/stat; }
 
 cleanup() { "$repo/deploy/testcluster.sh" down >/dev/null 2>&1 || true; }
@@ -54,17 +64,25 @@ bench() {  # link round run ranks args...
     read -r b1 i1 < <(cpu_ticks)
     local cpu; cpu=$(awk -v b=$((b1 - b0)) -v i=$((i1 - i0)) 'BEGIN { if (b + i > 0) printf "%.2f", b / (b + i) }')
     if [[ -z $json ]]; then echo "emulation-check: $link $run W=$ranks failed" >&2; return 0; fi
-    echo "$link,$round,$run,$ranks,$(field "$json" ms_per_step),$(field "$json" ms_compute),$(field "$json" ms_comm_wait),$(field "$json" ms_comm_thread_cpu),$cpu" >> "$csv"
+    local row="$link,$round,$run,$ranks" f
+    for f in ms_per_step ms_compute ms_comm_wait ms_comm_thread_cpu "${host_fields[@]}"; do row+=",$(field "$json" "$f")"; done
+    echo "$row,$cpu" >> "$csv"
     echo "emulation-check: $link round $round $run W=$ranks: $(field "$json" ms_per_step) ms/step, host CPU $cpu" >&2
 }
 
-"$repo/deploy/launch.sh" --threads 1 -n 1 -- bench --batch-size "$per_rank" --profile-out "$profile" "${common[@]}" >/dev/null
-# Side by side: a companion bench on core 1 (more steps, so it covers the profiled ones) while core 0 profiles.
-side="$out/profile-side-by-side.json"
-OPENBLAS_NUM_THREADS=1 taskset -c 1 "$simclr" bench --batch-size "$per_rank" "${common[@]}" --steps $((steps + 6)) >/dev/null &
-companion=$!
-OPENBLAS_NUM_THREADS=1 taskset -c 0 "$simclr" bench --batch-size "$per_rank" --profile-out "$side" "${common[@]}" >/dev/null
-wait "$companion"
+for p in $profiles; do
+    case $p in
+        in-step) "$repo/deploy/launch.sh" --threads 1 -n 2 -- bench --distributed --no-overlap --batch-size $((2 * per_rank)) \
+                     --profile-out "$out/profile-in-step.json" "${common[@]}" >/dev/null ;;
+        side-by-side)  # a companion bench on core 1 (more steps, so it covers the profiled ones) while core 0 profiles
+            OPENBLAS_NUM_THREADS=1 taskset -c 1 "$simclr" bench --batch-size "$per_rank" "${common[@]}" --steps $((steps + 6)) >/dev/null &
+            companion=$!
+            OPENBLAS_NUM_THREADS=1 taskset -c 0 "$simclr" bench --batch-size "$per_rank" --profile-out "$out/profile-side-by-side.json" "${common[@]}" >/dev/null
+            wait "$companion" ;;
+        alone) OPENBLAS_NUM_THREADS=1 taskset -c 0 "$simclr" bench --batch-size "$per_rank" --profile-out "$out/profile-alone.json" "${common[@]}" >/dev/null ;;
+        *) echo "emulation-check: --profiles takes in-step, side-by-side, alone; got '$p'" >&2; exit 2 ;;
+    esac
+done
 one=("$repo/deploy/launch.sh" --threads 1 -n 1 -- bench --batch-size "$per_rank" "${common[@]}")
 for link in $links; do
     "$repo/deploy/testcluster.sh" up 2 --rate "$link" >/dev/null
@@ -73,36 +91,46 @@ for link in $links; do
     for ((r = 1; r <= rounds; r++)); do
         bench "$link" "$r" one-rank 1 "${one[@]}"
         bench "$link" "$r" real 2 "${two[@]}"
-        bench "$link" "$r" emulated 2 "${two[@]}" --emulate "$profile"
-        bench "$link" "$r" emulated-side-by-side 2 "${two[@]}" --emulate "$side"
+        for p in $profiles; do
+            for mode in $sharing; do
+                bench "$link" "$r" "emulated-$p-$mode" 2 "${two[@]}" --emulate "$out/profile-$p.json" --emulate-cpu-sharing "$mode"
+            done
+        done
     done
     cleanup
 done
 
 # Medians per link and run; efficiencies against the same link's one-rank median.
-awk -F, -v tol="$tolerance" '
+variants=$(for p in $profiles; do for mode in $sharing; do printf '%s ' "$p-$mode"; done; done)
+awk -F, -v tol="$tolerance" -v modes="$variants" '
     NR == 1 { next }
     { key = $1 SUBSEP $3; n[key]++; v[key, n[key]] = $5; if (!($1 in seen)) { seen[$1] = 1; order[++links] = $1 } }
     function median(key,   i, j, t, m, a) {
-        m = n[key]; for (i = 1; i <= m; i++) a[i] = v[key, i]
+        m = n[key]; if (m == 0) return 0
+        for (i = 1; i <= m; i++) a[i] = v[key, i]
         for (i = 1; i <= m; i++) for (j = i + 1; j <= m; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
         return m % 2 ? a[(m + 1) / 2] : (a[m / 2] + a[m / 2 + 1]) / 2
     }
     END {
-        print "| link | 1 rank ms | real ms | emulated ms (alone profile) | (side-by-side profile) | efficiency real | emulated, alone | diff | emulated, side by side | diff | within " tol * 100 "% |"
-        print "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+        k = split(modes, mode, " ")
+        header = "| link | 1 rank ms | real ms | efficiency real |"; rule = "| --- | --- | --- | --- |"
+        for (i = 1; i <= k; i++) { header = header " emulated (" mode[i] ") ms | efficiency | diff |"; rule = rule " --- | --- | --- |" }
+        print header " within " tol * 100 "% (" mode[1] ") |"; print rule " --- |"
         bad = 0
-        for (k = 1; k <= links; k++) {
-            l = order[k]; t1 = median(l SUBSEP "one-rank"); tr = median(l SUBSEP "real")
-            te = median(l SUBSEP "emulated"); ts = median(l SUBSEP "emulated-side-by-side")
-            er = t1 / tr; ee = t1 / te; es = t1 / ts; d = ee / er - 1; ds = es / er - 1
-            ok = (ds <= tol && ds >= -tol) ? "yes" : "NO"; if (ok == "NO") bad = 1
-            printf "| %s | %.1f | %.1f | %.1f | %.1f | %.3f | %.3f | %+.1f%% | %.3f | %+.1f%% | %s |\n", l, t1, tr, te, ts, er, ee, 100 * d, es, 100 * ds, ok
+        for (l = 1; l <= links; l++) {
+            name = order[l]; t1 = median(name SUBSEP "one-rank"); tr = median(name SUBSEP "real"); er = (tr > 0) ? t1 / tr : 0
+            line = sprintf("| %s | %.1f | %.1f | %.3f |", name, t1, tr, er)
+            for (i = 1; i <= k; i++) {
+                te = median(name SUBSEP "emulated-" mode[i]); ee = (te > 0) ? t1 / te : 0; d = (er > 0) ? ee / er - 1 : 0
+                line = line sprintf(" %.1f | %.3f | %+.1f%% |", te, ee, 100 * d)
+                if (i == 1) { ok = (te > 0 && er > 0 && d <= tol && d >= -tol) ? "yes" : "NO"; if (ok == "NO") bad = 1 }
+            }
+            print line " " ok " |"
         }
         exit bad
     }' "$csv" > "$out/emulation-check.md" && status=0 || status=$?
 compute_ms() { grep -o '"computeSeconds" *: *[0-9.e+-]*' "$1" | sed 's/.*: *//' | awk '{ s += $1 } END { printf "%.1f", s * 1000 }'; }
-echo "
-Profiled compute per rank and step: $(compute_ms "$profile") ms alone, $(compute_ms "$side") ms side by side." >> "$out/emulation-check.md"
+echo "" >> "$out/emulation-check.md"
+for p in $profiles; do echo "Profiled compute per rank and step ($p): $(compute_ms "$out/profile-$p.json") ms." >> "$out/emulation-check.md"; done
 cat "$out/emulation-check.md"
 exit "$status"

@@ -41,13 +41,19 @@ public struct BenchReport: Codable {
     public var overlap: Bool?, gradPayloadMB: Double?, chunkKB: Double?, msCommThreadCPU: Double?
     /// Distributed: the gradient compression (none, bf16, powersgd).
     public var gradCompression: String?
-    /// Emulated compute (`--emulate`): the profile's compute per rank and step that was replayed, and whether
-    /// the communication thread's CPU time was added to it (false: a spare core).
-    public var emulated: Bool?, msReplayedCompute: Double?, emulatedCPUSharing: Bool?
+    /// Emulated compute (`--emulate`): the profile's compute per rank and step that was replayed, and what
+    /// stretched it (`EmulatedCPUSharing`: core, thread, none).
+    public var emulated: Bool?, msReplayedCompute: Double?, emulatedCPUSharing: String?
+    /// Emulated compute: the gradients travelled at 1/emulateScale of their size (`grad_payload_mb` is what
+    /// travelled).
+    public var emulateScale: Int?
     /// Distributed with overlap: the interleaved steps without it (median step, mean compute and wait), and what
     /// overlap costs compute (overlapped compute minus compute without, and their ratio).
     public var msPerStepNoOverlap: Double?, msComputeNoOverlap: Double?, msCommWaitNoOverlap: Double?
     public var msComputeSlowdown: Double?, computeSlowdownRatio: Double?
+    /// This rank's CPU use per timed step (interleaved no-overlap steps included): its main thread, the
+    /// process, and the core it is bound to (`HostCPUUse`).
+    public var host: HostCPUUse?
 
     /// Step times (seconds), the rest of what the table shows.
     public var times: [Double] = []
@@ -65,11 +71,11 @@ public struct BenchReport: Codable {
         case smallCrops = "small_crops", smallCropSize = "small_crop_size", convAlgorithm = "conv_algorithm"
         case winograd
         case msAugmentPerView = "ms_augment_per_view", machine
-        case emulated, msReplayedCompute = "ms_replayed_compute", emulatedCPUSharing = "emulated_cpu_sharing"
+        case emulated, msReplayedCompute = "ms_replayed_compute", emulatedCPUSharing = "emulated_cpu_sharing", emulateScale = "emulate_scale"
         case gradCompression = "grad_compression", overlap, gradPayloadMB = "grad_payload_mb", chunkKB = "chunk_kb", msCommThreadCPU = "ms_comm_thread_cpu"
         case msPerStepNoOverlap = "ms_per_step_no_overlap", msComputeNoOverlap = "ms_compute_no_overlap"
         case msCommWaitNoOverlap = "ms_comm_wait_no_overlap", msComputeSlowdown = "ms_compute_slowdown"
-        case computeSlowdownRatio = "compute_slowdown_ratio"
+        case computeSlowdownRatio = "compute_slowdown_ratio", host
     }
 
     public init() {}

@@ -33,13 +33,16 @@ public struct BenchSettings {
     public var overlapBaseline = true
     /// Write the timed steps' spans of every rank here as a Chrome trace (nil: no trace).
     public var tracePath: String?
-    /// One process: write the timed steps as a step profile (`StepTimeline` JSON) here.
+    /// Write the timed steps as a step profile (`StepTimeline` JSON) here: one process, or rank 0 of several
+    /// ranks without overlap (the compute of ranks kept in step by SyncBN, with no gradient traffic during it).
     public var profilePath: String?
     /// Emulated compute: replay this step profile by sleeping, with every collective real (`ReplayedStep`).
     public var emulatePath: String?
-    /// With `emulatePath`: the ranks' communication threads have cores of their own (compute is not stretched
-    /// by their CPU time).
-    public var emulateSpareCore = false
+    /// With `emulatePath`: what replayed compute is stretched by (the CPU time real compute would have lost).
+    public var emulateCPUSharing = EmulatedCPUSharing.core
+    /// With `emulatePath`: the gradients travel at 1/emulateScale of their size, for links emulated at
+    /// 1/emulateScale of the rate (`ReplayedStep`).
+    public var emulateScale = 1
 
     public init() {}
 
@@ -54,15 +57,21 @@ public struct BenchSettings {
         }
         guard steps >= 1, warmup >= 0 else { return "`steps` must be >= 1 and `warmup` >= 0" }
         guard imageSize >= 8 else { return "`imageSize` must be at least 8" }
-        if profilePath != nil && world > 1 {
-            return "`profilePath`: measure a step profile on one rank (run bench without mpirun): with \(world) ranks its compute times would include communication"
+        if profilePath != nil && world > 1 && dataParallel.overlap {
+            return "`profilePath` on \(world) ranks: give `noOverlap` (gradient buckets reduced after backward), or measure on one rank (bench without mpirun): with overlap its compute times would include communication"
         }
         if emulatePath != nil {
             if profilePath != nil { return "`emulatePath` replays a profile; it cannot also write one (`profilePath`)" }
             if multiCrop != nil { return "`emulatePath`: emulated compute with small crops is not built" }
             if data != nil { return "`emulatePath`: emulated compute reads no data; leave out `data`" }
-        } else if emulateSpareCore {
-            return "`emulateSpareCore` applies to emulated compute (`emulatePath`) only"
+            if emulateScale < 1 { return "`emulateScale` must be at least 1" }
+            if emulateScale > 1 && dataParallel.gradCompression == .powersgd {
+                return "`emulateScale`: PowerSGD's messages do not shrink with the gradient's size; scale none or bf16"
+            }
+        } else if emulateScale != 1 {
+            return "`emulateScale` applies to emulated compute (`emulatePath`) only"
+        } else if emulateCPUSharing != .core {
+            return "`emulateCPUSharing` applies to emulated compute (`emulatePath`) only"
         }
         return nil
     }

@@ -16,12 +16,21 @@ import Training
 /// for the buckets, the step totals. So many ranks on a machine with few cores run the communication
 /// schedule of ranks that compute at full speed (note 'Emulated compute' in docs/scaling-model.md).
 ///
-/// A rank of the real step has one core, shared by its compute and its communication thread: compute runs
-/// slower by the CPU time that thread takes. Sleeping compute does not feel that, so unless the ranks have a
-/// spare core (`spareCore`), each replayed stretch of compute ends later by the CPU time the communication
-/// thread used while it slept (read from that thread's CPU clock).
+/// A rank of the real step has one core, shared by its compute, its communication thread and the kernel's
+/// network work: compute runs slower by the CPU time they take. Sleeping compute does not feel that, so each
+/// replayed stretch of compute ends later by the time the core ran other work while it slept
+/// (`EmulatedCPUSharing`).
+///
+/// With `payloadScale` k > 1 the gradients travel at 1/k of their size: each parameter's gradient as its first
+/// ceil(n/k) elements, in buckets of 1/k the size (the same buckets, in the same readiness order), through a
+/// reducer of the replay's own. Run on links of 1/k the rate, every gradient collective keeps its bandwidth
+/// term and its latency term, while the machine carries 1/k of the bytes: how many emulated hosts on few cores
+/// stay bound by their links (docs/scaling-model.md). The other messages (SyncBN, the gather) keep their size.
 final class ReplayedStep: StepMath {
     let tail: DataParallelStep
+    /// With a payload scale above 1: the reducer of the scaled gradients, and each parameter's range in them.
+    private let scaled: (reducer: GradientBucketReducer, ranges: [Range<Int>])?
+    private var scaledTiming = StepTiming()
     private let timeline: StepTimeline
     private let events: [StepTimeline.Event]
     private let parameters: [Parameter]
@@ -33,7 +42,8 @@ final class ReplayedStep: StepMath {
 
     /// Refuses a timeline of another model, precision or batch (`identity`), or one whose events name layers
     /// or parameters this model does not have.
-    init(timeline: StepTimeline, identity: StepTimeline.Identity, model: ResNet, dataParallel: DataParallel, spareCore: Bool) throws {
+    init(timeline: StepTimeline, identity: StepTimeline.Identity, model: ResNet, dataParallel: DataParallel,
+         sharing: EmulatedCPUSharing, payloadScale: Int = 1) throws {
         if let why = timeline.identity.mismatch(with: identity) {
             throw SettingsError("`emulatePath`: the profile was measured for \(timeline.identity), not for this bench's \(identity) (\(why)): measure one with `profilePath` and the same settings on one rank")
         }
@@ -73,13 +83,70 @@ final class ReplayedStep: StepMath {
         gathered = Tensor(shape: [dataParallel.size * rows, dim])
         globalGradient = Tensor(shape: [dataParallel.size * rows, dim])
         embeddingGradient = Tensor(shape: [rows, dim])
-        pacer = ComputePacer(reducer: spareCore ? nil : dataParallel.reducer)
+        if payloadScale > 1 {
+            var ranges: [Range<Int>] = [], offset = 0
+            for p in model.parameters {
+                let n = (p.count + payloadScale - 1) / payloadScale
+                ranges.append(offset..<(offset + n)); offset += n
+            }
+            let settings = dataParallel.settings
+            let reducer = try GradientBucketReducer(
+                communicator: dataParallel.communicator, gradients: Tensor(shape: [offset]), parameterRanges: ranges,
+                bucketBytes: max(4, settings.bucketBytes / payloadScale),
+                firstBucketBytes: max(4, GradientBucketPlan.defaultFirstBucketBytes / payloadScale),
+                average: false, overlap: settings.overlap && dataParallel.size > 1, compression: dataParallel.reducer.compression)
+            scaled = (reducer, ranges)
+        } else {
+            scaled = nil
+        }
+        pacer = ComputePacer(sharing: sharing, reducer: scaled?.reducer ?? dataParallel.reducer)
         let optimizerSeconds = events.first(where: { $0.kind == .totals })?.computeSeconds ?? 0
         tail = DataParallelStep(model: model, optimizer: ReplayedOptimizer(seconds: optimizerSeconds, pacer: pacer),
                                 dataParallel: dataParallel)
         // Gradients with values, so compression (PowerSGD's orthogonalization) works on a generic matrix.
         let g = model.flatGradients
         for i in 0..<g.count { g[i] = Float((i * 7919) % 1000) * 1e-6 - 5e-4 }
+    }
+
+    /// The reducer the replayed gradients go through.
+    var reducer: GradientBucketReducer { scaled?.reducer ?? tail.dataParallel.reducer }
+
+    /// The last step's timing.
+    var lastTiming: StepTiming { scaled == nil ? tail.lastTiming : scaledTiming }
+
+    /// One step: the profile replayed, then the shared tail (with scaled gradients, the tail's parts through the
+    /// scaled reducer: its wait, the replayed optimizer, the totals).
+    func run(_ batch: Batch) throws {
+        guard let scaled else {
+            try tail.run(self, batch, learningRate: 0.01)
+            return
+        }
+        try StepTrace.measure(StepSpans.step) {
+            var clock = StepClock()
+            scaled.reducer.beginStep()
+            var totals = try forwardBackward(batch, clock: &clock)
+            let gradients = try StepTrace.measure(StepSpans.waitForGradients) { try scaled.reducer.finishStep() }
+            StepTrace.measure(StepSpans.optimizer) {
+                tail.optimizer.step(parameters: tail.model.flatParameters, gradients: tail.model.flatGradients, learningRate: 0.01)
+            }
+            try StepTrace.measure(StepSpans.totals) { try clock.waiting { try tail.dataParallel.sum(&totals) } }
+            scaledTiming = clock.timing(gradients: gradients)
+        }
+    }
+
+    /// Stops the scaled gradients' reducer (collective); the data-parallel machinery is the bench's.
+    func close() throws { try scaled?.reducer.close() }
+
+    /// What the replayed compute is stretched by (`sharing` asked for, or its fallback).
+    var sharing: EmulatedCPUSharing { pacer.sharing }
+
+    /// For the bench's header.
+    static func describe(_ sharing: EmulatedCPUSharing) -> String {
+        switch sharing {
+        case .core: return "compute stretched by what else ran on the rank's core"
+        case .communicationThread: return "compute stretched by the communication thread's CPU time"
+        case .none: return "communication on spare cores (compute not stretched)"
+        }
     }
 
     /// One rank's compute seconds per step the profile replays.
@@ -111,7 +178,11 @@ final class ReplayedStep: StepMath {
                 pacer.communicated()
             case .ready:
                 pacer.compute(e.computeSeconds)
-                parameters[e.count].gradientIsReady()  // the real reducer's hook: its bucket may start
+                if let scaled {
+                    scaled.reducer.gradientsReady(scaled.ranges[e.count])
+                } else {
+                    parameters[e.count].gradientIsReady()  // the real reducer's hook: its bucket may start
+                }
             case .finishGradients:
                 pacer.compute(e.computeSeconds)
                 return StepTotals(rows: embeddings.shape[0] / 2)
@@ -123,41 +194,75 @@ final class ReplayedStep: StepMath {
     }
 }
 
+/// What replayed compute is stretched by: the CPU time real compute on the rank's core would have lost
+/// (docs/scaling-model.md, note 'Emulated compute').
+public enum EmulatedCPUSharing: String, CaseIterable, Sendable {
+    /// Everything else the rank's core ran while compute slept (the communication thread, the kernel's network
+    /// work in softirq, other processes): the rank must be bound to one core; otherwise `communicationThread`.
+    case core
+    /// The rank's communication thread's CPU time (its CPU clock).
+    case communicationThread = "thread"
+    /// Nothing: ranks with a spare core for their communication.
+    case none
+}
+
 /// Sleeps through replayed compute (`ReplayedStep`). Stretches follow each other on an absolute clock, so a
 /// sleep that wakes late shortens the next one instead of adding up; a collective restarts the clock from now.
-/// With a reducer, each stretch also ends later by the CPU time the reducer's communication thread used while
-/// it ran (the rank's one core ran that thread meanwhile).
+/// Each stretch also ends later by the CPU time `taken` says was taken from compute while it ran (the rank's
+/// one core ran that work meanwhile).
 final class ComputePacer {
-    private let reducer: GradientBucketReducer?
+    private let taken: (() -> Double?)?
     private var target = 0.0
-    private var threadCPU = 0.0
+    private var takenBefore = 0.0, readBefore = 0.0
+    /// What `taken` measures (the sharing asked for, or the fallback used).
+    let sharing: EmulatedCPUSharing
 
-    init(reducer: GradientBucketReducer?) { self.reducer = reducer }
+    init(sharing: EmulatedCPUSharing, reducer: GradientBucketReducer) {
+        if sharing == .core, let clock = CoreShareClock() {
+            taken = { clock.othersSeconds() }
+            self.sharing = .core
+        } else if sharing != .none, reducer.communicationThreadCPUSeconds != nil {
+            taken = { reducer.communicationThreadCPUSeconds }
+            self.sharing = .communicationThread
+        } else {
+            taken = nil
+            self.sharing = .none
+        }
+    }
 
     private static func now() -> Double { Double(DispatchTime.now().uptimeNanoseconds) * 1e-9 }
-    private var communicationCPU: Double? { reducer?.communicationThreadCPUSeconds }
 
     /// At the start of a step.
     func start() { communicated() }
 
-    /// `seconds` of compute (plus what the communication thread takes meanwhile).
+    /// `seconds` of compute (plus what was taken from it meanwhile).
     func compute(_ seconds: Double) {
         target += seconds
         while true {
-            if let cpu = communicationCPU { target += cpu - threadCPU; threadCPU = cpu }
+            readTaken(stretch: true)
             let left = target - ComputePacer.now()
             if left <= 20e-6 { return }
-            // Short naps, so the communication thread's CPU time is read while it accrues.
+            // Short naps, so what is taken from compute is read while it accrues.
             var request = timespec(tv_sec: 0, tv_nsec: Int(min(left, 0.002) * 1e9))
             nanosleep(&request, nil)
         }
     }
 
-    /// After a collective of the compute thread: compute resumes now (the communication thread's CPU time
-    /// meanwhile took nothing from compute, which was waiting).
+    /// After a collective of the compute thread: compute resumes now (what ran meanwhile took nothing from
+    /// compute, which was waiting).
     func communicated() {
         target = max(target, ComputePacer.now())
-        threadCPU = communicationCPU ?? 0
+        readTaken(stretch: false)
+    }
+
+    /// Reads `taken`; with `stretch`, moves the target by what was taken since the last reading, at most half
+    /// the time between the readings: a thread that wants the core all the time gets half of it beside compute
+    /// (the scheduler's fair share), not all of it.
+    private func readTaken(stretch: Bool) {
+        guard let t = taken?() else { return }
+        let now = ComputePacer.now()
+        if stretch { target += min(max(0, t - takenBefore), 0.5 * (now - readBefore)) }
+        (takenBefore, readBefore) = (t, now)
     }
 }
 

@@ -70,7 +70,7 @@ public final class StepBenchmark {
             let timeline = try StepTimeline.read(contentsOf: URL(fileURLWithPath: path))
             let identity = StepBenchmark.profileIdentity(settings, imagesPerRank: settings.batchSize / world)
             replay = try ReplayedStep(timeline: timeline, identity: identity, model: model, dataParallel: dataParallel,
-                                      spareCore: settings.emulateSpareCore)
+                                      sharing: settings.emulateCPUSharing, payloadScale: settings.emulateScale)
         } else {
             replay = nil
         }
@@ -79,13 +79,13 @@ public final class StepBenchmark {
     /// One step: the network's, or with emulated compute the profile's replay.
     private func runStep(views: Tensor, smallViews: Tensor?) throws {
         if let replay {
-            try replay.tail.run(replay, Batch(images: views, views: 2), learningRate: 0.01)
+            try replay.run(Batch(images: views, views: 2))
         } else {
             try step.run(views: views, smallViews: smallViews, learningRate: 0.01)
         }
     }
 
-    private var lastTiming: StepTiming { replay?.tail.lastTiming ?? step.lastTiming }
+    private var lastTiming: StepTiming { replay?.lastTiming ?? step.lastTiming }
 
     /// What is timed, said before timing: the ranks, the machine's peaks, the model, the batch and the data.
     public var header: [String] {
@@ -98,8 +98,10 @@ public final class StepBenchmark {
         }
         if let replay, let path = settings.emulatePath {
             lines.append("emulated compute: \(path) replayed by sleeping (\(String(format: "%.1f", replay.computeSeconds * 1000)) ms per rank and step), "
-                         + "every collective real; " + (settings.emulateSpareCore ? "communication threads on spare cores"
-                                                        : "compute stretched by the communication thread's CPU time"))
+                         + "every collective real; " + ReplayedStep.describe(replay.sharing))
+            if settings.emulateScale > 1 {
+                lines.append("gradients at 1/\(settings.emulateScale) of their size (payload and bucket size): run on links of 1/\(settings.emulateScale) the rate to emulate the full rate")
+            }
         }
         lines += limits?.lines ?? []
         lines.append("model: \(settings.model.describe) head=\(settings.model.headDims.map(String.init).joined(separator: ",")) "
@@ -130,7 +132,8 @@ public final class StepBenchmark {
         }
         defer { Tracer.active = nil }
         var times: [Double] = [], timings: [StepTiming] = [], dataWait = 0.0
-        var comparison = OverlapComparison(reducer: dataParallel.reducer, enabled: distributed && settings.overlapBaseline)
+        var comparison = OverlapComparison(reducer: replay?.reducer ?? dataParallel.reducer, enabled: distributed && settings.overlapBaseline)
+        let host0 = HostCPUSample.now()
         for i in 0..<comparison.totalSteps(settings.steps) {
             let baseline = comparison.beginStep(i)
             StepProfile.active = baseline ? comparison.profile : profile
@@ -146,14 +149,16 @@ public final class StepBenchmark {
             timings.append(lastTiming)
             comparison.recordOverlapped()
         }
+        let host = HostCPUUse(from: host0, to: HostCPUSample.now(), steps: comparison.totalSteps(settings.steps))
         Tracer.active = nil
         if let tracer, let path = settings.tracePath { try writeTrace(tracer, to: path) }
-        if let tracer, let path = settings.profilePath {
+        if let tracer, let path = settings.profilePath, dataParallel.rank == 0 {
             let url = URL(fileURLWithPath: path)
             try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
             try stepProfile(from: tracer).encoded().write(to: url, options: .atomic)
         }
         var report = report(times: times, timings: timings, profile: profile, dataWait: dataWait / Double(settings.steps))
+        report.host = host
         if distributed {
             comparison.fill(&report)
             report.gradCompression = settings.dataParallel.gradCompression.rawValue
@@ -161,7 +166,8 @@ public final class StepBenchmark {
         if let replay {
             report.emulated = true
             report.msReplayedCompute = (replay.computeSeconds * 1e6).rounded() / 1000
-            report.emulatedCPUSharing = !settings.emulateSpareCore
+            report.emulatedCPUSharing = replay.sharing.rawValue
+            report.emulateScale = settings.emulateScale
         }
         return report
     }
@@ -177,7 +183,10 @@ public final class StepBenchmark {
     }
 
     /// Stops the data-parallel machinery (collective).
-    public func close() throws { try dataParallel.close() }
+    public func close() throws {
+        try replay?.close()
+        try dataParallel.close()
+    }
 
     private func report(times: [Double], timings: [StepTiming], profile: StepProfile, dataWait: Double) -> BenchReport {
         func r(_ x: Double) -> Double { (x * 1000).rounded() / 1000 }

@@ -33,6 +33,6 @@ extension StepBenchmark {
                                       machine: "\(ProcessInfo.processInfo.hostName): \(CPUFeatures.current.summary)",
                                       threads: threads, measuredAt: formatter.string(from: Date()),
                                       embeddingDim: settings.model.outputDim, parameters: parameters,
-                                      lossTimes: losses.isEmpty ? [] : [.init(world: 1, seconds: losses[losses.count / 2])])
+                                      lossTimes: losses.isEmpty ? [] : [.init(world: dataParallel.size, seconds: losses[losses.count / 2])])
     }
 }

@@ -72,10 +72,24 @@ public struct ClassifierSettings: TrainingSettings {
 
     /// Why these settings cannot train (the checks that need no data).
     public func validate() throws {
-        guard epochs >= 1 else { throw SettingsError("`epochs` must be at least 1") }
-        guard backboneLRScale >= 0 else { throw SettingsError("`backboneLRScale` must not be negative") }
         guard labelFraction > 0, labelFraction <= 1 else {
-            throw SettingsError("`labelFraction` \(labelFraction) must lie in (0, 1]")
+            throw SettingsError("`labelFraction` \(labelFraction) must lie in (0, 1], e.g. 0.1 for 10% of the labels")
         }
+        guard epochs >= 1 else { throw SettingsError("`epochs` must be at least 1") }
+        guard batchSize >= 2 else {
+            throw SettingsError("`batchSize` must be at least 2: BatchNorm needs two images per batch (try 256, or 16 for a quick check)")
+        }
+        guard backboneLRScale >= 0 else { throw SettingsError("`backboneLRScale` must not be negative") }
+        guard evalBatchSize >= 1, logEvery >= 1 else { throw SettingsError("`evalBatchSize` and `logEvery` must be at least 1") }
+        try validateOptimization()
+    }
+}
+
+extension ClassifierSettings {
+    /// What one of `ranks` ranks holds during a step: one view per image (the head's width depends on the
+    /// classes, at most a few thousand: not counted).
+    public func stepMemory(ranks: Int, prefetch: Int) -> StepMemoryEstimate {
+        StepMemoryEstimate(model: model, optimizer: optimizer, views: [(count: 1, size: augmentation.outputSize)],
+                           perRankBatch: max(1, batchSize / ranks), prefetch: prefetch)
     }
 }

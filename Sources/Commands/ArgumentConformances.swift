@@ -31,3 +31,9 @@ extension Similarity: ExpressibleByArgument {
 
 /// `linear-eval --optimizer sgd|adamw`.
 extension LinearProbeConfig.OptimizerKind: ExpressibleByArgument {}
+
+/// `pretrain --knn-samples TRAIN,TEST`.
+extension KNNSampleCounts: ExpressibleByArgument {
+    public init?(argument: String) { self.init(argument) }
+    public var defaultValueDescription: String { description }
+}

@@ -37,10 +37,7 @@ struct BenchCommand: ParsableCommand {
     @Option(help: "Stem: cifar (3x3 conv) or imagenet (7x7 conv + max pool).") var stem: Stem = BenchSettings().model.stem
     @Option(help: "Channel width multiplier (1.0 = the torchvision network).") var width = BenchSettings().model.width
     @Option(help: "Head layer sizes after the pooled features (512-d, ResNet-50 2048-d at width 1).") var projDims = "512,256"
-    @Option(help: "BLAS and kernel threads (default: the cores this process may run on).") var threads: Int?
-    @Option(help: "Arithmetic of convolutions and Linear layers: fp32, bf16, or bf16-reference (bf16 rounding computed in fp32).")
-    var precision: ComputePrecision = BenchSettings().precision
-    @OptionGroup var convolutions: ConvAlgorithmOption
+    @OptionGroup var compute: ComputeOptions
     @Option(help: "Timed steps (the median is reported).") var steps = BenchSettings().steps
     @Option(help: "Untimed warm-up steps.") var warmup = BenchSettings().warmup
     @Option(help: "Train on augmented views of this dataset (a CIFAR-10/STL-10 directory or 'synthetic') and time the loader.")
@@ -67,7 +64,13 @@ struct BenchCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Emulated compute: replay this step profile (from --profile-out with the same model, precision and per-rank batch) by sleeping, while every collective is real: many ranks on few cores run the communication of ranks that compute at full speed.",
                                valueName: "profile"))
     var emulate: String?
-    @Flag(help: "With --emulate: do not add the communication thread's CPU time to the replayed compute (ranks with a spare core for it).")
+    @Option(help: ArgumentHelp("With --emulate, what stretches the replayed compute: core (what else ran on the rank's core: its communication thread, the kernel's network work, other processes; the rank must be bound to one core, else thread), thread (the communication thread's CPU time), none (ranks with a spare core).",
+                               valueName: "core|thread|none"))
+    var emulateCpuSharing = BenchSettings().emulateCPUSharing
+    @Option(help: ArgumentHelp("With --emulate: the gradients travel at 1/K of their size (payload and bucket size); run on links of 1/K the rate, so many emulated hosts stay bound by their links, not by this machine.",
+                               valueName: "K"))
+    var emulateScale = BenchSettings().emulateScale
+    @Flag(help: "With --emulate: the same as --emulate-cpu-sharing none.")
     var emulateSpareCore = false
     @OptionGroup var multiCrop: MultiCropOptions
 
@@ -77,14 +80,13 @@ struct BenchCommand: ParsableCommand {
         try checkWidth(width)
         guard workers >= 0 else { throw ValidationError("--workers must be >= 0") }
         _ = try parseDims(projDims)
-        try checkPrecisionSupported(precision)
     }
 
     /// The flags as the library's settings.
     private func settings(headDims: [Int]) -> BenchSettings {
         var settings = BenchSettings()
-        (settings.batchSize, settings.imageSize, settings.precision) = (batchSize, imageSize, precision)
-        settings.convAlgorithm = convolutions.convAlgorithm
+        (settings.batchSize, settings.imageSize) = (batchSize, imageSize)
+        (settings.precision, settings.convAlgorithm) = (compute.precision, compute.convAlgorithm)
         settings.model = ResNetConfig(arch: arch, stem: stem, width: width, headDims: headDims)
         (settings.steps, settings.warmup, settings.data, settings.workers) = (steps, warmup, data, workers)
         (settings.roofline, settings.multiCrop) = (!noRoofline, multiCrop.config)
@@ -95,12 +97,13 @@ struct BenchCommand: ParsableCommand {
         settings.dataParallel.compressionStartStep = 0
         settings.tracePath = trace.map(DataSelection.expand)
         (settings.profilePath, settings.emulatePath) = (profileOut.map(DataSelection.expand), emulate.map(DataSelection.expand))
-        settings.emulateSpareCore = emulateSpareCore
+        settings.emulateCPUSharing = emulateSpareCore ? .none : emulateCpuSharing
+        settings.emulateScale = emulateScale
         return settings
     }
 
     func run() throws {
-        let threadCount = applyThreads(threads)
+        let threadCount = applyThreads(compute.threads)
         let communicator = distributed ? try Communicator.initialize() : nil
         defer { if communicator != nil { try? Communicator.finalize() } }
         let bench: StepBenchmark
@@ -134,3 +137,4 @@ func parseDims(_ text: String) throws -> [Int] {
     guard dims.allSatisfy({ $0! <= 65536 }) else { throw ValidationError("--proj-dims \(text): each size must lie in [1, 65536]") }
     return dims.map { $0! }
 }
+extension EmulatedCPUSharing: ExpressibleByArgument {}

@@ -18,9 +18,7 @@ struct ClassifierOptions: ParsableArguments {
     @Option(help: "Global batch: images per step over all ranks (an epoch's last partial batch is dropped).")
     var batchSize = ClassifierSettings().batchSize
     @OptionGroup var optimization: OptimizationOptions<ClassifierSettings>
-    @Option(help: "resnet18, resnet34 or resnet50 (Bottleneck blocks: 2048-d features at width 1). Default resnet18; with --resume the run's own.") var arch: Architecture?
-    @Option(help: "cifar (3x3 conv, no max pool) or imagenet (7x7/2 conv + max pool).") var stem: Stem = ClassifierSettings().model.stem
-    @Option(help: "Channel width multiplier: 1.0 = the torchvision network; 0.25 for quick runs on small machines. Default: the --encoder file's (finetune), the run's own with --resume, else 1.0.") var width: Double?
+    @OptionGroup var shape: EncoderShapeOptions
     @Flag(help: "Start the last BatchNorm of every residual block at gamma 0, so blocks start as the identity (torchvision's zero_init_residual).")
     var zeroInitResidual = false
 
@@ -41,51 +39,44 @@ struct ClassifierOptions: ParsableArguments {
     @Option(help: .hidden) var testingHaltAfter: Int?
 
     func validate() throws {
-        guard labelFraction > 0, labelFraction <= 1 else {
-            throw ValidationError("--label-fraction \(labelFraction) must lie in (0, 1], e.g. 0.1 for 10% of the labels")
-        }
-        guard epochs >= 1 else { throw ValidationError("--epochs must be at least 1") }
-        guard batchSize >= 2 else {
-            throw ValidationError("--batch-size must be at least 2: BatchNorm needs two images per batch (try 256, or 16 for a quick check)")
-        }
         try checkBatchSplitsOverRanks(batchSize)
-        if let width { try checkWidth(width) }
         try checkOutPath(out)
         guard cropPadding >= 0 else { throw ValidationError("--crop-padding must not be negative") }
-        guard evalBatchSize >= 1, logEvery >= 1 else { throw ValidationError("--eval-batch-size and --log-every must be at least 1") }
+        try SettingFlags.validate { try settings(method: .supervised, encoder: nil).validate() }
+    }
+
+    /// The run's settings but the augmentation, which depends on the images' size.
+    func settings(method: ClassifierSettings.Method, encoder: String?, backboneLRScale: Float = 1) -> ClassifierSettings {
+        var settings = ClassifierSettings()
+        settings.method = method
+        settings.encoder = encoder.map { URL(fileURLWithPath: DataSelection.expand($0)).path }
+        settings.epochs = epochs
+        settings.batchSize = batchSize
+        settings.model = shape.config(headDims: [], zeroInitResidual: zeroInitResidual, resuming: resume ? out : nil, weights: encoder)
+        optimization.apply(to: &settings)
+        settings.backboneLRScale = backboneLRScale
+        settings.labelFraction = labelFraction
+        settings.seed = seed
+        settings.precision = runtime.compute.precision
+        settings.convAlgorithm = runtime.compute.convAlgorithm
+        settings.shuffle = !noShuffle
+        settings.evalBatchSize = evalBatchSize
+        settings.logEvery = logEvery
+        return settings
     }
 
     func train(_ communicator: Communicator?, method: ClassifierSettings.Method, encoder: String?,
                backboneLRScale: Float = 1) throws -> StopOutcome? {
         let context = RunContext(communicator: communicator, runtime: runtime, data: data)
         let say = context.say
-        var settings = ClassifierSettings()
-        settings.method = method
-        settings.encoder = encoder.map { URL(fileURLWithPath: DataSelection.expand($0)).path }
-        settings.epochs = epochs
-        settings.batchSize = batchSize
-        settings.model = encoderConfig(arch: arch, stem: stem, width: width, headDims: [],
-                                       zeroInitResidual: zeroInitResidual, resuming: resume ? out : nil, weights: encoder)
-        optimization.apply(to: &settings)
-        settings.backboneLRScale = backboneLRScale
-        settings.labelFraction = labelFraction
-        settings.seed = seed
-        settings.precision = runtime.precision
-        settings.convAlgorithm = runtime.convolutions.convAlgorithm
-        settings.shuffle = !noShuffle
-        settings.evalBatchSize = evalBatchSize
-        settings.logEvery = logEvery
-
+        var settings = settings(method: method, encoder: encoder, backboneLRScale: backboneLRScale)
         let train = try data.load(split: .train, log: say)
         let test = try data.load(split: .test, log: say)
         let size = train.height
         settings.augmentation = noAugment ? .none(outputSize: size) : .supervised(outputSize: size, padding: cropPadding)
         say("data: \(data.describe()): \(train.count) train / \(test.count) test images of \(size)x\(train.width)")
         if let communicator { say(distributed.describe(communicator, globalBatch: batchSize)) }
-        // One view per image; the head's width depends on the classes (at most a few thousand: not counted).
-        try checkStepMemory(StepMemoryEstimate(model: settings.model, optimizer: settings.optimizer, views: [(count: 1, size: size)],
-                                               perRankBatch: max(1, batchSize / (communicator?.size ?? 1)),
-                                               prefetch: runtime.prefetch), say: say)
+        try checkStepMemory(settings.stepMemory(ranks: communicator?.size ?? 1, prefetch: runtime.prefetch), say: say)
         let trainer = try ClassifierTrainer(settings: settings, train: train, test: test, runDirectory: URL(fileURLWithPath: out),
                                             workers: runtime.workers, prefetch: runtime.prefetch, runInfo: context.info,
                                             distributed: distributed.options(communicator),
@@ -97,8 +88,7 @@ struct ClassifierOptions: ParsableArguments {
             + (settings.encoder.map { "backbone from \($0)" } ?? "random init"))
         say("training on \(trainer.trainImages.count) of \(train.count) labelled images (label fraction \(labelFraction)), "
             + (noAugment ? "no augmentation" : "random crop (padding \(cropPadding)) + flip"))
-        say("schedule: \(trainer.totalSteps) steps (\(trainer.sampler.stepsPerEpoch) per epoch), "
-            + trainer.settings.describeSchedule(totalSteps: trainer.totalSteps, stepsPerEpoch: trainer.sampler.stepsPerEpoch))
+        say(trainer.scheduleDescription)
         let summary = try trainer.run(resume: resume, stop: stopPolicy(haltAfter: testingHaltAfter))
         if !summary.stoppedEarly, let result = summary.test {
             say(String(format: "%@: test top-1 %.4f, top-5 %.4f, loss %.4f (%d train / %d test images)", method.rawValue,

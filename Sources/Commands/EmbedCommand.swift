@@ -44,34 +44,18 @@ struct EmbedCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Also write the labels as an int64 .npy file (N).", valueName: "file"))
     var labelsOut: String?
 
-    @Option(help: ArgumentHelp("Arithmetic of convolutions and Linear layers: fp32, bf16 (needs bf16 instructions), or bf16-reference."))
-    var precision: ComputePrecision = .fp32
-
-    @OptionGroup var convolutions: ConvAlgorithmOption
+    @OptionGroup var compute: ComputeOptions
 
     @Option(help: "Images per forward pass.")
     var batchSize = 256
 
-    @Option(help: "resnet18, resnet34 or resnet50 (default: the one the weights file's keys show).")
-    var arch: Architecture?
-
-    @Option(help: "Stem of the model: cifar (3x3 conv) or imagenet (7x7 conv + max pool).")
-    var stem: Stem = .cifar
-
-    @Option(help: "Channel width multiplier of the model (1.0 = the torchvision network; default: the width the weights' channel counts show).")
-    var width: Double?
+    @OptionGroup var shape: EncoderShapeOptions
 
     @Option(help: "Projection head layer sizes of the model ('none' for no head).")
     var projDims = "512,256"
 
-    @Option(help: "BLAS and kernel threads (default: the cores this process may run on).")
-    var threads: Int?
-
     func validate() throws {
-        try checkPrecisionSupported(precision)
         guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1") }
-        if let width { try checkWidth(width) }
-        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
         let dims = try parseDims(projDims)
         if features == .projection && dims.isEmpty {
             throw ValidationError("--features projection needs a head: give --proj-dims (e.g. 512,256)")
@@ -84,30 +68,21 @@ struct EmbedCommand: ParsableCommand {
 
     func run() throws {
         let log = Console().note
-        let threadCount = applyThreads(threads)
+        let threadCount = applyThreads(compute.threads)
         log(BLASSetup.describe())
         // The head only matters for projection features; the backbone scope ignores the file's fc.* tensors.
         let headDims = features == .projection ? try parseDims(projDims) : []
         var embedding = Embedding(weights: DataSelection.expand(weights),
-                                  model: encoderConfig(arch: arch, stem: stem, width: width, headDims: headDims, weights: weights))
-        (embedding.features, embedding.precision, embedding.batchSize) = (features, precision, batchSize)
-        embedding.convAlgorithm = convolutions.convAlgorithm
+                                  model: shape.config(headDims: headDims, weights: weights))
+        (embedding.features, embedding.precision, embedding.batchSize) = (features, compute.precision, batchSize)
+        embedding.convAlgorithm = compute.convAlgorithm
         do {
             let model = try embedding.loadModel()
             let data = try dataOptions.load(split: split, log: log)
             let n = data.count
             log("embedding \(n) images (\(data.height)x\(data.width)) of \(dataOptions.describe()), split \(split.rawValue): "
                 + "\(features.rawValue) features, \(embedding.dim)-d, batch \(batchSize), \(threadCount) threads")
-            // On stderr: stdout is for what the command wrote. Lines: one per tenth of the images.
-            let progress = ProgressReporter(total: n, logEvery: max(1, n / 10), unit: "embedded", startingAfter: 0,
-                                         to: .standardError)
-            let start = Date()
-            let output = try embedding.embed(data, with: model) {
-                progress.update(step: $0, fields: String(format: "images, %.1f img/s", Double($0) / Date().timeIntervalSince(start)))
-            }
-            progress.finishLine()
-            let elapsed = Date().timeIntervalSince(start)
-            log(String(format: "embedded %d images in %.1f s (%.1f img/s)", n, elapsed, Double(n) / max(elapsed, 1e-9)))
+            let output = try embedding.embedShowingProgress(data, with: model, log: log)
             let outPath = DataSelection.expand(out)
             try NumpyFile.write(floats: output.array, shape: [n, embedding.dim], to: URL(fileURLWithPath: outPath))
             print("wrote \(outPath): \(n) x \(embedding.dim) float32 (\(features.rawValue) features, \(split.rawValue) split)")

@@ -91,47 +91,16 @@ struct PretrainCommand: ParsableCommand {
     @Option(help: .hidden) var testingHaltAfter: Int?
 
     func validate() throws {
-        guard batchSize >= 2 else {
-            throw ValidationError("--batch-size must be at least 2: each image is contrasted with the others of its batch (try 256, or 16 for a quick check)")
-        }
         try checkBatchSplitsOverRanks(batchSize)
-        guard epochs >= 1 || (steps ?? 0) >= 1 else { throw ValidationError("--epochs (or --steps) must be at least 1") }
-        if let steps, steps < 1 { throw ValidationError("--steps \(steps) must be at least 1") }
-        guard epochs >= 0 else { throw ValidationError("--epochs \(epochs) must not be negative") }
-        if let temperature, temperature <= 0 { throw ValidationError("--temperature must be positive") }
-        if method == .moco, let why = mocoSettings.refusal(globalBatch: batchSize) {
-            throw ValidationError(SettingsError.renaming(why, SettingFlags.flag))
-        }
-        if method == .moco, similarity != .cosine { throw ValidationError("--method moco compares unit vectors by their dot product; --similarity applies to simclr only") }
         try checkWidth(width)
         try checkImageSize(imageSize)
         try checkOutPath(out)
-        if multiCrop.smallCrops > 0, multiCrop.smallCropSize > imageSize {
-            throw ValidationError("--small-crop-size \(multiCrop.smallCropSize) must lie in [4, \(imageSize)] (--image-size: the small crops are smaller than the global views)")
-        }
-        if let s = saveEvery, s < 1 { throw ValidationError("--save-every must be at least 1") }
-        guard logEvery >= 1 else { throw ValidationError("--log-every must be at least 1") }
         if let k = knnEvery, k < 1 { throw ValidationError("--knn-every must be at least 1") }
-        _ = try parseDims(projDims)
+        try SettingFlags.validate { try runSettings().validate() }
     }
 
     func run() throws {
         try runTrainingCommand(threadLevel: distributed.threadLevel, train)
-    }
-
-    /// What one rank's step will hold: two views (and multi-crop's small ones) per image; MoCo's key encoder
-    /// and queue besides.
-    private func stepMemory(_ settings: PretrainSettings, ranks: Int) -> StepMemoryEstimate {
-        var views = [(count: 2, size: imageSize)]
-        if let m = settings.multiCrop { views.append((count: m.count, size: m.size)) }
-        var extras: [String: Int] = [:]
-        if let moco = settings.moco {
-            extras["MoCo key encoder"] = settings.model.parameterCount * 8
-            extras["MoCo queue"] = moco.queueSize.multipliedReportingOverflow(by: settings.model.outputDim * 4).overflow
-                ? .max : moco.queueSize * settings.model.outputDim * 4
-        }
-        return StepMemoryEstimate(model: settings.model, optimizer: settings.optimizer, views: views,
-                                  perRankBatch: max(1, batchSize / ranks), prefetch: runtime.prefetch, extras: extras)
     }
 
     private var mocoSettings: MoCoSettings { MoCoSettings(momentum: mocoMomentum, queueSize: queueSize) }
@@ -151,8 +120,8 @@ struct PretrainCommand: ParsableCommand {
         settings.augmentation = try augmentation.config(outputSize: imageSize, base: settings.augmentation)
         settings.multiCrop = multiCrop.config
         settings.seed = seed
-        settings.precision = runtime.precision
-        settings.convAlgorithm = runtime.convolutions.convAlgorithm
+        settings.precision = runtime.compute.precision
+        settings.convAlgorithm = runtime.compute.convAlgorithm
         settings.shuffle = !noShuffle
         settings.saveEvery = saveEvery
         settings.logEvery = logEvery
@@ -164,7 +133,7 @@ struct PretrainCommand: ParsableCommand {
         let say = context.say
         let settings = try runSettings()
         if recipe != .reference { say("recipe: \(recipe.summary); flags given explicitly win") }
-        try checkStepMemory(stepMemory(settings, ranks: communicator?.size ?? 1), say: say)
+        try checkStepMemory(settings.stepMemory(ranks: communicator?.size ?? 1, prefetch: runtime.prefetch), say: say)
 
         let dataset = try data.loadPretraining(log: say)
         say("data: \(data.describe()): \(dataset.count) images of \(dataset.height)x\(dataset.width)")
@@ -183,34 +152,11 @@ struct PretrainCommand: ParsableCommand {
                                      dataSource: data.source(split: .train, pretraining: true), trace: trace.request)
         trainer.writesTensorBoard = tensorBoard.enabled
         trainer.overwritesExistingRun = overwrite
-        if method == .moco {
-            if temperature == nil {
-                trainer.temperatureNote = "MoCo v2 default (no --temperature given)"
-                say("temperature: \(settings.temperature), MoCo v2's default (no --temperature given)")
-            }
-            say("MoCo: momentum \(mocoSettings.momentum), queue of \(queueSize) keys, key encoder BatchNorm over the global batch")
+        if method == .moco, temperature == nil {
+            trainer.temperatureNote = "MoCo v2 default (no --temperature given)"
+            say("temperature: \(settings.temperature), MoCo v2's default (no --temperature given)")
         }
-        say("model: \(settings.model.describe) head=\(projDims), \(trainer.model.registry.parameterCount) parameters")
-        if let m = settings.multiCrop {
-            say("multi-crop: \(m.count) small crops of \(m.size) px (scale \(m.scale.lowerBound),\(m.scale.upperBound)) per image besides the 2 global views")
-        }
-        say("schedule: \(trainer.totalSteps) steps (\(trainer.sampler.stepsPerEpoch) per epoch), "
-            + trainer.settings.describeSchedule(totalSteps: trainer.totalSteps, stepsPerEpoch: trainer.sampler.stepsPerEpoch))
+        trainer.summary.forEach(say)
         return try trainer.run(resume: resume, stop: stopPolicy(haltAfter: testingHaltAfter)).stop
     }
-}
-
-/// `--knn-samples TRAIN,TEST`: how many labelled train and test images the kNN monitor reads.
-struct KNNSampleCounts: ExpressibleByArgument, CustomStringConvertible {
-    var train: Int, test: Int
-
-    init(train: Int, test: Int) { self.train = train; self.test = test }
-
-    init?(argument: String) {
-        guard let v = parseNumberList(argument, count: 2), v.allSatisfy({ $0 >= 1 && $0 == $0.rounded() }) else { return nil }
-        (train, test) = (Int(v[0]), Int(v[1]))
-    }
-
-    var description: String { "\(train),\(test)" }
-    var defaultValueDescription: String { description }
 }

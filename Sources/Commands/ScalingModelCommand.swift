@@ -70,9 +70,35 @@ struct ScalingModelCommand: ParsableCommand {
         guard profile != nil || (study == nil && !extrapolate) else {
             throw ValidationError("--study and --extrapolate predict steps: give the step's --profile")
         }
-        _ = try compressions()
-        _ = try integers(ranks, "--ranks"); _ = try integers(nodes, "--nodes")
-        _ = try slowdowns()
+        _ = try settings(points: [])
+    }
+
+    /// The flags as the library's study (`points`: the sweeps read).
+    private func settings(points: [SweepPoint]) throws -> ScalingModelStudy {
+        var s = ScalingModelStudy(points: points)
+        (s.cpuBound, s.fitMaxRanks, s.bucketMB, s.powerSGDRank, s.tolerance) = (cpuBound, fitMaxRanks, bucketMb, powersgdRank, tolerance)
+        s.compressions = try list(compression, { "unknown compression '\($0)': use none, bf16 or powersgd" }) { GradientCompression(name: $0, rank: powersgdRank) }
+        s.ranks = try list(ranks, { "--ranks: '\($0)' is not a positive count" }) { Int($0).flatMap { $0 >= 1 ? $0 : nil } }
+        for item in slowdown.split(separator: ",") {
+            let parts = item.split(separator: "=").map { $0.trimmingCharacters(in: .whitespaces) }
+            guard let value = Double(parts.last ?? ""), value >= 0, parts.count <= 2 else {
+                throw ValidationError("--slowdown: '\(item)' is not LINK=X or X with X >= 0")
+            }
+            if parts.count == 2 { s.slowdown[parts[0]] = value } else { s.defaultSlowdown = value }
+        }
+        let nodeCounts = try list(nodes, { "--nodes: '\($0)' is not a positive count" }) { Int($0).flatMap { $0 >= 1 ? $0 : nil } }
+        if extrapolate {
+            s.extrapolation = (nodeCounts, try list(rates, { "--rates: '\($0)' is not a rate in Gbit/s" }) { Double($0).flatMap { $0 > 0 ? $0 : nil } })
+        }
+        return s
+    }
+
+    /// A comma-separated list; an item `parse` refuses is the error `refusal(item)`.
+    private func list<T>(_ text: String, _ refusal: (Substring) -> String, _ parse: (String) -> T?) throws -> [T] {
+        try text.split(separator: ",").map { item in
+            guard let value = parse(item.trimmingCharacters(in: .whitespaces)) else { throw ValidationError(refusal(item)) }
+            return value
+        }
     }
 
     func run() throws {
@@ -83,168 +109,20 @@ struct ScalingModelCommand: ParsableCommand {
             }
             points += try SweepPoint.read(csv: text)
         }
-        let bound = points.filter { ($0.hostCPU ?? 0) >= cpuBound }
-        points.removeAll { ($0.hostCPU ?? 0) >= cpuBound }
-        let cpuNote = bound.isEmpty ? [] : ["Left out as CPU-bound (host CPU >= \(cpuBound); not link figures): "
-            + Set(bound.map { "\($0.link) W=\($0.ranks)" }).sorted().joined(separator: ", ") + " (\(bound.count) points).", ""]
-        guard let profile else {
-            let links = try LinkModel.fitEach(points, maximumRanks: fitMaxRanks)
-            let report = ["# Collective costs", "", "Sweeps: \(points.count) points; fitted on W <= \(fitMaxRanks), "
-                            + "checked on the larger W (held out).", ""] + cpuNote
-                + ModelReport.fitTable(links: links, fitMaxRanks: fitMaxRanks, points: points)
-                + ["", "## Error by rank count (predicted / measured - 1)", ""]
-                + ModelReport.errorByRanksTable(links: links, fitMaxRanks: fitMaxRanks, points: points)
-            try emit(report)
-            return
-        }
-        let timeline = try StepTimeline.read(contentsOf: URL(fileURLWithPath: DataSelection.expand(profile)))
-        let buckets = try timeline.buckets(bucketBytes: Int(bucketMb * 1024 * 1024))
-        var model = try ScalingModel.fit(timeline: timeline, points: points, buckets: buckets, fitMaxRanks: fitMaxRanks)
-        let (perLink, all) = try slowdowns()
-        for link in model.links.keys { model.slowdown[link] = perLink[link] ?? all }
-
-        var report = ["# Scaling model", "",
-                      "Profile: \(timeline.identity) on \(timeline.machine), \(timeline.threads) thread(s), median of \(timeline.measuredSteps) steps "
-                        + String(format: "(%.1f ms of compute per step)", timeline.computeSeconds * 1000) + ".",
-                      "Buckets: \(buckets.count) (\(bucketMb) MB). Sweeps: \(points.count) points.", "",
-                      "## Collective costs (fitted on W <= \(fitMaxRanks))", ""] + cpuNote
-        report += ModelReport.fitTable(links: model.links, fitMaxRanks: fitMaxRanks, points: points)
-        var failed = false
-
-        if let study {
-            let url = URL(fileURLWithPath: DataSelection.expand(study))
-            var table = try StudyTable(csv: String(contentsOf: url, encoding: .utf8))
-            let rows = try measuredRows(table, timeline: timeline)
-            model.fitQueueing(to: rows.map { $0.1 })
-            var checks: [ModelReport.Check] = []
-            for (index, m, emulated) in rows where model.links[m.link] != nil {
-                let p = try model.predict(link: m.link, ranks: m.ranks, compression: m.compression)
-                checks.append(.init(link: m.link, compression: m.compression, ranks: m.ranks, emulated: emulated,
-                                    measuredSeconds: m.seconds, prediction: p, heldOut: m.ranks > fitMaxRanks))
-                if write { table.set(index, "predicted_ms_per_step", String(format: "%.1f", p.stepSeconds * 1000)) }
-            }
-            report += ["", "## Measured vs predicted", "",
-                       "Queueing of a compute-thread collective behind gradient bytes, fitted on W <= \(fitMaxRanks): "
-                        + model.queueing.sorted { $0.key < $1.key }.map { String(format: "%@ %.2f ms", $0.key, $0.value * 1000) }.joined(separator: ", ")
-                        + ". Slowdown: " + model.slowdown.sorted { $0.key < $1.key }.map { String(format: "%@ %.3f", $0.key, $0.value) }.joined(separator: ", ") + ".", ""]
-            report += ModelReport.checkTable(checks, limit: tolerance)
-            let held = checks.filter(\.heldOut)
-            let worst = held.map { abs($0.error) }.max() ?? 0
-            failed = worst > tolerance
-            report += ["", held.isEmpty ? "No held-out rows (W > \(fitMaxRanks)) in the study."
-                       : String(format: "Held out: %d rows, largest error %.1f%% (target %.0f%%): %@.", held.count, worst * 100, tolerance * 100,
-                                failed ? "NOT met" : "met")]
-            if write { try table.csv.write(to: url, atomically: true, encoding: .utf8) }
-            if let out {
-                let dir = URL(fileURLWithPath: DataSelection.expand(out))
-                try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-                let one = { (link: String, c: GradientCompression) in checks.first { $0.link == link && $0.compression == c && $0.ranks == 1 }?.measuredSeconds }
-                try ModelReport.efficiencyChart(checks, baseline: one).svg().write(to: dir.appendingPathComponent("efficiency.svg"), atomically: true, encoding: .utf8)
-                try ModelReport.accuracyChart(checks).svg().write(to: dir.appendingPathComponent("predicted-vs-measured.svg"), atomically: true, encoding: .utf8)
+        let study = try settings(points: points)
+        let report: ScalingModelStudy.Report
+        if let profile {
+            let timeline = try StepTimeline.read(contentsOf: URL(fileURLWithPath: DataSelection.expand(profile)))
+            let table = try self.study.map { try StudyTable(csv: String(contentsOfFile: DataSelection.expand($0), encoding: .utf8)) }
+            report = try study.steps(timeline: timeline, study: table)
+            if write, let path = self.study, let table = report.study {
+                try table.csv.write(toFile: DataSelection.expand(path), atomically: true, encoding: .utf8)
             }
         } else {
-            report += ["", "## Predicted step", "", "| link | compression | ranks | ms/step | efficiency | waiting ms | limit |", "| --- | --- | --- | --- | --- | --- | --- |"]
-            for link in model.links.keys.sorted() {
-                for c in try compressions() {
-                    let one = try model.predict(link: link, ranks: 1, compression: c).stepSeconds
-                    for w in try integers(ranks, "--ranks") {
-                        let p = try model.predict(link: link, ranks: w, compression: c)
-                        report.append("| \(link) | \(c.name) | \(w) | " + String(format: "%.1f | %.2f | %.1f", p.stepSeconds * 1000, one / p.stepSeconds,
-                                                                               p.communicationWaitSeconds * 1000) + " | \(p.limit) |")
-                    }
-                }
-            }
+            report = try study.collectives()
         }
-
-        if extrapolate, let base = model.links.values.max(by: { $0.allReduce.gigabitsPerSecond < $1.allReduce.gigabitsPerSecond }) {
-            let nominal = nominalGigabits(base.name)
-            let efficiency = nominal.map { min(1, base.allReduce.gigabitsPerSecond / $0) } ?? 0.95
-            let e = Extrapolation(timeline: timeline, baseLink: base, rateEfficiency: efficiency, buckets: buckets)
-            let rateList = try rates.split(separator: ",").map { s -> Double in
-                guard let r = Double(s.trimmingCharacters(in: .whitespaces)), r > 0 else { throw ValidationError("--rates: '\(s)' is not a rate in Gbit/s") }
-                return r
-            }
-            report += ["", "## Extrapolation", "",
-                       "Assumptions: one rank per node computing as profiled (\(timeline.identity)); each node one link of the rate shown to a "
-                        + "non-blocking switch; all-reduce by \(base.allReduce.algorithm.rawValue), all-gather by \(base.allGather.algorithm.rawValue), with the per-step latency fitted on "
-                        + String(format: "%@ (%.1f us) and %.0f%% of the nominal rate as payload (as measured there); no CPU taken from compute by communication, no queueing.",
-                                 base.name, base.allReduce.alpha * 1e6, efficiency * 100), ""]
-            report += ModelReport.extrapolationTable(e.rows(nodes: try integers(nodes, "--nodes"), gigabits: rateList, compressions: try compressions()))
-            report.append("")
-            for rate in rateList {
-                for c in try compressions() {
-                    func first(_ what: String, _ part: @escaping (StepPrediction) -> Double) -> String {
-                        e.firstNodes(where: part, exceeds: 0.1, gigabits: rate, compression: c).map { "\(what) from \($0) nodes" } ?? "\(what) never (up to 65536)"
-                    }
-                    report.append("- \(gigabitLabel(rate)) Gbit/s, \(c.name): more than 10% of the step is " + [
-                        first("gradient wait", { $0.exposedGradientSeconds }), first("the gather", { $0.gatherSeconds }),
-                        first("SyncBN", { $0.syncBatchNormSeconds })].joined(separator: "; "))
-                }
-            }
-        }
-
-        try emit(report)
-        if failed { throw ExitCode(1) }
-    }
-
-    /// Prints the report, and writes it as model.md into --out.
-    private func emit(_ report: [String]) throws {
-        let text = report.joined(separator: "\n") + "\n"
-        print(text, terminator: "")
-        if let out {
-            let dir = URL(fileURLWithPath: DataSelection.expand(out))
-            try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-            try text.write(to: dir.appendingPathComponent("model.md"), atomically: true, encoding: .utf8)
-        }
-    }
-
-    private func compressions() throws -> [GradientCompression] {
-        try compression.split(separator: ",").map { name in
-            guard let c = GradientCompression(name: name.trimmingCharacters(in: .whitespaces), rank: powersgdRank) else {
-                throw ValidationError("unknown compression '\(name)': use none, bf16 or powersgd")
-            }
-            return c
-        }
-    }
-
-    private func integers(_ text: String, _ flag: String) throws -> [Int] {
-        try text.split(separator: ",").map { s in
-            guard let n = Int(s.trimmingCharacters(in: .whitespaces)), n >= 1 else { throw ValidationError("\(flag): '\(s)' is not a positive count") }
-            return n
-        }
-    }
-
-    /// ("LINK=X" pairs, the value for links not named).
-    private func slowdowns() throws -> ([String: Double], Double) {
-        var perLink: [String: Double] = [:], all = 0.0
-        for item in slowdown.split(separator: ",") {
-            let parts = item.split(separator: "=").map { $0.trimmingCharacters(in: .whitespaces) }
-            guard let value = Double(parts.last ?? ""), value >= 0, parts.count <= 2 else {
-                throw ValidationError("--slowdown: '\(item)' is not LINK=X or X with X >= 0")
-            }
-            if parts.count == 2 { perLink[parts[0]] = value } else { all = value }
-        }
-        return (perLink, all)
-    }
-
-    /// Weak-scaling rows of the study with the profile's per-rank batch: (row, measurement, emulated).
-    private func measuredRows(_ table: StudyTable, timeline: StepTimeline) throws -> [(Int, ScalingModel.Measurement, Bool)] {
-        for column in ["link", "ranks", "ms_per_step"] where table.column(column) == nil {
-            throw ValidationError("--study \(study ?? ""): no column '\(column)'")
-        }
-        return table.rows.indices.compactMap { i in
-            guard table.value(i, "mode").map({ $0 == "weak" }) ?? true,
-                  table.number(i, "per_rank_batch").map({ Int($0) == timeline.identity.perRankBatch }) ?? true,
-                  let link = table.value(i, "link"), let w = table.number(i, "ranks"), let ms = table.number(i, "ms_per_step"),
-                  let c = GradientCompression(name: table.value(i, "compression") ?? "none", rank: powersgdRank) else { return nil }
-            return (i, ScalingModel.Measurement(link: link, compression: c, ranks: Int(w), seconds: ms / 1000), table.value(i, "emulated") == "yes")
-        }
-    }
-
-    /// 1gbit -> 1, 10gbit -> 10, 500mbit -> 0.5; nil for other names.
-    private func nominalGigabits(_ link: String) -> Double? {
-        if link.hasSuffix("gbit"), let g = Double(link.dropLast(4)) { return g }
-        if link.hasSuffix("mbit"), let m = Double(link.dropLast(4)) { return m / 1000 }
-        return nil
+        print(report.text, terminator: "")
+        if let out { try report.write(to: URL(fileURLWithPath: DataSelection.expand(out))) }
+        if !report.met { throw ExitCode(1) }
     }
 }

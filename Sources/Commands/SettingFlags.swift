@@ -1,3 +1,4 @@
+import ArgumentParser
 import Training
 
 /// The tool's names for the library's settings. Library errors name a setting as its settings type spells it,
@@ -13,7 +14,7 @@ enum SettingFlags {
         "multiCrop.scale": "--small-crop-scale", "augmentation.outputSize": "--image-size", "augmentation.blurKernelSize": "--blur-kernel",
         "augmentation.blurSigma": "--blur-sigma", "augmentation.cropScale": "--crop-scale", "augmentation.jitterStrength": "--jitter-strength",
         "augmentation.jitterProbability": "--jitter-prob", "augmentation.grayscaleProbability": "--grayscale-prob",
-        "profilePath": "--profile-out", "emulatePath": "--emulate",
+        "profilePath": "--profile-out", "emulatePath": "--emulate", "emulateCPUSharing": "--emulate-cpu-sharing",
     ]
 
     /// The flag of a setting: the table's, else the name in kebab case (`batchSize` -> --batch-size).
@@ -29,6 +30,12 @@ enum SettingFlags {
 
     /// An error's message with the settings it names spelled as flags.
     static func message(_ error: Error) -> String { SettingsError.renaming("\(error)", flag) }
+
+    /// Runs a library check of settings while the flags are parsed: its error becomes the parser's usage error,
+    /// naming the flags.
+    static func validate(_ check: () throws -> Void) throws {
+        do { try check() } catch let error as ValidationError { throw error } catch { throw ValidationError(message(error)) }
+    }
 
     /// `error` itself, or (when its message names a setting) a `CommandError` saying it with flags.
     static func renamed(_ error: Error) -> Error {

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Cluster
 import Foundation
 import Kernels
 import NeuralNet
@@ -28,7 +29,7 @@ struct LaunchOptions: ParsableArguments {
     func validate() throws {
         guard ranks >= 1 else { throw ValidationError("--ranks must be at least 1") }
         if let threadsPerRank, threadsPerRank < 1 { throw ValidationError("--threads-per-rank must be at least 1") }
-        if launchedUnderMPI() {
+        if MPILauncher.isPresent {
             throw ValidationError("start this command without mpirun: it launches its own runs (use --ranks N)")
         }
     }

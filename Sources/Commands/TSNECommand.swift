@@ -91,25 +91,26 @@ struct TSNECommand: ParsableCommand {
                 throw ValidationError("\(flag) \(path): file not found")
             }
         }
-        guard maxPoints >= 2 else { throw ValidationError("--max-points must be at least 2") }
-        guard perplexity > 0, perplexity.isFinite else { throw ValidationError("--perplexity must be positive") }
-        guard iterations >= 1 else { throw ValidationError("--iterations must be at least 1") }
-        guard learningRate > 0, learningRate.isFinite else { throw ValidationError("--learning-rate must be positive") }
-        guard pca >= 0 else { throw ValidationError("--pca must be >= 0") }
+        try SettingFlags.validate(map.validate)
         guard out.hasSuffix(".svg") else { throw ValidationError("--out \(out): expected a .svg file name") }
         if let coordsOut, !(coordsOut.hasSuffix(".npy") || coordsOut.hasSuffix(".csv")) {
             throw ValidationError("--coords-out \(coordsOut): expected a .npy or .csv file name")
         }
     }
 
-    func run() throws {
-        let log = Console().note
-        _ = applyThreads(encoderOptions.threads)
-        let input = try loadInput(log: log)
+    /// The flags as the library's pipeline.
+    private var map: TSNEMap {
         var map = TSNEMap()
         (map.maxPoints, map.pca) = (maxPoints, pca)
         (map.config.perplexity, map.config.iterations) = (perplexity, iterations)
         (map.config.learningRate, map.config.seed) = (learningRate, encoderOptions.seed)
+        return map
+    }
+
+    func run() throws {
+        let log = Console().note
+        _ = applyThreads(encoderOptions.compute.threads)
+        let input = try loadInput(log: log)
         let start = Date()
         let result: TSNEMap.Result
         do { result = try map.run(features: input.features, dim: input.dim, labels: input.labels, log: log) } catch {
@@ -132,40 +133,13 @@ struct TSNECommand: ParsableCommand {
         }
     }
 
-    /// Features (N x D, row-major), labels (-1 where unknown) and the legend's class names.
-    private func loadInput(log: @escaping (String) -> Void) throws
-        -> (features: [Float], dim: Int, labels: [Int], classNames: [String], description: String) {
-        var names = classNames.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } } ?? []
-        if let embeddings {
-            let url = URL(fileURLWithPath: DataSelection.expand(embeddings))
-            let (shape, values) = try NumpyFile.read(from: url)
-            guard shape.count == 2, shape[0] >= 1, shape[1] >= 1 else {
-                throw CommandError("\(embeddings): expected an N x D array, found shape \(shape)")
-            }
-            var labels = [Int](repeating: 0, count: shape[0])
-            if let path = self.labels {
-                let l = try NumpyFile.readInt64s(from: URL(fileURLWithPath: DataSelection.expand(path)))
-                guard l.shape == [shape[0]] else {
-                    throw CommandError("\(path): \(l.shape) labels for \(shape[0]) embeddings")
-                }
-                labels = l.values.map { Int($0) }
-            } else if names.isEmpty {
-                names = ["points"]
-            }
-            log("read \(embeddings): \(shape[0]) x \(shape[1])")
-            return (values, shape[1], labels, names, url.lastPathComponent)
-        }
+    /// The points to map: the embeddings' file, or the encoder's features of --split.
+    private func loadInput(log: @escaping (String) -> Void) throws -> FeatureMapInput {
+        let names = classNames.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } } ?? []
+        if let embeddings { return try FeatureMapInput.embeddings(embeddings, labels: labels, classNames: names, log: log) }
         log(BLASSetup.describe())
         let images = try dataOptions.load(split: split, maxCount: dataOptions.limit == nil ? 2000 : nil, log: log)
-        guard images.count >= 1 else { throw CommandError("the \(split.rawValue) split is empty") }
-        if images.channels != 3 { throw CommandError("the encoder takes 3-channel images, the dataset has \(images.channels)") }
-        let extractor = FeatureExtractor(model: try encoderOptions.makeModel(), batchSize: encoderOptions.featureBatchSize)
-        let start = Date()
-        let features = extractor.features(of: images)
-        log(String(format: "computed %d x %d backbone features of the %@ split in %.1f s", images.count,
-                   extractor.featureDim, split.rawValue, Date().timeIntervalSince(start)))
-        if names.isEmpty { names = images.classNames }
-        let source = encoderOptions.encoder.map { URL(fileURLWithPath: $0).lastPathComponent } ?? "a random-init encoder"
-        return (features.array, extractor.featureDim, images.labels, names, "\(source) features, \(split.rawValue) split")
+        return try FeatureMapInput.features(of: images, split: split.rawValue, encoder: encoderOptions.encoderSource,
+                                            classNames: names, log: log)
     }
 }

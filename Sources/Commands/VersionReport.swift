@@ -1,6 +1,7 @@
 import Cluster
 import Foundation
 import Kernels
+import Training
 
 /// `simclr --version`: what this binary is and what it runs on, for bug reports and run records.
 enum VersionReport {

@@ -2,6 +2,7 @@ import Datasets
 import Foundation
 import Kernels
 import NeuralNet
+import Training
 
 /// `simclr embed`: a trained model in eval mode (BatchNorm running statistics) and every image of a split
 /// through it, in dataset order, with the plain preprocessing (value / 255): the pooled backbone features, or
@@ -56,5 +57,20 @@ public struct Embedding {
         if images.channels != 3 { throw EvaluationError("the model takes 3-channel images, the dataset has \(images.channels)") }
         return FeatureExtractor(model: model, batchSize: batchSize)
             .features(of: images, throughHead: features == .projection, progress: progress)
+    }
+
+    /// `embed` with a progress line per tenth of the images on stderr (stdout is for what a command writes);
+    /// `log` gets the time it took.
+    public func embedShowingProgress(_ images: LabeledImages, with model: ResNet, log: (String) -> Void) throws -> Tensor {
+        let n = images.count
+        let progress = ProgressReporter(total: n, logEvery: max(1, n / 10), unit: "embedded", startingAfter: 0, to: .standardError)
+        let start = Date()
+        let output = try embed(images, with: model) {
+            progress.update(step: $0, fields: String(format: "images, %.1f img/s", Double($0) / Date().timeIntervalSince(start)))
+        }
+        progress.finishLine()
+        let elapsed = Date().timeIntervalSince(start)
+        log(String(format: "embedded %d images in %.1f s (%.1f img/s)", n, elapsed, Double(n) / max(elapsed, 1e-9)))
+        return output
     }
 }

@@ -31,3 +31,18 @@ public struct KNNMonitor {
         return knn.evaluate(features: extractor.features(of: test), labels: test.labels)
     }
 }
+
+/// How many labelled train and test images the kNN monitor reads (`--knn-samples TRAIN,TEST`).
+public struct KNNSampleCounts: CustomStringConvertible {
+    public var train: Int, test: Int
+
+    public init(train: Int, test: Int) { self.train = train; self.test = test }
+
+    /// "TRAIN,TEST", two counts of at least 1.
+    public init?(_ text: String) {
+        guard let v = parseNumberList(text, count: 2), v.allSatisfy({ $0 >= 1 && $0 == $0.rounded() }) else { return nil }
+        (train, test) = (Int(v[0]), Int(v[1]))
+    }
+
+    public var description: String { "\(train),\(test)" }
+}

@@ -47,6 +47,30 @@ public struct PretrainSettings: TrainingSettings {
 
     public init() {}
 
+    /// Why these settings cannot train (the checks that need no data).
+    public func validate() throws {
+        guard batchSize >= 2 else {
+            throw SettingsError("`batchSize` must be at least 2: each image is contrasted with the others of its batch (try 256, or 16 for a quick check)")
+        }
+        guard epochs >= 1 || (steps ?? 0) >= 1 else { throw SettingsError("`epochs` (or `steps`) must be at least 1") }
+        if let steps, steps < 1 { throw SettingsError("`steps` \(steps) must be at least 1") }
+        guard epochs >= 0 else { throw SettingsError("`epochs` \(epochs) must not be negative") }
+        guard temperature > 0 else { throw SettingsError("`temperature` must be positive") }
+        if let moco {
+            if let why = moco.refusal(globalBatch: batchSize) { throw SettingsError(why) }
+            guard similarity == .cosine else {
+                throw SettingsError("`method` moco compares unit vectors by their dot product; `similarity` applies to simclr only")
+            }
+        }
+        if let multiCrop, multiCrop.size > augmentation.outputSize {
+            throw SettingsError("`multiCrop.size` \(multiCrop.size) must lie in [4, \(augmentation.outputSize)] (`augmentation.outputSize`: "
+                                + "the small crops are smaller than the global views)")
+        }
+        if let saveEvery, saveEvery < 1 { throw SettingsError("`saveEvery` must be at least 1") }
+        guard logEvery >= 1 else { throw SettingsError("`logEvery` must be at least 1") }
+        try validateOptimization()
+    }
+
     /// Settings that may change between an interrupted run and its resumption without changing
     /// the result: how long to run and how often to save or log.
     public func sameTrainingAs(_ other: PretrainSettings) -> Bool {
@@ -72,5 +96,22 @@ extension Similarity: Codable {
     public func encode(to encoder: Encoder) throws {
         var container = encoder.singleValueContainer()
         try container.encode(name)
+    }
+}
+
+extension PretrainSettings {
+    /// What one of `ranks` ranks holds during a step: two views (and multi-crop's small ones) per image; MoCo's
+    /// key encoder and queue besides.
+    public func stepMemory(ranks: Int, prefetch: Int) -> StepMemoryEstimate {
+        var views = [(count: 2, size: augmentation.outputSize)]
+        if let multiCrop { views.append((count: multiCrop.count, size: multiCrop.size)) }
+        var extras: [String: Int] = [:]
+        if let moco {
+            extras["MoCo key encoder"] = model.parameterCount * 8
+            extras["MoCo queue"] = moco.queueSize.multipliedReportingOverflow(by: model.outputDim * 4).overflow
+                ? .max : moco.queueSize * model.outputDim * 4
+        }
+        return StepMemoryEstimate(model: model, optimizer: optimizer, views: views, perRankBatch: max(1, batchSize / ranks),
+                                  prefetch: prefetch, extras: extras)
     }
 }

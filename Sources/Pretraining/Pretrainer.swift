@@ -75,6 +75,20 @@ public final class Pretrainer: TrainerFront {
         method = made!
     }
 
+    /// The run as log lines: MoCo's key encoder and queue, the model, multi-crop's small views, the schedule.
+    public var summary: [String] {
+        var lines: [String] = []
+        if let moco = settings.moco {
+            lines.append("MoCo: momentum \(moco.momentum), queue of \(moco.queueSize) keys, key encoder BatchNorm over the global batch")
+        }
+        let head = settings.model.headDims.isEmpty ? "none" : settings.model.headDims.map(String.init).joined(separator: ",")
+        lines.append("model: \(settings.model.describe) head=\(head), \(model.registry.parameterCount) parameters")
+        if let m = settings.multiCrop {
+            lines.append("multi-crop: \(m.count) small crops of \(m.size) px (scale \(m.scale.lowerBound),\(m.scale.upperBound)) per image besides the 2 global views")
+        }
+        return lines + [scheduleDescription]
+    }
+
     /// Trains until `totalSteps`, or until `stop` asks (Ctrl-C and SIGTERM by default; `HaltAfterStep` in
     /// tests). With `resume`, continues from the run directory's checkpoint.
     @discardableResult

@@ -30,6 +30,16 @@ public struct TSNEMap {
         public let description: String
     }
 
+    /// Why no map can be made with these values, whatever the data.
+    public func validate() throws {
+        func invalid(_ why: String) -> Invalid { Invalid(description: why) }
+        guard maxPoints >= 2 else { throw invalid("`maxPoints` must be at least 2") }
+        guard config.perplexity > 0, config.perplexity.isFinite else { throw invalid("`perplexity` must be positive") }
+        guard config.iterations >= 1 else { throw invalid("`iterations` must be at least 1") }
+        guard config.learningRate > 0, config.learningRate.isFinite else { throw invalid("`learningRate` must be positive") }
+        guard pca >= 0 else { throw invalid("`pca` must be >= 0") }
+    }
+
     /// Maps `features` (N x `dim`, row-major) with their `labels` (-1 where unknown). `log` gets the steps.
     public func run(features: [Float], dim: Int, labels: [Int], log: @escaping (String) -> Void) throws -> Result {
         var (x, d, labels) = (features, dim, labels)

@@ -36,6 +36,18 @@ extension OptimizationSettings {
         }
     }
 
+    /// Why these optimizer settings cannot train (nothing: they can).
+    public func validateOptimization() throws {
+        guard lr > 0, lr.isFinite else { throw SettingsError("`lr` must be positive") }
+        guard momentum >= 0, momentum < 1 else { throw SettingsError("`momentum` must lie in [0, 1)") }
+        guard weightDecay.isFinite else { throw SettingsError("`weightDecay` \(weightDecay) is not a number") }
+        guard weightDecay >= 0 else { throw SettingsError("`weightDecay` must not be negative") }
+        if let warmupEpochs {
+            guard warmupEpochs.isFinite else { throw SettingsError("`warmupEpochs` \(warmupEpochs) is not a number") }
+            guard warmupEpochs >= 0 else { throw SettingsError("`warmupEpochs` must not be negative") }
+        }
+    }
+
     /// The base learning rate scaled with the global batch (`lrScaling`).
     public var scaledLearningRate: Float { lrScaling.scaledLR(base: lr, globalBatch: batchSize) }
 

@@ -119,6 +119,27 @@ extension ResNetConfig {
     }
 }
 
+extension StepMemoryEstimate {
+    /// A step that cannot fit the machine's memory (the message names the settings that shrink it).
+    public struct TooLarge: Error, CustomStringConvertible {
+        public let description: String
+    }
+
+    /// Refuses a run whose step, on each of `ranks` ranks of this host, cannot fit `machine` bytes; otherwise
+    /// the log line of the estimate (nil when the machine's memory is unknown).
+    public func check(ranksOnThisHost ranks: Int, machine: Int? = MachineMemory.bytes) throws -> String? {
+        guard let machine else { return nil }
+        let (needed, overflow) = total.multipliedReportingOverflow(by: ranks)
+        let each = ranks == 1 ? "" : "\(ranks) ranks on this host, each "
+        guard !overflow, needed <= machine else {
+            throw TooLarge(description: "this run needs about \(overflow ? "more than 9e9 GB" : Self.gigabytes(needed)) "
+                           + "(\(each)\(breakdown)), this machine has \(Self.gigabytes(machine)): make its largest part smaller "
+                           + "(`batchSize`, `imageSize`, `model.width`, `multiCrop.count`, `moco.queueSize`) or spread the batch over more hosts")
+        }
+        return "memory: about \(Self.gigabytes(total)) per rank (\(breakdown)); this machine has \(Self.gigabytes(machine))"
+    }
+}
+
 /// The memory this process may use: the smaller of the machine's (MemTotal) and a cgroup limit.
 public enum MachineMemory {
     public static var bytes: Int? {

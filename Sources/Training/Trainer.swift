@@ -411,6 +411,11 @@ extension TrainerFront {
     public var checkpointURL: URL { trainer.checkpointURL }
     public var finalModelURL: URL { trainer.finalModelURL }
     public var resultsURL: URL { trainer.resultsURL }
+    /// The schedule as a log line: steps, and the optimizer's learning rate over them.
+    public var scheduleDescription: String {
+        "schedule: \(totalSteps) steps (\(sampler.stepsPerEpoch) per epoch), "
+            + settings.describeSchedule(totalSteps: totalSteps, stepsPerEpoch: sampler.stepsPerEpoch)
+    }
     /// Rank 0 also writes metrics.csv's rows as TensorBoard scalars to RUN_DIR/tb.
     public var writesTensorBoard: Bool {
         get { trainer.writesTensorBoard }

@@ -47,12 +47,25 @@ final class EmulatedComputeTests: XCTestCase {
         let line = try XCTUnwrap(run.output.split(separator: "\n").first { $0.hasPrefix("{") }, run.output)
         let report = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
         XCTAssertEqual(report["emulated"] as? Bool, true)
-        XCTAssertEqual(report["emulated_cpu_sharing"] as? Bool, true)
+        // mpirun --bind-to none: the ranks are bound to one core only if this test is.
+        XCTAssertEqual(report["emulated_cpu_sharing"] as? String, boundToOneCore() ? "core" : "thread")
         XCTAssertEqual(report["world_size"] as? Int, 2)
         let msPerStep = try XCTUnwrap(report["ms_per_step"] as? Double)
         // A step sleeps at least the replayed compute (the loss's share is the one-rank measurement; the rest as measured).
         XCTAssertGreaterThanOrEqual(msPerStep, 0.9 * replayed * 1000, run.output)
-        XCTAssertGreaterThan(report["grad_payload_mb"] as? Double ?? 0, 0)
+        let payload = try XCTUnwrap(report["grad_payload_mb"] as? Double)
+        XCTAssertGreaterThan(payload, 0)
+
+        // Scaled by 4, the gradients travel at a quarter of their size (each parameter rounded up to an element).
+        let scaled = try ProcessHarness.mpirun(np: 2, [try simclrExecutable().path, "bench", "--distributed", "--emulate", url.path,
+                                                       "--batch-size", "8", "--no-overlap-baseline", "--json", "--emulate-scale", "4"] + small)
+        XCTAssertEqual(scaled.status, 0, scaled.output)
+        let scaledLine = try XCTUnwrap(scaled.output.split(separator: "\n").first { $0.hasPrefix("{") }, scaled.output)
+        let scaledReport = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(scaledLine.utf8)) as? [String: Any])
+        XCTAssertEqual(scaledReport["emulate_scale"] as? Int, 4)
+        let parameters = (json["parameters"] as? [[String: Any]] ?? []).count
+        XCTAssertEqual(try XCTUnwrap(scaledReport["grad_payload_mb"] as? Double), payload / 4, accuracy: Double(parameters) * 4e-6 + 1e-3)
+        XCTAssertGreaterThanOrEqual(try XCTUnwrap(scaledReport["ms_per_step"] as? Double), 0.9 * replayed * 1000)
 
         // The collectives are real: every SyncBN reduction is an all-reduce, the buckets go as non-blocking chunks.
         let object = try JSONSerialization.jsonObject(with: Data(contentsOf: trace)) as? [String: Any]
@@ -66,6 +79,65 @@ final class EmulatedComputeTests: XCTestCase {
             XCTAssertGreaterThan(named { $0 == "iallreduce" }, 0, "rank \(rank): no gradient chunk")
             XCTAssertEqual(named { $0 == "allgather" }, 2, "rank \(rank): one embedding gather per step")
         }
+    }
+
+    /// Two ranks without overlap write one profile (rank 0's: the compute of ranks kept in step by SyncBN, no
+    /// gradient traffic during it), which replays like a one-rank profile.
+    func testTwoRanksWithoutOverlapWriteAProfileInStep() throws {
+        let dir = try makeTemporaryDirectory(self)
+        let url = dir.appendingPathComponent("in-step.json")
+        let run = try ProcessHarness.mpirun(np: 2, [try simclrExecutable().path, "bench", "--distributed", "--no-overlap",
+                                                    "--profile-out", url.path, "--batch-size", "8"] + small)
+        XCTAssertEqual(run.status, 0, run.output)
+        let json = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as? [String: Any])
+        let events = try XCTUnwrap(json["events"] as? [[String: Any]])
+        XCTAssertEqual(events.filter { $0["kind"] as? String == "syncbn" }.count, 40)
+        XCTAssertEqual(events.first { $0["kind"] as? String == "gather" }?["count"] as? Int, 8, "rows per rank")
+        let losses = try XCTUnwrap(json["lossTimes"] as? [[String: Any]])
+        XCTAssertEqual(losses.first?["world"] as? Int, 2, "the loss was timed on 2 ranks")
+        let replay = try ProcessHarness.mpirun(np: 2, [try simclrExecutable().path, "bench", "--distributed", "--emulate", url.path,
+                                                       "--batch-size", "8", "--no-overlap-baseline", "--json"] + small)
+        XCTAssertEqual(replay.status, 0, replay.output)
+        XCTAssertTrue(replay.output.contains("\"emulated\": true"), replay.output)
+    }
+
+    /// Bound to one core, replayed compute ends later by what else ran there: beside a busy loop on that core
+    /// a step takes about twice its compute (the loop's fair half), and without the stretch about its compute.
+    func testReplayedComputeIsStretchedByWhatElseRunsOnItsCore() throws {
+        let dir = try makeTemporaryDirectory(self)
+        let (url, json) = try profile(in: dir)
+        let replayed = (json["events"] as? [[String: Any]] ?? []).compactMap { $0["computeSeconds"] as? Double }.reduce(0, +)
+        let taskset = try XCTUnwrap(ProcessHarness.which("taskset"), "taskset (util-linux) is needed")
+        let loop = Process()
+        loop.executableURL = URL(fileURLWithPath: taskset)
+        loop.arguments = ["-c", "0", "/bin/sh", "-c", "while :; do :; done"]
+        try loop.run()
+        defer { loop.terminate(); loop.waitUntilExit() }
+        func bench(_ extra: [String]) throws -> [String: Any] {
+            let run = try ProcessHarness.run([taskset, "-c", "0", try simclrExecutable().path, "bench", "--emulate", url.path,
+                                              "--batch-size", "4", "--json"] + small + extra)
+            XCTAssertEqual(run.status, 0, run.output)
+            let line = try XCTUnwrap(run.output.split(separator: "\n").first { $0.hasPrefix("{") }, run.output)
+            return try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+        }
+        let stretched = try bench([])
+        XCTAssertEqual(stretched["emulated_cpu_sharing"] as? String, "core")
+        let stretchedMs = try XCTUnwrap(stretched["ms_per_step"] as? Double)
+        XCTAssertGreaterThanOrEqual(stretchedMs, 1.5 * replayed * 1000, "the busy loop's half of the core was not added")
+        // bench's account of the rank's CPU: bound to core 0, which the busy loop never let idle.
+        let host = try XCTUnwrap(stretched["host"] as? [String: Any])
+        XCTAssertEqual(host["core"] as? Int, 0)
+        XCTAssertGreaterThanOrEqual(try XCTUnwrap(host["ms_core_busy"] as? Double), 0.9 * stretchedMs, "\(host)")
+        XCTAssertLessThan(try XCTUnwrap(host["ms_main_thread_cpu"] as? Double), 0.5 * stretchedMs, "the replay sleeps: \(host)")
+        let plain = try bench(["--emulate-cpu-sharing", "none"])
+        XCTAssertEqual(plain["emulated_cpu_sharing"] as? String, "none")
+        XCTAssertLessThan(try XCTUnwrap(plain["ms_per_step"] as? Double), stretchedMs)
+    }
+
+    private func boundToOneCore() -> Bool {
+        let status = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
+        let line = status.split(separator: "\n").first { $0.hasPrefix("Cpus_allowed_list:") } ?? ""
+        return Int(line.dropFirst("Cpus_allowed_list:".count).trimmingCharacters(in: .whitespaces)) != nil
     }
 
     func testAProfileOfAnotherModelOrBatchIsRefused() throws {
@@ -82,6 +154,13 @@ final class EmulatedComputeTests: XCTestCase {
         let underMPI = try ProcessHarness.mpirun(np: 2, [try simclrExecutable().path, "bench", "--distributed", "--profile-out",
                                                          dir.appendingPathComponent("p2.json").path, "--batch-size", "8"] + small)
         XCTAssertNotEqual(underMPI.status, 0)
-        XCTAssertTrue(underMPI.output.contains("--profile-out: measure a step profile on one rank"), underMPI.output)
+        XCTAssertTrue(underMPI.output.contains("--profile-out on 2 ranks: give --no-overlap"), underMPI.output)
+        let powerSGD = try runSimclr(["bench", "--emulate", url.path, "--batch-size", "4", "--emulate-scale", "2",
+                                      "--grad-compression", "powersgd"] + small, in: dir)
+        XCTAssertNotEqual(powerSGD.status, 0)
+        XCTAssertTrue(powerSGD.stderr.contains("PowerSGD's messages do not shrink"), powerSGD.stdout + powerSGD.stderr)
+        let scaleAlone = try runSimclr(["bench", "--batch-size", "4", "--emulate-scale", "2"] + small, in: dir)
+        XCTAssertNotEqual(scaleAlone.status, 0)
+        XCTAssertTrue(scaleAlone.stderr.contains("--emulate-scale applies to emulated compute"), scaleAlone.stdout + scaleAlone.stderr)
     }
 }

@@ -51,7 +51,7 @@ final class SafetensorsTests: XCTestCase {
 
     private func expectError(_ data: Data, _ check: (SafetensorsError) -> Bool, file: StaticString = #filePath, line: UInt = #line) {
         let url = dir.appendingPathComponent("bad-\(UUID().uuidString).safetensors")
-        FileManager.default.createFile(atPath: url.path, contents: data)
+        XCTAssertTrue(FileManager.default.createFile(atPath: url.path, contents: data), "could not write \(url.path)")
         let model = ResNet(config: small, seed: 5)
         let before = model.flatParameters.array
         do {

@@ -262,6 +262,53 @@ final class StepSimulatorTests: XCTestCase {
         XCTAssertLessThan(step(64, 100), step(64, 1))
         XCTAssertTrue(rows.allSatisfy { $0.efficiency > 0 && $0.efficiency <= 1 })
     }
+
+    /// `simclr scaling-model`'s study: CPU-bound sweep points are left out, the queueing is fitted on the small
+    /// worlds, every measured weak-scaling row of the profile's batch gets its prediction, and the held-out rows
+    /// decide whether the model met the tolerance.
+    func testTheStudyChecksHeldOutRowsAndFillsThePredictions() throws {
+        let truth = LinkModel(name: "1gbit", allReduce: AlphaBeta(algorithm: .rabenseifner, alpha: 30e-6, beta: 8e-9),
+                              allGather: AlphaBeta(algorithm: .recursiveDoublingGather, alpha: 30e-6, beta: 8e-9))
+        var points: [SweepPoint] = []
+        for bytes in [8, 1 << 10, 1 << 20, 8 << 20] {
+            for w in [2, 4, 8] {
+                for (kind, cost) in [(SweepPoint.Collective.allReduce, truth.allReduce), (.allGather, truth.allGather)] {
+                    points.append(SweepPoint(link: "1gbit", collective: kind, ranks: w, bytes: bytes, seconds: cost.seconds(bytes: bytes, ranks: w)))
+                }
+            }
+        }
+        var bound = SweepPoint(link: "1gbit", collective: .allReduce, ranks: 8, bytes: 8, seconds: 5)
+        bound.hostCPU = 0.99
+        var study = ScalingModelStudy(points: points + [bound])
+        study.extrapolation = (nodes: [64], gigabits: [10])
+        let model = ScalingModel(timeline: timeline(), links: ["1gbit": truth], buckets: try timeline().buckets(bucketBytes: 25 << 20), fitMaxRanks: 4)
+        var table = StudyTable(header: ["link", "mode", "ranks", "per_rank_batch", "ms_per_step"])
+        for w in [1, 2, 4, 8] {
+            let ms = try model.predict(link: "1gbit", ranks: w, compression: .none).stepSeconds * 1000
+            table.append(["link": "1gbit", "mode": "weak", "ranks": String(w), "per_rank_batch": "1", "ms_per_step": String(ms)])
+        }
+        table.append(["link": "1gbit", "mode": "weak", "ranks": "2", "per_rank_batch": "64", "ms_per_step": "1"])   // another batch
+        table.append(["link": "1gbit", "mode": "strong", "ranks": "2", "per_rank_batch": "1", "ms_per_step": "1"])  // not weak
+
+        let report = try study.steps(timeline: timeline(), study: table)
+        XCTAssertTrue(report.met, report.text)
+        XCTAssertTrue(report.text.contains("Left out as CPU-bound (host CPU >= 0.95; not link figures): 1gbit W=8 (1 points)."), report.text)
+        XCTAssertTrue(report.text.contains("Held out: 1 rows, largest error 0.0% (target 10%): met."), report.text)
+        XCTAssertTrue(report.text.contains("## Extrapolation"), report.text)
+        let predicted = try XCTUnwrap(report.study).rows.map { $0.last! }
+        XCTAssertEqual(predicted.prefix(4).map { Double($0) != nil }, [true, true, true, true])
+        XCTAssertEqual(predicted.suffix(2), ["", ""], "rows of another batch or mode are not predicted")
+        XCTAssertEqual(Set(report.charts.keys), ["efficiency.svg", "predicted-vs-measured.svg"])
+
+        // A held-out row 30% slower than the model says: not met.
+        table.set(3, "ms_per_step", String(table.number(3, "ms_per_step")! * 1.3))
+        let missed = try study.steps(timeline: timeline(), study: table)
+        XCTAssertFalse(missed.met)
+        XCTAssertTrue(missed.text.contains("(target 10%): NOT met."), missed.text)
+        XCTAssertThrowsError(try study.steps(timeline: timeline(), study: StudyTable(header: ["link", "ranks"]))) {
+            XCTAssertEqual("\($0)", "the study table has no column 'ms_per_step'")
+        }
+    }
 }
 
 final class TimelineBuilderTests: XCTestCase {

@@ -31,4 +31,19 @@ final class StepMemoryEstimateTests: XCTestCase {
                                           perRankBatch: Int.max / 2, prefetch: 2)
         XCTAssertEqual(estimate.total, Int.max)
     }
+
+    /// The ranks of one host share its memory: a step that fits once may not fit twice.
+    func testTheCheckCountsTheRanksOfThisHost() throws {
+        let estimate = StepMemoryEstimate(model: ResNetConfig(width: 0.25), optimizer: .sgd, views: [(count: 2, size: 32)],
+                                          perRankBatch: 64, prefetch: 2)
+        let line = try XCTUnwrap(try estimate.check(ranksOnThisHost: 1, machine: estimate.total))
+        XCTAssertTrue(line.hasPrefix("memory: about \(StepMemoryEstimate.gigabytes(estimate.total)) per rank"), line)
+        XCTAssertThrowsError(try estimate.check(ranksOnThisHost: 2, machine: estimate.total)) {
+            XCTAssertTrue("\($0)".hasPrefix("this run needs about \(StepMemoryEstimate.gigabytes(2 * estimate.total)) (2 ranks on this host, each "), "\($0)")
+        }
+        XCTAssertThrowsError(try estimate.check(ranksOnThisHost: Int.max, machine: estimate.total)) {
+            XCTAssertTrue("\($0)".contains("more than 9e9 GB"), "\($0)")
+        }
+        XCTAssertNil(try estimate.check(ranksOnThisHost: 1, machine: nil), "an unknown machine refuses nothing")
+    }
 }

@@ -17,13 +17,13 @@ final class ChromeTraceTests: XCTestCase {
         tracer.alignOrigin()
         tracer.compute.begin(step, argument: 7)
         tracer.compute.begin(forward)
-        tracer.compute.measure(conv) { usleep(1000) }
+        tracer.compute.measure(conv) { _ = usleep(1000) }
         tracer.compute.instant(ready, argument: 3)
         tracer.compute.end()
         tracer.compute.end()
         let comm = tracer.track(named: "communication")
         XCTAssertTrue(comm === tracer.track(named: "communication"), "a track name must give the same track")
-        comm.measure(tracer.name("bucket 0"), argument: 4096) { usleep(500) }
+        comm.measure(tracer.name("bucket 0"), argument: 4096) { _ = usleep(500) }
 
         let events = try parse(ChromeTrace.document(joining: [ChromeTrace.events(of: tracer, rank: 3, processName: "rank 3 (a)")]))
         let spans = events.filter { $0["ph"] as? String == "X" }

@@ -28,14 +28,9 @@ struct OptimizationOptions<Defaults: TrainingSettings>: ParsableArguments {
     private static var recipeNote: String { Defaults.self is PretrainSettings.Type ? "; --recipe quick sets its own" : "" }
 
     func validate() throws {
-        if let lr { guard lr > 0, lr.isFinite else { throw ValidationError("--lr must be positive") } }
-        guard momentum >= 0, momentum < 1 else { throw ValidationError("--momentum must lie in [0, 1)") }
-        guard weightDecay.isFinite else { throw ValidationError("--weight-decay \(weightDecay) is not a number") }
-        guard weightDecay >= 0 else { throw ValidationError("--weight-decay must not be negative") }
-        if let warmupEpochs {
-            guard warmupEpochs.isFinite else { throw ValidationError("--warmup-epochs \(warmupEpochs) is not a number") }
-            guard warmupEpochs >= 0 else { throw ValidationError("--warmup-epochs must not be negative") }
-        }
+        var settings = Defaults()
+        apply(to: &settings)
+        try SettingFlags.validate(settings.validateOptimization)
     }
 
     func apply<S: OptimizationSettings>(to settings: inout S) {
@@ -120,87 +115,15 @@ struct DistributedOptions: ParsableArguments {
 
 /// Threads and data workers of a training command.
 struct RuntimeOptions: ParsableArguments {
-    @Option(help: "BLAS and kernel threads (default: the cores this process may run on).") var threads: Int?
     @Option(help: "Background threads preparing batches.") var workers = 2
     @Option(help: "Batches prepared ahead of the step.") var prefetch = 2
     @Option(help: ArgumentHelp("How progress is shown: bar (redrawn in place), lines (one every --log-every steps) or none. "
                                    + "Default: lines under MPI or when stdout is not a terminal, else bar.",
                                valueName: "bar|lines|none"))
     var progress: ProgressStyle?
-    @Option(help: ArgumentHelp("Arithmetic of convolutions and Linear layers: fp32, or bf16 (PyTorch CPU autocast semantics; needs a CPU with bf16 instructions). bf16-reference computes bf16's rounding in fp32 (slow; for checking numerics).")) var precision: ComputePrecision = .fp32
-    @OptionGroup var convolutions: ConvAlgorithmOption
+    @OptionGroup var compute: ComputeOptions
 
     func validate() throws {
-        try checkPrecisionSupported(precision)
-        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
         guard workers >= 0, prefetch >= 1 else { throw ValidationError("--workers must be >= 0 and --prefetch >= 1") }
     }
-}
-
-/// What every training command does first: set the threads, log the BLAS kernels, collect the facts
-/// config.json records. Only rank 0 prints.
-struct RunContext {
-    let communicator: Communicator?
-    let threadCount: Int
-    var info: [String: String]
-    var isLeader: Bool { (communicator?.rank ?? 0) == 0 }
-
-    init(communicator: Communicator?, runtime: RuntimeOptions, data: DataOptions) {
-        self.communicator = communicator
-        threadCount = applyThreads(runtime.threads)
-        ProgressReporter.style = runtime.progress ?? .automatic(underMPI: communicator != nil)
-        info = RunInfo.collect(command: CommandLine.arguments.joined(separator: " "))
-        info["data"] = data.describe()
-        info["threads"] = String(threadCount)
-        say(BLASSetup.describe())
-        say("cpu: \(CPUFeatures.current.summary); convolutions: \(ConvolutionLibrary.description); precision \(runtime.precision.rawValue), conv algorithm \(runtime.convolutions.convAlgorithm.rawValue)")
-    }
-
-    func say(_ line: String) { Console(leader: isLeader).say(line) }
-}
-
-/// Runs a training or evaluation command: MPI is initialized only under a launcher (and finalized after); under MPI an error
-/// on one rank aborts the job with its message, and an error every rank meets at the same point (a divergence)
-/// is printed by rank 0 and ends every rank with its status; without MPI a training error (divergence, bad
-/// settings) is printed and exits with status 2 (3 for a divergence). A run that stopped early (checkpoint written) ends with its outcome's
-/// exit status: not a success after Ctrl-C or SIGTERM, so `pretrain && linear-eval` stops there.
-/// `threadLevel`: what MPI must provide (MULTIPLE only when a communication thread overlaps the all-reduces).
-func runTrainingCommand(threadLevel: ThreadLevel = .multiple, _ body: (Communicator?) throws -> StopOutcome?) throws {
-    let communicator = launchedUnderMPI() ? try Communicator.initialize(threadLevel: threadLevel) : nil
-    defer { if communicator != nil { try? Communicator.finalize() } }
-    var outcome: StopOutcome?
-    var everyRanksError: TrainingError?
-    try runAbortingOnError(communicator) {
-        do {
-            outcome = try body(communicator)
-        } catch let error as TrainingError where communicator != nil && error.isEveryRanks {
-            everyRanksError = error  // no abort: every rank stops here, after the same step
-        } catch where communicator == nil && (error is TrainingError || error is SettingsError) {
-            fflush(stdout)  // the log so far first, then the error where errors go
-            Console().note("error: \(SettingFlags.message(error))")
-            throw ExitCode(exitStatus(of: error))
-        }
-    }
-    if let everyRanksError {
-        // Each rank ends with the status after MPI_Finalize (the deferred call), as one process would, and mpirun
-        // passes it on; an abort would end with 1.
-        if communicator?.rank == 0 {
-            fflush(stdout)
-            Console().note("error: \(SettingFlags.message(everyRanksError))")
-        }
-        throw ExitCode(exitStatus(of: everyRanksError))
-    }
-    if let status = outcome?.exitStatus, status != 0 { throw ExitCode(status) }
-}
-
-/// The exit status of a training error: 3 for a divergence (as `sweep` ends when a setting diverged; launch.sh
-/// does not restart it: the same checkpoint and settings diverge again), 2 for the others.
-private func exitStatus(of error: Error) -> Int32 {
-    if case .diverged? = error as? TrainingError { return SweepCommand.divergedStatus }
-    return 2
-}
-
-/// The stop policy of a training command: Ctrl-C and SIGTERM, and the hidden `--testing-halt-after`.
-func stopPolicy(haltAfter step: Int?) -> StopPolicy {
-    step.map { StopPolicies([SignalStop(), HaltAfterStep($0)]) } ?? SignalStop()
 }

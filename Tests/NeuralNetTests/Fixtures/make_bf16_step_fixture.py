@@ -30,45 +30,27 @@ from collections import OrderedDict
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import make_fixtures as mf  # noqa: E402
+import step_fixture as sf  # noqa: E402
 
 TEMPERATURE = 0.2
-LR = 0.1
 SHAPE = (16, 3, 16, 16)
 
 
-def info_nce(z):
-    z = F.normalize(z, dim=1, eps=1e-8)
-    sim = z @ z.t() / TEMPERATURE
-    n = z.shape[0]
-    eye = torch.eye(n, dtype=torch.bool)
-    sim = sim.masked_fill(eye, float("-inf"))
-    idx = torch.arange(n)
-    pos = (idx + n // 2) % n
-    return (-sim[idx, pos] + torch.logsumexp(sim, dim=1)).mean()
-
-
 def step_update(dtype, autocast):
-    torch.manual_seed(0)
-    model = mf.build_resnet18(width=0.25, stem="cifar")
-    mf.load_generated(model)
-    model = model.to(dtype).train()
+    net = sf.model(0.25, dtype)
     x = mf.gen_values("input", SHAPE, "input").to(dtype)
     with torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
-        z = model(x)
-    loss = info_nce(z.to(dtype))
-    loss.backward()
-    return OrderedDict((name, (-LR * p.grad).double()) for name, p in model.named_parameters()), x
+        z = net(x)
+    return sf.sgd_update(net, sf.info_nce(z.to(dtype), TEMPERATURE)), x
 
 
 def deviation(update, reference):
-    num = sum(((update[k] - reference[k]) ** 2).sum() for k in reference)
-    den = sum((reference[k] ** 2).sum() for k in reference)
-    per = [((update[k] - reference[k]).norm() / reference[k].norm()).item() for k in reference if reference[k].norm() > 0]
-    return (num / den).sqrt().item(), max(per)
+    """The whole update's deviation and its worst tensor's."""
+    total, per = sf.deviations(update, reference)
+    return total, max(per.values())
 
 
 def main():
@@ -86,7 +68,7 @@ def main():
     for key, value in [("bf16", d16), ("bf16_max_tensor", d16max), ("fp32", d32), ("fp32_max_tensor", d32max)]:
         out["deviation." + key] = torch.tensor([value], dtype=torch.float32)
     mf.save(out, "bf16_step.safetensors", metadata=mf.meta(protocol="one SGD step, see make_bf16_step_fixture.py",
-                                                         temperature=TEMPERATURE, lr=LR, input=list(SHAPE)))
+                                                         temperature=TEMPERATURE, lr=sf.LR, input=list(SHAPE)))
 
 
 if __name__ == "__main__":

@@ -35,44 +35,18 @@ from collections import OrderedDict
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import make_fixtures as mf  # noqa: E402
+import step_fixture as sf  # noqa: E402
 
 TEMPERATURE = 0.07
-LR = 0.1
-
-
-def info_nce(z):
-    z = F.normalize(z, dim=1, eps=1e-8)
-    sim = z @ z.t() / TEMPERATURE
-    n = z.shape[0]
-    eye = torch.eye(n, dtype=torch.bool)
-    sim = sim.masked_fill(eye, float("-inf"))
-    idx = torch.arange(n)
-    pos = (idx + n // 2) % n
-    return (-sim[idx, pos] + torch.logsumexp(sim, dim=1)).mean()
 
 
 def step_update(dtype, width, images):
-    torch.manual_seed(0)
-    model = mf.build_resnet18(width=width, stem="cifar")
-    mf.load_generated(model)
-    model = model.to(dtype).train()
+    net = sf.model(width, dtype)
     x = mf.gen_values("input", (images, 3, 32, 32), "input")
-    z = model(torch.cat([x, x]).to(dtype))
-    loss = info_nce(z)
-    loss.backward()
-    return OrderedDict((name, (-LR * p.grad).double()) for name, p in model.named_parameters()), x
-
-
-def deviations(update, reference):
-    num = sum(((update[k] - reference[k]) ** 2).sum() for k in reference)
-    den = sum((reference[k] ** 2).sum() for k in reference)
-    per = OrderedDict((k, ((update[k] - reference[k]).norm() / reference[k].norm()).item())
-                      for k in reference if reference[k].norm() > 0)
-    return (num / den).sqrt().item(), per
+    return sf.sgd_update(net, sf.info_nce(net(torch.cat([x, x]).to(dtype)), TEMPERATURE)), x
 
 
 def main():
@@ -84,7 +58,7 @@ def main():
     torch.set_num_threads(1)
     ref, x = step_update(torch.float64, args.width, args.images)
     fp32, _ = step_update(torch.float32, args.width, args.images)
-    d32, per = deviations(fp32, ref)
+    d32, per = sf.deviations(fp32, ref)
     worst = max(per, key=per.get)
     print(f"PyTorch {torch.__version__}, width {args.width}, {2 * args.images} rows: fp32 deviates {d32:.3e} from "
           f"float64 (worst tensor {per[worst]:.3e}, {worst})")
@@ -96,7 +70,7 @@ def main():
     for k, v in per.items():
         out["deviation32." + k] = torch.tensor([v], dtype=torch.float32)
     metadata = mf.meta(protocol="one SGD step on identical views, see make_fp32_step_fixture.py",
-                       temperature=TEMPERATURE, lr=LR, width=args.width, images=args.images)
+                       temperature=TEMPERATURE, lr=sf.LR, width=args.width, images=args.images)
     if args.out is None:
         mf.save(out, "fp32_step.safetensors", metadata=metadata)
     else:

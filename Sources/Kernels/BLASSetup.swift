@@ -1,5 +1,4 @@
 import Foundation
-import Kernels
 
 /// Makes sure OpenBLAS runs kernels that match the CPU.
 ///
@@ -45,7 +44,7 @@ public enum BLASSetup {
     }
 
     /// One line for logs: which kernels, and why.
-    static func describe() -> String {
+    public static func describe() -> String {
         let env = ProcessInfo.processInfo.environment
         var s = "OpenBLAS kernels: \(BLAS.coreName)"
         if let forced = env["OPENBLAS_CORETYPE"] {
@@ -55,13 +54,4 @@ public enum BLASSetup {
         }
         return s
     }
-}
-
-/// `--threads N`: our kernels' threads, which also split matrix products; OpenBLAS itself runs on one
-/// thread (its idle workers would spin beside our team: Note [One team of threads] in Kernels' BLAS.swift).
-func applyThreads(_ threads: Int?) -> Int {
-    let n = max(1, threads ?? Parallel.availableCores)
-    BLAS.setThreads(1)
-    Parallel.threadCount = n
-    return n
 }

@@ -2,9 +2,9 @@ import Foundation
 import Kernels
 
 /// Facts about this build and machine recorded in every run's config.json.
-enum RunInfo {
+public enum RunInfo {
     /// The git commit of the source tree this binary was built from, when it is still there.
-    static func gitCommit() -> String {
+    public static func gitCommit() -> String {
         let sourceDir = URL(fileURLWithPath: #filePath).deletingLastPathComponent().path
         let pipe = Pipe()
         let process = Process()
@@ -19,7 +19,7 @@ enum RunInfo {
         return process.terminationStatus == 0 && !out.isEmpty ? out : "unknown"
     }
 
-    static func collect(command: String) -> [String: String] {
+    public static func collect(command: String) -> [String: String] {
         var info = ["git_commit": gitCommit(), "command": command,
                     "openblas_core": BLAS.coreName, "openblas_config": BLAS.configuration,
                     "host": ProcessInfo.processInfo.hostName, "cpu": CPUFeatures.current.summary,

@@ -1,0 +1,31 @@
+import Foundation
+
+/// What the MPI launcher (mpirun/mpiexec, srun, the MPI Operator's mpirun) says in this process's environment,
+/// read before MPI is initialized. Without a launcher the tool runs as a single process and does not initialize
+/// MPI at all.
+public enum MPILauncher {
+    private static var environment: [String: String] { ProcessInfo.processInfo.environment }
+
+    /// Whether a launcher started this process.
+    public static var isPresent: Bool {
+        ["OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_RANK", "PMI_SIZE"].contains { environment[$0] != nil }
+    }
+
+    /// The number of ranks the launcher started (nil without a launcher).
+    public static var worldSize: Int? {
+        (environment["OMPI_COMM_WORLD_SIZE"] ?? environment["PMI_SIZE"] ?? environment["SLURM_NTASKS"]).flatMap { Int($0) }
+    }
+
+    /// The ranks the launcher started on this host (1 without a launcher, or when it does not say).
+    public static var ranksOnThisHost: Int {
+        (environment["OMPI_COMM_WORLD_LOCAL_SIZE"] ?? environment["MPI_LOCALNRANKS"] ?? environment["SLURM_NTASKS_PER_NODE"])
+            .flatMap { Int($0) } ?? 1
+    }
+
+    /// This process's rank as the launcher numbered it, when it started more than one.
+    public static var rank: Int? {
+        guard isPresent, (worldSize ?? 2) > 1 else { return nil }
+        return (environment["OMPI_COMM_WORLD_RANK"] ?? environment["PMIX_RANK"] ?? environment["PMI_RANK"]
+                    ?? environment["SLURM_PROCID"]).flatMap { Int($0) }
+    }
+}

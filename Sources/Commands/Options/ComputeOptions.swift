@@ -1,0 +1,35 @@
+import ArgumentParser
+import Kernels
+
+/// How a command that runs the network computes: `--threads`, `--precision`, `--conv-algorithm`.
+struct ComputeOptions: ParsableArguments {
+    @Option(help: "BLAS and kernel threads (default: the cores this process may run on).") var threads: Int?
+    @Option(help: ArgumentHelp("Arithmetic of convolutions and Linear layers: fp32, or bf16 (PyTorch CPU autocast semantics; needs a CPU with bf16 instructions). bf16-reference computes bf16's rounding in fp32 (slow; for checking numerics)."))
+    var precision: ComputePrecision = .fp32
+    @Option(help: ArgumentHelp("How convolutions are computed: auto (per layer and pass, measured to round like PyTorch's fp32 step: Winograd F(2x2) forward (F(4x4) where a layer has 512 x 512 channels) and F(4x4) in the backward passes; bf16: F(2x2) forward and backward-data; direct on maps smaller than 4x4), direct (every pass; the slowest), or winograd (the fastest: F(4x4) in every fp32 pass, whose forward rounding takes a training step about 2.4x further from float64 than PyTorch's fp32 step). Strided, 1x1 and first-layer convolutions are always direct.", valueName: "auto|direct|winograd"))
+    var convAlgorithm: ConvAlgorithmChoice = .auto
+
+    func validate() throws {
+        try checkPrecisionSupported(precision)
+        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
+    }
+}
+
+/// `--precision bf16` on a CPU without bf16 instructions is an error, never a silent slowdown.
+func checkPrecisionSupported(_ precision: ComputePrecision) throws {
+    guard precision == .bf16, !CPUFeatures.current.hasFastBF16 else { return }
+    throw ValidationError("""
+        --precision bf16 needs bf16 instructions (AVX512_BF16, or AMX tiles the OS grants); this CPU has none: \
+        \(CPUFeatures.current.summary). Use --precision fp32, or --precision bf16-reference to get bf16's \
+        rounding computed in fp32 (for checking numerics, not for speed).
+        """)
+}
+
+/// `--threads N`: our kernels' threads, which also split matrix products; OpenBLAS itself runs on one
+/// thread (its idle workers would spin beside our team: Note [One team of threads] in Kernels' BLAS.swift).
+func applyThreads(_ threads: Int?) -> Int {
+    let n = max(1, threads ?? Parallel.availableCores)
+    BLAS.setThreads(1)
+    Parallel.threadCount = n
+    return n
+}
