@@ -51,6 +51,8 @@ struct sk_conv {
     int algorithm[3];
     /// Our F(2x2, 3x3) Winograd for the forward and backward-data passes, where asked for (winograd.c).
     sk_wino *wino_forward, *wino_backward_data;
+    /// Our bf16 Winograd weight gradient, where asked for (winograd_weights.c).
+    sk_wgrad *wgrad;
 };
 
 #define TRY(call, what)                                                                              \
@@ -148,6 +150,8 @@ sk_conv *sk_conv_create(const sk_conv_shape *s, char *error, size_t error_size) 
         c->wino_forward = sk_wino_create(s->batch, c->ic, c->oc, s->in_height, s->in_width, s->bf16, thread_count);
     if (s->backward_data && s->backward_data_algorithm == SK_CONV_WINOGRAD_2X2 && wino2x2_possible(s))
         c->wino_backward_data = sk_wino_create(s->batch, c->oc, c->ic, s->in_height, s->in_width, s->bf16, thread_count);
+    if (s->bf16 && s->backward_weights_algorithm == SK_CONV_WINOGRAD_2X2 && wino2x2_possible(s))
+        c->wgrad = sk_wgrad_create(s->batch, c->ic, c->oc, s->in_height, s->in_width, thread_count);
     int forward_asked = s->forward_algorithm == SK_CONV_WINOGRAD_2X2 ? SK_CONV_DIRECT : s->forward_algorithm;
     TRY(forward_pd(c, forward_asked, &c->fwd_pd, &c->algorithm[0]), "forward primitive descriptor");
     if (c->wino_forward) c->algorithm[0] = SK_CONV_WINOGRAD_2X2;
@@ -177,6 +181,7 @@ void sk_conv_destroy(sk_conv *c) {
     free(c->padded_diff_weights);
     sk_wino_destroy(c->wino_forward);
     sk_wino_destroy(c->wino_backward_data);
+    sk_wgrad_destroy(c->wgrad);
     free(c);
 }
 
@@ -264,14 +269,18 @@ static int prepare_backward(sk_conv *c) {
         }
         STEP(borrowed_memory(&c->diff_src, &c->diff_src_md));
     }
-    STEP(build_backward_weights(c, s->backward_weights_algorithm == SK_CONV_WINOGRAD_2X2 ? SK_CONV_DIRECT
-                                                                                     : s->backward_weights_algorithm));
-    STEP(dnnl_primitive_create(&c->bwd_weights, c->bwd_weights_pd));
-    const dnnl_memory_desc_t *dw_md = dnnl_primitive_desc_query_md(c->bwd_weights_pd, dnnl_query_diff_weights_md, 0);
-    c->diff_weights_plain = dnnl_memory_desc_equal(dw_md, &c->w_plain);
-    if (!c->diff_weights_plain) {
-        STEP(owned_memory(&c->diff_weights, dw_md));
-        STEP(make_reorder(&c->reorder_diff, dw_md, &c->w_plain));
+    if (c->wgrad) {
+        c->algorithm[2] = SK_CONV_WINOGRAD_2X2;
+    } else {
+        STEP(build_backward_weights(c, s->backward_weights_algorithm == SK_CONV_WINOGRAD_2X2 ? SK_CONV_DIRECT
+                                                                                         : s->backward_weights_algorithm));
+        STEP(dnnl_primitive_create(&c->bwd_weights, c->bwd_weights_pd));
+        const dnnl_memory_desc_t *dw_md = dnnl_primitive_desc_query_md(c->bwd_weights_pd, dnnl_query_diff_weights_md, 0);
+        c->diff_weights_plain = dnnl_memory_desc_equal(dw_md, &c->w_plain);
+        if (!c->diff_weights_plain) {
+            STEP(owned_memory(&c->diff_weights, dw_md));
+            STEP(make_reorder(&c->reorder_diff, dw_md, &c->w_plain));
+        }
     }
 #undef STEP
     c->backward_ready = 1;
@@ -335,9 +344,16 @@ int sk_conv_backward_data(sk_conv *c, const void *diff_dst, float *diff_src) {
     return run(c->bwd_data, 3, args);
 }
 
-int sk_conv_backward_weights(sk_conv *c, const void *src, const void *diff_dst, float *diff_weights) {
+int sk_conv_backward_weights(sk_conv *c, const void *src, const float *src_f32, const void *diff_dst, float *diff_weights) {
     int ready = prepare_backward(c);
     if (ready) return ready;
+    if (c->wgrad) {
+        float *dw = c->padded_diff_weights ? c->padded_diff_weights : diff_weights;
+        int st = src_f32 ? sk_wgrad_run(c->wgrad, src_f32, 0, diff_dst, 1, dw)
+                         : sk_wgrad_run(c->wgrad, src, 1, diff_dst, 1, dw);
+        if (st == 0 && c->padded_diff_weights) copy_padded(c, c->padded_diff_weights, diff_weights, 0);
+        return st;
+    }
     dnnl_memory_set_data_handle(c->src, (void *)src);
     dnnl_memory_set_data_handle(c->diff_dst, (void *)diff_dst);
     dnnl_memory_set_data_handle(c->user_diff_weights, c->padded_diff_weights ? c->padded_diff_weights : diff_weights);
@@ -353,6 +369,7 @@ int sk_conv_algorithm(const sk_conv *c, int which) { return c->algorithm[which];
 
 const char *sk_conv_implementation(const sk_conv *c, int which) {
     if ((which == 0 && c->wino_forward) || (which == 1 && c->wino_backward_data)) return "own:winograd_2x2";
+    if (which == 2 && c->wgrad) return "own:winograd_3x3_2x2_bf16";
     const_dnnl_primitive_desc_t pd = which == 0 ? c->fwd_pd : which == 1 ? c->bwd_data_pd : c->bwd_weights_pd;
     const char *name = NULL;
     if (!pd || dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &name) != dnnl_success) return "none";

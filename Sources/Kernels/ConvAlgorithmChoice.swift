@@ -5,7 +5,7 @@ import Foundation
 /// - `direct`: every pass direct: the rounding of an ordinary convolution.
 /// - `winograd`: the fastest Winograd for every pass that has one: oneDNN's F(4x4, 3x3) in float32 (its forward
 ///   rounding errors take one training step's update 2.4x further from float64 than PyTorch's float32 step),
-///   our F(2x2, 3x3) for bf16's forward and backward-data passes.
+///   our F(2x2, 3x3) for bf16's passes (the weight gradient by its transpose F(3x3, 2x2)).
 /// - `auto` (the default): per layer and pass, the choice measured to keep one training step as close to
 ///   float64 as PyTorch's float32 step while keeping most of Winograd's speed (docs/precision.md, 'Choosing
 ///   the algorithm per layer and pass'); direct on maps smaller than 4x4, in both precisions.
@@ -20,11 +20,9 @@ public enum ConvAlgorithmChoice: String, CaseIterable, Codable, Sendable {
         switch (self, bf16) {
         case (.direct, _): return .all(.direct)
         case (.winograd, false): return .all(.winograd4x4)
-        case (.winograd, true):
-            return ConvPassAlgorithms(forward: .winograd2x2, backwardData: .winograd2x2, backwardWeights: .direct)
+        case (.winograd, true): return .all(.winograd2x2)
         case (.auto, _) where ConvAlgorithmChoice.mapTooSmallForWinograd(g): return .all(.direct)
-        case (.auto, true):
-            return ConvPassAlgorithms(forward: .winograd2x2, backwardData: .winograd2x2, backwardWeights: .direct)
+        case (.auto, true): return .all(.winograd2x2)
         case (.auto, false): return ConvAlgorithmChoice.measuredChoice(for: g)
         }
     }

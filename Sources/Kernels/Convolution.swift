@@ -56,7 +56,8 @@ public enum ConvAlgorithm: String, CaseIterable, Codable, Sendable {
     case winograd4x4 = "winograd-4x4"
     /// Our Winograd F(2x2, 3x3) (CKernels/winograd.c): 16 products per 2x2 tile instead of 36, transforms
     /// with coefficients 0, +-1, +-1/2 that round about as a direct convolution; 3x3 stride-1 padding-1
-    /// convolutions, float32 and bf16, forward and backward-data passes (elsewhere: direct).
+    /// convolutions, float32 and bf16, forward and backward-data passes, and in bf16 the backward-weights pass
+    /// too (its transpose F(3x3, 2x2) on the same points, CKernels/winograd_weights.c); elsewhere: direct.
     case winograd2x2 = "winograd-2x2"
 
     var code: Int32 {
@@ -153,12 +154,15 @@ public final class ConvolutionKernel {
         check(sk_conv_backward_data(handle, gradOutput.address, gradInput.base), "backward-data")
     }
 
-    /// Overwrites `gradWeight` ([O, I, k, k] float32).
-    public func backwardWeights(source: ConvOperand, gradOutput: ConvOperand, gradWeight: Tensor) {
+    /// Overwrites `gradWeight` ([O, I, k, k] float32). `float32Source`: as in `forward`, for the bf16 F(2x2)
+    /// weight gradient.
+    public func backwardWeights(source: ConvOperand, float32Source: Tensor? = nil, gradOutput: ConvOperand, gradWeight: Tensor) {
         checkOperand(source, count: sourceCount, what: "source")
         checkOperand(gradOutput, count: outputCount, what: "output gradient")
         precondition(gradWeight.count == geometry.weightCount, "convolution weight-gradient size")
-        check(sk_conv_backward_weights(handle, source.address, gradOutput.address, gradWeight.base), "backward-weights")
+        precondition(float32Source.map { $0.count == sourceCount } ?? true, "convolution float32 source size")
+        check(sk_conv_backward_weights(handle, source.address, float32Source.map { UnsafePointer($0.base) }, gradOutput.address,
+                                       gradWeight.base), "backward-weights")
     }
 
     /// oneDNN's names of the implementations it picked (forward, backward-data, backward-weights).

@@ -23,6 +23,8 @@ public final class Conv2d {
         let algorithms: ConvPassAlgorithms
     }
     private var source: ConvOperand?
+    /// bf16 with our F(2x2) weight gradient: the source's float32 values (see `forward`).
+    private var float32Source: Tensor?
     private var inputShape: FeatureMap?
     private var imagesShape: [Int] = []
     private var output = ReusableTensor(), gradInput = ReusableTensor()
@@ -47,6 +49,7 @@ public final class Conv2d {
         imagesShape = []
         // bf16 with our F(2x2) Winograd: its transform of the float32 values is rounded once.
         let float32 = precision == .bf16 && x.hasFloat32 && conv.algorithm(of: .forward) == .winograd2x2 ? x.tensor : nil
+        float32Source = precision == .bf16 && x.hasFloat32 && conv.requestedAlgorithms.backwardWeights == .winograd2x2 ? x.tensor : nil
         return run(conv, operand(x, what: "input", rounding: &roundedSource), float32Source: float32)
     }
 
@@ -57,6 +60,7 @@ public final class Conv2d {
         let (n, h, w) = (images.shape[0], images.shape[2], images.shape[3])
         let conv = kernelFor(batch: n, height: h, width: w, plainSource: true)
         inputShape = nil
+        float32Source = nil
         imagesShape = images.shape
         let operand: ConvOperand
         switch precision {
@@ -97,7 +101,7 @@ public final class Conv2d {
         let gradient = operand(dy, what: "output gradient", rounding: &roundedGradient)
         let flops = conv.geometry.forwardFLOPs
         StepProfile.measure(.backwardWeights, flops: flops) {
-            conv.backwardWeights(source: source, gradOutput: gradient, gradWeight: weight.gradient)
+            conv.backwardWeights(source: source, float32Source: float32Source, gradOutput: gradient, gradWeight: weight.gradient)
         }
         weight.gradientIsReady()
         guard computesInputGradient else { return nil }

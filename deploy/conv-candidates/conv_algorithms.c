@@ -1,10 +1,12 @@
 // Time of each convolution pass (forward, backward-data, backward-weights) of ResNet-18's shapes (CIFAR stem,
 // 32 px) under each algorithm, through the package's own kernels (Sources/CKernels/dnnl_conv.c, winograd.c):
 // float32 direct, oneDNN's Winograd F(4x4, 3x3), our F(2x2, 3x3) (forward and backward-data; its weight
-// gradient is F(4x4) in float32 and direct in bf16), bf16 direct and bf16 F(2x2). Medians of --reps runs, ms.
+// gradient is F(4x4) in float32), bf16 direct and bf16 F(2x2) (all three passes; the weight gradient by
+// F(3x3, 2x2), winograd_weights.c). Medians of --reps runs, ms.
 // The figures behind `--conv-algorithm auto` (docs/precision.md, 'Choosing the algorithm per layer and pass').
 //
 // Build and run: deploy/bench-conv-algorithms.sh [--batch 128] [--threads 2] [--reps 5] [--width 1.0]
+//                [--image-size 32] [--precision all|fp32|bf16]
 #include "CKernels.h"
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,12 +28,14 @@ static void *aligned_buffer(size_t bytes) {   // the kernels' outputs are writte
 int main(int argc, char **argv) {
     int batch = 128, threads = 2, reps = 5, image = 32;
     double width = 1.0;
+    const char *precision = "all";
     for (int i = 1; i + 1 < argc; i += 2) {
         if (!strcmp(argv[i], "--batch")) batch = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--threads")) threads = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--reps")) reps = atoi(argv[i + 1]);
         else if (!strcmp(argv[i], "--width")) width = atof(argv[i + 1]);
         else if (!strcmp(argv[i], "--image-size")) image = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--precision")) precision = argv[i + 1];
     }
     if (image < 8 || image % 8) { fprintf(stderr, "--image-size: a multiple of 8 (the maps halve three times)\n"); return 1; }
     if (reps < 1 || reps > 32) reps = 5;
@@ -56,7 +60,8 @@ int main(int argc, char **argv) {
         printf("%-12s %3d->%3d %2d px x%d\n", layers[li].name, ci, co, side, layers[li].count);
         for (int cfg = 0; cfg < CONFIGS; cfg++) {
             int a = configs[cfg].algorithm, bf16 = configs[cfg].bf16;
-            int weights_algorithm = a == SK_CONV_WINOGRAD_2X2 ? (bf16 ? SK_CONV_DIRECT : SK_CONV_WINOGRAD) : a;
+            if (strcmp(precision, "all") && strcmp(precision, bf16 ? "bf16" : "fp32")) continue;
+            int weights_algorithm = a == SK_CONV_WINOGRAD_2X2 && !bf16 ? SK_CONV_WINOGRAD : a;
             sk_conv_shape shape = {batch, ci, co, side, side, k, s, k / 2, plain, bf16, !plain, a, a, weights_algorithm};
             char error[256];
             sk_conv *conv = sk_conv_create(&shape, error, sizeof error);
@@ -80,7 +85,7 @@ int main(int argc, char **argv) {
                 double t1 = now();
                 if (!plain) sk_conv_backward_data(conv, dy, dx);
                 double t2 = now();
-                sk_conv_backward_weights(conv, src, dy, dw);
+                sk_conv_backward_weights(conv, src, NULL, dy, dw);
                 double t3 = now();
                 if (r > 0) { t[0][r - 1] = t1 - t0; t[1][r - 1] = t2 - t1; t[2][r - 1] = t3 - t2; }
             }

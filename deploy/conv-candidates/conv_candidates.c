@@ -239,7 +239,7 @@ int main(int argc, char **argv) {
                 double t0 = now();
                 if (pass == 0) sk_conv_forward(conv, src, NULL, dst);
                 else if (pass == 1) sk_conv_backward_data(conv, dout, dsrc);
-                else sk_conv_backward_weights(conv, src, dout, dw);
+                else sk_conv_backward_weights(conv, src, NULL, dout, dw);
                 double t1 = now();
                 if (pass == 0) own_gemm(cc->cout, (int)m_out, (int)kdim, wa, col, c_out, threads);
                 else if (pass == 1) own_gemm((int)kdim, (int)m_out, cc->cout, wt, dcol_in, c_out, threads);

@@ -53,8 +53,8 @@ typedef struct {
     int backward_data;
     /// The algorithm of each pass (SK_CONV_DIRECT, SK_CONV_WINOGRAD, SK_CONV_WINOGRAD_2X2). oneDNN's Winograd
     /// F(4x4, 3x3) exists for float32 3x3 stride-1 convolutions of blocked maps; our F(2x2, 3x3) (winograd.c)
-    /// for 3x3 stride-1 padding-1 ones, in float32 and bf16, forward and backward-data. Elsewhere a pass runs
-    /// direct.
+    /// for 3x3 stride-1 padding-1 ones, in float32 and bf16, forward and backward-data, and in bf16 also
+    /// backward-weights (winograd_weights.c). Elsewhere a pass runs direct.
     int forward_algorithm, backward_data_algorithm, backward_weights_algorithm;
 } sk_conv_shape;
 
@@ -71,8 +71,9 @@ int sk_conv_set_weights(sk_conv *conv, const float *weights);
 int sk_conv_forward(sk_conv *conv, const void *src, const float *src_f32, float *dst);
 /// diff_src (float32, the source's layout) = conv^T(diff_dst); diff_dst is blocked, float32 or bf16.
 int sk_conv_backward_data(sk_conv *conv, const void *diff_dst, float *diff_src);
-/// diff_weights (float32 [O, I, kh, kw], overwritten) from src and diff_dst.
-int sk_conv_backward_weights(sk_conv *conv, const void *src, const void *diff_dst, float *diff_weights);
+/// diff_weights (float32 [O, I, kh, kw], overwritten) from src and diff_dst. `src_f32` (may be NULL): as in
+/// sk_conv_forward, for our bf16 Winograd weight gradient.
+int sk_conv_backward_weights(sk_conv *conv, const void *src, const float *src_f32, const void *diff_dst, float *diff_weights);
 /// The oneDNN implementation chosen for 0: forward, 1: backward-data, 2: backward-weights ("none" before
 /// the backward passes first run).
 const char *sk_conv_implementation(const sk_conv *conv, int which);
@@ -100,6 +101,17 @@ void sk_wino_set_weights(sk_wino *k, const float *weights, int transposed);
 /// dst (blocked float32, overwritten, 64-byte aligned) = conv(src); src is blocked float32 or bf16 (`src_bf16`);
 /// on up to `threads` threads (at most those it was created for).
 int sk_wino_forward(const sk_wino *k, const void *src, int src_bf16, float *dst, int threads);
+
+// ---- Winograd F(3x3, 2x2) weight gradient in bf16 (winograd_weights.c) -------------------------------
+typedef struct sk_wgrad sk_wgrad;
+/// The weight gradient of a 3x3 stride-1 padding-1 convolution of blocked maps, `ic` -> `oc` channels
+/// (multiples of 16), h x w, products on `vdpbf16ps`, on `threads` threads; NULL when not possible (no
+/// AVX512_BF16).
+sk_wgrad *sk_wgrad_create(int batch, int ic, int oc, int h, int w, int threads);
+void sk_wgrad_destroy(sk_wgrad *k);
+/// diff_weights (float32 [oc][ic][3][3], overwritten) from the blocked source and output gradient, each
+/// float32 or bf16 as its flag says (float32 values are rounded once, after their transform); 0 or -1.
+int sk_wgrad_run(const sk_wgrad *k, const void *src, int src_bf16, const void *diff_dst, int diff_dst_bf16, float *diff_weights);
 
 // ---- machine limits (roofline.c) --------------------------------------------------------------------
 /// Instructions per second of `threads` threads (summed) running, all at once, nothing but independent FMAs

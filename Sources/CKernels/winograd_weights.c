@@ -1,0 +1,320 @@
+// The weight gradient of a 3x3 stride-1 padding-1 convolution of blocked (nChw16c) maps by Winograd, in bf16:
+// products on `vdpbf16ps`, sums in float32. oneDNN 2.6 has no bf16 Winograd, and its direct bf16 weight
+// gradient was the largest pass of a bf16 training step.
+//
+// The weight gradient dW[o][i][ky][kx] = sum over images and output pixels of dy[o][y][x] * x[i][y+ky-1][x+kx-1]
+// is, per 2x2 tile E of dy and the 4x4 window D of x under it (origin one pixel up and left, as in the forward
+// pass), a 3x3 correlation of D with E: Winograd F(3x3, 2x2), the transpose of the forward pass's F(2x2, 3x3)
+// with the same points (0, +-1, infinity). Its matrices are those of winograd.c in other roles:
+//
+//     C = G^T [ (A E A^T) .* (B^T D B) ] G      B^T D B: the forward input transform (coefficients 0, +-1)
+//                                               A E A^T: A = (A^T of F(2x2))^T, 4x2, coefficients 0, +-1
+//                                               G^T . G: G of F(2x2), 3x4, coefficients 0, 1, 1/2
+//
+// (from the forward identity y = A^T[(G g) .* (B^T d)] summed against e: the trilinear form
+// sum_j e_j y_j = sum_p (A e)_p (G g)_p (B^T d)_p, whose derivative by g is the correlation of d with e).
+// Summed over tiles, every position p of the 4x4 transforms gives one matrix product
+// M_p[o][i] = sum_tiles Ehat_p[tile][o] V_p[tile][i], 16 products per tile and channel pair instead of 36
+// (2.25x fewer), and G^T M G at the end. `vdpbf16ps` sums pairs along its reduction, here the tiles, so the
+// transforms write two tiles per 32-bit word: [p][tile pair][channel][2]. Each transformed value is rounded to
+// bf16 once, after a transform computed in float32 (from the float32 source when the caller has it).
+//
+// Work: threads split the tiles (each sums all of M, the parts added at the end) when M is small, else the
+// output channels (each transforms every tile's input, which costs little beside the products).
+#include "CKernels.h"
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
+#define L SK_BLOCK
+#ifndef CHUNK_TILES
+#define CHUNK_TILES 256      /* tiles transformed at once per thread (even) */
+#endif
+#define MAX_PARTS 64
+
+extern void GOMP_parallel(void (*fn)(void *), void *data, unsigned num_threads, unsigned flags);
+extern int omp_get_thread_num(void);
+extern int omp_get_num_threads(void);
+
+struct sk_wgrad {
+    int batch, ic, oc, h, w;
+    int tiles_w, per_image, tiles;
+    int threads;
+};
+
+sk_wgrad *sk_wgrad_create(int batch, int ic, int oc, int h, int w, int threads) {
+    if (ic % L || oc % L || threads < 1 || !sk_wino_supported(1)) return NULL;
+    sk_wgrad *k = calloc(1, sizeof *k);
+    if (!k) return NULL;
+    k->batch = batch; k->ic = ic; k->oc = oc; k->h = h; k->w = w;
+    k->threads = threads < MAX_PARTS ? threads : MAX_PARTS;
+    k->tiles_w = (w + 1) / 2;
+    k->per_image = ((h + 1) / 2) * k->tiles_w;
+    k->tiles = batch * k->per_image;
+    return k;
+}
+
+void sk_wgrad_destroy(sk_wgrad *k) { free(k); }
+
+// Scratch shared by every convolution of the process (one weight gradient runs at a time): per part, the
+// chunk's transforms and its sums M. Grown on demand, never shrunk.
+static pthread_mutex_t scratch_lock = PTHREAD_MUTEX_INITIALIZER;
+static void *scratch[MAX_PARTS];
+static size_t scratch_size[MAX_PARTS];
+
+static void *scratch_for(int part, size_t bytes) {
+    if (scratch_size[part] >= bytes) return scratch[part];
+    free(scratch[part]);
+    scratch[part] = NULL; scratch_size[part] = 0;
+    if (posix_memalign(&scratch[part], 64, bytes) != 0) { scratch[part] = NULL; return NULL; }
+    scratch_size[part] = bytes;
+    return scratch[part];
+}
+
+#if defined(__x86_64__)
+
+struct wgrad_job {
+    const sk_wgrad *k;
+    const void *src; int src_bf16;
+    const void *dy; int dy_bf16;
+    float *dw;
+    int parts, split_tiles;
+    // Per part: tiles [t0, t1), output channels [o0, o1), its scratch.
+    int t0[MAX_PARTS], t1[MAX_PARTS], o0[MAX_PARTS], o1[MAX_PARTS];
+    uint32_t *v[MAX_PARTS], *e[MAX_PARTS];
+    float *m[MAX_PARTS];
+};
+
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
+static inline __m512 load_pixel(const void *map, int bf16, size_t at) {
+    if (bf16) return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(
+                                             _mm256_loadu_si256((const __m256i *)((const uint16_t *)map + at))), 16));
+    return _mm512_loadu_ps((const float *)map + at);
+}
+
+/// Two tiles' float32 values of one position as one vector of bf16 pairs (low half: the first tile): both
+/// rounded into one vector (first tile's 16 values, then the second's), then interleaved.
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
+static inline __m512i pair_bf16(__m512 first, __m512 second) {
+    const __m512i interleave = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9, 24, 8,
+                                                23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+    return _mm512_permutexvar_epi16(interleave, (__m512i)_mm512_cvtne2ps_pbh(second, first));
+}
+
+/// B^T D B of tile t's 4x4 input window, channel block cb (zero where the window leaves the map).
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
+static void input_tile(const sk_wgrad *k, const void *src, int bf16, int t, int cb, __m512 out[16]) {
+    int n = t / k->per_image, rest = t % k->per_image, y0 = 2 * (rest / k->tiles_w) - 1, x0 = 2 * (rest % k->tiles_w) - 1;
+    size_t plane = ((size_t)n * (k->ic / L) + cb) * k->h;
+    __m512 c[4][4];   // c[x][row of B^T d]
+    for (int x = 0; x < 4; x++) {
+        __m512 d[4];
+        for (int y = 0; y < 4; y++) {
+            int iy = y0 + y, ix = x0 + x;
+            d[y] = (iy < 0 || iy >= k->h || ix < 0 || ix >= k->w) ? _mm512_setzero_ps()
+                                                                   : load_pixel(src, bf16, ((plane + iy) * k->w + ix) * L);
+        }
+        c[x][0] = _mm512_sub_ps(d[0], d[2]); c[x][1] = _mm512_add_ps(d[1], d[2]);
+        c[x][2] = _mm512_sub_ps(d[2], d[1]); c[x][3] = _mm512_sub_ps(d[1], d[3]);
+    }
+    for (int y = 0; y < 4; y++) {
+        out[y * 4 + 0] = _mm512_sub_ps(c[0][y], c[2][y]); out[y * 4 + 1] = _mm512_add_ps(c[1][y], c[2][y]);
+        out[y * 4 + 2] = _mm512_sub_ps(c[2][y], c[1][y]); out[y * 4 + 3] = _mm512_sub_ps(c[1][y], c[3][y]);
+    }
+}
+
+/// A E A^T of tile t's 2x2 output-gradient tile, channel block cb (zero outside the map).
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
+static void gradient_tile(const sk_wgrad *k, const void *dy, int bf16, int t, int cb, __m512 out[16]) {
+    int n = t / k->per_image, rest = t % k->per_image, y0 = 2 * (rest / k->tiles_w), x0 = 2 * (rest % k->tiles_w);
+    size_t plane = ((size_t)n * (k->oc / L) + cb) * k->h;
+    __m512 e[2][2];
+    for (int y = 0; y < 2; y++) for (int x = 0; x < 2; x++) {
+        int oy = y0 + y, ox = x0 + x;
+        e[y][x] = (oy >= k->h || ox >= k->w) ? _mm512_setzero_ps() : load_pixel(dy, bf16, ((plane + oy) * k->w + ox) * L);
+    }
+    __m512 u[4][2];   // A E: rows e0, e0 + e1, e0 - e1, -e1
+    for (int x = 0; x < 2; x++) {
+        u[0][x] = e[0][x]; u[1][x] = _mm512_add_ps(e[0][x], e[1][x]);
+        u[2][x] = _mm512_sub_ps(e[0][x], e[1][x]); u[3][x] = _mm512_sub_ps(_mm512_setzero_ps(), e[1][x]);
+    }
+    for (int a = 0; a < 4; a++) {
+        out[a * 4 + 0] = u[a][0]; out[a * 4 + 1] = _mm512_add_ps(u[a][0], u[a][1]);
+        out[a * 4 + 2] = _mm512_sub_ps(u[a][0], u[a][1]); out[a * 4 + 3] = _mm512_sub_ps(_mm512_setzero_ps(), u[a][1]);
+    }
+}
+
+/// Transforms of tiles [t, t + count) into buf[p][pair][channel - c0] (bf16 pairs), channel blocks [cb0, cb1);
+/// `channels` words per pair row, `pairs_cap` pair rows per position.
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
+static void transform_chunk(const sk_wgrad *k, int gradient, const void *map, int bf16, int t, int count,
+                            int cb0, int cb1, uint32_t *buf, int channels, int pairs_cap) {
+    __m512 a[16], b[16];
+    for (int pair = 0; pair < (count + 1) / 2; pair++) {
+        int first = t + 2 * pair, has_second = 2 * pair + 1 < count;
+        for (int cb = cb0; cb < cb1; cb++) {
+            if (gradient) gradient_tile(k, map, bf16, first, cb, a); else input_tile(k, map, bf16, first, cb, a);
+            if (has_second) { if (gradient) gradient_tile(k, map, bf16, first + 1, cb, b); else input_tile(k, map, bf16, first + 1, cb, b); }
+            else for (int p = 0; p < 16; p++) b[p] = _mm512_setzero_ps();
+            for (int p = 0; p < 16; p++)
+                _mm512_store_si512(buf + ((size_t)p * pairs_cap + pair) * channels + (cb - cb0) * L, pair_bf16(a[p], b[p]));
+        }
+    }
+}
+
+// Micro-kernels: M[8 output channels][32 or 16 input channels] (+)= sum over `pairs` tile pairs of
+// Ehat[pair][o] . V[pair][i], each `vdpbf16ps` adding two tiles' products.
+#define R8(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7)
+
+__attribute__((target("avx512f,avx512bf16")))
+static void kernel_8x2(const uint32_t *e, size_t lde, const uint32_t *v, size_t ldv, int pairs, float *m, size_t ldm, int add) {
+#define DECL(r) __m512 c##r##a = add ? _mm512_load_ps(m + (r) * ldm) : _mm512_setzero_ps(), \
+                       c##r##b = add ? _mm512_load_ps(m + (r) * ldm + 16) : _mm512_setzero_ps();
+#define STEP(r) { __m512bh s = (__m512bh)_mm512_set1_epi32((int)e[(size_t)q * lde + (r)]); \
+                  c##r##a = _mm512_dpbf16_ps(c##r##a, s, b0); c##r##b = _mm512_dpbf16_ps(c##r##b, s, b1); }
+#define STORE(r) _mm512_store_ps(m + (r) * ldm, c##r##a); _mm512_store_ps(m + (r) * ldm + 16, c##r##b);
+    R8(DECL)
+    for (int q = 0; q < pairs; q++) {
+        __m512bh b0 = (__m512bh)_mm512_load_si512(v + (size_t)q * ldv), b1 = (__m512bh)_mm512_load_si512(v + (size_t)q * ldv + 16);
+        R8(STEP)
+    }
+    R8(STORE)
+#undef DECL
+#undef STEP
+#undef STORE
+}
+
+__attribute__((target("avx512f,avx512bf16")))
+static void kernel_8x1(const uint32_t *e, size_t lde, const uint32_t *v, size_t ldv, int pairs, float *m, size_t ldm, int add) {
+#define DECL(r) __m512 c##r = add ? _mm512_load_ps(m + (r) * ldm) : _mm512_setzero_ps();
+#define STEP(r) c##r = _mm512_dpbf16_ps(c##r, (__m512bh)_mm512_set1_epi32((int)e[(size_t)q * lde + (r)]), b0);
+#define STORE(r) _mm512_store_ps(m + (r) * ldm, c##r);
+    R8(DECL)
+    for (int q = 0; q < pairs; q++) {
+        __m512bh b0 = (__m512bh)_mm512_load_si512(v + (size_t)q * ldv);
+        R8(STEP)
+    }
+    R8(STORE)
+#undef DECL
+#undef STEP
+#undef STORE
+}
+
+/// One part: its tiles in chunks, transformed, multiplied into its M[p][o - o0][i].
+static void part_body(void *data) {
+    struct wgrad_job *job = data;
+    const sk_wgrad *k = job->k;
+    int me = omp_get_thread_num(), team = omp_get_num_threads();
+    for (int part = me; part < job->parts; part += team) {
+        int t0 = job->t0[part], t1 = job->t1[part], o0 = job->o0[part], o1 = job->o1[part], on = o1 - o0, ic = k->ic;
+        float *m = job->m[part];
+        if (on == 0) continue;
+        if (t1 <= t0) { memset(m, 0, (size_t)16 * on * ic * sizeof(float)); continue; }
+        const int cap = CHUNK_TILES / 2;
+        for (int t = t0; t < t1; t += CHUNK_TILES) {
+            int count = t1 - t < CHUNK_TILES ? t1 - t : CHUNK_TILES, pairs = (count + 1) / 2, add = t > t0;
+            transform_chunk(k, 0, job->src, job->src_bf16, t, count, 0, ic / L, job->v[part], ic, cap);
+            transform_chunk(k, 1, job->dy, job->dy_bf16, t, count, o0 / L, o1 / L, job->e[part], on, cap);
+            for (int p = 0; p < 16; p++) {
+                const uint32_t *vp = job->v[part] + (size_t)p * cap * ic, *ep = job->e[part] + (size_t)p * cap * on;
+                float *mp = m + (size_t)p * on * ic;
+                for (int i = 0; i < ic; i += 32) {
+                    for (int o = 0; o < on; o += 8) {
+                        if (i + 32 <= ic) kernel_8x2(ep + o, on, vp + i, ic, pairs, mp + (size_t)o * ic + i, ic, add);
+                        else kernel_8x1(ep + o, on, vp + i, ic, pairs, mp + (size_t)o * ic + i, ic, add);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// dW[o][i][3][3] = G^T (sum of the parts' M[.][o][i]) G, output channels split over the threads.
+__attribute__((target("avx512f")))
+static void output_body(void *data) {
+    struct wgrad_job *job = data;
+    const sk_wgrad *k = job->k;
+    int me = omp_get_thread_num(), team = omp_get_num_threads(), ic = k->ic, oc = k->oc;
+    int from = (int)((long)oc * me / team), to = (int)((long)oc * (me + 1) / team);
+    const __m512 half = _mm512_set1_ps(0.5f);
+    for (int o = from; o < to; o++) {
+        for (int i = 0; i < ic; i += L) {
+            __m512 q[16];
+            for (int p = 0; p < 16; p++) q[p] = _mm512_setzero_ps();
+            for (int part = 0; part < job->parts; part++) {
+                if (o < job->o0[part] || o >= job->o1[part]) continue;
+                int on = job->o1[part] - job->o0[part];
+                const float *m = job->m[part] + (size_t)(o - job->o0[part]) * ic + i;
+                for (int p = 0; p < 16; p++) q[p] = _mm512_add_ps(q[p], _mm512_load_ps(m + (size_t)p * on * ic));
+            }
+            __m512 r[3][4];   // G^T along the rows
+            for (int x = 0; x < 4; x++) {
+                __m512 s = _mm512_mul_ps(half, _mm512_add_ps(q[4 + x], q[8 + x]));
+                r[0][x] = _mm512_add_ps(q[x], s);
+                r[1][x] = _mm512_mul_ps(half, _mm512_sub_ps(q[4 + x], q[8 + x]));
+                r[2][x] = _mm512_add_ps(s, q[12 + x]);
+            }
+            float out[9][L] __attribute__((aligned(64)));
+            for (int y = 0; y < 3; y++) {
+                __m512 s = _mm512_mul_ps(half, _mm512_add_ps(r[y][1], r[y][2]));
+                _mm512_store_ps(out[y * 3 + 0], _mm512_add_ps(r[y][0], s));
+                _mm512_store_ps(out[y * 3 + 1], _mm512_mul_ps(half, _mm512_sub_ps(r[y][1], r[y][2])));
+                _mm512_store_ps(out[y * 3 + 2], _mm512_add_ps(s, r[y][3]));
+            }
+            float *dst = job->dw + ((size_t)o * ic + i) * 9;
+            for (int l = 0; l < L; l++) for (int j = 0; j < 9; j++) dst[l * 9 + j] = out[j][l];
+        }
+    }
+}
+#endif
+
+int sk_wgrad_run(const sk_wgrad *k, const void *src, int src_bf16, const void *diff_dst, int diff_dst_bf16, float *diff_weights) {
+#if defined(__x86_64__)
+    struct wgrad_job *job = calloc(1, sizeof *job);
+    if (!job) return -1;
+    *job = (struct wgrad_job){.k = k, .src = src, .src_bf16 = src_bf16, .dy = diff_dst, .dy_bf16 = diff_dst_bf16,
+                              .dw = diff_weights, .parts = k->threads};
+    int ic = k->ic, oc = k->oc, parts = k->threads;
+    // Split the tiles while every part's M (16 x oc x ic float32) stays within 4 MB, else the output channels
+    // (in whole 16-channel blocks, the transforms' unit).
+    job->split_tiles = parts == 1 || (size_t)16 * oc * ic * sizeof(float) <= ((size_t)4 << 20);
+    int pairs_total = (k->tiles + 1) / 2, blocks = oc / L;
+    for (int part = 0; part < parts; part++) {
+        if (job->split_tiles) {
+            job->t0[part] = 2 * (int)((long)pairs_total * part / parts);
+            job->t1[part] = 2 * (int)((long)pairs_total * (part + 1) / parts);
+            if (job->t1[part] > k->tiles) job->t1[part] = k->tiles;
+            job->o0[part] = 0; job->o1[part] = oc;
+        } else {
+            job->t0[part] = 0; job->t1[part] = k->tiles;
+            job->o0[part] = L * (int)((long)blocks * part / parts);
+            job->o1[part] = L * (int)((long)blocks * (part + 1) / parts);
+        }
+    }
+    pthread_mutex_lock(&scratch_lock);
+    int status = 0;
+    for (int part = 0; part < parts && status == 0; part++) {
+        size_t on = (size_t)(job->o1[part] - job->o0[part]), cap = CHUNK_TILES / 2;
+        size_t v = 16 * cap * ic, e = 16 * cap * on, m = 16 * on * ic;   // 32-bit words each
+        char *base = scratch_for(part, (v + e + m) * 4 + 256);
+        if (!base) { status = -1; break; }
+        job->v[part] = (uint32_t *)base;
+        job->e[part] = (uint32_t *)(base + ((v * 4 + 63) & ~(size_t)63));
+        job->m[part] = (float *)(base + ((v * 4 + 63) & ~(size_t)63) + ((e * 4 + 63) & ~(size_t)63));
+    }
+    if (status == 0) {
+        if (k->threads <= 1) { part_body(job); output_body(job); }
+        else { GOMP_parallel(part_body, job, (unsigned)k->threads, 0); GOMP_parallel(output_body, job, (unsigned)k->threads, 0); }
+    }
+    pthread_mutex_unlock(&scratch_lock);
+    free(job);
+    return status;
+#else
+    (void)k; (void)src; (void)src_bf16; (void)diff_dst; (void)diff_dst_bf16; (void)diff_weights;
+    return -1;
+#endif
+}

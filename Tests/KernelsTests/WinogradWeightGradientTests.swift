@@ -1,0 +1,72 @@
+import Kernels
+import XCTest
+
+/// Our bf16 Winograd weight gradient (F(3x3, 2x2), CKernels/winograd_weights.c) against a float64 weight
+/// gradient. Its error must stay within three times the direct bf16 weight gradient's (oneDNN's), as the bf16
+/// F(2x2) forward and backward-data passes must (Winograd2x2Tests): each transformed tile is rounded to bf16,
+/// with values up to 4x the inputs'. A wrong tile, channel or position would be an error of order 1.
+final class WinogradWeightGradientTests: XCTestCase {
+    /// `cin` -> `cout` channels on side x side maps of `batch` images: the direct and Winograd bf16 weight
+    /// gradients' errors (max |error| / max |value|), with the bf16 source alone and with its float32 values.
+    private func errors(batch n: Int, cin: Int, cout: Int, side: Int, seed: UInt64) throws
+        -> (direct: Double, winograd: Double, winogradFromFloat32: Double) {
+        try XCTSkipUnless(CPUFeatures.current.avx512BF16, "no AVX512_BF16 on this CPU")
+        Parallel.threadCount = 2
+        let g = ConvGeometry(inChannels: cin, outChannels: cout, kernel: 3, stride: 1, padding: 1, batch: n, inHeight: side, inWidth: side)
+        var rng = SplitMix64(seed: seed)
+        func random(_ count: Int) -> [Float] { (0..<count).map { _ in Float(rng.nextUnit() * 2 - 1) } }
+        let x = random(n * cin * side * side), dy = random(n * cout * side * side)
+        var dw64 = [Double](repeating: 0, count: g.weightCount)
+        for b in 0..<n { for o in 0..<cout { for i in 0..<cin { for ky in 0..<3 { for kx in 0..<3 {
+            var sum = 0.0
+            for oy in 0..<side { for ox in 0..<side {
+                let iy = oy + ky - 1, ix = ox + kx - 1
+                guard iy >= 0, iy < side, ix >= 0, ix < side else { continue }
+                sum += Double(dy[((b * cout + o) * side + oy) * side + ox]) * Double(x[((b * cin + i) * side + iy) * side + ix])
+            } }
+            dw64[((o * cin + i) * 3 + ky) * 3 + kx] += sum
+        } } } } }
+        let xm = Layout.blocked(fromNCHW: Tensor(shape: [n, cin, side, side], values: x), channels: cin, batch: n, height: side, width: side)
+        let dym = Layout.blocked(fromNCHW: Tensor(shape: [n, cout, side, side], values: dy), channels: cout, batch: n, height: side, width: side)
+        func low(_ t: Tensor) -> ConvOperand {
+            let r = BF16Tensor(count: t.count)
+            r.round(from: t)
+            return .bf16(r)
+        }
+        func run(_ algorithm: ConvAlgorithm, float32Source: Bool) -> (dw: [Float], ran: ConvAlgorithm?) {
+            let conv = ConvolutionKernel(g, bf16: true, plainSource: false, inputGradient: true,
+                                         algorithms: ConvPassAlgorithms(forward: .direct, backwardData: .direct, backwardWeights: algorithm))
+            conv.setWeights(Tensor(shape: [g.weightCount]))
+            let dw = Tensor(shape: [g.weightCount])
+            // Garbage first: the pass must overwrite the gradient, not add to it.
+            for j in 0..<dw.count { dw[j] = 7 }
+            conv.backwardWeights(source: low(xm.tensor), float32Source: float32Source ? xm.tensor : nil, gradOutput: low(dym.tensor), gradWeight: dw)
+            return (dw.array, conv.algorithm(of: .backwardWeights))
+        }
+        func error(_ a: [Float]) -> Double { zip(a, dw64).map { abs(Double($0) - $1) }.max()! / dw64.map(abs).max()! }
+        let direct = run(.direct, float32Source: false), wino = run(.winograd2x2, float32Source: false)
+        let winoF32 = run(.winograd2x2, float32Source: true)
+        XCTAssertEqual(direct.ran, .direct)
+        XCTAssertEqual(wino.ran, .winograd2x2)
+        XCTAssertEqual(winoF32.ran, .winograd2x2)
+        return (error(direct.dw), error(wino.dw), error(winoF32.dw))
+    }
+
+    /// Odd shape: 40 -> 24 channels (not whole 16-channel blocks), 7x7 maps (half tiles at the border), an odd
+    /// number of tiles (3 images x 16 tiles, split over 2 threads), threads splitting the tiles.
+    func testSmallShapeMatchesFloat64() throws {
+        let e = try errors(batch: 3, cin: 40, cout: 24, side: 7, seed: 5)
+        print(String(format: "bf16 weight gradient error / scale: direct %.2e F(2x2) %.2e (float32 source %.2e)", e.direct, e.winograd, e.winogradFromFloat32))
+        XCTAssertLessThanOrEqual(e.winograd, 3 * e.direct)
+        XCTAssertLessThanOrEqual(e.winogradFromFloat32, 3 * e.direct)
+    }
+
+    /// Enough channels (260 -> 256: 16 x 256 x 272 float32 sums, more than 4 MB) that the threads split the
+    /// output channels instead of the tiles; 5x5 maps, more tiles than one chunk holds (2 x 9 x 20 = 360).
+    func testManyChannelsMatchFloat64() throws {
+        let e = try errors(batch: 20, cin: 260, cout: 256, side: 5, seed: 9)
+        print(String(format: "bf16 weight gradient error / scale: direct %.2e F(2x2) %.2e (float32 source %.2e)", e.direct, e.winograd, e.winogradFromFloat32))
+        XCTAssertLessThanOrEqual(e.winograd, 3 * e.direct)
+        XCTAssertLessThanOrEqual(e.winogradFromFloat32, 3 * e.direct)
+    }
+}
