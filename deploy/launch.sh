@@ -320,22 +320,8 @@ attempt() {
     mpirun_pid=""
 }
 
-# The step of the checkpoint in the --out directory of the program's arguments ("none" without one).
-checkpoint_step() {
-    local out="" i file
-    for ((i = 0; i < ${#program_args[@]}; i++)); do
-        case ${program_args[i]} in
-            --out) out=${program_args[i + 1]:-} ;;
-            --out=*) out=${program_args[i]#--out=} ;;
-        esac
-    done
-    file=$out/checkpoint.safetensors
-    [[ -n $out && -f $file ]] || { echo "0 (no checkpoint yet)"; return; }
-    # safetensors: an 8-byte little-endian header length, then the JSON header, whose metadata holds the
-    # position as escaped JSON ({\"step\":K,...}).
-    local length; length=$(od -An -t u8 -N 8 "$file" | tr -d ' ')
-    head -c $((8 + length)) "$file" | tr -d '\\' | grep -ao '"step":[0-9]*' | head -1 | cut -d: -f2
-}
+# The step of the checkpoint in the --out directory of the program's arguments ("0 (no checkpoint yet)" without one).
+checkpoint_step() { "$repo/deploy/checkpoint-step.sh" "${program_args[@]}"; }
 
 # The hosts of the hostfile whose launch agent answers, written as a hostfile to $1; prints their slots.
 answering_hosts() {

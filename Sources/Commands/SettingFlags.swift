@@ -1,4 +1,5 @@
 import ArgumentParser
+import Datasets
 import Training
 
 /// The tool's names for the library's settings. Library errors name a setting as its settings type spells it,
@@ -34,7 +35,15 @@ enum SettingFlags {
     /// Runs a library check of settings while the flags are parsed: its error becomes the parser's usage error,
     /// naming the flags.
     static func validate(_ check: () throws -> Void) throws {
-        do { try check() } catch let error as ValidationError { throw error } catch { throw ValidationError(message(error)) }
+        do {
+            try check()
+        } catch let error as ValidationError {
+            throw error
+        } catch DatasetError.invalidConfiguration(let why) {
+            throw ValidationError(SettingsError.renaming(why, flag))
+        } catch {
+            throw ValidationError(message(error))
+        }
     }
 
     /// `error` itself, or (when its message names a setting) a `CommandError` saying it with flags.

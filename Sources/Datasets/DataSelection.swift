@@ -30,6 +30,24 @@ public struct DataSelection: Equatable, Sendable {
 
     public var isSynthetic: Bool { data == nil || data == "synthetic" }
 
+    /// Why these choices cannot select data (the checks that need no files; the reasons name the settings).
+    public func validate() throws {
+        func invalid(_ why: String) -> DatasetError { .invalidConfiguration(why) }
+        if let limit, limit < 1 { throw invalid("`limit` \(limit) must be at least 1") }
+        if resizeTo < 1 { throw invalid("`resizeTo` \(resizeTo) must be at least 1") }
+        guard (1...ImageDecoder.Limits.largestMaxPixels).contains(maxImagePixels) else {
+            throw invalid("`maxImagePixels` \(maxImagePixels) must be 1...\(ImageDecoder.Limits.largestMaxPixels)")
+        }
+        if isSynthetic {
+            guard format != .stl10 else { throw invalid("`format` stl10 cannot be used with `data` synthetic (it is written as CIFAR-10)") }
+            guard syntheticTrainCount >= 1, syntheticTestCount >= 1 else {
+                throw invalid("`syntheticTrainCount` and `syntheticTestCount` must be at least 1")
+            }
+        } else if data?.isEmpty ?? false {
+            throw invalid("`data` needs a dataset directory or 'synthetic'")
+        }
+    }
+
     /// The cache directory of the synthetic dataset (it will hold cifar-10-batches-bin/).
     public var syntheticDirectory: String {
         if let syntheticDir { return Self.expand(syntheticDir) }

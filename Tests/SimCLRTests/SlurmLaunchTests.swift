@@ -143,12 +143,7 @@ final class SlurmLaunchTests: XCTestCase {
     /// Two one-CPU nodes, each slurmd in its own network namespace: the ranks reach each other over TCP only
     /// (shared memory between them is impossible), and still train what mpirun's two ranks on one host train.
     func testTwoTasksOnTwoNamespaceNodesTrainWhatMpirunTrains() throws {
-        let partitions = try slurm(["sinfo", "-h", "-o", "%R"]).output.split(whereSeparator: \.isNewline)
-        if !partitions.contains("multi") {
-            let why = "the Slurm test cluster has no partition `multi`: start it with `deploy/slurm-testcluster.sh up --namespace-nodes 2`"
-            if ProcessInfo.processInfo.environment["SIMCLR_REQUIRE_SLURM"] == "1" { throw SlurmTestError(description: why) }
-            throw XCTSkip(why)
-        }
+        try requireNamespaceNodes()
         let id = try submit(try pretrain("srun-two-nodes", steps: 3), name: "srun-two-nodes",
                             placement: ["--partition=multi", "--nodes=2", "--ntasks=2", "--ntasks-per-node=1"])
         XCTAssertEqual(try waitForEnd(id), "COMPLETED", output("srun-two-nodes"))
@@ -156,6 +151,74 @@ final class SlurmLaunchTests: XCTestCase {
         let viaSlurm = try weights("srun-two-nodes"), viaMpirun = try mpirunReference(steps: 3)
         XCTAssertEqual(Set(viaSlurm.keys), Set(viaMpirun.keys))
         for (name, values) in viaMpirun { XCTAssertEqual(viaSlurm[name], values, "\(name) differs between two nodes and mpirun") }
+    }
+
+    /// Skips (fails under CI's SIMCLR_REQUIRE_SLURM) when the cluster has no partition `multi` of namespace nodes.
+    private func requireNamespaceNodes() throws {
+        let partitions = try slurm(["sinfo", "-h", "-o", "%R"]).output.split(whereSeparator: \.isNewline)
+        if !partitions.contains("multi") {
+            let why = "the Slurm test cluster has no partition `multi`: start it with `deploy/slurm-testcluster.sh up --namespace-nodes 2`"
+            if ProcessInfo.processInfo.environment["SIMCLR_REQUIRE_SLURM"] == "1" { throw SlurmTestError(description: why) }
+            throw XCTSkip(why)
+        }
+    }
+
+    /// A node dies mid-run (its slurmd stops answering, its rank is killed): with SIMCLR_MAX_RESTARTS=1 the batch
+    /// script starts the ranks again, in the same allocation, on the node that still answers, with one rank, from
+    /// the last checkpoint; the run ends with the model of the uninterrupted 2-rank run (within the tolerance of
+    /// the tests that resume on another rank count).
+    func testAFailedNodeRestartsOnTheNodeThatStillAnswers() throws {
+        try requireNamespaceNodes()
+        let steps = 12
+        let reference = try mpirunReference(steps: steps)
+        let slurmd = try String(contentsOfFile: clusterDir + "/run/slurmd-ss-node2.pid", encoding: .utf8)
+        let slurmdPid = try XCTUnwrap(pid_t(slurmd.trimmingCharacters(in: .whitespacesAndNewlines)), slurmd)
+        let name = "restarted"
+        let id = try submit(try pretrain(name, steps: steps) + ["--collective-timeout", "10"], name: name,
+                            placement: ["--partition=multi", "--nodes=2", "--ntasks=2", "--ntasks-per-node=1",
+                                        "--export=ALL,SIMCLR_MAX_RESTARTS=1,SIMCLR_REPO=\(ProcessHarness.packageRoot.path)"])
+        // After the first epoch's checkpoint (4 steps of 16 of the 64 images).
+        try waitUntil("job \(id) to pass step 5", seconds: 120) { rows(name) >= 5 }
+        kill(slurmdPid, SIGSTOP)
+        defer { kill(slurmdPid, SIGCONT) }
+        let victims = pids(ofRank: 1, job: id)
+        XCTAssertFalse(victims.isEmpty, "no process of rank 1 found")
+        for pid in victims { kill(pid, SIGKILL) }
+        // Once the batch script has chosen the nodes, node 2 may answer again (Slurm needs it to end the job).
+        try waitUntil("the restart", seconds: 120) { output(name).contains("simclr: restart") }
+        kill(slurmdPid, SIGCONT)
+        XCTAssertEqual(try waitForEnd(id, seconds: 240), "COMPLETED", output(name))
+        let log = output(name)
+        XCTAssertTrue(log.range(of: #"simclr: restart 1 of 1 after exit status \d+; from step [48], on 1 rank\(s\): ss-node1\n"#,
+                                options: .regularExpression) != nil, log)
+        XCTAssertTrue(log.contains("(written by 2 ranks, continued on 1)"), log)
+        XCTAssertEqual(try field("Restarts", ofJob: id), "0", "the job was requeued instead of restarted in place")
+        let diff = WeightDifference.modelRelative(reference, try weights(name))
+        XCTAssertLessThan(diff, 1e-3, "the restarted run differs from the uninterrupted one")
+    }
+
+    /// A restart needs time: with less than SIMCLR_RESTART_MIN_SECONDS of the time limit left, the failed job is
+    /// requeued instead (a full time limit, the nodes Slurm gives it), and resumes exactly on the same rank count.
+    func testAFailureWithTooLittleTimeLeftIsRequeued() throws {
+        let steps = 12
+        let reference = try mpirunReference(steps: steps)
+        let name = "requeued-after-failure"
+        let id = try submit(try pretrain(name, steps: steps), name: name,
+                            placement: ["--nodes=1", "--ntasks=2", "--ntasks-per-node=2",
+                                        "--export=ALL,SIMCLR_MAX_RESTARTS=1,SIMCLR_RESTART_MIN_SECONDS=999999999,"
+                                            + "SIMCLR_REPO=\(ProcessHarness.packageRoot.path)"])
+        try waitUntil("job \(id) to pass step 5", seconds: 120) { rows(name) >= 5 }
+        for pid in pids(ofRank: 1, job: id) { kill(pid, SIGKILL) }
+        try waitUntil("the job to be pending again", seconds: 60) { try field("JobState", ofJob: id) == "PENDING" }
+        XCTAssertEqual(try slurm(["scontrol", "update", "jobid=\(id)", "starttime=now"]).status, 0)
+        XCTAssertEqual(try waitForEnd(id, seconds: 240), "COMPLETED", output(name))
+        let log = output(name)
+        XCTAssertTrue(log.range(of: #"simclr: restart 1 of 1 after exit status \d+: requeued \(\d+ s of the time limit left, "#
+                                    + #"less than SIMCLR_RESTART_MIN_SECONDS=999999999\); from step [48]\n"#,
+                                options: .regularExpression) != nil, log)
+        XCTAssertEqual(try field("Restarts", ofJob: id), "1")
+        let resumed = try weights(name)
+        for (tensor, values) in reference { XCTAssertEqual(resumed[tensor], values, "\(tensor) differs from the uninterrupted run") }
     }
 
     /// The pids of rank `rank` of job `id` (from /proc: the tasks carry SLURM_JOB_ID and SLURM_PROCID).

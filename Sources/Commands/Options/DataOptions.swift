@@ -68,21 +68,7 @@ struct DataOptions: ParsableArguments {
     var isSynthetic: Bool { selection.isSynthetic }
 
     func validate() throws {
-        if let limit, limit < 1 { throw ValidationError("--limit \(limit) must be at least 1") }
-        if resizeTo < 1 { throw ValidationError("--resize-to \(resizeTo) must be at least 1") }
-        guard (1...ImageDecoder.Limits.largestMaxPixels).contains(maxImagePixels) else {
-            throw ValidationError("--max-image-pixels \(maxImagePixels) must be 1...\(ImageDecoder.Limits.largestMaxPixels)")
-        }
-        if isSynthetic {
-            guard format != .stl10 else {
-                throw ValidationError("--format stl10 cannot be used with --data synthetic (it is written as CIFAR-10)")
-            }
-            guard syntheticTrainCount >= 1, syntheticTestCount >= 1 else {
-                throw ValidationError("--synthetic-train-count and --synthetic-test-count must be at least 1")
-            }
-        } else if data!.isEmpty {
-            throw ValidationError("--data needs a dataset directory or 'synthetic'")
-        }
+        try SettingFlags.validate(selection.validate)
     }
 
     func load(split: DatasetSplit, maxCount: Int? = nil, log: (String) -> Void) throws -> LabeledImages {
