@@ -4,6 +4,7 @@ import Evaluation
 import Foundation
 import Kernels
 import NeuralNet
+import RunFiles
 import Training
 
 /// `simclr embed`: features of every image of a split, for probes, t-SNE and other tools.
@@ -22,13 +23,16 @@ struct EmbedCommand: ParsableCommand {
         numpy.load.
 
         Example:
-          simclr embed --weights runs/shapes/model.safetensors --data data/shapes \\
+          simclr embed --encoder runs/shapes/model.safetensors --data data/shapes \\
               --split test --features backbone --out runs/shapes/test_x.npy \\
               --labels-out runs/shapes/test_y.npy
         """)
 
-    @Option(help: ArgumentHelp("Model weights (.safetensors).", valueName: "file"))
-    var weights: String
+    // --encoder as in linear-eval, knn, tsne and finetune; --weights, its first name here, still works.
+    @Option(name: [.customLong("encoder"), .customLong("weights")],
+            help: ArgumentHelp("The model's weights: a model.safetensors or a checkpoint (--weights: the same).",
+                               valueName: "file"))
+    var encoder: String
 
     @OptionGroup(title: "Data") var dataOptions: DataOptions
 
@@ -63,7 +67,7 @@ struct EmbedCommand: ParsableCommand {
         for (flag, path) in [("--out", out), ("--labels-out", labelsOut)] {
             if let path, !path.hasSuffix(".npy") { throw ValidationError("\(flag) \(path): expected a .npy file name") }
         }
-        try checkWeightsFile(weights, flag: "--weights")
+        try checkWeightsFile(encoder, flag: "--encoder")
     }
 
     func run() throws {
@@ -72,10 +76,14 @@ struct EmbedCommand: ParsableCommand {
         log(BLASSetup.describe())
         // The head only matters for projection features; the backbone scope ignores the file's fc.* tensors.
         let headDims = features == .projection ? try parseDims(projDims) : []
-        var embedding = Embedding(weights: DataSelection.expand(weights),
-                                  model: shape.config(headDims: headDims, weights: weights))
+        var embedding = Embedding(weights: DataSelection.expand(encoder),
+                                  model: shape.config(headDims: headDims, weights: encoder))
         (embedding.features, embedding.precision, embedding.batchSize) = (features, compute.precision, batchSize)
         embedding.convAlgorithm = compute.convAlgorithm
+        // The output files' directories are made (or refused by name) before any work, not after it.
+        for path in [out, labelsOut].compactMap({ $0 }) {
+            try OutputDirectory.prepare(URL(fileURLWithPath: DataSelection.expand(path)).deletingLastPathComponent())
+        }
         do {
             let model = try embedding.loadModel()
             let data = try dataOptions.load(split: split, log: log)

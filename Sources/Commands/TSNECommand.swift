@@ -29,7 +29,7 @@ struct TSNECommand: ParsableCommand {
         x 2; .csv: x,y,label,index where index is the input row).
 
         Examples:
-          simclr embed --weights runs/cifar/model.safetensors \\
+          simclr embed --encoder runs/cifar/model.safetensors \\
               --data data/cifar-10-batches-bin --out x.npy --labels-out y.npy
           simclr tsne --embeddings x.npy --labels y.npy --out runs/cifar/tsne.svg
           simclr tsne --encoder runs/cifar/model.safetensors \\

@@ -119,12 +119,14 @@ final class CommandLineTests: XCTestCase {
         let projection = model.forward(images, throughHead: true).array
         let backbone = model.features.array
 
-        let common = ["embed", "--weights", weights.path, "--data", dir.path, "--split", "test", "--width", "0.125",
+        // The encoder flag has two names: --encoder (as the other evaluation commands) and its older --weights.
+        let common = ["embed", "--data", dir.path, "--split", "test", "--width", "0.125",
                       "--proj-dims", "32,16", "--threads", "1", "--batch-size", "8"]
         let p = dir.appendingPathComponent("p.npy"), b = dir.appendingPathComponent("b.npy"), y = dir.appendingPathComponent("y.npy")
-        let run1 = try runSimclr(common + ["--features", "projection", "--out", p.path, "--labels-out", y.path], in: dir)
+        let run1 = try runSimclr(common + ["--encoder", weights.path, "--features", "projection", "--out", p.path,
+                                           "--labels-out", y.path], in: dir)
         XCTAssertEqual(run1.status, 0, run1.stderr)
-        let run2 = try runSimclr(common + ["--features", "backbone", "--out", b.path], in: dir)
+        let run2 = try runSimclr(common + ["--weights", weights.path, "--features", "backbone", "--out", b.path], in: dir)
         XCTAssertEqual(run2.status, 0, run2.stderr)
 
         let (pShape, pValues) = try NumpyFile.read(from: p)
@@ -140,6 +142,17 @@ final class CommandLineTests: XCTestCase {
                                    "--features", "projection", "--proj-dims", "32,16", "--out", p.path], in: dir)
         XCTAssertNotEqual(wrong.status, 0)
         XCTAssertTrue(wrong.stderr.contains("--width 0.25"), wrong.stderr)
+
+        // A directory as the encoder is named as one, as in linear-eval and knn.
+        let directory = try runSimclr(common + ["--encoder", dir.path, "--out", p.path], in: dir)
+        XCTAssertNotEqual(directory.status, 0)
+        XCTAssertTrue(directory.stderr.contains("--encoder \(dir.path) is a directory"), directory.stderr)
+
+        // An output in a directory that does not exist yet: the directory is made, as --out is elsewhere.
+        let nested = dir.appendingPathComponent("new/sub/x.npy")
+        let made = try runSimclr(common + ["--encoder", weights.path, "--out", nested.path], in: dir)
+        XCTAssertEqual(made.status, 0, made.stderr)
+        XCTAssertEqual(try NumpyFile.read(from: nested).shape, [20, 64])
     }
 }
 
