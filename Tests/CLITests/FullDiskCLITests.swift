@@ -6,9 +6,7 @@ import XCTest
 /// was an MPI_Abort of rank 0 alone, exit 1), and the previous checkpoint stays.
 final class FullDiskCLITests: XCTestCase {
     func testAFullDiskStopsEveryRankWithTheErrorAndKeepsThePreviousCheckpoint() throws {
-        let dir = try makeTemporaryDirectory(self)
-        let synth = try runSimclr(["synth", "--out", dir.path, "--train-count", "32", "--test-count", "8"], in: dir)
-        XCTAssertEqual(synth.status, 0, synth.stderr)
+        let dir = try makeSyntheticDataDirectory(self)
         // A 2 MB file system: the step-4 checkpoint (about 1.4 MB) fits, the step-8 one beside it does not.
         let disk = dir.appendingPathComponent("disk")
         try FileManager.default.createDirectory(at: disk, withIntermediateDirectories: true)

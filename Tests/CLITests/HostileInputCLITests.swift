@@ -5,13 +5,6 @@ import XCTest
 /// The tool on inputs an operator gets wrong or a file that was tampered with: each must end with a message
 /// that names the problem (and the file), never a trap, a silent NaN or a late failure.
 final class HostileInputCLITests: XCTestCase {
-    private func synthesize() throws -> URL {
-        let dir = try makeTemporaryDirectory(self)
-        let run = try runSimclr(["synth", "--out", dir.path, "--train-count", "32", "--test-count", "8"], in: dir)
-        XCTAssertEqual(run.status, 0, run.stderr)
-        return dir
-    }
-
     private func pretrain(_ dir: URL, _ extra: [String]) -> [String] {
         ["pretrain", "--data", dir.path, "--out", dir.appendingPathComponent("run").path, "--width", "0.125",
          "--batch-size", "8", "--steps", "1", "--threads", "1", "--workers", "0"] + extra
@@ -40,7 +33,7 @@ final class HostileInputCLITests: XCTestCase {
     /// Each of these was read as something else: a negative number as a missing value, an empty head as no
     /// head, NaN weight decay as a negative one.
     func testFlagValuesGetTheirOwnMessage() throws {
-        let dir = try synthesize()
+        let dir = try makeSyntheticDataDirectory(self)
         try expectFailure(pretrain(dir, ["--temperature", "-1"]), in: dir, mentions: ["--temperature must be positive"])
         try expectFailure(pretrain(dir, ["--proj-dims", ""]), in: dir, mentions: ["--proj-dims is empty"])
         try expectFailure(pretrain(dir, ["--weight-decay", "nan"]), in: dir, mentions: ["--weight-decay nan is not a number"])
@@ -51,7 +44,7 @@ final class HostileInputCLITests: XCTestCase {
     /// `--blur-sigma -1,2` said "Missing value"; a negative --steps started a run with nothing to train. Each now
     /// reaches the check that says what is wrong with it.
     func testNegativeValuesReachTheirRangeCheck() throws {
-        let dir = try synthesize()
+        let dir = try makeSyntheticDataDirectory(self)
         for (extra, message) in [(["--blur-sigma", "-1,2"], "--blur-sigma -1,2: sigma must be positive"),
                                  (["--crop-scale", "-1,2"], "--crop-scale -1,2: both ends must lie in (0, 1]"),
                                  (["--jitter-strength", "-1,0,0,0"], "--jitter-strength -1,0,0,0: strengths must be non-negative"),
@@ -71,7 +64,7 @@ final class HostileInputCLITests: XCTestCase {
     /// something else (a one-channel network, a run written into the current directory): each is refused while
     /// parsing, naming the flag and its range.
     func testValuesOutsideTheirRangeAreRefusedNamingTheRange() throws {
-        let dir = try synthesize()
+        let dir = try makeSyntheticDataDirectory(self)
         try expectFailure(pretrain(dir, ["--image-size", "100000"]), in: dir, mentions: ["--image-size 100000 must lie in [8, 1024]"])
         try expectFailure(pretrain(dir, ["--small-crops", "1000000"]), in: dir, mentions: ["--small-crops 1000000 must lie in [0, 32]"])
         try expectFailure(pretrain(dir, ["--small-crops", "2", "--small-crop-size", "100000"]), in: dir,
@@ -89,7 +82,7 @@ final class HostileInputCLITests: XCTestCase {
     /// A step that cannot fit the machine's memory is refused before anything large is allocated, with the
     /// estimate and the machine's memory (it aborted in an allocation, or was killed, before).
     func testAStepLargerThanTheMachinesMemoryIsRefusedWithTheEstimate() throws {
-        let dir = try synthesize()
+        let dir = try makeSyntheticDataDirectory(self)
         let run = try runSimclr(pretrain(dir, ["--image-size", "1024", "--batch-size", "512", "--width", "1"]), in: dir)
         XCTAssertEqual(run.status, 1, run.stderr + run.stdout)
         let text = run.stderr + run.stdout
@@ -102,7 +95,7 @@ final class HostileInputCLITests: XCTestCase {
     /// A shape of [2^40, 2^40, 8, 3] in a weights file header trapped (element count overflow) in `embed`
     /// and `--init`; `--init` errors did not name the file.
     func testOverflowingShapeInAWeightsFileIsAnErrorNamingTheFile() throws {
-        let dir = try synthesize()
+        let dir = try makeSyntheticDataDirectory(self)
         let crafted = try weightsFile(in: dir, named: "crafted.safetensors",
                                       header: #"{"conv1.weight":{"dtype":"F32","shape":[1099511627776,1099511627776,8,3],"data_offsets":[0,0]}}"#)
         try expectFailure(["embed", "--weights", crafted.path, "--data", dir.path, "--width", "0.125",
@@ -113,7 +106,7 @@ final class HostileInputCLITests: XCTestCase {
     /// `data_offsets` of 2^60 were reported as "must be two integers" (the parser gave up on numbers past 2^53);
     /// they are integers that lie outside the file, and the message says so with the values as written.
     func testDataOffsetsFarBeyondTheFileAreNamedAsOutsideIt() throws {
-        let dir = try synthesize()
+        let dir = try makeSyntheticDataDirectory(self)
         let crafted = try weightsFile(in: dir, named: "offsets.safetensors",
                                       header: #"{"conv1.weight":{"dtype":"F32","shape":[2],"data_offsets":[0,1152921504606846976]}}"#,
                                       body: Data(count: 8))
@@ -126,7 +119,7 @@ final class HostileInputCLITests: XCTestCase {
     /// `embed` with NaN weights wrote NaN features and exited 0; `pretrain --init` with them trained a NaN model
     /// and exited 0. Every command that loads weights refuses them and names the tensor.
     func testNonFiniteWeightsAreRefusedNamingTheTensor() throws {
-        let dir = try synthesize()
+        let dir = try makeSyntheticDataDirectory(self)
         let model = ResNet(config: ResNetConfig(stem: .cifar, width: 0.125, headDims: [32, 16]), seed: 1)
         let parameter = try XCTUnwrap(model.parameters.first { $0.name == "layer2.0.conv1.weight" })
         var values = parameter.value.array
@@ -148,7 +141,7 @@ final class HostileInputCLITests: XCTestCase {
 
     /// `linear-eval` reported a missing test split only after computing all training features.
     func testLinearEvalReportsAMissingTestSplitBeforeAnyFeatures() throws {
-        let dir = try synthesize()
+        let dir = try makeSyntheticDataDirectory(self)
         try FileManager.default.removeItem(at: dir.appendingPathComponent("cifar-10-batches-bin/test_batch.bin"))
         let run = try runSimclr(["linear-eval", "--random-init", "--width", "0.125", "--data", dir.path,
                                  "--out", dir.appendingPathComponent("eval").path, "--threads", "1"], in: dir)

@@ -6,13 +6,6 @@ import XCTest
 /// `tb/`) printed Foundation's error dumps (`NSCocoaErrorDomain Code=512 "(null)"`), some only after the data
 /// was read. Each is now one line naming the directory and the system's reason, before anything is written.
 final class OutputDirectoryCLITests: XCTestCase {
-    private func synthesize() throws -> URL {
-        let dir = try makeTemporaryDirectory(self)
-        let run = try runSimclr(["synth", "--out", dir.path, "--train-count", "32", "--test-count", "8"], in: dir)
-        XCTAssertEqual(run.status, 0, run.stderr)
-        return dir
-    }
-
     private func pretrain(_ dir: URL, out: URL, _ extra: [String] = []) -> [String] {
         ["pretrain", "--data", dir.path, "--out", out.path, "--width", "0.125", "--batch-size", "8", "--steps", "1",
          "--threads", "1", "--workers", "0"] + extra
@@ -31,7 +24,7 @@ final class OutputDirectoryCLITests: XCTestCase {
     }
 
     func testAnOutThatIsAFileOrRunsThroughOneIsRefusedByName() throws {
-        let dir = try synthesize()
+        let dir = try makeSyntheticDataDirectory(self)
         let file = dir.appendingPathComponent("notes.txt")
         try Data("x".utf8).write(to: file)
         try expectRefusal(pretrain(dir, out: file), in: dir,
@@ -48,7 +41,7 @@ final class OutputDirectoryCLITests: XCTestCase {
 
     /// A read-only file system (a tmpfs mounted read-only; chmod does not stop root, which the tests run as).
     func testAReadOnlyOutAndAReadOnlyTensorBoardFolderAreOneLine() throws {
-        let dir = try synthesize()
+        let dir = try makeSyntheticDataDirectory(self)
         let readOnly = dir.appendingPathComponent("ro")
         try FileManager.default.createDirectory(at: readOnly, withIntermediateDirectories: true)
         let mount = try ProcessHarness.run(["mount", "-t", "tmpfs", "-o", "ro,size=64k", "tmpfs", readOnly.path], timeout: 20)

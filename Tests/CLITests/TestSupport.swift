@@ -10,6 +10,15 @@ func makeTemporaryDirectory(_ test: XCTestCase) throws -> URL {
     return url
 }
 
+/// A fresh temporary directory holding `simclr synth`'s smallest data set (32 train / 8 test images), the data
+/// the CLI tests train and evaluate on.
+func makeSyntheticDataDirectory(_ test: XCTestCase) throws -> URL {
+    let dir = try makeTemporaryDirectory(test)
+    let synth = try runSimclr(["synth", "--out", dir.path, "--train-count", "32", "--test-count", "8"], in: dir)
+    XCTAssertEqual(synth.status, 0, synth.stderr)
+    return dir
+}
+
 func fileSize(_ url: URL) -> Int? {
     (try? FileManager.default.attributesOfItem(atPath: url.path)[.size] as? NSNumber)?.intValue
 }
