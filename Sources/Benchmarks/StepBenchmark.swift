@@ -70,7 +70,8 @@ public final class StepBenchmark {
             let timeline = try StepTimeline.read(contentsOf: URL(fileURLWithPath: path))
             let identity = StepBenchmark.profileIdentity(settings, imagesPerRank: settings.batchSize / world)
             replay = try ReplayedStep(timeline: timeline, identity: identity, model: model, dataParallel: dataParallel,
-                                      sharing: settings.emulateCPUSharing, payloadScale: settings.emulateScale)
+                                      sharing: settings.emulateCPUSharing, payloadScale: settings.emulateScale,
+                                      slowdown: settings.emulateSlowdown)
         } else {
             replay = nil
         }
@@ -87,7 +88,8 @@ public final class StepBenchmark {
 
     private var lastTiming: StepTiming { replay?.lastTiming ?? step.lastTiming }
 
-    /// What is timed, said before timing: the ranks, the machine's peaks, the model, the batch and the data.
+    /// What is timed, said before timing: the ranks, the CPU and kernels, the machine's peaks, the model, the batch
+    /// and the data.
     public var header: [String] {
         var lines: [String] = []
         let p = settings.dataParallel
@@ -102,6 +104,9 @@ public final class StepBenchmark {
             if settings.emulateScale > 1 {
                 lines.append("gradients at 1/\(settings.emulateScale) of their size (payload and bucket size): run on links of 1/\(settings.emulateScale) the rate to emulate the full rate")
             }
+            if settings.emulateSlowdown != 1 {
+                lines.append(String(format: "replayed compute slowed %.3fx (measured beside communication)", settings.emulateSlowdown))
+            }
         }
         lines += limits?.lines ?? []
         lines.append("model: \(settings.model.describe) head=\(settings.model.headDims.map(String.init).joined(separator: ",")) "
@@ -113,6 +118,9 @@ public final class StepBenchmark {
             lines.append("multi-crop: \(imagesPerRank) images per rank x (2 global views + \(m.count) small crops of \(m.size) px); "
                          + "views/s counts the global views")
         }
+        lines.insert(contentsOf: ["cpu: \(CPUFeatures.current.summary)",
+                                  "\(BLASSetup.describe()); convolutions: \(ConvolutionLibrary.description)"],
+                     at: distributed ? 1 : 0)
         return lines
     }
 
@@ -168,6 +176,7 @@ public final class StepBenchmark {
             report.msReplayedCompute = (replay.computeSeconds * 1e6).rounded() / 1000
             report.emulatedCPUSharing = replay.sharing.rawValue
             report.emulateScale = settings.emulateScale
+            report.emulateSlowdown = settings.emulateSlowdown
         }
         return report
     }

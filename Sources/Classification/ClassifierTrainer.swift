@@ -29,6 +29,8 @@ public final class ClassifierTrainer: TrainerFront {
     public let method: ClassifierTraining
     /// The labelled training images actually used (the label-fraction subset).
     public let trainImages: LabeledImages
+    /// The images of the whole train split, before the label fraction.
+    public let labelledCount: Int
 
     public var step: ClassifierStep { method.step }
     public var classCount: Int { method.classCount }
@@ -39,7 +41,7 @@ public final class ClassifierTrainer: TrainerFront {
     /// `settings.encoder`, rank 0 loads the backbone keys of that file (its `fc.*` keys are ignored).
     public init(settings: ClassifierSettings, train: LabeledImages, test: LabeledImages, runDirectory: URL,
                 workers: Int = 2, prefetch: Int = 2, runInfo: [String: String] = [:],
-                distributed: DataParallelOptions? = nil, dataSource: String = "in memory",
+                distributed: DataParallelOptions? = nil, dataSource: String = "in memory", trace: StepTraceRequest? = nil,
                 log: @escaping (String) -> Void = { print($0); fflush(stdout) }) throws {
         try settings.validate()
         guard train.count > 0, test.count > 0 else { throw SettingsError("the train and test splits must not be empty") }
@@ -54,6 +56,7 @@ public final class ClassifierTrainer: TrainerFront {
         let subset = LabelFraction.balancedSubset(labels: train.labels, fraction: settings.labelFraction, seed: settings.seed)
         let trainImages = subset.count == train.count ? train : train.subset(subset)
         self.trainImages = trainImages
+        labelledCount = train.count
 
         var settings = settings
         settings.model.headDims = [settings.hiddenDim, classes]
@@ -61,6 +64,7 @@ public final class ClassifierTrainer: TrainerFront {
         var options = TrainerOptions()
         (options.workers, options.prefetch, options.runInfo, options.distributed, options.log) = (workers, prefetch, runInfo,
                                                                                                   distributed, log)
+        options.trace = trace
         options.initialWeights = settings.encoder.map { encoder in
             InitialWeights(url: URL(fileURLWithPath: encoder), scope: .backbone, setting: "encoder",
                            hint: " (do the architecture \(settings.model.arch.rawValue), stem \(settings.model.stem.rawValue) "
@@ -91,6 +95,24 @@ public final class ClassifierTrainer: TrainerFront {
         let summary = try trainer.run(resume: resume, stop: stop)
         return ClassifierSummary(steps: summary.steps, epochs: summary.steps / sampler.stepsPerEpoch, stop: summary.stop,
                                  test: method.test, trainLoss: method.trainLoss, trainTop1: method.trainTop1)
+    }
+
+    /// The run as log lines: the model and its head, the training images and their augmentation, the schedule.
+    public var summary: [String] {
+        let augmentation = settings.augmentation
+        return ["model: \(settings.model.describe), head \(settings.model.headDims) (\(classCount) classes), "
+                    + "\(model.registry.parameterCount) parameters, " + (settings.encoder.map { "backbone from \($0)" } ?? "random init"),
+                "training on \(trainImages.count) of \(labelledCount) labelled images (label fraction \(settings.labelFraction)), "
+                    + (augmentation.isPlain ? "no augmentation" : "random crop (padding \(augmentation.randomCropPadding ?? 0)) + flip"),
+                scheduleDescription]
+    }
+
+    /// What a finished run says (nothing after an early stop): its test result and the results file.
+    public func resultLines(_ summary: ClassifierSummary) -> [String] {
+        guard !summary.stoppedEarly, let result = summary.test else { return [] }
+        return [String(format: "%@: test top-1 %.4f, top-5 %.4f, loss %.4f (%d train / %d test images)",
+                       settings.method.rawValue, result.top1, result.top5, result.loss, trainImages.count, testCount),
+                "wrote \(resultsURL.path)"]
     }
 
     /// The test split's top-1, top-5 and mean cross-entropy now (collective; leaves the model in eval mode).

@@ -70,6 +70,9 @@ struct BenchCommand: ParsableCommand {
     @Option(help: ArgumentHelp("With --emulate: the gradients travel at 1/K of their size (payload and bucket size); run on links of 1/K the rate, so many emulated hosts stay bound by their links, not by this machine.",
                                valueName: "K"))
     var emulateScale = BenchSettings().emulateScale
+    @Option(help: ArgumentHelp("With --emulate: replayed compute takes F times its profiled time: how much slower the same layers run beside the link's communication, as deploy/emulation-check.sh measures it (1: as profiled).",
+                               valueName: "F"))
+    var emulateSlowdown = BenchSettings().emulateSlowdown
     @Flag(help: "With --emulate: the same as --emulate-cpu-sharing none.")
     var emulateSpareCore = false
     @OptionGroup var multiCrop: MultiCropOptions
@@ -99,24 +102,19 @@ struct BenchCommand: ParsableCommand {
         (settings.profilePath, settings.emulatePath) = (profileOut.map(DataSelection.expand), emulate.map(DataSelection.expand))
         settings.emulateCPUSharing = emulateSpareCore ? .none : emulateCpuSharing
         settings.emulateScale = emulateScale
+        settings.emulateSlowdown = emulateSlowdown
         return settings
     }
 
     func run() throws {
-        let threadCount = applyThreads(compute.threads)
+        let threadCount = BLASSetup.applyThreads(compute.threads)
         let communicator = distributed ? try Communicator.initialize() : nil
         defer { if communicator != nil { try? Communicator.finalize() } }
         let bench: StepBenchmark
         do { bench = try StepBenchmark(settings: settings(headDims: try parseDims(projDims)), communicator: communicator,
                                        threads: threadCount) } catch { throw SettingFlags.renamed(error) }
         defer { try? bench.close() }
-        if !json && bench.isLeader {
-            var header = bench.header
-            header.insert(contentsOf: ["cpu: \(CPUFeatures.current.summary)",
-                                       "\(BLASSetup.describe()); convolutions: \(ConvolutionLibrary.description)"],
-                          at: distributed ? 1 : 0)
-            header.forEach { print($0) }
-        }
+        if !json && bench.isLeader { bench.header.forEach { print($0) } }
         let report = try bench.run()
         guard bench.isLeader else { return }
         if json { print(report.json) } else { report.lines.forEach { print($0) } }

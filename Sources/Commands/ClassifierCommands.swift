@@ -35,6 +35,7 @@ struct ClassifierOptions: ParsableArguments {
     @OptionGroup var runtime: RuntimeOptions
     @OptionGroup var tensorBoard: TensorBoardOptions
     @OptionGroup var distributed: DistributedOptions
+    @OptionGroup var trace: TraceOptions
     /// Stops after this step as an interruption would (checkpoint, no final model), for resume tests.
     @Option(help: .hidden) var testingHaltAfter: Int?
 
@@ -80,21 +81,12 @@ struct ClassifierOptions: ParsableArguments {
         let trainer = try ClassifierTrainer(settings: settings, train: train, test: test, runDirectory: URL(fileURLWithPath: out),
                                             workers: runtime.workers, prefetch: runtime.prefetch, runInfo: context.info,
                                             distributed: distributed.options(communicator),
-                                            dataSource: data.source(split: .train))
+                                            dataSource: data.source(split: .train), trace: trace.request)
         trainer.writesTensorBoard = tensorBoard.enabled
         trainer.overwritesExistingRun = overwrite
-        say("model: \(settings.model.describe), head \(trainer.settings.model.headDims) "
-            + "(\(trainer.classCount) classes), \(trainer.model.registry.parameterCount) parameters, "
-            + (settings.encoder.map { "backbone from \($0)" } ?? "random init"))
-        say("training on \(trainer.trainImages.count) of \(train.count) labelled images (label fraction \(labelFraction)), "
-            + (noAugment ? "no augmentation" : "random crop (padding \(cropPadding)) + flip"))
-        say(trainer.scheduleDescription)
+        trainer.summary.forEach(say)
         let summary = try trainer.run(resume: resume, stop: stopPolicy(haltAfter: testingHaltAfter))
-        if !summary.stoppedEarly, let result = summary.test {
-            say(String(format: "%@: test top-1 %.4f, top-5 %.4f, loss %.4f (%d train / %d test images)", method.rawValue,
-                       result.top1, result.top5, result.loss, trainer.trainImages.count, trainer.testCount))
-            say("wrote \(trainer.resultsURL.path)")
-        }
+        trainer.resultLines(summary).forEach(say)
         return summary.stop
     }
 }
