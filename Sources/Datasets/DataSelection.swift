@@ -38,6 +38,12 @@ public struct DataSelection: Equatable, Sendable {
         guard (1...ImageDecoder.Limits.largestMaxPixels).contains(maxImagePixels) else {
             throw invalid("`maxImagePixels` \(maxImagePixels) must be 1...\(ImageDecoder.Limits.largestMaxPixels)")
         }
+        // Every image of a folder becomes resizeTo x resizeTo pixels: no larger than a file may be.
+        let (pixels, overflow) = resizeTo.multipliedReportingOverflow(by: resizeTo)
+        guard !overflow, pixels <= maxImagePixels else {
+            throw invalid("`resizeTo` \(resizeTo) makes images of \(overflow ? "more than 9e18" : String(pixels)) pixels, more than "
+                          + "`maxImagePixels` \(maxImagePixels)")
+        }
         if isSynthetic {
             guard format != .stl10 else { throw invalid("`format` stl10 cannot be used with `data` synthetic (it is written as CIFAR-10)") }
             guard syntheticTrainCount >= 1, syntheticTestCount >= 1 else {
