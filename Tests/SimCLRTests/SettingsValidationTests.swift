@@ -59,6 +59,11 @@ final class SettingsValidationTests: XCTestCase {
         XCTAssertEqual(refusal(data.validate), "invalid configuration: `resizeTo` 100000 makes images of 10000000000 pixels, more than `maxImagePixels` 89478485")
         data.resizeTo = Int.max
         XCTAssertNotNil(refusal(data.validate))
+        // A lower pixel limit refuses large files, not the size they are resized to.
+        (data.resizeTo, data.maxImagePixels) = (16, 255)
+        XCTAssertNil(refusal(data.validate))
+        data.resizeTo = 9460
+        XCTAssertEqual(refusal(data.validate), "invalid configuration: `resizeTo` 9460 makes images of 89491600 pixels, more than 89478485, the default `maxImagePixels`")
     }
 
     /// `--steps 1000000000000` ran for ever, and epochs x steps per epoch past `Int` trapped: a length past
