@@ -39,9 +39,11 @@ struct ToolRun {
 /// The built `simclr` executable (located by the shared test harness).
 func simclrExecutable() throws -> URL { try ProcessHarness.executable("simclr") }
 
-/// Runs `simclr arguments...`, output captured through files (pipes could fill up and block).
+/// Runs `simclr arguments...` with `directory` as its working directory (so a relative `--out` lands there,
+/// not in the package), output captured through files (pipes could fill up and block).
 func runSimclr(_ arguments: [String], in directory: URL) throws -> ToolRun {
     let process = Process()
+    process.currentDirectoryURL = directory
     // Under coreutils `timeout`, so a hang fails the test instead of blocking the run.
     process.executableURL = URL(fileURLWithPath: ProcessHarness.which("timeout") ?? "/usr/bin/timeout")
     process.arguments = ["--kill-after=5", "300", try simclrExecutable().path] + arguments
