@@ -30,53 +30,86 @@ typedef int32_t int_lanes __attribute__((vector_size(64), aligned(4)));
 #define mask_lanes(g, output) ((lanes)((int_lanes)(g) & ((output) > 0)))
 #define accumulate(total, part) (*(wide_lanes *)(total) += __builtin_convertvector((part), wide_lanes))
 
+/// Per-block float partials over at most RUN pixels, then into the double totals. A plane of a small map
+/// (layer4 of 16 px crops: 2x2 pixels) is far shorter than RUN, so each channel block's partial runs on over
+/// the block's next planes (every cb_count-th) instead of being converted and added to the doubles per plane.
+#define PARTIALS_BEGIN(cb_count)                                                                     \
+    lanes part_a[(cb_count)], part_b[(cb_count)];                                                    \
+    int part_n[(cb_count)];                                                                          \
+    for (int i_ = 0; i_ < (cb_count); i_++) { part_a[i_] = (lanes){0}; part_b[i_] = (lanes){0}; part_n[i_] = 0; }
+#define PARTIALS_FLUSH(cb, total_a, total_b)                                                         \
+    do {                                                                                             \
+        accumulate((total_a) + (cb) * L, part_a[cb]);                                                \
+        accumulate((total_b) + (cb) * L, part_b[cb]);                                                \
+        part_a[cb] = (lanes){0}; part_b[cb] = (lanes){0}; part_n[cb] = 0;                            \
+    } while (0)
+/// Makes room for `pixels` more pixels in block cb's partials.
+#define PARTIALS_ROOM(cb, pixels, total_a, total_b) \
+    do { if (part_n[cb] + (pixels) > RUN) PARTIALS_FLUSH(cb, total_a, total_b); part_n[cb] += (pixels); } while (0)
+#define PARTIALS_END(cb_count, total_a, total_b) \
+    for (int cb_ = 0; cb_ < (cb_count); cb_++) if (part_n[cb_]) PARTIALS_FLUSH(cb_, total_a, total_b)
+
 CLONES void sk_bn_sums(const float *x, int cb_count, int hw, int q0, int q1, double *sum, double *sumsq) {
+    PARTIALS_BEGIN(cb_count)
     for (int q = q0; q < q1; q++) {
         const float *p = x + (size_t)q * hw * L;
         int cb = q % cb_count;
         for (int start = 0; start < hw; start += RUN) {
             int end = start + RUN < hw ? start + RUN : hw;
-            lanes a = {0}, b = {0};
+            PARTIALS_ROOM(cb, end - start, sum, sumsq);
+            lanes a = part_a[cb], b = part_b[cb];
             for (int i = start; i < end; i++) { lanes v = load(p + (size_t)i * L); a += v; b += v * v; }
-            accumulate(sum + cb * L, a);
-            accumulate(sumsq + cb * L, b);
+            part_a[cb] = a; part_b[cb] = b;
         }
     }
+    PARTIALS_END(cb_count, sum, sumsq);
 }
+
+/// Planes handled together: small planes are grouped up to RUN pixels, so the bf16 conversion and the loop
+/// overheads run per RUN pixels rather than per plane (consecutive planes are adjacent in memory).
+static inline int plane_group(int hw) { return hw < RUN ? RUN / hw : 1; }
 
 CLONES void sk_bn_apply(const float *x, const float *residual, float *y, uint16_t *y16, const float *scale,
                         const float *shift, int relu, int cb_count, int hw, int q0, int q1) {
     float tmp[RUN * L] __attribute__((aligned(64)));
-    for (int q = q0; q < q1; q++) {
-        int cb = q % cb_count;
-        lanes sc = load(scale + cb * L), sh = load(shift + cb * L);
-        for (int start = 0; start < hw; start += RUN) {
+    int group = plane_group(hw);
+    for (int q = q0; q < q1; q += group) {
+        int qe = q + group < q1 ? q + group : q1;
+        for (int start = 0; start < hw; start += RUN) {   // one pass when planes are grouped
             int n = (start + RUN < hw ? RUN : hw - start) * L;
-            size_t o = ((size_t)q * hw + start) * L;
-            const float *xp = x + o;
-            float *out = y ? y + o : tmp;
-            if (residual) {
-                const float *r = residual + o;
-                if (relu) for (int i = 0; i < n; i += L) store(out + i, relu_lanes(load(xp + i) * sc + sh + load(r + i)));
-                else for (int i = 0; i < n; i += L) store(out + i, load(xp + i) * sc + sh + load(r + i));
-            } else {
-                if (relu) for (int i = 0; i < n; i += L) store(out + i, relu_lanes(load(xp + i) * sc + sh));
-                else for (int i = 0; i < n; i += L) store(out + i, load(xp + i) * sc + sh);
+            size_t first = ((size_t)q * hw + start) * L;
+            float *chunk = y ? y + first : tmp;
+            for (int pl = q; pl < qe; pl++) {
+                int cb = pl % cb_count;
+                lanes sc = load(scale + cb * L), sh = load(shift + cb * L);
+                size_t o = first + (size_t)(pl - q) * hw * L;
+                const float *xp = x + o;
+                float *out = chunk + (size_t)(pl - q) * hw * L;
+                if (residual) {
+                    const float *r = residual + o;
+                    if (relu) for (int i = 0; i < n; i += L) store(out + i, relu_lanes(load(xp + i) * sc + sh + load(r + i)));
+                    else for (int i = 0; i < n; i += L) store(out + i, load(xp + i) * sc + sh + load(r + i));
+                } else {
+                    if (relu) for (int i = 0; i < n; i += L) store(out + i, relu_lanes(load(xp + i) * sc + sh));
+                    else for (int i = 0; i < n; i += L) store(out + i, load(xp + i) * sc + sh);
+                }
             }
-            if (y16) sk_f32_to_bf16(out, y16 + o, (size_t)n);
+            if (y16) sk_f32_to_bf16(chunk, y16 + first, (size_t)(qe - q) * n);
         }
     }
 }
 
 CLONES void sk_bn_grad_sums(const float *x, const float *dy, const float *relu_output, float *masked,
                             const float *mean, int cb_count, int hw, int q0, int q1, double *sum_dy, double *sum_dyx) {
+    PARTIALS_BEGIN(cb_count)
     for (int q = q0; q < q1; q++) {
         int cb = q % cb_count;
         lanes m = load(mean + cb * L);
         for (int start = 0; start < hw; start += RUN) {
-            int n = (start + RUN < hw ? RUN : hw - start) * L;
+            int px = start + RUN < hw ? RUN : hw - start, n = px * L;
             size_t o = ((size_t)q * hw + start) * L;
-            lanes a = {0}, b = {0};
+            PARTIALS_ROOM(cb, px, sum_dy, sum_dyx);
+            lanes a = part_a[cb], b = part_b[cb];
             for (int i = 0; i < n; i += L) {
                 lanes g = load(dy + o + i);
                 if (relu_output) {
@@ -86,32 +119,38 @@ CLONES void sk_bn_grad_sums(const float *x, const float *dy, const float *relu_o
                 a += g;
                 b += g * (load(x + o + i) - m);
             }
-            accumulate(sum_dy + cb * L, a);
-            accumulate(sum_dyx + cb * L, b);
+            part_a[cb] = a; part_b[cb] = b;
         }
     }
+    PARTIALS_END(cb_count, sum_dy, sum_dyx);
 }
 
 CLONES void sk_bn_input_grad(const float *x, const float *g, const float *relu_output, float *dx, uint16_t *dx16, const float *mean,
                              const float *k, const float *mean_dy, const float *c2, int cb_count, int hw,
                              int q0, int q1) {
     float tmp[RUN * L] __attribute__((aligned(64)));
-    for (int q = q0; q < q1; q++) {
-        int cb = q % cb_count;
-        lanes m = load(mean + cb * L), kk = load(k + cb * L), md = load(mean_dy + cb * L), cc = load(c2 + cb * L);
-        for (int start = 0; start < hw; start += RUN) {
+    int group = plane_group(hw);
+    for (int q = q0; q < q1; q += group) {
+        int qe = q + group < q1 ? q + group : q1;
+        for (int start = 0; start < hw; start += RUN) {   // one pass when planes are grouped
             int n = (start + RUN < hw ? RUN : hw - start) * L;
-            size_t o = ((size_t)q * hw + start) * L;
-            float *out = dx ? dx + o : tmp;
-            if (relu_output) {
-                for (int i = 0; i < n; i += L) {
-                    lanes gi = mask_lanes(load(g + o + i), load(relu_output + o + i));
-                    store(out + i, kk * (gi - md - (load(x + o + i) - m) * cc));
+            size_t first = ((size_t)q * hw + start) * L;
+            float *chunk = dx ? dx + first : tmp;
+            for (int pl = q; pl < qe; pl++) {
+                int cb = pl % cb_count;
+                lanes m = load(mean + cb * L), kk = load(k + cb * L), md = load(mean_dy + cb * L), cc = load(c2 + cb * L);
+                size_t o = first + (size_t)(pl - q) * hw * L;
+                float *out = chunk + (size_t)(pl - q) * hw * L;
+                if (relu_output) {
+                    for (int i = 0; i < n; i += L) {
+                        lanes gi = mask_lanes(load(g + o + i), load(relu_output + o + i));
+                        store(out + i, kk * (gi - md - (load(x + o + i) - m) * cc));
+                    }
+                } else {
+                    for (int i = 0; i < n; i += L) store(out + i, kk * (load(g + o + i) - md - (load(x + o + i) - m) * cc));
                 }
-            } else {
-                for (int i = 0; i < n; i += L) store(out + i, kk * (load(g + o + i) - md - (load(x + o + i) - m) * cc));
             }
-            if (dx16) sk_f32_to_bf16(out, dx16 + o, (size_t)n);
+            if (dx16) sk_f32_to_bf16(chunk, dx16 + first, (size_t)(qe - q) * n);
         }
     }
 }
