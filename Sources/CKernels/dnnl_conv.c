@@ -316,7 +316,12 @@ int sk_conv_set_weights(sk_conv *c, const float *weights) {
     if (c->wino_forward) sk_wino_set_weights(c->wino_forward, weights, 0);
     if (c->wino_backward_data) sk_wino_set_weights(c->wino_backward_data, weights, 1);
     dnnl_memory_set_data_handle(c->user_weights, (void *)weights);
-    int st = reorder(c->reorder_fwd, c->user_weights, c->weights_fwd);
+    // oneDNN's forward layout is read by the direct forward, by a direct backward-data that shares it, and
+    // before the backward primitives exist (their first weights come from it). With our F(2x2) forward and
+    // nothing else reading it, reordering it on every call would be work for nobody.
+    int direct_backward_data = c->shape.backward_data && !c->wino_backward_data;
+    int forward_copy_read = !c->wino_forward || !c->backward_ready || (direct_backward_data && c->weights_bwd_shared);
+    int st = forward_copy_read ? reorder(c->reorder_fwd, c->user_weights, c->weights_fwd) : 0;
     if (st == 0 && c->reorder_bwd) st = reorder(c->reorder_bwd, c->user_weights, c->weights_bwd);
     return st;
 }
