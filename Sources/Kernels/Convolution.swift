@@ -59,12 +59,18 @@ public enum ConvAlgorithm: String, CaseIterable, Codable, Sendable {
     /// convolutions, float32 and bf16, forward and backward-data passes, and in bf16 the backward-weights pass
     /// too (its transpose F(3x3, 2x2) on the same points, CKernels/winograd_weights.c); elsewhere: direct.
     case winograd2x2 = "winograd-2x2"
+    /// Our per-tap matrix products (CKernels/conv_taps.c) for float32 3x3 stride-1 padding-1 convolutions of
+    /// small maps: one product per (output pixel, kernel tap) that does not fall on the padding, which on 2x2
+    /// maps skips 20 of every 36 products a direct kernel computes; no transforms, so it rounds like direct.
+    /// Elsewhere (bf16, other shapes): direct.
+    case taps
 
     var code: Int32 {
         switch self {
         case .direct: return Int32(SK_CONV_DIRECT)
         case .winograd4x4: return Int32(SK_CONV_WINOGRAD)
         case .winograd2x2: return Int32(SK_CONV_WINOGRAD_2X2)
+        case .taps: return Int32(SK_CONV_TAPS)
         }
     }
 }
