@@ -197,6 +197,20 @@ public final class ConvolutionKernel {
     }
 }
 
+extension ConvolutionKernel {
+    /// The scratch our bf16 Winograd weight gradient (`.winograd2x2` in the bf16 backward-weights pass) of shape
+    /// `g` takes on `threads` threads: bytes per part, one part per thread; empty where that kernel does not
+    /// run (not a 3x3 stride-1 padding-1 convolution, or a CPU without AVX512_BF16). Every weight gradient of
+    /// the process shares the scratch, and each part keeps its largest size: a process holds, per part, the
+    /// largest need of its layers (up to ~20 MB per thread at full width: layer4's sums and transforms).
+    public static func winogradWeightGradientScratch(_ g: ConvGeometry, threads: Int) -> [Int] {
+        guard g.kernel == 3, g.stride == 1, g.padding == 1, threads >= 1 else { return [] }
+        let blocked = { (channels: Int) in Int32(FeatureMap.blocks(channels) * SK_BLOCK_COUNT) }
+        let parts = (0..<threads).map { Int(sk_wgrad_scratch_bytes(blocked(g.inChannels), blocked(g.outChannels), Int32(threads), Int32($0))) }
+        return parts.allSatisfy { $0 == 0 } ? [] : parts
+    }
+}
+
 /// The convolution library in use, for logs and run records.
 public enum ConvolutionLibrary {
     public static var description: String {

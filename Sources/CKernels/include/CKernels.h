@@ -113,6 +113,10 @@ void sk_wgrad_destroy(sk_wgrad *k);
 /// diff_weights (float32 [oc][ic][3][3], overwritten) from the blocked source and output gradient, each
 /// float32 or bf16 as its flag says (float32 values are rounded once, after their transform); 0 or -1.
 int sk_wgrad_run(const sk_wgrad *k, const void *src, int src_bf16, const void *diff_dst, int diff_dst_bf16, float *diff_weights);
+/// The scratch thread `part` of a weight gradient `ic` -> `oc` on `threads` threads needs (0 for a part that
+/// does not exist, or where the kernel is not possible). The scratch is shared by every weight gradient of
+/// the process: each part's buffer grows to the largest layer's need and is kept.
+size_t sk_wgrad_scratch_bytes(int ic, int oc, int threads, int part);
 
 // ---- 3x3 convolutions of small maps by per-tap matrix products, float32 (conv_taps.c) -----------------
 typedef struct sk_taps sk_taps;
