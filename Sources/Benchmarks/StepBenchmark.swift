@@ -87,7 +87,8 @@ public final class StepBenchmark {
 
     private var lastTiming: StepTiming { replay?.lastTiming ?? step.lastTiming }
 
-    /// What is timed, said before timing: the ranks, the machine's peaks, the model, the batch and the data.
+    /// What is timed, said before timing: the ranks, the CPU and kernels, the machine's peaks, the model, the batch
+    /// and the data.
     public var header: [String] {
         var lines: [String] = []
         let p = settings.dataParallel
@@ -113,6 +114,9 @@ public final class StepBenchmark {
             lines.append("multi-crop: \(imagesPerRank) images per rank x (2 global views + \(m.count) small crops of \(m.size) px); "
                          + "views/s counts the global views")
         }
+        lines.insert(contentsOf: ["cpu: \(CPUFeatures.current.summary)",
+                                  "\(BLASSetup.describe()); convolutions: \(ConvolutionLibrary.description)"],
+                     at: distributed ? 1 : 0)
         return lines
     }
 

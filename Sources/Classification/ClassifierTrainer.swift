@@ -29,6 +29,8 @@ public final class ClassifierTrainer: TrainerFront {
     public let method: ClassifierTraining
     /// The labelled training images actually used (the label-fraction subset).
     public let trainImages: LabeledImages
+    /// The images of the whole train split, before the label fraction.
+    public let labelledCount: Int
 
     public var step: ClassifierStep { method.step }
     public var classCount: Int { method.classCount }
@@ -54,6 +56,7 @@ public final class ClassifierTrainer: TrainerFront {
         let subset = LabelFraction.balancedSubset(labels: train.labels, fraction: settings.labelFraction, seed: settings.seed)
         let trainImages = subset.count == train.count ? train : train.subset(subset)
         self.trainImages = trainImages
+        labelledCount = train.count
 
         var settings = settings
         settings.model.headDims = [settings.hiddenDim, classes]
@@ -91,6 +94,24 @@ public final class ClassifierTrainer: TrainerFront {
         let summary = try trainer.run(resume: resume, stop: stop)
         return ClassifierSummary(steps: summary.steps, epochs: summary.steps / sampler.stepsPerEpoch, stop: summary.stop,
                                  test: method.test, trainLoss: method.trainLoss, trainTop1: method.trainTop1)
+    }
+
+    /// The run as log lines: the model and its head, the training images and their augmentation, the schedule.
+    public var summary: [String] {
+        let augmentation = settings.augmentation
+        return ["model: \(settings.model.describe), head \(settings.model.headDims) (\(classCount) classes), "
+                    + "\(model.registry.parameterCount) parameters, " + (settings.encoder.map { "backbone from \($0)" } ?? "random init"),
+                "training on \(trainImages.count) of \(labelledCount) labelled images (label fraction \(settings.labelFraction)), "
+                    + (augmentation.isPlain ? "no augmentation" : "random crop (padding \(augmentation.randomCropPadding ?? 0)) + flip"),
+                scheduleDescription]
+    }
+
+    /// What a finished run says (nothing after an early stop): its test result and the results file.
+    public func resultLines(_ summary: ClassifierSummary) -> [String] {
+        guard !summary.stoppedEarly, let result = summary.test else { return [] }
+        return [String(format: "%@: test top-1 %.4f, top-5 %.4f, loss %.4f (%d train / %d test images)",
+                       settings.method.rawValue, result.top1, result.top5, result.loss, trainImages.count, testCount),
+                "wrote \(resultsURL.path)"]
     }
 
     /// The test split's top-1, top-5 and mean cross-entropy now (collective; leaves the model in eval mode).

@@ -29,3 +29,21 @@ public enum MPILauncher {
                     ?? environment["SLURM_PROCID"]).flatMap { Int($0) }
     }
 }
+
+/// How a rank other than 0 reports an error every rank meets: after rank 0.
+extension MPILauncher {
+    /// Seconds a rank other than 0 waits before reporting an error: long enough for rank 0, meeting the same
+    /// error at the same point, to report it and end the job (mpirun and `srun --kill-on-bad-exit` then stop
+    /// this rank before it prints); an error of this rank alone is printed after the pause.
+    public static let leaderHead: UInt32 = 3
+
+    public static func pauseForLeader() { sleep(leaderHead) }
+
+    /// On a rank other than 0, before printing an error with `exitCode`: waits for rank 0 to end the job first.
+    /// Help and `--version` (exit code 0) are printed by rank 0 alone.
+    public static func deferToLeader(exitCode: Int32) {
+        guard let rank, rank != 0 else { return }
+        if exitCode == 0 { Foundation.exit(0) }
+        pauseForLeader()
+    }
+}

@@ -103,20 +103,14 @@ struct BenchCommand: ParsableCommand {
     }
 
     func run() throws {
-        let threadCount = applyThreads(compute.threads)
+        let threadCount = BLASSetup.applyThreads(compute.threads)
         let communicator = distributed ? try Communicator.initialize() : nil
         defer { if communicator != nil { try? Communicator.finalize() } }
         let bench: StepBenchmark
         do { bench = try StepBenchmark(settings: settings(headDims: try parseDims(projDims)), communicator: communicator,
                                        threads: threadCount) } catch { throw SettingFlags.renamed(error) }
         defer { try? bench.close() }
-        if !json && bench.isLeader {
-            var header = bench.header
-            header.insert(contentsOf: ["cpu: \(CPUFeatures.current.summary)",
-                                       "\(BLASSetup.describe()); convolutions: \(ConvolutionLibrary.description)"],
-                          at: distributed ? 1 : 0)
-            header.forEach { print($0) }
-        }
+        if !json && bench.isLeader { bench.header.forEach { print($0) } }
         let report = try bench.run()
         guard bench.isLeader else { return }
         if json { print(report.json) } else { report.lines.forEach { print($0) } }

@@ -83,18 +83,9 @@ struct ClassifierOptions: ParsableArguments {
                                             dataSource: data.source(split: .train))
         trainer.writesTensorBoard = tensorBoard.enabled
         trainer.overwritesExistingRun = overwrite
-        say("model: \(settings.model.describe), head \(trainer.settings.model.headDims) "
-            + "(\(trainer.classCount) classes), \(trainer.model.registry.parameterCount) parameters, "
-            + (settings.encoder.map { "backbone from \($0)" } ?? "random init"))
-        say("training on \(trainer.trainImages.count) of \(train.count) labelled images (label fraction \(labelFraction)), "
-            + (noAugment ? "no augmentation" : "random crop (padding \(cropPadding)) + flip"))
-        say(trainer.scheduleDescription)
+        trainer.summary.forEach(say)
         let summary = try trainer.run(resume: resume, stop: stopPolicy(haltAfter: testingHaltAfter))
-        if !summary.stoppedEarly, let result = summary.test {
-            say(String(format: "%@: test top-1 %.4f, top-5 %.4f, loss %.4f (%d train / %d test images)", method.rawValue,
-                       result.top1, result.top5, result.loss, trainer.trainImages.count, trainer.testCount))
-            say("wrote \(trainer.resultsURL.path)")
-        }
+        trainer.resultLines(summary).forEach(say)
         return summary.stop
     }
 }

@@ -72,7 +72,7 @@ struct EmbedCommand: ParsableCommand {
 
     func run() throws {
         let log = Console().note
-        let threadCount = applyThreads(compute.threads)
+        let threadCount = BLASSetup.applyThreads(compute.threads)
         log(BLASSetup.describe())
         // The head only matters for projection features; the backbone scope ignores the file's fc.* tensors.
         let headDims = features == .projection ? try parseDims(projDims) : []
@@ -80,25 +80,17 @@ struct EmbedCommand: ParsableCommand {
                                   model: shape.config(headDims: headDims, weights: encoder))
         (embedding.features, embedding.precision, embedding.batchSize) = (features, compute.precision, batchSize)
         embedding.convAlgorithm = compute.convAlgorithm
+        let (outPath, labelsPath) = (DataSelection.expand(out), labelsOut.map(DataSelection.expand))
         // The output files' directories are made (or refused by name) before any work, not after it.
-        for path in [out, labelsOut].compactMap({ $0 }) {
-            try OutputDirectory.prepare(URL(fileURLWithPath: DataSelection.expand(path)).deletingLastPathComponent())
+        for path in [outPath, labelsPath].compactMap({ $0 }) {
+            try OutputDirectory.prepare(URL(fileURLWithPath: path).deletingLastPathComponent())
         }
         do {
             let model = try embedding.loadModel()
             let data = try dataOptions.load(split: split, log: log)
-            let n = data.count
-            log("embedding \(n) images (\(data.height)x\(data.width)) of \(dataOptions.describe()), split \(split.rawValue): "
+            log("embedding \(data.count) images (\(data.height)x\(data.width)) of \(dataOptions.describe()), split \(split.rawValue): "
                 + "\(features.rawValue) features, \(embedding.dim)-d, batch \(batchSize), \(threadCount) threads")
-            let output = try embedding.embedShowingProgress(data, with: model, log: log)
-            let outPath = DataSelection.expand(out)
-            try NumpyFile.write(floats: output.array, shape: [n, embedding.dim], to: URL(fileURLWithPath: outPath))
-            print("wrote \(outPath): \(n) x \(embedding.dim) float32 (\(features.rawValue) features, \(split.rawValue) split)")
-            if let labelsOut {
-                let path = DataSelection.expand(labelsOut)
-                try NumpyFile.write(int64s: data.labels.map { Int64($0) }, shape: [n], to: URL(fileURLWithPath: path))
-                print("wrote \(path): \(n) int64 labels")
-            }
+            try embedding.write(data, with: model, to: outPath, labels: labelsPath, split: split.rawValue, log: log) { print($0) }
         } catch {
             throw SettingFlags.renamed(error)
         }

@@ -16,7 +16,7 @@ func runFeatureEvaluation(method: String, encoder: EncoderOptions, data: DataOpt
                           evaluate: @escaping (EvaluationFeatureSet, inout RunResults, _ log: @escaping (String) -> Void) throws -> String) throws {
     try runTrainingCommand { communicator in
         let log = Console(leader: (communicator?.rank ?? 0) == 0).note
-        let threadCount = applyThreads(encoder.compute.threads)
+        let threadCount = BLASSetup.applyThreads(encoder.compute.threads)
         log(BLASSetup.describe())
         log("\(method) of \(encoder.source) (\(encoder.config.describe)) on \(data.describe()), label fraction "
             + "\(labelFraction), \(threadCount) threads")

@@ -111,8 +111,8 @@ struct PretrainCommand: ParsableCommand {
         settings.epochs = epochs
         settings.steps = steps
         settings.batchSize = batchSize
-        settings.model = encoderConfig(arch: arch, stem: stem, width: width, headDims: try parseDims(projDims),
-                                       zeroInitResidual: zeroInitResidual, resuming: resume ? out : nil)
+        settings.model = ResNetConfig.choosing(arch: arch, stem: stem, width: width, headDims: try parseDims(projDims),
+                                               zeroInitResidual: zeroInitResidual, resuming: resume ? out : nil)
         settings.temperature = temperature ?? (method == .moco ? MoCoSettings.defaultTemperature : settings.temperature)
         if method == .moco { settings.moco = mocoSettings }
         settings.similarity = similarity

@@ -44,23 +44,12 @@ struct ReportCommand: ParsableCommand {
     }
 
     func run() throws {
-        var runs: [RunRecord] = []
-        var failures: [String] = []
-        for dir in runDirs {
-            do { runs.append(try RunRecord.load(URL(fileURLWithPath: DataSelection.expand(dir)))) } catch {
-                failures.append("\(error)")
-            }
+        let (written, table) = try ReportWriter.write(
+            runDirectories: runDirs.map { URL(fileURLWithPath: DataSelection.expand($0)) },
+            combined: out.map { URL(fileURLWithPath: DataSelection.expand($0)) }) {
+            FileHandle.standardError.write(Data("\($0)\n".utf8))
         }
-        guard !runs.isEmpty else { throw CommandError(failures.joined(separator: "\n")) }
-        for failure in failures { FileHandle.standardError.write(Data("warning: skipping \(failure)\n".utf8)) }
-
-        var written: [URL] = []
-        if let out {
-            written = Array(try ReportWriter.write(runs: runs, to: URL(fileURLWithPath: DataSelection.expand(out))))
-        } else {
-            for run in runs { written += try ReportWriter.write(runs: [run], to: run.directory) }
-            if runs.count > 1 { print(ReportWriter.summaryTable(RunRecord.uniqueNames(runs).map(\.summary)).markdown()) }
-        }
+        if let table { print(table.markdown()) }
         for url in written { print("wrote \(url.path)") }
     }
 }

@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
+import Cluster
 import Kernels
+import Training
 
 /// The `simclr` command: its subcommands are the tool.
 public struct SimCLRTool: ParsableCommand {
@@ -38,7 +40,7 @@ public struct SimCLRTool: ParsableCommand {
 extension SimCLRTool {
     /// Parses `arguments`, runs the command and exits; what ArgumentParser's `main` does, except that under an
     /// MPI launcher an error every rank would print (a bad flag, help, a bad setting) is printed once, by
-    /// rank 0. See `LauncherRank.deferToLeader()`.
+    /// rank 0. See `MPILauncher.deferToLeader()`.
     public static func runAsTool(_ arguments: [String]) -> Never {
         do {
             var command = try parseAsRoot(arguments)
@@ -47,7 +49,7 @@ extension SimCLRTool {
         } catch let stop as ExitCode {
             exit(withError: stop)                     // a status without a message (Ctrl-C, a stopped run)
         } catch {
-            LauncherRank.deferToLeader(exitCode: exitCode(for: error).rawValue)
+            MPILauncher.deferToLeader(exitCode: exitCode(for: error).rawValue)
             // A Foundation file error would print as a dump of its userInfo: print its path and reason instead.
             exit(withError: SystemErrorText.fileErrorLine(error).map { CommandError($0) } ?? error)
         }

@@ -4,6 +4,7 @@ import Foundation
 import Reports
 import RunFiles
 import Studies
+import Training
 
 /// `simclr sweep`: the reference's pretraining studies (docs/reference-semantics.md, note 'Studies'), each setting a short pretrain + linear probe.
 struct SweepCommand: ParsableCommand {
@@ -129,9 +130,6 @@ struct SweepCommand: ParsableCommand {
         return study
     }
 
-    /// The exit status of a sweep whose table is complete but has diverged settings.
-    static let divergedStatus: Int32 = 3
-
     func run() throws {
         let study = study
         let root = study.studyDirectory
@@ -143,6 +141,6 @@ struct SweepCommand: ParsableCommand {
         let markdown = try study.write(rows, data: dataOptions.describe(), model: model.describe)
         say("\n" + markdown)
         say("wrote \(root.appendingPathComponent("sweep.md").path) and sweep.csv")
-        if SweepStudy.divergenceSummary(rows) != nil { throw ExitCode(SweepCommand.divergedStatus) }
+        if SweepStudy.divergenceSummary(rows) != nil { throw ExitCode(MPIJob.divergedStatus) }
     }
 }

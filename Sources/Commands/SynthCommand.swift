@@ -1,6 +1,7 @@
 import ArgumentParser
 import Datasets
 import Foundation
+import Kernels
 
 /// `simclr synth`: writes the synthetic shapes dataset in CIFAR-10's (or, at 96 px, STL-10's) binary layout.
 struct SynthCommand: ParsableCommand {
@@ -28,59 +29,43 @@ struct SynthCommand: ParsableCommand {
     var out: String
 
     @Option(help: "Number of classes, 1...10 (label of image i is i % classes).")
-    var classes = 10
+    var classes = SyntheticFiles().classes
 
     @Option(help: "Training images.")
-    var trainCount = SyntheticShapes.defaultTrainCount
+    var trainCount = SyntheticFiles().trainCount
 
     @Option(help: "Test images.")
-    var testCount = SyntheticShapes.defaultTestCount
+    var testCount = SyntheticFiles().testCount
 
     @Option(help: "Image side: 32 (CIFAR-10 layout) or 96 (STL-10 layout).")
-    var imageSize = 32
+    var imageSize = SyntheticFiles().imageSize
 
     @Option(help: "binary (CIFAR-10/STL-10 files) or folder (PNG files, one subfolder per class).")
-    var format: SyntheticLayout = .binary
+    var format = SyntheticFiles().layout
 
     @Option(help: "Seed: the same seed gives the same files.")
-    var seed: UInt64 = 0
+    var seed = SyntheticFiles().seed
 
     @Option(help: "Generation threads (default: the cores this process may run on).")
     var threads: Int?
 
     func validate() throws {
-        guard (1...SyntheticShapes.classNames.count).contains(classes) else {
-            throw ValidationError("--classes \(classes) must lie in 1...\(SyntheticShapes.classNames.count)")
-        }
-        guard trainCount >= 1, testCount >= 1 else {
-            throw ValidationError("--train-count and --test-count must be at least 1")
-        }
-        guard format == .folder || imageSize == CIFAR10.imageSize || imageSize == STL10.imageSize else {
-            throw ValidationError("--image-size \(imageSize): the CIFAR-10 layout holds 32x32 images and the "
-                                  + "STL-10 layout 96x96; other sizes have no file format here")
-        }
+        try SettingFlags.validate(files.validate)
         if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
     }
 
+    /// The flags as the library's request.
+    private var files: SyntheticFiles {
+        var files = SyntheticFiles()
+        (files.layout, files.classes, files.trainCount, files.testCount) = (format, classes, trainCount, testCount)
+        (files.imageSize, files.seed) = (imageSize, seed)
+        return files
+    }
+
     func run() throws {
-        _ = applyThreads(threads)
+        _ = BLASSetup.applyThreads(threads)
         let outPath = DataSelection.expand(out)
-        let start = Date()
-        let written = try SyntheticShapes.write(to: outPath, layout: format, classes: classes, trainCount: trainCount,
-                                                testCount: testCount, imageSize: imageSize, seed: seed)
-        written.notes.forEach { print($0) }
-        if format == .folder {
-            print("synthetic shapes: \(classes) classes, \(trainCount) train + \(testCount) test PNG images, "
-                  + "\(imageSize)x\(imageSize), seed \(seed), in \(outPath)/{train,test}/<class>/")
-            print("read it with: --data \(outPath)/train --resize-to \(imageSize)")
-            return
-        }
-        print("synthetic shapes: \(classes) classes, \(trainCount) train + \(testCount) test images, "
-              + "\(imageSize)x\(imageSize), seed \(seed) (\(String(format: "%.1f", Date().timeIntervalSince(start))) s)")
-        for name in try FileManager.default.contentsOfDirectory(atPath: written.directory).sorted() {
-            let size = (try FileManager.default.attributesOfItem(atPath: "\(written.directory)/\(name)")[.size] as? NSNumber)?.intValue ?? 0
-            print("  \(written.directory)/\(name)  \(size) bytes")
-        }
-        print("read it with: --data \(outPath)")
+        try files.write(to: outPath).lines.forEach { print($0) }
+        print("read it with: --data \(outPath)" + (format == .folder ? "/train --resize-to \(imageSize)" : ""))
     }
 }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Datasets
 import Evaluation
 import Foundation
+import Training
 import Kernels
 import Reports
 
@@ -109,28 +110,17 @@ struct TSNECommand: ParsableCommand {
 
     func run() throws {
         let log = Console().note
-        _ = applyThreads(encoderOptions.compute.threads)
+        _ = BLASSetup.applyThreads(encoderOptions.compute.threads)
         let input = try loadInput(log: log)
         let start = Date()
         let result: TSNEMap.Result
         do { result = try map.run(features: input.features, dim: input.dim, labels: input.labels, log: log) } catch {
             throw SettingFlags.renamed(error)
         }
-        if let agreement = result.agreement {
-            print(String(format: "1-NN label agreement: %.4f in the map, %.4f in the input", agreement.map, agreement.input))
-        }
-        print(String(format: "t-SNE: %d points, final KL %.4f, %.1f s", result.count, result.finalKL, Date().timeIntervalSince(start)))
+        result.summary(seconds: Date().timeIntervalSince(start)).forEach { print($0) }
         let plotTitle = title ?? "t-SNE of \(input.description) (\(result.count) points, perplexity \(String(format: "%g", perplexity)))"
-        let outURL = URL(fileURLWithPath: DataSelection.expand(out))
-        try Data(result.svg(title: plotTitle, classNames: input.classNames).utf8).write(to: outURL, options: .atomic)
-        try FeatureMapSummary(title: plotTitle, points: result.count, mapAgreement: result.agreement?.map,
-                              inputAgreement: result.agreement?.input).write(besides: outURL)
-        print("wrote \(outURL.path) and \(FeatureMapSummary.file(besides: outURL).lastPathComponent)")
-        if let coordsOut {
-            let url = URL(fileURLWithPath: DataSelection.expand(coordsOut))
-            try result.writeCoordinates(to: url)
-            print("wrote \(url.path)")
-        }
+        try result.write(svg: URL(fileURLWithPath: DataSelection.expand(out)), title: plotTitle, classNames: input.classNames,
+                         coordinates: coordsOut.map { URL(fileURLWithPath: DataSelection.expand($0)) }) { print($0) }
     }
 
     /// The points to map: the embeddings' file, or the encoder's features of --split.

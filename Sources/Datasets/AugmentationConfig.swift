@@ -18,9 +18,9 @@ public struct JitterStrength: Equatable, Hashable, Codable, Sendable {
     /// The reference's ColorJitter(0.8, 0.8, 0.8, 0.2).
     public static let simclr = JitterStrength(brightness: 0.8, contrast: 0.8, saturation: 0.8, hue: 0.2)
 
-    /// Parses "b,c,s,h", e.g. "0.8,0.8,0.8,0.2" (the CLI's `--jitter-strength`).
-    public static func parse(_ text: String) throws -> JitterStrength {
-        let v = try parseNumbers(text, count: 4, what: "jitter strength b,c,s,h")
+    /// Parses "b,c,s,h", e.g. "0.8,0.8,0.8,0.2" (the CLI's `--jitter-strength`); errors call the list `name`.
+    public static func parse(_ text: String, name: String = "jitter strength") throws -> JitterStrength {
+        let v = try parseNumbers(text, count: 4, name: name, form: "b,c,s,h")
         return JitterStrength(brightness: v[0], contrast: v[1], saturation: v[2], hue: v[3])
     }
 }
@@ -149,10 +149,10 @@ public struct AugmentationConfig: Equatable, Hashable, Codable, Sendable {
         }
     }
 
-    /// Parses "lo,hi" (the CLI's `--crop-scale 0.08,1.0`, `--blur-sigma 0.1,2.0`).
-    public static func parseRange(_ text: String) throws -> ClosedRange<Double> {
-        let v = try parseNumbers(text, count: 2, what: "range lo,hi")
-        guard v[0] <= v[1] else { throw DatasetError.invalidConfiguration("range \(text): lo > hi") }
+    /// Parses "lo,hi" (the CLI's `--crop-scale 0.08,1.0`, `--blur-sigma 0.1,2.0`); errors call the range `name`.
+    public static func parseRange(_ text: String, name: String = "range") throws -> ClosedRange<Double> {
+        let v = try parseNumbers(text, count: 2, name: name, form: "lo,hi")
+        guard v[0] <= v[1] else { throw DatasetError.invalidConfiguration("\(name) \(text): lo must not exceed hi") }
         return v[0]...v[1]
     }
 }
@@ -166,9 +166,10 @@ public func parseNumberList(_ text: String, count: Int) -> [Double]? {
     return parts.map { $0! }
 }
 
-func parseNumbers(_ text: String, count: Int, what: String) throws -> [Double] {
+/// `parseNumberList`, or an error naming the list and its `form` ("lo,hi").
+func parseNumbers(_ text: String, count: Int, name: String, form: String) throws -> [Double] {
     guard let values = parseNumberList(text, count: count) else {
-        throw DatasetError.invalidConfiguration("'\(text)' is not a \(what) (\(count) comma-separated numbers)")
+        throw DatasetError.invalidConfiguration("\(name) '\(text)': expected \(count) comma-separated numbers \(form)")
     }
     return values
 }

@@ -8,25 +8,67 @@ public enum SyntheticLayout: String, CaseIterable, Sendable {
     case folder
 }
 
-extension SyntheticShapes {
+/// The synthetic shapes dataset as files (`simclr synth`): what to write, checked before anything is written.
+/// Errors name the settings in backquotes.
+public struct SyntheticFiles: Sendable {
+    public var layout = SyntheticLayout.binary
+    /// 1...10; the label of image i is i % classes.
+    public var classes = SyntheticShapes.classNames.count
+    public var trainCount = SyntheticShapes.defaultTrainCount
+    public var testCount = SyntheticShapes.defaultTestCount
+    /// 32 (CIFAR-10 layout) or 96 (STL-10 layout); any size in the folder layout.
+    public var imageSize = CIFAR10.imageSize
+    public var seed: UInt64 = 0
+
+    public init() {}
+
+    public func validate() throws {
+        func fail(_ why: String) -> DatasetError { .invalidConfiguration(why) }
+        guard (1...SyntheticShapes.classNames.count).contains(classes) else {
+            throw fail("`classes` \(classes) must lie in 1...\(SyntheticShapes.classNames.count)")
+        }
+        guard trainCount >= 1, testCount >= 1 else { throw fail("`trainCount` and `testCount` must be at least 1") }
+        guard layout == .folder || imageSize == CIFAR10.imageSize || imageSize == STL10.imageSize else {
+            throw fail("`imageSize` \(imageSize): the CIFAR-10 layout holds 32x32 images and the STL-10 layout 96x96; "
+                       + "other sizes have no file format here")
+        }
+    }
+
     /// What `write` wrote: the directory a reader takes (`DIR/cifar-10-batches-bin`, `DIR/stl10_binary`, or
-    /// `DIR/train` for the folder layout) and notes about files it removed or found in the way.
+    /// `DIR/train` for the folder layout), notes about files it removed or found in the way, and the lines that
+    /// say so.
     public struct Written: Sendable {
         public var directory: String
         public var notes: [String]
+        public var lines: [String] = []
     }
 
-    /// Writes the dataset (`classes` classes, image i of a split depending only on (seed, split, i)) under
-    /// `root`. The binary layout holds 32 px images as CIFAR-10 (10000 records per training batch file, one to
-    /// five files) and 96 px images as STL-10; the folder layout any size.
-    public static func write(to root: String, layout: SyntheticLayout, classes: Int, trainCount: Int, testCount: Int,
-                             imageSize: Int, seed: UInt64) throws -> Written {
-        guard layout == .folder || imageSize == CIFAR10.imageSize || imageSize == STL10.imageSize else {
-            throw DatasetError.invalidConfiguration("images of \(imageSize) px: the CIFAR-10 layout holds 32x32 images and "
-                                                    + "the STL-10 layout 96x96; other sizes have no file format here")
+    /// Writes the dataset (image i of a split depending only on (seed, split, i)) under `root`. The binary layout
+    /// holds 32 px images as CIFAR-10 (10000 records per training batch file, one to five files) and 96 px images
+    /// as STL-10; the folder layout any size.
+    public func write(to root: String) throws -> Written {
+        try validate()
+        let start = Date()
+        var written = try writeFiles(to: root)
+        let images = "\(classes) classes, \(trainCount) train + \(testCount) test"
+        let size = "\(imageSize)x\(imageSize), seed \(seed)"
+        written.lines = written.notes
+        if layout == .folder {
+            written.lines.append("synthetic shapes: \(images) PNG images, \(size), in \(root)/{train,test}/<class>/")
+            return written
         }
-        let (train, test) = generate(classes: classes, trainCount: trainCount, testCount: testCount, imageSize: imageSize,
-                                     seed: seed)
+        written.lines.append("synthetic shapes: \(images) images, \(size) (\(String(format: "%.1f", Date().timeIntervalSince(start))) s)")
+        for name in try FileManager.default.contentsOfDirectory(atPath: written.directory).sorted() {
+            let path = "\(written.directory)/\(name)"
+            let bytes = (try FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.intValue ?? 0
+            written.lines.append("  \(path)  \(bytes) bytes")
+        }
+        return written
+    }
+
+    private func writeFiles(to root: String) throws -> Written {
+        let (train, test) = SyntheticShapes.generate(classes: classes, trainCount: trainCount, testCount: testCount,
+                                                     imageSize: imageSize, seed: seed)
         var notes: [String] = []
         switch layout {
         case .folder:

@@ -73,4 +73,18 @@ public struct Embedding {
         log(String(format: "embedded %d images in %.1f s (%.1f img/s)", n, elapsed, Double(n) / max(elapsed, 1e-9)))
         return output
     }
+
+    /// `embedShowingProgress`, then the embeddings written to `out` (.npy, float32 N x dim) and with `labels` the
+    /// images' labels (.npy, int64 N), `say` telling each file as it is written. Row i is image i of `images`.
+    public func write(_ images: LabeledImages, with model: ResNet, to out: String, labels: String?, split: String,
+                      log: (String) -> Void, say: (String) -> Void) throws {
+        let n = images.count
+        let output = try embedShowingProgress(images, with: model, log: log)
+        try NumpyFile.write(floats: output.array, shape: [n, dim], to: URL(fileURLWithPath: out))
+        say("wrote \(out): \(n) x \(dim) float32 (\(features.rawValue) features, \(split) split)")
+        if let labels {
+            try NumpyFile.write(int64s: images.labels.map { Int64($0) }, shape: [n], to: URL(fileURLWithPath: labels))
+            say("wrote \(labels): \(n) int64 labels")
+        }
+    }
 }

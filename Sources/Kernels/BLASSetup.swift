@@ -55,3 +55,15 @@ public enum BLASSetup {
         return s
     }
 }
+
+extension BLASSetup {
+    /// `threads` (nil: the cores this process may run on) as our kernels' threads, which also split matrix
+    /// products; OpenBLAS itself runs on one thread (its idle workers would spin beside our team: Note [One team
+    /// of threads] in Kernels' BLAS.swift). Returns the number of threads.
+    public static func applyThreads(_ threads: Int?) -> Int {
+        let n = max(1, threads ?? Parallel.availableCores)
+        BLAS.setThreads(1)
+        Parallel.threadCount = n
+        return n
+    }
+}

@@ -205,3 +205,23 @@ public struct ReportFiles: RandomAccessCollection {
     public var endIndex: Int { plots.count + 2 }
     public subscript(position: Int) -> URL { position == 0 ? markdown : position == 1 ? html : plots[position - 2] }
 }
+
+extension ReportWriter {
+    /// `simclr report`: reads the run directories (one that cannot be read is skipped, `warn` saying why, as long
+    /// as another is usable) and writes one combined report into `combined`, or else a report into each run's
+    /// directory. Returns the files written and, for several runs without `combined`, their summary table.
+    public static func write(runDirectories: [URL], combined: URL?,
+                             warn: (String) -> Void) throws -> (written: [URL], table: MarkdownTable?) {
+        var runs: [RunRecord] = []
+        var failures: [String] = []
+        for directory in runDirectories {
+            do { runs.append(try RunRecord.load(directory)) } catch { failures.append("\(error)") }
+        }
+        guard !runs.isEmpty else { throw ReportError.noUsableRun(failures) }
+        failures.forEach { warn("warning: skipping \($0)") }
+        if let combined { return (Array(try write(runs: runs, to: combined)), nil) }
+        var written: [URL] = []
+        for run in runs { written += try write(runs: [run], to: run.directory) }
+        return (written, runs.count > 1 ? summaryTable(RunRecord.uniqueNames(runs).map(\.summary)) : nil)
+    }
+}

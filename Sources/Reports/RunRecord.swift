@@ -5,12 +5,15 @@ public enum ReportError: Error, CustomStringConvertible, Equatable {
     case notADirectory(String)
     case noRunFiles(String)
     case unreadable(String, reason: String)
+    /// No directory of a report could be read: each one's reason.
+    case noUsableRun([String])
 
     public var description: String {
         switch self {
         case let .notADirectory(path): return "\(path): no such directory"
         case let .noRunFiles(path): return "\(path): neither metrics.csv nor results.json found (is this a run directory?)"
         case let .unreadable(path, reason): return "\(path): \(reason)"
+        case let .noUsableRun(failures): return failures.joined(separator: "\n")
         }
     }
 }

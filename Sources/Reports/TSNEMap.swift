@@ -87,6 +87,25 @@ extension TSNEMap.Result {
                     labels: labels, classNames: classNames).svg()
     }
 
+    /// What the map says, after `seconds` of work: the label agreement (with labels) and the final KL divergence.
+    public func summary(seconds: Double) -> [String] {
+        (agreement.map { [String(format: "1-NN label agreement: %.4f in the map, %.4f in the input", $0.map, $0.input)] } ?? [])
+            + [String(format: "t-SNE: %d points, final KL %.4f, %.1f s", count, finalKL, seconds)]
+    }
+
+    /// Writes the scatter plot to `svg` with its summary file beside it, and with `coordinates` the 2-D
+    /// coordinates (`writeCoordinates`), saying each file as it is written.
+    public func write(svg url: URL, title: String, classNames: [String], coordinates: URL?, say: (String) -> Void) throws {
+        try Data(svg(title: title, classNames: classNames).utf8).write(to: url, options: .atomic)
+        try FeatureMapSummary(title: title, points: count, mapAgreement: agreement?.map,
+                              inputAgreement: agreement?.input).write(besides: url)
+        say("wrote \(url.path) and \(FeatureMapSummary.file(besides: url).lastPathComponent)")
+        if let coordinates {
+            try writeCoordinates(to: coordinates)
+            say("wrote \(coordinates.path)")
+        }
+    }
+
     /// The coordinates as .npy (float32 N x 2) or .csv (x,y,label,index, index being the input row).
     public func writeCoordinates(to url: URL) throws {
         if url.pathExtension == "npy" {

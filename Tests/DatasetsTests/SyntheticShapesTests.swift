@@ -15,6 +15,26 @@ final class SyntheticShapesTests: XCTestCase {
         XCTAssertEqual(SyntheticShapes.render(count: 5, seed: 5).pixels, Array(a.train.pixels.prefix(5 * 3072)))
     }
 
+    func testSyntheticFilesRefuseWhatHasNoLayoutNamingTheSetting() throws {
+        func refusal(_ change: (inout SyntheticFiles) -> Void) -> String? {
+            var files = SyntheticFiles()
+            change(&files)
+            do { try files.validate(); return nil } catch { return "\(error)" }
+        }
+        XCTAssertNil(refusal { _ in })
+        XCTAssertNil(refusal { $0.imageSize = 96 })
+        XCTAssertNil(refusal { ($0.layout, $0.imageSize) = (.folder, 16) })
+        XCTAssert(refusal { $0.imageSize = 33 }?.contains("`imageSize` 33: the CIFAR-10 layout holds 32x32") == true)
+        XCTAssert(refusal { $0.classes = 11 }?.contains("`classes` 11 must lie in 1...10") == true)
+        XCTAssert(refusal { $0.testCount = 0 }?.contains("`testCount` must be at least 1") == true)
+        // `write` checks first: nothing is written.
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("synthetic-files-\(UUID().uuidString)").path
+        var files = SyntheticFiles()
+        files.classes = 0
+        XCTAssertThrowsError(try files.write(to: root))
+        XCTAssertFalse(FileManager.default.fileExists(atPath: root))
+    }
+
     func testAllClassesPresentAndBalanced() {
         let d = SyntheticShapes.generate(trainCount: 100, testCount: 30, seed: 1)
         XCTAssertEqual(d.train.classCounts, [Int](repeating: 10, count: 10))

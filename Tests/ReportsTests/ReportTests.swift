@@ -208,4 +208,19 @@ final class ReportTests: XCTestCase {
         try RunFixtures.write("[1, 2]", dir.appendingPathComponent("results.json"))
         XCTAssertThrowsError(try RunRecord.load(dir)) { XCTAssert("\($0)".contains("not a JSON object")) }
     }
+
+    func testAReportOfSeveralDirectoriesSkipsTheUnusableOnesUnlessNoneIsUsable() throws {
+        let dir = try RunFixtures.temporaryDirectory(self)
+        let missing = dir.appendingPathComponent("missing")
+        XCTAssertThrowsError(try ReportWriter.write(runDirectories: [dir, missing], combined: nil) { _ in }) {
+            XCTAssertEqual($0 as? ReportError, .noUsableRun(["\(ReportError.noRunFiles(dir.path))",
+                                                            "\(ReportError.notADirectory(missing.path))"]))
+        }
+        try RunFixtures.write(#"{"test_top1": 0.5, "test_top5": 0.9, "method": "knn"}"#, dir.appendingPathComponent("results.json"))
+        var warnings: [String] = []
+        let (written, table) = try ReportWriter.write(runDirectories: [dir, missing], combined: nil) { warnings.append($0) }
+        XCTAssertEqual(warnings, ["warning: skipping \(ReportError.notADirectory(missing.path))"])
+        XCTAssertNil(table)  // one usable run: no combined table
+        XCTAssert(written.contains(dir.appendingPathComponent("report.md")), "\(written)")
+    }
 }

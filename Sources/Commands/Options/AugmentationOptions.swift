@@ -87,7 +87,7 @@ public struct AugmentationOptions: ParsableArguments {
             try refuse(cropScale != nil ? "--crop-scale" : nil, with: "--no-crop")
             c.crop = false
         } else if let text = cropScale {
-            let r = try parseRange(text, flag: "--crop-scale")
+            let r = try AugmentationConfig.parseRange(text, name: "--crop-scale")
             guard r.lowerBound > 0, r.upperBound <= 1 else {
                 throw fail("--crop-scale \(text): both ends must lie in (0, 1]")
             }
@@ -102,12 +102,12 @@ public struct AugmentationOptions: ParsableArguments {
             c.colorJitter = false
         } else {
             if let text = jitterStrength {
-                let v = try parseNumbers(text, count: 4, flag: "--jitter-strength", form: "b,c,s,h")
-                guard v.allSatisfy({ $0 >= 0 }) else {
+                let v = try JitterStrength.parse(text, name: "--jitter-strength")
+                guard [v.brightness, v.contrast, v.saturation, v.hue].allSatisfy({ $0 >= 0 }) else {
                     throw fail("--jitter-strength \(text): strengths must be non-negative")
                 }
-                guard v[3] <= 0.5 else { throw fail("--jitter-strength \(text): hue must lie in [0, 0.5]") }
-                c.jitterStrength = JitterStrength(brightness: v[0], contrast: v[1], saturation: v[2], hue: v[3])
+                guard v.hue <= 0.5 else { throw fail("--jitter-strength \(text): hue must lie in [0, 0.5]") }
+                c.jitterStrength = v
             }
             if let p = jitterProb { c.jitterProbability = try probability(p, flag: "--jitter-prob") }
         }
@@ -132,7 +132,7 @@ public struct AugmentationOptions: ParsableArguments {
                 c.blur = true
             }
             if let text = blurSigma {
-                let r = try parseRange(text, flag: "--blur-sigma")
+                let r = try AugmentationConfig.parseRange(text, name: "--blur-sigma")
                 guard r.lowerBound > 0 else { throw fail("--blur-sigma \(text): sigma must be positive") }
                 c.blurSigma = r
                 c.blur = true
@@ -158,18 +158,5 @@ public struct AugmentationOptions: ParsableArguments {
             throw DatasetError.invalidConfiguration("\(flag) \(p) must be a probability in [0, 1]")
         }
         return p
-    }
-
-    private func parseRange(_ text: String, flag: String) throws -> ClosedRange<Double> {
-        let v = try parseNumbers(text, count: 2, flag: flag, form: "lo,hi")
-        guard v[0] <= v[1] else { throw DatasetError.invalidConfiguration("\(flag) \(text): lo must not exceed hi") }
-        return v[0]...v[1]
-    }
-
-    private func parseNumbers(_ text: String, count: Int, flag: String, form: String) throws -> [Double] {
-        guard let values = parseNumberList(text, count: count) else {
-            throw DatasetError.invalidConfiguration("\(flag) '\(text)': expected \(count) comma-separated numbers \(form)")
-        }
-        return values
     }
 }

@@ -24,12 +24,3 @@ func checkPrecisionSupported(_ precision: ComputePrecision) throws {
         rounding computed in fp32 (for checking numerics, not for speed).
         """)
 }
-
-/// `--threads N`: our kernels' threads, which also split matrix products; OpenBLAS itself runs on one
-/// thread (its idle workers would spin beside our team: Note [One team of threads] in Kernels' BLAS.swift).
-func applyThreads(_ threads: Int?) -> Int {
-    let n = max(1, threads ?? Parallel.availableCores)
-    BLAS.setThreads(1)
-    Parallel.threadCount = n
-    return n
-}

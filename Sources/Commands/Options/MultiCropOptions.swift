@@ -13,7 +13,7 @@ struct MultiCropOptions: ParsableArguments {
         // Multi-crop papers use 2 to 10 small crops; 32 is already 16 times the global views' work.
         guard (0...32).contains(smallCrops) else { throw ValidationError("--small-crops \(smallCrops) must lie in [0, 32]") }
         guard smallCropSize >= 4 else { throw ValidationError("--small-crop-size must be at least 4") }
-        let scale = try AugmentationConfig.parseRange(smallCropScale)
+        let scale = try AugmentationConfig.parseRange(smallCropScale, name: "--small-crop-scale")
         guard scale.lowerBound > 0, scale.upperBound <= 1 else { throw ValidationError("--small-crop-scale \(smallCropScale): both ends must lie in (0, 1]") }
     }
 

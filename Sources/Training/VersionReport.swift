@@ -1,13 +1,13 @@
 import Cluster
 import Foundation
 import Kernels
-import Training
 
 /// `simclr --version`: what this binary is and what it runs on, for bug reports and run records.
-enum VersionReport {
-    static let version = "0.1.0"
+public enum VersionReport {
+    public static let version = "0.1.0"
 
-    static func precisions(_ cpu: CPUFeatures) -> String {
+    /// The precisions this CPU runs, and how.
+    public static func precisions(_ cpu: CPUFeatures) -> String {
         ComputePrecision.allCases.map { p -> String in
             switch p {
             case .fp32: return "fp32"
@@ -17,7 +17,7 @@ enum VersionReport {
         }.joined(separator: ", ")
     }
 
-    static var text: String {
+    public static var text: String {
         let cpu = CPUFeatures.current
         return """
             simclr \(version)

@@ -1,0 +1,25 @@
+import Datasets
+import Foundation
+import NeuralNet
+
+extension ResNetConfig {
+    /// The encoder a command builds. The architecture is `arch` when given, else the one a resumed run recorded in
+    /// its config.json, else the one the weights file's keys show, else ResNet-18; the width likewise (`width`,
+    /// the recorded one, the one the file's channel counts show, else 1). A resumed run also keeps its recorded
+    /// zero-init choice (it only shapes the initial weights, which the checkpoint replaces).
+    public static func choosing(arch: Architecture?, stem: Stem, width: Double?, headDims: [Int],
+                                zeroInitResidual: Bool = false, resuming runDirectory: String? = nil,
+                                weights: String? = nil) -> ResNetConfig {
+        let run = runDirectory.flatMap(recorded(inRun:))
+        // Unreadable weights are reported when they are loaded, with the reason.
+        let file = weights.flatMap { try? WeightsFile(path: DataSelection.expand($0)) }
+        return ResNetConfig(arch: arch ?? run?.arch ?? file?.architecture ?? .resnet18, stem: stem,
+                            width: width ?? run?.width ?? file?.width ?? 1.0, headDims: headDims,
+                            zeroInitResidual: zeroInitResidual || (run?.zeroInitResidual ?? false))
+    }
+
+    /// `settings.model` of a run directory's config.json, when it has one.
+    public static func recorded(inRun directory: String) -> ResNetConfig? {
+        RunConfigFile.read(in: URL(fileURLWithPath: DataSelection.expand(directory)))?.settings.model
+    }
+}
