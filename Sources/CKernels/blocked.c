@@ -30,39 +30,21 @@ typedef int32_t int_lanes __attribute__((vector_size(64), aligned(4)));
 #define mask_lanes(g, output) ((lanes)((int_lanes)(g) & ((output) > 0)))
 #define accumulate(total, part) (*(wide_lanes *)(total) += __builtin_convertvector((part), wide_lanes))
 
-/// Per-block float partials over at most RUN pixels, then into the double totals. A plane of a small map
-/// (layer4 of 16 px crops: 2x2 pixels) is far shorter than RUN, so each channel block's partial runs on over
-/// the block's next planes (every cb_count-th) instead of being converted and added to the doubles per plane.
-#define PARTIALS_BEGIN(cb_count)                                                                     \
-    lanes part_a[(cb_count)], part_b[(cb_count)];                                                    \
-    int part_n[(cb_count)];                                                                          \
-    for (int i_ = 0; i_ < (cb_count); i_++) { part_a[i_] = (lanes){0}; part_b[i_] = (lanes){0}; part_n[i_] = 0; }
-#define PARTIALS_FLUSH(cb, total_a, total_b)                                                         \
-    do {                                                                                             \
-        accumulate((total_a) + (cb) * L, part_a[cb]);                                                \
-        accumulate((total_b) + (cb) * L, part_b[cb]);                                                \
-        part_a[cb] = (lanes){0}; part_b[cb] = (lanes){0}; part_n[cb] = 0;                            \
-    } while (0)
-/// Makes room for `pixels` more pixels in block cb's partials.
-#define PARTIALS_ROOM(cb, pixels, total_a, total_b) \
-    do { if (part_n[cb] + (pixels) > RUN) PARTIALS_FLUSH(cb, total_a, total_b); part_n[cb] += (pixels); } while (0)
-#define PARTIALS_END(cb_count, total_a, total_b) \
-    for (int cb_ = 0; cb_ < (cb_count); cb_++) if (part_n[cb_]) PARTIALS_FLUSH(cb_, total_a, total_b)
-
+/// Float partials run over at most RUN pixels of one plane (one image's channel block) before they join the
+/// double totals, never across images: a plane's partial is then the same whichever images share a process or
+/// a thread, and N ranks' statistics equal one process's (DistributedInvariantTests) up to double rounding.
 CLONES void sk_bn_sums(const float *x, int cb_count, int hw, int q0, int q1, double *sum, double *sumsq) {
-    PARTIALS_BEGIN(cb_count)
     for (int q = q0; q < q1; q++) {
         const float *p = x + (size_t)q * hw * L;
         int cb = q % cb_count;
         for (int start = 0; start < hw; start += RUN) {
             int end = start + RUN < hw ? start + RUN : hw;
-            PARTIALS_ROOM(cb, end - start, sum, sumsq);
-            lanes a = part_a[cb], b = part_b[cb];
+            lanes a = {0}, b = {0};
             for (int i = start; i < end; i++) { lanes v = load(p + (size_t)i * L); a += v; b += v * v; }
-            part_a[cb] = a; part_b[cb] = b;
+            accumulate(sum + cb * L, a);
+            accumulate(sumsq + cb * L, b);
         }
     }
-    PARTIALS_END(cb_count, sum, sumsq);
 }
 
 /// Planes handled together: small planes are grouped up to RUN pixels, so the bf16 conversion and the loop
@@ -101,15 +83,13 @@ CLONES void sk_bn_apply(const float *x, const float *residual, float *y, uint16_
 
 CLONES void sk_bn_grad_sums(const float *x, const float *dy, const float *relu_output, float *masked,
                             const float *mean, int cb_count, int hw, int q0, int q1, double *sum_dy, double *sum_dyx) {
-    PARTIALS_BEGIN(cb_count)
     for (int q = q0; q < q1; q++) {
         int cb = q % cb_count;
         lanes m = load(mean + cb * L);
         for (int start = 0; start < hw; start += RUN) {
-            int px = start + RUN < hw ? RUN : hw - start, n = px * L;
+            int n = (start + RUN < hw ? RUN : hw - start) * L;
             size_t o = ((size_t)q * hw + start) * L;
-            PARTIALS_ROOM(cb, px, sum_dy, sum_dyx);
-            lanes a = part_a[cb], b = part_b[cb];
+            lanes a = {0}, b = {0};
             for (int i = 0; i < n; i += L) {
                 lanes g = load(dy + o + i);
                 if (relu_output) {
@@ -119,10 +99,10 @@ CLONES void sk_bn_grad_sums(const float *x, const float *dy, const float *relu_o
                 a += g;
                 b += g * (load(x + o + i) - m);
             }
-            part_a[cb] = a; part_b[cb] = b;
+            accumulate(sum_dy + cb * L, a);
+            accumulate(sum_dyx + cb * L, b);
         }
     }
-    PARTIALS_END(cb_count, sum_dy, sum_dyx);
 }
 
 CLONES void sk_bn_input_grad(const float *x, const float *g, const float *relu_output, float *dx, uint16_t *dx16, const float *mean,

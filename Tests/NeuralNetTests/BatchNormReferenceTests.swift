@@ -3,10 +3,9 @@ import NeuralNet
 import XCTest
 
 /// BatchNorm's 2-D kernels against float64, on the shapes where their bookkeeping matters: maps of a few
-/// pixels and several channel blocks (layer4 of 16 px multi-crop views: 2x2), whose per-channel float partial
-/// sums run on over many planes and whose bf16 copies are converted per group of planes; a per-channel pixel
-/// count above the partials' run (256), so they flush part-way; two threads splitting the planes; and a plane
-/// larger than one run.
+/// pixels and several channel blocks (layer4 of 16 px multi-crop views: 2x2), whose outputs and bf16 copies
+/// are written per group of planes; two threads splitting the planes; and a plane larger than one float
+/// partial run (256 pixels).
 final class BatchNormReferenceTests: XCTestCase {
     override func setUp() { Parallel.threadCount = 2; BLAS.setThreads(1) }
 
