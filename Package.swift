@@ -76,7 +76,7 @@ let package = Package(
                 swiftSettings: fastMath),
         // The supervised baseline and fine-tuning.
         .target(name: "Classification", dependencies: ["Kernels", "NeuralNet", "Optimizers", "Datasets", "Cluster",
-                                                       "Checkpoints", "RunFiles", "Training", "Evaluation"],
+                                                       "Checkpoints", "RunFiles", "Training", "Evaluation", "Tracing"],
                 swiftSettings: fastMath),
         // `compare` and `sweep`: plans of tool runs, run as child processes, and their tables.
         .target(name: "Studies", dependencies: ["Kernels", "NeuralNet", "Contrastive", "RunFiles", "Reports", "Pretraining"]),

@@ -7,6 +7,13 @@
 # link, in rounds: one rank alone (the weak-scaling baseline), two ranks computing for real, and two ranks
 # replaying each --profiles profile (bench --emulate) with each --sharing mode (what stretches the replayed
 # compute: core = what else ran on the rank's core, thread = the communication thread's CPU time, none).
+# Before the rounds, per link, a calibration (--calibrate-rounds, 0 = none) measures how much slower compute runs
+# beside the link's communication: a bench on each core computing alone, then the same two benches while two
+# ranks replay the profile over the link without stretching it (the step's communication with no compute); its
+# "compute factor" (median of the benches' compute-thread CPU per step beside / alone, both cores) is given to the
+# replays as --emulate-slowdown (the CPU the core's other work takes is added live by --sharing), and its "wall
+# factor" (their step time beside / alone) is what scaling-model --compute-factor takes. Neither looks at a real
+# 2-rank run. Replays named *-f1 run without the factor, for comparison.
 # efficiency = ms_per_step(1 rank) / ms_per_step(2 ranks),
 # weak scaling (the same images per rank); the emulation holds on a link when its efficiency is within
 # --tolerance of real compute's (medians over the rounds). Every run records where its rank 0's CPU time went
@@ -16,13 +23,14 @@
 #
 #   deploy/emulation-check.sh [--links "1gbit 10gbit"] [--per-rank-batch 16] [--width 1.0] [--steps 4]
 #                             [--rounds 2] [--tolerance 0.05] [--compression none] [--sharing "core thread"]
-#                             [--profiles "side-by-side in-step alone"] [--out DIR]
+#                             [--profiles "side-by-side in-step alone"] [--calibrate-rounds 3] [--out DIR]
 #
-# Run it alone on the machine (it times steps) and hold the namespace cluster's lock (it takes it itself).
+# Run it alone on the machine (it times steps); it takes the namespace cluster's lock itself.
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
 links="1gbit 10gbit" per_rank=16 width=1.0 steps=4 rounds=2 tolerance=0.05 compression=none sharing="core thread" profiles="side-by-side"
+calibrate_rounds=3
 out="$repo/runs/emulation-check"
 while (($#)); do
     case $1 in
@@ -35,8 +43,9 @@ while (($#)); do
         --compression) compression=$2; shift 2 ;;
         --sharing) sharing=$2; shift 2 ;;
         --profiles) profiles=$2; shift 2 ;;
+        --calibrate-rounds) calibrate_rounds=$2; shift 2 ;;
         --out) out=$2; shift 2 ;;
-        -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,29p' "$0"; exit 0 ;;
         *) echo "emulation-check: unknown option $1" >&2; exit 2 ;;
     esac
 done
@@ -70,6 +79,27 @@ bench() {  # link round run ranks args...
     echo "emulation-check: $link round $round $run W=$ranks: $(field "$json" ms_per_step) ms/step, host CPU $cpu" >&2
 }
 
+# A calibration pair: a bench on core 0 and one on core 1 (the same steps), each a CSV row calib-WHEN-coreN.
+pair() {  # link round when
+    local c1="$out/calibration-core1.out"
+    bench "$1" "$2" "calib-$3-core1" 1 env OPENBLAS_NUM_THREADS=1 taskset -c 1 "$simclr" bench --batch-size "$per_rank" "${common[@]}" --steps $((steps + 2)) &
+    local other=$!
+    bench "$1" "$2" "calib-$3-core0" 1 env OPENBLAS_NUM_THREADS=1 taskset -c 0 "$simclr" bench --batch-size "$per_rank" "${common[@]}"
+    wait "$other"
+}
+# median(FIELD of calib-beside rows) / median(FIELD of calib-alone rows) on LINK, both cores.
+calibration_factor() {  # link field
+    local column; column=$(head -1 "$csv" | tr ',' '\n' | grep -n "^$2\$" | cut -d: -f1)
+    awk -F, -v link="$1" -v k="$column" '
+        function median(a, m,   i, j, t) {
+            for (i = 1; i <= m; i++) for (j = i + 1; j <= m; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
+            return m % 2 ? a[(m + 1) / 2] : (a[m / 2] + a[m / 2 + 1]) / 2
+        }
+        $1 == link && $3 ~ /^calib-alone/ && $k > 0 { alone[++na] = $k }
+        $1 == link && $3 ~ /^calib-beside/ && $k > 0 { beside[++nb] = $k }
+        END { if (na && nb) printf "%.3f", median(beside, nb) / median(alone, na); else print 1 }' "$csv"
+}
+
 for p in $profiles; do
     case $p in
         in-step) "$repo/deploy/launch.sh" --threads 1 -n 2 -- bench --distributed --no-overlap --batch-size $((2 * per_rank)) \
@@ -88,20 +118,39 @@ for link in $links; do
     "$repo/deploy/testcluster.sh" up 2 --rate "$link" >/dev/null
     two=("$repo/deploy/launch.sh" --threads 1 --testcluster -n 2 -- bench --distributed --batch-size $((2 * per_rank))
          --no-overlap-baseline --grad-compression "$compression" "${common[@]}")
+    factor=1
+    if ((calibrate_rounds > 0)); then
+        first_profile=${profiles%% *}
+        for ((r = 1; r <= calibrate_rounds; r++)); do
+            pair "$link" "$r" alone
+            "${two[@]}" --emulate "$out/profile-$first_profile.json" --emulate-cpu-sharing none --steps $((2 * steps + 8)) >/dev/null 2>&1 &
+            replay=$!
+            sleep 6  # the replay's start and warm-up
+            pair "$link" "$r" beside
+            wait "$replay" || echo "emulation-check: $link calibration replay $r failed" >&2
+        done
+        factor=$(calibration_factor "$link" ms_main_thread_cpu)
+        echo "emulation-check: $link compute factor $factor (compute-thread CPU beside the link's communication / alone), wall factor $(calibration_factor "$link" ms_per_step)" >&2
+    fi
     for ((r = 1; r <= rounds; r++)); do
         bench "$link" "$r" one-rank 1 "${one[@]}"
         bench "$link" "$r" real 2 "${two[@]}"
         for p in $profiles; do
             for mode in $sharing; do
-                bench "$link" "$r" "emulated-$p-$mode" 2 "${two[@]}" --emulate "$out/profile-$p.json" --emulate-cpu-sharing "$mode"
+                bench "$link" "$r" "emulated-$p-$mode" 2 "${two[@]}" --emulate "$out/profile-$p.json" --emulate-cpu-sharing "$mode" --emulate-slowdown "$factor"
             done
         done
+        if [[ $factor != 1 ]]; then
+            bench "$link" "$r" "emulated-${profiles%% *}-${sharing%% *}-f1" 2 "${two[@]}" --emulate "$out/profile-${profiles%% *}.json" --emulate-cpu-sharing "${sharing%% *}"
+        fi
     done
     cleanup
 done
 
 # Medians per link and run; efficiencies against the same link's one-rank median.
 variants=$(for p in $profiles; do for mode in $sharing; do printf '%s ' "$p-$mode"; done; done)
+((calibrate_rounds > 0)) && variants+="${profiles%% *}-${sharing%% *}-f1"
+
 awk -F, -v tol="$tolerance" -v modes="$variants" '
     NR == 1 { next }
     { key = $1 SUBSEP $3; n[key]++; v[key, n[key]] = $5; if (!($1 in seen)) { seen[$1] = 1; order[++links] = $1 } }
@@ -129,6 +178,27 @@ awk -F, -v tol="$tolerance" -v modes="$variants" '
         }
         exit bad
     }' "$csv" > "$out/emulation-check.md" && status=0 || status=$?
+if ((calibrate_rounds > 0)); then
+    {
+        echo ""
+        echo "Calibration (benches on both cores alone, then beside a replay of the step's communication over the link; medians):"
+        echo ""
+        echo "| link | compute-thread CPU ms alone | beside | compute factor | step ms alone | beside | wall factor |"
+        echo "| --- | --- | --- | --- | --- | --- | --- |"
+        for link in $links; do
+            awk -F, -v link="$link" '
+                function median(a, m,   i, j, t) {
+                    for (i = 1; i <= m; i++) for (j = i + 1; j <= m; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
+                    return m % 2 ? a[(m + 1) / 2] : (a[m / 2] + a[m / 2 + 1]) / 2
+                }
+                NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; next }
+                $1 == link && $3 ~ /^calib-alone/ { ca[++na] = $col["ms_main_thread_cpu"]; sa[na] = $col["ms_per_step"] }
+                $1 == link && $3 ~ /^calib-beside/ { cb[++nb] = $col["ms_main_thread_cpu"]; sb[nb] = $col["ms_per_step"] }
+                END { if (na && nb) { a = median(ca, na); b = median(cb, nb); x = median(sa, na); y = median(sb, nb)
+                      printf "| %s | %.1f | %.1f | %.3f | %.1f | %.1f | %.3f |\n", link, a, b, b / a, x, y, y / x } }' "$csv"
+        done
+    } >> "$out/emulation-check.md"
+fi
 compute_ms() { grep -o '"computeSeconds" *: *[0-9.e+-]*' "$1" | sed 's/.*: *//' | awk '{ s += $1 } END { printf "%.1f", s * 1000 }'; }
 echo "" >> "$out/emulation-check.md"
 for p in $profiles; do echo "Profiled compute per rank and step ($p): $(compute_ms "$out/profile-$p.json") ms." >> "$out/emulation-check.md"; done

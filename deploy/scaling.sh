@@ -25,11 +25,27 @@
 # --compression runs every link and mode once per gradient compression (bench --grad-compression; PowerSGD at
 # its default rank from the first step); the CSV and the table name it. bench also reports, per step, what overlap costs
 # compute (interleaved steps without overlap): compute_slowdown = compute with overlap / compute without.
+#
+# Emulated compute (more hosts than cores; docs/scaling-model.md, 'Emulated compute'):
+#   --emulate PROFILE         every run with W >= 2 replays PROFILE (simclr bench --profile-out, one rank, the same
+#                             --per-rank-batch and --width) by sleeping while every collective is real; W = 1 stays
+#                             real compute (the baseline). Weak scaling only.
+#   --emulate-scale K         gradients at 1/K of their size on links of 1/K the rate (the cluster is set up at
+#                             LINK/K), so many hosts stay bound by their links rather than by this machine
+#   --emulate-slowdown LIST   'LINK=F,...' or one F: replayed compute takes F times its profile (the compute factor
+#                             deploy/emulation-check.sh measures per link); default 1
+#   --cpu-bound X             rows whose host CPU use (both cores busy, from /proc/stat) reached X are marked
+#                             cpu_bound=yes: the machine, not the link, set their time (default 0.9)
+#   --predict SWEEP           then fill predicted_ms_per_step by `simclr scaling-model --profile PROFILE --sweep SWEEP
+#                             --study scaling.csv --write` (report and plots in OUT/model/)
+# The columns emulated, emulate_scale, emulate_slowdown, host_cpu, cpu_bound, predicted_ms_per_step follow the
+# others at the end of scaling.csv.
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
 max_ranks=2 per_rank=16 global=32 steps=3 width=1.0 links="local" compressions="none" modes="weak strong" rounds=1
 out="$repo/runs/scaling"
+emulate="" emulate_scale=1 emulate_slowdown=1 cpu_bound=0.9 predict=""
 while (($#)); do
     case $1 in
         --max-ranks) max_ranks=$2; shift 2 ;;
@@ -42,7 +58,12 @@ while (($#)); do
         --modes) modes=$2; shift 2 ;;
         --rounds) rounds=$2; shift 2 ;;
         --out) out=$2; shift 2 ;;
-        -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
+        --emulate) emulate=$2; shift 2 ;;
+        --emulate-scale) emulate_scale=$2; shift 2 ;;
+        --emulate-slowdown) emulate_slowdown=$2; shift 2 ;;
+        --cpu-bound) cpu_bound=$2; shift 2 ;;
+        --predict) predict=$2; shift 2 ;;
+        -h|--help) sed -n '2,42p' "$0"; exit 0 ;;
         *) echo "scaling: unknown option $1" >&2; exit 2 ;;
     esac
 done
@@ -51,12 +72,43 @@ for mode in $modes; do
     [[ $mode == weak || $mode == strong ]] || { echo "scaling: --modes takes weak and/or strong, got '$mode'" >&2; exit 2; }
 done
 
+if [[ -n $emulate ]]; then
+    [[ -f $emulate ]] || { echo "scaling: --emulate: no profile at '$emulate' (write one with simclr bench --profile-out FILE --batch-size $per_rank --width $width --threads 1)" >&2; exit 2; }
+    [[ $modes == weak ]] || { echo "scaling: --emulate replays a per-rank profile: give --modes weak (got '$modes')" >&2; exit 2; }
+    [[ $emulate_scale =~ ^[1-9][0-9]*$ ]] || { echo "scaling: --emulate-scale takes a positive integer, got '$emulate_scale'" >&2; exit 2; }
+elif [[ $emulate_scale != 1 || $emulate_slowdown != 1 ]]; then
+    echo "scaling: --emulate-scale and --emulate-slowdown apply to --emulate PROFILE only" >&2; exit 2
+fi
+[[ -z $predict || -n $emulate ]] || { echo "scaling: --predict needs the step profile: give --emulate PROFILE" >&2; exit 2; }
+[[ -z $predict || -f $predict ]] || { echo "scaling: --predict: no sweep CSV at '$predict' (deploy/collectives.sh writes one)" >&2; exit 2; }
+# The slowdown of LINK from --emulate-slowdown ('LINK=F,...' or one F for all).
+slowdown_of() {
+    local item default=1
+    for item in ${emulate_slowdown//,/ }; do
+        if [[ $item == *=* ]]; then [[ ${item%%=*} == "$1" ]] && { echo "${item#*=}"; return; }; else default=$item; fi
+    done
+    echo "$default"
+}
+# LINK's rate divided by --emulate-scale, in bit/s (testcluster.sh's syntax).
+scaled_rate() {
+    local bits
+    case $1 in
+        *gbit) bits=$(( ${1%gbit} * 1000000000 )) ;;
+        *mbit) bits=$(( ${1%mbit} * 1000000 )) ;;
+        *kbit) bits=$(( ${1%kbit} * 1000 )) ;;
+        *bit) bits=${1%bit} ;;
+        *) echo "scaling: link '$1' must be local or a rate such as 1gbit" >&2; exit 2 ;;
+    esac
+    echo "$((bits / emulate_scale))bit"
+}
+cpu_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9, $5 + $6 }' /proc/stat; }
+
 simclr="$repo/.build/release/simclr"
 [[ -x $simclr ]] || (cd "$repo" && swift build -c release --product simclr >/dev/null)
 mkdir -p "$out"
 runs="$out/runs.csv" ceiling_csv="$out/ceiling.csv"
 columns="link,compression,mode,ranks,global_batch,per_rank_batch,img_per_s,ms_per_step,ms_compute,ms_comm_wait,ms_grad_comm,hidden_fraction,compute_slowdown,ms_compute_no_overlap,ms_per_step_no_overlap,grad_payload_mb"
-echo "round,$columns" > "$runs"
+echo "round,$columns,host_cpu" > "$runs"
 echo "round,processes,per_process_img_per_s,alone_img_per_s,ceiling" > "$ceiling_csv"
 
 field() { grep -o "\"$2\": [0-9.e+-]*" <<<"$1" | head -1 | awk '{print $2}'; }
@@ -102,7 +154,9 @@ measure_ceiling() {
 for link in $links; do
     launch=("$repo/deploy/launch.sh" --threads 1)
     if [[ $link != local ]]; then
-        "$repo/deploy/testcluster.sh" up "$max_ranks" --rate "$link" >/dev/null
+        rate=$link
+        ((emulate_scale > 1)) && rate=$(scaled_rate "$link")
+        "$repo/deploy/testcluster.sh" up "$max_ranks" --rate "$rate" >/dev/null
         launch+=(--testcluster)
     fi
     for ((round = 1; round <= rounds; round++)); do
@@ -111,15 +165,22 @@ for link in $links; do
     for compression in $compressions; do
         for ((w = 1; w <= max_ranks; w++)); do
             if [[ $mode == weak ]]; then batch=$((per_rank * w)); else batch=$global; fi
+            replay=()
+            if [[ -n $emulate ]] && ((w > 1)); then
+                replay=(--emulate "$emulate" --emulate-scale "$emulate_scale" --emulate-slowdown "$(slowdown_of "$link")" --no-overlap-baseline)
+            fi
+            read -r busy0 idle0 < <(cpu_ticks)
             # A launch that fails to start its daemons can leave mpirun waiting: bound every run.
             json=$(timeout --kill-after=10 900 "${launch[@]}" -n "$w" -- bench --distributed --batch-size "$batch" --width "$width" \
-                   --steps "$steps" --warmup 1 --threads 1 --no-roofline --grad-compression "$compression" --json \
+                   --steps "$steps" --warmup 1 --threads 1 --no-roofline --grad-compression "$compression" --json "${replay[@]}" \
                    | grep '^{' | tail -1 || true)
+            read -r busy1 idle1 < <(cpu_ticks)
+            host_cpu=$(awk -v b=$((busy1 - busy0)) -v i=$((idle1 - idle0)) 'BEGIN { if (b + i > 0) printf "%.2f", b / (b + i) }')
             if [[ -z $json ]]; then echo "scaling: $link $compression $mode W=$w failed; skipped" >&2; continue; fi
             wait_ms=$(field "$json" ms_comm_wait) comm_ms=$(field "$json" ms_grad_comm)
             hidden=$(awk -v a="$wait_ms" -v c="$comm_ms" 'BEGIN { if (c > 0) { h = 1 - a / c; if (h < 0) h = 0; printf "%.2f", h } else print "" }')
-            echo "$round,$link,$compression,$mode,$w,$batch,$((batch / w)),$(field "$json" img_per_s),$(field "$json" ms_per_step),$(field "$json" ms_compute),$wait_ms,$comm_ms,$hidden,$(field "$json" compute_slowdown_ratio),$(field "$json" ms_compute_no_overlap),$(field "$json" ms_per_step_no_overlap),$(field "$json" grad_payload_mb)" >> "$runs"
-            echo "scaling: round $round $link $compression $mode W=$w batch=$batch: $(field "$json" img_per_s) img/s, step $(field "$json" ms_per_step) ms" >&2
+            echo "$round,$link,$compression,$mode,$w,$batch,$((batch / w)),$(field "$json" img_per_s),$(field "$json" ms_per_step),$(field "$json" ms_compute),$wait_ms,$comm_ms,$hidden,$(field "$json" compute_slowdown_ratio),$(field "$json" ms_compute_no_overlap),$(field "$json" ms_per_step_no_overlap),$(field "$json" grad_payload_mb),$host_cpu" >> "$runs"
+            echo "scaling: round $round $link $compression $mode W=$w batch=$batch${replay:+ (emulated)}: $(field "$json" img_per_s) img/s, step $(field "$json" ms_per_step) ms, host CPU $host_cpu" >&2
         done
     done
     done
@@ -129,7 +190,9 @@ done
 
 # Medians over the rounds (of every column; an even count takes the mean of the middle two), then the
 # efficiencies from the median throughputs.
-awk -F, -v columns="$columns" -v ceilings="$ceiling_csv" '
+slowdowns=$(for link in $links; do printf '%s=%s ' "$link" "$(slowdown_of "$link")"; done)
+awk -F, -v columns="$columns" -v ceilings="$ceiling_csv" -v emulate="${emulate:+yes}" -v scale="$emulate_scale" \
+    -v slowdowns="$slowdowns" -v bound="$cpu_bound" '
     function median(list,   n, v, i, j, t) {
         n = split(list, v, ";")
         if (n == 0 || list == "") return ""
@@ -140,7 +203,9 @@ awk -F, -v columns="$columns" -v ceilings="$ceiling_csv" '
     BEGIN {
         getline header < ceilings
         while ((getline line < ceilings) > 0) { split(line, f, ","); if (f[5] != "") add("ceiling", f[2], f[5]) }
-        print columns ",ceiling,efficiency,efficiency_of_ceiling,rounds"
+        print columns ",ceiling,efficiency,efficiency_of_ceiling,rounds,emulated,emulate_scale,emulate_slowdown,host_cpu,cpu_bound,predicted_ms_per_step"
+        n = split(slowdowns, items, " ")
+        for (i = 1; i <= n; i++) { split(items[i], kv, "="); slowdown_of[kv[1]] = kv[2] }
     }
     NR == 1 { next }
     {
@@ -160,15 +225,25 @@ awk -F, -v columns="$columns" -v ceilings="$ceiling_csv" '
             of_ceiling = (eff != "" && ceil + 0 > 0) ? sprintf("%.3f", eff / ceil) : ""
             line = id[1] "," id[2] "," id[3] "," id[4]
             for (c = 6; c <= 17; c++) line = line "," median(values[key, c])
-            print line "," ceil "," eff "," of_ceiling "," count_of[key]
+            emulated = (emulate == "yes" && id[4] > 1)
+            cpu = median(values[key, 18])
+            line = line "," ceil "," eff "," of_ceiling "," count_of[key]
+            line = line "," (emulated ? "yes" : "no") "," (emulated ? scale : 1) "," (emulated ? slowdown_of[id[1]] : 1)
+            print line "," cpu "," ((cpu != "" && cpu + 0 >= bound) ? "yes" : "no") ","
         }
     }' "$runs" > "$out/scaling.csv"
 
 {
-    echo "| link | compression | mode | ranks | global batch | img/s | ms/step | compute ms | comm wait ms | all-reduce ms | hidden | compute slowdown | payload MB | ceiling | efficiency | of ceiling |"
-    echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
-    tail -n +2 "$out/scaling.csv" | awk -F, '{ printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5, $7, $8, $9, $10, $11, $12, $13, $16, $17, $18, $19 }'
+    echo "| link | compression | mode | ranks | global batch | img/s | ms/step | compute ms | comm wait ms | all-reduce ms | hidden | compute slowdown | payload MB | ceiling | efficiency | of ceiling | emulated | host CPU |"
+    echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+    tail -n +2 "$out/scaling.csv" | awk -F, '{ e = ($21 == "yes") ? "yes (K=" $22 ", F=" $23 ")" : "no"; c = $24 ($25 == "yes" ? " (CPU-bound)" : "")
+        printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5, $7, $8, $9, $10, $11, $12, $13, $16, $17, $18, $19, e, c }'
     echo
     echo "Medians of $rounds round(s); ceiling: W pinned single-process benches at once / W x one alone (OUT/ceiling.csv)."
+    [[ -z $emulate ]] || echo "Emulated rows replay $emulate (compute slept, collectives real); rows marked CPU-bound used >= $cpu_bound of the host's CPU: the machine, not the link, set their time."
 } > "$out/scaling.md"
+if [[ -n $predict ]]; then
+    "$simclr" scaling-model --profile "$emulate" --sweep "$predict" --study "$out/scaling.csv" --write --out "$out/model" \
+        > "$out/model.txt" || echo "scaling: scaling-model's held-out rows missed its tolerance (see $out/model.txt)" >&2
+fi
 cat "$out/scaling.md"

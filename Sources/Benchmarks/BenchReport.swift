@@ -47,6 +47,8 @@ public struct BenchReport: Codable {
     /// Emulated compute: the gradients travelled at 1/emulateScale of their size (`grad_payload_mb` is what
     /// travelled).
     public var emulateScale: Int?
+    /// Emulated compute: the factor replayed compute was slowed by (`BenchSettings.emulateSlowdown`).
+    public var emulateSlowdown: Double?
     /// Distributed with overlap: the interleaved steps without it (median step, mean compute and wait), and what
     /// overlap costs compute (overlapped compute minus compute without, and their ratio).
     public var msPerStepNoOverlap: Double?, msComputeNoOverlap: Double?, msCommWaitNoOverlap: Double?
@@ -71,7 +73,7 @@ public struct BenchReport: Codable {
         case smallCrops = "small_crops", smallCropSize = "small_crop_size", convAlgorithm = "conv_algorithm"
         case winograd
         case msAugmentPerView = "ms_augment_per_view", machine
-        case emulated, msReplayedCompute = "ms_replayed_compute", emulatedCPUSharing = "emulated_cpu_sharing", emulateScale = "emulate_scale"
+        case emulated, msReplayedCompute = "ms_replayed_compute", emulatedCPUSharing = "emulated_cpu_sharing", emulateScale = "emulate_scale", emulateSlowdown = "emulate_slowdown"
         case gradCompression = "grad_compression", overlap, gradPayloadMB = "grad_payload_mb", chunkKB = "chunk_kb", msCommThreadCPU = "ms_comm_thread_cpu"
         case msPerStepNoOverlap = "ms_per_step_no_overlap", msComputeNoOverlap = "ms_compute_no_overlap"
         case msCommWaitNoOverlap = "ms_comm_wait_no_overlap", msComputeSlowdown = "ms_compute_slowdown"

@@ -43,6 +43,11 @@ public struct BenchSettings {
     /// With `emulatePath`: the gradients travel at 1/emulateScale of their size, for links emulated at
     /// 1/emulateScale of the rate (`ReplayedStep`).
     public var emulateScale = 1
+    /// With `emulatePath`: replayed compute takes this many times its profiled time: how much slower the same
+    /// layers run beside the link's communication on their core (cache and TLB refills after each switch to the
+    /// communication thread or the kernel's network work), measured by `deploy/emulation-check.sh` (its
+    /// calibration: real compute beside a replay's communication, against real compute alone). 1: not modelled.
+    public var emulateSlowdown = 1.0
 
     public init() {}
 
@@ -65,11 +70,16 @@ public struct BenchSettings {
             if multiCrop != nil { return "`emulatePath`: emulated compute with small crops is not built" }
             if data != nil { return "`emulatePath`: emulated compute reads no data; leave out `data`" }
             if emulateScale < 1 { return "`emulateScale` must be at least 1" }
+            if !(emulateSlowdown >= 0.5 && emulateSlowdown <= 4) {
+                return "`emulateSlowdown` must lie in 0.5...4 (a measured ratio of compute times; 1 leaves compute as profiled), not \(emulateSlowdown)"
+            }
             if emulateScale > 1 && dataParallel.gradCompression == .powersgd {
                 return "`emulateScale`: PowerSGD's messages do not shrink with the gradient's size; scale none or bf16"
             }
         } else if emulateScale != 1 {
             return "`emulateScale` applies to emulated compute (`emulatePath`) only"
+        } else if emulateSlowdown != 1 {
+            return "`emulateSlowdown` applies to emulated compute (`emulatePath`) only"
         } else if emulateCPUSharing != .core {
             return "`emulateCPUSharing` applies to emulated compute (`emulatePath`) only"
         }

@@ -19,7 +19,9 @@ import Training
 /// A rank of the real step has one core, shared by its compute, its communication thread and the kernel's
 /// network work: compute runs slower by the CPU time they take. Sleeping compute does not feel that, so each
 /// replayed stretch of compute ends later by the time the core ran other work while it slept
-/// (`EmulatedCPUSharing`).
+/// (`EmulatedCPUSharing`). The layers themselves also run slower beside communication than alone (their caches
+/// refilled after every switch to the communication thread or the kernel's network work): `slowdown`, a
+/// measured factor, lengthens every replayed stretch.
 ///
 /// With `payloadScale` k > 1 the gradients travel at 1/k of their size: each parameter's gradient as its first
 /// ceil(n/k) elements, in buckets of 1/k the size (the same buckets, in the same readiness order), through a
@@ -43,7 +45,7 @@ final class ReplayedStep: StepMath {
     /// Refuses a timeline of another model, precision or batch (`identity`), or one whose events name layers
     /// or parameters this model does not have.
     init(timeline: StepTimeline, identity: StepTimeline.Identity, model: ResNet, dataParallel: DataParallel,
-         sharing: EmulatedCPUSharing, payloadScale: Int = 1) throws {
+         sharing: EmulatedCPUSharing, payloadScale: Int = 1, slowdown: Double = 1) throws {
         if let why = timeline.identity.mismatch(with: identity) {
             throw SettingsError("`emulatePath`: the profile was measured for \(timeline.identity), not for this bench's \(identity) (\(why)): measure one with `profilePath` and the same settings on one rank")
         }
@@ -99,7 +101,7 @@ final class ReplayedStep: StepMath {
         } else {
             scaled = nil
         }
-        pacer = ComputePacer(sharing: sharing, reducer: scaled?.reducer ?? dataParallel.reducer)
+        pacer = ComputePacer(sharing: sharing, reducer: scaled?.reducer ?? dataParallel.reducer, slowdown: slowdown)
         let optimizerSeconds = events.first(where: { $0.kind == .totals })?.computeSeconds ?? 0
         tail = DataParallelStep(model: model, optimizer: ReplayedOptimizer(seconds: optimizerSeconds, pacer: pacer),
                                 dataParallel: dataParallel)
@@ -208,16 +210,18 @@ public enum EmulatedCPUSharing: String, CaseIterable, Sendable {
 
 /// Sleeps through replayed compute (`ReplayedStep`). Stretches follow each other on an absolute clock, so a
 /// sleep that wakes late shortens the next one instead of adding up; a collective restarts the clock from now.
-/// Each stretch also ends later by the CPU time `taken` says was taken from compute while it ran (the rank's
-/// one core ran that work meanwhile).
+/// Each stretch lasts `slowdown` times its profiled compute, and ends later by the CPU time `taken` says was
+/// taken from compute while it ran (the rank's one core ran that work meanwhile).
 final class ComputePacer {
     private let taken: (() -> Double?)?
+    private let slowdown: Double
     private var target = 0.0
     private var takenBefore = 0.0, readBefore = 0.0
     /// What `taken` measures (the sharing asked for, or the fallback used).
     let sharing: EmulatedCPUSharing
 
-    init(sharing: EmulatedCPUSharing, reducer: GradientBucketReducer) {
+    init(sharing: EmulatedCPUSharing, reducer: GradientBucketReducer, slowdown: Double = 1) {
+        self.slowdown = slowdown
         if sharing == .core, let clock = CoreShareClock() {
             taken = { clock.othersSeconds() }
             self.sharing = .core
@@ -235,9 +239,9 @@ final class ComputePacer {
     /// At the start of a step.
     func start() { communicated() }
 
-    /// `seconds` of compute (plus what was taken from it meanwhile).
+    /// `seconds` of profiled compute (times `slowdown`, plus what was taken from it meanwhile).
     func compute(_ seconds: Double) {
-        target += seconds
+        target += seconds * slowdown
         while true {
             readTaken(stretch: true)
             let left = target - ComputePacer.now()

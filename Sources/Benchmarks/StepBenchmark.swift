@@ -70,7 +70,8 @@ public final class StepBenchmark {
             let timeline = try StepTimeline.read(contentsOf: URL(fileURLWithPath: path))
             let identity = StepBenchmark.profileIdentity(settings, imagesPerRank: settings.batchSize / world)
             replay = try ReplayedStep(timeline: timeline, identity: identity, model: model, dataParallel: dataParallel,
-                                      sharing: settings.emulateCPUSharing, payloadScale: settings.emulateScale)
+                                      sharing: settings.emulateCPUSharing, payloadScale: settings.emulateScale,
+                                      slowdown: settings.emulateSlowdown)
         } else {
             replay = nil
         }
@@ -102,6 +103,9 @@ public final class StepBenchmark {
                          + "every collective real; " + ReplayedStep.describe(replay.sharing))
             if settings.emulateScale > 1 {
                 lines.append("gradients at 1/\(settings.emulateScale) of their size (payload and bucket size): run on links of 1/\(settings.emulateScale) the rate to emulate the full rate")
+            }
+            if settings.emulateSlowdown != 1 {
+                lines.append(String(format: "replayed compute slowed %.3fx (measured beside communication)", settings.emulateSlowdown))
             }
         }
         lines += limits?.lines ?? []
@@ -172,6 +176,7 @@ public final class StepBenchmark {
             report.msReplayedCompute = (replay.computeSeconds * 1e6).rounded() / 1000
             report.emulatedCPUSharing = replay.sharing.rawValue
             report.emulateScale = settings.emulateScale
+            report.emulateSlowdown = settings.emulateSlowdown
         }
         return report
     }

@@ -2,6 +2,7 @@ import Datasets
 import Evaluation
 import Kernels
 import NeuralNet
+import Tracing
 import Training
 
 /// The classifiers' step math (the supervised baseline and fine-tuning): images -> ResNet + classifier head
@@ -19,16 +20,19 @@ public final class ClassifierStep: StepMath {
 
     /// `batch.images` [b, 3, H, W] with their `labels`; every rank passes the same number of images.
     public func forwardBackward(_ batch: Batch, clock: inout StepClock) throws -> StepTotals {
-        let logits = model.forward(batch.images)
+        let logits = StepTrace.measure(StepSpans.forward) { model.forward(batch.images) }
         let labels = batch.labels, b = labels.count
         precondition(logits.shape == [b, model.config.outputDim], "logits \(logits.shape) for \(b) labels")
         let gradient = logitGradient.get(logits.shape)
-        let loss = StepProfile.measure(.loss) {
-            SoftmaxCrossEntropy.loss(logits: logits, labels: labels, normalization: tail.dataParallel.lossNormalization(localBatch: b),
-                                     gradient: gradient)
+        let (loss, ranks) = StepTrace.measure(StepSpans.loss) { () -> (Double, [Int]) in
+            let loss = StepProfile.measure(.loss) {
+                SoftmaxCrossEntropy.loss(logits: logits, labels: labels, normalization: tail.dataParallel.lossNormalization(localBatch: b),
+                                         gradient: gradient)
+            }
+            return (loss, SoftmaxCrossEntropy.ranks(logits: logits, labels: labels))
         }
-        let ranks = SoftmaxCrossEntropy.ranks(logits: logits, labels: labels)
-        model.backward(gradient)                       // each parameter reports its gradient final: buckets start
+        // Each parameter reports its gradient final: buckets start.
+        StepTrace.measure(StepSpans.backward) { model.backward(gradient) }
         return StepTotals(loss: loss, rows: b, top1Hits: SoftmaxCrossEntropy.hits(ranks, within: 1),
                           top5Hits: SoftmaxCrossEntropy.hits(ranks, within: min(5, model.config.outputDim)))
     }

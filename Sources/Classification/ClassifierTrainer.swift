@@ -41,7 +41,7 @@ public final class ClassifierTrainer: TrainerFront {
     /// `settings.encoder`, rank 0 loads the backbone keys of that file (its `fc.*` keys are ignored).
     public init(settings: ClassifierSettings, train: LabeledImages, test: LabeledImages, runDirectory: URL,
                 workers: Int = 2, prefetch: Int = 2, runInfo: [String: String] = [:],
-                distributed: DataParallelOptions? = nil, dataSource: String = "in memory",
+                distributed: DataParallelOptions? = nil, dataSource: String = "in memory", trace: StepTraceRequest? = nil,
                 log: @escaping (String) -> Void = { print($0); fflush(stdout) }) throws {
         try settings.validate()
         guard train.count > 0, test.count > 0 else { throw SettingsError("the train and test splits must not be empty") }
@@ -64,6 +64,7 @@ public final class ClassifierTrainer: TrainerFront {
         var options = TrainerOptions()
         (options.workers, options.prefetch, options.runInfo, options.distributed, options.log) = (workers, prefetch, runInfo,
                                                                                                   distributed, log)
+        options.trace = trace
         options.initialWeights = settings.encoder.map { encoder in
             InitialWeights(url: URL(fileURLWithPath: encoder), scope: .backbone, setting: "encoder",
                            hint: " (do the architecture \(settings.model.arch.rawValue), stem \(settings.model.stem.rawValue) "

@@ -70,6 +70,9 @@ struct BenchCommand: ParsableCommand {
     @Option(help: ArgumentHelp("With --emulate: the gradients travel at 1/K of their size (payload and bucket size); run on links of 1/K the rate, so many emulated hosts stay bound by their links, not by this machine.",
                                valueName: "K"))
     var emulateScale = BenchSettings().emulateScale
+    @Option(help: ArgumentHelp("With --emulate: replayed compute takes F times its profiled time: how much slower the same layers run beside the link's communication, as deploy/emulation-check.sh measures it (1: as profiled).",
+                               valueName: "F"))
+    var emulateSlowdown = BenchSettings().emulateSlowdown
     @Flag(help: "With --emulate: the same as --emulate-cpu-sharing none.")
     var emulateSpareCore = false
     @OptionGroup var multiCrop: MultiCropOptions
@@ -99,6 +102,7 @@ struct BenchCommand: ParsableCommand {
         (settings.profilePath, settings.emulatePath) = (profileOut.map(DataSelection.expand), emulate.map(DataSelection.expand))
         settings.emulateCPUSharing = emulateSpareCore ? .none : emulateCpuSharing
         settings.emulateScale = emulateScale
+        settings.emulateSlowdown = emulateSlowdown
         return settings
     }
 

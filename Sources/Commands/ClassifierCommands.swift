@@ -35,6 +35,7 @@ struct ClassifierOptions: ParsableArguments {
     @OptionGroup var runtime: RuntimeOptions
     @OptionGroup var tensorBoard: TensorBoardOptions
     @OptionGroup var distributed: DistributedOptions
+    @OptionGroup var trace: TraceOptions
     /// Stops after this step as an interruption would (checkpoint, no final model), for resume tests.
     @Option(help: .hidden) var testingHaltAfter: Int?
 
@@ -80,7 +81,7 @@ struct ClassifierOptions: ParsableArguments {
         let trainer = try ClassifierTrainer(settings: settings, train: train, test: test, runDirectory: URL(fileURLWithPath: out),
                                             workers: runtime.workers, prefetch: runtime.prefetch, runInfo: context.info,
                                             distributed: distributed.options(communicator),
-                                            dataSource: data.source(split: .train))
+                                            dataSource: data.source(split: .train), trace: trace.request)
         trainer.writesTensorBoard = tensorBoard.enabled
         trainer.overwritesExistingRun = overwrite
         trainer.summary.forEach(say)

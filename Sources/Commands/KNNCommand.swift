@@ -43,15 +43,15 @@ struct KNNCommand: ParsableCommand {
     func validate() throws {
         try encoderOptions.validateSource()
         try checkOutPath(out)
-        guard k >= 1 else { throw ValidationError("--k must be at least 1") }
-        guard knnTemperature > 0, knnTemperature.isFinite else { throw ValidationError("--knn-temperature must be positive") }
         guard labelFraction > 0, labelFraction <= 1 else {
             throw ValidationError("--label-fraction \(labelFraction) must lie in (0, 1]")
         }
+        try SettingFlags.validate(flags: ["temperature": "--knn-temperature"], knn.validate)
     }
 
+    private var knn: KNNEvaluation { KNNEvaluation(k: k, temperature: knnTemperature) }
+
     func run() throws {
-        let knn = KNNEvaluation(k: k, temperature: knnTemperature)
         try runFeatureEvaluation(method: "knn", encoder: encoderOptions, data: dataOptions,
                                  labelFraction: labelFraction, out: out) { f, results, log in
             knn.run(f, into: &results, log: log)

@@ -94,18 +94,18 @@ struct LinearEvalCommand: ParsableCommand {
         guard labelFraction > 0, labelFraction <= 1 else {
             throw ValidationError("--label-fraction \(labelFraction) must lie in (0, 1]")
         }
-        guard epochs >= 1 else { throw ValidationError("--epochs must be at least 1") }
-        guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1") }
-        if let lr, !(lr > 0) { throw ValidationError("--lr must be positive") }
-        guard momentum >= 0, momentum < 1 else { throw ValidationError("--momentum must lie in [0, 1)") }
-        guard weightDecay >= 0 else { throw ValidationError("--weight-decay must be >= 0") }
+        try SettingFlags.validate(flags: ["learningRate": "--lr"], config.validate)
+    }
+
+    /// The base learning rate: --lr, or the optimizer's default.
+    private var baseLR: Double { lr ?? LinearProbeConfig.defaultLearningRate(for: optimizer) }
+
+    private var config: LinearProbeConfig {
+        LinearProbeConfig(epochs: epochs, batchSize: batchSize, learningRate: Float(baseLR), momentum: momentum,
+                          weightDecay: weightDecay, optimizer: optimizer, standardize: !noStandardize, seed: encoderOptions.seed)
     }
 
     func run() throws {
-        let baseLR = lr ?? LinearProbeConfig.defaultLearningRate(for: optimizer)
-        let config = LinearProbeConfig(epochs: epochs, batchSize: batchSize, learningRate: Float(baseLR),
-                                       momentum: momentum, weightDecay: weightDecay, optimizer: optimizer,
-                                       standardize: !noStandardize, seed: encoderOptions.seed)
         let probe = LinearProbeEvaluation(config: config, learningRate: baseLR,
                                           runDirectory: URL(fileURLWithPath: DataSelection.expand(out)), tensorBoard: tensorBoard.enabled)
         try runFeatureEvaluation(method: "linear-eval", encoder: encoderOptions, data: dataOptions,

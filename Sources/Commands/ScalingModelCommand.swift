@@ -43,12 +43,15 @@ struct ScalingModelCommand: ParsableCommand {
     @Option(help: "Gradient bucket size in MB, as training used it.") var bucketMb = 25.0
     @Option(help: ArgumentHelp("Compression modes to predict: none, bf16, powersgd (comma-separated).", valueName: "list"))
     var compression = "none"
-    @Option(help: "PowerSGD's rank.") var powersgdRank = 4
+    @Option(help: "PowerSGD's rank (training's default: 8).") var powersgdRank = 8
     @Option(help: ArgumentHelp("Rank counts to predict without --study (comma-separated).", valueName: "list"))
     var ranks = "1,2,4,8,16"
     @Option(help: ArgumentHelp("Compute slowdown while communication runs, per link: 'LINK=X,...' or one X for all (0.2 = 20% slower).",
                                valueName: "list"))
     var slowdown = "0"
+    @Option(help: ArgumentHelp("Compute beside communication takes X times its profile, per link: 'LINK=X,...' or one X for all (1: as profiled); deploy/emulation-check.sh measures it (its 'compute factor').",
+                               valueName: "list"))
+    var computeFactor = "1"
     @Option(help: ArgumentHelp("Measured steps to check (deploy/scaling.sh's scaling.csv).", valueName: "file"))
     var study: String?
     @Flag(help: "Write the predictions into the --study table (column predicted_ms_per_step).") var write = false
@@ -85,6 +88,13 @@ struct ScalingModelCommand: ParsableCommand {
                 throw ValidationError("--slowdown: '\(item)' is not LINK=X or X with X >= 0")
             }
             if parts.count == 2 { s.slowdown[parts[0]] = value } else { s.defaultSlowdown = value }
+        }
+        for item in computeFactor.split(separator: ",") {
+            let parts = item.split(separator: "=").map { $0.trimmingCharacters(in: .whitespaces) }
+            guard let value = Double(parts.last ?? ""), value >= 0.5, value <= 4, parts.count <= 2 else {
+                throw ValidationError("--compute-factor: '\(item)' is not LINK=X or X with X in 0.5...4")
+            }
+            if parts.count == 2 { s.computeFactor[parts[0]] = value } else { s.defaultComputeFactor = value }
         }
         let nodeCounts = try list(nodes, { "--nodes: '\($0)' is not a positive count" }) { Int($0).flatMap { $0 >= 1 ? $0 : nil } }
         if extrapolate {

@@ -33,16 +33,16 @@ enum SettingFlags {
     static func message(_ error: Error) -> String { SettingsError.renaming("\(error)", flag) }
 
     /// Runs a library check of settings while the flags are parsed: its error becomes the parser's usage error,
-    /// naming the flags.
-    static func validate(_ check: () throws -> Void) throws {
+    /// naming the flags (`flags`: this command's own names for some settings, e.g. linear-eval's --lr).
+    static func validate(flags: [String: String] = [:], _ check: () throws -> Void) throws {
         do {
             try check()
         } catch let error as ValidationError {
             throw error
         } catch DatasetError.invalidConfiguration(let why) {
-            throw ValidationError(SettingsError.renaming(why, flag))
+            throw ValidationError(SettingsError.renaming(why) { flags[$0] ?? flag($0) })
         } catch {
-            throw ValidationError(message(error))
+            throw ValidationError(SettingsError.renaming("\(error)") { flags[$0] ?? flag($0) })
         }
     }
 

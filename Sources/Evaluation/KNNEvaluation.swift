@@ -1,5 +1,6 @@
 import Foundation
 import RunFiles
+import Training
 
 /// `knn`'s evaluation: the weighted kNN vote of the test features among the train features, and its
 /// results.json entries.
@@ -11,6 +12,12 @@ public struct KNNEvaluation {
     public init(k: Int = 200, temperature: Double = 0.1) {
         self.k = k
         self.temperature = temperature
+    }
+
+    /// Checks the values; errors name the settings in backquotes.
+    public func validate() throws {
+        guard k >= 1 else { throw SettingsError("`k` must be at least 1") }
+        guard temperature > 0, temperature.isFinite else { throw SettingsError("`temperature` must be positive") }
     }
 
     /// Classifies the test features; `log` gets notes, the returned line is the final result for the user.

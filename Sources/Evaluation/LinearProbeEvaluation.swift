@@ -53,3 +53,14 @@ public struct LinearProbeEvaluation {
                       last.top1, last.top5, trainY.count, testY.count, results.labelFraction ?? 1)
     }
 }
+
+extension LinearProbeConfig {
+    /// Checks the probe's values; errors name the settings in backquotes.
+    public func validate() throws {
+        guard epochs >= 1 else { throw SettingsError("`epochs` must be at least 1") }
+        guard batchSize >= 1 else { throw SettingsError("`batchSize` must be at least 1") }
+        guard learningRate > 0 else { throw SettingsError("`learningRate` must be positive") }
+        guard momentum >= 0, momentum < 1 else { throw SettingsError("`momentum` must lie in [0, 1)") }
+        guard weightDecay >= 0 else { throw SettingsError("`weightDecay` must be >= 0") }
+    }
+}

@@ -4,7 +4,8 @@ import Foundation
 /// most `fitMaxRanks` ranks), and the two costs of sharing a machine with communication, per link
 /// (docs/scaling-model.md): `slowdown` (compute runs 1 + slowdown times slower while this rank's communication
 /// thread works; measured, or the value the emulation applied) and `queueing` (seconds a compute-thread
-/// collective waits when gradient bytes are in flight, fitted on measured steps with at most `fitMaxRanks` ranks).
+/// collective waits when gradient bytes are in flight, fitted on measured steps with at most `fitMaxRanks` ranks),
+/// and `computeFactor` (compute beside the link's communication takes this many times its profile; measured).
 public struct ScalingModel: Sendable {
     public var timeline: StepTimeline
     public var links: [String: LinkModel]
@@ -12,6 +13,7 @@ public struct ScalingModel: Sendable {
     public var fitMaxRanks: Int
     public var slowdown: [String: Double] = [:]
     public var queueing: [String: Double] = [:]
+    public var computeFactor: [String: Double] = [:]
 
     public init(timeline: StepTimeline, links: [String: LinkModel], buckets: [[Int]], fitMaxRanks: Int) {
         self.timeline = timeline; self.links = links; self.buckets = buckets; self.fitMaxRanks = fitMaxRanks
@@ -31,6 +33,7 @@ public struct ScalingModel: Sendable {
         s.compression = compression
         s.slowdown = slowdown[link] ?? 0
         s.queueingSeconds = queueing[link] ?? 0
+        s.computeFactor = computeFactor[link] ?? 1
         return s
     }
 

@@ -18,8 +18,12 @@ public struct ScalingModelStudy {
     /// Compute slowdown while communication runs, per link; `defaultSlowdown` for the links not named.
     public var slowdown: [String: Double] = [:]
     public var defaultSlowdown = 0.0
-    /// PowerSGD's rank of the study's powersgd rows.
-    public var powerSGDRank = 4
+    /// How many times its profile compute takes beside each link's communication (measured by
+    /// deploy/emulation-check.sh's calibration); `defaultComputeFactor` for the links not named.
+    public var computeFactor: [String: Double] = [:]
+    public var defaultComputeFactor = 1.0
+    /// PowerSGD's rank of the study's powersgd rows (training's default).
+    public var powerSGDRank = 8
     /// Largest acceptable relative error on held-out study rows.
     public var tolerance = 0.10
     /// Node counts and link rates (Gbit/s) to extrapolate to, if asked.
@@ -73,13 +77,21 @@ public struct ScalingModelStudy {
         let points = usablePoints
         let buckets = try timeline.buckets(bucketBytes: Int(bucketMB * 1024 * 1024))
         var model = try ScalingModel.fit(timeline: timeline, points: points, buckets: buckets, fitMaxRanks: fitMaxRanks)
-        for link in model.links.keys { model.slowdown[link] = slowdown[link] ?? defaultSlowdown }
+        for link in model.links.keys {
+            model.slowdown[link] = slowdown[link] ?? defaultSlowdown
+            model.computeFactor[link] = computeFactor[link] ?? defaultComputeFactor
+        }
 
         var report = Report(lines: ["# Scaling model", "",
                                     "Profile: \(timeline.identity) on \(timeline.machine), \(timeline.threads) thread(s), median of \(timeline.measuredSteps) steps "
                                         + String(format: "(%.1f ms of compute per step)", timeline.computeSeconds * 1000) + ".",
                                     "Buckets: \(buckets.count) (\(bucketMB) MB). Sweeps: \(points.count) points.", "",
                                     "## Collective costs (fitted on W <= \(fitMaxRanks))", ""] + cpuNote)
+        if model.computeFactor.values.contains(where: { $0 != 1 }) {
+            report.lines += ["Compute beside communication (W > 1) takes its profile times: "
+                                + model.computeFactor.sorted { $0.key < $1.key }.map { String(format: "%@ %.3f", $0.key, $0.value) }.joined(separator: ", ")
+                                + " (measured, not fitted).", ""]
+        }
         report.lines += ModelReport.fitTable(links: model.links, fitMaxRanks: fitMaxRanks, points: points)
         if let study {
             try check(&model, against: study, timeline: timeline, into: &report)

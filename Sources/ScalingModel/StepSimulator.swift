@@ -12,6 +12,10 @@ public struct SimulationSettings: Sendable {
     /// How much slower compute runs while this rank's communication thread works (0.2: 20% slower): the CPU
     /// that communication takes from compute on the same cores, measured (docs/scaling-model.md).
     public var slowdown = 0.0
+    /// Compute beside this link's communication takes this many times its profiled time (the same layers run
+    /// slower on a core that also runs the communication thread and the kernel's network work: refilled
+    /// caches, waits for the core), measured by `deploy/emulation-check.sh`'s calibration. 1: as profiled.
+    public var computeFactor = 1.0
     /// Extra seconds a compute-thread collective (SyncBN, the gather) waits when gradient bytes are in flight
     /// on the same link, measured.
     public var queueingSeconds = 0.0
@@ -28,7 +32,7 @@ public struct StepPrediction: Equatable, Sendable {
     public var stepSeconds = 0.0
     /// The timeline's compute, as measured on one rank alone.
     public var computeSeconds = 0.0
-    /// Extra compute time from `slowdown`.
+    /// Extra compute time from `slowdown` and `computeFactor`.
     public var slowdownSeconds = 0.0
     /// Blocked in SyncBN statistics reductions.
     public var syncBatchNormSeconds = 0.0
@@ -55,7 +59,8 @@ public struct StepPrediction: Equatable, Sendable {
 
 /// Walks one step's timeline on the compute thread and the gradient buckets on the communication thread,
 /// with each collective costed by the alpha-beta model (docs/scaling-model.md):
-/// - compute segments take their measured time, stretched by `slowdown` while the communication thread works;
+/// - compute segments take their measured time times `computeFactor` (with more than one rank), stretched by
+///   `slowdown` while the communication thread works;
 /// - SyncBN, the gather, its backward and the totals block the compute thread for their collective's time
 ///   (plus `queueingSeconds` when issued while gradient bytes are in flight);
 /// - a bucket starts when its last parameter is reported ready and the previous bucket is done, in launch
@@ -121,9 +126,10 @@ public enum StepSimulator {
             return seconds + (inFlight(at: t) ? settings.queueingSeconds : 0)
         }
 
+        let factor = w > 1 ? settings.computeFactor : 1
         var t = 0.0
         for e in events {
-            let end = computeEnd(from: t, work: e.computeSeconds)
+            let end = computeEnd(from: t, work: e.computeSeconds * factor)
             out.slowdownSeconds += (end - t) - e.computeSeconds
             t = end
             let bytes = e.bytes(embeddingDim: timeline.embeddingDim)
@@ -153,8 +159,9 @@ public enum StepSimulator {
                 out.totalsSeconds += s; t += s
             }
         }
-        t = computeEnd(from: t, work: timeline.trailingSeconds)
-        out.stepSeconds = t
+        let end = computeEnd(from: t, work: timeline.trailingSeconds * factor)
+        out.slowdownSeconds += (end - t) - timeline.trailingSeconds
+        out.stepSeconds = end
         return out
     }
 }

@@ -134,6 +134,34 @@ final class EmulatedComputeTests: XCTestCase {
         XCTAssertLessThan(try XCTUnwrap(plain["ms_per_step"] as? Double), stretchedMs)
     }
 
+    /// --emulate-slowdown F: every replayed stretch takes F times its profiled compute.
+    func testAMeasuredSlowdownLengthensReplayedCompute() throws {
+        let dir = try makeTemporaryDirectory(self)
+        let (url, json) = try profile(in: dir)
+        let replayed = (json["events"] as? [[String: Any]] ?? []).compactMap { $0["computeSeconds"] as? Double }.reduce(0, +)
+        func bench(_ extra: [String]) throws -> [String: Any] {
+            let run = try runSimclr(["bench", "--emulate", url.path, "--batch-size", "4", "--json", "--emulate-cpu-sharing", "none"] + small + extra,
+                                    in: dir)
+            XCTAssertEqual(run.status, 0, run.stdout + run.stderr)
+            let line = try XCTUnwrap(run.stdout.split(separator: "\n").first { $0.hasPrefix("{") }, run.stdout)
+            return try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+        }
+        let slowed = try bench(["--emulate-slowdown", "4"])
+        XCTAssertEqual(slowed["emulate_slowdown"] as? Double, 4)
+        let slowedMs = try XCTUnwrap(slowed["ms_per_step"] as? Double)
+        XCTAssertGreaterThanOrEqual(slowedMs, 3.9 * replayed * 1000)
+        let plain = try bench([])
+        XCTAssertEqual(plain["emulate_slowdown"] as? Double, 1)
+        // Three more profiles' worth of sleep per step (what else the step does is the same in both).
+        XCTAssertGreaterThanOrEqual(slowedMs - (try XCTUnwrap(plain["ms_per_step"] as? Double)), 2 * replayed * 1000)
+        let tooSmall = try runSimclr(["bench", "--emulate", url.path, "--batch-size", "4", "--emulate-slowdown", "0.1"] + small, in: dir)
+        XCTAssertNotEqual(tooSmall.status, 0)
+        XCTAssertTrue(tooSmall.stderr.contains("--emulate-slowdown must lie in 0.5...4"), tooSmall.stdout + tooSmall.stderr)
+        let alone = try runSimclr(["bench", "--batch-size", "4", "--emulate-slowdown", "1.2"] + small, in: dir)
+        XCTAssertNotEqual(alone.status, 0)
+        XCTAssertTrue(alone.stderr.contains("--emulate-slowdown applies to emulated compute"), alone.stdout + alone.stderr)
+    }
+
     private func boundToOneCore() -> Bool {
         let status = (try? String(contentsOfFile: "/proc/self/status", encoding: .utf8)) ?? ""
         let line = status.split(separator: "\n").first { $0.hasPrefix("Cpus_allowed_list:") } ?? ""

@@ -40,6 +40,24 @@ final class HostileInputCLITests: XCTestCase {
         try expectFailure(pretrain(dir, ["--collective-timeout", "-5"]), in: dir, mentions: ["--collective-timeout"])
     }
 
+    /// The library checks these settings and names them; each command says its own flag (linear-eval's --lr, knn's
+    /// --knn-temperature), while parsing (status 64).
+    func testLibraryChecksSpeakOfEachCommandsFlags() throws {
+        let dir = try makeTemporaryDirectory(self)
+        let probe = ["linear-eval", "--random-init", "--out", "unused"], knn = ["knn", "--random-init", "--out", "unused"]
+        for (arguments, message) in [(probe + ["--lr", "0"], "--lr must be positive"),
+                                     (probe + ["--momentum", "1"], "--momentum must lie in [0, 1)"),
+                                     (knn + ["--k", "0"], "--k must be at least 1"),
+                                     (knn + ["--knn-temperature", "0"], "--knn-temperature must be positive"),
+                                     (["synth", "--out", "unused", "--classes", "11"], "--classes 11 must lie in 1...10"),
+                                     (["synth", "--out", "unused", "--image-size", "33"], "--image-size 33: the CIFAR-10 layout")] {
+            let run = try runSimclr(arguments, in: dir)
+            let text = run.stderr + run.stdout
+            XCTAssertEqual(run.status, 64, "\(arguments):\n\(text)")
+            XCTAssertTrue(text.contains(message), "\(arguments): no '\(message)' in\n\(text)")
+        }
+    }
+
     /// A comma-separated value starting with a negative number ("-1,2") was read as a group of short flags, so
     /// `--blur-sigma -1,2` said "Missing value"; a negative --steps started a run with nothing to train. Each now
     /// reaches the check that says what is wrong with it.

@@ -159,6 +159,20 @@ final class StepSimulatorTests: XCTestCase {
         XCTAssertEqual(p.stepSeconds, ready + 0.8 + 0.2 + 0.0096, accuracy: 1e-9)
     }
 
+    func testComputeFactorStretchesEveryComputeStretchOfADistributedStep() {
+        var s = SimulationSettings(ranks: 2, link: link, buckets: [[1], [0]])
+        s.computeFactor = 1.5
+        let p = StepSimulator.predict(timeline(), s)
+        // By hand: bn 1.5 (+0.0048), loss 0.75 to 2.258 (+0.0032), b ready at 3.758: bucket 0 [3.758, 4.558];
+        // a ready at 5.258: bucket 1 [5.258, 6.058] exposed 0.8; optimizer 0.3 to 6.358, totals +0.0096.
+        XCTAssertEqual(p.stepSeconds, 6.3676, accuracy: 1e-9)
+        XCTAssertEqual(p.slowdownSeconds, 0.5 * 3.7, accuracy: 1e-9)
+        XCTAssertEqual(p.exposedGradientSeconds, 0.8, accuracy: 1e-9)
+        // One rank communicates nothing: its compute is the profile's.
+        s.ranks = 1
+        XCTAssertEqual(StepSimulator.predict(timeline(), s).stepSeconds, 3.7, accuracy: 1e-12)
+    }
+
     func testQueueingDelaysOnlyCollectivesIssuedWhileBytesAreInFlight() {
         var s = SimulationSettings(ranks: 2, link: link, buckets: [[1], [0]])
         s.queueingSeconds = 0.1

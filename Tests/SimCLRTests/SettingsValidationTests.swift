@@ -1,6 +1,7 @@
 import Classification
 import Contrastive
 import Datasets
+import Evaluation
 import Pretraining
 import Training
 import XCTest
@@ -41,5 +42,18 @@ final class SettingsValidationTests: XCTestCase {
         s = ClassifierSettings()
         s.momentum = 1
         XCTAssertEqual(refusal(s.validate), "`momentum` must lie in [0, 1)")
+    }
+
+    func testProbeAndKNNSettingsAreRefusedByName() {
+        XCTAssertNil(refusal(LinearProbeConfig().validate))
+        XCTAssertNil(refusal(LinearProbeConfig(learningRate: Float(LinearProbeConfig.defaultLearningRate(for: .adamw)),
+                                               optimizer: .adamw).validate))
+        XCTAssertEqual(refusal(LinearProbeConfig(epochs: 0).validate), "`epochs` must be at least 1")
+        XCTAssertEqual(refusal(LinearProbeConfig(learningRate: 0).validate), "`learningRate` must be positive")
+        XCTAssertEqual(refusal(LinearProbeConfig(momentum: 1).validate), "`momentum` must lie in [0, 1)")
+        XCTAssertEqual(refusal(LinearProbeConfig(weightDecay: -1).validate), "`weightDecay` must be >= 0")
+        XCTAssertNil(refusal(KNNEvaluation().validate))
+        XCTAssertEqual(refusal(KNNEvaluation(k: 0).validate), "`k` must be at least 1")
+        XCTAssertEqual(refusal(KNNEvaluation(temperature: .infinity).validate), "`temperature` must be positive")
     }
 }
