@@ -109,7 +109,7 @@ let package = Package(
         .testTarget(name: "ClusterTests", dependencies: ["Cluster", "Kernels", "TestSupport", "Tracing"]),
         .testTarget(name: "TracingTests", dependencies: ["Tracing"]),
         .testTarget(name: "ScalingModelTests", dependencies: ["ScalingModel", "Tracing"]),
-        .testTarget(name: "CLITests", dependencies: ["Commands", "Datasets", "NeuralNet", "Kernels", "Pretraining", "TestSupport"]),
+        .testTarget(name: "CLITests", dependencies: ["Commands", "Datasets", "NeuralNet", "Kernels", "Pretraining", "RunFiles", "TestSupport"]),
         .testTarget(name: "ReportsTests", dependencies: ["Reports", "SVG", "Kernels", "Datasets", "TestSupport", "RunFiles"]),
         .testTarget(name: "RunFilesTests", dependencies: ["RunFiles"]),
         .testTarget(name: "TensorBoardTests", dependencies: ["TensorBoard", "TestSupport"]),

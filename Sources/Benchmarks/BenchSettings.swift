@@ -54,6 +54,17 @@ public struct BenchSettings {
     /// Views per step over all ranks that the network runs (multi-crop's small crops not counted).
     public var views: Int { 2 * batchSize }
 
+    /// What one of `ranks` ranks holds during a step (`StepMemoryEstimate`): two views (and multi-crop's small
+    /// ones) per image; the views of one step prepared ahead (fixed random views), or the loader's two batches
+    /// with `data`.
+    public func stepMemory(ranks: Int) -> StepMemoryEstimate {
+        var views = [(count: 2, size: imageSize)]
+        if let multiCrop { views.append((count: multiCrop.count, size: multiCrop.size)) }
+        return StepMemoryEstimate(model: model, optimizer: .sgd, views: views, perRankBatch: max(1, batchSize / ranks),
+                                  prefetch: data == nil ? 1 : 2, precision: precision, convAlgorithm: convAlgorithm,
+                                  threads: Parallel.threadCount)
+    }
+
     /// Why these settings cannot be timed on `world` ranks (nil: they can).
     public func refusal(world: Int) -> String? {
         guard batchSize >= 1 else { return "`batchSize` must be at least 1 image" }

@@ -37,6 +37,8 @@ public final class StepBenchmark {
     /// the ranks' configuration check, as training's. `threads`: the kernel threads in use.
     public init(settings: BenchSettings, communicator: (any ProcessGroup)?, threads: Int) throws {
         if let why = settings.refusal(world: communicator?.size ?? 1) { throw SettingsError(why) }
+        // A step that cannot fit is refused with figures before anything large is allocated (as in training).
+        _ = try settings.stepMemory(ranks: communicator?.size ?? 1).check(ranksOnThisHost: MPILauncher.ranksOnThisHost)
         self.settings = settings
         self.threads = threads
         distributed = communicator != nil

@@ -76,6 +76,7 @@ public struct ClassifierSettings: TrainingSettings {
             throw SettingsError("`labelFraction` \(labelFraction) must lie in (0, 1], e.g. 0.1 for 10% of the labels")
         }
         guard epochs >= 1 else { throw SettingsError("`epochs` must be at least 1") }
+        try RunLength.validate(epochs: epochs, steps: nil)
         guard batchSize >= 2 else {
             throw SettingsError("`batchSize` must be at least 2: BatchNorm needs two images per batch (try 256, or 16 for a quick check)")
         }

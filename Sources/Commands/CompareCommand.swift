@@ -132,7 +132,8 @@ struct CompareCommand: ParsableCommand {
 
     func run() throws {
         let study = try study()
-        try OutputDirectory.prepare(study.studyDirectory)
+        let lock = try ChildRunner.claimStudyDirectory(study.studyDirectory, say: say)
+        defer { lock.release() }
         say("compare: \(study.runs.count) runs in \(study.studyDirectory.path) (each on \(launch.ranks) rank(s))")
         var runner = ChildRunner(launch: launch.studyLaunch, studyDirectory: study.studyDirectory, say: say)
         let table = try study.run(with: &runner)

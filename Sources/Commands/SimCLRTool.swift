@@ -51,7 +51,9 @@ extension SimCLRTool {
         } catch {
             MPILauncher.deferToLeader(exitCode: exitCode(for: error).rawValue)
             // A Foundation file error would print as a dump of its userInfo: print its path and reason instead.
-            exit(withError: SystemErrorText.fileErrorLine(error).map { CommandError($0) } ?? error)
+            // A library error names settings in backquotes (`out`): say the flags (--out). Usage errors keep their status.
+            let said = error is ValidationError ? error : SettingFlags.renamed(error)
+            exit(withError: SystemErrorText.fileErrorLine(error).map { CommandError($0) } ?? said)
         }
     }
 }

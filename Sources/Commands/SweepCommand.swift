@@ -133,7 +133,8 @@ struct SweepCommand: ParsableCommand {
     func run() throws {
         let study = study
         let root = study.studyDirectory
-        try OutputDirectory.prepare(root)
+        let lock = try ChildRunner.claimStudyDirectory(root, say: say)
+        defer { lock.release() }
         let settings = study.plan.settings.count
         say("sweep: \(settings) settings, \(settings * study.runsPerSetting) runs in \(root.path) (each on \(launch.ranks) rank(s))")
         var runner = ChildRunner(launch: launch.studyLaunch, studyDirectory: root, say: say)

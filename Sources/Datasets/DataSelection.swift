@@ -38,6 +38,14 @@ public struct DataSelection: Equatable, Sendable {
         guard (1...ImageDecoder.Limits.largestMaxPixels).contains(maxImagePixels) else {
             throw invalid("`maxImagePixels` \(maxImagePixels) must be 1...\(ImageDecoder.Limits.largestMaxPixels)")
         }
+        // Every image of a folder becomes resizeTo x resizeTo pixels: no larger than a file may be by default
+        // (a lower `maxImagePixels` refuses large files, not large outputs).
+        let (pixels, overflow) = resizeTo.multipliedReportingOverflow(by: resizeTo)
+        let largest = max(maxImagePixels, ImageDecoder.Limits.defaultMaxPixels)
+        guard !overflow, pixels <= largest else {
+            throw invalid("`resizeTo` \(resizeTo) makes images of \(overflow ? "more than 9e18" : String(pixels)) pixels, more than "
+                          + (largest == maxImagePixels ? "`maxImagePixels` \(largest)" : "\(largest), the default `maxImagePixels`"))
+        }
         if isSynthetic {
             guard format != .stl10 else { throw invalid("`format` stl10 cannot be used with `data` synthetic (it is written as CIFAR-10)") }
             guard syntheticTrainCount >= 1, syntheticTestCount >= 1 else {

@@ -55,8 +55,10 @@ public struct Embedding {
     /// Row i is image i of `images` ([N, dim]); `progress` gets the number of images done.
     public func embed(_ images: LabeledImages, with model: ResNet, progress: ((Int) -> Void)? = nil) throws -> Tensor {
         if images.channels != 3 { throw EvaluationError("the model takes 3-channel images, the dataset has \(images.channels)") }
-        return FeatureExtractor(model: model, batchSize: batchSize)
-            .features(of: images, throughHead: features == .projection, progress: progress)
+        let extractor = FeatureExtractor(model: model, batchSize: batchSize)
+        try extractor.checkMemory(imageSize: max(images.height, images.width), count: images.count,
+                                  smallerWith: "`batchSize`, `model.width`")
+        return extractor.features(of: images, throughHead: features == .projection, progress: progress)
     }
 
     /// `embed` with a progress line per tenth of the images on stderr (stdout is for what a command writes);

@@ -149,6 +149,9 @@ public struct EvaluationFeatures {
         }
         if model == nil { model = try encoder.makeModel() }
         let extractor = FeatureExtractor(model: model!, batchSize: encoder.batchSize)
+        try extractor.checkMemory(imageSize: max(images.height, images.width),
+                                  count: FeatureExtractor.shard(count: images.count, rank: 0, size: group.size).count,
+                                  smallerWith: "`featureBatchSize`, `width`")
         let start = Date()
         let features = try extractor.features(of: images, communicator: group)
         log(String(format: "computed %@ features: %d x %d in %.1f s on %d rank(s)", split.rawValue, images.count,

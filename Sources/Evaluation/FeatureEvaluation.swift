@@ -1,6 +1,8 @@
+import Cluster
 import Datasets
 import Foundation
 import RunFiles
+import Training
 
 /// An evaluation on frozen features (`linear-eval`, `knn`): the features are computed in shards on every
 /// rank (or read from the run directory's cache), then rank 0 alone runs the evaluation, which adds its
@@ -37,11 +39,30 @@ public struct FeatureEvaluation {
     public func run(load: (DatasetSplit) throws -> LabeledImages,
                     evaluate: (EvaluationFeatureSet, inout RunResults) throws -> Void) throws -> URL? {
         try OutputDirectory.prepare(features.runDirectory)
+        let lock = try Self.lock(features)
+        defer { lock?.release() }
         guard let set = try features.compute(load: load) else { return nil }
         var results = Self.results(method: method, encoder: features.encoder, data: features.dataDescription,
                                    labelFraction: features.labelFraction, features: set)
         try evaluate(set, &results)
         try EvaluationResults.write(results, to: resultsURL)
         return resultsURL
+    }
+
+    /// One evaluation per directory (docs/run-files.md, 'run.lock'): rank 0 locks the run directory before the
+    /// feature cache, metrics or results are written, so a second evaluation of the same `out` refuses, naming
+    /// the holder; every rank learns whether it may go on. A rerun after the first ended replaces its
+    /// results.json and reuses its feature cache (the point of the cache), so no `overwrite` is asked for.
+    static func lock(_ features: EvaluationFeatures) throws -> RunDirectoryLock? {
+        var lock: RunDirectoryLock?, refusal = ""
+        if features.group.rank == 0 {
+            do { lock = try RunDirectoryLock(directory: features.runDirectory, log: features.log) } catch { refusal = "\(error)" }
+        }
+        refusal = try features.group.broadcast(refusal)
+        guard refusal.isEmpty else {
+            lock?.release()
+            throw TrainingError.runDirectoryRefused(refusal)
+        }
+        return lock
     }
 }

@@ -3,6 +3,7 @@ import Datasets
 import Foundation
 import Kernels
 import NeuralNet
+import Training
 
 /// Frozen-encoder features: the pooled backbone output (512*width-d) of every image, in dataset order,
 /// in eval mode (BatchNorm running statistics) with the plain preprocessing (value/255, no augmentation).
@@ -17,6 +18,15 @@ public struct FeatureExtractor {
     }
 
     public var featureDim: Int { model.config.featureDim }
+
+    /// Refuses a pass over `count` images of side `imageSize` (batches of at most `batchSize`) whose forward
+    /// cannot fit this machine's memory with the ranks on this host, before anything large is allocated;
+    /// `smallerWith` names the settings that shrink it. A batch larger than the data set runs it all at once.
+    public func checkMemory(imageSize: Int, count: Int, smallerWith: String) throws {
+        let estimate = StepMemoryEstimate(inferenceOf: model.config, imageSize: imageSize, batch: max(1, min(batchSize, count)),
+                                          smallerWith: smallerWith)
+        _ = try estimate.check(ranksOnThisHost: MPILauncher.ranksOnThisHost)
+    }
 
     /// Features of every image of `data` as a [N, D] tensor: the pooled backbone output, or with
     /// `throughHead` the head's output. `progress` receives the number of images done.

@@ -41,6 +41,8 @@ public struct FeatureMapInput {
         guard images.count >= 1 else { throw EvaluationError("the \(split) split is empty") }
         if images.channels != 3 { throw EvaluationError("the encoder takes 3-channel images, the dataset has \(images.channels)") }
         let extractor = FeatureExtractor(model: try encoder.makeModel(), batchSize: encoder.batchSize)
+        try extractor.checkMemory(imageSize: max(images.height, images.width), count: images.count,
+                                  smallerWith: "`featureBatchSize`, `width`")
         let start = Date()
         let features = extractor.features(of: images)
         log(String(format: "computed %d x %d backbone features of the %@ split in %.1f s", images.count,

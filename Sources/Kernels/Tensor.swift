@@ -10,14 +10,19 @@ public final class Tensor {
     let base: UnsafeMutablePointer<Float>
     /// Keeps the owner of the memory alive for views; nil when this tensor owns its memory.
     private let parent: Tensor?
+    /// The allocation holding `base` when this tensor owns its memory (large ones start inside it:
+    /// `BufferPlacement`).
+    private let allocation: UnsafeMutableRawPointer?
 
     public init(shape: [Int], repeating value: Float = 0) {
         precondition(shape.allSatisfy { $0 >= 0 }, "negative dimension in shape \(shape)")
         self.shape = shape
         self.count = shape.reduce(1, *)
         // 64-byte alignment suits AVX-512 loads and keeps cache lines whole.
-        let raw = UnsafeMutableRawPointer.allocate(byteCount: max(count, 1) * 4, alignment: 64)
-        self.base = raw.bindMemory(to: Float.self, capacity: max(count, 1))
+        let bytes = max(count, 1) * 4
+        let raw = UnsafeMutableRawPointer.allocate(byteCount: BufferPlacement.requestedBytes(for: bytes), alignment: 64)
+        self.allocation = raw
+        self.base = BufferPlacement.start(in: raw, bytes: bytes).bindMemory(to: Float.self, capacity: max(count, 1))
         self.base.initialize(repeating: value, count: count)
         self.parent = nil
     }
@@ -36,10 +41,11 @@ public final class Tensor {
                      "view [\(offset), \(offset + count)) outside a tensor of \(parent.count) elements")
         self.base = parent.base + offset
         self.parent = parent
+        self.allocation = nil
     }
 
     deinit {
-        if parent == nil { UnsafeMutableRawPointer(base).deallocate() }
+        allocation?.deallocate()
     }
 
     /// A tensor that aliases `shape.product` elements of this one starting at `offset`.

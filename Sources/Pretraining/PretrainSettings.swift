@@ -55,6 +55,7 @@ public struct PretrainSettings: TrainingSettings {
         guard epochs >= 1 || (steps ?? 0) >= 1 else { throw SettingsError("`epochs` (or `steps`) must be at least 1") }
         if let steps, steps < 1 { throw SettingsError("`steps` \(steps) must be at least 1") }
         guard epochs >= 0 else { throw SettingsError("`epochs` \(epochs) must not be negative") }
+        try RunLength.validate(epochs: epochs, steps: steps)
         guard temperature > 0 else { throw SettingsError("`temperature` must be positive") }
         if let moco {
             if let why = moco.refusal(globalBatch: batchSize) { throw SettingsError(why) }

@@ -76,3 +76,14 @@ public struct ChildRunner {
         }
     }
 }
+
+extension ChildRunner {
+    /// One study per directory (docs/run-files.md, 'run.lock'): creates `directory` and locks it for the study's
+    /// life, so a second study started on the same `out` refuses, naming the holder, instead of running the same
+    /// child runs beside the first (each child then locks its own run directory). Hold the lock until the study
+    /// ends; its child processes do not inherit it.
+    public static func claimStudyDirectory(_ directory: URL, say: @escaping (String) -> Void) throws -> RunDirectoryLock {
+        try OutputDirectory.prepare(directory)
+        return try RunDirectoryLock(directory: directory, log: say)
+    }
+}

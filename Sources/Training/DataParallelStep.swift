@@ -58,6 +58,7 @@ public final class DataParallelStep {
         }
         // The last rank measures the weights (the replicas are equal), so the two norms run side by side.
         if world.rank == world.size - 1 { totals.weightNorm = model.flatParameters.euclideanNorm }
+        totals.runningStatisticsNorm = model.registry.flatBuffers.euclideanNorm  // every rank its own (no SyncBN: they differ)
         try math.afterUpdate(clock: &clock)
         totals.stopRequests = localStop ? 1 : 0
         try StepTrace.measure(StepSpans.totals) { try clock.waiting { try world.sum(&totals) } }  // note 'Step totals'

@@ -16,6 +16,10 @@ public struct StepTotals: Equatable, Sendable {
     /// measured by the last rank): the other ranks add 0, so every rank receives the same figures (the replicas
     /// are equal) and judges divergence from the same numbers (`DivergenceCheck`).
     public var gradientNorm = 0.0, weightNorm = 0.0
+    /// The norm of the BatchNorm running statistics after the step, added over the ranks (each rank's own: without
+    /// SyncBN the ranks' statistics differ). The sum is not finite when any rank's statistics are not, so every
+    /// rank reaches the same verdict (`DivergenceCheck`); its value means nothing else.
+    public var runningStatisticsNorm = 0.0
 
     public init(loss: Double = 0, rows: Int = 0, top1Hits: Int = 0, top5Hits: Int = 0, rankSum: Int = 0,
                 stopRequested: Bool = false) {
@@ -27,7 +31,7 @@ public struct StepTotals: Equatable, Sendable {
 
     /// The wire format, declared once: one double per field, in this order (counts are exact in a double far
     /// beyond any batch).
-    enum Field: Int, CaseIterable { case loss, rows, top1Hits, top5Hits, rankSum, stopRequests, gradientNorm, weightNorm }
+    enum Field: Int, CaseIterable { case loss, rows, top1Hits, top5Hits, rankSum, stopRequests, gradientNorm, weightNorm, runningStatisticsNorm }
 
     subscript(field: Field) -> Double {
         get {
@@ -40,6 +44,7 @@ public struct StepTotals: Equatable, Sendable {
             case .stopRequests: return Double(stopRequests)
             case .gradientNorm: return gradientNorm
             case .weightNorm: return weightNorm
+            case .runningStatisticsNorm: return runningStatisticsNorm
             }
         }
         set {
@@ -52,6 +57,7 @@ public struct StepTotals: Equatable, Sendable {
             case .stopRequests: stopRequests = Int(newValue)
             case .gradientNorm: gradientNorm = newValue
             case .weightNorm: weightNorm = newValue
+            case .runningStatisticsNorm: runningStatisticsNorm = newValue
             }
         }
     }

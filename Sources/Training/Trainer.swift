@@ -174,7 +174,7 @@ public final class Trainer<Settings: TrainingSettings> {
         loader = try BatchLoader(images: data.images, sampler: sampler, augmentation: settings.augmentation, views: data.views,
                                  seed: settings.seed, workers: options.workers, prefetch: options.prefetch,
                                  multiCrop: data.multiCrop)
-        totalSteps = settings.steps ?? settings.epochs * sampler.stepsPerEpoch
+        totalSteps = try RunLength.totalSteps(epochs: settings.epochs, steps: settings.steps, stepsPerEpoch: sampler.stepsPerEpoch)
         guard totalSteps >= 1 else { throw SettingsError("nothing to train: 0 steps") }
         schedule = settings.schedule(totalSteps: totalSteps, stepsPerEpoch: sampler.stepsPerEpoch)
         let method = try makeMethod(step)

@@ -2,7 +2,8 @@ import Cluster
 import Foundation
 import Kernels
 
-/// `cluster-check bandwidth --bytes N [--iterations K]`: one table row per collective.
+/// `cluster-check bandwidth --bytes N [--iterations K]`: one table row per collective, then what each gradient
+/// compression hands to collectives per step (`compressionBytes`).
 func bandwidthMode(_ c: Communicator, bytes: Int, iterations: Int) throws {
     let reduce = try c.busBandwidth(allReduceBytes: bytes, iterations: iterations)
     let gather = try c.busBandwidth(allGatherBytes: bytes, iterations: iterations)
@@ -10,6 +11,50 @@ func bandwidthMode(_ c: Communicator, bytes: Int, iterations: Int) throws {
         say(BandwidthMeasurement.tableHeader)
         say(reduce.tableRow)
         say(gather.tableRow)
+    }
+    try compressionBytes(c, iterations: max(1, min(iterations, 5)))
+}
+
+/// The gradients of ResNet-18 with the SimCLR head (11.5 M floats) reduced by the gradient reducer, one table row
+/// per compression (`none`, `bf16`, `powersgd` at its default rank, compressed from the first step): the payload
+/// bytes a rank hands to collectives per step (bf16's all-to-all counts the rank's own block too; what leaves the
+/// rank depends on MPI's algorithm) and the time of a step's reduction without overlap, the slowest rank's mean
+/// over `iterations` steps after one warm-up step.
+func compressionBytes(_ c: Communicator, iterations: Int) throws {
+    let shapes = resnet18ParameterShapes()
+    let ranges = flatRanges(shapes.map { $0.reduce(1, *) })
+    let grads = Tensor(shape: [ranges.last!.upperBound])
+    if c.rank == 0 {
+        say("GRADIENTS \(c.size) ranks, ResNet-18 + head: \(grads.count) floats (\(String(format: "%.1f", Double(grads.count * 4) / 1e6)) MB)")
+        say("| compression | payload MB/step/rank | vs none | reduction ms/step |")
+        say("| --- | --- | --- | --- |")
+    }
+    var noneBytes = 0
+    for compression in [GradientCompression.none, GradientCompression(method: .bf16),
+                        GradientCompression(method: .powersgd, startStep: 0)] {
+        let reducer = try GradientBucketReducer(communicator: c, gradients: grads, parameterRanges: ranges, average: true,
+                                                overlap: false, compression: compression,
+                                                matrixShapes: shapes.map { GradientMatrixShape(parameterShape: $0) })
+        defer { try? reducer.close() }
+        var seconds = 0.0, payload = 0
+        for step in 0...iterations {
+            grads.withUnsafeMutableBufferPointer { g in
+                var rng = SplitMix64(seed: UInt64(c.rank * 7919 + step + 1))
+                for i in g.indices { g[i] = rng.nextFloat() * 1e-2 }
+            }
+            try c.barrier()
+            reducer.beginStep()
+            for range in ranges.reversed() { reducer.gradientsReady(range) }
+            let timing = try reducer.finishStep()
+            if step > 0 { seconds += timing.communicationSeconds; payload = timing.payloadBytes }
+        }
+        let ms = try c.allReduceMax(seconds / Double(iterations) * 1000)
+        if compression.method == .none { noneBytes = payload }
+        if c.rank == 0 {
+            let name = compression.method == .powersgd ? "powersgd R=\(compression.powerSGDRank)" : compression.method.rawValue
+            say(String(format: "| %@ | %.2f | %.3f | %.1f |", name, Double(payload) / 1e6,
+                       noneBytes > 0 ? Double(payload) / Double(noneBytes) : 1, ms))
+        }
     }
 }
 

@@ -1,22 +1,25 @@
 import Foundation
 import Kernels
 
-/// Parameter sizes of ResNet-18 (CIFAR stem) with the SimCLR projection head, in forward order, as a
+/// Parameter shapes of ResNet-18 (CIFAR stem) with the SimCLR projection head, in forward order, as a
 /// realistic layout for the gradient buffer: 62 tensors, 11.5 M floats.
-func resnet18ParameterCounts() -> [Int] {
-    var counts = [64 * 3 * 9, 64, 64]                                  // conv1, bn1
+func resnet18ParameterShapes() -> [[Int]] {
+    var shapes = [[64, 3, 3, 3], [64], [64]]                           // conv1, bn1
     var inC = 64
     for (stage, outC) in [64, 128, 256, 512].enumerated() {
         for block in 0..<2 {
             let c1In = block == 0 ? inC : outC
-            counts += [outC * c1In * 9, outC, outC, outC * outC * 9, outC, outC]
-            if block == 0 && stage > 0 { counts += [outC * inC, outC, outC] }  // downsample conv + bn
+            shapes += [[outC, c1In, 3, 3], [outC], [outC], [outC, outC, 3, 3], [outC], [outC]]
+            if block == 0 && stage > 0 { shapes += [[outC, inC, 1, 1], [outC], [outC]] }  // downsample conv + bn
         }
         inC = outC
     }
-    counts += [512 * 512, 512, 256 * 512, 256]                          // fc.0, fc.2
-    return counts
+    shapes += [[512, 512], [512], [256, 512], [256]]                   // fc.0, fc.2
+    return shapes
 }
+
+/// Parameter sizes of `resnet18ParameterShapes()`.
+func resnet18ParameterCounts() -> [Int] { resnet18ParameterShapes().map { $0.reduce(1, *) } }
 
 /// Contiguous ranges for `counts`, in order.
 func flatRanges(_ counts: [Int]) -> [Range<Int>] {

@@ -1,7 +1,7 @@
 // cluster-check: exercises the Cluster module under mpirun (or alone, as a world of one).
 //
 //   cluster-check [all]                      every check, one PASS/FAIL line each; exit 1 on any failure
-//   cluster-check bandwidth --bytes N [--iterations K]
+//   cluster-check bandwidth --bytes N [--iterations K]   all-reduce/all-gather bandwidth, then payload bytes per compression
 //   cluster-check bandwidth --sweep [--min-bytes 8] [--max-bytes 64M] [--collective C] [--csv FILE] [--tag T]
 //   cluster-check trace --out FILE [--steps K]  a Chrome trace of simulated steps (compute and communication rows)
 //   cluster-check overlap [--compute-ms MS] [--steps K] [--bucket-mb MB]

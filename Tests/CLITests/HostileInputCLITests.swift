@@ -108,6 +108,56 @@ final class HostileInputCLITests: XCTestCase {
             XCTAssertTrue(text.contains(m), "no '\(m)' in\n\(text)")
         }
         XCTAssertFalse(FileManager.default.fileExists(atPath: dir.appendingPathComponent("run/config.json").path))
+        // bench times the same step: it allocated it and aborted (exit 134) with --image-size 1024.
+        let bench = try runSimclr(["bench", "--image-size", "1024", "--batch-size", "512", "--no-roofline", "--steps", "1",
+                                   "--warmup", "0", "--threads", "1"], in: dir)
+        let benchText = bench.stderr + bench.stdout
+        XCTAssertEqual(bench.status, 1, benchText)
+        for m in ["this run needs about", "GB activations", "this machine has", "--image-size"] {
+            XCTAssertTrue(benchText.contains(m), "bench: no '\(m)' in\n\(benchText)")
+        }
+    }
+
+    /// Feature extraction (knn, linear-eval, embed, tsne) runs a whole batch through the network at once: 8
+    /// images resized to 2048 px at full width need about 100 GB and aborted in an allocation. Refused before
+    /// the pass with the estimate, naming --feature-batch-size; `--resize-to 100000` is refused while parsing.
+    func testAFeaturePassLargerThanTheMachinesMemoryIsRefused() throws {
+        let dir = try makeTemporaryDirectory(self)
+        let folder = dir.appendingPathComponent("folder")
+        let synth = try runSimclr(["synth", "--format", "folder", "--out", folder.path, "--image-size", "16",
+                                   "--train-count", "8", "--test-count", "8"], in: dir)
+        XCTAssertEqual(synth.status, 0, synth.stderr)
+        let knn = ["knn", "--random-init", "--width", "1", "--data", folder.appendingPathComponent("train").path,
+                   "--image-cache-dir", dir.appendingPathComponent("cache").path, "--threads", "1",
+                   "--out", dir.appendingPathComponent("knn").path]
+        let run = try runSimclr(knn + ["--resize-to", "2048"], in: dir)
+        let text = run.stderr + run.stdout
+        XCTAssertNotEqual(run.status, 0, text)
+        XCTAssertLessThan(run.status, 64, "a trap? \(text)")
+        for m in ["this run needs about", "GB activations", "this machine has", "--feature-batch-size"] {
+            XCTAssertTrue(text.contains(m), "no '\(m)' in\n\(text)")
+        }
+        XCTAssertFalse(text.contains("computed train features"), text)
+        try expectFailure(knn + ["--resize-to", "100000"], in: dir,
+                          mentions: ["--resize-to 100000 makes images of 10000000000 pixels, more than --max-image-pixels 89478485"])
+    }
+
+    /// `--steps 1000000000000` started a run that would never end; so did epochs past the limit (and epochs x
+    /// steps per epoch could pass `Int`). Refused while parsing, for pretrain and the classifiers.
+    func testARunLongerThanAnyTrainingIsRefusedWhileParsing() throws {
+        let dir = try makeSyntheticDataDirectory(self)
+        let withoutSteps = Array(pretrain(dir, []).dropLast(6)) + ["--threads", "1", "--workers", "0"]
+        XCTAssertFalse(withoutSteps.contains("--steps"))
+        for (arguments, message) in [(withoutSteps + ["--steps", "1000000000000"],
+                                      "--steps 1000000000000 is more than the 100000000 steps a run may take"),
+                                     (withoutSteps + ["--epochs", "9223372036854775807"], "--epochs 9223372036854775807 is more than the 100000000 steps"),
+                                     (["supervised", "--data", dir.path, "--out", dir.appendingPathComponent("sup").path, "--epochs", "100000001"],
+                                      "--epochs 100000001 is more than the 100000000 steps")] {
+            let run = try runSimclr(arguments, in: dir)
+            let text = run.stderr + run.stdout
+            XCTAssertEqual(run.status, 64, "\(arguments):\n\(text)")
+            XCTAssertTrue(text.contains(message), "\(arguments): no '\(message)' in\n\(text)")
+        }
     }
 
     /// A shape of [2^40, 2^40, 8, 3] in a weights file header trapped (element count overflow) in `embed`

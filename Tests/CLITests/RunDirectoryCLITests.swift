@@ -1,4 +1,5 @@
 import Foundation
+import RunFiles
 import TestSupport
 import XCTest
 
@@ -63,5 +64,35 @@ final class RunDirectoryCLITests: XCTestCase {
         XCTAssertEqual(replaced.status, 0, replaced.stderr)
         XCTAssertTrue((replaced.stdout + replaced.stderr).contains("overwrite: deleted the previous run's"), replaced.stdout)
         XCTAssertNotEqual(try Data(contentsOf: model), finished)
+    }
+
+    /// linear-eval, knn, sweep and compare lock their --out as the training commands do: while another process
+    /// holds it they refuse before writing anything there, naming the holder (two of them once wrote the same
+    /// feature cache and results.json, or ran the same child runs side by side). Released, the evaluation runs.
+    func testEvaluationsAndStudiesRefuseADirectoryInUse() throws {
+        let dir = try makeTemporaryDirectory(self)
+        try synthesize(dir)
+        let data = dir.appendingPathComponent("data").path
+        let encoder = ["--random-init", "--data", data, "--width", "0.125", "--threads", "1"]
+        let commands: [(String, [String])] = [
+            ("knn", ["knn"] + encoder), ("linear-eval", ["linear-eval", "--epochs", "1"] + encoder),
+            ("sweep", ["sweep", "--data", data, "--studies", "temperature", "--temperatures", "0.1,0.5"]),
+            ("compare", ["compare", "--data", data]),
+        ]
+        for (name, arguments) in commands {
+            let out = dir.appendingPathComponent(name)
+            try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
+            let lock = try RunDirectoryLock(directory: out)
+            let refused = try runSimclr(arguments + ["--out", out.path], in: dir)
+            XCTAssertNotEqual(refused.status, 0, "\(name): \(refused.stdout)")
+            XCTAssertTrue(refused.stderr.contains("\(out.path) is in use by another run (process \(getpid()) on "),
+                          "\(name): \(refused.stderr)")
+            XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: out.path), [RunDirectoryLock.fileName],
+                           "\(name) wrote into a directory in use")
+            lock.release()
+        }
+        let knn = try runSimclr(commands[0].1 + ["--out", dir.appendingPathComponent("knn").path], in: dir)
+        XCTAssertEqual(knn.status, 0, knn.stderr)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: dir.appendingPathComponent("knn/results.json").path))
     }
 }

@@ -109,6 +109,26 @@ final class PretrainerTests: XCTestCase {
         XCTAssertTrue(FileManager.default.fileExists(atPath: resumed.finalModelURL.path))
     }
 
+    /// A running variance that overflowed (here: set to infinity before step 3) leaves the loss, the gradient and
+    /// the weights finite, because training normalizes with the batch's own statistics; the model it would save
+    /// evaluates to NaN. The run stops at step 3 and keeps step 2's checkpoint.
+    func testBatchNormRunningStatisticsThatAreNotFiniteStopTheRun() throws {
+        var settings = tinySettings(steps: 5)
+        settings.saveEvery = 1
+        let dir = root.appendingPathComponent("running-stats")
+        let trainer = try Pretrainer(settings: settings, dataset: tinyData(), runDirectory: dir, workers: 0, log: { _ in })
+        let poison = PoisonRunningVarianceBeforeStep(3, buffer: try XCTUnwrap(trainer.model.buffers.first { $0.name.hasSuffix("running_var") }))
+        XCTAssertThrowsError(try trainer.run(stop: poison)) { error in
+            guard case let TrainingError.diverged(divergence, kept) = error else { return XCTFail("unexpected \(error)") }
+            XCTAssertEqual(divergence.step, 3)
+            XCTAssertTrue(Double(divergence.loss)?.isFinite == true, "the loss does not see the running statistics: \(divergence)")
+            XCTAssertEqual(divergence.reason, "BatchNorm running statistics are not finite (inf)")
+            XCTAssertEqual(kept, 2)
+        }
+        XCTAssertEqual(RunDivergence.read(from: dir)?.step, 3)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: trainer.finalModelURL.path))
+    }
+
     func testCorruptCheckpointIsRefused() throws {
         let dir = root.appendingPathComponent("corrupt")
         let trainer = try Pretrainer(settings: tinySettings(steps: 2), dataset: tinyData(), runDirectory: dir, workers: 0, log: { _ in })
@@ -293,6 +313,22 @@ private struct BlowUpBeforeStep: StopPolicy {
 
     func wantsStop(afterStep step: Int) -> Bool {
         if step == self.step { model.flatParameters.copy(from: model.flatParameters.array.map { $0 * 1e4 }) }
+        return false
+    }
+
+    func outcome(afterStep step: Int) -> StopOutcome? { nil }
+}
+
+/// A test's stand-in for activations so large that a running variance overflows: before step `step` one
+/// BatchNorm's running variance becomes infinite (its momentum update keeps it so).
+private struct PoisonRunningVarianceBeforeStep: StopPolicy {
+    let step: Int
+    let buffer: Buffer
+
+    init(_ step: Int, buffer: Buffer) { self.step = step; self.buffer = buffer }
+
+    func wantsStop(afterStep step: Int) -> Bool {
+        if step == self.step { buffer.value.fill(.infinity) }
         return false
     }
 

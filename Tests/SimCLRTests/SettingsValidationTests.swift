@@ -9,6 +9,9 @@ import XCTest
 /// The settings types refuse what cannot train before any data is read, naming the setting (the tool says the
 /// flag); the defaults and the recipes pass.
 final class SettingsValidationTests: XCTestCase {
+    private static let tooMany = "is more than the 100000000 steps a run may take (SimCLR's longest schedule, 1000 ImageNet "
+        + "epochs at batch 4096, is about 313,000 steps)"
+
     private func refusal(_ validate: () throws -> Void) -> String? {
         do { try validate(); return nil } catch { return "\(error)" }
     }
@@ -42,6 +45,46 @@ final class SettingsValidationTests: XCTestCase {
         s = ClassifierSettings()
         s.momentum = 1
         XCTAssertEqual(refusal(s.validate), "`momentum` must lie in [0, 1)")
+        s = ClassifierSettings()
+        s.epochs = Int.max
+        XCTAssertEqual(refusal(s.validate), "`epochs` \(Int.max) \(Self.tooMany)")
+    }
+
+    /// `--resize-to 100000` decoded every image of a folder into 3e10 bytes and aborted: an image may not be
+    /// resized to more pixels than a file may hold.
+    func testImagesAreNotResizedPastThePixelLimit() {
+        var data = DataSelection()
+        data.resizeTo = 9459  // 89,472,681 pixels, just under the default limit
+        XCTAssertNil(refusal(data.validate))
+        data.resizeTo = 100_000
+        XCTAssertEqual(refusal(data.validate), "invalid configuration: `resizeTo` 100000 makes images of 10000000000 pixels, more than `maxImagePixels` 89478485")
+        data.resizeTo = Int.max
+        XCTAssertNotNil(refusal(data.validate))
+        // A lower pixel limit refuses large files, not the size they are resized to.
+        (data.resizeTo, data.maxImagePixels) = (16, 255)
+        XCTAssertNil(refusal(data.validate))
+        data.resizeTo = 9460
+        XCTAssertEqual(refusal(data.validate), "invalid configuration: `resizeTo` 9460 makes images of 89491600 pixels, more than 89478485, the default `maxImagePixels`")
+    }
+
+    /// `--steps 1000000000000` ran for ever, and epochs x steps per epoch past `Int` trapped: a length past
+    /// `RunLength.maximumSteps` is refused, by name; the limit itself is allowed.
+    func testARunLongerThanAnyTrainingIsRefused() throws {
+        var s = PretrainSettings()
+        s.steps = 1_000_000_000_000
+        XCTAssertEqual(refusal(s.validate), "`steps` 1000000000000 \(Self.tooMany)")
+        s.steps = RunLength.maximumSteps
+        XCTAssertNil(refusal(s.validate))
+        s.steps = nil
+        s.epochs = RunLength.maximumSteps + 1
+        XCTAssertEqual(refusal(s.validate), "`epochs` 100000001 \(Self.tooMany)")
+        // Epochs that pass alone may still make too many steps with the data set's steps per epoch.
+        XCTAssertEqual(try RunLength.totalSteps(epochs: 1000, steps: nil, stepsPerEpoch: 195), 195_000)
+        XCTAssertEqual(try RunLength.totalSteps(epochs: 0, steps: 40, stepsPerEpoch: 195), 40)
+        for (epochs, perEpoch) in [(1_000_000, 101), (Int.max / 2, 3)] {
+            XCTAssertEqual(refusal { _ = try RunLength.totalSteps(epochs: epochs, steps: nil, stepsPerEpoch: perEpoch) },
+                           "`epochs` \(epochs) of \(perEpoch) steps each \(Self.tooMany)")
+        }
     }
 
     func testProbeAndKNNSettingsAreRefusedByName() {
