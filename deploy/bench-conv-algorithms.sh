@@ -7,6 +7,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 mkdir -p .build
 gcc -O3 -fopenmp -I Sources/CKernels/include deploy/conv-candidates/conv_algorithms.c Sources/CKernels/dnnl_conv.c \
-    Sources/CKernels/bf16.c Sources/CKernels/cpu_features.c Sources/CKernels/winograd.c Sources/CKernels/winograd_weights.c \
+    Sources/CKernels/bf16.c Sources/CKernels/cpu_features.c Sources/CKernels/winograd.c Sources/CKernels/winograd_weights.c Sources/CKernels/conv_taps.c \
     -ldnnl -o .build/conv-algorithms
 exec .build/conv-algorithms "$@"

@@ -61,7 +61,8 @@ public struct BenchSettings {
         var views = [(count: 2, size: imageSize)]
         if let multiCrop { views.append((count: multiCrop.count, size: multiCrop.size)) }
         return StepMemoryEstimate(model: model, optimizer: .sgd, views: views, perRankBatch: max(1, batchSize / ranks),
-                                  prefetch: data == nil ? 1 : 2)
+                                  prefetch: data == nil ? 1 : 2, precision: precision, convAlgorithm: convAlgorithm,
+                                  threads: Parallel.threadCount)
     }
 
     /// Why these settings cannot be timed on `world` ranks (nil: they can).

@@ -30,6 +30,9 @@ typedef int32_t int_lanes __attribute__((vector_size(64), aligned(4)));
 #define mask_lanes(g, output) ((lanes)((int_lanes)(g) & ((output) > 0)))
 #define accumulate(total, part) (*(wide_lanes *)(total) += __builtin_convertvector((part), wide_lanes))
 
+/// Float partials run over at most RUN pixels of one plane (one image's channel block) before they join the
+/// double totals, never across images: a plane's partial is then the same whichever images share a process or
+/// a thread, and N ranks' statistics equal one process's (DistributedInvariantTests) up to double rounding.
 CLONES void sk_bn_sums(const float *x, int cb_count, int hw, int q0, int q1, double *sum, double *sumsq) {
     for (int q = q0; q < q1; q++) {
         const float *p = x + (size_t)q * hw * L;
@@ -44,26 +47,36 @@ CLONES void sk_bn_sums(const float *x, int cb_count, int hw, int q0, int q1, dou
     }
 }
 
+/// Planes handled together: small planes are grouped up to RUN pixels, so the bf16 conversion and the loop
+/// overheads run per RUN pixels rather than per plane (consecutive planes are adjacent in memory).
+static inline int plane_group(int hw) { return hw < RUN ? RUN / hw : 1; }
+
 CLONES void sk_bn_apply(const float *x, const float *residual, float *y, uint16_t *y16, const float *scale,
                         const float *shift, int relu, int cb_count, int hw, int q0, int q1) {
     float tmp[RUN * L] __attribute__((aligned(64)));
-    for (int q = q0; q < q1; q++) {
-        int cb = q % cb_count;
-        lanes sc = load(scale + cb * L), sh = load(shift + cb * L);
-        for (int start = 0; start < hw; start += RUN) {
+    int group = plane_group(hw);
+    for (int q = q0; q < q1; q += group) {
+        int qe = q + group < q1 ? q + group : q1;
+        for (int start = 0; start < hw; start += RUN) {   // one pass when planes are grouped
             int n = (start + RUN < hw ? RUN : hw - start) * L;
-            size_t o = ((size_t)q * hw + start) * L;
-            const float *xp = x + o;
-            float *out = y ? y + o : tmp;
-            if (residual) {
-                const float *r = residual + o;
-                if (relu) for (int i = 0; i < n; i += L) store(out + i, relu_lanes(load(xp + i) * sc + sh + load(r + i)));
-                else for (int i = 0; i < n; i += L) store(out + i, load(xp + i) * sc + sh + load(r + i));
-            } else {
-                if (relu) for (int i = 0; i < n; i += L) store(out + i, relu_lanes(load(xp + i) * sc + sh));
-                else for (int i = 0; i < n; i += L) store(out + i, load(xp + i) * sc + sh);
+            size_t first = ((size_t)q * hw + start) * L;
+            float *chunk = y ? y + first : tmp;
+            for (int pl = q; pl < qe; pl++) {
+                int cb = pl % cb_count;
+                lanes sc = load(scale + cb * L), sh = load(shift + cb * L);
+                size_t o = first + (size_t)(pl - q) * hw * L;
+                const float *xp = x + o;
+                float *out = chunk + (size_t)(pl - q) * hw * L;
+                if (residual) {
+                    const float *r = residual + o;
+                    if (relu) for (int i = 0; i < n; i += L) store(out + i, relu_lanes(load(xp + i) * sc + sh + load(r + i)));
+                    else for (int i = 0; i < n; i += L) store(out + i, load(xp + i) * sc + sh + load(r + i));
+                } else {
+                    if (relu) for (int i = 0; i < n; i += L) store(out + i, relu_lanes(load(xp + i) * sc + sh));
+                    else for (int i = 0; i < n; i += L) store(out + i, load(xp + i) * sc + sh);
+                }
             }
-            if (y16) sk_f32_to_bf16(out, y16 + o, (size_t)n);
+            if (y16) sk_f32_to_bf16(chunk, y16 + first, (size_t)(qe - q) * n);
         }
     }
 }
@@ -96,22 +109,28 @@ CLONES void sk_bn_input_grad(const float *x, const float *g, const float *relu_o
                              const float *k, const float *mean_dy, const float *c2, int cb_count, int hw,
                              int q0, int q1) {
     float tmp[RUN * L] __attribute__((aligned(64)));
-    for (int q = q0; q < q1; q++) {
-        int cb = q % cb_count;
-        lanes m = load(mean + cb * L), kk = load(k + cb * L), md = load(mean_dy + cb * L), cc = load(c2 + cb * L);
-        for (int start = 0; start < hw; start += RUN) {
+    int group = plane_group(hw);
+    for (int q = q0; q < q1; q += group) {
+        int qe = q + group < q1 ? q + group : q1;
+        for (int start = 0; start < hw; start += RUN) {   // one pass when planes are grouped
             int n = (start + RUN < hw ? RUN : hw - start) * L;
-            size_t o = ((size_t)q * hw + start) * L;
-            float *out = dx ? dx + o : tmp;
-            if (relu_output) {
-                for (int i = 0; i < n; i += L) {
-                    lanes gi = mask_lanes(load(g + o + i), load(relu_output + o + i));
-                    store(out + i, kk * (gi - md - (load(x + o + i) - m) * cc));
+            size_t first = ((size_t)q * hw + start) * L;
+            float *chunk = dx ? dx + first : tmp;
+            for (int pl = q; pl < qe; pl++) {
+                int cb = pl % cb_count;
+                lanes m = load(mean + cb * L), kk = load(k + cb * L), md = load(mean_dy + cb * L), cc = load(c2 + cb * L);
+                size_t o = first + (size_t)(pl - q) * hw * L;
+                float *out = chunk + (size_t)(pl - q) * hw * L;
+                if (relu_output) {
+                    for (int i = 0; i < n; i += L) {
+                        lanes gi = mask_lanes(load(g + o + i), load(relu_output + o + i));
+                        store(out + i, kk * (gi - md - (load(x + o + i) - m) * cc));
+                    }
+                } else {
+                    for (int i = 0; i < n; i += L) store(out + i, kk * (load(g + o + i) - md - (load(x + o + i) - m) * cc));
                 }
-            } else {
-                for (int i = 0; i < n; i += L) store(out + i, kk * (load(g + o + i) - md - (load(x + o + i) - m) * cc));
             }
-            if (dx16) sk_f32_to_bf16(out, dx16 + o, (size_t)n);
+            if (dx16) sk_f32_to_bf16(chunk, dx16 + first, (size_t)(qe - q) * n);
         }
     }
 }

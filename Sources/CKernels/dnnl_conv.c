@@ -53,6 +53,9 @@ struct sk_conv {
     sk_wino *wino_forward, *wino_backward_data;
     /// Our bf16 Winograd weight gradient, where asked for (winograd_weights.c).
     sk_wgrad *wgrad;
+    /// Our per-tap matrix products for small maps (conv_taps.c), with the passes that asked for them.
+    sk_taps *taps;
+    int taps_forward, taps_backward_data, taps_backward_weights;
 };
 
 #define TRY(call, what)                                                                              \
@@ -109,6 +112,10 @@ static int wino2x2_possible(const sk_conv_shape *s) {
     return s->kernel == 3 && s->stride == 1 && s->padding == 1 && !s->plain_source && sk_wino_supported(s->bf16);
 }
 
+static int taps_possible(const sk_conv_shape *s) {
+    return s->kernel == 3 && s->stride == 1 && s->padding == 1 && !s->plain_source && !s->bf16;
+}
+
 static dnnl_alg_kind_t dnnl_algorithm(int algorithm) {
     return algorithm == SK_CONV_WINOGRAD ? dnnl_convolution_winograd : dnnl_convolution_direct;
 }
@@ -152,9 +159,21 @@ sk_conv *sk_conv_create(const sk_conv_shape *s, char *error, size_t error_size) 
         c->wino_backward_data = sk_wino_create(s->batch, c->oc, c->ic, s->in_height, s->in_width, s->bf16, thread_count);
     if (s->bf16 && s->backward_weights_algorithm == SK_CONV_WINOGRAD_2X2 && wino2x2_possible(s))
         c->wgrad = sk_wgrad_create(s->batch, c->ic, c->oc, s->in_height, s->in_width, thread_count);
-    int forward_asked = s->forward_algorithm == SK_CONV_WINOGRAD_2X2 ? SK_CONV_DIRECT : s->forward_algorithm;
+    if (taps_possible(s)) {
+        c->taps_forward = s->forward_algorithm == SK_CONV_TAPS;
+        c->taps_backward_data = s->backward_data && s->backward_data_algorithm == SK_CONV_TAPS;
+        c->taps_backward_weights = s->backward_weights_algorithm == SK_CONV_TAPS;
+        if (c->taps_forward || c->taps_backward_data || c->taps_backward_weights) {
+            c->taps = sk_taps_create(s->batch, c->ic, c->oc, s->in_height, s->in_width, thread_count);
+            if (!c->taps) c->taps_forward = c->taps_backward_data = c->taps_backward_weights = 0;
+        }
+    }
+    // Ours (F(2x2), taps) run in place of oneDNN's forward, whose descriptor is still built (direct) as above.
+    int forward_asked = s->forward_algorithm == SK_CONV_WINOGRAD_2X2 || s->forward_algorithm == SK_CONV_TAPS
+                            ? SK_CONV_DIRECT : s->forward_algorithm;
     TRY(forward_pd(c, forward_asked, &c->fwd_pd, &c->algorithm[0]), "forward primitive descriptor");
     if (c->wino_forward) c->algorithm[0] = SK_CONV_WINOGRAD_2X2;
+    if (c->taps_forward) c->algorithm[0] = SK_CONV_TAPS;
     TRY(dnnl_primitive_create(&c->fwd, c->fwd_pd), "forward primitive");
     const dnnl_memory_desc_t *w_fwd_md = dnnl_primitive_desc_query_md(c->fwd_pd, dnnl_query_weights_md, 0);
 
@@ -182,6 +201,7 @@ void sk_conv_destroy(sk_conv *c) {
     sk_wino_destroy(c->wino_forward);
     sk_wino_destroy(c->wino_backward_data);
     sk_wgrad_destroy(c->wgrad);
+    sk_taps_destroy(c->taps);
     free(c);
 }
 
@@ -202,7 +222,7 @@ static int reorder(dnnl_primitive_t p, dnnl_memory_t from, dnnl_memory_t to) {
 static dnnl_status_t hint_for(sk_conv *c, int algorithm, dnnl_primitive_desc_t *hint, dnnl_primitive_desc_t *made) {
     *made = NULL;
     int used;
-    int forward = c->wino_forward ? SK_CONV_DIRECT : c->algorithm[0];
+    int forward = c->wino_forward || c->taps_forward ? SK_CONV_DIRECT : c->algorithm[0];
     if (algorithm == forward || (algorithm == SK_CONV_WINOGRAD && !winograd_possible(&c->shape))) {
         *hint = c->fwd_pd;
         return dnnl_success;
@@ -254,11 +274,12 @@ static int prepare_backward(sk_conv *c) {
     dnnl_status_t st;
     const dnnl_memory_desc_t *w_fwd_md = dnnl_primitive_desc_query_md(c->fwd_pd, dnnl_query_weights_md, 0);
 #define STEP(call) do { st = (call); if (st != dnnl_success) return (int)st; } while (0)
-    if (c->wino_backward_data) {
-        c->algorithm[1] = SK_CONV_WINOGRAD_2X2;
+    if (c->wino_backward_data || c->taps_backward_data) {
+        c->algorithm[1] = c->wino_backward_data ? SK_CONV_WINOGRAD_2X2 : SK_CONV_TAPS;
         STEP(borrowed_memory(&c->diff_src, &c->diff_src_md));
     } else if (s->backward_data) {
-        int asked = s->backward_data_algorithm == SK_CONV_WINOGRAD_2X2 ? SK_CONV_DIRECT : s->backward_data_algorithm;
+        int asked = s->backward_data_algorithm == SK_CONV_WINOGRAD_2X2 || s->backward_data_algorithm == SK_CONV_TAPS
+                        ? SK_CONV_DIRECT : s->backward_data_algorithm;
         STEP(build_backward_data(c, asked));
         STEP(dnnl_primitive_create(&c->bwd_data, c->bwd_data_pd));
         const dnnl_memory_desc_t *w_bwd_md = dnnl_primitive_desc_query_md(c->bwd_data_pd, dnnl_query_weights_md, 0);
@@ -269,11 +290,11 @@ static int prepare_backward(sk_conv *c) {
         }
         STEP(borrowed_memory(&c->diff_src, &c->diff_src_md));
     }
-    if (c->wgrad) {
-        c->algorithm[2] = SK_CONV_WINOGRAD_2X2;
+    if (c->wgrad || c->taps_backward_weights) {
+        c->algorithm[2] = c->wgrad ? SK_CONV_WINOGRAD_2X2 : SK_CONV_TAPS;
     } else {
-        STEP(build_backward_weights(c, s->backward_weights_algorithm == SK_CONV_WINOGRAD_2X2 ? SK_CONV_DIRECT
-                                                                                         : s->backward_weights_algorithm));
+        int asked = s->backward_weights_algorithm;
+        STEP(build_backward_weights(c, asked == SK_CONV_WINOGRAD_2X2 || asked == SK_CONV_TAPS ? SK_CONV_DIRECT : asked));
         STEP(dnnl_primitive_create(&c->bwd_weights, c->bwd_weights_pd));
         const dnnl_memory_desc_t *dw_md = dnnl_primitive_desc_query_md(c->bwd_weights_pd, dnnl_query_diff_weights_md, 0);
         c->diff_weights_plain = dnnl_memory_desc_equal(dw_md, &c->w_plain);
@@ -315,8 +336,15 @@ int sk_conv_set_weights(sk_conv *c, const float *weights) {
     }
     if (c->wino_forward) sk_wino_set_weights(c->wino_forward, weights, 0);
     if (c->wino_backward_data) sk_wino_set_weights(c->wino_backward_data, weights, 1);
+    if (c->taps && (c->taps_forward || c->taps_backward_data)) sk_taps_set_weights(c->taps, weights);
     dnnl_memory_set_data_handle(c->user_weights, (void *)weights);
-    int st = reorder(c->reorder_fwd, c->user_weights, c->weights_fwd);
+    // oneDNN's forward layout is read by the direct forward, by a direct backward-data that shares it, and
+    // before the backward primitives exist (their first weights come from it). With our F(2x2) forward and
+    // nothing else reading it, reordering it on every call would be work for nobody.
+    int direct_backward_data = c->shape.backward_data && !c->wino_backward_data && !c->taps_backward_data;
+    int ours_forward = c->wino_forward || c->taps_forward;
+    int forward_copy_read = !ours_forward || !c->backward_ready || (direct_backward_data && c->weights_bwd_shared);
+    int st = forward_copy_read ? reorder(c->reorder_fwd, c->user_weights, c->weights_fwd) : 0;
     if (st == 0 && c->reorder_bwd) st = reorder(c->reorder_bwd, c->user_weights, c->weights_bwd);
     return st;
 }
@@ -326,6 +354,7 @@ int sk_conv_forward(sk_conv *c, const void *src, const float *src_f32, float *ds
         if (src_f32) return sk_wino_forward(c->wino_forward, src_f32, 0, dst, thread_count);
         return sk_wino_forward(c->wino_forward, src, c->shape.bf16, dst, thread_count);
     }
+    if (c->taps_forward) return sk_taps_forward(c->taps, src, dst);
     dnnl_memory_set_data_handle(c->src, (void *)src);
     dnnl_memory_set_data_handle(c->dst, dst);
     dnnl_exec_arg_t args[] = {{DNNL_ARG_SRC, c->src}, {DNNL_ARG_WEIGHTS, c->weights_fwd}, {DNNL_ARG_DST, c->dst}};
@@ -336,6 +365,7 @@ int sk_conv_backward_data(sk_conv *c, const void *diff_dst, float *diff_src) {
     int st = prepare_backward(c);
     if (st) return st;
     if (c->wino_backward_data) return sk_wino_forward(c->wino_backward_data, diff_dst, c->shape.bf16, diff_src, thread_count);
+    if (c->taps_backward_data) return sk_taps_backward_data(c->taps, diff_dst, diff_src);
     if (!c->bwd_data) return (int)dnnl_invalid_arguments;
     dnnl_memory_set_data_handle(c->diff_dst, (void *)diff_dst);
     dnnl_memory_set_data_handle(c->diff_src, diff_src);
@@ -347,10 +377,11 @@ int sk_conv_backward_data(sk_conv *c, const void *diff_dst, float *diff_src) {
 int sk_conv_backward_weights(sk_conv *c, const void *src, const float *src_f32, const void *diff_dst, float *diff_weights) {
     int ready = prepare_backward(c);
     if (ready) return ready;
-    if (c->wgrad) {
+    if (c->wgrad || c->taps_backward_weights) {
         float *dw = c->padded_diff_weights ? c->padded_diff_weights : diff_weights;
-        int st = src_f32 ? sk_wgrad_run(c->wgrad, src_f32, 0, diff_dst, 1, dw)
-                         : sk_wgrad_run(c->wgrad, src, 1, diff_dst, 1, dw);
+        int st = c->taps_backward_weights ? sk_taps_backward_weights(c->taps, src, diff_dst, dw)
+                 : src_f32 ? sk_wgrad_run(c->wgrad, src_f32, 0, diff_dst, 1, dw)
+                           : sk_wgrad_run(c->wgrad, src, 1, diff_dst, 1, dw);
         if (st == 0 && c->padded_diff_weights) copy_padded(c, c->padded_diff_weights, diff_weights, 0);
         return st;
     }
@@ -370,6 +401,8 @@ int sk_conv_algorithm(const sk_conv *c, int which) { return c->algorithm[which];
 const char *sk_conv_implementation(const sk_conv *c, int which) {
     if ((which == 0 && c->wino_forward) || (which == 1 && c->wino_backward_data)) return "own:winograd_2x2";
     if (which == 2 && c->wgrad) return "own:winograd_3x3_2x2_bf16";
+    if ((which == 0 && c->taps_forward) || (which == 1 && c->taps_backward_data) || (which == 2 && c->taps_backward_weights))
+        return "own:taps_sgemm";
     const_dnnl_primitive_desc_t pd = which == 0 ? c->fwd_pd : which == 1 ? c->bwd_data_pd : c->bwd_weights_pd;
     const char *name = NULL;
     if (!pd || dnnl_primitive_desc_query(pd, dnnl_query_impl_info_str, 0, &name) != dnnl_success) return "none";

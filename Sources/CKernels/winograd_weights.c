@@ -66,6 +66,38 @@ static pthread_mutex_t scratch_lock = PTHREAD_MUTEX_INITIALIZER;
 static void *scratch[MAX_PARTS];
 static size_t scratch_size[MAX_PARTS];
 
+/// How the work of a weight gradient `ic` -> `oc` on `parts` threads splits (see the top of the file): the
+/// tiles while every part's M (16 x oc x ic float32) stays within 4 MB, else the output channels (in whole
+/// 16-channel blocks, the transforms' unit).
+static int splits_tiles(int ic, int oc, int parts) {
+    return parts == 1 || (size_t)16 * oc * ic * sizeof(float) <= ((size_t)4 << 20);
+}
+
+/// Part `part`'s output channels [*o0, *o1).
+static void part_channels(int ic, int oc, int parts, int part, int *o0, int *o1) {
+    int blocks = oc / L;
+    if (splits_tiles(ic, oc, parts)) { *o0 = 0; *o1 = oc; return; }
+    *o0 = L * (int)((long)blocks * part / parts);
+    *o1 = L * (int)((long)blocks * (part + 1) / parts);
+}
+
+/// A part's scratch: the transforms of one chunk (input V, output gradient E) and its sums M, 32-bit words,
+/// each array starting on a cache line.
+static size_t part_scratch(int ic, int on, size_t *v, size_t *e, size_t *m) {
+    size_t cap = CHUNK_TILES / 2;
+    *v = 16 * cap * ic; *e = 16 * cap * on; *m = (size_t)16 * on * ic;
+    return (*v + *e + *m) * 4 + 256;
+}
+
+size_t sk_wgrad_scratch_bytes(int ic, int oc, int threads, int part) {
+    int parts = threads < MAX_PARTS ? threads : MAX_PARTS;
+    if (ic % L || oc % L || threads < 1 || part >= parts || !sk_wino_supported(1)) return 0;
+    int o0, o1;
+    size_t v, e, m;
+    part_channels(ic, oc, parts, part, &o0, &o1);
+    return part_scratch(ic, o1 - o0, &v, &e, &m);
+}
+
 static void *scratch_for(int part, size_t bytes) {
     if (scratch_size[part] >= bytes) return scratch[part];
     free(scratch[part]);
@@ -279,28 +311,23 @@ int sk_wgrad_run(const sk_wgrad *k, const void *src, int src_bf16, const void *d
     *job = (struct wgrad_job){.k = k, .src = src, .src_bf16 = src_bf16, .dy = diff_dst, .dy_bf16 = diff_dst_bf16,
                               .dw = diff_weights, .parts = k->threads};
     int ic = k->ic, oc = k->oc, parts = k->threads;
-    // Split the tiles while every part's M (16 x oc x ic float32) stays within 4 MB, else the output channels
-    // (in whole 16-channel blocks, the transforms' unit).
-    job->split_tiles = parts == 1 || (size_t)16 * oc * ic * sizeof(float) <= ((size_t)4 << 20);
-    int pairs_total = (k->tiles + 1) / 2, blocks = oc / L;
+    job->split_tiles = splits_tiles(ic, oc, parts);
+    int pairs_total = (k->tiles + 1) / 2;
     for (int part = 0; part < parts; part++) {
+        part_channels(ic, oc, parts, part, &job->o0[part], &job->o1[part]);
         if (job->split_tiles) {
             job->t0[part] = 2 * (int)((long)pairs_total * part / parts);
             job->t1[part] = 2 * (int)((long)pairs_total * (part + 1) / parts);
             if (job->t1[part] > k->tiles) job->t1[part] = k->tiles;
-            job->o0[part] = 0; job->o1[part] = oc;
         } else {
             job->t0[part] = 0; job->t1[part] = k->tiles;
-            job->o0[part] = L * (int)((long)blocks * part / parts);
-            job->o1[part] = L * (int)((long)blocks * (part + 1) / parts);
         }
     }
     pthread_mutex_lock(&scratch_lock);
     int status = 0;
     for (int part = 0; part < parts && status == 0; part++) {
-        size_t on = (size_t)(job->o1[part] - job->o0[part]), cap = CHUNK_TILES / 2;
-        size_t v = 16 * cap * ic, e = 16 * cap * on, m = 16 * on * ic;   // 32-bit words each
-        char *base = scratch_for(part, (v + e + m) * 4 + 256);
+        size_t v, e, m;
+        char *base = scratch_for(part, part_scratch(ic, job->o1[part] - job->o0[part], &v, &e, &m));
         if (!base) { status = -1; break; }
         job->v[part] = (uint32_t *)base;
         job->e[part] = (uint32_t *)(base + ((v * 4 + 63) & ~(size_t)63));

@@ -87,10 +87,11 @@ public struct ClassifierSettings: TrainingSettings {
 }
 
 extension ClassifierSettings {
-    /// What one of `ranks` ranks holds during a step: one view per image (the head's width depends on the
-    /// classes, at most a few thousand: not counted).
-    public func stepMemory(ranks: Int, prefetch: Int) -> StepMemoryEstimate {
+    /// What one of `ranks` ranks holds during a step on `threads` kernel threads: one view per image (the head's
+    /// width depends on the classes, at most a few thousand: not counted).
+    public func stepMemory(ranks: Int, prefetch: Int, threads: Int) -> StepMemoryEstimate {
         StepMemoryEstimate(model: model, optimizer: optimizer, views: [(count: 1, size: augmentation.outputSize)],
-                           perRankBatch: max(1, batchSize / ranks), prefetch: prefetch)
+                           perRankBatch: max(1, batchSize / ranks), prefetch: prefetch, precision: precision,
+                           convAlgorithm: convAlgorithm ?? .winograd, threads: threads)
     }
 }

@@ -77,7 +77,7 @@ struct ClassifierOptions: ParsableArguments {
         settings.augmentation = noAugment ? .none(outputSize: size) : .supervised(outputSize: size, padding: cropPadding)
         say("data: \(data.describe()): \(train.count) train / \(test.count) test images of \(size)x\(train.width)")
         if let communicator { say(distributed.describe(communicator, globalBatch: batchSize)) }
-        try checkStepMemory(settings.stepMemory(ranks: communicator?.size ?? 1, prefetch: runtime.prefetch), say: say)
+        try checkStepMemory(settings.stepMemory(ranks: communicator?.size ?? 1, prefetch: runtime.prefetch, threads: context.threadCount), say: say)
         let trainer = try ClassifierTrainer(settings: settings, train: train, test: test, runDirectory: URL(fileURLWithPath: out),
                                             workers: runtime.workers, prefetch: runtime.prefetch, runInfo: context.info,
                                             distributed: distributed.options(communicator),

@@ -133,7 +133,7 @@ struct PretrainCommand: ParsableCommand {
         let say = context.say
         let settings = try runSettings()
         if recipe != .reference { say("recipe: \(recipe.summary); flags given explicitly win") }
-        try checkStepMemory(settings.stepMemory(ranks: communicator?.size ?? 1, prefetch: runtime.prefetch), say: say)
+        try checkStepMemory(settings.stepMemory(ranks: communicator?.size ?? 1, prefetch: runtime.prefetch, threads: context.threadCount), say: say)
 
         let dataset = try data.loadPretraining(log: say)
         say("data: \(data.describe()): \(dataset.count) images of \(dataset.height)x\(dataset.width)")

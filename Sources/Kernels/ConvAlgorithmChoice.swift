@@ -8,7 +8,8 @@ import Foundation
 ///   our F(2x2, 3x3) for bf16's passes (the weight gradient by its transpose F(3x3, 2x2)).
 /// - `auto` (the default): per layer and pass, the choice measured to keep one training step as close to
 ///   float64 as PyTorch's float32 step while keeping most of Winograd's speed (docs/precision.md, 'Choosing
-///   the algorithm per layer and pass'); direct on maps smaller than 4x4, in both precisions.
+///   the algorithm per layer and pass'); on maps smaller than 4x4 our per-tap matrix products in float32,
+///   direct in bf16.
 ///
 /// Strided and 1x1 convolutions, and the first layer (it reads images, not blocked maps), run direct whatever
 /// the choice.
@@ -21,18 +22,22 @@ public enum ConvAlgorithmChoice: String, CaseIterable, Codable, Sendable {
         case (.direct, _): return .all(.direct)
         case (.winograd, false): return .all(.winograd4x4)
         case (.winograd, true): return .all(.winograd2x2)
-        case (.auto, _) where ConvAlgorithmChoice.mapTooSmallForWinograd(g): return .all(.direct)
+        case (.auto, false) where ConvAlgorithmChoice.mapTooSmallForWinograd(g): return .all(.taps)
+        case (.auto, true) where ConvAlgorithmChoice.mapTooSmallForWinograd(g): return .all(.direct)
         case (.auto, true): return .all(.winograd2x2)
         case (.auto, false): return ConvAlgorithmChoice.measuredChoice(for: g)
         }
     }
 
     /// Output maps smaller than 4x4 (layer4 of 16 px multi-crop views: 2x2): a Winograd tile then covers more
-    /// than the map, and the transforms cost more than they save. Measured at 16 px, batch 128, 2 threads
-    /// (`deploy/bench-conv-algorithms.sh --image-size 16`, 2026-12-06): layer4's 512 -> 512 convolution on 2x2
-    /// maps ran forward / backward-data / backward-weights in 8.7 / 8.9 / 15.9 ms direct against 15.7 / 16.2 /
-    /// 18.1 with F(4x4) and 13.9 / 16.9 with F(2x2); bf16 3.9 / 3.9 direct against 4.4 / 4.5 with F(2x2).
-    /// Direct rounds like direct, so accuracy does not suffer.
+    /// than the map, and the transforms cost more than they save; most of a direct kernel's products fall on the
+    /// padding (20 of 36 on a 2x2 map), which the per-tap matrix products skip. Measured at 16 px, batch 384
+    /// (6 small crops of 64 images), 2 threads (`deploy/bench-conv-algorithms.sh --image-size 16 --batch 384
+    /// --precision fp32 --reps 3`, 2026-12-07): layer4's 512 -> 512 convolution on 2x2 maps ran forward /
+    /// backward-data / backward-weights in 17.9 / 17.9 / 21.4 ms by taps against 32.7 / 33.6 / 99.6 direct,
+    /// 47.1 / 46.6 / 48.4 F(4x4) and 40.4 / 44.2 / 50.6 F(2x2) (F(4x4) weights); in bf16 (batch 128, 2026-12-06)
+    /// direct 3.9 / 3.9 against F(2x2) 4.4 / 4.5. Neither direct nor taps transforms anything: both round like
+    /// a direct convolution, so accuracy does not suffer.
     static func mapTooSmallForWinograd(_ g: ConvGeometry) -> Bool { g.outHeight < 4 || g.outWidth < 4 }
 
     /// The default of a new network: `SIMCLR_CONV_ALGORITHM` from the environment when it names a choice, else `auto`.

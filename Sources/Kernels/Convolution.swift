@@ -59,12 +59,18 @@ public enum ConvAlgorithm: String, CaseIterable, Codable, Sendable {
     /// convolutions, float32 and bf16, forward and backward-data passes, and in bf16 the backward-weights pass
     /// too (its transpose F(3x3, 2x2) on the same points, CKernels/winograd_weights.c); elsewhere: direct.
     case winograd2x2 = "winograd-2x2"
+    /// Our per-tap matrix products (CKernels/conv_taps.c) for float32 3x3 stride-1 padding-1 convolutions of
+    /// small maps: one product per (output pixel, kernel tap) that does not fall on the padding, which on 2x2
+    /// maps skips 20 of every 36 products a direct kernel computes; no transforms, so it rounds like direct.
+    /// Elsewhere (bf16, other shapes): direct.
+    case taps
 
     var code: Int32 {
         switch self {
         case .direct: return Int32(SK_CONV_DIRECT)
         case .winograd4x4: return Int32(SK_CONV_WINOGRAD)
         case .winograd2x2: return Int32(SK_CONV_WINOGRAD_2X2)
+        case .taps: return Int32(SK_CONV_TAPS)
         }
     }
 }
@@ -188,6 +194,20 @@ public final class ConvolutionKernel {
 
     private func check(_ status: Int32, _ what: String) {
         precondition(status == 0, "oneDNN convolution \(what) failed (status \(status)) for \(geometry)")
+    }
+}
+
+extension ConvolutionKernel {
+    /// The scratch our bf16 Winograd weight gradient (`.winograd2x2` in the bf16 backward-weights pass) of shape
+    /// `g` takes on `threads` threads: bytes per part, one part per thread; empty where that kernel does not
+    /// run (not a 3x3 stride-1 padding-1 convolution, or a CPU without AVX512_BF16). Every weight gradient of
+    /// the process shares the scratch, and each part keeps its largest size: a process holds, per part, the
+    /// largest need of its layers (up to ~20 MB per thread at full width: layer4's sums and transforms).
+    public static func winogradWeightGradientScratch(_ g: ConvGeometry, threads: Int) -> [Int] {
+        guard g.kernel == 3, g.stride == 1, g.padding == 1, threads >= 1 else { return [] }
+        let blocked = { (channels: Int) in Int32(FeatureMap.blocks(channels) * SK_BLOCK_COUNT) }
+        let parts = (0..<threads).map { Int(sk_wgrad_scratch_bytes(blocked(g.inChannels), blocked(g.outChannels), Int32(threads), Int32($0))) }
+        return parts.allSatisfy { $0 == 0 } ? [] : parts
     }
 }
 

@@ -101,9 +101,9 @@ extension Similarity: Codable {
 }
 
 extension PretrainSettings {
-    /// What one of `ranks` ranks holds during a step: two views (and multi-crop's small ones) per image; MoCo's
-    /// key encoder and queue besides.
-    public func stepMemory(ranks: Int, prefetch: Int) -> StepMemoryEstimate {
+    /// What one of `ranks` ranks holds during a step on `threads` kernel threads: two views (and multi-crop's
+    /// small ones) per image; MoCo's key encoder and queue besides.
+    public func stepMemory(ranks: Int, prefetch: Int, threads: Int) -> StepMemoryEstimate {
         var views = [(count: 2, size: augmentation.outputSize)]
         if let multiCrop { views.append((count: multiCrop.count, size: multiCrop.size)) }
         var extras: [String: Int] = [:]
@@ -113,6 +113,7 @@ extension PretrainSettings {
                 ? .max : moco.queueSize * model.outputDim * 4
         }
         return StepMemoryEstimate(model: model, optimizer: optimizer, views: views, perRankBatch: max(1, batchSize / ranks),
-                                  prefetch: prefetch, extras: extras)
+                                  prefetch: prefetch, precision: precision, convAlgorithm: convAlgorithm ?? .winograd,
+                                  threads: threads, extras: extras)
     }
 }

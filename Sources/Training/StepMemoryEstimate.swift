@@ -1,4 +1,5 @@
 import Foundation
+import Kernels
 import NeuralNet
 
 /// What one rank of a training run will hold in memory, estimated from its settings before anything is
@@ -31,17 +32,22 @@ public struct StepMemoryEstimate: Equatable {
     public var activations: Int
     /// Batches the loader prepares ahead (float32 views).
     public var loader: Int
+    /// The convolutions' scratch that grows with the channels, not the batch: our bf16 Winograd weight
+    /// gradient's (bf16 only), per thread the largest layer's.
+    public var convolutionScratch: Int
     /// What a method keeps besides (MoCo's queue), by name.
     public var extras: [String: Int]
     /// The settings that make the largest parts smaller, for the refusal's message.
     public var smallerWith = "`batchSize`, `imageSize`, `model.width`, `multiCrop.count`, `moco.queueSize`"
 
-    public var total: Int { ([parameters, activations, loader] + extras.values).reduce(Self.baseBytes, sum) }
+    public var total: Int { ([parameters, activations, loader, convolutionScratch] + extras.values).reduce(Self.baseBytes, sum) }
 
     /// `views`: the views of each image a step runs through the network (count, side in pixels);
-    /// `perRankBatch` images per rank; AdamW keeps one more float per parameter than SGD and LARS.
+    /// `perRankBatch` images per rank; AdamW keeps one more float per parameter than SGD and LARS. `precision`,
+    /// `convAlgorithm` and `threads` (the kernels' threads) decide the convolutions' scratch.
     public init(model: ResNetConfig, optimizer: OptimizerKind, views: [(count: Int, size: Int)], perRankBatch: Int,
-                prefetch: Int, extras: [String: Int] = [:]) {
+                prefetch: Int, precision: ComputePrecision = .fp32, convAlgorithm: ConvAlgorithmChoice = .auto,
+                threads: Int = 1, extras: [String: Int] = [:]) {
         let slots = optimizer == .adamw ? 1 : 0
         parameters = product(model.parameterCount, Self.bytesPerParameter + 4 * slots)
         var activations = 0, loader = 0
@@ -52,7 +58,24 @@ public struct StepMemoryEstimate: Equatable {
         }
         self.activations = activations
         self.loader = loader
+        convolutionScratch = precision == .bf16
+            ? Self.weightGradientScratch(model: model, sizes: views.map(\.size), convAlgorithm: convAlgorithm, threads: threads) : 0
         self.extras = extras
+    }
+
+    /// The bf16 Winograd weight gradient's scratch: per thread, the largest of the layers that run it.
+    static func weightGradientScratch(model: ResNetConfig, sizes: [Int], convAlgorithm: ConvAlgorithmChoice, threads: Int) -> Int {
+        var largest = [Int](repeating: 0, count: max(1, threads))
+        for size in sizes {
+            // The first convolution reads the images, not blocked maps: it runs direct whatever the choice.
+            for g in model.convolutions(imageSize: size).dropFirst()
+            where convAlgorithm.algorithms(for: g, bf16: true).backwardWeights == .winograd2x2 {
+                for (part, bytes) in ConvolutionKernel.winogradWeightGradientScratch(g, threads: threads).enumerated() {
+                    largest[part] = max(largest[part], bytes)
+                }
+            }
+        }
+        return largest.reduce(0, sum)
     }
 
     /// A forward pass in eval mode, as feature extraction runs it (`embed`, `linear-eval`, `knn`, `tsne`): the
@@ -62,6 +85,7 @@ public struct StepMemoryEstimate: Equatable {
         parameters = 0
         activations = product(product(model.convolutionOutputs(imageSize: imageSize), Self.bytesPerInferenceActivation), batch)
         loader = product(batch, 3 * 4 * imageSize * imageSize)
+        convolutionScratch = 0
         extras = ["weights": product(model.parameterCount, Self.bytesPerInferenceParameter)]
         self.smallerWith = smallerWith
     }
@@ -70,6 +94,7 @@ public struct StepMemoryEstimate: Equatable {
     public var breakdown: String {
         var parts = [("activations", activations), ("parameters, gradients and optimizer state", parameters),
                      ("loader", loader)]
+        parts.append(("convolution scratch", convolutionScratch))
         parts += extras.sorted { $0.key < $1.key }.map { ($0.key, $0.value) }
         return parts.filter { $0.1 != 0 }.map { "\(Self.gigabytes($0.1)) \($0.0)" }.joined(separator: ", ")
     }
@@ -82,24 +107,48 @@ public struct StepMemoryEstimate: Equatable {
 }
 
 extension ResNetConfig {
-    /// The network's parameters, counted from its shape (what `ResNet(config:).registry.parameterCount` holds,
-    /// without building it): convolutions without bias, BatchNorm's weight and bias, the head's Linear layers.
-    public var parameterCount: Int {
+    /// Every convolution of the network for one image of side `imageSize` (batch 1), in the order they run: the
+    /// stem's, then each block's, its shortcut's last. Each is followed by a BatchNorm. The network's shape
+    /// alone (what `ResNet(config:)` builds, without building it).
+    public func convolutions(imageSize: Int) -> [ConvGeometry] {
+        func conv(_ inC: Int, _ outC: Int, kernel: Int, stride: Int = 1, side: Int) -> ConvGeometry {
+            ConvGeometry(inChannels: inC, outChannels: outC, kernel: kernel, stride: stride, padding: kernel / 2,
+                         batch: 1, inHeight: side, inWidth: side)
+        }
         let ch = stageChannels
-        var count = 3 * ch[0] * (stem == .cifar ? 9 : 49) + 2 * ch[0]
+        var list = [conv(3, ch[0], kernel: stem == .cifar ? 3 : 7, stride: stem == .cifar ? 1 : 2, side: imageSize)]
+        var side = list[0].outHeight
+        if stem == .imagenet { side = Self.maxPoolSide(side) }
         var inC = ch[0]
         for stage in 0..<4 {
             for block in 0..<arch.blocksPerStage[stage] {
                 let stride = stage > 0 && block == 0 ? 2 : 1, w = ch[stage], outC = w * arch.expansion
+                let strided: ConvGeometry
                 if arch.usesBottleneck {
-                    count += inC * w + 2 * w + w * w * 9 + 2 * w + w * outC + 2 * outC
+                    // v1.5: the stride sits on the 3x3 convolution.
+                    strided = conv(w, w, kernel: 3, stride: stride, side: side)
+                    list += [conv(inC, w, kernel: 1, side: side), strided, conv(w, outC, kernel: 1, side: strided.outHeight)]
                 } else {
-                    count += inC * w * 9 + 2 * w + w * w * 9 + 2 * w
+                    strided = conv(inC, w, kernel: 3, stride: stride, side: side)
+                    list += [strided, conv(w, w, kernel: 3, side: strided.outHeight)]
                 }
-                if stride != 1 || inC != outC { count += inC * outC + 2 * outC }
+                if stride != 1 || inC != outC { list.append(conv(inC, outC, kernel: 1, stride: stride, side: side)) }
+                side = strided.outHeight
                 inC = outC
             }
         }
+        return list
+    }
+
+    /// The imagenet stem's max pool (3x3, stride 2, padding 1).
+    static func maxPoolSide(_ side: Int) -> Int { (side - 1) / 2 + 1 }
+
+    /// The network's parameters, counted from its shape (what `ResNet(config:).registry.parameterCount` holds,
+    /// without building it): convolutions without bias, each BatchNorm's weight and bias, the head's Linear layers.
+    public var parameterCount: Int {
+        // The count does not depend on the image side.
+        var count = convolutions(imageSize: 64).reduce(0) { $0 + $1.weightCount + 2 * $1.outChannels }
+        var inC = stageChannels[3] * arch.expansion
         for d in headDims { count += inC * d + d; inC = d }
         return count
     }
@@ -108,33 +157,13 @@ extension ResNetConfig {
     /// `imageSize`, channels rounded up to the feature maps' blocks of 16: the unit the activations of a step
     /// are made of.
     public func convolutionOutputs(imageSize: Int) -> Int {
-        func halved(_ side: Int) -> Int { (side - 1) / 2 + 1 }  // a stride-2 convolution or pool with padding
         // Feature maps hold channels in blocks of 16 (Kernels' FeatureMap): 8 channels take the room of 16.
-        let ch = stageChannels.map { ($0 + 15) / 16 * 16 }
-        var side = imageSize, count = 0
-        if stem == .cifar {
-            count += ch[0] * side * side
-        } else {
-            side = halved(side)
-            count += ch[0] * side * side
-            side = halved(side)
-            count += ch[0] * side * side
-        }
-        var inC = ch[0]
-        for stage in 0..<4 {
-            for block in 0..<arch.blocksPerStage[stage] {
-                let stride = stage > 0 && block == 0 ? 2 : 1, w = ch[stage], outC = w * arch.expansion
-                let inSide = side
-                if stride == 2 { side = halved(side) }
-                let area = side * side
-                if arch.usesBottleneck {
-                    count += w * inSide * inSide + w * area + outC * area
-                } else {
-                    count += 2 * w * area
-                }
-                if stride != 1 || inC != outC { count += outC * area }
-                inC = outC
-            }
+        func blocked(_ channels: Int) -> Int { (channels + 15) / 16 * 16 }
+        let convolutions = convolutions(imageSize: imageSize)
+        var count = convolutions.reduce(0) { $0 + blocked($1.outChannels) * $1.outHeight * $1.outWidth }
+        if stem == .imagenet {
+            let pooled = Self.maxPoolSide(convolutions[0].outHeight)
+            count += blocked(stageChannels[0]) * pooled * pooled
         }
         return count + headDims.reduce(0, +)
     }

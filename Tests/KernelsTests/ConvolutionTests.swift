@@ -183,16 +183,17 @@ final class SmallWidthKernelTests: XCTestCase {
         }
     }
 
-    /// `auto` runs every pass direct on maps smaller than 4x4 (a Winograd tile would cover more than the map) and
-    /// keeps Winograd from 4x4 up, in both precisions.
-    func testAutoRunsDirectOnMapsSmallerThanFourByFour() {
+    /// On maps smaller than 4x4 (a Winograd tile would cover more than the map) `auto` runs every pass by per-tap
+    /// matrix products in float32 and direct in bf16, and keeps Winograd from 4x4 up, in both precisions.
+    func testAutoLeavesWinogradOnMapsSmallerThanFourByFour() {
         func geometry(side: Int) -> ConvGeometry {
             ConvGeometry(inChannels: 512, outChannels: 512, kernel: 3, stride: 1, padding: 1, batch: 2, inHeight: side, inWidth: side)
         }
         for bf16 in [false, true] {
-            XCTAssertEqual(ConvAlgorithmChoice.auto.algorithms(for: geometry(side: 2), bf16: bf16), .all(.direct))
-            XCTAssertEqual(ConvAlgorithmChoice.auto.algorithms(for: geometry(side: 3), bf16: bf16), .all(.direct))
-            XCTAssertNotEqual(ConvAlgorithmChoice.auto.algorithms(for: geometry(side: 4), bf16: bf16), .all(.direct))
+            let small: ConvPassAlgorithms = .all(bf16 ? .direct : .taps)
+            XCTAssertEqual(ConvAlgorithmChoice.auto.algorithms(for: geometry(side: 2), bf16: bf16), small)
+            XCTAssertEqual(ConvAlgorithmChoice.auto.algorithms(for: geometry(side: 3), bf16: bf16), small)
+            XCTAssertFalse([ConvAlgorithm.direct, .taps].contains(ConvAlgorithmChoice.auto.algorithms(for: geometry(side: 4), bf16: bf16).forward))
             // `winograd` means Winograd wherever it exists, whatever the map.
             XCTAssertNotEqual(ConvAlgorithmChoice.winograd.algorithms(for: geometry(side: 2), bf16: bf16), .all(.direct))
         }

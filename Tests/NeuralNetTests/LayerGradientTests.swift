@@ -13,8 +13,9 @@ final class LayerGradientTests: XCTestCase {
     private func cnhw(_ m: FeatureMap) -> Tensor { Layout.cnhw(m) }
 
     func testConvolutionGradients() {
-        // (in, out, kernel, stride, padding, size): 3x3 same, strided, 7x7 stem-like, 1x1 strided shortcut.
-        let cases = [(3, 4, 3, 1, 1, 6), (4, 5, 3, 2, 1, 7), (3, 2, 7, 2, 3, 9), (4, 6, 1, 2, 0, 6), (2, 3, 1, 1, 0, 5)]
+        // (in, out, kernel, stride, padding, size): 3x3 same, strided, 7x7 stem-like, 1x1 strided shortcut, and 3x3
+        // on a 2x2 map (the per-tap matrix products `auto` chooses for maps smaller than 4x4).
+        let cases = [(3, 4, 3, 1, 1, 6), (4, 5, 3, 2, 1, 7), (3, 2, 7, 2, 3, 9), (4, 6, 1, 2, 0, 6), (2, 3, 1, 1, 0, 5), (5, 3, 3, 1, 1, 2)]
         for (cin, cout, k, s, p, size) in cases {
             var fd = FiniteDifference()
             let r = ParameterRegistry()

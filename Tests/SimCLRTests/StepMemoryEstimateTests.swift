@@ -1,3 +1,4 @@
+import Kernels
 import NeuralNet
 import Training
 import XCTest
@@ -24,6 +25,49 @@ final class StepMemoryEstimateTests: XCTestCase {
         // Width 0.125: 8 channels are stored as 16 (feature maps hold blocks of 16 channels).
         XCTAssertEqual(ResNetConfig(width: 0.125, headDims: []).convolutionOutputs(imageSize: 32),
                        16 * 1024 * 5 + 16 * 256 * 5 + 32 * 64 * 5 + 64 * 16 * 5)
+    }
+
+    /// The convolutions walked from the shape are the built network's, in forward order.
+    func testTheConvolutionsFromTheShapeAreTheBuiltNetworks() {
+        for config in [ResNetConfig(arch: .resnet18, stem: .cifar, width: 0.125, headDims: [16]),
+                       ResNetConfig(arch: .resnet34, stem: .imagenet, width: 0.125, headDims: []),
+                       ResNetConfig(arch: .resnet50, stem: .cifar, width: 0.0625, headDims: [])] {
+            let walked = config.convolutions(imageSize: 32), built = ResNet(config: config).namedConvolutions.map(\.layer)
+            XCTAssertEqual(walked.count, built.count, "\(config)")
+            for (g, c) in zip(walked, built) {
+                XCTAssertEqual([g.inChannels, g.outChannels, g.kernel, g.stride, g.padding],
+                               [c.inChannels, c.outChannels, c.kernel, c.stride, c.padding], "\(config) \(c.weight.name)")
+            }
+        }
+    }
+
+    /// bf16's Winograd weight gradient keeps a scratch per thread sized by its largest layer: in ResNet-18 at full
+    /// width, layer4's 512 -> 512 3x3 convolutions (4x4 maps at 32 px). On 2 threads their sums M (16 x 512 x 512
+    /// floats, 16 MB) split over the output channels: per thread the input transforms of a 256-tile chunk
+    /// (16 x 128 pairs x 512 channels words), the output gradient's (16 x 128 x 256) and M's half (16 x 256 x 512),
+    /// 4 bytes each, plus 256 bytes of alignment.
+    func testTheEstimateHoldsTheBF16WeightGradientScratch() {
+        let model = ResNetConfig(width: 1, headDims: [512, 256])
+        func estimate(_ precision: ComputePrecision, _ algorithm: ConvAlgorithmChoice, views: [(count: Int, size: Int)] = [(2, 32)]) -> StepMemoryEstimate {
+            StepMemoryEstimate(model: model, optimizer: .sgd, views: views, perRankBatch: 64, prefetch: 2,
+                               precision: precision, convAlgorithm: algorithm, threads: 2)
+        }
+        let perThread = (16 * 128 * 512 + 16 * 128 * 256 + 16 * 256 * 512) * 4 + 256
+        let cpu = CPUFeatures.current
+        let expected = cpu.avx512f && cpu.avx512bw && cpu.avx512vl && cpu.avx512BF16 ? 2 * perThread : 0
+        for algorithm in [ConvAlgorithmChoice.auto, .winograd] {
+            let bf16 = estimate(.bf16, algorithm)
+            XCTAssertEqual(bf16.convolutionScratch, expected, "\(algorithm)")
+            XCTAssertEqual(bf16.total - estimate(.fp32, algorithm).total, expected, "\(algorithm): counted in the total")
+            if expected > 0 { XCTAssertTrue(bf16.breakdown.contains("convolution scratch"), bf16.breakdown) }
+        }
+        XCTAssertEqual(estimate(.bf16, .direct).convolutionScratch, 0, "direct has no Winograd scratch")
+        XCTAssertEqual(estimate(.fp32, .auto).convolutionScratch, 0, "float32 has no Winograd weight gradient")
+        XCTAssertEqual(estimate(.bf16Reference, .auto).convolutionScratch, 0, "bf16-reference runs the float32 kernels")
+        // 16 px crops alone: layer4's maps are 2x2 and `auto` runs them direct; layer3's 256 x 256 sums (4 MB)
+        // split the tiles, each thread holding all of M and its own chunk's transforms.
+        let layer3 = (16 * 128 * 256 + 16 * 128 * 256 + 16 * 256 * 256) * 4 + 256
+        XCTAssertEqual(estimate(.bf16, .auto, views: [(6, 16)]).convolutionScratch, expected > 0 ? 2 * layer3 : 0)
     }
 
     func testAnAbsurdSettingGivesAnAbsurdEstimateNotATrap() {

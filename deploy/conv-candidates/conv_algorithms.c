@@ -1,8 +1,9 @@
 // Time of each convolution pass (forward, backward-data, backward-weights) of ResNet-18's shapes (CIFAR stem,
 // 32 px) under each algorithm, through the package's own kernels (Sources/CKernels/dnnl_conv.c, winograd.c):
 // float32 direct, oneDNN's Winograd F(4x4, 3x3), our F(2x2, 3x3) (forward and backward-data; its weight
-// gradient is F(4x4) in float32), bf16 direct and bf16 F(2x2) (all three passes; the weight gradient by
-// F(3x3, 2x2), winograd_weights.c). Medians of --reps runs, ms.
+// gradient is F(4x4) in float32), our per-tap matrix products (conv_taps.c; 3x3 stride-1 shapes, else direct),
+// bf16 direct and bf16 F(2x2) (all three passes; the weight gradient by F(3x3, 2x2), winograd_weights.c).
+// Medians of --reps runs, ms.
 // The figures behind `--conv-algorithm auto` (docs/precision.md, 'Choosing the algorithm per layer and pass').
 //
 // Build and run: deploy/bench-conv-algorithms.sh [--batch 128] [--threads 2] [--reps 5] [--width 1.0]
@@ -48,6 +49,7 @@ int main(int argc, char **argv) {
         {"layer4.0 s2", 256, 512, 3, 2, 8, 1}, {"layer4 3x3", 512, 512, 3, 1, 4, 3},  {"layer4 1x1", 256, 512, 1, 2, 8, 1}};
     struct { const char *name; int bf16, algorithm; } configs[] = {
         {"fp32 direct", 0, SK_CONV_DIRECT}, {"fp32 F(4x4)", 0, SK_CONV_WINOGRAD}, {"fp32 F(2x2)", 0, SK_CONV_WINOGRAD_2X2},
+        {"fp32 taps", 0, SK_CONV_TAPS},
         {"bf16 direct", 1, SK_CONV_DIRECT}, {"bf16 F(2x2)", 1, SK_CONV_WINOGRAD_2X2}};
     enum { CONFIGS = sizeof configs / sizeof *configs };
     double total[CONFIGS][3] = {{0}};
@@ -105,6 +107,6 @@ int main(int argc, char **argv) {
     for (int cfg = 0; cfg < CONFIGS; cfg++)
         printf("    %-12s %8.1f %8.1f %8.1f = %.1f\n", configs[cfg].name, total[cfg][0], total[cfg][1], total[cfg][2],
                total[cfg][0] + total[cfg][1] + total[cfg][2]);
-    printf("algorithm codes: 0 direct, 1 F(4x4), 2 F(2x2)\n");
+    printf("algorithm codes: 0 direct, 1 F(4x4), 2 F(2x2), 3 taps\n");
     return 0;
 }

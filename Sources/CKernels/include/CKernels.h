@@ -51,14 +51,15 @@ typedef struct {
     int bf16;
     /// 0 when no input gradient is ever asked for (the first layer).
     int backward_data;
-    /// The algorithm of each pass (SK_CONV_DIRECT, SK_CONV_WINOGRAD, SK_CONV_WINOGRAD_2X2). oneDNN's Winograd
-    /// F(4x4, 3x3) exists for float32 3x3 stride-1 convolutions of blocked maps; our F(2x2, 3x3) (winograd.c)
-    /// for 3x3 stride-1 padding-1 ones, in float32 and bf16, forward and backward-data, and in bf16 also
-    /// backward-weights (winograd_weights.c). Elsewhere a pass runs direct.
+    /// The algorithm of each pass (SK_CONV_DIRECT, SK_CONV_WINOGRAD, SK_CONV_WINOGRAD_2X2, SK_CONV_TAPS).
+    /// oneDNN's Winograd F(4x4, 3x3) exists for float32 3x3 stride-1 convolutions of blocked maps; our
+    /// F(2x2, 3x3) (winograd.c) for 3x3 stride-1 padding-1 ones, in float32 and bf16, forward and backward-data,
+    /// and in bf16 also backward-weights (winograd_weights.c); our per-tap matrix products (conv_taps.c) for
+    /// float32 3x3 stride-1 padding-1 ones, every pass. Elsewhere a pass runs direct.
     int forward_algorithm, backward_data_algorithm, backward_weights_algorithm;
 } sk_conv_shape;
 
-enum { SK_CONV_DIRECT = 0, SK_CONV_WINOGRAD = 1, SK_CONV_WINOGRAD_2X2 = 2 };
+enum { SK_CONV_DIRECT = 0, SK_CONV_WINOGRAD = 1, SK_CONV_WINOGRAD_2X2 = 2, SK_CONV_TAPS = 3 };
 
 /// Creates the primitives for one convolution shape; NULL with a message in `error` on failure.
 sk_conv *sk_conv_create(const sk_conv_shape *shape, char *error, size_t error_size);
@@ -112,6 +113,23 @@ void sk_wgrad_destroy(sk_wgrad *k);
 /// diff_weights (float32 [oc][ic][3][3], overwritten) from the blocked source and output gradient, each
 /// float32 or bf16 as its flag says (float32 values are rounded once, after their transform); 0 or -1.
 int sk_wgrad_run(const sk_wgrad *k, const void *src, int src_bf16, const void *diff_dst, int diff_dst_bf16, float *diff_weights);
+/// The scratch thread `part` of a weight gradient `ic` -> `oc` on `threads` threads needs (0 for a part that
+/// does not exist, or where the kernel is not possible). The scratch is shared by every weight gradient of
+/// the process: each part's buffer grows to the largest layer's need and is kept.
+size_t sk_wgrad_scratch_bytes(int ic, int oc, int threads, int part);
+
+// ---- 3x3 convolutions of small maps by per-tap matrix products, float32 (conv_taps.c) -----------------
+typedef struct sk_taps sk_taps;
+/// A 3x3 stride-1 padding-1 convolution of blocked float32 maps, `ic` -> `oc` channels (multiples of 16), h x w,
+/// as one matrix product per (output pixel, kernel tap) that does not fall on the padding; NULL on bad sizes.
+sk_taps *sk_taps_create(int batch, int ic, int oc, int h, int w, int threads);
+void sk_taps_destroy(sk_taps *k);
+/// Takes float32 [oc][ic][3][3] weights (already padded to whole blocks).
+void sk_taps_set_weights(sk_taps *k, const float *weights);
+int sk_taps_forward(const sk_taps *k, const float *src, float *dst);
+int sk_taps_backward_data(const sk_taps *k, const float *diff_dst, float *diff_src);
+/// diff_weights: [oc][ic][3][3], overwritten. 0 or -1.
+int sk_taps_backward_weights(sk_taps *k, const float *src, const float *diff_dst, float *diff_weights);
 
 // ---- machine limits (roofline.c) --------------------------------------------------------------------
 /// Instructions per second of `threads` threads (summed) running, all at once, nothing but independent FMAs
