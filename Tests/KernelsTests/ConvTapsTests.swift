@@ -20,20 +20,8 @@ final class ConvTapsTests: XCTestCase {
         var rng = SplitMix64(seed: UInt64(n * 1000 + cin + cout + h * 7 + w))
         func random(_ count: Int) -> [Float] { (0..<count).map { _ in Float(rng.nextUnit() * 2 - 1) } }
         let x = random(n * cin * h * w), dy = random(n * cout * h * w), weights = random(g.weightCount)
-        // float64 references: y = conv(x, w), dx = conv^T(dy, w), dw = correlation of x with dy.
-        var y64 = [Double](repeating: 0, count: dy.count), dx64 = [Double](repeating: 0, count: x.count)
-        var dw64 = [Double](repeating: 0, count: g.weightCount)
-        for b in 0..<n { for o in 0..<cout { for i in 0..<cin { for ky in 0..<3 { for kx in 0..<3 {
-            let wi = ((o * cin + i) * 3 + ky) * 3 + kx, wv = Double(weights[wi])
-            for oy in 0..<h { for ox in 0..<w {
-                let iy = oy + ky - 1, ix = ox + kx - 1
-                guard iy >= 0, iy < h, ix >= 0, ix < w else { continue }
-                let xi = ((b * cin + i) * h + iy) * w + ix, yi = ((b * cout + o) * h + oy) * w + ox
-                y64[yi] += wv * Double(x[xi])
-                dx64[xi] += wv * Double(dy[yi])
-                dw64[wi] += Double(dy[yi]) * Double(x[xi])
-            } }
-        } } } } }
+        let (y64, dx64, dw64) = referenceConvolution3x3(x: x, dy: dy, weights: weights, batch: n, inChannels: cin,
+                                                        outChannels: cout, height: h, width: w)
         let xm = Layout.blocked(fromNCHW: Tensor(shape: [n, cin, h, w], values: x), channels: cin, batch: n, height: h, width: w)
         let dym = Layout.blocked(fromNCHW: Tensor(shape: [n, cout, h, w], values: dy), channels: cout, batch: n, height: h, width: w)
         func run(_ algorithm: ConvAlgorithm) -> (y: [Float], dx: [Float], dw: [Float], ran: [ConvAlgorithm?]) {
@@ -49,14 +37,11 @@ final class ConvTapsTests: XCTestCase {
             let dxs = Layout.nchw(FeatureMap(tensor: dx, channels: cin, batch: n, height: h, width: w)).array
             return (y, dxs, dw.array, ConvolutionKernel.Pass.allCases.map { conv.algorithm(of: $0) })
         }
-        func error(_ a: [Float], _ reference: [Double]) -> Double {
-            zip(a, reference).map { abs(Double($0) - $1) }.max()! / reference.map(abs).max()!
-        }
         let direct = run(.direct), taps = run(.taps)
         XCTAssertEqual(taps.ran, [.taps, .taps, .taps], label)
         for (pass, ours, theirs, reference) in [("forward", taps.y, direct.y, y64), ("backward-data", taps.dx, direct.dx, dx64),
                                                 ("backward-weights", taps.dw, direct.dw, dw64)] {
-            let (e, d) = (error(ours, reference), error(theirs, reference))
+            let (e, d) = (relativeError(ours, reference), relativeError(theirs, reference))
             XCTAssertLessThanOrEqual(e, 2 * d + 1.2e-7, "\(label): \(pass) error \(e), direct \(d)")
         }
     }

@@ -322,21 +322,8 @@ final class Winograd2x2Tests: XCTestCase {
         var rng = SplitMix64(seed: 11)
         func random(_ count: Int) -> [Float] { (0..<count).map { _ in Float(rng.nextUnit() * 2 - 1) } }
         let x = random(n * cin * side * side), dy = random(n * cout * side * side), w = random(g.weightCount)
-        // float64 references: y = conv(x, w), dx = conv^T(dy, w).
-        var y64 = [Double](repeating: 0, count: n * cout * side * side), dx64 = [Double](repeating: 0, count: x.count)
-        for b in 0..<n { for o in 0..<cout { for i in 0..<cin { for ky in 0..<3 { for kx in 0..<3 {
-            let wv = Double(w[((o * cin + i) * 3 + ky) * 3 + kx])
-            for oy in 0..<side { for ox in 0..<side {
-                let iy = oy + ky - 1, ix = ox + kx - 1
-                guard iy >= 0, iy < side, ix >= 0, ix < side else { continue }
-                let xi = ((b * cin + i) * side + iy) * side + ix, yi = ((b * cout + o) * side + oy) * side + ox
-                y64[yi] += wv * Double(x[xi])
-                dx64[xi] += wv * Double(dy[yi])
-            } }
-        } } } } }
-        func error(_ a: [Float], _ reference: [Double]) -> Double {
-            zip(a, reference).map { abs(Double($0) - $1) }.max()! / reference.map(abs).max()!
-        }
+        let (y64, dx64, _) = referenceConvolution3x3(x: x, dy: dy, weights: w, batch: n, inChannels: cin, outChannels: cout,
+                                                     height: side, width: side)
         func run(_ algorithm: ConvAlgorithm, bf16: Bool) -> (y: [Float], dx: [Float], ran: [ConvAlgorithm?]) {
             let conv = ConvolutionKernel(g, bf16: bf16, plainSource: false, inputGradient: true,
                                          algorithms: ConvPassAlgorithms(forward: algorithm, backwardData: algorithm, backwardWeights: .direct))
@@ -358,14 +345,14 @@ final class Winograd2x2Tests: XCTestCase {
         }
         let direct = run(.direct, bf16: false), wino = run(.winograd2x2, bf16: false)
         try XCTSkipUnless(wino.ran == [.winograd2x2, .winograd2x2], "no F(2x2) Winograd on this CPU: \(wino.ran)")
-        let (de, dxe) = (error(direct.y, y64), error(direct.dx, dx64)), (we, wxe) = (error(wino.y, y64), error(wino.dx, dx64))
+        let (de, dxe) = (relativeError(direct.y, y64), relativeError(direct.dx, dx64)), (we, wxe) = (relativeError(wino.y, y64), relativeError(wino.dx, dx64))
         print(String(format: "float32 error / scale: forward direct %.2e F(2x2) %.2e; backward-data direct %.2e F(2x2) %.2e", de, we, dxe, wxe))
         XCTAssertLessThanOrEqual(we, max(2 * de, 1e-7), "forward")
         XCTAssertLessThanOrEqual(wxe, max(2 * dxe, 1e-7), "backward-data")
         guard CPUFeatures.current.avx512BF16 else { return }
         let low = run(.winograd2x2, bf16: true), lowDirect = run(.direct, bf16: true)
         XCTAssertEqual(low.ran, [.winograd2x2, .winograd2x2])
-        let (be, bxe) = (error(low.y, y64), error(low.dx, dx64)), (bde, bdxe) = (error(lowDirect.y, y64), error(lowDirect.dx, dx64))
+        let (be, bxe) = (relativeError(low.y, y64), relativeError(low.dx, dx64)), (bde, bdxe) = (relativeError(lowDirect.y, y64), relativeError(lowDirect.dx, dx64))
         print(String(format: "bf16 error / scale: forward direct %.2e F(2x2) %.2e; backward-data direct %.2e F(2x2) %.2e", bde, be, bdxe, bxe))
         // F(2x2) rounds each transformed tile to bf16 (values up to 4x the input's, so up to 4x its rounding
         // step) where the direct algorithm rounds the inputs: measured 1.8x the direct error. A wrong tile or
