@@ -15,6 +15,8 @@
 #     (--emulate-cpu-sharing none: the factor already holds what the core's other work took from compute); the
 #     same factor is scaling-model's --compute-factor. No run with every rank real enters it, but at W = 2 the
 #     calibration run is half of one: its step time is printed beside the check's.
+#   in-step-busy: the same with a bench computing on core 1 beside the replaying rank during the calibration
+#     runs (the other core busy, as in a real two-rank step).
 #   beside: a bench on each core computing alone, then the same two benches while two ranks replay the profile
 #     over the link (the step's communication at random phases): compute factor = median compute-thread CPU
 #     beside / alone, given to every --sharing replay (which adds the core's other work live); wall factor =
@@ -32,7 +34,7 @@
 #
 #   deploy/emulation-check.sh [--links "1gbit 10gbit"] [--per-rank-batch 16] [--width 1.0] [--steps 4]
 #                             [--rounds 2] [--tolerance 0.05] [--compression none] [--sharing "core thread"]
-#                             [--profiles "side-by-side in-step alone"] [--calibration in-step|beside|none]
+#                             [--profiles "side-by-side in-step alone"] [--calibration in-step|in-step-busy|beside|none]
 #                             [--calibrate-rounds 3] [--profile-every-round] [--out DIR]
 #
 # Run it alone on the machine (it times steps); it takes the namespace cluster's lock itself.
@@ -57,12 +59,12 @@ while (($#)); do
         --profile-every-round) every_round=1; shift ;;
         --calibrate-rounds) calibrate_rounds=$2; shift 2 ;;
         --out) out=$2; shift 2 ;;
-        -h|--help) sed -n '2,41p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,40p' "$0"; exit 0 ;;
         *) echo "emulation-check: unknown option $1" >&2; exit 2 ;;
     esac
 done
 
-case $calibration in in-step|beside|none) ;; *) echo "emulation-check: --calibration takes in-step, beside or none; got '$calibration'" >&2; exit 2 ;; esac
+case $calibration in in-step|in-step-busy|beside|none) ;; *) echo "emulation-check: --calibration takes in-step, in-step-busy, beside or none; got '$calibration'" >&2; exit 2 ;; esac
 ((calibrate_rounds > 0)) || calibration=none
 simclr="$repo/.build/release/simclr"
 [[ -x $simclr ]] || { echo "emulation-check: build first: swift build -c release --product simclr" >&2; exit 2; }
@@ -152,13 +154,20 @@ for link in $links; do
         done
         factor=$(calibration_factor "$link" ms_main_thread_cpu)
         echo "emulation-check: $link compute factor $factor (compute-thread CPU beside the link's communication / alone), wall factor $(calibration_factor "$link" ms_per_step)" >&2
-    elif [[ $calibration == in-step ]]; then
+    elif [[ $calibration == in-step* ]]; then
         base=$(compute_ms "$out/profile-$first_profile.json")
         for ((r = 1; r <= calibrate_rounds; r++)); do
             in_step="$out/in-step-$link-$r.json"
             rm -f "$in_step"
+            companion=""
+            if [[ $calibration == in-step-busy ]]; then  # the replaying rank's core computes too, as in a real two-rank step
+                OPENBLAS_NUM_THREADS=1 taskset -c 1 "$simclr" bench --batch-size "$per_rank" "${common[@]}" --steps 1000 >/dev/null 2>&1 &
+                companion=$!
+                sleep 3  # its start
+            fi
             bench "$link" "$r" calib-in-step 2 "${two[@]}" --emulate "$out/profile-$first_profile.json" --emulate-cpu-sharing none \
                 --emulate-real-rank 0 --profile-out "$in_step"
+            if [[ -n $companion ]]; then kill "$companion" 2>/dev/null; wait "$companion" 2>/dev/null || true; fi
             [[ -f $in_step ]] || continue
             ms=$(compute_ms "$in_step")
             echo "$link,$r,$base,$ms,$(awk -v a="$ms" -v b="$base" 'BEGIN { printf "%.3f", a / b }'),$(tail -1 "$csv" | cut -d, -f5)" >> "$in_step_csv"
@@ -177,7 +186,7 @@ for link in $links; do
         fi
         bench "$link" "$r" one-rank 1 "${one[@]}"
         bench "$link" "$r" real 2 "${two[@]}"
-        if [[ $calibration == in-step ]]; then
+        if [[ $calibration == in-step* ]]; then
             bench "$link" "$r" "emulated-$first_profile-none-instep" 2 "${two[@]}" --emulate "$out/profile-$first_profile.json" \
                 --emulate-cpu-sharing none --emulate-slowdown "$factor"
         fi
@@ -196,7 +205,7 @@ done
 
 # Medians per link and run; efficiencies against the same link's one-rank median. The first variant decides.
 variants=""
-[[ $calibration == in-step ]] && variants="${profiles%% *}-none-instep "
+[[ $calibration == in-step* ]] && variants="${profiles%% *}-none-instep "
 variants+=$(for p in $profiles; do for mode in $sharing; do printf '%s ' "$p-$mode"; done; done)
 [[ $calibration == beside ]] && variants+="${profiles%% *}-${sharing%% *}-f1"
 
@@ -238,7 +247,7 @@ awk -F, -v tol="$tolerance" -v modes="$variants" '
         }
         exit bad
     }' "$csv" > "$out/emulation-check.md" && status=0 || status=$?
-if [[ $calibration == in-step ]]; then
+if [[ $calibration == in-step* ]]; then
     {
         echo ""
         echo "In-step calibration (rank 0 real, rank 1 replaying, over the link; medians over the runs; factor = rank 0's compute as it ran / the profile's):"
