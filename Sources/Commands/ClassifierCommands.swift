@@ -68,6 +68,7 @@ struct ClassifierOptions: ParsableArguments {
 
     func train(_ communicator: Communicator?, method: ClassifierSettings.Method, encoder: String?,
                backboneLRScale: Float = 1) throws -> StopOutcome? {
+        try RunDirectoryClaim.refuseExistingRun(in: URL(fileURLWithPath: out), resume: resume, overwrite: overwrite, group: communicator)
         let context = RunContext(communicator: communicator, runtime: runtime, data: data)
         let say = context.say
         var settings = settings(method: method, encoder: encoder, backboneLRScale: backboneLRScale)

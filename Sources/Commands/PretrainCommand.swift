@@ -129,6 +129,7 @@ struct PretrainCommand: ParsableCommand {
     }
 
     private func train(_ communicator: Communicator?) throws -> StopOutcome? {
+        try RunDirectoryClaim.refuseExistingRun(in: URL(fileURLWithPath: out), resume: resume, overwrite: overwrite, group: communicator)
         let context = RunContext(communicator: communicator, runtime: runtime, data: data)
         let say = context.say
         let settings = try runSettings()
