@@ -2,10 +2,7 @@ import ArgumentParser
 import Classification
 import Cluster
 import Datasets
-import Evaluation
 import Foundation
-import NeuralNet
-import Optimizers
 import Training
 
 /// Everything `simclr supervised` and `simclr finetune` share.

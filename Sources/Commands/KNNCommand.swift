@@ -1,11 +1,6 @@
 import ArgumentParser
-import Cluster
-import Datasets
 import Evaluation
 import Foundation
-import Kernels
-import NeuralNet
-import RunFiles
 
 /// `simclr knn`: weighted kNN classification on frozen encoder features.
 struct KNNCommand: ParsableCommand {

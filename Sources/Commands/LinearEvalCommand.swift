@@ -4,7 +4,6 @@ import Datasets
 import Evaluation
 import Foundation
 import Kernels
-import NeuralNet
 import RunFiles
 import Training
 

@@ -2,11 +2,8 @@ import ArgumentParser
 import Cluster
 import Contrastive
 import Datasets
-import Evaluation
 import Foundation
-import Kernels
 import NeuralNet
-import Optimizers
 import Pretraining
 import Training
 

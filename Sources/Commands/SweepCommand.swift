@@ -1,7 +1,6 @@
 import ArgumentParser
 import Datasets
 import Foundation
-import Reports
 import RunFiles
 import Studies
 import Training
