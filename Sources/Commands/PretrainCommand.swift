@@ -108,7 +108,7 @@ struct PretrainCommand: ParsableCommand {
         settings.epochs = epochs
         settings.steps = steps
         settings.batchSize = batchSize
-        settings.model = ResNetConfig.choosing(arch: arch, stem: stem, width: width, headDims: try parseDims(projDims),
+        settings.model = ResNetConfig.choosing(arch: arch, stem: stem, width: width, headDims: try ResNetConfig.headDims(parsing: projDims),
                                                zeroInitResidual: zeroInitResidual, resuming: resume ? out : nil)
         settings.temperature = temperature ?? (method == .moco ? MoCoSettings.defaultTemperature : settings.temperature)
         if method == .moco { settings.moco = mocoSettings }
