@@ -10,17 +10,13 @@ struct ScalingModelCommand: ParsableCommand {
         abstract: "Fit a latency-bandwidth model to collective size sweeps, predict step time and efficiency, and check it against measured steps.",
         discussion: """
         Reads size sweeps of the collectives as `deploy/collectives.sh` writes them (`cluster-check bandwidth \
-        --sweep` on the namespace cluster, one link per run). For each link it fits alpha (seconds per message step) and beta \
-        (seconds per byte) on the points with at most --fit-max-ranks ranks that ran the algorithms training uses \
-        (Rabenseifner all-reduce, recursive-doubling all-gather), and reports the error on the larger rank counts \
-        it held out. With a step profile (--profile: one rank's compute and where the step communicates) it walks \
-        the step: compute as profiled, SyncBN and the embedding \
-        gather blocking, gradient buckets on the communication thread as backward reports them ready \
-        (docs/scaling-model.md). With --study (deploy/scaling.sh's scaling.csv) it fits the queueing of small \
-        collectives behind gradient bytes on the rows with at most --fit-max-ranks ranks, predicts every row, \
-        reports the error on the held-out rows, and with --write fills the table's predicted_ms_per_step column. \
-        --extrapolate prints step time, efficiency and the limiting part at 64 and 256 nodes on 1-100 Gbit/s \
-        links, with the assumptions.
+        --sweep` on the namespace cluster, one link per run) and fits each link's alpha (seconds per message \
+        step) and beta (seconds per byte) on the points with at most --fit-max-ranks ranks that ran the \
+        algorithms training uses, reporting the error on the larger rank counts it held out. With a step profile \
+        (--profile, from bench --profile-out) it walks the step as docs/scaling-model.md describes; with --study \
+        (deploy/scaling.sh's scaling.csv) it predicts every measured row and reports the error on the rows with \
+        more than --fit-max-ranks ranks (--write fills the table's predicted_ms_per_step column). --extrapolate \
+        prints step time, efficiency and the limiting part at --nodes on --rates links, with the assumptions.
 
         Examples:
           simclr scaling-model --sweep runs/collectives-1gbit/collectives.csv
