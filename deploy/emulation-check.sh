@@ -7,13 +7,19 @@
 # link, in rounds: one rank alone (the weak-scaling baseline), two ranks computing for real, and two ranks
 # replaying each --profiles profile (bench --emulate) with each --sharing mode (what stretches the replayed
 # compute: core = what else ran on the rank's core, thread = the communication thread's CPU time, none).
-# Before the rounds, per link, a calibration (--calibrate-rounds, 0 = none) measures how much slower compute runs
-# beside the link's communication: a bench on each core computing alone, then the same two benches while two
-# ranks replay the profile over the link without stretching it (the step's communication with no compute); its
-# "compute factor" (median of the benches' compute-thread CPU per step beside / alone, both cores) is given to the
-# replays as --emulate-slowdown (the CPU the core's other work takes is added live by --sharing), and its "wall
-# factor" (their step time beside / alone) is what scaling-model --compute-factor takes. Neither looks at a real
-# 2-rank run. Replays named *-f1 run without the factor, for comparison.
+# Before the rounds, per link, a calibration measures the compute factor the replays are given (--calibration):
+#   in-step (default): --calibrate-rounds runs of two ranks over the link, rank 0 computing for real while rank 1
+#     replays the first profile (bench --emulate-real-rank 0); rank 0 writes its compute as it ran in step
+#     (--profile-out, overlap on). compute factor = median over the runs of its profiled compute / the first
+#     profile's. The replays named *-none-instep replay the first profile with it, nothing stretched live
+#     (--emulate-cpu-sharing none: the factor already holds what the core's other work took from compute); the
+#     same factor is scaling-model's --compute-factor. No run with every rank real enters it, but at W = 2 the
+#     calibration run is half of one: its step time is printed beside the check's.
+#   beside: a bench on each core computing alone, then the same two benches while two ranks replay the profile
+#     over the link (the step's communication at random phases): compute factor = median compute-thread CPU
+#     beside / alone, given to every --sharing replay (which adds the core's other work live); wall factor =
+#     their step time beside / alone. Replays named *-f1 run without it, for comparison.
+#   none: no factor.
 # efficiency = ms_per_step(1 rank) / ms_per_step(2 ranks),
 # weak scaling (the same images per rank); the emulation holds on a link when its efficiency is within
 # --tolerance of real compute's (medians over the rounds). Every run records where its rank 0's CPU time went
@@ -23,14 +29,15 @@
 #
 #   deploy/emulation-check.sh [--links "1gbit 10gbit"] [--per-rank-batch 16] [--width 1.0] [--steps 4]
 #                             [--rounds 2] [--tolerance 0.05] [--compression none] [--sharing "core thread"]
-#                             [--profiles "side-by-side in-step alone"] [--calibrate-rounds 3] [--out DIR]
+#                             [--profiles "side-by-side in-step alone"] [--calibration in-step|beside|none]
+#                             [--calibrate-rounds 3] [--out DIR]
 #
 # Run it alone on the machine (it times steps); it takes the namespace cluster's lock itself.
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
-links="1gbit 10gbit" per_rank=16 width=1.0 steps=4 rounds=2 tolerance=0.05 compression=none sharing="core thread" profiles="side-by-side"
-calibrate_rounds=3
+links="1gbit 10gbit" per_rank=16 width=1.0 steps=4 rounds=2 tolerance=0.05 compression=none sharing="core" profiles="side-by-side"
+calibration=in-step calibrate_rounds=3
 out="$repo/runs/emulation-check"
 while (($#)); do
     case $1 in
@@ -43,21 +50,32 @@ while (($#)); do
         --compression) compression=$2; shift 2 ;;
         --sharing) sharing=$2; shift 2 ;;
         --profiles) profiles=$2; shift 2 ;;
+        --calibration) calibration=$2; shift 2 ;;
         --calibrate-rounds) calibrate_rounds=$2; shift 2 ;;
         --out) out=$2; shift 2 ;;
-        -h|--help) sed -n '2,29p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,38p' "$0"; exit 0 ;;
         *) echo "emulation-check: unknown option $1" >&2; exit 2 ;;
     esac
 done
 
+case $calibration in in-step|beside|none) ;; *) echo "emulation-check: --calibration takes in-step, beside or none; got '$calibration'" >&2; exit 2 ;; esac
+((calibrate_rounds > 0)) || calibration=none
 simclr="$repo/.build/release/simclr"
 [[ -x $simclr ]] || { echo "emulation-check: build first: swift build -c release --product simclr" >&2; exit 2; }
 mkdir -p "$out"
 csv="$out/emulation-check.csv"
 host_fields=(ms_main_thread_cpu ms_main_thread_runqueue ms_core_busy ms_core_softirq ms_core_steal main_thread_preemptions core_interrupts core_softirqs)
+in_step_csv="$out/in-step-calibration.csv"
+echo "link,round,profile_compute_ms,in_step_compute_ms,compute_factor,ms_per_step" > "$in_step_csv"
 echo "link,round,run,ranks,ms_per_step,ms_compute,ms_comm_wait,ms_comm_thread_cpu,$(IFS=,; echo "${host_fields[*]}"),host_cpu" > "$csv"
 common=(--width "$width" --steps "$steps" --warmup 2 --threads 1 --no-roofline --json)
 field() { { grep -o "\"$2\" *: *[0-9.e+-]*" <<<"$1" || true; } | head -1 | sed 's/.*: *//'; }  # empty when absent
+compute_ms() { grep -o '"computeSeconds" *: *[0-9.e+-]*' "$1" | sed 's/.*: *//' | awk '{ s += $1 } END { printf "%.1f", s * 1000 }'; }  # a profile's compute per step (ms)
+# The median of a[1..m] (sorts a), for the awk programs below.
+median_awk='function median(a, m,   i, j, t) {
+    for (i = 1; i <= m; i++) for (j = i + 1; j <= m; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
+    return m % 2 ? a[(m + 1) / 2] : (a[m / 2] + a[m / 2 + 1]) / 2
+}'
 cpu_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9, $5 + $6 }' /proc/stat; }
 
 cleanup() { "$repo/deploy/testcluster.sh" down >/dev/null 2>&1 || true; }
@@ -90,11 +108,7 @@ pair() {  # link round when
 # median(FIELD of calib-beside rows) / median(FIELD of calib-alone rows) on LINK, both cores.
 calibration_factor() {  # link field
     local column; column=$(head -1 "$csv" | tr ',' '\n' | grep -n "^$2\$" | cut -d: -f1)
-    awk -F, -v link="$1" -v k="$column" '
-        function median(a, m,   i, j, t) {
-            for (i = 1; i <= m; i++) for (j = i + 1; j <= m; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
-            return m % 2 ? a[(m + 1) / 2] : (a[m / 2] + a[m / 2 + 1]) / 2
-        }
+    awk -F, -v link="$1" -v k="$column" "$median_awk"'
         $1 == link && $3 ~ /^calib-alone/ && $k > 0 { alone[++na] = $k }
         $1 == link && $3 ~ /^calib-beside/ && $k > 0 { beside[++nb] = $k }
         END { if (na && nb) printf "%.3f", median(beside, nb) / median(alone, na); else print 1 }' "$csv"
@@ -118,9 +132,8 @@ for link in $links; do
     "$repo/deploy/testcluster.sh" up 2 --rate "$link" >/dev/null
     two=("$repo/deploy/launch.sh" --threads 1 --testcluster -n 2 -- bench --distributed --batch-size $((2 * per_rank))
          --no-overlap-baseline --grad-compression "$compression" "${common[@]}")
-    factor=1
-    if ((calibrate_rounds > 0)); then
-        first_profile=${profiles%% *}
+    factor=1 first_profile=${profiles%% *}
+    if [[ $calibration == beside ]]; then
         for ((r = 1; r <= calibrate_rounds; r++)); do
             pair "$link" "$r" alone
             "${two[@]}" --emulate "$out/profile-$first_profile.json" --emulate-cpu-sharing none --steps $((2 * steps + 8)) >/dev/null 2>&1 &
@@ -131,25 +144,49 @@ for link in $links; do
         done
         factor=$(calibration_factor "$link" ms_main_thread_cpu)
         echo "emulation-check: $link compute factor $factor (compute-thread CPU beside the link's communication / alone), wall factor $(calibration_factor "$link" ms_per_step)" >&2
+    elif [[ $calibration == in-step ]]; then
+        base=$(compute_ms "$out/profile-$first_profile.json")
+        for ((r = 1; r <= calibrate_rounds; r++)); do
+            in_step="$out/in-step-$link-$r.json"
+            rm -f "$in_step"
+            bench "$link" "$r" calib-in-step 2 "${two[@]}" --emulate "$out/profile-$first_profile.json" --emulate-cpu-sharing none \
+                --emulate-real-rank 0 --profile-out "$in_step"
+            [[ -f $in_step ]] || continue
+            ms=$(compute_ms "$in_step")
+            echo "$link,$r,$base,$ms,$(awk -v a="$ms" -v b="$base" 'BEGIN { printf "%.3f", a / b }'),$(tail -1 "$csv" | cut -d, -f5)" >> "$in_step_csv"
+        done
+        factor=$(awk -F, -v link="$link" "$median_awk"'
+            $1 == link { v[++n] = $5 }
+            END { if (n == 0) print 1; else printf "%.3f", median(v, n) }' "$in_step_csv")
+        echo "emulation-check: $link in-step compute factor $factor (a real rank's compute in step with a replaying one / the profile's)" >&2
+        awk -v f="$factor" 'BEGIN { exit !(f >= 0.5 && f <= 4) }' ||
+            echo "emulation-check: $link: the in-step factor $factor lies outside 0.5...4 (bench refuses it): see $in_step_csv" >&2
     fi
     for ((r = 1; r <= rounds; r++)); do
         bench "$link" "$r" one-rank 1 "${one[@]}"
         bench "$link" "$r" real 2 "${two[@]}"
+        if [[ $calibration == in-step ]]; then
+            bench "$link" "$r" "emulated-$first_profile-none-instep" 2 "${two[@]}" --emulate "$out/profile-$first_profile.json" \
+                --emulate-cpu-sharing none --emulate-slowdown "$factor"
+        fi
         for p in $profiles; do
             for mode in $sharing; do
-                bench "$link" "$r" "emulated-$p-$mode" 2 "${two[@]}" --emulate "$out/profile-$p.json" --emulate-cpu-sharing "$mode" --emulate-slowdown "$factor"
+                slowdown=1; [[ $calibration == beside ]] && slowdown=$factor
+                bench "$link" "$r" "emulated-$p-$mode" 2 "${two[@]}" --emulate "$out/profile-$p.json" --emulate-cpu-sharing "$mode" --emulate-slowdown "$slowdown"
             done
         done
-        if [[ $factor != 1 ]]; then
-            bench "$link" "$r" "emulated-${profiles%% *}-${sharing%% *}-f1" 2 "${two[@]}" --emulate "$out/profile-${profiles%% *}.json" --emulate-cpu-sharing "${sharing%% *}"
+        if [[ $calibration == beside && $factor != 1 ]]; then
+            bench "$link" "$r" "emulated-$first_profile-${sharing%% *}-f1" 2 "${two[@]}" --emulate "$out/profile-$first_profile.json" --emulate-cpu-sharing "${sharing%% *}"
         fi
     done
     cleanup
 done
 
-# Medians per link and run; efficiencies against the same link's one-rank median.
-variants=$(for p in $profiles; do for mode in $sharing; do printf '%s ' "$p-$mode"; done; done)
-((calibrate_rounds > 0)) && variants+="${profiles%% *}-${sharing%% *}-f1"
+# Medians per link and run; efficiencies against the same link's one-rank median. The first variant decides.
+variants=""
+[[ $calibration == in-step ]] && variants="${profiles%% *}-none-instep "
+variants+=$(for p in $profiles; do for mode in $sharing; do printf '%s ' "$p-$mode"; done; done)
+[[ $calibration == beside ]] && variants+="${profiles%% *}-${sharing%% *}-f1"
 
 awk -F, -v tol="$tolerance" -v modes="$variants" '
     NR == 1 { next }
@@ -178,7 +215,21 @@ awk -F, -v tol="$tolerance" -v modes="$variants" '
         }
         exit bad
     }' "$csv" > "$out/emulation-check.md" && status=0 || status=$?
-if ((calibrate_rounds > 0)); then
+if [[ $calibration == in-step ]]; then
+    {
+        echo ""
+        echo "In-step calibration (rank 0 real, rank 1 replaying, over the link; medians over the runs; factor = rank 0's compute as it ran / the profile's):"
+        echo ""
+        echo "| link | runs | profiled compute ms | in-step compute ms | compute factor | step ms of the calibration runs |"
+        echo "| --- | --- | --- | --- | --- | --- |"
+        for link in $links; do
+            awk -F, -v link="$link" "$median_awk"'
+                $1 == link { p = $3; c[++n] = $4; f[n] = $5; t[n] = $6 }
+                END { if (n) printf "| %s | %d | %.1f | %.1f | %.3f | %.1f |\n", link, n, p, median(c, n), median(f, n), median(t, n) }' "$in_step_csv"
+        done
+    } >> "$out/emulation-check.md"
+fi
+if [[ $calibration == beside ]]; then
     {
         echo ""
         echo "Calibration (benches on both cores alone, then beside a replay of the step's communication over the link; medians):"
@@ -186,11 +237,7 @@ if ((calibrate_rounds > 0)); then
         echo "| link | compute-thread CPU ms alone | beside | compute factor | step ms alone | beside | wall factor |"
         echo "| --- | --- | --- | --- | --- | --- | --- |"
         for link in $links; do
-            awk -F, -v link="$link" '
-                function median(a, m,   i, j, t) {
-                    for (i = 1; i <= m; i++) for (j = i + 1; j <= m; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
-                    return m % 2 ? a[(m + 1) / 2] : (a[m / 2] + a[m / 2 + 1]) / 2
-                }
+            awk -F, -v link="$link" "$median_awk"'
                 NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; next }
                 $1 == link && $3 ~ /^calib-alone/ { ca[++na] = $col["ms_main_thread_cpu"]; sa[na] = $col["ms_per_step"] }
                 $1 == link && $3 ~ /^calib-beside/ { cb[++nb] = $col["ms_main_thread_cpu"]; sb[nb] = $col["ms_per_step"] }
@@ -199,7 +246,6 @@ if ((calibrate_rounds > 0)); then
         done
     } >> "$out/emulation-check.md"
 fi
-compute_ms() { grep -o '"computeSeconds" *: *[0-9.e+-]*' "$1" | sed 's/.*: *//' | awk '{ s += $1 } END { printf "%.1f", s * 1000 }'; }
 echo "" >> "$out/emulation-check.md"
 for p in $profiles; do echo "Profiled compute per rank and step ($p): $(compute_ms "$out/profile-$p.json") ms." >> "$out/emulation-check.md"; done
 cat "$out/emulation-check.md"

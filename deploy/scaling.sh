@@ -34,10 +34,15 @@
 #                             LINK/K), so many hosts stay bound by their links rather than by this machine
 #   --emulate-slowdown LIST   'LINK=F,...' or one F: replayed compute takes F times its profile (the compute factor
 #                             deploy/emulation-check.sh measures per link); default 1
+#   --emulate-sharing MODE    what else stretches replayed compute live (bench --emulate-cpu-sharing): core (default),
+#                             thread, none. With the in-step factor of emulation-check.sh give none: the factor
+#                             already holds what the core's other work took from compute
 #   --cpu-bound X             rows whose host CPU use (both cores busy, from /proc/stat) reached X are marked
 #                             cpu_bound=yes: the machine, not the link, set their time (default 0.9)
 #   --predict SWEEP           then fill predicted_ms_per_step by `simclr scaling-model --profile PROFILE --sweep SWEEP
-#                             --study scaling.csv --write` (report and plots in OUT/model/)
+#                             --study scaling.csv --write --compute-factor LIST` (report and plots in OUT/model/)
+#   --compute-factor LIST     the model's compute factor per link ('LINK=X,...' or one X); default: --emulate-slowdown's
+#                             (the same quantity: compute of W > 1 takes X times its profile)
 # The columns emulated, emulate_scale, emulate_slowdown, host_cpu, cpu_bound, predicted_ms_per_step follow the
 # others at the end of scaling.csv.
 set -euo pipefail
@@ -45,7 +50,7 @@ set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 max_ranks=2 per_rank=16 global=32 steps=3 width=1.0 links="local" compressions="none" modes="weak strong" rounds=1
 out="$repo/runs/scaling"
-emulate="" emulate_scale=1 emulate_slowdown=1 cpu_bound=0.9 predict=""
+emulate="" emulate_scale=1 emulate_slowdown=1 emulate_sharing=core cpu_bound=0.9 predict="" compute_factor=""
 while (($#)); do
     case $1 in
         --max-ranks) max_ranks=$2; shift 2 ;;
@@ -61,9 +66,11 @@ while (($#)); do
         --emulate) emulate=$2; shift 2 ;;
         --emulate-scale) emulate_scale=$2; shift 2 ;;
         --emulate-slowdown) emulate_slowdown=$2; shift 2 ;;
+        --emulate-sharing) emulate_sharing=$2; shift 2 ;;
+        --compute-factor) compute_factor=$2; shift 2 ;;
         --cpu-bound) cpu_bound=$2; shift 2 ;;
         --predict) predict=$2; shift 2 ;;
-        -h|--help) sed -n '2,42p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,48p' "$0"; exit 0 ;;
         *) echo "scaling: unknown option $1" >&2; exit 2 ;;
     esac
 done
@@ -76,9 +83,12 @@ if [[ -n $emulate ]]; then
     [[ -f $emulate ]] || { echo "scaling: --emulate: no profile at '$emulate' (write one with simclr bench --profile-out FILE --batch-size $per_rank --width $width --threads 1)" >&2; exit 2; }
     [[ $modes == weak ]] || { echo "scaling: --emulate replays a per-rank profile: give --modes weak (got '$modes')" >&2; exit 2; }
     [[ $emulate_scale =~ ^[1-9][0-9]*$ ]] || { echo "scaling: --emulate-scale takes a positive integer, got '$emulate_scale'" >&2; exit 2; }
-elif [[ $emulate_scale != 1 || $emulate_slowdown != 1 ]]; then
-    echo "scaling: --emulate-scale and --emulate-slowdown apply to --emulate PROFILE only" >&2; exit 2
+    [[ $emulate_sharing =~ ^(core|thread|none)$ ]] || { echo "scaling: --emulate-sharing takes core, thread or none, got '$emulate_sharing'" >&2; exit 2; }
+elif [[ $emulate_scale != 1 || $emulate_slowdown != 1 || $emulate_sharing != core ]]; then
+    echo "scaling: --emulate-scale, --emulate-slowdown and --emulate-sharing apply to --emulate PROFILE only" >&2; exit 2
 fi
+[[ -z $compute_factor || -n $predict ]] || { echo "scaling: --compute-factor is the model's (--predict SWEEP)" >&2; exit 2; }
+compute_factor=${compute_factor:-$emulate_slowdown}
 [[ -z $predict || -n $emulate ]] || { echo "scaling: --predict needs the step profile: give --emulate PROFILE" >&2; exit 2; }
 [[ -z $predict || -f $predict ]] || { echo "scaling: --predict: no sweep CSV at '$predict' (deploy/collectives.sh writes one)" >&2; exit 2; }
 # The slowdown of LINK from --emulate-slowdown ('LINK=F,...' or one F for all).
@@ -167,7 +177,7 @@ for link in $links; do
             if [[ $mode == weak ]]; then batch=$((per_rank * w)); else batch=$global; fi
             replay=()
             if [[ -n $emulate ]] && ((w > 1)); then
-                replay=(--emulate "$emulate" --emulate-scale "$emulate_scale" --emulate-slowdown "$(slowdown_of "$link")" --no-overlap-baseline)
+                replay=(--emulate "$emulate" --emulate-scale "$emulate_scale" --emulate-slowdown "$(slowdown_of "$link")" --emulate-cpu-sharing "$emulate_sharing" --no-overlap-baseline)
             fi
             read -r busy0 idle0 < <(cpu_ticks)
             # A launch that fails to start its daemons can leave mpirun waiting: bound every run.
@@ -240,10 +250,11 @@ awk -F, -v columns="$columns" -v ceilings="$ceiling_csv" -v emulate="${emulate:+
         printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5, $7, $8, $9, $10, $11, $12, $13, $16, $17, $18, $19, e, c }'
     echo
     echo "Medians of $rounds round(s); ceiling: W pinned single-process benches at once / W x one alone (OUT/ceiling.csv)."
-    [[ -z $emulate ]] || echo "Emulated rows replay $emulate (compute slept, collectives real); rows marked CPU-bound used >= $cpu_bound of the host's CPU: the machine, not the link, set their time."
+    [[ -z $emulate ]] || echo "Emulated rows replay $emulate (compute slept, stretched live by: $emulate_sharing; collectives real); rows marked CPU-bound used >= $cpu_bound of the host's CPU: the machine, not the link, set their time."
 } > "$out/scaling.md"
 if [[ -n $predict ]]; then
     "$simclr" scaling-model --profile "$emulate" --sweep "$predict" --study "$out/scaling.csv" --write --out "$out/model" \
+        --compute-factor "$compute_factor" \
         > "$out/model.txt" || echo "scaling: scaling-model's held-out rows missed its tolerance (see $out/model.txt)" >&2
 fi
 cat "$out/scaling.md"

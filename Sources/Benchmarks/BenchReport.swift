@@ -49,6 +49,8 @@ public struct BenchReport: Codable {
     public var emulateScale: Int?
     /// Emulated compute: the factor replayed compute was slowed by (`BenchSettings.emulateSlowdown`).
     public var emulateSlowdown: Double?
+    /// Emulated compute with one real rank (`BenchSettings.emulateRealRank`): that rank (the report is rank 0's).
+    public var emulateRealRank: Int?
     /// Distributed with overlap: the interleaved steps without it (median step, mean compute and wait), and what
     /// overlap costs compute (overlapped compute minus compute without, and their ratio).
     public var msPerStepNoOverlap: Double?, msComputeNoOverlap: Double?, msCommWaitNoOverlap: Double?
@@ -74,6 +76,7 @@ public struct BenchReport: Codable {
         case winograd
         case msAugmentPerView = "ms_augment_per_view", machine
         case emulated, msReplayedCompute = "ms_replayed_compute", emulatedCPUSharing = "emulated_cpu_sharing", emulateScale = "emulate_scale", emulateSlowdown = "emulate_slowdown"
+        case emulateRealRank = "emulate_real_rank"
         case gradCompression = "grad_compression", overlap, gradPayloadMB = "grad_payload_mb", chunkKB = "chunk_kb", msCommThreadCPU = "ms_comm_thread_cpu"
         case msPerStepNoOverlap = "ms_per_step_no_overlap", msComputeNoOverlap = "ms_compute_no_overlap"
         case msCommWaitNoOverlap = "ms_comm_wait_no_overlap", msComputeSlowdown = "ms_compute_slowdown"

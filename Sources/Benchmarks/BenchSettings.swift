@@ -48,6 +48,11 @@ public struct BenchSettings {
     /// communication thread or the kernel's network work), measured by `deploy/emulation-check.sh` (its
     /// calibration: real compute beside a replay's communication, against real compute alone). 1: not modelled.
     public var emulateSlowdown = 1.0
+    /// With `emulatePath` under MPI: this rank runs the real step (the network computes) while every other rank
+    /// replays the profile: a real rank in step with emulated ones over the same links. With `profilePath` it
+    /// writes its own compute, as it ran in step, as a profile (the in-step calibration of
+    /// `deploy/emulation-check.sh`; docs/scaling-model.md, 'Calibration'). nil: every rank replays.
+    public var emulateRealRank: Int?
 
     public init() {}
 
@@ -73,11 +78,24 @@ public struct BenchSettings {
         }
         guard steps >= 1, warmup >= 0 else { return "`steps` must be >= 1 and `warmup` >= 0" }
         guard imageSize >= 8 else { return "`imageSize` must be at least 8" }
-        if profilePath != nil && world > 1 && dataParallel.overlap {
+        if emulateRealRank != nil && emulatePath == nil {
+            return "`emulateRealRank` applies to emulated compute (`emulatePath`) only"
+        }
+        // (one process, as the tool's flag check sees it, may still be one of several ranks under mpirun)
+        if let r = emulateRealRank, r < 0 { return "`emulateRealRank` must be a rank (0 or more), not \(r)" }
+        if let r = emulateRealRank, world > 1 && r >= world {
+            return "`emulateRealRank` \(r) is not a rank of \(world) (0...\(world - 1))"
+        }
+        if profilePath != nil && world > 1 && dataParallel.overlap && emulateRealRank == nil {
             return "`profilePath` on \(world) ranks: give `noOverlap` (gradient buckets reduced after backward), or measure on one rank (bench without mpirun): with overlap its compute times would include communication"
         }
         if emulatePath != nil {
-            if profilePath != nil { return "`emulatePath` replays a profile; it cannot also write one (`profilePath`)" }
+            if profilePath != nil && emulateRealRank == nil {
+                return "`emulatePath` replays a profile; it cannot also write one (`profilePath`) unless one rank runs for real (`emulateRealRank`)"
+            }
+            if emulateRealRank != nil && emulateScale > 1 {
+                return "`emulateRealRank`: a real rank's gradients travel at full size; leave `emulateScale` at 1"
+            }
             if multiCrop != nil { return "`emulatePath`: emulated compute with small crops is not built" }
             if data != nil { return "`emulatePath`: emulated compute reads no data; leave out `data`" }
             if emulateScale < 1 { return "`emulateScale` must be at least 1" }

@@ -117,6 +117,8 @@ public struct HostCPUSample {
 
 /// Per-step means of the difference between two samples, in ms, for the bench's JSON.
 public struct HostCPUUse: Codable {
+    /// Wall time per step between the two samples (the interval every other figure covers).
+    public var msWall: Double?
     public var msThreadCPU: Double?, msThreadRunqueue: Double?, msProcessCPU: Double?
     public var core: Int?, msCoreBusy: Double?, msCoreSystem: Double?, msCoreSoftirq: Double?, msCoreIrq: Double?
     public var msCoreSteal: Double?
@@ -124,7 +126,7 @@ public struct HostCPUUse: Codable {
     public var threadPreemptions: Double?, coreInterrupts: Double?, coreSoftirqs: Double?
 
     enum CodingKeys: String, CodingKey {
-        case msThreadCPU = "ms_main_thread_cpu", msThreadRunqueue = "ms_main_thread_runqueue", msProcessCPU = "ms_process_cpu"
+        case msWall = "ms_wall", msThreadCPU = "ms_main_thread_cpu", msThreadRunqueue = "ms_main_thread_runqueue", msProcessCPU = "ms_process_cpu"
         case core, msCoreBusy = "ms_core_busy", msCoreSystem = "ms_core_system", msCoreSoftirq = "ms_core_softirq", msCoreIrq = "ms_core_irq"
         case msCoreSteal = "ms_core_steal", threadPreemptions = "main_thread_preemptions", coreInterrupts = "core_interrupts"
         case coreSoftirqs = "core_softirqs"
@@ -140,6 +142,7 @@ public struct HostCPUUse: Codable {
             guard let x, let y else { return nil }
             return ((y - x) / n * 10).rounded() / 10
         }
+        msWall = ms(a.wall, b.wall)
         threadPreemptions = count(a.threadPreemptions, b.threadPreemptions)
         msThreadCPU = ms(a.threadRun, b.threadRun)
         msThreadRunqueue = ms(a.threadRunqueue, b.threadRunqueue)

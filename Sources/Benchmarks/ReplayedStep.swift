@@ -46,9 +46,7 @@ final class ReplayedStep: StepMath {
     /// or parameters this model does not have.
     init(timeline: StepTimeline, identity: StepTimeline.Identity, model: ResNet, dataParallel: DataParallel,
          sharing: EmulatedCPUSharing, payloadScale: Int = 1, slowdown: Double = 1) throws {
-        if let why = timeline.identity.mismatch(with: identity) {
-            throw SettingsError("`emulatePath`: the profile was measured for \(timeline.identity), not for this bench's \(identity) (\(why)): measure one with `profilePath` and the same settings on one rank")
-        }
+        try ReplayedStep.check(timeline, identity: identity)
         let names = model.parameters.map(\.name)
         guard timeline.parameters.map(\.name) == names else {
             throw SettingsError("`emulatePath`: the profile's parameters are not this model's (\(timeline.parameters.count) vs \(names.count))")
@@ -108,6 +106,14 @@ final class ReplayedStep: StepMath {
         // Gradients with values, so compression (PowerSGD's orthogonalization) works on a generic matrix.
         let g = model.flatGradients
         for i in 0..<g.count { g[i] = Float((i * 7919) % 1000) * 1e-6 - 5e-4 }
+    }
+
+    /// Refuses a timeline measured for another model, precision or batch than `identity` (the real rank of a
+    /// mixed run checks it too, so every rank refuses alike).
+    static func check(_ timeline: StepTimeline, identity: StepTimeline.Identity) throws {
+        if let why = timeline.identity.mismatch(with: identity) {
+            throw SettingsError("`emulatePath`: the profile was measured for \(timeline.identity), not for this bench's \(identity) (\(why)): measure one with `profilePath` and the same settings on one rank")
+        }
     }
 
     /// The reducer the replayed gradients go through.

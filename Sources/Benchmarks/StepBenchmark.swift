@@ -68,10 +68,14 @@ public final class StepBenchmark {
                                     dataParallel: dataParallel)
         step = ContrastiveStep(tail: tail, loss: InfoNCELoss(config: InfoNCEConfig(temperature: PretrainSettings().temperature)),
                                multiCrop: settings.multiCrop != nil)
+        if settings.emulateRealRank != nil && communicator == nil {
+            throw SettingsError("`emulateRealRank`: one real rank among replaying ones needs several ranks (bench --distributed under mpirun)")
+        }
         if let path = settings.emulatePath {
             let timeline = try StepTimeline.read(contentsOf: URL(fileURLWithPath: path))
             let identity = StepBenchmark.profileIdentity(settings, imagesPerRank: settings.batchSize / world)
-            replay = try ReplayedStep(timeline: timeline, identity: identity, model: model, dataParallel: dataParallel,
+            try ReplayedStep.check(timeline, identity: identity)
+            replay = settings.emulateRealRank == rank ? nil : try ReplayedStep(timeline: timeline, identity: identity, model: model, dataParallel: dataParallel,
                                       sharing: settings.emulateCPUSharing, payloadScale: settings.emulateScale,
                                       slowdown: settings.emulateSlowdown)
         } else {
@@ -107,8 +111,11 @@ public final class StepBenchmark {
                 lines.append("gradients at 1/\(settings.emulateScale) of their size (payload and bucket size): run on links of 1/\(settings.emulateScale) the rate to emulate the full rate")
             }
             if settings.emulateSlowdown != 1 {
-                lines.append(String(format: "replayed compute slowed %.3fx (measured beside communication)", settings.emulateSlowdown))
+                lines.append(String(format: "replayed compute slowed %.3fx (a measured compute factor)", settings.emulateSlowdown))
             }
+        }
+        if let real = settings.emulateRealRank, settings.emulatePath != nil {
+            lines.append("rank \(real) runs the real step in step with the replaying ranks" + (real == dataParallel.rank ? " (the figures below are its own)" : ""))
         }
         lines += limits?.lines ?? []
         lines.append("model: \(settings.model.describe) head=\(settings.model.headDims.map(String.init).joined(separator: ",")) "
@@ -162,7 +169,7 @@ public final class StepBenchmark {
         let host = HostCPUUse(from: host0, to: HostCPUSample.now(), steps: comparison.totalSteps(settings.steps))
         Tracer.active = nil
         if let tracer, let path = settings.tracePath { try writeTrace(tracer, to: path) }
-        if let tracer, let path = settings.profilePath, dataParallel.rank == 0 {
+        if let tracer, let path = settings.profilePath, dataParallel.rank == (settings.emulateRealRank ?? 0) {
             let url = URL(fileURLWithPath: path)
             try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
             try stepProfile(from: tracer).encoded().write(to: url, options: .atomic)
@@ -173,8 +180,11 @@ public final class StepBenchmark {
             comparison.fill(&report)
             report.gradCompression = settings.dataParallel.gradCompression.rawValue
         }
-        if let replay {
+        if settings.emulatePath != nil {
             report.emulated = true
+            report.emulateRealRank = settings.emulateRealRank
+        }
+        if let replay {
             report.msReplayedCompute = (replay.computeSeconds * 1e6).rounded() / 1000
             report.emulatedCPUSharing = replay.sharing.rawValue
             report.emulateScale = settings.emulateScale

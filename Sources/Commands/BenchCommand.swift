@@ -58,7 +58,7 @@ struct BenchCommand: ParsableCommand {
     @Option(help: ArgumentHelp("Write the timed steps of every rank as a Chrome trace (Perfetto, chrome://tracing): compute spans, and the gradient buckets' all-reduces on the communication thread's row.",
                                valueName: "file"))
     var trace: String?
-    @Option(help: ArgumentHelp("One process: write the timed steps as a step profile (JSON: the compute between each point where a step meets communication, medians) for --emulate and scaling-model --profile.",
+    @Option(help: ArgumentHelp("One process (or the real rank of --emulate-real-rank): write the timed steps as a step profile (JSON: the compute between each point where a step meets communication, medians) for --emulate and scaling-model --profile.",
                                valueName: "file"))
     var profileOut: String?
     @Option(help: ArgumentHelp("Emulated compute: replay this step profile (from --profile-out with the same model, precision and per-rank batch) by sleeping, while every collective is real: many ranks on few cores run the communication of ranks that compute at full speed.",
@@ -73,6 +73,9 @@ struct BenchCommand: ParsableCommand {
     @Option(help: ArgumentHelp("With --emulate: replayed compute takes F times its profiled time: how much slower the same layers run beside the link's communication, as deploy/emulation-check.sh measures it (1: as profiled).",
                                valueName: "F"))
     var emulateSlowdown = BenchSettings().emulateSlowdown
+    @Option(help: ArgumentHelp("With --emulate under MPI: rank R runs the real step while the others replay (a real rank in step with emulated ones); with --profile-out it writes its compute as it ran in step (deploy/emulation-check.sh's in-step calibration).",
+                               valueName: "R"))
+    var emulateRealRank: Int?
     @Flag(help: "With --emulate: the same as --emulate-cpu-sharing none.")
     var emulateSpareCore = false
     @OptionGroup var multiCrop: MultiCropOptions
@@ -103,6 +106,7 @@ struct BenchCommand: ParsableCommand {
         settings.emulateCPUSharing = emulateSpareCore ? .none : emulateCpuSharing
         settings.emulateScale = emulateScale
         settings.emulateSlowdown = emulateSlowdown
+        settings.emulateRealRank = emulateRealRank
         return settings
     }
 
