@@ -93,7 +93,7 @@ let package = Package(
         .executableTarget(name: "simclr", dependencies: ["Commands", "Kernels"]),
         .executableTarget(name: "cluster-check", dependencies: ["Cluster", "Kernels", "NeuralNet", "Training", "Tracing"],
                           swiftSettings: fastMath),
-        .testTarget(name: "KernelsTests", dependencies: ["Kernels"]),
+        .testTarget(name: "KernelsTests", dependencies: ["Kernels", "CKernels"]),
         .testTarget(name: "NeuralNetTests", dependencies: ["NeuralNet", "Kernels", "Contrastive", "Optimizers"],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "OptimizersTests", dependencies: ["Optimizers", "Kernels"],

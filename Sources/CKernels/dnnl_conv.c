@@ -159,6 +159,7 @@ sk_conv *sk_conv_create(const sk_conv_shape *s, char *error, size_t error_size) 
         c->wino_backward_data = sk_wino_create(s->batch, c->oc, c->ic, s->in_height, s->in_width, s->bf16, thread_count);
     if (s->bf16 && s->backward_weights_algorithm == SK_CONV_WINOGRAD_2X2 && wino2x2_possible(s))
         c->wgrad = sk_wgrad_create(s->batch, c->ic, c->oc, s->in_height, s->in_width, thread_count);
+    if (c->wgrad) c->algorithm[2] = SK_CONV_WINOGRAD_2X2;   // known now: callers ask it before the first backward
     if (taps_possible(s)) {
         c->taps_forward = s->forward_algorithm == SK_CONV_TAPS;
         c->taps_backward_data = s->backward_data && s->backward_data_algorithm == SK_CONV_TAPS;

@@ -146,11 +146,11 @@ public final class ConvolutionKernel {
     /// `float32Source`: on the bf16 path, the float32 values the bf16 source was rounded from, when the caller
     /// has them (F(2x2) Winograd then rounds its transform of them once, instead of transforming the rounded
     /// values and rounding again).
-    public func forward(source: ConvOperand, float32Source: Tensor? = nil, output: Tensor) {
-        checkOperand(source, count: sourceCount, what: "source")
+    /// `source` may be nil when `float32Source` is given and the pass is our F(2x2), which reads only that.
+    public func forward(source: ConvOperand?, float32Source: Tensor? = nil, output: Tensor) {
+        checkSource(source, float32Source: float32Source, pass: .forward)
         precondition(output.count == outputCount, "convolution output size")
-        precondition(float32Source.map { $0.count == sourceCount } ?? true, "convolution float32 source size")
-        check(sk_conv_forward(handle, source.address, float32Source.map { UnsafePointer($0.base) }, output.base), "forward")
+        check(sk_conv_forward(handle, source?.address, float32Source.map { UnsafePointer($0.base) }, output.base), "forward")
     }
 
     public func backwardData(gradOutput: ConvOperand, gradInput: Tensor) {
@@ -161,14 +161,19 @@ public final class ConvolutionKernel {
     }
 
     /// Overwrites `gradWeight` ([O, I, k, k] float32). `float32Source`: as in `forward`, for the bf16 F(2x2)
-    /// weight gradient.
-    public func backwardWeights(source: ConvOperand, float32Source: Tensor? = nil, gradOutput: ConvOperand, gradWeight: Tensor) {
-        checkOperand(source, count: sourceCount, what: "source")
+    /// weight gradient (`source` may then be nil, as in `forward`).
+    public func backwardWeights(source: ConvOperand?, float32Source: Tensor? = nil, gradOutput: ConvOperand, gradWeight: Tensor) {
+        checkSource(source, float32Source: float32Source, pass: .backwardWeights)
         checkOperand(gradOutput, count: outputCount, what: "output gradient")
         precondition(gradWeight.count == geometry.weightCount, "convolution weight-gradient size")
-        precondition(float32Source.map { $0.count == sourceCount } ?? true, "convolution float32 source size")
-        check(sk_conv_backward_weights(handle, source.address, float32Source.map { UnsafePointer($0.base) }, gradOutput.address,
+        check(sk_conv_backward_weights(handle, source?.address, float32Source.map { UnsafePointer($0.base) }, gradOutput.address,
                                        gradWeight.base), "backward-weights")
+    }
+
+    /// Whether `pass` (forward or backward-weights) reads the bf16 source when given the float32 values too:
+    /// every bf16 algorithm does but our F(2x2), which transforms the float32 values and rounds once.
+    public func readsBF16Source(whenGivenFloat32 pass: Pass) -> Bool {
+        bf16 && algorithm(of: pass) != .winograd2x2
     }
 
     /// oneDNN's names of the implementations it picked (forward, backward-data, backward-weights).
@@ -185,6 +190,13 @@ public final class ConvolutionKernel {
     public func algorithm(of pass: Pass) -> ConvAlgorithm? {
         let code = sk_conv_algorithm(handle, pass.rawValue)
         return ConvAlgorithm.allCases.first { $0.code == code }
+    }
+
+    private func checkSource(_ source: ConvOperand?, float32Source: Tensor?, pass: Pass) {
+        precondition(float32Source.map { $0.count == sourceCount } ?? true, "convolution float32 source size")
+        if let source { return checkOperand(source, count: sourceCount, what: "source") }
+        precondition(float32Source != nil && !readsBF16Source(whenGivenFloat32: pass),
+                     "convolution \(pass.name): this pass reads its source, none given")
     }
 
     private func checkOperand(_ operand: ConvOperand, count: Int, what: String) {

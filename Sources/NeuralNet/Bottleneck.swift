@@ -32,16 +32,22 @@ public final class Bottleneck: ResidualBlock {
 
     public var convolutions: [Conv2d] { [conv1, conv2, conv3] + shortcut.convolutions }
     public var lastBatchNorm: BatchNorm { bn3 }
+    public var outputNeedsBF16Copy: (FeatureMap) -> Bool = { _ in true }
+
+    public func readsBF16Copy(ofInput x: FeatureMap) -> Bool {
+        conv1.readsBF16Copy(of: x) || shortcut.readsBF16Copy(ofInput: x)
+    }
 
     public func forward(_ x: FeatureMap) -> FeatureMap {
         let bf16 = precision == .bf16
         var h = StepProfile.measure(.conv) { conv1.forward(x) }
-        h = StepProfile.measure(.batchNorm) { bn1.forward(h, relu: true, bf16Copy: bf16) }
+        h = StepProfile.measure(.batchNorm) { bn1.forward(h, relu: true, bf16Copy: conv2.readsBF16Copy(of: h)) }
         h = StepProfile.measure(.conv) { conv2.forward(h) }
-        h = StepProfile.measure(.batchNorm) { bn2.forward(h, relu: true, bf16Copy: bf16) }
+        h = StepProfile.measure(.batchNorm) { bn2.forward(h, relu: true, bf16Copy: conv3.readsBF16Copy(of: h)) }
         h = StepProfile.measure(.conv) { conv3.forward(h) }
         let identity = shortcut.forward(x)
-        return StepProfile.measure(.batchNorm) { bn3.forward(h, residual: identity, relu: true, bf16Copy: bf16) }
+        let outputCopy = bf16 && outputNeedsBF16Copy(h)
+        return StepProfile.measure(.batchNorm) { bn3.forward(h, residual: identity, relu: true, bf16Copy: outputCopy) }
     }
 
     /// `dy` is the float32 gradient of the block's output; returns the float32 gradient of its input.

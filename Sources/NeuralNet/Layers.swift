@@ -22,7 +22,9 @@ public final class Conv2d {
         let geometry: ConvGeometry; let bf16: Bool, plainSource: Bool, inputGradient: Bool
         let algorithms: ConvPassAlgorithms
     }
+    /// The source operand of the last forward; nil in bf16 when only our F(2x2) read it, from its float32 values.
     private var source: ConvOperand?
+    private var forwardRan = false
     /// bf16 with our F(2x2) weight gradient: the source's float32 values (see `forward`).
     private var float32Source: Tensor?
     private var inputShape: FeatureMap?
@@ -49,8 +51,20 @@ public final class Conv2d {
         imagesShape = []
         // bf16 with our F(2x2) Winograd: its transform of the float32 values is rounded once.
         let float32 = precision == .bf16 && x.hasFloat32 && conv.algorithm(of: .forward) == .winograd2x2 ? x.tensor : nil
-        float32Source = precision == .bf16 && x.hasFloat32 && conv.requestedAlgorithms.backwardWeights == .winograd2x2 ? x.tensor : nil
-        return run(conv, operand(x, what: "input", rounding: &roundedSource), float32Source: float32)
+        float32Source = precision == .bf16 && x.hasFloat32 && conv.algorithm(of: .backwardWeights) == .winograd2x2 ? x.tensor : nil
+        let readsCopy = precision != .bf16 || readsBF16Copy(conv) || !x.hasFloat32
+        return run(conv, readsCopy ? operand(x, what: "input", rounding: &roundedSource) : nil, float32Source: float32)
+    }
+
+    /// Whether a forward (and backward) of `x` reads `x`'s bf16 copy: in bf16, unless our F(2x2) computes both
+    /// the forward and the weight gradient, which transform the float32 values. A layer that writes a map
+    /// makes its bf16 copy only when a reader needs it (the copy is a third more memory traffic).
+    public func readsBF16Copy(of x: FeatureMap) -> Bool {
+        precision == .bf16 && readsBF16Copy(kernelFor(batch: x.batch, height: x.height, width: x.width, plainSource: false))
+    }
+
+    private func readsBF16Copy(_ conv: ConvolutionKernel) -> Bool {
+        conv.readsBF16Source(whenGivenFloat32: .forward) || conv.readsBF16Source(whenGivenFloat32: .backwardWeights)
     }
 
     /// Convolution of NCHW images [N, C, H, W] (the network's first layer reads them in place).
@@ -74,8 +88,9 @@ public final class Conv2d {
         return run(conv, operand)
     }
 
-    private func run(_ conv: ConvolutionKernel, _ operand: ConvOperand, float32Source: Tensor? = nil) -> FeatureMap {
+    private func run(_ conv: ConvolutionKernel, _ operand: ConvOperand?, float32Source: Tensor? = nil) -> FeatureMap {
         source = operand
+        forwardRan = true
         conv.setWeights(precision == .bf16Reference ? rounded(weight.value, into: &roundedWeight) : weight.value)
         let g = conv.geometry
         let y = output.get(count: conv.outputCount)
@@ -97,7 +112,7 @@ public final class Conv2d {
     }
 
     private func backwardData(_ dy: FeatureMap) -> Tensor? {
-        guard let conv = primitives, let source else { preconditionFailure("\(weight.name): backward before forward") }
+        guard let conv = primitives, forwardRan else { preconditionFailure("\(weight.name): backward before forward") }
         let gradient = operand(dy, what: "output gradient", rounding: &roundedGradient)
         let flops = conv.geometry.forwardFLOPs
         StepProfile.measure(.backwardWeights, flops: flops) {

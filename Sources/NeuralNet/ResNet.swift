@@ -51,6 +51,11 @@ public protocol ResidualBlock: AnyObject {
     var convolutions: [Conv2d] { get }
     /// The BatchNorm before the addition (zero-initialized with `zeroInitResidual`).
     var lastBatchNorm: BatchNorm { get }
+    /// Whether the block's forward of `x` reads `x`'s bf16 copy (see `Conv2d.readsBF16Copy(of:)`).
+    func readsBF16Copy(ofInput x: FeatureMap) -> Bool
+    /// In bf16, whether the block's output (of this shape) needs its bf16 copy: whether what reads it next does.
+    /// The network sets it; by default the copy is always made.
+    var outputNeedsBF16Copy: (FeatureMap) -> Bool { get set }
     func forward(_ x: FeatureMap) -> FeatureMap
     func backward(_ dy: FeatureMap) -> FeatureMap
 }
@@ -81,14 +86,20 @@ public final class BasicBlock: ResidualBlock {
 
     public var convolutions: [Conv2d] { [conv1, conv2] + shortcut.convolutions }
     public var lastBatchNorm: BatchNorm { bn2 }
+    public var outputNeedsBF16Copy: (FeatureMap) -> Bool = { _ in true }
+
+    public func readsBF16Copy(ofInput x: FeatureMap) -> Bool {
+        conv1.readsBF16Copy(of: x) || shortcut.readsBF16Copy(ofInput: x)
+    }
 
     public func forward(_ x: FeatureMap) -> FeatureMap {
         let bf16 = precision == .bf16
         var h = StepProfile.measure(.conv) { conv1.forward(x) }
-        h = StepProfile.measure(.batchNorm) { bn1.forward(h, relu: true, bf16Copy: bf16) }
+        h = StepProfile.measure(.batchNorm) { bn1.forward(h, relu: true, bf16Copy: conv2.readsBF16Copy(of: h)) }
         h = StepProfile.measure(.conv) { conv2.forward(h) }
         let identity = shortcut.forward(x)
-        return StepProfile.measure(.batchNorm) { bn2.forward(h, residual: identity, relu: true, bf16Copy: bf16) }
+        let outputCopy = bf16 && outputNeedsBF16Copy(h)
+        return StepProfile.measure(.batchNorm) { bn2.forward(h, residual: identity, relu: true, bf16Copy: outputCopy) }
     }
 
     /// `dy` is the float32 gradient of the block's output; returns the float32 gradient of its input.
@@ -163,6 +174,11 @@ public final class ResNet {
             }
         }
         self.blocks = blocks
+        // A block's output goes to the next block's convolutions, the last one's to the pool (float32).
+        for (block, next) in zip(blocks, blocks.dropFirst()) {
+            block.outputNeedsBF16Copy = { [unowned next] in next.readsBF16Copy(ofInput: $0) }
+        }
+        blocks.last?.outputNeedsBF16Copy = { _ in false }
         var linears: [Linear] = [], relus: [VectorReLU] = []
         var inF = config.featureDim
         r.scope("fc") {
@@ -221,11 +237,11 @@ public final class ResNet {
     @discardableResult
     public func forward(_ images: Tensor, throughHead: Bool = true) -> Tensor {
         precondition(images.shape.count == 4 && images.shape[1] == 3, "images must be [N, 3, H, W], got \(images.shape)")
-        // The stem's output feeds a convolution directly only without the max pool.
-        let stemCopy = precision == .bf16 && maxPool == nil
         // Each layer group is a span of a step trace (one nil check when no trace is recorded).
         var m = StepTrace.measure(LayerSpans.stem) { () -> FeatureMap in
             var m = StepProfile.measure(.conv) { conv1.forward(images: images) }
+            // The stem's output feeds a convolution directly only without the max pool.
+            let stemCopy = maxPool == nil && blocks[0].readsBF16Copy(ofInput: m)
             m = StepProfile.measure(.batchNorm) { bn1.forward(m, relu: true, bf16Copy: stemCopy) }
             if let mp = maxPool { m = StepProfile.measure(.other) { mp.forward(m) } }
             return m

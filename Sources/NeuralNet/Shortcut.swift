@@ -16,6 +16,9 @@ public final class Shortcut {
     var convolutions: [Conv2d] { conv.map { [$0] } ?? [] }
     var batchNorms: [BatchNorm] { batchNorm.map { [$0] } ?? [] }
 
+    /// Whether the shortcut's forward of `x` reads `x`'s bf16 copy (the identity reads the float32 values).
+    func readsBF16Copy(ofInput x: FeatureMap) -> Bool { conv?.readsBF16Copy(of: x) ?? false }
+
     func forward(_ x: FeatureMap) -> FeatureMap {
         guard let conv, let batchNorm else { return x }
         let y = StepProfile.measure(.conv) { conv.forward(x) }

@@ -99,6 +99,8 @@ void sk_wino_destroy(sk_wino *k);
 /// Transforms float32 weights [oc][ic][3][3]; `transposed`: [ic][oc][3][3] turned by 180 degrees (the
 /// backward-data pass of a convolution whose weights these are).
 void sk_wino_set_weights(sk_wino *k, const float *weights, int transposed);
+/// The same, one channel pair at a time (the plain loop the fast version must equal bit for bit; tests).
+void sk_wino_set_weights_reference(sk_wino *k, const float *weights, int transposed);
 /// dst (blocked float32, overwritten, 64-byte aligned) = conv(src); src is blocked float32 or bf16 (`src_bf16`);
 /// on up to `threads` threads (at most those it was created for).
 int sk_wino_forward(const sk_wino *k, const void *src, int src_bf16, float *dst, int threads);
