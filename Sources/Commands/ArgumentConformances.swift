@@ -6,7 +6,6 @@ import Evaluation
 import Kernels
 import NeuralNet
 import Pretraining
-import Training
 
 extension Stem: ExpressibleByArgument {}
 extension Architecture: ExpressibleByArgument {}

@@ -85,7 +85,7 @@ struct BenchCommand: ParsableCommand {
         if let why = settings(headDims: []).refusal(world: 1) { throw ValidationError(SettingFlags.message(SettingsError(why))) }
         try checkWidth(width)
         guard workers >= 0 else { throw ValidationError("--workers must be >= 0") }
-        _ = try parseDims(projDims)
+        try SettingFlags.validate { _ = try ResNetConfig.headDims(parsing: projDims) }
     }
 
     /// The flags as the library's settings.
@@ -115,7 +115,7 @@ struct BenchCommand: ParsableCommand {
         let communicator = distributed ? try Communicator.initialize() : nil
         defer { if communicator != nil { try? Communicator.finalize() } }
         let bench: StepBenchmark
-        do { bench = try StepBenchmark(settings: settings(headDims: try parseDims(projDims)), communicator: communicator,
+        do { bench = try StepBenchmark(settings: settings(headDims: try ResNetConfig.headDims(parsing: projDims)), communicator: communicator,
                                        threads: threadCount) } catch { throw SettingFlags.renamed(error) }
         defer { try? bench.close() }
         if !json && bench.isLeader { bench.header.forEach { print($0) } }
@@ -127,16 +127,4 @@ struct BenchCommand: ParsableCommand {
     }
 }
 
-func parseDims(_ text: String) throws -> [Int] {
-    // An empty value (a shell variable that was not set) is a mistake; "none" asks for no head on purpose.
-    if text == "none" { return [] }
-    guard !text.trimmingCharacters(in: .whitespaces).isEmpty else {
-        throw ValidationError("--proj-dims is empty: give sizes like 512,256, or 'none' for no projection head")
-    }
-    let dims = text.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
-    guard dims.allSatisfy({ ($0 ?? 0) > 0 }) else { throw ValidationError("--proj-dims '\(text)': expected comma-separated positive sizes like 512,256") }
-    // SimCLR's heads are 128 to 8192 wide; 65536 already makes a 2048-d backbone's first head layer 134M parameters.
-    guard dims.allSatisfy({ $0! <= 65536 }) else { throw ValidationError("--proj-dims \(text): each size must lie in [1, 65536]") }
-    return dims.map { $0! }
-}
 extension EmulatedCPUSharing: ExpressibleByArgument {}

@@ -2,10 +2,7 @@ import ArgumentParser
 import Classification
 import Cluster
 import Datasets
-import Evaluation
 import Foundation
-import NeuralNet
-import Optimizers
 import Training
 
 /// Everything `simclr supervised` and `simclr finetune` share.
@@ -68,6 +65,7 @@ struct ClassifierOptions: ParsableArguments {
 
     func train(_ communicator: Communicator?, method: ClassifierSettings.Method, encoder: String?,
                backboneLRScale: Float = 1) throws -> StopOutcome? {
+        try RunDirectoryClaim.refuseExistingRun(in: URL(fileURLWithPath: out), resume: resume, overwrite: overwrite, group: communicator)
         let context = RunContext(communicator: communicator, runtime: runtime, data: data)
         let say = context.say
         var settings = settings(method: method, encoder: encoder, backboneLRScale: backboneLRScale)

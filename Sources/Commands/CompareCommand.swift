@@ -88,38 +88,17 @@ struct CompareCommand: ParsableCommand {
     var supervisedArg: [String] = []
 
     func validate() throws {
-        _ = try parsedFractions()
-        _ = try parsedEvaluations()
-        for (name, value) in [("--pretrain-epochs", pretrainEpochs), ("--probe-epochs", probeEpochs),
-                              ("--finetune-epochs", finetuneEpochs), ("--supervised-epochs", supervisedEpochs)]
-            where value < 1 {
-            throw ValidationError("\(name) must be at least 1")
-        }
+        try SettingFlags.validate { try study().validate() }
         if let encoder, !FileManager.default.fileExists(atPath: DataSelection.expand(encoder)) {
             throw ValidationError("--encoder \(encoder): file not found")
         }
     }
 
-    func parsedFractions() throws -> [Double] {
-        try parseFractionList(labelFractions, option: "--label-fractions")
-    }
-
-    func parsedEvaluations() throws -> [ComparisonEvaluation] {
-        let names = evaluations.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
-        let chosen = try names.map { name -> ComparisonEvaluation in
-            guard let e = ComparisonEvaluation(rawValue: name) else {
-                throw ValidationError("--evaluations: unknown '\(name)' (linear, knn, finetune, supervised)")
-            }
-            return e
-        }
-        guard !chosen.isEmpty else { throw ValidationError("--evaluations is empty") }
-        return chosen
-    }
-
     /// The study the flags describe.
     func study() throws -> ComparisonStudy {
         var study = ComparisonStudy(dataArguments: dataOptions.arguments, modelArguments: model.arguments,
-                                    labelFractions: try parsedFractions(), evaluations: try parsedEvaluations(),
+                                    labelFractions: try parseFractionList(labelFractions, setting: "labelFractions"),
+                                    evaluations: try ComparisonEvaluation.list(parsing: evaluations),
                                     encoder: encoder.map { URL(fileURLWithPath: DataSelection.expand($0)).path },
                                     studyDirectory: URL(fileURLWithPath: DataSelection.expand(out)))
         (study.pretrainEpochs, study.probeEpochs) = (pretrainEpochs, probeEpochs)
@@ -142,16 +121,4 @@ struct CompareCommand: ParsableCommand {
         say("wrote \(study.studyDirectory.appendingPathComponent("comparison.md").path) and comparison.csv")
         say("wrote the report with \(report.plots.count) plots: \(report.markdown.path) and \(report.html.path)")
     }
-}
-
-/// Parses "0.01,0.1,1" into fractions in (0, 1].
-func parseFractionList(_ text: String, option: String) throws -> [Double] {
-    let values = try text.split(separator: ",").map { part -> Double in
-        guard let f = Double(part.trimmingCharacters(in: .whitespaces)), f > 0, f <= 1 else {
-            throw ValidationError("\(option): '\(part)' is not a fraction in (0, 1]")
-        }
-        return f
-    }
-    guard !values.isEmpty else { throw ValidationError("\(option) is empty") }
-    return values
 }

@@ -60,7 +60,7 @@ struct EmbedCommand: ParsableCommand {
 
     func validate() throws {
         guard batchSize >= 1 else { throw ValidationError("--batch-size must be at least 1") }
-        let dims = try parseDims(projDims)
+        let dims = try SettingFlags.validate { try ResNetConfig.headDims(parsing: projDims) }
         if features == .projection && dims.isEmpty {
             throw ValidationError("--features projection needs a head: give --proj-dims (e.g. 512,256)")
         }
@@ -75,7 +75,7 @@ struct EmbedCommand: ParsableCommand {
         let threadCount = BLASSetup.applyThreads(compute.threads)
         log(BLASSetup.describe())
         // The head only matters for projection features; the backbone scope ignores the file's fc.* tensors.
-        let headDims = features == .projection ? try parseDims(projDims) : []
+        let headDims = features == .projection ? try ResNetConfig.headDims(parsing: projDims) : []
         var embedding = Embedding(weights: DataSelection.expand(encoder),
                                   model: shape.config(headDims: headDims, weights: encoder))
         (embedding.features, embedding.precision, embedding.batchSize) = (features, compute.precision, batchSize)

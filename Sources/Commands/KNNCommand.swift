@@ -1,11 +1,6 @@
 import ArgumentParser
-import Cluster
-import Datasets
 import Evaluation
 import Foundation
-import Kernels
-import NeuralNet
-import RunFiles
 
 /// `simclr knn`: weighted kNN classification on frozen encoder features.
 struct KNNCommand: ParsableCommand {
@@ -25,11 +20,7 @@ struct KNNCommand: ParsableCommand {
               --out runs/shapes-knn
         """)
 
-    @OptionGroup(title: "Encoder") var encoderOptions: EncoderOptions
-    @OptionGroup(title: "Data") var dataOptions: DataOptions
-
-    @Option(help: ArgumentHelp("Run directory for results.json and the feature cache.", valueName: "dir"))
-    var out: String
+    @OptionGroup var evaluation: FeatureEvaluationOptions
 
     @Option(help: "Neighbours that vote (capped at the number of training images).")
     var k = KNNEvaluation().k
@@ -37,23 +28,14 @@ struct KNNCommand: ParsableCommand {
     @Option(help: "Temperature T of the vote weights exp(sim / T).")
     var knnTemperature = KNNEvaluation().temperature
 
-    @Option(help: ArgumentHelp("Fraction of the training labels used, class-balanced, in (0, 1].", valueName: "f"))
-    var labelFraction = 1.0
-
     func validate() throws {
-        try encoderOptions.validateSource()
-        try checkOutPath(out)
-        guard labelFraction > 0, labelFraction <= 1 else {
-            throw ValidationError("--label-fraction \(labelFraction) must lie in (0, 1]")
-        }
         try SettingFlags.validate(flags: ["temperature": "--knn-temperature"], knn.validate)
     }
 
     private var knn: KNNEvaluation { KNNEvaluation(k: k, temperature: knnTemperature) }
 
     func run() throws {
-        try runFeatureEvaluation(method: "knn", encoder: encoderOptions, data: dataOptions,
-                                 labelFraction: labelFraction, out: out) { f, results, log in
+        try evaluation.run(method: "knn") { f, results, log in
             knn.run(f, into: &results, log: log)
         }
     }

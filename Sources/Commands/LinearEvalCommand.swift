@@ -4,30 +4,50 @@ import Datasets
 import Evaluation
 import Foundation
 import Kernels
-import NeuralNet
 import RunFiles
 import Training
 
-/// The frame of `linear-eval` and `knn`: MPI when launched so, threads, then the library's
-/// `FeatureEvaluation` (features in shards on every rank; `evaluate` on rank 0 alone, returning the result
-/// line printed before results.json is written).
-func runFeatureEvaluation(method: String, encoder: EncoderOptions, data: DataOptions, labelFraction: Double,
-                          out: String,
-                          evaluate: @escaping (EvaluationFeatureSet, inout RunResults, _ log: @escaping (String) -> Void) throws -> String) throws {
-    try runTrainingCommand { communicator in
-        let log = Console(leader: (communicator?.rank ?? 0) == 0).note
-        let threadCount = BLASSetup.applyThreads(encoder.compute.threads)
-        log(BLASSetup.describe())
-        log("\(method) of \(encoder.source) (\(encoder.config.describe)) on \(data.describe()), label fraction "
-            + "\(labelFraction), \(threadCount) threads")
-        let features = EvaluationFeatures(encoder: encoder.encoderSource, dataDescription: data.describe(),
-                                          labelFraction: labelFraction, runDirectory: URL(fileURLWithPath: DataSelection.expand(out)),
-                                          group: communicator ?? SingleProcess(), log: log)
-        let written = try FeatureEvaluation(method: method, features: features).run(
-            load: { try data.load(split: $0, log: log) },
-            evaluate: { set, results in print(try evaluate(set, &results, log)) })
-        if let written { print("wrote \(written.path)") }
-        return nil
+/// What `linear-eval` and `knn` share: the encoder, the data, the run directory and the label fraction, and
+/// their frame: MPI when launched so, threads, then the library's `FeatureEvaluation` (features in shards on
+/// every rank; `evaluate` on rank 0 alone, returning the result line printed before results.json is written).
+struct FeatureEvaluationOptions: ParsableArguments {
+    @OptionGroup(title: "Encoder") var encoder: EncoderOptions
+    @OptionGroup(title: "Data") var data: DataOptions
+
+    @Option(help: ArgumentHelp("Run directory for the results and the feature cache (the files are listed above).",
+                               valueName: "dir"))
+    var out: String
+
+    @Option(help: ArgumentHelp("Fraction of the training labels used, class-balanced, in (0, 1].", valueName: "f"))
+    var labelFraction = 1.0
+
+    func validate() throws {
+        try encoder.validateSource()
+        try checkOutPath(out)
+        guard labelFraction > 0, labelFraction <= 1 else {
+            throw ValidationError("--label-fraction \(labelFraction) must lie in (0, 1]")
+        }
+    }
+
+    var runDirectory: URL { URL(fileURLWithPath: DataSelection.expand(out)) }
+
+    func run(method: String,
+             evaluate: @escaping (EvaluationFeatureSet, inout RunResults, _ log: @escaping (String) -> Void) throws -> String) throws {
+        try runTrainingCommand { communicator in
+            let log = Console(leader: (communicator?.rank ?? 0) == 0).note
+            let threadCount = BLASSetup.applyThreads(encoder.compute.threads)
+            log(BLASSetup.describe())
+            log("\(method) of \(encoder.source) (\(encoder.config.describe)) on \(data.describe()), label fraction "
+                + "\(labelFraction), \(threadCount) threads")
+            let features = EvaluationFeatures(encoder: encoder.encoderSource, dataDescription: data.describe(),
+                                              labelFraction: labelFraction, runDirectory: runDirectory,
+                                              group: communicator ?? SingleProcess(), log: log)
+            let written = try FeatureEvaluation(method: method, features: features).run(
+                load: { try data.load(split: $0, log: log) },
+                evaluate: { set, results in print(try evaluate(set, &results, log)) })
+            if let written { print("wrote \(written.path)") }
+            return nil
+        }
     }
 }
 
@@ -56,14 +76,7 @@ struct LinearEvalCommand: ParsableCommand {
               --out runs/shapes-linear-10pct --label-fraction 0.1 --epochs 100
         """)
 
-    @OptionGroup(title: "Encoder") var encoderOptions: EncoderOptions
-    @OptionGroup(title: "Data") var dataOptions: DataOptions
-
-    @Option(help: ArgumentHelp("Run directory for metrics.csv, results.json and the feature cache.", valueName: "dir"))
-    var out: String
-
-    @Option(help: ArgumentHelp("Fraction of the training labels used, class-balanced, in (0, 1].", valueName: "f"))
-    var labelFraction = 1.0
+    @OptionGroup var evaluation: FeatureEvaluationOptions
 
     @Option(help: "Probe training epochs.")
     var epochs = LinearProbeConfig().epochs
@@ -89,11 +102,6 @@ struct LinearEvalCommand: ParsableCommand {
     @OptionGroup var tensorBoard: TensorBoardOptions
 
     func validate() throws {
-        try encoderOptions.validateSource()
-        try checkOutPath(out)
-        guard labelFraction > 0, labelFraction <= 1 else {
-            throw ValidationError("--label-fraction \(labelFraction) must lie in (0, 1]")
-        }
         try SettingFlags.validate(flags: ["learningRate": "--lr"], config.validate)
     }
 
@@ -102,14 +110,13 @@ struct LinearEvalCommand: ParsableCommand {
 
     private var config: LinearProbeConfig {
         LinearProbeConfig(epochs: epochs, batchSize: batchSize, learningRate: Float(baseLR), momentum: momentum,
-                          weightDecay: weightDecay, optimizer: optimizer, standardize: !noStandardize, seed: encoderOptions.seed)
+                          weightDecay: weightDecay, optimizer: optimizer, standardize: !noStandardize, seed: evaluation.encoder.seed)
     }
 
     func run() throws {
-        let probe = LinearProbeEvaluation(config: config, learningRate: baseLR,
-                                          runDirectory: URL(fileURLWithPath: DataSelection.expand(out)), tensorBoard: tensorBoard.enabled)
-        try runFeatureEvaluation(method: "linear-eval", encoder: encoderOptions, data: dataOptions,
-                                 labelFraction: labelFraction, out: out) { f, results, log in
+        let probe = LinearProbeEvaluation(config: config, learningRate: baseLR, runDirectory: evaluation.runDirectory,
+                                          tensorBoard: tensorBoard.enabled)
+        try evaluation.run(method: "linear-eval") { f, results, log in
             try probe.run(f, into: &results, log: log)
         }
     }

@@ -1,6 +1,5 @@
 import ArgumentParser
 import Cluster
-import Foundation
 import Training
 
 /// Refuses a run whose step cannot fit this machine's memory (per rank, times the ranks on this host) before

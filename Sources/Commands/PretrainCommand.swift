@@ -2,11 +2,8 @@ import ArgumentParser
 import Cluster
 import Contrastive
 import Datasets
-import Evaluation
 import Foundation
-import Kernels
 import NeuralNet
-import Optimizers
 import Pretraining
 import Training
 
@@ -111,7 +108,7 @@ struct PretrainCommand: ParsableCommand {
         settings.epochs = epochs
         settings.steps = steps
         settings.batchSize = batchSize
-        settings.model = ResNetConfig.choosing(arch: arch, stem: stem, width: width, headDims: try parseDims(projDims),
+        settings.model = ResNetConfig.choosing(arch: arch, stem: stem, width: width, headDims: try ResNetConfig.headDims(parsing: projDims),
                                                zeroInitResidual: zeroInitResidual, resuming: resume ? out : nil)
         settings.temperature = temperature ?? (method == .moco ? MoCoSettings.defaultTemperature : settings.temperature)
         if method == .moco { settings.moco = mocoSettings }
@@ -129,6 +126,7 @@ struct PretrainCommand: ParsableCommand {
     }
 
     private func train(_ communicator: Communicator?) throws -> StopOutcome? {
+        try RunDirectoryClaim.refuseExistingRun(in: URL(fileURLWithPath: out), resume: resume, overwrite: overwrite, group: communicator)
         let context = RunContext(communicator: communicator, runtime: runtime, data: data)
         let say = context.say
         let settings = try runSettings()

@@ -10,17 +10,13 @@ struct ScalingModelCommand: ParsableCommand {
         abstract: "Fit a latency-bandwidth model to collective size sweeps, predict step time and efficiency, and check it against measured steps.",
         discussion: """
         Reads size sweeps of the collectives as `deploy/collectives.sh` writes them (`cluster-check bandwidth \
-        --sweep` on the namespace cluster, one link per run). For each link it fits alpha (seconds per message step) and beta \
-        (seconds per byte) on the points with at most --fit-max-ranks ranks that ran the algorithms training uses \
-        (Rabenseifner all-reduce, recursive-doubling all-gather), and reports the error on the larger rank counts \
-        it held out. With a step profile (--profile: one rank's compute and where the step communicates) it walks \
-        the step: compute as profiled, SyncBN and the embedding \
-        gather blocking, gradient buckets on the communication thread as backward reports them ready \
-        (docs/scaling-model.md). With --study (deploy/scaling.sh's scaling.csv) it fits the queueing of small \
-        collectives behind gradient bytes on the rows with at most --fit-max-ranks ranks, predicts every row, \
-        reports the error on the held-out rows, and with --write fills the table's predicted_ms_per_step column. \
-        --extrapolate prints step time, efficiency and the limiting part at 64 and 256 nodes on 1-100 Gbit/s \
-        links, with the assumptions.
+        --sweep` on the namespace cluster, one link per run) and fits each link's alpha (seconds per message \
+        step) and beta (seconds per byte) on the points with at most --fit-max-ranks ranks that ran the \
+        algorithms training uses, reporting the error on the larger rank counts it held out. With a step profile \
+        (--profile, from bench --profile-out) it walks the step as docs/scaling-model.md describes; with --study \
+        (deploy/scaling.sh's scaling.csv) it predicts every measured row and reports the error on the rows with \
+        more than --fit-max-ranks ranks (--write fills the table's predicted_ms_per_step column). --extrapolate \
+        prints step time, efficiency and the limiting part at --nodes on --rates links, with the assumptions.
 
         Examples:
           simclr scaling-model --sweep runs/collectives-1gbit/collectives.csv
@@ -65,50 +61,26 @@ struct ScalingModelCommand: ParsableCommand {
 
     func validate() throws {
         guard !sweep.isEmpty else { throw ValidationError("give at least one --sweep file (deploy/collectives.sh or cluster-check bandwidth --sweep --csv)") }
-        guard fitMaxRanks >= 2 else { throw ValidationError("--fit-max-ranks must be at least 2 (one rank sends nothing)") }
-        guard bucketMb > 0 else { throw ValidationError("--bucket-mb must be positive") }
-        guard powersgdRank >= 1 else { throw ValidationError("--powersgd-rank must be at least 1") }
-        guard tolerance > 0 else { throw ValidationError("--tolerance must be positive") }
         guard !write || study != nil else { throw ValidationError("--write fills the --study table: give --study") }
         guard profile != nil || (study == nil && !extrapolate) else {
             throw ValidationError("--study and --extrapolate predict steps: give the step's --profile")
         }
-        _ = try settings(points: [])
+        try SettingFlags.validate { try settings(points: []).validate() }
     }
 
     /// The flags as the library's study (`points`: the sweeps read).
     private func settings(points: [SweepPoint]) throws -> ScalingModelStudy {
         var s = ScalingModelStudy(points: points)
         (s.cpuBound, s.fitMaxRanks, s.bucketMB, s.powerSGDRank, s.tolerance) = (cpuBound, fitMaxRanks, bucketMb, powersgdRank, tolerance)
-        s.compressions = try list(compression, { "unknown compression '\($0)': use none, bf16 or powersgd" }) { GradientCompression(name: $0, rank: powersgdRank) }
-        s.ranks = try list(ranks, { "--ranks: '\($0)' is not a positive count" }) { Int($0).flatMap { $0 >= 1 ? $0 : nil } }
-        for item in slowdown.split(separator: ",") {
-            let parts = item.split(separator: "=").map { $0.trimmingCharacters(in: .whitespaces) }
-            guard let value = Double(parts.last ?? ""), value >= 0, parts.count <= 2 else {
-                throw ValidationError("--slowdown: '\(item)' is not LINK=X or X with X >= 0")
-            }
-            if parts.count == 2 { s.slowdown[parts[0]] = value } else { s.defaultSlowdown = value }
-        }
-        for item in computeFactor.split(separator: ",") {
-            let parts = item.split(separator: "=").map { $0.trimmingCharacters(in: .whitespaces) }
-            guard let value = Double(parts.last ?? ""), value >= 0.5, value <= 4, parts.count <= 2 else {
-                throw ValidationError("--compute-factor: '\(item)' is not LINK=X or X with X in 0.5...4")
-            }
-            if parts.count == 2 { s.computeFactor[parts[0]] = value } else { s.defaultComputeFactor = value }
-        }
-        let nodeCounts = try list(nodes, { "--nodes: '\($0)' is not a positive count" }) { Int($0).flatMap { $0 >= 1 ? $0 : nil } }
-        if extrapolate {
-            s.extrapolation = (nodeCounts, try list(rates, { "--rates: '\($0)' is not a rate in Gbit/s" }) { Double($0).flatMap { $0 > 0 ? $0 : nil } })
-        }
+        s.compressions = try ScalingModelStudy.compressions(parsing: compression, rank: powersgdRank)
+        s.ranks = try ScalingModelStudy.counts(parsing: ranks, setting: "ranks")
+        (s.slowdown, s.defaultSlowdown) = try ScalingModelStudy.perLink(parsing: slowdown, setting: "slowdown", fallback: s.defaultSlowdown,
+                                                                        allowed: 0...Double.infinity, rule: ">= 0")
+        (s.computeFactor, s.defaultComputeFactor) = try ScalingModelStudy.perLink(parsing: computeFactor, setting: "computeFactor",
+                                                                                  fallback: s.defaultComputeFactor, allowed: 0.5...4, rule: "in 0.5...4")
+        let nodeCounts = try ScalingModelStudy.counts(parsing: nodes, setting: "nodes")
+        if extrapolate { s.extrapolation = (nodeCounts, try ScalingModelStudy.rates(parsing: rates, setting: "rates")) }
         return s
-    }
-
-    /// A comma-separated list; an item `parse` refuses is the error `refusal(item)`.
-    private func list<T>(_ text: String, _ refusal: (Substring) -> String, _ parse: (String) -> T?) throws -> [T] {
-        try text.split(separator: ",").map { item in
-            guard let value = parse(item.trimmingCharacters(in: .whitespaces)) else { throw ValidationError(refusal(item)) }
-            return value
-        }
     }
 
     func run() throws {

@@ -16,6 +16,7 @@ enum SettingFlags {
         "augmentation.blurSigma": "--blur-sigma", "augmentation.cropScale": "--crop-scale", "augmentation.jitterStrength": "--jitter-strength",
         "augmentation.jitterProbability": "--jitter-prob", "augmentation.grayscaleProbability": "--grayscale-prob",
         "profilePath": "--profile-out", "emulatePath": "--emulate", "emulateCPUSharing": "--emulate-cpu-sharing",
+        "bucketMB": "--bucket-mb", "powerSGDRank": "--powersgd-rank",
     ]
 
     /// The flag of a setting: the table's, else the name in kebab case (`batchSize` -> --batch-size).
@@ -32,11 +33,12 @@ enum SettingFlags {
     /// An error's message with the settings it names spelled as flags.
     static func message(_ error: Error) -> String { SettingsError.renaming("\(error)", flag) }
 
-    /// Runs a library check of settings while the flags are parsed: its error becomes the parser's usage error,
-    /// naming the flags (`flags`: this command's own names for some settings, e.g. linear-eval's --lr).
-    static func validate(flags: [String: String] = [:], _ check: () throws -> Void) throws {
+    /// Runs a library check (or parse) of settings while the flags are parsed and returns its result: its error
+    /// becomes the parser's usage error, naming the flags (`flags`: this command's own names for some settings,
+    /// e.g. linear-eval's --lr).
+    static func validate<T>(flags: [String: String] = [:], _ check: () throws -> T) throws -> T {
         do {
-            try check()
+            return try check()
         } catch let error as ValidationError {
             throw error
         } catch DatasetError.invalidConfiguration(let why) {

@@ -3,7 +3,6 @@ import Cluster
 import Foundation
 import Kernels
 import NeuralNet
-import RunFiles
 import Studies
 
 /// The flags of how `compare` and `sweep` start their runs (the library's `StudyLaunch`).

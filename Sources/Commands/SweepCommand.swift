@@ -1,7 +1,6 @@
 import ArgumentParser
 import Datasets
 import Foundation
-import Reports
 import RunFiles
 import Studies
 import Training
@@ -104,11 +103,7 @@ struct SweepCommand: ParsableCommand {
     var probeArg: [String] = []
 
     func validate() throws {
-        do { try plan.validate() } catch let invalid as SweepPlan.Invalid { throw ValidationError(invalid.description) }
-        guard pretrainEpochs >= 1, probeEpochs >= 1 else {
-            throw ValidationError("--pretrain-epochs and --probe-epochs must be at least 1")
-        }
-        _ = try parseFractionList(String(labelFraction), option: "--label-fraction")
+        try SettingFlags.validate(study.validate)
     }
 
     /// The studies and values of the flags.

@@ -17,14 +17,11 @@ struct TSNECommand: ParsableCommand {
         (default test, the first 2000 images unless --limit) are computed in eval mode without augmentation. \
         Above --max-points rows, a seeded random subset is kept.
 
-        Exact t-SNE (van der Maaten & Hinton 2008): features are first projected onto their top --pca principal \
-        components (default 50; 0 keeps them as they are); Gaussian affinities with each point's bandwidth set \
-        by binary search so its perplexity is --perplexity; symmetrized P; Student-t output kernel; gradient \
-        descent (learning rate --learning-rate) with momentum 0.5, then 0.8 from iteration 250, per-coordinate \
-        gains, early exaggeration 12 for the first 250 iterations; initial layout drawn from N(0, 1e-4) with \
-        --seed. O(N^2) time and 8 N^2 bytes of memory: a few thousand points take seconds to minutes. The KL \
-        divergence is printed every 100 iterations, and with labels the share of points whose nearest neighbour \
-        has the same label, in the input and in the map.
+        Exact t-SNE (van der Maaten & Hinton 2008, with the paper's optimizer: README, "t-SNE") of the features \
+        projected onto their top --pca principal components, the layout seeded by --seed. O(N^2) time and 8 N^2 \
+        bytes of memory: a few thousand points take seconds to minutes. The KL divergence is printed every 100 \
+        iterations, and with labels the share of points whose nearest neighbour has the same label, in the input \
+        and in the map.
 
         Writes --out (SVG, points coloured by label) and with --coords-out the 2-D coordinates (.npy: float32 N \
         x 2; .csv: x,y,label,index where index is the input row).

@@ -7,6 +7,36 @@ import RunFiles
 /// The evaluations `compare` can run.
 public enum ComparisonEvaluation: String, CaseIterable {
     case linear, knn, finetune, supervised
+
+    /// "linear,knn" -> [.linear, .knn]; an unknown or empty list is a `StudySettingsError` naming `setting`.
+    public static func list(parsing text: String, setting: String = "evaluations") throws -> [ComparisonEvaluation] {
+        let chosen = try text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.map { name in
+            guard let e = ComparisonEvaluation(rawValue: name) else {
+                throw StudySettingsError("`\(setting)`: unknown '\(name)' (linear, knn, finetune, supervised)")
+            }
+            return e
+        }
+        guard !chosen.isEmpty else { throw StudySettingsError("`\(setting)` is empty") }
+        return chosen
+    }
+}
+
+/// Study settings that cannot run; the message names the settings in backquotes (`labelFractions`).
+public struct StudySettingsError: Error, CustomStringConvertible, Equatable {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}
+
+/// "0.01,0.1,1" -> label fractions, each in (0, 1]; anything else is a `StudySettingsError` naming `setting`.
+public func parseFractionList(_ text: String, setting: String) throws -> [Double] {
+    let values = try text.split(separator: ",").map { part -> Double in
+        guard let f = Double(part.trimmingCharacters(in: .whitespaces)), f > 0, f <= 1 else {
+            throw StudySettingsError("`\(setting)`: '\(part)' is not a fraction in (0, 1]")
+        }
+        return f
+    }
+    guard !values.isEmpty else { throw StudySettingsError("`\(setting)` is empty") }
+    return values
 }
 
 /// `simclr compare` as a plan: the runs (pretraining, then every evaluation at every label fraction), each
@@ -32,6 +62,14 @@ public struct ComparisonStudy {
         self.dataArguments = dataArguments; self.modelArguments = modelArguments
         self.labelFractions = labelFractions; self.evaluations = evaluations
         self.encoder = encoder; self.studyDirectory = studyDirectory
+    }
+
+    /// Every kind of run trains at least one epoch.
+    public func validate() throws {
+        for (name, value) in [("pretrainEpochs", pretrainEpochs), ("probeEpochs", probeEpochs),
+                              ("finetuneEpochs", finetuneEpochs), ("supervisedEpochs", supervisedEpochs)] where value < 1 {
+            throw StudySettingsError("`\(name)` must be at least 1")
+        }
     }
 
     /// One run of the study and what its results contribute to the table.

@@ -23,6 +23,15 @@ public struct SweepStudy {
         self.studyDirectory = studyDirectory
     }
 
+    /// The plan's values, at least one epoch of pretraining and of the probe, a label fraction in (0, 1].
+    public func validate() throws {
+        try plan.validate()
+        guard pretrainEpochs >= 1, probeEpochs >= 1 else {
+            throw StudySettingsError("`pretrainEpochs` and `probeEpochs` must be at least 1")
+        }
+        _ = try parseFractionList(String(labelFraction), setting: "labelFraction")
+    }
+
     /// The runs of one setting: pretraining, linear probe, kNN (nil with `knn` off).
     public struct SettingRuns: Equatable {
         public var setting: SweepPlan.Setting

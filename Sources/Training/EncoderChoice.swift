@@ -3,6 +3,20 @@ import Foundation
 import NeuralNet
 
 extension ResNetConfig {
+    /// The projection head's layer sizes written as "512,256"; "none" is no head. Errors name `model.headDims`.
+    public static func headDims(parsing text: String) throws -> [Int] {
+        // An empty value (a shell variable that was not set) is a mistake; "none" asks for no head on purpose.
+        if text == "none" { return [] }
+        guard !text.trimmingCharacters(in: .whitespaces).isEmpty else {
+            throw SettingsError("`model.headDims` is empty: give sizes like 512,256, or 'none' for no projection head")
+        }
+        let dims = text.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+        guard dims.allSatisfy({ ($0 ?? 0) > 0 }) else { throw SettingsError("`model.headDims` '\(text)': expected comma-separated positive sizes like 512,256") }
+        // SimCLR's heads are 128 to 8192 wide; 65536 already makes a 2048-d backbone's first head layer 134M parameters.
+        guard dims.allSatisfy({ $0! <= 65536 }) else { throw SettingsError("`model.headDims` \(text): each size must lie in [1, 65536]") }
+        return dims.map { $0! }
+    }
+
     /// The encoder a command builds. The architecture is `arch` when given, else the one a resumed run recorded in
     /// its config.json, else the one the weights file's keys show, else ResNet-18; the width likewise (`width`,
     /// the recorded one, the one the file's channel counts show, else 1). A resumed run also keeps its recorded

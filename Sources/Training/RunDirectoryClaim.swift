@@ -1,3 +1,4 @@
+import Cluster
 import Foundation
 import RunFiles
 
@@ -14,6 +15,27 @@ public enum RunDirectoryClaim {
             "\(directory) already holds a run (\(files.joined(separator: ", "))): pass `resume` to continue it or "
                 + "`overwrite` to delete it and start over"
         }
+    }
+
+    /// What a training run leaves in `directory`: one of them there means a run is (or was) there.
+    public static func trainingProducts(in directory: URL) -> [URL] {
+        ["checkpoint.safetensors", "model.safetensors", "metrics.csv", "results.json", RunDivergence.fileName, "tb"]
+            .map { directory.appendingPathComponent($0) }
+    }
+
+    /// Refuses a directory that holds a run when neither `resume` nor `overwrite` is asked, before the run loads
+    /// data or prints what it is about to do (the claim at its start checks again, under the lock). Rank 0 looks;
+    /// every rank of `group` (nil: a single process) stops with its refusal.
+    public static func refuseExistingRun(in directory: URL, resume: Bool, overwrite: Bool, group: (any ProcessGroup)?) throws {
+        let group = group ?? SingleProcess()
+        var refusal: ExistingRun?
+        if group.rank == 0, !resume, !overwrite {
+            let existing = trainingProducts(in: directory).filter { FileManager.default.fileExists(atPath: $0.path) }
+            if !existing.isEmpty { refusal = ExistingRun(directory: directory.path, files: existing.map(\.lastPathComponent)) }
+        }
+        let said = try group.broadcast(refusal.map { "\($0)" } ?? "")
+        if let refusal { throw refusal }
+        if !said.isEmpty { throw TrainingError.runDirectoryRefused(said) }
     }
 
     /// Creates `directory`, locks it and returns the lock (hold it for the run's life). `products` are the files

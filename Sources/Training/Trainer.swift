@@ -116,10 +116,7 @@ public final class Trainer<Settings: TrainingSettings> {
     public var resultsURL: URL { runDirectory.appendingPathComponent("results.json") }
     public var metricsURL: URL { runDirectory.appendingPathComponent("metrics.csv") }
     /// What a run leaves in its directory: one of them there means a run is (or was) there.
-    var runProducts: [URL] {
-        [checkpointURL, finalModelURL, metricsURL, resultsURL, runDirectory.appendingPathComponent(RunDivergence.fileName),
-         runDirectory.appendingPathComponent("tb")]
-    }
+    var runProducts: [URL] { RunDirectoryClaim.trainingProducts(in: runDirectory) }
 
     /// Checks what every method needs, builds the run (rank 0's initial state reaches every rank) and then
     /// the method, from the data-parallel step it runs its math through.

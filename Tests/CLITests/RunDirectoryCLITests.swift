@@ -66,6 +66,25 @@ final class RunDirectoryCLITests: XCTestCase {
         XCTAssertNotEqual(try Data(contentsOf: model), finished)
     }
 
+    /// A rerun over a finished run is refused before anything else is said: it once printed the BLAS, CPU,
+    /// memory, data, model and schedule lines of a run it then refused to start.
+    func testARefusedRerunSaysNothingBeforeTheRefusal() throws {
+        let dir = try makeTemporaryDirectory(self)
+        try synthesize(dir)
+        let supervised = ["supervised", "--data", dir.appendingPathComponent("data").path, "--out",
+                          dir.appendingPathComponent("sup").path, "--epochs", "1", "--width", "0.125", "--batch-size", "8",
+                          "--threads", "1", "--workers", "0"]
+        for arguments in [pretrain(dir, steps: 2), supervised] {
+            let first = try runSimclr(arguments, in: dir)
+            XCTAssertEqual(first.status, 0, first.stderr)
+            let again = try runSimclr(arguments, in: dir)
+            XCTAssertNotEqual(again.status, 0)
+            XCTAssertEqual(again.stdout, "", "\(arguments[0]) spoke before refusing")
+            XCTAssertTrue(again.stderr.hasPrefix("Error: \(arguments[arguments.firstIndex(of: "--out")! + 1]) already holds a run ("),
+                          again.stderr)
+        }
+    }
+
     /// linear-eval, knn, sweep and compare lock their --out as the training commands do: while another process
     /// holds it they refuse before writing anything there, naming the holder (two of them once wrote the same
     /// feature cache and results.json, or ran the same child runs side by side). Released, the evaluation runs.

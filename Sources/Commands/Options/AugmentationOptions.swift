@@ -1,6 +1,5 @@
 import ArgumentParser
 import Datasets
-import Foundation
 
 /// The augmentation flags shared by every command that makes views, and their mapping to an
 /// `AugmentationConfig`. Defaults are the reference pipeline (docs/reference-semantics.md, note 'Augmentations').

@@ -2,7 +2,6 @@ import ArgumentParser
 import Datasets
 import Evaluation
 import Foundation
-import Kernels
 import NeuralNet
 
 /// The encoder of an evaluation command: a weights file (backbone keys) or a random init, and its shape.

@@ -1,7 +1,6 @@
 import ArgumentParser
 import Cluster
 import Foundation
-import Kernels
 import Optimizers
 import Pretraining
 import Training
