@@ -15,11 +15,16 @@
 #     (--emulate-cpu-sharing none: the factor already holds what the core's other work took from compute); the
 #     same factor is scaling-model's --compute-factor. No run with every rank real enters it, but at W = 2 the
 #     calibration run is half of one: its step time is printed beside the check's.
+#   in-step-busy: the same with a bench computing on core 1 beside the replaying rank during the calibration
+#     runs (the other core busy, as in a real two-rank step).
 #   beside: a bench on each core computing alone, then the same two benches while two ranks replay the profile
 #     over the link (the step's communication at random phases): compute factor = median compute-thread CPU
 #     beside / alone, given to every --sharing replay (which adds the core's other work live); wall factor =
 #     their step time beside / alone. Replays named *-f1 run without it, for comparison.
 #   none: no factor.
+# --profile-every-round measures the profiles again at the start of each round (kept as profile-P-LINK-rR.json),
+# so the replays follow the machine's drift as the real runs do. The table also gives, for the first variant,
+# the median over rounds of real / replayed step - 1 within each round (paired by round).
 # efficiency = ms_per_step(1 rank) / ms_per_step(2 ranks),
 # weak scaling (the same images per rank); the emulation holds on a link when its efficiency is within
 # --tolerance of real compute's (medians over the rounds). Every run records where its rank 0's CPU time went
@@ -29,15 +34,15 @@
 #
 #   deploy/emulation-check.sh [--links "1gbit 10gbit"] [--per-rank-batch 16] [--width 1.0] [--steps 4]
 #                             [--rounds 2] [--tolerance 0.05] [--compression none] [--sharing "core thread"]
-#                             [--profiles "side-by-side in-step alone"] [--calibration in-step|beside|none]
-#                             [--calibrate-rounds 3] [--out DIR]
+#                             [--profiles "side-by-side in-step alone"] [--calibration in-step|in-step-busy|beside|none]
+#                             [--calibrate-rounds 3] [--profile-every-round] [--out DIR]
 #
 # Run it alone on the machine (it times steps); it takes the namespace cluster's lock itself.
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
 links="1gbit 10gbit" per_rank=16 width=1.0 steps=4 rounds=2 tolerance=0.05 compression=none sharing="core" profiles="side-by-side"
-calibration=in-step calibrate_rounds=3
+calibration=in-step calibrate_rounds=3 every_round=0
 out="$repo/runs/emulation-check"
 while (($#)); do
     case $1 in
@@ -51,14 +56,15 @@ while (($#)); do
         --sharing) sharing=$2; shift 2 ;;
         --profiles) profiles=$2; shift 2 ;;
         --calibration) calibration=$2; shift 2 ;;
+        --profile-every-round) every_round=1; shift ;;
         --calibrate-rounds) calibrate_rounds=$2; shift 2 ;;
         --out) out=$2; shift 2 ;;
-        -h|--help) sed -n '2,38p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,40p' "$0"; exit 0 ;;
         *) echo "emulation-check: unknown option $1" >&2; exit 2 ;;
     esac
 done
 
-case $calibration in in-step|beside|none) ;; *) echo "emulation-check: --calibration takes in-step, beside or none; got '$calibration'" >&2; exit 2 ;; esac
+case $calibration in in-step|in-step-busy|beside|none) ;; *) echo "emulation-check: --calibration takes in-step, in-step-busy, beside or none; got '$calibration'" >&2; exit 2 ;; esac
 ((calibrate_rounds > 0)) || calibration=none
 simclr="$repo/.build/release/simclr"
 [[ -x $simclr ]] || { echo "emulation-check: build first: swift build -c release --product simclr" >&2; exit 2; }
@@ -114,19 +120,23 @@ calibration_factor() {  # link field
         END { if (na && nb) printf "%.3f", median(beside, nb) / median(alone, na); else print 1 }' "$csv"
 }
 
-for p in $profiles; do
-    case $p in
-        in-step) "$repo/deploy/launch.sh" --threads 1 -n 2 -- bench --distributed --no-overlap --batch-size $((2 * per_rank)) \
-                     --profile-out "$out/profile-in-step.json" "${common[@]}" >/dev/null ;;
-        side-by-side)  # a companion bench on core 1 (more steps, so it covers the profiled ones) while core 0 profiles
-            OPENBLAS_NUM_THREADS=1 taskset -c 1 "$simclr" bench --batch-size "$per_rank" "${common[@]}" --steps $((steps + 6)) >/dev/null &
-            companion=$!
-            OPENBLAS_NUM_THREADS=1 taskset -c 0 "$simclr" bench --batch-size "$per_rank" --profile-out "$out/profile-side-by-side.json" "${common[@]}" >/dev/null
-            wait "$companion" ;;
-        alone) OPENBLAS_NUM_THREADS=1 taskset -c 0 "$simclr" bench --batch-size "$per_rank" --profile-out "$out/profile-alone.json" "${common[@]}" >/dev/null ;;
-        *) echo "emulation-check: --profiles takes in-step, side-by-side, alone; got '$p'" >&2; exit 2 ;;
-    esac
-done
+# The step profiles (--profiles), measured now (before the links, and with --profile-every-round at each round's start).
+measure_profiles() {
+    for p in $profiles; do
+        case $p in
+            in-step) "$repo/deploy/launch.sh" --threads 1 -n 2 -- bench --distributed --no-overlap --batch-size $((2 * per_rank)) \
+                         --profile-out "$out/profile-in-step.json" "${common[@]}" >/dev/null ;;
+            side-by-side)  # a companion bench on core 1 (more steps, so it covers the profiled ones) while core 0 profiles
+                OPENBLAS_NUM_THREADS=1 taskset -c 1 "$simclr" bench --batch-size "$per_rank" "${common[@]}" --steps $((steps + 6)) >/dev/null &
+                companion=$!
+                OPENBLAS_NUM_THREADS=1 taskset -c 0 "$simclr" bench --batch-size "$per_rank" --profile-out "$out/profile-side-by-side.json" "${common[@]}" >/dev/null
+                wait "$companion" ;;
+            alone) OPENBLAS_NUM_THREADS=1 taskset -c 0 "$simclr" bench --batch-size "$per_rank" --profile-out "$out/profile-alone.json" "${common[@]}" >/dev/null ;;
+            *) echo "emulation-check: --profiles takes in-step, side-by-side, alone; got '$p'" >&2; exit 2 ;;
+        esac
+    done
+}
+measure_profiles
 one=("$repo/deploy/launch.sh" --threads 1 -n 1 -- bench --batch-size "$per_rank" "${common[@]}")
 for link in $links; do
     "$repo/deploy/testcluster.sh" up 2 --rate "$link" >/dev/null
@@ -144,13 +154,20 @@ for link in $links; do
         done
         factor=$(calibration_factor "$link" ms_main_thread_cpu)
         echo "emulation-check: $link compute factor $factor (compute-thread CPU beside the link's communication / alone), wall factor $(calibration_factor "$link" ms_per_step)" >&2
-    elif [[ $calibration == in-step ]]; then
+    elif [[ $calibration == in-step* ]]; then
         base=$(compute_ms "$out/profile-$first_profile.json")
         for ((r = 1; r <= calibrate_rounds; r++)); do
             in_step="$out/in-step-$link-$r.json"
             rm -f "$in_step"
+            companion=""
+            if [[ $calibration == in-step-busy ]]; then  # the replaying rank's core computes too, as in a real two-rank step
+                OPENBLAS_NUM_THREADS=1 taskset -c 1 "$simclr" bench --batch-size "$per_rank" "${common[@]}" --steps 1000 >/dev/null 2>&1 &
+                companion=$!
+                sleep 3  # its start
+            fi
             bench "$link" "$r" calib-in-step 2 "${two[@]}" --emulate "$out/profile-$first_profile.json" --emulate-cpu-sharing none \
                 --emulate-real-rank 0 --profile-out "$in_step"
+            if [[ -n $companion ]]; then kill "$companion" 2>/dev/null; wait "$companion" 2>/dev/null || true; fi
             [[ -f $in_step ]] || continue
             ms=$(compute_ms "$in_step")
             echo "$link,$r,$base,$ms,$(awk -v a="$ms" -v b="$base" 'BEGIN { printf "%.3f", a / b }'),$(tail -1 "$csv" | cut -d, -f5)" >> "$in_step_csv"
@@ -163,9 +180,13 @@ for link in $links; do
             echo "emulation-check: $link: the in-step factor $factor lies outside 0.5...4 (bench refuses it): see $in_step_csv" >&2
     fi
     for ((r = 1; r <= rounds; r++)); do
+        if ((every_round)); then
+            measure_profiles
+            for p in $profiles; do cp "$out/profile-$p.json" "$out/profile-$p-$link-r$r.json"; done
+        fi
         bench "$link" "$r" one-rank 1 "${one[@]}"
         bench "$link" "$r" real 2 "${two[@]}"
-        if [[ $calibration == in-step ]]; then
+        if [[ $calibration == in-step* ]]; then
             bench "$link" "$r" "emulated-$first_profile-none-instep" 2 "${two[@]}" --emulate "$out/profile-$first_profile.json" \
                 --emulate-cpu-sharing none --emulate-slowdown "$factor"
         fi
@@ -184,13 +205,24 @@ done
 
 # Medians per link and run; efficiencies against the same link's one-rank median. The first variant decides.
 variants=""
-[[ $calibration == in-step ]] && variants="${profiles%% *}-none-instep "
+[[ $calibration == in-step* ]] && variants="${profiles%% *}-none-instep "
 variants+=$(for p in $profiles; do for mode in $sharing; do printf '%s ' "$p-$mode"; done; done)
 [[ $calibration == beside ]] && variants+="${profiles%% *}-${sharing%% *}-f1"
 
 awk -F, -v tol="$tolerance" -v modes="$variants" '
     NR == 1 { next }
-    { key = $1 SUBSEP $3; n[key]++; v[key, n[key]] = $5; if (!($1 in seen)) { seen[$1] = 1; order[++links] = $1 } }
+    { key = $1 SUBSEP $3; n[key]++; v[key, n[key]] = $5; at[$1, $3, $2] = $5; if ($2 > last) last = $2
+      if (!($1 in seen)) { seen[$1] = 1; order[++links] = $1 } }
+    # The median over rounds of (real step / replayed step - 1) within each round (= emulated efficiency / real
+    # efficiency - 1 with the round'"'"'s own one-rank step, which cancels): drift of the machine between rounds
+    # moves real and one-rank steps but not replays, and pairing by round keeps it out.
+    function paired(link, run,   r, m, i, j, t, d) {
+        m = 0
+        for (r = 1; r <= last; r++) if (at[link, "real", r] > 0 && at[link, run, r] > 0) d[++m] = at[link, "real", r] / at[link, run, r] - 1
+        if (m == 0) return "-"
+        for (i = 1; i <= m; i++) for (j = i + 1; j <= m; j++) if (d[j] < d[i]) { t = d[i]; d[i] = d[j]; d[j] = t }
+        return sprintf("%+.1f%%", 100 * (m % 2 ? d[(m + 1) / 2] : (d[m / 2] + d[m / 2 + 1]) / 2))
+    }
     function median(key,   i, j, t, m, a) {
         m = n[key]; if (m == 0) return 0
         for (i = 1; i <= m; i++) a[i] = v[key, i]
@@ -201,7 +233,7 @@ awk -F, -v tol="$tolerance" -v modes="$variants" '
         k = split(modes, mode, " ")
         header = "| link | 1 rank ms | real ms | efficiency real |"; rule = "| --- | --- | --- | --- |"
         for (i = 1; i <= k; i++) { header = header " emulated (" mode[i] ") ms | efficiency | diff |"; rule = rule " --- | --- | --- |" }
-        print header " within " tol * 100 "% (" mode[1] ") |"; print rule " --- |"
+        print header " within " tol * 100 "% (" mode[1] ") | paired by round (" mode[1] ") |"; print rule " --- | --- |"
         bad = 0
         for (l = 1; l <= links; l++) {
             name = order[l]; t1 = median(name SUBSEP "one-rank"); tr = median(name SUBSEP "real"); er = (tr > 0) ? t1 / tr : 0
@@ -211,11 +243,11 @@ awk -F, -v tol="$tolerance" -v modes="$variants" '
                 line = line sprintf(" %.1f | %.3f | %+.1f%% |", te, ee, 100 * d)
                 if (i == 1) { ok = (te > 0 && er > 0 && d <= tol && d >= -tol) ? "yes" : "NO"; if (ok == "NO") bad = 1 }
             }
-            print line " " ok " |"
+            print line " " ok " | " paired(name, "emulated-" mode[1]) " |"
         }
         exit bad
     }' "$csv" > "$out/emulation-check.md" && status=0 || status=$?
-if [[ $calibration == in-step ]]; then
+if [[ $calibration == in-step* ]]; then
     {
         echo ""
         echo "In-step calibration (rank 0 real, rank 1 replaying, over the link; medians over the runs; factor = rank 0's compute as it ran / the profile's):"

@@ -44,6 +44,9 @@ public struct BenchReport: Codable {
     /// Emulated compute (`--emulate`): the profile's compute per rank and step that was replayed, and what
     /// stretched it (`EmulatedCPUSharing`: core, thread, none).
     public var emulated: Bool?, msReplayedCompute: Double?, emulatedCPUSharing: String?
+    /// Emulated compute: per timed step, how much the replayed compute was lengthened by what else took the
+    /// rank's core (`EmulatedCPUSharing`; 0 with none).
+    public var msReplayStretch: Double?
     /// Emulated compute: the gradients travelled at 1/emulateScale of their size (`grad_payload_mb` is what
     /// travelled).
     public var emulateScale: Int?
@@ -76,7 +79,7 @@ public struct BenchReport: Codable {
         case winograd
         case msAugmentPerView = "ms_augment_per_view", machine
         case emulated, msReplayedCompute = "ms_replayed_compute", emulatedCPUSharing = "emulated_cpu_sharing", emulateScale = "emulate_scale", emulateSlowdown = "emulate_slowdown"
-        case emulateRealRank = "emulate_real_rank"
+        case emulateRealRank = "emulate_real_rank", msReplayStretch = "ms_replay_stretch"
         case gradCompression = "grad_compression", overlap, gradPayloadMB = "grad_payload_mb", chunkKB = "chunk_kb", msCommThreadCPU = "ms_comm_thread_cpu"
         case msPerStepNoOverlap = "ms_per_step_no_overlap", msComputeNoOverlap = "ms_compute_no_overlap"
         case msCommWaitNoOverlap = "ms_comm_wait_no_overlap", msComputeSlowdown = "ms_compute_slowdown"

@@ -148,6 +148,9 @@ final class ReplayedStep: StepMath {
     /// What the replayed compute is stretched by (`sharing` asked for, or its fallback).
     var sharing: EmulatedCPUSharing { pacer.sharing }
 
+    /// Seconds the replayed compute was lengthened by what else took the core, over every step so far.
+    var stretchSeconds: Double { pacer.stretchSeconds }
+
     /// For the bench's header.
     static func describe(_ sharing: EmulatedCPUSharing) -> String {
         switch sharing {
@@ -223,6 +226,8 @@ final class ComputePacer {
     private let slowdown: Double
     private var target = 0.0
     private var takenBefore = 0.0, readBefore = 0.0
+    /// Seconds the stretches were lengthened by what was taken from compute, since the pacer began.
+    private(set) var stretchSeconds = 0.0
     /// What `taken` measures (the sharing asked for, or the fallback used).
     let sharing: EmulatedCPUSharing
 
@@ -271,7 +276,11 @@ final class ComputePacer {
     private func readTaken(stretch: Bool) {
         guard let t = taken?() else { return }
         let now = ComputePacer.now()
-        if stretch { target += min(max(0, t - takenBefore), 0.5 * (now - readBefore)) }
+        if stretch {
+            let added = min(max(0, t - takenBefore), 0.5 * (now - readBefore))
+            target += added
+            stretchSeconds += added
+        }
         (takenBefore, readBefore) = (t, now)
     }
 }

@@ -151,6 +151,7 @@ public final class StepBenchmark {
         var times: [Double] = [], timings: [StepTiming] = [], dataWait = 0.0
         var comparison = OverlapComparison(reducer: replay?.reducer ?? dataParallel.reducer, enabled: distributed && settings.overlapBaseline)
         let host0 = HostCPUSample.now()
+        let stretch0 = replay?.stretchSeconds ?? 0
         for i in 0..<comparison.totalSteps(settings.steps) {
             let baseline = comparison.beginStep(i)
             StepProfile.active = baseline ? comparison.profile : profile
@@ -186,6 +187,8 @@ public final class StepBenchmark {
         }
         if let replay {
             report.msReplayedCompute = (replay.computeSeconds * 1e6).rounded() / 1000
+            let steps = Double(comparison.totalSteps(settings.steps))
+            report.msReplayStretch = ((replay.stretchSeconds - stretch0) / steps * 1e6).rounded() / 1000
             report.emulatedCPUSharing = replay.sharing.rawValue
             report.emulateScale = settings.emulateScale
             report.emulateSlowdown = settings.emulateSlowdown

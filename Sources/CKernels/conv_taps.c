@@ -51,6 +51,11 @@ sk_taps *sk_taps_create(int batch, int ic, int oc, int h, int w, int threads) {
     return k;
 }
 
+size_t sk_taps_scratch_bytes(int batch, int ic, int oc, int h, int w, int weight_gradient) {
+    size_t hw = (size_t)h * w, weights = (size_t)9 * oc * ic;
+    return (weights * (weight_gradient ? 2 : 1) + hw * ic * batch + hw * oc * batch) * sizeof(float);
+}
+
 void sk_taps_destroy(sk_taps *k) {
     if (!k) return;
     free(k->weights); free(k->x); free(k->y); free(k->sums);

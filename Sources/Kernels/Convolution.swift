@@ -221,6 +221,18 @@ extension ConvolutionKernel {
         let parts = (0..<threads).map { Int(sk_wgrad_scratch_bytes(blocked(g.inChannels), blocked(g.outChannels), Int32(threads), Int32($0))) }
         return parts.allSatisfy { $0 == 0 } ? [] : parts
     }
+
+    /// The bytes our per-tap kernel (`ConvAlgorithm.taps`) allocates for a layer of this shape, batch included,
+    /// when `algorithms` runs it in any pass: tap-major weights, per-pixel matrices of the source and the output,
+    /// and the weight-gradient sums when it computes the weight gradient. 0 for shapes it does not run
+    /// (float32 3x3 stride-1 layers only).
+    public static func perTapScratch(_ g: ConvGeometry, algorithms a: ConvPassAlgorithms) -> Int {
+        guard g.kernel == 3, g.stride == 1, g.padding == 1,
+              [a.forward, a.backwardData, a.backwardWeights].contains(.taps) else { return 0 }
+        let blocked = { (channels: Int) in Int32(FeatureMap.blocks(channels) * SK_BLOCK_COUNT) }
+        return Int(sk_taps_scratch_bytes(Int32(g.batch), blocked(g.inChannels), blocked(g.outChannels), Int32(g.inHeight),
+                                         Int32(g.inWidth), a.backwardWeights == .taps ? 1 : 0))
+    }
 }
 
 /// The convolution library in use, for logs and run records.

@@ -32,8 +32,9 @@ public struct StepMemoryEstimate: Equatable {
     public var activations: Int
     /// Batches the loader prepares ahead (float32 views).
     public var loader: Int
-    /// The convolutions' scratch that grows with the channels, not the batch: our bf16 Winograd weight
-    /// gradient's (bf16 only), per thread the largest layer's.
+    /// The convolutions' own scratch: in bf16 our Winograd weight gradient's (it grows with the channels, not
+    /// the batch; per thread the largest layer's), in float32 the per-tap kernels' (every layer that runs them
+    /// holds its own: layer4 of 16 px crops).
     public var convolutionScratch: Int
     /// What a method keeps besides (MoCo's queue), by name.
     public var extras: [String: Int]
@@ -59,7 +60,8 @@ public struct StepMemoryEstimate: Equatable {
         self.activations = activations
         self.loader = loader
         convolutionScratch = precision == .bf16
-            ? Self.weightGradientScratch(model: model, sizes: views.map(\.size), convAlgorithm: convAlgorithm, threads: threads) : 0
+            ? Self.weightGradientScratch(model: model, sizes: views.map(\.size), convAlgorithm: convAlgorithm, threads: threads)
+            : Self.perTapScratch(model: model, views: views, perRankBatch: perRankBatch, convAlgorithm: convAlgorithm)
         self.extras = extras
     }
 
@@ -76,6 +78,22 @@ public struct StepMemoryEstimate: Equatable {
             }
         }
         return largest.reduce(0, sum)
+    }
+
+    /// The float32 per-tap kernels' buffers (`ConvolutionKernel.perTapScratch`): each view size runs its own
+    /// network (the owner, or the multi-crop twin), whose layers hold their kernels' buffers for the whole run.
+    static func perTapScratch(model: ResNetConfig, views: [(count: Int, size: Int)], perRankBatch: Int,
+                              convAlgorithm: ConvAlgorithmChoice) -> Int {
+        var total = 0
+        for view in views {
+            let batch = product(view.count, perRankBatch)
+            for g in model.convolutions(imageSize: view.size).dropFirst() {
+                let layer = ConvGeometry(inChannels: g.inChannels, outChannels: g.outChannels, kernel: g.kernel, stride: g.stride,
+                                         padding: g.padding, batch: batch, inHeight: g.inHeight, inWidth: g.inWidth)
+                total = sum(total, ConvolutionKernel.perTapScratch(layer, algorithms: convAlgorithm.algorithms(for: layer, bf16: false)))
+            }
+        }
+        return total
     }
 
     /// A forward pass in eval mode, as feature extraction runs it (`embed`, `linear-eval`, `knn`, `tsne`): the

@@ -70,6 +70,27 @@ final class StepMemoryEstimateTests: XCTestCase {
         XCTAssertEqual(estimate(.bf16, .auto, views: [(6, 16)]).convolutionScratch, expected > 0 ? 2 * layer3 : 0)
     }
 
+    /// float32 `auto` runs layer4's three 512 -> 512 3x3 stride-1 convolutions of 16 px crops (2x2 maps) by
+    /// per-tap products. Each such kernel holds its tap-major weights and weight-gradient sums (9 x 512 x 512
+    /// floats each) and the per-pixel matrices of its source and output (4 pixels x 512 channels x 384 views
+    /// each: 6 crops of 64 images).
+    func testTheEstimateHoldsThePerTapScratch() {
+        let model = ResNetConfig(width: 1, headDims: [512, 256])
+        func estimate(_ precision: ComputePrecision, _ algorithm: ConvAlgorithmChoice, views: [(count: Int, size: Int)]) -> StepMemoryEstimate {
+            StepMemoryEstimate(model: model, optimizer: .sgd, views: views, perRankBatch: 64, prefetch: 2,
+                               precision: precision, convAlgorithm: algorithm, threads: 2)
+        }
+        let perLayer = (2 * 9 * 512 * 512 + 2 * 4 * 512 * 384) * 4
+        let multiCrop = [(count: 2, size: 32), (count: 6, size: 16)]
+        let auto = estimate(.fp32, .auto, views: multiCrop), direct = estimate(.fp32, .direct, views: multiCrop)
+        XCTAssertEqual(auto.convolutionScratch, 3 * perLayer)
+        XCTAssertEqual(auto.total - direct.total, 3 * perLayer, "counted in the total")
+        XCTAssertTrue(auto.breakdown.contains("convolution scratch"), auto.breakdown)
+        XCTAssertEqual(direct.convolutionScratch, 0, "direct runs no per-tap kernel")
+        XCTAssertEqual(estimate(.fp32, .winograd, views: multiCrop).convolutionScratch, 0, "winograd runs no per-tap kernel")
+        XCTAssertEqual(estimate(.fp32, .auto, views: [(2, 32)]).convolutionScratch, 0, "32 px: layer4's maps are 4x4")
+    }
+
     func testAnAbsurdSettingGivesAnAbsurdEstimateNotATrap() {
         let estimate = StepMemoryEstimate(model: ResNetConfig(width: 1), optimizer: .sgd, views: [(count: 2, size: 1024)],
                                           perRankBatch: Int.max / 2, prefetch: 2)

@@ -126,6 +126,9 @@ typedef struct sk_taps sk_taps;
 /// as one matrix product per (output pixel, kernel tap) that does not fall on the padding; NULL on bad sizes.
 sk_taps *sk_taps_create(int batch, int ic, int oc, int h, int w, int threads);
 void sk_taps_destroy(sk_taps *k);
+/// The bytes a per-tap kernel of this shape allocates: its tap-major weights and per-pixel matrices, and with
+/// `weight_gradient` the weight-gradient sums (made on the first backward-weights pass).
+size_t sk_taps_scratch_bytes(int batch, int ic, int oc, int h, int w, int weight_gradient);
 /// Takes float32 [oc][ic][3][3] weights (already padded to whole blocks).
 void sk_taps_set_weights(sk_taps *k, const float *weights);
 int sk_taps_forward(const sk_taps *k, const float *src, float *dst);
