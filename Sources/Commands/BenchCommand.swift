@@ -83,7 +83,7 @@ struct BenchCommand: ParsableCommand {
     func validate() throws {
         guard powersgdRank >= 1 else { throw ValidationError("--powersgd-rank must be at least 1 (got \(powersgdRank))") }
         if let why = settings(headDims: []).refusal(world: 1) { throw ValidationError(SettingFlags.message(SettingsError(why))) }
-        try checkWidth(width)
+        try SettingFlags.validate { try ResNetConfig.checkWidth(width) }
         guard workers >= 0 else { throw ValidationError("--workers must be >= 0") }
         try SettingFlags.validate { _ = try ResNetConfig.headDims(parsing: projDims) }
     }

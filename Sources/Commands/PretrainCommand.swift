@@ -89,7 +89,7 @@ struct PretrainCommand: ParsableCommand {
 
     func validate() throws {
         try checkBatchSplitsOverRanks(batchSize)
-        try checkWidth(width)
+        try SettingFlags.validate { try ResNetConfig.checkWidth(width) }
         try checkImageSize(imageSize)
         try checkOutPath(out)
         if let k = knnEvery, k < 1 { throw ValidationError("--knn-every must be at least 1") }

@@ -4,6 +4,7 @@ import Foundation
 import Kernels
 import NeuralNet
 import Studies
+import Training
 
 /// The flags of how `compare` and `sweep` start their runs (the library's `StudyLaunch`).
 struct LaunchOptions: ParsableArguments {
@@ -55,8 +56,8 @@ struct StudyModelOptions: ParsableArguments {
     var seed: UInt64 = 0
 
     func validate() throws {
-        try checkPrecisionSupported(precision)
-        try checkWidth(width)
+        try SettingFlags.validate { try precision.checkSupported() }
+        try SettingFlags.validate { try ResNetConfig.checkWidth(width) }
     }
 
     @Option(help: "Arithmetic of every run: fp32 or bf16 (passed to each command's --precision).")

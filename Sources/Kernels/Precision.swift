@@ -13,4 +13,20 @@ public enum ComputePrecision: String, CaseIterable, Codable {
 
     /// Whether operands are rounded to bf16 (natively or not).
     public var roundsToBF16: Bool { self != .fp32 }
+
+    /// bf16 on a CPU without bf16 instructions is an error, never a silent slowdown. The message names the
+    /// setting `precision` in backquotes.
+    public func checkSupported() throws {
+        guard self == .bf16, !CPUFeatures.current.hasFastBF16 else { return }
+        throw UnsupportedPrecision(description: """
+            `precision` bf16 needs bf16 instructions (AVX512_BF16, or AMX tiles the OS grants); this CPU has none: \
+            \(CPUFeatures.current.summary). Use `precision` fp32, or `precision` bf16-reference to get bf16's \
+            rounding computed in fp32 (for checking numerics, not for speed).
+            """)
+    }
+}
+
+/// A precision this CPU cannot run (`ComputePrecision.checkSupported`).
+public struct UnsupportedPrecision: Error, CustomStringConvertible {
+    public let description: String
 }

@@ -3,6 +3,15 @@ import Foundation
 import NeuralNet
 
 extension ResNetConfig {
+    /// `model.width`, the channel multiplier: width 8 already holds 64 times ResNet-18's 11M parameters; below
+    /// 1/64 the first stage's 64 channels would round to none (the network would keep one channel per stage and
+    /// call it a ResNet).
+    public static func checkWidth(_ width: Double) throws {
+        guard width >= 1.0 / 64, width <= 8 else {
+            throw SettingsError("`model.width` \(width) must lie in [0.015625, 8] (1/64 keeps one channel in the first stage)")
+        }
+    }
+
     /// The projection head's layer sizes written as "512,256"; "none" is no head. Errors name `model.headDims`.
     public static func headDims(parsing text: String) throws -> [Int] {
         // An empty value (a shell variable that was not set) is a mistake; "none" asks for no head on purpose.

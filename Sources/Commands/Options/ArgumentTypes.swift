@@ -23,13 +23,6 @@ struct CommandError: Error, CustomStringConvertible {
     init(_ description: String) { self.description = description }
 }
 
-/// `--width`, the channel multiplier, of every command: one limit (width 8 already holds 64 times
-/// ResNet-18's 11M parameters); below 1/64 the first stage's 64 channels would round to none (the network
-/// would keep one channel per stage and call it a ResNet).
-func checkWidth(_ width: Double) throws {
-    guard width >= 1.0 / 64, width <= 8 else { throw ValidationError("--width \(width) must lie in [0.015625, 8] (1/64 keeps one channel in the first stage)") }
-}
-
 /// `--out` of a command that writes a directory: an empty path (an unset shell variable) would write into the
 /// current directory.
 func checkOutPath(_ out: String) throws {

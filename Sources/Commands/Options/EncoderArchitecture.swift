@@ -15,7 +15,7 @@ struct EncoderShapeOptions: ParsableArguments {
     var width: Double?
 
     func validate() throws {
-        if let width { try checkWidth(width) }
+        if let width { try SettingFlags.validate { try ResNetConfig.checkWidth(width) } }
     }
 
     func config(headDims: [Int], zeroInitResidual: Bool = false, resuming runDirectory: String? = nil, weights: String? = nil) -> ResNetConfig {
