@@ -86,10 +86,7 @@ public struct StepMemoryEstimate: Equatable {
                               convAlgorithm: ConvAlgorithmChoice) -> Int {
         var total = 0
         for view in views {
-            let batch = product(view.count, perRankBatch)
-            for g in model.convolutions(imageSize: view.size).dropFirst() {
-                let layer = ConvGeometry(inChannels: g.inChannels, outChannels: g.outChannels, kernel: g.kernel, stride: g.stride,
-                                         padding: g.padding, batch: batch, inHeight: g.inHeight, inWidth: g.inWidth)
+            for layer in model.convolutions(imageSize: view.size, batch: product(view.count, perRankBatch)).dropFirst() {
                 total = sum(total, ConvolutionKernel.perTapScratch(layer, algorithms: convAlgorithm.algorithms(for: layer, bf16: false)))
             }
         }
@@ -125,13 +122,13 @@ public struct StepMemoryEstimate: Equatable {
 }
 
 extension ResNetConfig {
-    /// Every convolution of the network for one image of side `imageSize` (batch 1), in the order they run: the
+    /// Every convolution of the network for `batch` images of side `imageSize`, in the order they run: the
     /// stem's, then each block's, its shortcut's last. Each is followed by a BatchNorm. The network's shape
     /// alone (what `ResNet(config:)` builds, without building it).
-    public func convolutions(imageSize: Int) -> [ConvGeometry] {
+    public func convolutions(imageSize: Int, batch: Int = 1) -> [ConvGeometry] {
         func conv(_ inC: Int, _ outC: Int, kernel: Int, stride: Int = 1, side: Int) -> ConvGeometry {
             ConvGeometry(inChannels: inC, outChannels: outC, kernel: kernel, stride: stride, padding: kernel / 2,
-                         batch: 1, inHeight: side, inWidth: side)
+                         batch: batch, inHeight: side, inWidth: side)
         }
         let ch = stageChannels
         var list = [conv(3, ch[0], kernel: stem == .cifar ? 3 : 7, stride: stem == .cifar ? 1 : 2, side: imageSize)]
