@@ -74,10 +74,15 @@ public final class StepBenchmark {
         if let path = settings.emulatePath {
             let timeline = try StepTimeline.read(contentsOf: URL(fileURLWithPath: path))
             let identity = StepBenchmark.profileIdentity(settings, imagesPerRank: settings.batchSize / world)
-            try ReplayedStep.check(timeline, identity: identity)
-            replay = settings.emulateRealRank == rank ? nil : try ReplayedStep(timeline: timeline, identity: identity, model: model, dataParallel: dataParallel,
-                                      sharing: settings.emulateCPUSharing, payloadScale: settings.emulateScale,
-                                      slowdown: settings.emulateSlowdown)
+            if settings.emulateRealRank == rank {
+                // The real rank replays nothing, but refuses another profile as the replaying ranks' init does.
+                try ReplayedStep.check(timeline, identity: identity)
+                replay = nil
+            } else {
+                replay = try ReplayedStep(timeline: timeline, identity: identity, model: model, dataParallel: dataParallel,
+                                          sharing: settings.emulateCPUSharing, payloadScale: settings.emulateScale,
+                                          slowdown: settings.emulateSlowdown)
+            }
         } else {
             replay = nil
         }
