@@ -54,15 +54,8 @@ public struct FeatureEvaluation {
     /// the holder; every rank learns whether it may go on. A rerun after the first ended replaces its
     /// results.json and reuses its feature cache (the point of the cache), so no `overwrite` is asked for.
     static func lock(_ features: EvaluationFeatures) throws -> RunDirectoryLock? {
-        var lock: RunDirectoryLock?, refusal = ""
-        if features.group.rank == 0 {
-            do { lock = try RunDirectoryLock(directory: features.runDirectory, log: features.log) } catch { refusal = "\(error)" }
+        try RunDirectoryClaim.onLeader(of: features.group) {
+            try RunDirectoryLock(directory: features.runDirectory, log: features.log)
         }
-        refusal = try features.group.broadcast(refusal)
-        guard refusal.isEmpty else {
-            lock?.release()
-            throw TrainingError.runDirectoryRefused(refusal)
-        }
-        return lock
     }
 }

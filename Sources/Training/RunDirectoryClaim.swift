@@ -27,15 +27,26 @@ public enum RunDirectoryClaim {
     /// data or prints what it is about to do (the claim at its start checks again, under the lock). Rank 0 looks;
     /// every rank of `group` (nil: a single process) stops with its refusal.
     public static func refuseExistingRun(in directory: URL, resume: Bool, overwrite: Bool, group: (any ProcessGroup)?) throws {
-        let group = group ?? SingleProcess()
-        var refusal: ExistingRun?
-        if group.rank == 0, !resume, !overwrite {
+        try onLeader(of: group ?? SingleProcess()) {
+            guard !resume, !overwrite else { return }
             let existing = trainingProducts(in: directory).filter { FileManager.default.fileExists(atPath: $0.path) }
-            if !existing.isEmpty { refusal = ExistingRun(directory: directory.path, files: existing.map(\.lastPathComponent)) }
+            if !existing.isEmpty { throw ExistingRun(directory: directory.path, files: existing.map(\.lastPathComponent)) }
         }
-        let said = try group.broadcast(refusal.map { "\($0)" } ?? "")
-        if let refusal { throw refusal }
+    }
+
+    /// Runs `work` on rank 0 of `group` alone (only rank 0 looks at the run directory) and tells every rank how
+    /// it went, so all stop together: when it throws, rank 0 rethrows its error and every other rank throws
+    /// `TrainingError.runDirectoryRefused` with the error's text. Returns `work`'s result on rank 0, nil elsewhere.
+    @discardableResult
+    public static func onLeader<T>(of group: any ProcessGroup, _ work: () throws -> T) throws -> T? {
+        var result: T?, failure: Error?
+        if group.rank == 0 {
+            do { result = try work() } catch { failure = error }
+        }
+        let said = try group.broadcast(failure.map { "\($0)" } ?? "")
+        if let failure { throw failure }
         if !said.isEmpty { throw TrainingError.runDirectoryRefused(said) }
+        return result
     }
 
     /// Creates `directory`, locks it and returns the lock (hold it for the run's life). `products` are the files

@@ -288,16 +288,9 @@ public final class Trainer<Settings: TrainingSettings> {
     private func begin(resume: Bool) throws -> (TrainingPosition, MetricsLog?) {
         // One run per directory: rank 0 locks it before anything is written there (and refuses to start over an
         // existing run unless asked); every rank learns whether the run may start.
-        var claimError: Error?
-        if isLeader {
-            do {
-                runLock = try RunDirectoryClaim.claim(runDirectory, resume: resume, overwrite: overwritesExistingRun,
-                                                      products: runProducts, log: log)
-            } catch { claimError = error }
+        runLock = try RunDirectoryClaim.onLeader(of: dataParallel.communicator) {
+            try RunDirectoryClaim.claim(runDirectory, resume: resume, overwrite: overwritesExistingRun, products: runProducts, log: log)
         }
-        let refusal = try dataParallel.communicator.broadcast(claimError.map { "\($0)" } ?? "")
-        if let claimError { throw claimError }
-        if !refusal.isEmpty { throw TrainingError.runDirectoryRefused(refusal) }
         var position = TrainingPosition(step: 0, optimizerStepCount: 0)
         // --resume on a first start (a job script that always passes it) starts fresh. Only rank 0 sees the
         // run directory, so it decides for every rank.
