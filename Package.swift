@@ -46,7 +46,7 @@ let package = Package(
         .target(name: "Datasets", dependencies: ["Kernels", "ImageCodecs"], swiftSettings: fastMath),
         // Step timelines: spans per thread, written as Chrome trace JSON (no dependencies).
         .target(name: "Tracing"),
-        .target(name: "Cluster", dependencies: ["CMPI", "Kernels", "Tracing"], swiftSettings: fastMath),
+        .target(name: "Cluster", dependencies: ["CMPI", "CKernels", "Kernels", "Tracing"], swiftSettings: fastMath),
         // The latency-bandwidth scaling model: collective costs fitted to size sweeps, a step's measured
         // timeline replayed against them, predictions past what this machine can run.
         .target(name: "ScalingModel", dependencies: ["Cluster", "SVG", "Tracing"]),

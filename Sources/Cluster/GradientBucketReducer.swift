@@ -67,11 +67,14 @@ public final class GradientBucketReducer {
     private let powerSGD: PowerSGD?
 
     /// `matrixShapes[p]`: parameter p's gradient as a matrix (nil for vectors), for `compression` powersgd.
+    /// `communicationCPU`: the CPU the communication thread is bound to (nil: it runs where this thread may);
+    /// a CPU it cannot be bound to is refused before anything collective happens.
     public init(communicator: any ProcessGroup, gradients: Tensor, parameterRanges: [Range<Int>],
                 bucketBytes: Int = GradientBucketPlan.defaultBucketBytes,
                 firstBucketBytes: Int = GradientBucketPlan.defaultFirstBucketBytes,
                 average: Bool = false, overlap: Bool = true,
-                compression: GradientCompression = .none, matrixShapes: [GradientMatrixShape?] = []) throws {
+                compression: GradientCompression = .none, matrixShapes: [GradientMatrixShape?] = [],
+                communicationCPU: Int? = nil) throws {
         if let why = compression.refusal {
             throw ClusterError.invalidArgument(call: "GradientBucketReducer", message: why, rank: communicator.worldRank)
         }
@@ -82,6 +85,16 @@ public final class GradientBucketReducer {
         }
         if overlap, let level = Communicator.providedThreadLevel, level < .multiple {
             throw ClusterError.threadLevel(requested: .multiple, provided: level, rank: communicator.worldRank)
+        }
+        if let cpu = communicationCPU {
+            guard overlap else {
+                throw ClusterError.invalidArgument(call: "GradientBucketReducer", message:
+                    "a communication CPU (\(cpu)) without overlap: there is no communication thread to place",
+                    rank: communicator.worldRank)
+            }
+            if let why = ThreadPlacement.bindingRefusal(cpu: cpu) {
+                throw ClusterError.invalidArgument(call: "GradientBucketReducer", message: why, rank: communicator.worldRank)
+            }
         }
         buckets = try GradientBucketPlan.buckets(parameterRanges: parameterRanges, bucketBytes: bucketBytes,
                                                  firstBucketBytes: firstBucketBytes)
@@ -106,8 +119,18 @@ public final class GradientBucketReducer {
         let group = try communicator.duplicateGroup()
         state = ReducerState(communicator: group, gradients: gradients, spans: buckets.map(\.elements), average: average,
                              codec: codec, pipelined: overlap ? PipelinedTransport(group: group) : nil)
-        if overlap { state.startThread() }
+        self.communicationCPU = communicationCPU
+        if overlap, let why = state.startThread(cpu: communicationCPU) {
+            state.stopThread()
+            throw ClusterError.invalidArgument(call: "GradientBucketReducer", message: why, rank: communicator.worldRank)
+        }
     }
+
+    /// The CPU the communication thread was bound to (nil: none asked for).
+    public let communicationCPU: Int?
+
+    /// The CPUs the communication thread may run on now, read from the kernel (nil without the thread).
+    public var communicationThreadCPUs: [Int]? { state.communicationThreadCPUs() }
 
     deinit { if !closed { state.stopThread() } }
 

@@ -32,6 +32,10 @@ final class ReducerState: @unchecked Sendable {
     private let exited = DispatchSemaphore(value: 0)
     /// The communication thread's CPU clock, set when it starts (read from other threads).
     private var threadClock: clockid_t?
+    /// The communication thread's kernel id (for reading its CPUs), set when it starts.
+    private var threadID: Int32?
+    /// Why the thread could not be bound to its CPU (set before `started` is signalled).
+    private var bindingFailure: String?
     private let started = DispatchSemaphore(value: 0)
 
     init(communicator: any ProcessGroup, gradients: Tensor, spans: [Range<Int>], average: Bool,
@@ -118,10 +122,15 @@ final class ReducerState: @unchecked Sendable {
 
     // MARK: communication thread
 
-    func startThread() {
+    /// Starts the communication thread, bound to `cpu` when given; returns why it could not be bound (the thread
+    /// then runs where it was started, and the caller decides).
+    func startThread(cpu: Int?) -> String? {
         let thread = Thread { [self] in
             var clock = clockid_t()
             if pthread_getcpuclockid(pthread_self(), &clock) == 0 { threadClock = clock }
+            threadID = ThreadPlacement.currentThreadID
+            ThreadPlacement.nameCurrentThread("grad-allreduce")   // Foundation does not name it for the OS
+            if let cpu { bindingFailure = ThreadPlacement.bindCurrentThread(toCPU: cpu) }
             started.signal()
             run()
         }
@@ -129,7 +138,11 @@ final class ReducerState: @unchecked Sendable {
         self.thread = thread
         thread.start()
         started.wait()
+        return bindingFailure
     }
+
+    /// The CPUs the communication thread may run on (nil without the thread).
+    func communicationThreadCPUs() -> [Int]? { threadID.flatMap { ThreadPlacement.cpus(ofThread: $0) } }
 
     /// CPU seconds the communication thread has used since it started (nil without the thread).
     func communicationThreadCPUSeconds() -> Double? {

@@ -1,6 +1,7 @@
 // C half of the kernel layer: what needs intrinsics or a C library.
 //
-// - cpu_features.c: what the CPU and OS offer (cpuid, XCR0, AMX tile permission); affinity.c: usable CPUs;
+// - cpu_features.c: what the CPU and OS offer (cpuid, XCR0, AMX tile permission); affinity.c: usable CPUs,
+//   binding a thread to a CPU;
 // - bf16.c: float32 <-> bfloat16 conversion, round to nearest even;
 // - dnnl_conv.c: 2-D convolutions (forward, backward-data, backward-weights) through oneDNN;
 // - blocked.c: batch norm, element-wise, pooling and layout kernels on blocked feature maps.
@@ -30,6 +31,18 @@ void sk_cpu_features_read(sk_cpu_features *out);
 
 /// CPUs in this process's affinity mask (sched_getaffinity), e.g. 1 for a rank bound to one core; at least 1.
 int sk_affinity_cpu_count(void);
+/// The calling thread's kernel thread id (gettid), so another thread can read its CPUs with sk_thread_cpus.
+int sk_current_thread_id(void);
+/// Names the calling thread for ps, top -H and perf (at most 15 characters are kept).
+void sk_name_current_thread(const char *name);
+/// Binds the calling thread to `cpu` alone (sched_setaffinity): 0, or an errno value (EINVAL for a CPU this
+/// machine does not have or this process's cpuset does not allow).
+int sk_bind_current_thread(int cpu);
+/// The calling thread may run on exactly `cpus[0..<count]`: 0, or an errno value.
+int sk_set_current_thread_cpus(const int *cpus, int count);
+/// Writes the CPUs thread `tid` may run on (0: the calling thread), in increasing order, to cpus[0..<capacity];
+/// returns how many there are (possibly more than `capacity`), or -errno.
+int sk_thread_cpus(int tid, int *cpus, int capacity);
 
 // ---- bfloat16 -------------------------------------------------------------------------------------
 /// dst[i] = bf16(src[i]), round to nearest even (NaN stays NaN).
