@@ -39,6 +39,9 @@ public struct BenchReport: Codable {
     /// Distributed: whether the timed steps overlapped, the gradient payload per rank and step (MB), the chunk
     /// size the communication thread ended with (KiB), and that thread's CPU per step.
     public var overlap: Bool?, gradPayloadMB: Double?, chunkKB: Double?, msCommThreadCPU: Double?
+    /// Distributed with overlap: the CPUs the communication thread may run on, as the kernel reports them
+    /// (one CPU when `--comm-cpu` bound it).
+    public var commThreadCPUs: [Int]?
     /// Distributed: the gradient compression (none, bf16, powersgd).
     public var gradCompression: String?
     /// Emulated compute (`--emulate`): the profile's compute per rank and step that was replayed, and what
@@ -81,6 +84,7 @@ public struct BenchReport: Codable {
         case emulated, msReplayedCompute = "ms_replayed_compute", emulatedCPUSharing = "emulated_cpu_sharing", emulateScale = "emulate_scale", emulateSlowdown = "emulate_slowdown"
         case emulateRealRank = "emulate_real_rank", msReplayStretch = "ms_replay_stretch"
         case gradCompression = "grad_compression", overlap, gradPayloadMB = "grad_payload_mb", chunkKB = "chunk_kb", msCommThreadCPU = "ms_comm_thread_cpu"
+        case commThreadCPUs = "comm_thread_cpus"
         case msPerStepNoOverlap = "ms_per_step_no_overlap", msComputeNoOverlap = "ms_compute_no_overlap"
         case msCommWaitNoOverlap = "ms_comm_wait_no_overlap", msComputeSlowdown = "ms_compute_slowdown"
         case computeSlowdownRatio = "compute_slowdown_ratio", host
@@ -129,7 +133,8 @@ public struct BenchReport: Codable {
                                 msGradComm, 100 * hiddenFraction, lateBuckets, buckets))
             if let gradPayloadMB, let msCommThreadCPU, let chunkKB {
                 lines.append(String(format: "gradients: %.1f MB payload per step per rank; communication thread CPU %.1f ms per step; "
-                                    + "chunks of %.0f KiB", gradPayloadMB, msCommThreadCPU, chunkKB))
+                                    + "chunks of %.0f KiB", gradPayloadMB, msCommThreadCPU, chunkKB)
+                             + (commThreadCPUs.map { "; communication thread on CPU\($0.count == 1 ? "" : "s") " + $0.map(String.init).joined(separator: ",") } ?? ""))
             }
             if let step = msPerStepNoOverlap, let compute = msComputeNoOverlap, let wait = msCommWaitNoOverlap,
                let slowdown = msComputeSlowdown, let ratio = computeSlowdownRatio {

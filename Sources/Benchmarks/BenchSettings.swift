@@ -1,3 +1,4 @@
+import Cluster
 import Datasets
 import Kernels
 import NeuralNet
@@ -53,6 +54,8 @@ public struct BenchSettings {
     /// writes its own compute, as it ran in step, as a profile (the in-step calibration of
     /// `deploy/emulation-check.sh`; docs/scaling-model.md, 'Calibration'). nil: every rank replays.
     public var emulateRealRank: Int?
+    /// CPUs for the ranks' communication threads (`DataParallelOptions.communicationCPUs`; placement only).
+    public var communicationCPUs: [Int]?
 
     public init() {}
 
@@ -81,6 +84,7 @@ public struct BenchSettings {
         if emulateRealRank != nil && emulatePath == nil {
             return "`emulateRealRank` applies to emulated compute (`emulatePath`) only"
         }
+        if let why = ThreadPlacement.listRefusal(communicationCPUs, overlap: dataParallel.overlap) { return "`communicationCPUs`: " + why }
         // (one process, as the tool's flag check sees it, may still be one of several ranks under mpirun)
         if let r = emulateRealRank, r < 0 { return "`emulateRealRank` must be a rank (0 or more), not \(r)" }
         if let r = emulateRealRank, world > 1 && r >= world {

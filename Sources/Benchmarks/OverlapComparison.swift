@@ -58,6 +58,7 @@ struct OverlapComparison {
         report.gradPayloadMB = r(payloadBytes / 1e6)
         report.chunkKB = r(Double(reducer.chunkBytes ?? 0) / 1024)
         report.msCommThreadCPU = r(communicationCPU * 1000)
+        report.commThreadCPUs = reducer.communicationThreadCPUs
         guard enabled, !times.isEmpty else { return }
         let overlapped = report.msCompute / 1000
         report.msPerStepNoOverlap = r(baselineStep * 1000)

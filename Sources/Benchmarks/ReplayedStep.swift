@@ -94,7 +94,8 @@ final class ReplayedStep: StepMath {
                 communicator: dataParallel.communicator, gradients: Tensor(shape: [offset]), parameterRanges: ranges,
                 bucketBytes: max(4, settings.bucketBytes / payloadScale),
                 firstBucketBytes: max(4, GradientBucketPlan.defaultFirstBucketBytes / payloadScale),
-                average: false, overlap: settings.overlap && dataParallel.size > 1, compression: dataParallel.reducer.compression)
+                average: false, overlap: settings.overlap && dataParallel.size > 1, compression: dataParallel.reducer.compression,
+                communicationCPU: dataParallel.reducer.communicationCPU)
             scaled = (reducer, ranges)
         } else {
             scaled = nil

@@ -56,6 +56,7 @@ public final class StepBenchmark {
             // Collectives wait as in training (pretrain's default --collective-timeout): non-blocking calls and
             // tests, the same MPI algorithms with overlap and without.
             options.collectiveTimeout = 300
+            options.communicationCPUs = settings.communicationCPUs
             let shape = LabeledImages(height: settings.imageSize, width: settings.imageSize, pixels: [], labels: [], classNames: [])
             dataParallel = try options.makeDataParallel(
                 model: model, configuration: "bench \(settings.model.describe) \(settings.precision.rawValue) \(settings.convAlgorithm.rawValue)",
@@ -106,7 +107,8 @@ public final class StepBenchmark {
         let p = settings.dataParallel
         if distributed {
             lines.append("distributed: \(dataParallel.size) ranks, \(imagesPerRank) images (\(2 * imagesPerRank) views) per rank, sync BN \(p.syncBatchNorm), "
-                         + "buckets \(Double(p.bucketBytes) / (1024 * 1024)) MB, overlap \(p.overlap)")
+                         + "buckets \(Double(p.bucketBytes) / (1024 * 1024)) MB, overlap \(p.overlap)"
+                         + (dataParallel.reducer.communicationCPU.map { ", communication thread on CPU \($0)" } ?? ""))
             if let line = dataParallel.compressionSummary { lines.append(line) }
         }
         if let replay, let path = settings.emulatePath {

@@ -55,6 +55,9 @@ struct BenchCommand: ParsableCommand {
     var gradCompression = DataParallelSettings().gradCompression
     @Option(help: "PowerSGD's rank R (--grad-compression powersgd).") var powersgdRank = DataParallelSettings().powerSGDRank
     @Flag(inversion: .prefixedNo, help: "Global BatchNorm statistics (--distributed).") var syncBn = DataParallelSettings().syncBatchNorm
+    @Option(help: ArgumentHelp("Bind each rank's communication thread to this CPU: one CPU for every rank of a node, or a comma-separated list, one per rank of the node (--distributed with overlap; see pretrain --help).",
+                               valueName: "cpus"))
+    var commCpu: String?
     @Option(help: ArgumentHelp("Write the timed steps of every rank as a Chrome trace (Perfetto, chrome://tracing): compute spans, and the gradient buckets' all-reduces on the communication thread's row.",
                                valueName: "file"))
     var trace: String?
@@ -81,6 +84,9 @@ struct BenchCommand: ParsableCommand {
     @OptionGroup var multiCrop: MultiCropOptions
 
     func validate() throws {
+        if let commCpu, ThreadPlacement.parseList(commCpu) == nil {
+            throw ValidationError("--comm-cpu takes CPU numbers separated by commas (such as 3 or 2,3), not '\(commCpu)'")
+        }
         guard powersgdRank >= 1 else { throw ValidationError("--powersgd-rank must be at least 1 (got \(powersgdRank))") }
         if let why = settings(headDims: []).refusal(world: 1) { throw ValidationError(SettingFlags.message(SettingsError(why))) }
         try SettingFlags.validate { try ResNetConfig.checkWidth(width) }
@@ -107,6 +113,7 @@ struct BenchCommand: ParsableCommand {
         settings.emulateScale = emulateScale
         settings.emulateSlowdown = emulateSlowdown
         settings.emulateRealRank = emulateRealRank
+        settings.communicationCPUs = commCpu.flatMap(ThreadPlacement.parseList)
         return settings
     }
 

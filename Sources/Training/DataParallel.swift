@@ -29,9 +29,10 @@ public final class DataParallel {
     private var totalsBuffer = [Double](repeating: 0, count: StepTotals.Field.allCases.count)
 
     /// Collective (the gradient reducer duplicates the group). With one rank there is nothing to overlap,
-    /// so the reducer runs synchronously and has no thread.
+    /// so the reducer runs synchronously and has no thread. `communicationCPU`: the CPU its communication
+    /// thread is bound to (`ThreadPlacement`; ignored when there is no such thread).
     public init(communicator: any ProcessGroup, model: ResNet, settings: DataParallelSettings,
-                fault: DistributedFault? = nil) throws {
+                fault: DistributedFault? = nil, communicationCPU: Int? = nil) throws {
         self.communicator = communicator
         self.settings = settings
         syncBatchNorm = settings.syncBatchNorm && communicator.size > 1
@@ -42,12 +43,13 @@ public final class DataParallel {
         // global loss is the SUM of the ranks' gradients (not their mean).
         var compression = settings.compression
         compression.fault = fault?.powerSGDFault
+        let overlap = settings.overlap && communicator.size > 1
         let reducer = try GradientBucketReducer(communicator: communicator, gradients: model.flatGradients,
                                                 parameterRanges: model.parameters.map { $0.offset..<($0.offset + $0.count) },
-                                                bucketBytes: settings.bucketBytes, average: false,
-                                                overlap: settings.overlap && communicator.size > 1,
+                                                bucketBytes: settings.bucketBytes, average: false, overlap: overlap,
                                                 compression: compression,
-                                                matrixShapes: model.parameters.map { GradientMatrixShape(parameterShape: $0.shape) })
+                                                matrixShapes: model.parameters.map { GradientMatrixShape(parameterShape: $0.shape) },
+                                                communicationCPU: overlap ? communicationCPU : nil)
         self.reducer = reducer
         model.registry.setGradientReadyHook { p in reducer.gradientsReady(p.offset..<(p.offset + p.count)) }
         if syncBatchNorm { SyncBatchNorm.sumStatistics(of: model, over: communicator) }

@@ -86,6 +86,9 @@ public struct DataParallelOptions {
     public var collectiveTimeout: Double?
     /// A known mistake to make on purpose (tests only, through the hidden `--testing-fault` flag).
     public var fault: DistributedFault?
+    /// CPUs for the communication thread (`--comm-cpu`): one for every rank of a node, or one per node-local rank
+    /// (`ThreadPlacement.communicationCPU`). Placement only: not part of `settings`, so ranks may differ in it.
+    public var communicationCPUs: [Int]?
 
     public init(communicator: any ProcessGroup = SingleProcess()) { self.communicator = communicator }
 
@@ -95,7 +98,12 @@ public struct DataParallelOptions {
     public func makeDataParallel(model: ResNet, configuration: String, dataset: DatasetIdentity) throws -> DataParallel {
         CollectiveDeadline.configure(seconds: communicator.size > 1 ? collectiveTimeout : nil)
         try ConfigurationCheck.verify(canonicalConfiguration(configuration, dataset: dataset), communicator: communicator)
-        let dp = try DataParallel(communicator: communicator, model: model, settings: settings, fault: fault)
+        let cpu = try communicationCPUs.map {
+            try ThreadPlacement.communicationCPU(from: $0, localRank: ThreadPlacement.localRank(of: communicator),
+                                                 worldRank: communicator.worldRank)
+        }
+        let dp = try DataParallel(communicator: communicator, model: model, settings: settings, fault: fault,
+                                  communicationCPU: cpu)
         try dp.broadcastState(of: model)
         return dp
     }

@@ -65,6 +65,12 @@ struct DistributedOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Steps trained uncompressed before PowerSGD starts (default: a tenth of the run, at least 2; "
                                + "0 compresses from the first step).", valueName: "steps"))
     var compressionStartStep: Int?
+    @Option(help: ArgumentHelp("Under MPI: bind each rank's communication thread (the one that all-reduces gradients while "
+                               + "backward runs) to this CPU, so its copies and reductions do not take compute's core: one CPU "
+                               + "for every rank of a node, or a comma-separated list giving the node's i-th rank the i-th CPU. "
+                               + "Bind the ranks' compute elsewhere (e.g. mpirun --bind-to core with spare cores) and use "
+                               + "smaller buckets (--bucket-mb 2); placement only, it does not change the training.", valueName: "cpus"))
+    var commCpu: String?
     @Option(help: .hidden) var testingFault: DistributedFault?
 
     func validate() throws {
@@ -77,6 +83,12 @@ struct DistributedOptions: ParsableArguments {
             throw ValidationError("--collective-timeout \(collectiveTimeout) must be a number of seconds >= 0")
         }
         if let v = verifyReplicas, v < 1 { throw ValidationError("--verify-replicas must be at least 1") }
+        if let commCpu {
+            guard let list = ThreadPlacement.parseList(commCpu) else {
+                throw ValidationError("--comm-cpu takes CPU numbers separated by commas (such as 3 or 2,3), not '\(commCpu)'")
+            }
+            if let why = ThreadPlacement.listRefusal(list, overlap: !noOverlap) { throw ValidationError("--comm-cpu: " + why) }
+        }
     }
 
     /// The settings every rank must share.
@@ -99,6 +111,7 @@ struct DistributedOptions: ParsableArguments {
         options.verifyReplicasEvery = verifyReplicas
         options.fault = testingFault
         options.collectiveTimeout = collectiveTimeout > 0 ? collectiveTimeout : nil
+        options.communicationCPUs = commCpu.flatMap(ThreadPlacement.parseList)
         return options
     }
 
@@ -107,7 +120,8 @@ struct DistributedOptions: ParsableArguments {
 
     func describe(_ communicator: Communicator, globalBatch: Int) -> String {
         "MPI: \(communicator.size) ranks, \(globalBatch / max(communicator.size, 1)) images per rank, sync BN \(syncBn), "
-            + "buckets \(bucketMb) MB, overlap \(!noOverlap), gradient compression \(gradCompression.rawValue), thread level \(Communicator.providedThreadLevel ?? threadLevel), "
+            + "buckets \(bucketMb) MB, overlap \(!noOverlap)" + (commCpu.map { ", communication CPUs \($0)" } ?? "")
+            + ", gradient compression \(gradCompression.rawValue), thread level \(Communicator.providedThreadLevel ?? threadLevel), "
             + (collectiveTimeout > 0 ? String(format: "collective timeout %.0f s", collectiveTimeout) : "no collective timeout")
     }
 }
