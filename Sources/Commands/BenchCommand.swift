@@ -87,8 +87,9 @@ struct BenchCommand: ParsableCommand {
         if let commCpu, ThreadPlacement.parseList(commCpu) == nil {
             throw ValidationError("--comm-cpu takes CPU numbers separated by commas (such as 3 or 2,3), not '\(commCpu)'")
         }
-        guard powersgdRank >= 1 else { throw ValidationError("--powersgd-rank must be at least 1 (got \(powersgdRank))") }
-        if let why = settings(headDims: []).refusal(world: 1) { throw ValidationError(SettingFlags.message(SettingsError(why))) }
+        let benchSettings = settings(headDims: [])
+        try SettingFlags.validate(benchSettings.dataParallel.validate)
+        if let why = benchSettings.refusal(world: 1) { throw ValidationError(SettingFlags.message(SettingsError(why))) }
         try SettingFlags.validate { try ResNetConfig.checkWidth(width) }
         guard workers >= 0 else { throw ValidationError("--workers must be >= 0") }
         try SettingFlags.validate { _ = try ResNetConfig.headDims(parsing: projDims) }
@@ -102,7 +103,7 @@ struct BenchCommand: ParsableCommand {
         settings.model = ResNetConfig(arch: arch, stem: stem, width: width, headDims: headDims)
         (settings.steps, settings.warmup, settings.data, settings.workers) = (steps, warmup, data, workers)
         (settings.roofline, settings.multiCrop) = (!noRoofline, multiCrop.config)
-        (settings.dataParallel.syncBatchNorm, settings.dataParallel.bucketBytes) = (syncBn, Int(bucketMb * 1024 * 1024))
+        (settings.dataParallel.syncBatchNorm, settings.dataParallel.bucketBytes) = (syncBn, DataParallelSettings.bucketBytes(megabytes: bucketMb))
         settings.dataParallel.overlap = !noOverlap
         settings.overlapBaseline = overlapBaseline
         (settings.dataParallel.gradCompression, settings.dataParallel.powerSGDRank) = (gradCompression, powersgdRank)
