@@ -159,10 +159,10 @@ final class PowerSGD: GradientCodec {
         try group.broadcast(qt, root: 0)
     }
 
-    /// Q's starting value: standard normal numbers from a fixed seed per matrix, the same on every rank.
+    /// Q's starting value: standard normal numbers from a fixed stream per matrix, the same on every rank.
     func resetQ() {
         for m in matrices {
-            var rng = SplitMix64(seed: 0x5057_5347_4400 &+ UInt64(m.parameter))
+            var rng = SplitMix64(.powerSGDQ, seed: 0, key: m.parameter)
             let q = qt.address + m.qOffset
             for i in 0..<(rank * m.columns) { q[i] = Float(rng.nextNormal()) }
         }

@@ -81,8 +81,9 @@ struct BenchCommand: ParsableCommand {
     @OptionGroup var multiCrop: MultiCropOptions
 
     func validate() throws {
-        guard powersgdRank >= 1 else { throw ValidationError("--powersgd-rank must be at least 1 (got \(powersgdRank))") }
-        if let why = settings(headDims: []).refusal(world: 1) { throw ValidationError(SettingFlags.message(SettingsError(why))) }
+        let benchSettings = settings(headDims: [])
+        try SettingFlags.validate(benchSettings.dataParallel.validate)
+        if let why = benchSettings.refusal(world: 1) { throw ValidationError(SettingFlags.message(SettingsError(why))) }
         try SettingFlags.validate { try ResNetConfig.checkWidth(width) }
         guard workers >= 0 else { throw ValidationError("--workers must be >= 0") }
         try SettingFlags.validate { _ = try ResNetConfig.headDims(parsing: projDims) }
@@ -96,7 +97,7 @@ struct BenchCommand: ParsableCommand {
         settings.model = ResNetConfig(arch: arch, stem: stem, width: width, headDims: headDims)
         (settings.steps, settings.warmup, settings.data, settings.workers) = (steps, warmup, data, workers)
         (settings.roofline, settings.multiCrop) = (!noRoofline, multiCrop.config)
-        (settings.dataParallel.syncBatchNorm, settings.dataParallel.bucketBytes) = (syncBn, Int(bucketMb * 1024 * 1024))
+        (settings.dataParallel.syncBatchNorm, settings.dataParallel.bucketBytes) = (syncBn, DataParallelSettings.bucketBytes(megabytes: bucketMb))
         settings.dataParallel.overlap = !noOverlap
         settings.overlapBaseline = overlapBaseline
         (settings.dataParallel.gradCompression, settings.dataParallel.powerSGDRank) = (gradCompression, powersgdRank)

@@ -16,7 +16,7 @@ enum SettingFlags {
         "augmentation.blurSigma": "--blur-sigma", "augmentation.cropScale": "--crop-scale", "augmentation.jitterStrength": "--jitter-strength",
         "augmentation.jitterProbability": "--jitter-prob", "augmentation.grayscaleProbability": "--grayscale-prob",
         "profilePath": "--profile-out", "emulatePath": "--emulate", "emulateCPUSharing": "--emulate-cpu-sharing",
-        "bucketMB": "--bucket-mb", "powerSGDRank": "--powersgd-rank",
+        "bucketMB": "--bucket-mb", "bucketBytes": "--bucket-mb", "powerSGDRank": "--powersgd-rank",
     ]
 
     /// The flag of a setting: the table's, else the name in kebab case (`batchSize` -> --batch-size).

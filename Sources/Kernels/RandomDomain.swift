@@ -28,6 +28,9 @@ public enum RandomDomain: Int, CaseIterable, Sendable {
     case pca = 0x5043_4100                // "PCA"
     /// `simclr bench`'s random views when it reads no dataset; key (rank): each rank times its own images.
     case benchViews = 0x4245_4E43         // "BENC"
+    /// PowerSGD's starting Q of a weight matrix; key (parameter index). Not the run's seed (callers pass 0): every
+    /// rank and every run start from the same Q. SplitMix64 of "PWSGD" * 2^8 + index.
+    case powerSGDQ = 0x5053_4751          // "PSGQ"
 
     public enum Generator: Sendable { case xoshiro, splitMix }
 
@@ -36,7 +39,7 @@ public enum RandomDomain: Int, CaseIterable, Sendable {
     public var generator: Generator {
         switch self {
         case .augmentation, .sampler, .syntheticImage, .labelFraction, .probeInit, .probeShuffle: return .xoshiro
-        case .modelInit, .mocoQueue, .tsneLayout, .tsneSubsample, .pca, .benchViews: return .splitMix
+        case .modelInit, .mocoQueue, .tsneLayout, .tsneSubsample, .pca, .benchViews, .powerSGDQ: return .splitMix
         }
     }
 
@@ -49,6 +52,7 @@ public enum RandomDomain: Int, CaseIterable, Sendable {
         case .tsneSubsample: return seed ^ 0x5453_4E45
         case .pca: return seed ^ 0x5043_4100
         case .benchViews: return seed &+ UInt64(bitPattern: Int64(key))
+        case .powerSGDQ: return 0x5057_5347_4400 &+ seed &+ UInt64(bitPattern: Int64(key))  // "PWSGD\0"
         default: preconditionFailure("\(self) draws from RandomStream")
         }
     }

@@ -40,6 +40,25 @@ public struct DataParallelSettings: Codable, Equatable, Sendable {
         case syncBatchNorm, bucketBytes, overlap, gradCompression, powerSGDRank, compressionStartStep
     }
 
+    /// A bucket size given in MiB as bytes. Total: a size that is not a positive number gives 0 and one past 1 TiB
+    /// gives 1 TiB + 1, which `validate` refuses (a plain `Int(...)` would trap on NaN or 1e300).
+    public static func bucketBytes(megabytes: Double) -> Int {
+        guard megabytes > 0 else { return 0 }
+        return megabytes <= Double(maximumBucketBytes >> 20) ? Int(megabytes * 1024 * 1024) : maximumBucketBytes + 1
+    }
+
+    /// No gradient buffer comes near 1 TiB: one bucket larger than every gradient is one bucket.
+    static let maximumBucketBytes = 1 << 40
+
+    /// The limits of the fields; errors name them in backquotes.
+    public func validate() throws {
+        guard bucketBytes > 0, bucketBytes <= Self.maximumBucketBytes else {
+            throw SettingsError("`bucketBytes` must be positive and at most 1 TiB")
+        }
+        guard powerSGDRank >= 1 else { throw SettingsError("`powerSGDRank` must be at least 1 (got \(powerSGDRank))") }
+        if let s = compressionStartStep, s < 0 { throw SettingsError("`compressionStartStep` must be 0 or more (got \(s))") }
+    }
+
     /// Whether a run with these settings continues one with `saved` as the same training. Bucket size and
     /// overlap only change when sums happen; SyncBN may change between a W-rank run and its resumption as
     /// the rank count may (docs/checkpoint-format.md, note 'Resuming'). Gradient compression changes what the
@@ -93,6 +112,7 @@ public struct DataParallelOptions {
     /// (`configuration`, the data and `settings`, hashed and compared with rank 0's). Rank 0's parameters and
     /// buffers are broadcast.
     public func makeDataParallel(model: ResNet, configuration: String, dataset: DatasetIdentity) throws -> DataParallel {
+        try settings.validate()
         CollectiveDeadline.configure(seconds: communicator.size > 1 ? collectiveTimeout : nil)
         try ConfigurationCheck.verify(canonicalConfiguration(configuration, dataset: dataset), communicator: communicator)
         let dp = try DataParallel(communicator: communicator, model: model, settings: settings, fault: fault)

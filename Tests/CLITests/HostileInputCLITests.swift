@@ -50,7 +50,13 @@ final class HostileInputCLITests: XCTestCase {
                                      (knn + ["--k", "0"], "--k must be at least 1"),
                                      (knn + ["--knn-temperature", "0"], "--knn-temperature must be positive"),
                                      (["synth", "--out", "unused", "--classes", "11"], "--classes 11 must lie in 1...10"),
-                                     (["synth", "--out", "unused", "--image-size", "33"], "--image-size 33: the CIFAR-10 layout")] {
+                                     (["synth", "--out", "unused", "--image-size", "33"], "--image-size 33: the CIFAR-10 layout"),
+                                     (["pretrain", "--out", "unused", "--bucket-mb", "nan"], "--bucket-mb must be positive and at most 1 TiB"),
+                                     (["supervised", "--out", "unused", "--bucket-mb", "1e300"], "--bucket-mb must be positive and at most 1 TiB"),
+                                     (["bench", "--bucket-mb", "-3"], "--bucket-mb must be positive and at most 1 TiB"),
+                                     (["bench", "--powersgd-rank", "0"], "--powersgd-rank must be at least 1 (got 0)"),
+                                     (["pretrain", "--out", "unused", "--compression-start-step", "-1"],
+                                      "--compression-start-step must be 0 or more (got -1)")] {
             let run = try runSimclr(arguments, in: dir)
             let text = run.stderr + run.stdout
             XCTAssertEqual(run.status, 64, "\(arguments):\n\(text)")

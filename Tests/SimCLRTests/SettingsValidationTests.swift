@@ -50,6 +50,25 @@ final class SettingsValidationTests: XCTestCase {
         XCTAssertEqual(refusal(s.validate), "`epochs` \(Int.max) \(Self.tooMany)")
     }
 
+    /// `--bucket-mb nan` and `--bucket-mb 1e300` trapped in the conversion to bytes; bench took `--bucket-mb -3`.
+    func testDataParallelSettingsAreRefusedByName() {
+        XCTAssertNil(refusal(DataParallelSettings().validate))
+        XCTAssertEqual(DataParallelSettings.bucketBytes(megabytes: 25), 25 << 20)
+        for megabytes in [Double.nan, -3, 0, 1e300, .infinity, 1024 * 1024 + 1] {
+            var s = DataParallelSettings()
+            s.bucketBytes = DataParallelSettings.bucketBytes(megabytes: megabytes)
+            XCTAssertEqual(refusal(s.validate), "`bucketBytes` must be positive and at most 1 TiB", "\(megabytes) MB")
+        }
+        var s = DataParallelSettings()
+        s.bucketBytes = DataParallelSettings.bucketBytes(megabytes: 1024 * 1024)
+        XCTAssertNil(refusal(s.validate), "1 TiB")
+        s.powerSGDRank = 0
+        XCTAssertEqual(refusal(s.validate), "`powerSGDRank` must be at least 1 (got 0)")
+        s = DataParallelSettings()
+        s.compressionStartStep = -1
+        XCTAssertEqual(refusal(s.validate), "`compressionStartStep` must be 0 or more (got -1)")
+    }
+
     /// `--resize-to 100000` decoded every image of a folder into 3e10 bytes and aborted: an image may not be
     /// resized to more pixels than a file may hold.
     func testImagesAreNotResizedPastThePixelLimit() {

@@ -68,11 +68,7 @@ struct DistributedOptions: ParsableArguments {
     @Option(help: .hidden) var testingFault: DistributedFault?
 
     func validate() throws {
-        guard bucketMb > 0 else { throw ValidationError("--bucket-mb must be positive") }
-        guard powersgdRank >= 1 else { throw ValidationError("--powersgd-rank must be at least 1 (got \(powersgdRank))") }
-        if let s = compressionStartStep, s < 0 {
-            throw ValidationError("--compression-start-step must be 0 or more (got \(s))")
-        }
+        try SettingFlags.validate(settings.validate)
         guard collectiveTimeout >= 0, collectiveTimeout.isFinite else {
             throw ValidationError("--collective-timeout \(collectiveTimeout) must be a number of seconds >= 0")
         }
@@ -83,7 +79,7 @@ struct DistributedOptions: ParsableArguments {
     var settings: DataParallelSettings {
         var settings = DataParallelSettings()
         settings.syncBatchNorm = syncBn
-        settings.bucketBytes = Int(bucketMb * 1024 * 1024)
+        settings.bucketBytes = DataParallelSettings.bucketBytes(megabytes: bucketMb)
         settings.overlap = !noOverlap
         settings.gradCompression = gradCompression
         settings.powerSGDRank = powersgdRank
