@@ -120,11 +120,11 @@ public struct ScalingModelStudy {
     /// Fits the queueing on the study's rows with at most `fitMaxRanks` ranks, then predicts every row.
     private func check(_ model: inout ScalingModel, against study: StudyTable, timeline: StepTimeline, into report: inout Report) throws {
         var table = study
-        let rows = try measuredRows(study, perRankBatch: timeline.identity.perRankBatch)
+        let rows = try measuredRows(study, perRankBatch: timeline.identity.perRankBatch, links: Array(model.links.keys))
         model.fitQueueing(to: rows.map { $0.1 })
         var checks: [ModelReport.Check] = []
         for (index, m, emulated) in rows where model.links[m.link] != nil {
-            let p = try model.predict(link: m.link, ranks: m.ranks, compression: m.compression)
+            let p = try model.predict(m)
             checks.append(.init(link: m.link, compression: m.compression, ranks: m.ranks, emulated: emulated,
                                 measuredSeconds: m.seconds, prediction: p, heldOut: m.ranks > fitMaxRanks))
             table.set(index, "predicted_ms_per_step", String(format: "%.1f", p.stepSeconds * 1000))
@@ -146,17 +146,29 @@ public struct ScalingModelStudy {
                          "predicted-vs-measured.svg": ModelReport.accuracyChart(checks)]
     }
 
-    /// Weak-scaling rows of the study with the profile's per-rank batch: (row, measurement, emulated).
-    private func measuredRows(_ table: StudyTable, perRankBatch: Int) throws -> [(Int, ScalingModel.Measurement, Bool)] {
+    /// Weak-scaling rows of the study with the profile's per-rank batch: (row, measurement, emulated). A row run
+    /// with `--emulate-scale K` is costed on the sweep of its link's rate / K (one of `links`, by the rate in its
+    /// name), with 1/K of the gradients.
+    private func measuredRows(_ table: StudyTable, perRankBatch: Int, links: [String]) throws -> [(Int, ScalingModel.Measurement, Bool)] {
         for column in ["link", "ranks", "ms_per_step"] where table.column(column) == nil {
             throw ScalingModelError.badInput("the study table has no column '\(column)'")
         }
-        return table.rows.indices.compactMap { i in
+        return try table.rows.indices.compactMap { i in
             guard table.value(i, "mode").map({ $0 == "weak" }) ?? true,
                   table.number(i, "per_rank_batch").map({ Int($0) == perRankBatch }) ?? true,
                   let link = table.value(i, "link"), let w = table.number(i, "ranks"), let ms = table.number(i, "ms_per_step"),
                   let c = GradientCompression(name: table.value(i, "compression") ?? "none", rank: powerSGDRank) else { return nil }
-            return (i, ScalingModel.Measurement(link: link, compression: c, ranks: Int(w), seconds: ms / 1000), table.value(i, "emulated") == "yes")
+            var m = ScalingModel.Measurement(link: link, compression: c, ranks: Int(w), seconds: ms / 1000)
+            let k = table.number(i, "emulate_scale").map { Int($0) } ?? 1
+            if k > 1, Int(w) > 1 {
+                guard let rate = Self.nominalGigabits(link),
+                      let swept = links.first(where: { Self.nominalGigabits($0).map { abs($0 - rate / Double(k)) < 1e-9 } ?? false }) else {
+                    throw ScalingModelError.badInput("row \(i + 1) ran \(link) with --emulate-scale \(k): give a sweep of the link at 1/\(k) of its rate (its nominal rate in its name, like 1250mbit)")
+                }
+                m.gradientScale = k
+                m.sweptLink = swept
+            }
+            return (i, m, table.value(i, "emulated") == "yes")
         }
     }
 

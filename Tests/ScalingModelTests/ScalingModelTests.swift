@@ -214,6 +214,57 @@ final class StepSimulatorTests: XCTestCase {
         return t
     }
 
+    /// A run with `--emulate-scale K` sends 1/K of each gradient on a link at 1/K of the rate: the model costs
+    /// its buckets at 1/K of the bytes on the sweep of the slower link, and a study row says which.
+    func testEmulateScaleCostsOneKthOfTheGradientsOnTheSlowerLinksSweep() throws {
+        var scaled = SimulationSettings(ranks: 2, link: link, buckets: [[1], [0]])
+        scaled.gradientScale = 4
+        let full = StepSimulator.predict(timeline(), SimulationSettings(ranks: 2, link: link, buckets: [[1], [0]]))
+        XCTAssertEqual(StepSimulator.predict(timeline(), scaled).gradientSeconds, full.gradientSeconds / 4, accuracy: 1e-12)
+        scaled.gradientScale = 3   // 1000 elements -> 334 each
+        XCTAssertEqual(StepSimulator.predict(timeline(), scaled).gradientSeconds, 2 * 334 * 4 * 2e-4, accuracy: 1e-12)
+
+        // Gradients of 8000 bytes take about 1.4 s at W = 8 on the fast link: a good part of the 3.7 s step.
+        let fast = LinkModel(name: "10gbit", allReduce: AlphaBeta(algorithm: .rabenseifner, alpha: 1e-5, beta: 1e-4),
+                             allGather: AlphaBeta(algorithm: .recursiveDoublingGather, alpha: 1e-5, beta: 1e-4))
+        var slow = fast
+        slow.name = "1250mbit"; slow.allReduce.beta = 8e-4; slow.allGather.beta = 8e-4
+        var points: [SweepPoint] = []
+        for l in [fast, slow] {
+            for bytes in [8, 1 << 10, 1 << 20] {
+                for w in [2, 4] {
+                    points.append(SweepPoint(link: l.name, collective: .allReduce, ranks: w, bytes: bytes, seconds: l.allReduce.seconds(bytes: bytes, ranks: w)))
+                    points.append(SweepPoint(link: l.name, collective: .allGather, ranks: w, bytes: bytes, seconds: l.allGather.seconds(bytes: bytes, ranks: w)))
+                }
+            }
+        }
+        let model = ScalingModel(timeline: timeline(), links: ["10gbit": fast, "1250mbit": slow], buckets: try timeline().buckets(bucketBytes: 25 << 20),
+                                 fitMaxRanks: 4)
+        var table = StudyTable(header: ["link", "ranks", "per_rank_batch", "ms_per_step", "emulate_scale"])
+        for w in [1, 2, 4, 8] {
+            let ms = try model.predict(link: "10gbit", ranks: w, compression: .none, gradientScale: 8, sweptLink: "1250mbit").stepSeconds * 1000
+            table.append(["link": "10gbit", "ranks": String(w), "per_rank_batch": "1", "ms_per_step": String(ms), "emulate_scale": "8"])
+        }
+        let study = ScalingModelStudy(points: points)
+        let report = try study.steps(timeline: timeline(), study: table)
+        XCTAssertTrue(report.text.contains("Held out: 1 rows, largest error 0.0% (target 10%): met."), report.text)
+        // K's point: 1/8 of the gradients at 1/8 of the rate cost what the full ones cost on the fast link (only
+        // SyncBN's and the gather's bytes, which do not shrink, cost 8x); the slow link's sweep with full
+        // gradients, or the fast link's with 1/8, would be other steps.
+        let row = table.number(3, "ms_per_step")! / 1000
+        let scaledSlow = try model.predict(link: "10gbit", ranks: 8, compression: .none, gradientScale: 8, sweptLink: "1250mbit")
+        let unscaledFast = try model.predict(link: "10gbit", ranks: 8, compression: .none)
+        XCTAssertEqual(scaledSlow.stepSeconds, row, accuracy: 1e-9)
+        XCTAssertEqual(scaledSlow.gradientSeconds, unscaledFast.gradientSeconds, accuracy: 1e-12)
+        XCTAssertGreaterThan(scaledSlow.syncBatchNormSeconds + scaledSlow.gatherSeconds, unscaledFast.syncBatchNormSeconds + unscaledFast.gatherSeconds)
+        XCTAssertGreaterThan(try model.predict(link: "10gbit", ranks: 8, compression: .none, gradientScale: 1, sweptLink: "1250mbit").stepSeconds / row, 1.5)
+        XCTAssertLessThan(try model.predict(link: "10gbit", ranks: 8, compression: .none, gradientScale: 8).stepSeconds / row, 0.8)
+        // Without a sweep at 1/8 of the rate the row cannot be costed, and the error says what to give.
+        XCTAssertThrowsError(try ScalingModelStudy(points: points.filter { $0.link == "10gbit" }).steps(timeline: timeline(), study: table)) {
+            XCTAssertTrue("\($0)".contains("ran 10gbit with --emulate-scale 8: give a sweep of the link at 1/8 of its rate"), "\($0)")
+        }
+    }
+
     func testQueueingIsFittedOnTheSmallWorldsAndPredictsTheHeldOutOnes() throws {
         let fast = LinkModel(name: "x", allReduce: AlphaBeta(algorithm: .rabenseifner, alpha: 1e-4, beta: 1e-4),
                              allGather: AlphaBeta(algorithm: .recursiveDoublingGather, alpha: 1e-4, beta: 1e-6))
