@@ -53,9 +53,9 @@ public final class StepBenchmark {
         if let communicator {
             var options = DataParallelOptions(communicator: communicator)
             options.settings = settings.dataParallel
-            // Collectives wait as in training (pretrain's default --collective-timeout): non-blocking calls and
+            // Collectives wait as in training (its default wait): non-blocking calls and
             // tests, the same MPI algorithms with overlap and without.
-            options.collectiveTimeout = 300
+            options.collectiveTimeout = DataParallelOptions.defaultCollectiveTimeout
             let shape = LabeledImages(height: settings.imageSize, width: settings.imageSize, pixels: [], labels: [], classNames: [])
             dataParallel = try options.makeDataParallel(
                 model: model, configuration: "bench \(settings.model.describe) \(settings.precision.rawValue) \(settings.convAlgorithm.rawValue)",

@@ -40,7 +40,7 @@ public final class ClassifierTrainer: TrainerFront {
     /// `train` and `test` are whole labelled splits; the label fraction is taken here. With
     /// `settings.encoder`, rank 0 loads the backbone keys of that file (its `fc.*` keys are ignored).
     public init(settings: ClassifierSettings, train: LabeledImages, test: LabeledImages, runDirectory: URL,
-                workers: Int = 2, prefetch: Int = 2, runInfo: [String: String] = [:],
+                workers: Int = TrainerOptions().workers, prefetch: Int = TrainerOptions().prefetch, runInfo: [String: String] = [:],
                 distributed: DataParallelOptions? = nil, dataSource: String = "in memory", trace: StepTraceRequest? = nil,
                 log: @escaping (String) -> Void = { print($0); fflush(stdout) }) throws {
         try settings.validate()

@@ -63,16 +63,16 @@ struct CompareCommand: ParsableCommand {
     var method: PretrainMethod = .simclr
 
     @Option(help: "Pretraining epochs.")
-    var pretrainEpochs = 100
+    var pretrainEpochs = ComparisonStudy.defaults.pretrainEpochs
 
     @Option(help: "Linear-probe epochs.")
-    var probeEpochs = 100
+    var probeEpochs = ComparisonStudy.defaults.probeEpochs
 
     @Option(help: "Fine-tuning epochs.")
-    var finetuneEpochs = 30
+    var finetuneEpochs = ComparisonStudy.defaults.finetuneEpochs
 
     @Option(help: "Supervised-from-scratch epochs.")
-    var supervisedEpochs = 30
+    var supervisedEpochs = ComparisonStudy.defaults.supervisedEpochs
 
     @Option(help: ArgumentHelp("Extra argument for pretrain, e.g. --pretrain-arg=--temperature=0.5 (repeatable).",
                                valueName: "arg"))

@@ -81,16 +81,16 @@ struct SweepCommand: ParsableCommand {
     var l2Temperature: String?
 
     @Option(help: ArgumentHelp("Small crops per image of the multicrop study (--small-crops of each setting).", valueName: "n,..."))
-    var smallCropCounts = "0,2,4"
+    var smallCropCounts = SweepStudy.defaults.plan.smallCropCounts.joined(separator: ",")
 
     @Option(help: "Pretraining epochs of each setting.")
-    var pretrainEpochs = 20
+    var pretrainEpochs = SweepStudy.defaults.pretrainEpochs
 
     @Option(help: "Linear-probe epochs.")
-    var probeEpochs = 50
+    var probeEpochs = SweepStudy.defaults.probeEpochs
 
     @Option(help: ArgumentHelp("Label fraction of the linear probe and kNN, in (0, 1].", valueName: "f"))
-    var labelFraction = 1.0
+    var labelFraction = SweepStudy.defaults.labelFraction
 
     @Flag(help: "Skip the kNN evaluation.")
     var noKnn = false

@@ -11,6 +11,17 @@ public struct MultiCropConfig: Equatable, Hashable, Codable, Sendable {
         self.count = count; self.size = size; self.scale = scale
     }
 
+    /// The limits; errors name `multiCrop.count`, `multiCrop.size` and `multiCrop.scale`. (A count of 0 is a run
+    /// without small crops, which has no `MultiCropConfig`.)
+    public func validate() throws {
+        // Multi-crop papers use 2 to 10 small crops; 32 is already 16 times the global views' work.
+        guard (0...32).contains(count) else { throw DatasetError.invalidConfiguration("`multiCrop.count` \(count) must lie in [0, 32]") }
+        guard size >= 4 else { throw DatasetError.invalidConfiguration("`multiCrop.size` must be at least 4") }
+        guard scale.lowerBound > 0, scale.upperBound <= 1 else {
+            throw DatasetError.invalidConfiguration("`multiCrop.scale` \(scale.lowerBound),\(scale.upperBound): both ends must lie in (0, 1]")
+        }
+    }
+
     /// The view index of small view `k` (0-based): the global views hold 0 and 1.
     public static func viewIndex(ofSmallView k: Int) -> Int { 2 + k }
 

@@ -63,6 +63,7 @@ public struct PretrainSettings: TrainingSettings {
                 throw SettingsError("`method` moco compares unit vectors by their dot product; `similarity` applies to simclr only")
             }
         }
+        try multiCrop?.validate()
         if let multiCrop, multiCrop.size > augmentation.outputSize {
             throw SettingsError("`multiCrop.size` \(multiCrop.size) must lie in [4, \(augmentation.outputSize)] (`augmentation.outputSize`: "
                                 + "the small crops are smaller than the global views)")

@@ -35,8 +35,8 @@ public final class Pretrainer: TrainerFront {
         set { method.temperatureNote = newValue }
     }
 
-    public init(settings: PretrainSettings, dataset: LabeledImages, runDirectory: URL, workers: Int = 2,
-                prefetch: Int = 2, initialWeights: URL? = nil, runInfo: [String: String] = [:],
+    public init(settings: PretrainSettings, dataset: LabeledImages, runDirectory: URL, workers: Int = TrainerOptions().workers,
+                prefetch: Int = TrainerOptions().prefetch, initialWeights: URL? = nil, runInfo: [String: String] = [:],
                 distributed: DataParallelOptions? = nil, knnMonitor: KNNMonitor? = nil, dataSource: String = "in memory",
                 trace: StepTraceRequest? = nil, log: @escaping (String) -> Void = { print($0) }) throws {
         guard settings.temperature > 0 else { throw SettingsError("`temperature` must be positive") }

@@ -64,6 +64,12 @@ public struct ComparisonStudy {
         self.encoder = encoder; self.studyDirectory = studyDirectory
     }
 
+    /// A study with nothing chosen yet: its fields' defaults, where a front end's flags start.
+    public static var defaults: ComparisonStudy {
+        ComparisonStudy(dataArguments: [], modelArguments: [], labelFractions: [], evaluations: [], encoder: nil,
+                        studyDirectory: URL(fileURLWithPath: "."))
+    }
+
     /// Every kind of run trains at least one epoch.
     public func validate() throws {
         for (name, value) in [("pretrainEpochs", pretrainEpochs), ("probeEpochs", probeEpochs),

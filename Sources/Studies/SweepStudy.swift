@@ -23,6 +23,12 @@ public struct SweepStudy {
         self.studyDirectory = studyDirectory
     }
 
+    /// A study with nothing chosen yet: its fields' defaults, where a front end's flags start.
+    public static var defaults: SweepStudy {
+        SweepStudy(plan: SweepPlan(studies: [], temperatures: [], batchSizes: [], ablations: [], heads: []), dataArguments: [],
+                   modelArguments: [], studyDirectory: URL(fileURLWithPath: "."))
+    }
+
     /// The plan's values, at least one epoch of pretraining and of the probe, a label fraction in (0, 1].
     public func validate() throws {
         try plan.validate()

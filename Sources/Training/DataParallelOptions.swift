@@ -103,6 +103,8 @@ public struct DataParallelOptions {
     public var verifyReplicasEvery: Int?
     /// Seconds a rank waits in one collective before it ends the job (nil: forever); see `CollectiveDeadline`.
     public var collectiveTimeout: Double?
+    /// The wait of a training run or a benchmark that does not choose one.
+    public static let defaultCollectiveTimeout = 300.0
     /// A known mistake to make on purpose (tests only, through the hidden `--testing-fault` flag).
     public var fault: DistributedFault?
 

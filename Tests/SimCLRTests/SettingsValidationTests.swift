@@ -69,6 +69,18 @@ final class SettingsValidationTests: XCTestCase {
         XCTAssertEqual(refusal(s.validate), "`compressionStartStep` must be 0 or more (got -1)")
     }
 
+    /// Datasets' configuration errors (the tool says the flags: --small-crops, --small-crop-size, --small-crop-scale).
+    func testMultiCropSettingsAreRefusedByName() {
+        XCTAssertNil(refusal(MultiCropConfig(count: 2).validate))
+        XCTAssertEqual(refusal(MultiCropConfig(count: 33).validate), "invalid configuration: `multiCrop.count` 33 must lie in [0, 32]")
+        XCTAssertEqual(refusal(MultiCropConfig(count: 2, size: 3).validate), "invalid configuration: `multiCrop.size` must be at least 4")
+        XCTAssertEqual(refusal(MultiCropConfig(count: 2, scale: -0.5...0.1).validate),
+                       "invalid configuration: `multiCrop.scale` -0.5,0.1: both ends must lie in (0, 1]")
+        var s = PretrainSettings()
+        s.multiCrop = MultiCropConfig(count: 2, scale: 0.05...1.5)
+        XCTAssertEqual(refusal(s.validate), "invalid configuration: `multiCrop.scale` 0.05,1.5: both ends must lie in (0, 1]")
+    }
+
     /// `--resize-to 100000` decoded every image of a folder into 3e10 bytes and aborted: an image may not be
     /// resized to more pixels than a file may hold.
     func testImagesAreNotResizedPastThePixelLimit() {

@@ -54,7 +54,7 @@ struct DistributedOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Under MPI: a rank that waits longer than this in one collective ends the whole job, naming "
                                    + "itself, the call and the step (four times as long at the start and after a checkpoint "
                                    + "or kNN evaluation); 0 waits forever.", valueName: "seconds"))
-    var collectiveTimeout = 300.0
+    var collectiveTimeout = DataParallelOptions.defaultCollectiveTimeout
     @Option(help: ArgumentHelp("How gradients travel between ranks: none (float32), bf16 (half the bytes, sums added in "
                                + "float32) or powersgd (a rank-R approximation of every weight matrix with error feedback, "
                                + "about 75x fewer bytes for ResNet-18; W ranks train what one process trains with it). "
@@ -110,8 +110,8 @@ struct DistributedOptions: ParsableArguments {
 
 /// Threads and data workers of a training command.
 struct RuntimeOptions: ParsableArguments {
-    @Option(help: "Background threads preparing batches.") var workers = 2
-    @Option(help: "Batches prepared ahead of the step.") var prefetch = 2
+    @Option(help: "Background threads preparing batches.") var workers = TrainerOptions().workers
+    @Option(help: "Batches prepared ahead of the step.") var prefetch = TrainerOptions().prefetch
     @Option(help: ArgumentHelp("How progress is shown: bar (redrawn in place), lines (one every --log-every steps) or none. "
                                    + "Default: lines under MPI or when stdout is not a terminal, else bar.",
                                valueName: "bar|lines|none"))
