@@ -21,6 +21,14 @@
 //
 // Work: threads split the tiles (each sums all of M, the parts added at the end) when M is small, else the
 // output channels (each transforms every tile's input, which costs little beside the products).
+//
+// Stride 2 (the first 3x3 convolution of a ResNet stage) has no Winograd, but its weight gradient is the same
+// kind of sum: dW[o][i][ky][kx] = sum over images and output pixels of dy[o][y][x] * x[i][2y+ky-1][2x+kx-1].
+// With one output pixel as the "tile", the nine taps as the positions, x's pixel under each tap as V_p and
+// dy's pixel as the gradient (the same for every position), M_p[o][i] is the weight gradient of tap p itself:
+// a direct weight gradient (no transform, the rounding of a direct convolution's products), on the same
+// `vdpbf16ps` micro-kernels. oneDNN 2.6's direct bf16 weight gradient of these layers ran at half the rate
+// of their forward pass.
 #include "CKernels.h"
 #include <pthread.h>
 #include <stdlib.h>
@@ -41,19 +49,33 @@ extern int omp_get_thread_num(void);
 extern int omp_get_num_threads(void);
 
 struct sk_wgrad {
-    int batch, ic, oc, h, w;
+    int batch, ic, oc, h, w;          // h x w: the source's map
+    int stride;                       // 1: Winograd F(3x3, 2x2); 2: direct, one output pixel per tile
+    int oh, ow;                       // the output gradient's map
     int tiles_w, per_image, tiles;
     int threads;
 };
 
-sk_wgrad *sk_wgrad_create(int batch, int ic, int oc, int h, int w, int threads) {
-    if (ic % L || oc % L || threads < 1 || !sk_wino_supported(1)) return NULL;
+/// Positions of the transforms (and sums M_p) and of the output gradient's transform: 16 and 16 for F(3x3,
+/// 2x2), 9 taps and 1 (dy's pixel serves every tap) for stride 2.
+static int positions(int stride) { return stride == 1 ? 16 : 9; }
+static int gradient_positions(int stride) { return stride == 1 ? 16 : 1; }
+
+sk_wgrad *sk_wgrad_create(int batch, int ic, int oc, int h, int w, int stride, int threads) {
+    if (ic % L || oc % L || threads < 1 || (stride != 1 && stride != 2) || !sk_wino_supported(1)) return NULL;
     sk_wgrad *k = calloc(1, sizeof *k);
     if (!k) return NULL;
-    k->batch = batch; k->ic = ic; k->oc = oc; k->h = h; k->w = w;
+    k->batch = batch; k->ic = ic; k->oc = oc; k->h = h; k->w = w; k->stride = stride;
     k->threads = threads < MAX_PARTS ? threads : MAX_PARTS;
-    k->tiles_w = (w + 1) / 2;
-    k->per_image = ((h + 1) / 2) * k->tiles_w;
+    if (stride == 1) {
+        k->oh = h; k->ow = w;
+        k->tiles_w = (w + 1) / 2;
+        k->per_image = ((h + 1) / 2) * k->tiles_w;
+    } else {
+        k->oh = (h - 1) / 2 + 1; k->ow = (w - 1) / 2 + 1;   // 3x3, padding 1, stride 2
+        k->tiles_w = k->ow;
+        k->per_image = k->oh * k->ow;
+    }
     k->tiles = batch * k->per_image;
     return k;
 }
@@ -67,35 +89,35 @@ static void *scratch[MAX_PARTS];
 static size_t scratch_size[MAX_PARTS];
 
 /// How the work of a weight gradient `ic` -> `oc` on `parts` threads splits (see the top of the file): the
-/// tiles while every part's M (16 x oc x ic float32) stays within 4 MB, else the output channels (in whole
-/// 16-channel blocks, the transforms' unit).
-static int splits_tiles(int ic, int oc, int parts) {
-    return parts == 1 || (size_t)16 * oc * ic * sizeof(float) <= ((size_t)4 << 20);
+/// tiles while every part's M (positions x oc x ic float32) stays within 4 MB, else the output channels (in
+/// whole 16-channel blocks, the transforms' unit).
+static int splits_tiles(int ic, int oc, int stride, int parts) {
+    return parts == 1 || (size_t)positions(stride) * oc * ic * sizeof(float) <= ((size_t)4 << 20);
 }
 
 /// Part `part`'s output channels [*o0, *o1).
-static void part_channels(int ic, int oc, int parts, int part, int *o0, int *o1) {
+static void part_channels(int ic, int oc, int stride, int parts, int part, int *o0, int *o1) {
     int blocks = oc / L;
-    if (splits_tiles(ic, oc, parts)) { *o0 = 0; *o1 = oc; return; }
+    if (splits_tiles(ic, oc, stride, parts)) { *o0 = 0; *o1 = oc; return; }
     *o0 = L * (int)((long)blocks * part / parts);
     *o1 = L * (int)((long)blocks * (part + 1) / parts);
 }
 
 /// A part's scratch: the transforms of one chunk (input V, output gradient E) and its sums M, 32-bit words,
 /// each array starting on a cache line.
-static size_t part_scratch(int ic, int on, size_t *v, size_t *e, size_t *m) {
+static size_t part_scratch(int ic, int on, int stride, size_t *v, size_t *e, size_t *m) {
     size_t cap = CHUNK_TILES / 2;
-    *v = 16 * cap * ic; *e = 16 * cap * on; *m = (size_t)16 * on * ic;
+    *v = positions(stride) * cap * ic; *e = gradient_positions(stride) * cap * on; *m = (size_t)positions(stride) * on * ic;
     return (*v + *e + *m) * 4 + 256;
 }
 
-size_t sk_wgrad_scratch_bytes(int ic, int oc, int threads, int part) {
+size_t sk_wgrad_scratch_bytes(int ic, int oc, int stride, int threads, int part) {
     int parts = threads < MAX_PARTS ? threads : MAX_PARTS;
-    if (ic % L || oc % L || threads < 1 || part >= parts || !sk_wino_supported(1)) return 0;
+    if (ic % L || oc % L || threads < 1 || part >= parts || (stride != 1 && stride != 2) || !sk_wino_supported(1)) return 0;
     int o0, o1;
     size_t v, e, m;
-    part_channels(ic, oc, parts, part, &o0, &o1);
-    return part_scratch(ic, o1 - o0, &v, &e, &m);
+    part_channels(ic, oc, stride, parts, part, &o0, &o1);
+    return part_scratch(ic, o1 - o0, stride, &v, &e, &m);
 }
 
 static void *scratch_for(int part, size_t bytes) {
@@ -180,19 +202,44 @@ static void gradient_tile(const sk_wgrad *k, const void *dy, int bf16, int t, in
     }
 }
 
+/// Stride 2: the source's pixels under the nine taps of output pixel t, channel block cb (zero in the padding).
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
+static void strided_input_tile(const sk_wgrad *k, const void *src, int bf16, int t, int cb, __m512 out[16]) {
+    int n = t / k->per_image, rest = t % k->per_image, y0 = 2 * (rest / k->ow) - 1, x0 = 2 * (rest % k->ow) - 1;
+    size_t plane = ((size_t)n * (k->ic / L) + cb) * k->h;
+    for (int ky = 0; ky < 3; ky++) for (int kx = 0; kx < 3; kx++) {
+        int iy = y0 + ky, ix = x0 + kx;
+        out[ky * 3 + kx] = (iy < 0 || iy >= k->h || ix < 0 || ix >= k->w) ? _mm512_setzero_ps()
+                                                                           : load_pixel(src, bf16, ((plane + iy) * k->w + ix) * L);
+    }
+}
+
+/// Stride 2: output pixel t of the output gradient, channel block cb.
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
+static void strided_gradient_tile(const sk_wgrad *k, const void *dy, int bf16, int t, int cb, __m512 out[16]) {
+    int n = t / k->per_image, rest = t % k->per_image;
+    out[0] = load_pixel(dy, bf16, (((size_t)n * (k->oc / L) + cb) * k->per_image + rest) * L);
+}
+
+static void tile(const sk_wgrad *k, int gradient, const void *map, int bf16, int t, int cb, __m512 out[16]) {
+    if (k->stride == 1) { if (gradient) gradient_tile(k, map, bf16, t, cb, out); else input_tile(k, map, bf16, t, cb, out); }
+    else { if (gradient) strided_gradient_tile(k, map, bf16, t, cb, out); else strided_input_tile(k, map, bf16, t, cb, out); }
+}
+
 /// Transforms of tiles [t, t + count) into buf[p][pair][channel - c0] (bf16 pairs), channel blocks [cb0, cb1);
 /// `channels` words per pair row, `pairs_cap` pair rows per position.
 __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
 static void transform_chunk(const sk_wgrad *k, int gradient, const void *map, int bf16, int t, int count,
                             int cb0, int cb1, uint32_t *buf, int channels, int pairs_cap) {
     __m512 a[16], b[16];
+    const int count_p = gradient ? gradient_positions(k->stride) : positions(k->stride);
     for (int pair = 0; pair < (count + 1) / 2; pair++) {
         int first = t + 2 * pair, has_second = 2 * pair + 1 < count;
         for (int cb = cb0; cb < cb1; cb++) {
-            if (gradient) gradient_tile(k, map, bf16, first, cb, a); else input_tile(k, map, bf16, first, cb, a);
-            if (has_second) { if (gradient) gradient_tile(k, map, bf16, first + 1, cb, b); else input_tile(k, map, bf16, first + 1, cb, b); }
-            else for (int p = 0; p < 16; p++) b[p] = _mm512_setzero_ps();
-            for (int p = 0; p < 16; p++)
+            tile(k, gradient, map, bf16, first, cb, a);
+            if (has_second) tile(k, gradient, map, bf16, first + 1, cb, b);
+            else for (int p = 0; p < count_p; p++) b[p] = _mm512_setzero_ps();
+            for (int p = 0; p < count_p; p++)
                 _mm512_store_si512(buf + ((size_t)p * pairs_cap + pair) * channels + (cb - cb0) * L, pair_bf16(a[p], b[p]));
         }
     }
@@ -244,15 +291,17 @@ static void part_body(void *data) {
     for (int part = me; part < job->parts; part += team) {
         int t0 = job->t0[part], t1 = job->t1[part], o0 = job->o0[part], o1 = job->o1[part], on = o1 - o0, ic = k->ic;
         float *m = job->m[part];
+        const int count_p = positions(k->stride), shared_gradient = gradient_positions(k->stride) == 1;
         if (on == 0) continue;
-        if (t1 <= t0) { memset(m, 0, (size_t)16 * on * ic * sizeof(float)); continue; }
+        if (t1 <= t0) { memset(m, 0, (size_t)count_p * on * ic * sizeof(float)); continue; }
         const int cap = CHUNK_TILES / 2;
         for (int t = t0; t < t1; t += CHUNK_TILES) {
             int count = t1 - t < CHUNK_TILES ? t1 - t : CHUNK_TILES, pairs = (count + 1) / 2, add = t > t0;
             transform_chunk(k, 0, job->src, job->src_bf16, t, count, 0, ic / L, job->v[part], ic, cap);
             transform_chunk(k, 1, job->dy, job->dy_bf16, t, count, o0 / L, o1 / L, job->e[part], on, cap);
-            for (int p = 0; p < 16; p++) {
-                const uint32_t *vp = job->v[part] + (size_t)p * cap * ic, *ep = job->e[part] + (size_t)p * cap * on;
+            for (int p = 0; p < count_p; p++) {
+                const uint32_t *vp = job->v[part] + (size_t)p * cap * ic;
+                const uint32_t *ep = job->e[part] + (shared_gradient ? 0 : (size_t)p * cap * on);
                 float *mp = m + (size_t)p * on * ic;
                 for (int i = 0; i < ic; i += 32) {
                     for (int o = 0; o < on; o += 8) {
@@ -273,6 +322,25 @@ static void output_body(void *data) {
     int me = omp_get_thread_num(), team = omp_get_num_threads(), ic = k->ic, oc = k->oc;
     int from = (int)((long)oc * me / team), to = (int)((long)oc * (me + 1) / team);
     const __m512 half = _mm512_set1_ps(0.5f);
+    if (k->stride != 1) {   // M_p is tap p's gradient: the parts' sums, in [o][i][tap] order
+        for (int o = from; o < to; o++) {
+            for (int i = 0; i < ic; i += L) {
+                float out[9][L] __attribute__((aligned(64)));
+                for (int p = 0; p < 9; p++) {
+                    __m512 q = _mm512_setzero_ps();
+                    for (int part = 0; part < job->parts; part++) {
+                        if (o < job->o0[part] || o >= job->o1[part]) continue;
+                        int on = job->o1[part] - job->o0[part];
+                        q = _mm512_add_ps(q, _mm512_load_ps(job->m[part] + (size_t)p * on * ic + (size_t)(o - job->o0[part]) * ic + i));
+                    }
+                    _mm512_store_ps(out[p], q);
+                }
+                float *dst = job->dw + ((size_t)o * ic + i) * 9;
+                for (int l = 0; l < L; l++) for (int j = 0; j < 9; j++) dst[l * 9 + j] = out[j][l];
+            }
+        }
+        return;
+    }
     for (int o = from; o < to; o++) {
         for (int i = 0; i < ic; i += L) {
             __m512 q[16];
@@ -311,10 +379,10 @@ int sk_wgrad_run(const sk_wgrad *k, const void *src, int src_bf16, const void *d
     *job = (struct wgrad_job){.k = k, .src = src, .src_bf16 = src_bf16, .dy = diff_dst, .dy_bf16 = diff_dst_bf16,
                               .dw = diff_weights, .parts = k->threads};
     int ic = k->ic, oc = k->oc, parts = k->threads;
-    job->split_tiles = splits_tiles(ic, oc, parts);
+    job->split_tiles = splits_tiles(ic, oc, k->stride, parts);
     int pairs_total = (k->tiles + 1) / 2;
     for (int part = 0; part < parts; part++) {
-        part_channels(ic, oc, parts, part, &job->o0[part], &job->o1[part]);
+        part_channels(ic, oc, k->stride, parts, part, &job->o0[part], &job->o1[part]);
         if (job->split_tiles) {
             job->t0[part] = 2 * (int)((long)pairs_total * part / parts);
             job->t1[part] = 2 * (int)((long)pairs_total * (part + 1) / parts);
@@ -327,7 +395,7 @@ int sk_wgrad_run(const sk_wgrad *k, const void *src, int src_bf16, const void *d
     int status = 0;
     for (int part = 0; part < parts && status == 0; part++) {
         size_t v, e, m;
-        char *base = scratch_for(part, part_scratch(ic, job->o1[part] - job->o0[part], &v, &e, &m));
+        char *base = scratch_for(part, part_scratch(ic, job->o1[part] - job->o0[part], k->stride, &v, &e, &m));
         if (!base) { status = -1; break; }
         job->v[part] = (uint32_t *)base;
         job->e[part] = (uint32_t *)(base + ((v * 4 + 63) & ~(size_t)63));

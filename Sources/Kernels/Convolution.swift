@@ -57,7 +57,9 @@ public enum ConvAlgorithm: String, CaseIterable, Codable, Sendable {
     /// Our Winograd F(2x2, 3x3) (CKernels/winograd.c): 16 products per 2x2 tile instead of 36, transforms
     /// with coefficients 0, +-1, +-1/2 that round about as a direct convolution; 3x3 stride-1 padding-1
     /// convolutions, float32 and bf16, forward and backward-data passes, and in bf16 the backward-weights pass
-    /// too (its transpose F(3x3, 2x2) on the same points, CKernels/winograd_weights.c); elsewhere: direct.
+    /// too (its transpose F(3x3, 2x2) on the same points, CKernels/winograd_weights.c); elsewhere: direct. In
+    /// bf16, a strided 3x3 layer asked for it computes its weight gradient by our own direct kernel on the same
+    /// micro-kernels (no transforms; it reports `.direct`, the rounding it has).
     case winograd2x2 = "winograd-2x2"
     /// Our per-tap matrix products (CKernels/conv_taps.c) for float32 3x3 stride-1 padding-1 convolutions of
     /// small maps: one product per (output pixel, kernel tap) that does not fall on the padding, which on 2x2
@@ -210,15 +212,18 @@ public final class ConvolutionKernel {
 }
 
 extension ConvolutionKernel {
-    /// The scratch our bf16 Winograd weight gradient (`.winograd2x2` in the bf16 backward-weights pass) of shape
-    /// `g` takes on `threads` threads: bytes per part, one part per thread; empty where that kernel does not
-    /// run (not a 3x3 stride-1 padding-1 convolution, or a CPU without AVX512_BF16). Every weight gradient of
+    /// The scratch our bf16 weight gradient (`.winograd2x2` in the bf16 backward-weights pass: Winograd at
+    /// stride 1, our direct kernel at stride 2) of shape `g` takes on `threads` threads: bytes per part, one
+    /// part per thread; empty where that kernel does not run (not a 3x3 padding-1 convolution of stride 1 or 2,
+    /// or a CPU without AVX512_BF16). Every weight gradient of
     /// the process shares the scratch, and each part keeps its largest size: a process holds, per part, the
     /// largest need of its layers (up to ~20 MB per thread at full width: layer4's sums and transforms).
     public static func winogradWeightGradientScratch(_ g: ConvGeometry, threads: Int) -> [Int] {
-        guard g.kernel == 3, g.stride == 1, g.padding == 1, threads >= 1 else { return [] }
+        guard g.kernel == 3, g.stride == 1 || g.stride == 2, g.padding == 1, threads >= 1 else { return [] }
         let blocked = { (channels: Int) in Int32(FeatureMap.blocks(channels) * SK_BLOCK_COUNT) }
-        let parts = (0..<threads).map { Int(sk_wgrad_scratch_bytes(blocked(g.inChannels), blocked(g.outChannels), Int32(threads), Int32($0))) }
+        let parts = (0..<threads).map {
+            Int(sk_wgrad_scratch_bytes(blocked(g.inChannels), blocked(g.outChannels), Int32(g.stride), Int32(threads), Int32($0)))
+        }
         return parts.allSatisfy { $0 == 0 } ? [] : parts
     }
 

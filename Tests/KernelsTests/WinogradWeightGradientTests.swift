@@ -21,20 +21,9 @@ final class WinogradWeightGradientTests: XCTestCase {
                                            inChannels: cin, outChannels: cout, height: side, width: side).dw
         let xm = Layout.blocked(fromNCHW: Tensor(shape: [n, cin, side, side], values: x), channels: cin, batch: n, height: side, width: side)
         let dym = Layout.blocked(fromNCHW: Tensor(shape: [n, cout, side, side], values: dy), channels: cout, batch: n, height: side, width: side)
-        func low(_ t: Tensor) -> ConvOperand {
-            let r = BF16Tensor(count: t.count)
-            r.round(from: t)
-            return .bf16(r)
-        }
         func run(_ algorithm: ConvAlgorithm, float32Source: Bool) -> (dw: [Float], ran: ConvAlgorithm?) {
-            let conv = ConvolutionKernel(g, bf16: true, plainSource: false, inputGradient: true,
-                                         algorithms: ConvPassAlgorithms(forward: .direct, backwardData: .direct, backwardWeights: algorithm))
-            conv.setWeights(Tensor(shape: [g.weightCount]))
-            let dw = Tensor(shape: [g.weightCount])
-            // Garbage first: the pass must overwrite the gradient, not add to it.
-            for j in 0..<dw.count { dw[j] = 7 }
-            conv.backwardWeights(source: low(xm.tensor), float32Source: float32Source ? xm.tensor : nil, gradOutput: low(dym.tensor), gradWeight: dw)
-            return (dw.array, conv.algorithm(of: .backwardWeights))
+            let r = bf16WeightGradient(g, algorithm: algorithm, source: xm.tensor, float32Source: float32Source, gradOutput: dym.tensor)
+            return (r.dw, r.kernel.algorithm(of: .backwardWeights))
         }
         let direct = run(.direct, float32Source: false), wino = run(.winograd2x2, float32Source: false)
         let winoF32 = run(.winograd2x2, float32Source: true)

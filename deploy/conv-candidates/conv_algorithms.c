@@ -2,7 +2,8 @@
 // 32 px) under each algorithm, through the package's own kernels (Sources/CKernels/dnnl_conv.c, winograd.c):
 // float32 direct, oneDNN's Winograd F(4x4, 3x3), our F(2x2, 3x3) (forward and backward-data; its weight
 // gradient is F(4x4) in float32), our per-tap matrix products (conv_taps.c; 3x3 stride-1 shapes, else direct),
-// bf16 direct and bf16 F(2x2) (all three passes; the weight gradient by F(3x3, 2x2), winograd_weights.c).
+// bf16 direct and bf16 F(2x2) (all three passes; the weight gradient by F(3x3, 2x2), winograd_weights.c; on
+// strided 3x3 layers our direct bf16 weight gradient, winograd_weights.c at stride 2).
 // Medians of --reps runs, ms.
 // The figures behind `--conv-algorithm auto` (docs/precision.md, 'Choosing the algorithm per layer and pass').
 //

@@ -107,10 +107,10 @@ int sk_wino_forward(const sk_wino *k, const void *src, int src_bf16, float *dst,
 
 // ---- Winograd F(3x3, 2x2) weight gradient in bf16 (winograd_weights.c) -------------------------------
 typedef struct sk_wgrad sk_wgrad;
-/// The weight gradient of a 3x3 stride-1 padding-1 convolution of blocked maps, `ic` -> `oc` channels
-/// (multiples of 16), h x w, products on `vdpbf16ps`, on `threads` threads; NULL when not possible (no
-/// AVX512_BF16).
-sk_wgrad *sk_wgrad_create(int batch, int ic, int oc, int h, int w, int threads);
+/// The weight gradient of a 3x3 padding-1 convolution of blocked maps, `ic` -> `oc` channels (multiples of
+/// 16), source h x w, products on `vdpbf16ps`, on `threads` threads: by Winograd F(3x3, 2x2) at stride 1,
+/// direct (tap by tap) at stride 2; NULL when not possible (no AVX512_BF16, another stride).
+sk_wgrad *sk_wgrad_create(int batch, int ic, int oc, int h, int w, int stride, int threads);
 void sk_wgrad_destroy(sk_wgrad *k);
 /// diff_weights (float32 [oc][ic][3][3], overwritten) from the blocked source and output gradient, each
 /// float32 or bf16 as its flag says (float32 values are rounded once, after their transform); 0 or -1.
@@ -118,7 +118,7 @@ int sk_wgrad_run(const sk_wgrad *k, const void *src, int src_bf16, const void *d
 /// The scratch thread `part` of a weight gradient `ic` -> `oc` on `threads` threads needs (0 for a part that
 /// does not exist, or where the kernel is not possible). The scratch is shared by every weight gradient of
 /// the process: each part's buffer grows to the largest layer's need and is kept.
-size_t sk_wgrad_scratch_bytes(int ic, int oc, int threads, int part);
+size_t sk_wgrad_scratch_bytes(int ic, int oc, int stride, int threads, int part);
 
 // ---- 3x3 convolutions of small maps by per-tap matrix products, float32 (conv_taps.c) -----------------
 typedef struct sk_taps sk_taps;
