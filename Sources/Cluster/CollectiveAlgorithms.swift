@@ -10,17 +10,34 @@ import Foundation
 /// OpenMPI runs them with libnbc, whose own choice for an in-place all-reduce is a binomial tree: at 16
 /// ranks on 1 Gbit/s links that moved 32 MiB 6.3x slower than Rabenseifner's algorithm.
 public enum CollectiveAlgorithms {
-    /// (MCA parameter, value): libnbc all-reduce 3 = Rabenseifner (reduce-scatter + all-gather), within 11% of
-    /// the ring for gradient buckets and 3.6x faster than the ring for SyncBN-sized messages at 16 ranks;
-    /// libnbc all-gather 2 = recursive doubling.
-    public static let defaults: [(parameter: String, value: String)] = [
-        ("coll_libnbc_iallreduce_algorithm", "3"),
-        ("coll_libnbc_iallgather_algorithm", "2"),
-    ]
+    /// (MCA parameter, value) for a world of `worldSize` ranks (nil: not known before MPI_Init).
+    ///
+    /// libnbc all-reduce 3 = Rabenseifner (reduce-scatter + all-gather), within 11% of the ring for gradient
+    /// buckets and 3.6x faster than the ring for SyncBN-sized messages at 16 ranks. On a rank count that is not
+    /// a power of two, libnbc's Rabenseifner first folds the extra ranks into partners and sends them the whole
+    /// result at the end (2 more vectors on the critical path): at 3, 5 and 6 ranks it moved 32 KiB and more at
+    /// about half the ring's speed (33.5 MB at 1 Gbit/s: 840-995 ms vs 377-487 ms), so there the ring
+    /// (1) is chosen; SyncBN-sized messages then take 0.1-0.5 ms more each. libnbc all-gather 2 = recursive
+    /// doubling (libnbc itself falls back to its linear all-gather on other rank counts).
+    public static func defaults(worldSize: Int?) -> [(parameter: String, value: String)] {
+        let powerOfTwo = worldSize.map { $0 > 0 && $0 & ($0 - 1) == 0 } ?? true
+        return [("coll_libnbc_iallreduce_algorithm", powerOfTwo ? "3" : "1"),
+                ("coll_libnbc_iallgather_algorithm", "2")]
+    }
+
+    /// The world size the launcher announced in the environment before MPI_Init: mpirun's
+    /// OMPI_COMM_WORLD_SIZE, else srun's SLURM_STEP_NUM_TASKS; nil when neither is set (a singleton, or a
+    /// launcher that says nothing: then the power-of-two choice stands).
+    public static func launcherWorldSize(_ environment: [String: String] = ProcessInfo.processInfo.environment) -> Int? {
+        for name in ["OMPI_COMM_WORLD_SIZE", "SLURM_STEP_NUM_TASKS"] {
+            if let value = environment[name].flatMap(Int.init), value > 0 { return value }
+        }
+        return nil
+    }
 
     /// Sets each default whose OMPI_MCA_ variable is unset. Call before MPI_Init; later calls change nothing MPI uses.
     public static func applyDefaults() {
-        for (parameter, value) in defaults { setenv("OMPI_MCA_" + parameter, value, 0) }
+        for (parameter, value) in defaults(worldSize: launcherWorldSize()) { setenv("OMPI_MCA_" + parameter, value, 0) }
     }
 
     /// The value MPI uses for the integer MCA parameter `parameter`, read through the MPI tool interface
@@ -42,6 +59,6 @@ public enum CollectiveAlgorithms {
 
     /// "parameter=value" for each chosen parameter as MPI runs it, for logs.
     public static var summary: String {
-        defaults.map { "\($0.parameter)=\(mpiValue(of: $0.parameter).map(String.init) ?? "?")" }.joined(separator: " ")
+        defaults(worldSize: nil).map { "\($0.parameter)=\(mpiValue(of: $0.parameter).map(String.init) ?? "?")" }.joined(separator: " ")
     }
 }

@@ -57,6 +57,9 @@ struct ScalingModelCommand: ParsableCommand {
     var extrapolate = false
     @Option(help: ArgumentHelp("Node counts to extrapolate to.", valueName: "list")) var nodes = "64,256"
     @Option(help: ArgumentHelp("Link rates in Gbit/s to extrapolate to.", valueName: "list")) var rates = "1,10,25,100"
+    @Option(help: ArgumentHelp("The swept link whose latency and fraction of its rate the extrapolation keeps (default: the fastest swept link).",
+                               valueName: "link"))
+    var extrapolateFrom: String?
     @Option(help: ArgumentHelp("Write model.md and the plots (SVG) into this directory.", valueName: "dir")) var out: String?
 
     func validate() throws {
@@ -80,6 +83,7 @@ struct ScalingModelCommand: ParsableCommand {
                                                                                   fallback: s.defaultComputeFactor, allowed: 0.5...4, rule: "in 0.5...4")
         let nodeCounts = try ScalingModelStudy.counts(parsing: nodes, setting: "nodes")
         if extrapolate { s.extrapolation = (nodeCounts, try ScalingModelStudy.rates(parsing: rates, setting: "rates")) }
+        s.extrapolateFrom = extrapolateFrom
         return s
     }
 

@@ -10,6 +10,9 @@ public enum CollectiveAlgorithm: String, Codable, CaseIterable, Sendable {
     case ring
     /// All-reduce: recursive-halving reduce-scatter then recursive-doubling all-gather (libnbc 3, coll/tuned 6).
     case rabenseifner
+    /// All-reduce as the project sets it at MPI init (Sources/Cluster/CollectiveAlgorithms.swift): Rabenseifner
+    /// on a power-of-two rank count, the ring on any other.
+    case projectAllReduce = "rabenseifner-or-ring"
     /// All-reduce: log2(W) exchanges of the whole message (libnbc 4 / coll/tuned 3).
     case recursiveDoubling = "recursive-doubling"
     /// All-gather: log2(W) exchanges, each of everything gathered so far (libnbc 2 / coll/tuned 3), so each
@@ -22,13 +25,23 @@ public enum CollectiveAlgorithm: String, Codable, CaseIterable, Sendable {
     case ringGather = "ring-gather"
 
     /// Message steps on the critical path.
+    ///
+    /// On a rank count that is not a power of two, libnbc's Rabenseifner and recursive-doubling all-reduces
+    /// first fold the W - P extra ranks (P = the largest power of two below W) into partners and hand them the
+    /// result at the end: Rabenseifner exchanges half vectors, reduces, sends the partner's half back and finally
+    /// the whole result (3 more steps moving 2 more vectors), recursive doubling sends the whole vector before and
+    /// after (2 more steps, 2 more vectors); libnbc's recursive-doubling all-gather falls back to the linear one
+    /// (every block to every rank), costed as a ring: W - 1 steps of 1/W of the result.
     public func latencySteps(ranks w: Int) -> Double {
         guard w > 1 else { return 0 }
         let log2w = ceil(log2(Double(w)))
+        let p = Self.powerOfTwo(atMost: w), log2p = log2(Double(p)), folded = p != w
         switch self {
         case .ring: return 2 * Double(w - 1)
-        case .rabenseifner: return 2 * log2w
-        case .recursiveDoubling, .recursiveDoublingGather: return log2w
+        case .projectAllReduce: return (folded ? CollectiveAlgorithm.ring : .rabenseifner).latencySteps(ranks: w)
+        case .rabenseifner: return 2 * log2p + (folded ? 3 : 0)
+        case .recursiveDoubling: return log2p + (folded ? 2 : 0)
+        case .recursiveDoublingGather: return folded ? Double(w - 1) : log2p
         case .binomial: return 2 * log2w
         case .ringGather: return Double(w - 1)
         }
@@ -37,14 +50,18 @@ public enum CollectiveAlgorithm: String, Codable, CaseIterable, Sendable {
     /// Bytes each link carries per byte of the message (of an all-gather: of its result).
     public func bandwidthFactor(ranks w: Int) -> Double {
         guard w > 1 else { return 0 }
-        let n = Double(w)
+        let n = Double(w), p = Double(Self.powerOfTwo(atMost: w)), folded = p != n
         switch self {
-        case .ring, .rabenseifner: return 2 * (n - 1) / n
-        case .recursiveDoubling: return ceil(log2(n))
+        case .ring, .projectAllReduce: return 2 * (n - 1) / n
+        case .rabenseifner: return (p > 1 ? 2 * (p - 1) / p : 0) + (folded ? 2 : 0)
+        case .recursiveDoubling: return log2(p) + (folded ? 2 : 0)
         case .binomial: return 2 * ceil(log2(n))
         case .ringGather, .recursiveDoublingGather: return (n - 1) / n
         }
     }
+
+    /// The largest power of two <= w (w >= 1).
+    static func powerOfTwo(atMost w: Int) -> Int { 1 << (Int.bitWidth - 1 - w.leadingZeroBitCount) }
 }
 
 /// One collective's fitted cost on one link.
@@ -122,7 +139,7 @@ public struct LinkModel: Codable, Equatable, Sendable {
     /// Fits both collectives on the sweep points of this link with at most `maximumRanks` ranks that measured
     /// the algorithm costed (a sweep of several algorithms, as `deploy/collectives.sh` writes, is filtered).
     public static func fit(name: String, points: [SweepPoint], maximumRanks: Int,
-                           allReduceAlgorithm: CollectiveAlgorithm = .rabenseifner,
+                           allReduceAlgorithm: CollectiveAlgorithm = .projectAllReduce,
                            allGatherAlgorithm: CollectiveAlgorithm = .recursiveDoublingGather) throws -> LinkModel {
         let usable = points.filter { $0.ranks <= maximumRanks }
         do {
@@ -151,14 +168,15 @@ public struct LinkModel: Codable, Equatable, Sendable {
         return links
     }
 
-    /// A link of `gigabits` Gbit/s that keeps this link's per-step latency and its measured fraction of the
-    /// nominal rate (`efficiency`: payload rate / nominal rate), for extrapolating to links not measured.
-    public func scaled(toGigabits gigabits: Double, efficiency: Double, name: String) -> LinkModel {
-        let beta = 8 / (gigabits * 1e9 * efficiency)
+    /// This link's model on a link of `gigabits` Gbit/s, when this one's nominal rate is `nominalGigabits`:
+    /// each collective keeps its per-step latency (alpha) and the fraction of the nominal rate it delivered
+    /// (beta scaled by nominal / gigabits), for extrapolating to links not measured. At `gigabits` ==
+    /// `nominalGigabits` it is this link.
+    public func scaled(fromNominal nominalGigabits: Double, toGigabits gigabits: Double, name: String) -> LinkModel {
         var copy = self
         copy.name = name
-        copy.allReduce.beta = beta
-        copy.allGather.beta = beta
+        copy.allReduce.beta *= nominalGigabits / gigabits
+        copy.allGather.beta *= nominalGigabits / gigabits
         return copy
     }
 }
@@ -195,10 +213,13 @@ extension CollectiveAlgorithm {
 }
 
 extension SweepPoint {
-    /// Whether this point measured `algorithm`. A point without a recorded algorithm is taken as measured with
-    /// it: say which one its sweep ran (`cluster-check bandwidth --sweep --nonblocking` runs the project's
-    /// defaults, Rabenseifner all-reduce and recursive-doubling all-gather).
+    /// Whether this point measured `algorithm` (the project's all-reduce: Rabenseifner at a power-of-two rank
+    /// count, the ring elsewhere). A point without a recorded algorithm is taken as measured with it: say which
+    /// one its sweep ran (`cluster-check bandwidth --sweep --nonblocking` runs the project's defaults).
     public func measured(_ algorithm: CollectiveAlgorithm) -> Bool {
-        self.algorithm.isEmpty || CollectiveAlgorithm(openMPILabel: self.algorithm, collective: collective) == algorithm
+        guard !self.algorithm.isEmpty else { return true }
+        let ran = CollectiveAlgorithm(openMPILabel: self.algorithm, collective: collective)
+        if algorithm == .projectAllReduce { return ran == (ranks & (ranks - 1) == 0 ? .rabenseifner : .ring) }
+        return ran == algorithm
     }
 }

@@ -4,8 +4,10 @@ import Foundation
 /// (25, 100 Gbit/s). The assumptions are explicit and printed with the table (docs/scaling-model.md):
 /// one rank per node computing as the timeline measured; every node has one link of the given rate to a
 /// non-blocking switch; all-reduce by Rabenseifner's algorithm and all-gather by recursive doubling (the
-/// algorithms the measured fit used), with the fitted per-message latency and the fraction of the nominal
-/// rate the measured links delivered; communication takes no CPU from compute (a node has cores to spare).
+/// algorithms the measured fit used, libnbc's way on rank counts that are not powers of two), each with the
+/// per-message latency fitted on the base link and the fraction of the nominal rate it delivered there;
+/// communication takes no CPU from compute (a node has cores to spare) and small collectives do not queue.
+/// At the base link's own rate and a rank count it measured, a row is the model's prediction for that link.
 public struct Extrapolation: Sendable {
     public struct Row: Sendable {
         public var nodes: Int
@@ -16,26 +18,31 @@ public struct Extrapolation: Sendable {
     }
 
     public var timeline: StepTimeline
-    /// The measured link whose latency and rate efficiency carry over.
+    /// The measured link whose latencies and fractions of the nominal rate carry over.
     public var baseLink: LinkModel
-    /// Payload rate / nominal rate of the measured link (e.g. 0.95).
-    public var rateEfficiency: Double
+    /// The base link's nominal rate (Gbit/s; the `tc` rate it was emulated at).
+    public var baseGigabits: Double
     public var buckets: [[Int]]
 
-    public init(timeline: StepTimeline, baseLink: LinkModel, rateEfficiency: Double, buckets: [[Int]]) {
-        self.timeline = timeline; self.baseLink = baseLink; self.rateEfficiency = rateEfficiency; self.buckets = buckets
+    public init(timeline: StepTimeline, baseLink: LinkModel, baseGigabits: Double, buckets: [[Int]]) {
+        self.timeline = timeline; self.baseLink = baseLink; self.baseGigabits = baseGigabits; self.buckets = buckets
+    }
+
+    /// The base link's model at `gigabits` Gbit/s.
+    public func link(gigabits: Double) -> LinkModel {
+        baseLink.scaled(fromNominal: baseGigabits, toGigabits: gigabits, name: "\(gigabitLabel(gigabits)) Gbit/s")
     }
 
     public func rows(nodes: [Int], gigabits: [Double], compressions: [GradientCompression]) -> [Row] {
         var rows: [Row] = []
         for rate in gigabits {
-            let link = baseLink.scaled(toGigabits: rate, efficiency: rateEfficiency, name: "\(gigabitLabel(rate)) Gbit/s")
+            let rateLink = link(gigabits: rate)
             for compression in compressions {
-                var one = SimulationSettings(ranks: 1, link: link, buckets: buckets)
+                var one = SimulationSettings(ranks: 1, link: rateLink, buckets: buckets)
                 one.compression = compression
                 let single = StepSimulator.predict(timeline, one).stepSeconds
                 for n in nodes {
-                    var settings = SimulationSettings(ranks: n, link: link, buckets: buckets)
+                    var settings = SimulationSettings(ranks: n, link: rateLink, buckets: buckets)
                     settings.compression = compression
                     let p = StepSimulator.predict(timeline, settings)
                     rows.append(Row(nodes: n, gigabits: rate, compression: compression, prediction: p,
@@ -50,10 +57,10 @@ public struct Extrapolation: Sendable {
     /// step, or nil.
     public func firstNodes(where part: (StepPrediction) -> Double, exceeds fraction: Double, gigabits: Double,
                            compression: GradientCompression) -> Int? {
-        let link = baseLink.scaled(toGigabits: gigabits, efficiency: rateEfficiency, name: "")
+        let rateLink = link(gigabits: gigabits)
         var n = 2
         while n <= 65536 {
-            var settings = SimulationSettings(ranks: n, link: link, buckets: buckets)
+            var settings = SimulationSettings(ranks: n, link: rateLink, buckets: buckets)
             settings.compression = compression
             let p = StepSimulator.predict(timeline, settings)
             if part(p) > fraction * p.stepSeconds { return n }

@@ -57,3 +57,13 @@ public enum GradientCompression: Codable, Equatable, Hashable, Sendable, CustomS
         }
     }
 }
+
+extension StepTimeline.Parameter {
+    /// The parameter as `bench --emulate-scale K` sends its gradient: its first ceil(n / K) elements.
+    func scaled(by k: Int) -> StepTimeline.Parameter {
+        guard k > 1 else { return self }
+        var copy = self
+        copy.elements = (elements + k - 1) / k
+        return copy
+    }
+}

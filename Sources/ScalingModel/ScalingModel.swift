@@ -25,20 +25,33 @@ public struct ScalingModel: Sendable {
                      fitMaxRanks: fitMaxRanks)
     }
 
-    public func settings(link: String, ranks: Int, compression: GradientCompression) throws -> SimulationSettings {
-        guard let model = links[link] else {
-            throw ScalingModelError.notEnoughData("no sweep of link '\(link)' (links with sweeps: \(links.keys.sorted().joined(separator: ", ")))")
+    /// The simulation of `link`'s step; with `gradientScale` K > 1 (a `bench --emulate-scale K` run on the
+    /// link emulated at 1/K of the rate) the collectives are costed on `sweptLink` (the sweep of that slower
+    /// link) and the gradients are 1/K of their size.
+    public func settings(link: String, ranks: Int, compression: GradientCompression, gradientScale: Int = 1,
+                         sweptLink: String? = nil) throws -> SimulationSettings {
+        let swept = sweptLink ?? link
+        guard let model = links[swept] else {
+            throw ScalingModelError.notEnoughData("no sweep of link '\(swept)' (links with sweeps: \(links.keys.sorted().joined(separator: ", ")))")
         }
         var s = SimulationSettings(ranks: ranks, link: model, buckets: buckets)
         s.compression = compression
+        s.gradientScale = gradientScale
         s.slowdown = slowdown[link] ?? 0
         s.queueingSeconds = queueing[link] ?? 0
         s.computeFactor = computeFactor[link] ?? 1
         return s
     }
 
-    public func predict(link: String, ranks: Int, compression: GradientCompression) throws -> StepPrediction {
-        StepSimulator.predict(timeline, try settings(link: link, ranks: ranks, compression: compression))
+    public func predict(link: String, ranks: Int, compression: GradientCompression, gradientScale: Int = 1,
+                        sweptLink: String? = nil) throws -> StepPrediction {
+        StepSimulator.predict(timeline, try settings(link: link, ranks: ranks, compression: compression,
+                                                     gradientScale: gradientScale, sweptLink: sweptLink))
+    }
+
+    /// The prediction for a measured row (its gradient scale and the sweep it is costed on).
+    public func predict(_ m: Measurement) throws -> StepPrediction {
+        try predict(link: m.link, ranks: m.ranks, compression: m.compression, gradientScale: m.gradientScale, sweptLink: m.sweptLink)
     }
 
     /// One measured step time the model is checked against.
@@ -47,6 +60,9 @@ public struct ScalingModel: Sendable {
         public var compression: GradientCompression
         public var ranks: Int
         public var seconds: Double
+        /// `bench --emulate-scale K` of the run (1: unscaled) and the swept link its collectives ran on (nil: `link`).
+        public var gradientScale = 1
+        public var sweptLink: String?
         public init(link: String, compression: GradientCompression, ranks: Int, seconds: Double) {
             self.link = link; self.compression = compression; self.ranks = ranks; self.seconds = seconds
         }
@@ -63,7 +79,7 @@ public struct ScalingModel: Sendable {
                 var copy = self
                 copy.queueing[name] = q
                 return usable.map { m in
-                    let p = (try? copy.predict(link: name, ranks: m.ranks, compression: m.compression).stepSeconds) ?? 0
+                    let p = (try? copy.predict(m).stepSeconds) ?? 0
                     return (p / m.seconds - 1) * (p / m.seconds - 1)
                 }.reduce(0, +)
             }

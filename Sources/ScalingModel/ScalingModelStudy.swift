@@ -28,6 +28,8 @@ public struct ScalingModelStudy {
     public var tolerance = 0.10
     /// Node counts and link rates (Gbit/s) to extrapolate to, if asked.
     public var extrapolation: (nodes: [Int], gigabits: [Double])?
+    /// The measured link the extrapolation starts from (nil: the fastest swept link).
+    public var extrapolateFrom: String?
 
     public init(points: [SweepPoint]) { self.points = points }
 
@@ -110,7 +112,7 @@ public struct ScalingModelStudy {
             }
         }
         if let (nodes, gigabits) = extrapolation {
-            report.lines += extrapolate(model, nodes: nodes, gigabits: gigabits, buckets: buckets)
+            report.lines += try extrapolate(model, nodes: nodes, gigabits: gigabits, buckets: buckets)
         }
         return report
     }
@@ -118,11 +120,11 @@ public struct ScalingModelStudy {
     /// Fits the queueing on the study's rows with at most `fitMaxRanks` ranks, then predicts every row.
     private func check(_ model: inout ScalingModel, against study: StudyTable, timeline: StepTimeline, into report: inout Report) throws {
         var table = study
-        let rows = try measuredRows(study, perRankBatch: timeline.identity.perRankBatch)
+        let rows = try measuredRows(study, perRankBatch: timeline.identity.perRankBatch, links: Array(model.links.keys))
         model.fitQueueing(to: rows.map { $0.1 })
         var checks: [ModelReport.Check] = []
         for (index, m, emulated) in rows where model.links[m.link] != nil {
-            let p = try model.predict(link: m.link, ranks: m.ranks, compression: m.compression)
+            let p = try model.predict(m)
             checks.append(.init(link: m.link, compression: m.compression, ranks: m.ranks, emulated: emulated,
                                 measuredSeconds: m.seconds, prediction: p, heldOut: m.ranks > fitMaxRanks))
             table.set(index, "predicted_ms_per_step", String(format: "%.1f", p.stepSeconds * 1000))
@@ -144,30 +146,46 @@ public struct ScalingModelStudy {
                          "predicted-vs-measured.svg": ModelReport.accuracyChart(checks)]
     }
 
-    /// Weak-scaling rows of the study with the profile's per-rank batch: (row, measurement, emulated).
-    private func measuredRows(_ table: StudyTable, perRankBatch: Int) throws -> [(Int, ScalingModel.Measurement, Bool)] {
+    /// Weak-scaling rows of the study with the profile's per-rank batch: (row, measurement, emulated). A row run
+    /// with `--emulate-scale K` is costed on the sweep of its link's rate / K (one of `links`, by the rate in its
+    /// name), with 1/K of the gradients.
+    private func measuredRows(_ table: StudyTable, perRankBatch: Int, links: [String]) throws -> [(Int, ScalingModel.Measurement, Bool)] {
         for column in ["link", "ranks", "ms_per_step"] where table.column(column) == nil {
             throw ScalingModelError.badInput("the study table has no column '\(column)'")
         }
-        return table.rows.indices.compactMap { i in
+        return try table.rows.indices.compactMap { i in
             guard table.value(i, "mode").map({ $0 == "weak" }) ?? true,
                   table.number(i, "per_rank_batch").map({ Int($0) == perRankBatch }) ?? true,
                   let link = table.value(i, "link"), let w = table.number(i, "ranks"), let ms = table.number(i, "ms_per_step"),
                   let c = GradientCompression(name: table.value(i, "compression") ?? "none", rank: powerSGDRank) else { return nil }
-            return (i, ScalingModel.Measurement(link: link, compression: c, ranks: Int(w), seconds: ms / 1000), table.value(i, "emulated") == "yes")
+            var m = ScalingModel.Measurement(link: link, compression: c, ranks: Int(w), seconds: ms / 1000)
+            let k = table.number(i, "emulate_scale").map { Int($0) } ?? 1
+            if k > 1, Int(w) > 1 {
+                guard let rate = Self.nominalGigabits(link),
+                      let swept = links.first(where: { Self.nominalGigabits($0).map { abs($0 - rate / Double(k)) < 1e-9 } ?? false }) else {
+                    throw ScalingModelError.badInput("row \(i + 1) ran \(link) with --emulate-scale \(k): give a sweep of the link at 1/\(k) of its rate (its nominal rate in its name, like 1250mbit)")
+                }
+                m.gradientScale = k
+                m.sweptLink = swept
+            }
+            return (i, m, table.value(i, "emulated") == "yes")
         }
     }
 
     /// The extrapolation section: the table, its assumptions, and where each part of the step first passes 10%.
-    private func extrapolate(_ model: ScalingModel, nodes: [Int], gigabits: [Double], buckets: [[Int]]) -> [String] {
-        guard let base = model.links.values.max(by: { $0.allReduce.gigabitsPerSecond < $1.allReduce.gigabitsPerSecond }) else { return [] }
-        let efficiency = Self.nominalGigabits(base.name).map { min(1, base.allReduce.gigabitsPerSecond / $0) } ?? 0.95
-        let e = Extrapolation(timeline: model.timeline, baseLink: base, rateEfficiency: efficiency, buckets: buckets)
+    private func extrapolate(_ model: ScalingModel, nodes: [Int], gigabits: [Double], buckets: [[Int]]) throws -> [String] {
+        let (base, nominal) = try extrapolationBase(model)
+        let e = Extrapolation(timeline: model.timeline, baseLink: base, baseGigabits: nominal, buckets: buckets)
+        let fraction = { (cost: AlphaBeta) in String(format: "%.0f%%", 100 * cost.gigabitsPerSecond / nominal) }
         var lines = ["", "## Extrapolation", "",
-                     "Assumptions: one rank per node computing as profiled (\(model.timeline.identity)); each node one link of the rate shown to a "
-                        + "non-blocking switch; all-reduce by \(base.allReduce.algorithm.rawValue), all-gather by \(base.allGather.algorithm.rawValue), with the per-step latency fitted on "
-                        + String(format: "%@ (%.1f us) and %.0f%% of the nominal rate as payload (as measured there); no CPU taken from compute by communication, no queueing.",
-                                 base.name, base.allReduce.alpha * 1e6, efficiency * 100), ""]
+                     "Assumptions: one rank per node computing as profiled (\(model.timeline.identity)), the same batch per rank at every "
+                        + "node count (weak scaling); each node one link of the rate shown to a non-blocking switch; all-reduce by "
+                        + "\(base.allReduce.algorithm.rawValue), all-gather by \(base.allGather.algorithm.rawValue) (as the project sets libnbc at MPI init; "
+                        + "costed libnbc's way on node counts that are not powers of two); the per-step latency and the fraction of the nominal rate delivered as payload as fitted on \(base.name) "
+                        + String(format: "(all-reduce %.1f us, %@; all-gather %.1f us, %@)", base.allReduce.alpha * 1e6, fraction(base.allReduce),
+                                 base.allGather.alpha * 1e6, fraction(base.allGather))
+                        + "; gradient buckets of \(bucketMB) MB overlapped with backward; no CPU taken from compute by communication, no queueing "
+                        + "of small collectives behind buckets; no switch contention, stragglers or congestion control.", ""]
         lines += ModelReport.extrapolationTable(e.rows(nodes: nodes, gigabits: gigabits, compressions: compressions))
         lines.append("")
         for rate in gigabits {
@@ -181,6 +199,25 @@ public struct ScalingModelStudy {
             }
         }
         return lines
+    }
+
+    /// The measured link the extrapolation starts from and its nominal rate: `extrapolateFrom`, or the fastest
+    /// link with a nominal rate in its name (its latency is the least dominated by the link's rate).
+    func extrapolationBase(_ model: ScalingModel) throws -> (LinkModel, Double) {
+        let named = model.links.values.compactMap { link in Self.nominalGigabits(link.name).map { (link, $0) } }
+        if let name = extrapolateFrom {
+            guard let link = model.links[name] else {
+                throw ScalingModelError.badInput("--extrapolate-from \(name): no sweep of that link (links: \(model.links.keys.sorted().joined(separator: ", ")))")
+            }
+            guard let nominal = Self.nominalGigabits(name) else {
+                throw ScalingModelError.badInput("--extrapolate-from \(name): its nominal rate is not in its name (like 1gbit or 1250mbit)")
+            }
+            return (link, nominal)
+        }
+        guard let best = named.max(by: { $0.1 < $1.1 }) else {
+            throw ScalingModelError.badInput("extrapolation needs a swept link whose name gives its rate (like 1gbit or 1250mbit)")
+        }
+        return best
     }
 
     /// 1gbit -> 1, 10gbit -> 10, 500mbit -> 0.5; nil for other names.

@@ -21,6 +21,9 @@ public struct SimulationSettings: Sendable {
     public var queueingSeconds = 0.0
     /// Compression's own compute per bucket on the communication thread (seconds), measured; empty: none.
     public var compressionSeconds: [Double] = []
+    /// Emulated with `bench --emulate-scale K`: each parameter's gradient travels as its first ceil(n / K)
+    /// elements (the same buckets, in the same order), on a link emulated at 1/K of the rate. 1: unscaled.
+    public var gradientScale = 1
 
     public init(ranks: Int, link: LinkModel, buckets: [[Int]]) {
         self.ranks = ranks; self.link = link; self.buckets = buckets
@@ -79,7 +82,7 @@ public enum StepSimulator {
         var missing = settings.buckets.map(\.count)
         let bucketCost: [Double] = settings.buckets.enumerated().map { k, members in
             guard w > 1 else { return 0 }
-            let traffic = settings.compression.allReduces(of: members.map { timeline.parameters[$0] })
+            let traffic = settings.compression.allReduces(of: members.map { timeline.parameters[$0].scaled(by: settings.gradientScale) })
             let comm = traffic.map { settings.link.allReduce.seconds(bytes: $0, ranks: w) }.reduce(0, +)
             return comm + (k < settings.compressionSeconds.count ? settings.compressionSeconds[k] : 0)
         }

@@ -1,3 +1,4 @@
+import Cluster
 import Foundation
 import XCTest
 
@@ -94,5 +95,22 @@ final class SweepAndTraceTests: XCTestCase {
         let user = try ClusterHarness.run([binary.path], timeout: 60, environment: ["OMPI_MCA_coll_libnbc_iallreduce_algorithm": "1"])
         XCTAssertEqual(user.lines(startingWith: "INFO collective algorithms:"),
                        ["INFO collective algorithms: coll_libnbc_iallreduce_algorithm=1 coll_libnbc_iallgather_algorithm=2"], user.output)
+        // Three ranks (not a power of two): the ring all-reduce, as every rank runs it.
+        let three = try ClusterHarness.mpirun(np: 3, [])
+        XCTAssertEqual(three.status, 0, three.output)
+        XCTAssertEqual(Set(three.lines(startingWith: "INFO collective algorithms:")),
+                       ["INFO collective algorithms: coll_libnbc_iallreduce_algorithm=1 coll_libnbc_iallgather_algorithm=2"], three.output)
+    }
+
+    /// Rabenseifner's all-reduce on powers of two (and when the launcher does not say), the ring elsewhere;
+    /// the world size comes from mpirun's or srun's environment.
+    func testTheAllReduceAlgorithmFollowsTheWorldSize() {
+        let allReduce = { (w: Int?) in CollectiveAlgorithms.defaults(worldSize: w).first { $0.parameter == "coll_libnbc_iallreduce_algorithm" }!.value }
+        XCTAssertEqual([nil, 1, 2, 4, 8, 16, 64].map(allReduce), ["3", "3", "3", "3", "3", "3", "3"])
+        XCTAssertEqual([3, 5, 6, 7, 12].map(allReduce), ["1", "1", "1", "1", "1"])
+        XCTAssertEqual(CollectiveAlgorithms.launcherWorldSize(["OMPI_COMM_WORLD_SIZE": "6", "SLURM_STEP_NUM_TASKS": "4"]), 6)
+        XCTAssertEqual(CollectiveAlgorithms.launcherWorldSize(["SLURM_STEP_NUM_TASKS": "5"]), 5)
+        XCTAssertNil(CollectiveAlgorithms.launcherWorldSize(["OMPI_COMM_WORLD_SIZE": "x"]))
+        XCTAssertNil(CollectiveAlgorithms.launcherWorldSize([:]))
     }
 }

@@ -53,6 +53,25 @@ final class AlphaBetaFitTests: XCTestCase {
         XCTAssertEqual(CollectiveAlgorithm.ringGather.bandwidthFactor(ranks: 8), 0.875)
         XCTAssertEqual(CollectiveAlgorithm.recursiveDoublingGather.bandwidthFactor(ranks: 8), 0.875)
         XCTAssertEqual(CollectiveAlgorithm.recursiveDoublingGather.latencySteps(ranks: 8), 3)
+        // Not a power of two: libnbc folds W - P ranks into partners first (P = 4 for W = 6, 2 for W = 3).
+        XCTAssertEqual(CollectiveAlgorithm.rabenseifner.latencySteps(ranks: 6), 2 * 2 + 3)
+        XCTAssertEqual(CollectiveAlgorithm.rabenseifner.bandwidthFactor(ranks: 6), 1.5 + 2)
+        XCTAssertEqual(CollectiveAlgorithm.rabenseifner.bandwidthFactor(ranks: 3), 1 + 2)
+        XCTAssertEqual(CollectiveAlgorithm.recursiveDoubling.latencySteps(ranks: 6), 2 + 2)
+        XCTAssertEqual(CollectiveAlgorithm.recursiveDoubling.bandwidthFactor(ranks: 6), 2 + 2)
+        XCTAssertEqual(CollectiveAlgorithm.recursiveDoublingGather.latencySteps(ranks: 6), 5)
+        XCTAssertEqual(CollectiveAlgorithm.recursiveDoublingGather.bandwidthFactor(ranks: 6), 5.0 / 6)
+        XCTAssertEqual(CollectiveAlgorithm.ring.bandwidthFactor(ranks: 6), 10.0 / 6)
+        // The project's all-reduce: Rabenseifner on powers of two, the ring elsewhere; sweep points count for it so.
+        XCTAssertEqual(CollectiveAlgorithm.projectAllReduce.latencySteps(ranks: 8), 6)
+        XCTAssertEqual(CollectiveAlgorithm.projectAllReduce.latencySteps(ranks: 6), 10)
+        XCTAssertEqual(CollectiveAlgorithm.projectAllReduce.bandwidthFactor(ranks: 6), 10.0 / 6)
+        let point = { (w: Int, label: String) in
+            var p = SweepPoint(link: "x", collective: .allReduce, ranks: w, bytes: 8, seconds: 1)
+            p.algorithm = label
+            return p.measured(.projectAllReduce)
+        }
+        XCTAssertEqual([point(4, "nbc:3"), point(4, "nbc:1"), point(6, "nbc:1"), point(6, "nbc:3")], [true, false, true, false])
     }
 
     func testSweepCSVOfTheStudyScriptReads() throws {
@@ -195,6 +214,57 @@ final class StepSimulatorTests: XCTestCase {
         return t
     }
 
+    /// A run with `--emulate-scale K` sends 1/K of each gradient on a link at 1/K of the rate: the model costs
+    /// its buckets at 1/K of the bytes on the sweep of the slower link, and a study row says which.
+    func testEmulateScaleCostsOneKthOfTheGradientsOnTheSlowerLinksSweep() throws {
+        var scaled = SimulationSettings(ranks: 2, link: link, buckets: [[1], [0]])
+        scaled.gradientScale = 4
+        let full = StepSimulator.predict(timeline(), SimulationSettings(ranks: 2, link: link, buckets: [[1], [0]]))
+        XCTAssertEqual(StepSimulator.predict(timeline(), scaled).gradientSeconds, full.gradientSeconds / 4, accuracy: 1e-12)
+        scaled.gradientScale = 3   // 1000 elements -> 334 each
+        XCTAssertEqual(StepSimulator.predict(timeline(), scaled).gradientSeconds, 2 * 334 * 4 * 2e-4, accuracy: 1e-12)
+
+        // Gradients of 8000 bytes take about 1.4 s at W = 8 on the fast link: a good part of the 3.7 s step.
+        let fast = LinkModel(name: "10gbit", allReduce: AlphaBeta(algorithm: .rabenseifner, alpha: 1e-5, beta: 1e-4),
+                             allGather: AlphaBeta(algorithm: .recursiveDoublingGather, alpha: 1e-5, beta: 1e-4))
+        var slow = fast
+        slow.name = "1250mbit"; slow.allReduce.beta = 8e-4; slow.allGather.beta = 8e-4
+        var points: [SweepPoint] = []
+        for l in [fast, slow] {
+            for bytes in [8, 1 << 10, 1 << 20] {
+                for w in [2, 4] {
+                    points.append(SweepPoint(link: l.name, collective: .allReduce, ranks: w, bytes: bytes, seconds: l.allReduce.seconds(bytes: bytes, ranks: w)))
+                    points.append(SweepPoint(link: l.name, collective: .allGather, ranks: w, bytes: bytes, seconds: l.allGather.seconds(bytes: bytes, ranks: w)))
+                }
+            }
+        }
+        let model = ScalingModel(timeline: timeline(), links: ["10gbit": fast, "1250mbit": slow], buckets: try timeline().buckets(bucketBytes: 25 << 20),
+                                 fitMaxRanks: 4)
+        var table = StudyTable(header: ["link", "ranks", "per_rank_batch", "ms_per_step", "emulate_scale"])
+        for w in [1, 2, 4, 8] {
+            let ms = try model.predict(link: "10gbit", ranks: w, compression: .none, gradientScale: 8, sweptLink: "1250mbit").stepSeconds * 1000
+            table.append(["link": "10gbit", "ranks": String(w), "per_rank_batch": "1", "ms_per_step": String(ms), "emulate_scale": "8"])
+        }
+        let study = ScalingModelStudy(points: points)
+        let report = try study.steps(timeline: timeline(), study: table)
+        XCTAssertTrue(report.text.contains("Held out: 1 rows, largest error 0.0% (target 10%): met."), report.text)
+        // K's point: 1/8 of the gradients at 1/8 of the rate cost what the full ones cost on the fast link (only
+        // SyncBN's and the gather's bytes, which do not shrink, cost 8x); the slow link's sweep with full
+        // gradients, or the fast link's with 1/8, would be other steps.
+        let row = table.number(3, "ms_per_step")! / 1000
+        let scaledSlow = try model.predict(link: "10gbit", ranks: 8, compression: .none, gradientScale: 8, sweptLink: "1250mbit")
+        let unscaledFast = try model.predict(link: "10gbit", ranks: 8, compression: .none)
+        XCTAssertEqual(scaledSlow.stepSeconds, row, accuracy: 1e-9)
+        XCTAssertEqual(scaledSlow.gradientSeconds, unscaledFast.gradientSeconds, accuracy: 1e-12)
+        XCTAssertGreaterThan(scaledSlow.syncBatchNormSeconds + scaledSlow.gatherSeconds, unscaledFast.syncBatchNormSeconds + unscaledFast.gatherSeconds)
+        XCTAssertGreaterThan(try model.predict(link: "10gbit", ranks: 8, compression: .none, gradientScale: 1, sweptLink: "1250mbit").stepSeconds / row, 1.5)
+        XCTAssertLessThan(try model.predict(link: "10gbit", ranks: 8, compression: .none, gradientScale: 8).stepSeconds / row, 0.8)
+        // Without a sweep at 1/8 of the rate the row cannot be costed, and the error says what to give.
+        XCTAssertThrowsError(try ScalingModelStudy(points: points.filter { $0.link == "10gbit" }).steps(timeline: timeline(), study: table)) {
+            XCTAssertTrue("\($0)".contains("ran 10gbit with --emulate-scale 8: give a sweep of the link at 1/8 of its rate"), "\($0)")
+        }
+    }
+
     func testQueueingIsFittedOnTheSmallWorldsAndPredictsTheHeldOutOnes() throws {
         let fast = LinkModel(name: "x", allReduce: AlphaBeta(algorithm: .rabenseifner, alpha: 1e-4, beta: 1e-4),
                              allGather: AlphaBeta(algorithm: .recursiveDoublingGather, alpha: 1e-4, beta: 1e-6))
@@ -265,16 +335,58 @@ final class StepSimulatorTests: XCTestCase {
         XCTAssertEqual(a.mismatch(with: b), "batch per rank 1 vs 64")
     }
 
-    func testExtrapolationGetsSlowerWithNodesAndFasterWithRate() {
-        let e = Extrapolation(timeline: timeline(), baseLink: LinkModel(name: "m", allReduce: AlphaBeta(algorithm: .rabenseifner, alpha: 30e-6, beta: 1),
-                                                                    allGather: AlphaBeta(algorithm: .recursiveDoublingGather, alpha: 30e-6, beta: 1)),
-                              rateEfficiency: 0.9, buckets: [[1], [0]])
-        let rows = e.rows(nodes: [64, 256], gigabits: [1, 100], compressions: [.none])
-        XCTAssertEqual(rows.count, 4)
-        let step = { (n: Int, g: Double) in rows.first { $0.nodes == n && $0.gigabits == g }!.prediction.stepSeconds }
-        XCTAssertGreaterThan(step(256, 1), step(64, 1))
-        XCTAssertLessThan(step(64, 100), step(64, 1))
+    /// The extrapolation is the model itself at the base link's rate, and it moves the right way with the rate
+    /// and the node count: a faster link never makes a step slower, more nodes never make it faster.
+    func testExtrapolationReproducesTheBaseLinkAndIsMonotone() throws {
+        // Base link "1gbit": all-reduce at 1/2 and all-gather at 1/4 of a nominal rate, slow enough that
+        // communication is a good part of the step (8000 bytes of gradients take 1.6 s at W = 2).
+        let base = LinkModel(name: "1gbit", allReduce: AlphaBeta(algorithm: .rabenseifner, alpha: 1e-3, beta: 2e-4),
+                             allGather: AlphaBeta(algorithm: .recursiveDoublingGather, alpha: 1e-3, beta: 4e-4))
+        let buckets = [[1], [0]]
+        let e = Extrapolation(timeline: timeline(), baseLink: base, baseGigabits: 1, buckets: buckets)
+        let compressions: [GradientCompression] = [.none, .bf16, .powerSGD(rank: 2)]
+        let model = ScalingModel(timeline: timeline(), links: ["1gbit": base], buckets: buckets, fitMaxRanks: 4)
+
+        // At the base rate every rank count it could have measured is the model's prediction for that link.
+        for w in [1, 2, 3, 4, 6, 8] {
+            for c in compressions {
+                let row = try XCTUnwrap(e.rows(nodes: [w], gigabits: [1], compressions: [c]).first)
+                XCTAssertEqual(row.prediction, try model.predict(link: "1gbit", ranks: w, compression: c), "W=\(w) \(c.name)")
+            }
+        }
+        // Each collective keeps its own fraction of the rate: at 4x the rate, 1/4 of the seconds per byte.
+        XCTAssertEqual(e.link(gigabits: 4).allReduce.beta, 5e-5, accuracy: 1e-18)
+        XCTAssertEqual(e.link(gigabits: 4).allGather.beta, 1e-4, accuracy: 1e-18)
+        XCTAssertEqual(e.link(gigabits: 4).allReduce.alpha, 1e-3)
+
+        let rates = [0.25, 1, 10, 25, 100], nodes = [2, 4, 8, 16, 64, 256]
+        let rows = e.rows(nodes: nodes, gigabits: rates, compressions: compressions)
+        XCTAssertEqual(rows.count, rates.count * nodes.count * compressions.count)
+        func row(_ n: Int, _ g: Double, _ c: GradientCompression) -> Extrapolation.Row {
+            rows.first { $0.nodes == n && $0.gigabits == g && $0.compression == c }!
+        }
+        for c in compressions {
+            for n in nodes {
+                let steps = rates.map { row(n, $0, c).prediction.stepSeconds }
+                XCTAssertEqual(steps, steps.sorted(by: >), "\(c.name), \(n) nodes: step time against rate \(rates)")
+                XCTAssertLessThan(steps.last!, steps.first!, "\(c.name), \(n) nodes: the rate must matter here")
+            }
+            for g in rates {
+                let steps = nodes.map { row($0, g, c).prediction.stepSeconds }
+                XCTAssertEqual(steps, steps.sorted(), "\(c.name) at \(g): step time against nodes \(nodes)")
+            }
+        }
         XCTAssertTrue(rows.allSatisfy { $0.efficiency > 0 && $0.efficiency <= 1 })
+        // The efficiency is the one-node step over the row's step, on the same link.
+        let one = StepSimulator.predict(timeline(), SimulationSettings(ranks: 1, link: e.link(gigabits: 10), buckets: buckets)).stepSeconds
+        XCTAssertEqual(row(64, 10, .none).efficiency, one / row(64, 10, .none).prediction.stepSeconds, accuracy: 1e-12)
+
+        // "From N nodes" is the first power of two where the part passes the fraction.
+        let exposed = { (p: StepPrediction) in p.exposedGradientSeconds }
+        let first = try XCTUnwrap(e.firstNodes(where: exposed, exceeds: 0.1, gigabits: 1, compression: .none))
+        let at = { (n: Int) in e.rows(nodes: [n], gigabits: [1], compressions: [.none])[0].prediction }
+        XCTAssertGreaterThan(at(first).exposedGradientSeconds, 0.1 * at(first).stepSeconds)
+        if first > 2 { XCTAssertLessThanOrEqual(at(first / 2).exposedGradientSeconds, 0.1 * at(first / 2).stepSeconds) }
     }
 
     /// `simclr scaling-model`'s study: CPU-bound sweep points are left out, the queueing is fitted on the small
