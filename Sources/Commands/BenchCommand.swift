@@ -84,9 +84,7 @@ struct BenchCommand: ParsableCommand {
     @OptionGroup var multiCrop: MultiCropOptions
 
     func validate() throws {
-        if let commCpu, ThreadPlacement.parseList(commCpu) == nil {
-            throw ValidationError("--comm-cpu takes CPU numbers separated by commas (such as 3 or 2,3), not '\(commCpu)'")
-        }
+        _ = try communicationCPUs(commCpu)
         let benchSettings = settings(headDims: [])
         try SettingFlags.validate(benchSettings.dataParallel.validate)
         if let why = benchSettings.refusal(world: 1) { throw ValidationError(SettingFlags.message(SettingsError(why))) }

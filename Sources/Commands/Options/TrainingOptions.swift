@@ -79,12 +79,8 @@ struct DistributedOptions: ParsableArguments {
             throw ValidationError("--collective-timeout \(collectiveTimeout) must be a number of seconds >= 0")
         }
         if let v = verifyReplicas, v < 1 { throw ValidationError("--verify-replicas must be at least 1") }
-        if let commCpu {
-            guard let list = ThreadPlacement.parseList(commCpu) else {
-                throw ValidationError("--comm-cpu takes CPU numbers separated by commas (such as 3 or 2,3), not '\(commCpu)'")
-            }
-            if let why = ThreadPlacement.listRefusal(list, overlap: !noOverlap) { throw ValidationError("--comm-cpu: " + why) }
-        }
+        if let list = try communicationCPUs(commCpu),
+           let why = ThreadPlacement.listRefusal(list, overlap: !noOverlap) { throw ValidationError("--comm-cpu: " + why) }
     }
 
     /// The settings every rank must share.
@@ -135,4 +131,13 @@ struct RuntimeOptions: ParsableArguments {
     func validate() throws {
         guard workers >= 0, prefetch >= 1 else { throw ValidationError("--workers must be >= 0 and --prefetch >= 1") }
     }
+}
+
+/// `--comm-cpu`'s list of CPUs (nil when the flag is not given), as pretrain, the classifiers and bench read it.
+func communicationCPUs(_ text: String?) throws -> [Int]? {
+    guard let text else { return nil }
+    guard let list = ThreadPlacement.parseList(text) else {
+        throw ValidationError("--comm-cpu takes CPU numbers separated by commas (such as 3 or 2,3), not '\(text)'")
+    }
+    return list
 }
