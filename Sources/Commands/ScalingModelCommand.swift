@@ -33,15 +33,15 @@ struct ScalingModelCommand: ParsableCommand {
     @Option(help: ArgumentHelp("A sweep CSV of deploy/collectives.sh (repeatable).", valueName: "file"))
     var sweep: [String] = []
     @Option(help: "Sweep runs whose host CPU use (host_cpu) reached this fraction are left out: the machine, not the link, set their time.")
-    var cpuBound = ScalingModelStudy(points: []).cpuBound
+    var cpuBound = ScalingModelStudy.defaults.cpuBound
     @Option(help: "Fit on sweeps and steps with at most this many ranks; larger ones are held out.")
-    var fitMaxRanks = ScalingModelStudy(points: []).fitMaxRanks
-    @Option(help: "Gradient bucket size in MB, as training used it.") var bucketMb = ScalingModelStudy(points: []).bucketMB
+    var fitMaxRanks = ScalingModelStudy.defaults.fitMaxRanks
+    @Option(help: "Gradient bucket size in MB, as training used it.") var bucketMb = ScalingModelStudy.defaults.bucketMB
     @Option(help: ArgumentHelp("Compression modes to predict: none, bf16, powersgd (comma-separated).", valueName: "list"))
     var compression = "none"
-    @Option(help: "PowerSGD's rank (training's default).") var powersgdRank = ScalingModelStudy(points: []).powerSGDRank
+    @Option(help: "PowerSGD's rank (training's default).") var powersgdRank = ScalingModelStudy.defaults.powerSGDRank
     @Option(help: ArgumentHelp("Rank counts to predict without --study (comma-separated).", valueName: "list"))
-    var ranks = ScalingModelStudy(points: []).ranks.map(String.init).joined(separator: ",")
+    var ranks = ScalingModelStudy.defaults.ranks.map(String.init).joined(separator: ",")
     @Option(help: ArgumentHelp("Compute slowdown while communication runs, per link: 'LINK=X,...' or one X for all (0.2 = 20% slower).",
                                valueName: "list"))
     var slowdown = "0"
@@ -52,7 +52,7 @@ struct ScalingModelCommand: ParsableCommand {
     var study: String?
     @Flag(help: "Write the predictions into the --study table (column predicted_ms_per_step).") var write = false
     @Option(help: "Largest acceptable relative error on held-out rows (reported; the exit status says whether every row met it).")
-    var tolerance = ScalingModelStudy(points: []).tolerance
+    var tolerance = ScalingModelStudy.defaults.tolerance
     @Flag(help: "Also predict at --nodes on --rates links (links not measured: their rate, the fitted latency).")
     var extrapolate = false
     @Option(help: ArgumentHelp("Node counts to extrapolate to.", valueName: "list")) var nodes = "64,256"

@@ -33,6 +33,9 @@ public struct ScalingModelStudy {
 
     public init(points: [SweepPoint]) { self.points = points }
 
+    /// A study with no data yet: its fields' defaults, where a front end's flags start.
+    public static var defaults: ScalingModelStudy { ScalingModelStudy(points: []) }
+
     public struct Report {
         public var lines: [String]
         /// Plots by file name (with a study).
