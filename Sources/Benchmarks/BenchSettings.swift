@@ -3,6 +3,7 @@ import Datasets
 import Kernels
 import NeuralNet
 import Pretraining
+import Runs
 import Training
 
 /// What `simclr bench` times: full SimCLR training steps (forward, InfoNCE at the pretraining default

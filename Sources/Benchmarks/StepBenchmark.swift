@@ -7,6 +7,7 @@ import Kernels
 import NeuralNet
 import Optimizers
 import Pretraining
+import Runs
 import ScalingModel
 import Tracing
 import Training

@@ -2,6 +2,7 @@ import Cluster
 import Datasets
 import Foundation
 import NeuralNet
+import Runs
 
 /// The data-parallel choices that decide which collectives the ranks issue and what they exchange. One type,
 /// so that a field added here (gradient compression, say) is part of every place these choices must show:

@@ -3,6 +3,7 @@ import Contrastive
 import Datasets
 import Evaluation
 import Pretraining
+import Runs
 import Training
 import XCTest
 

@@ -3,6 +3,7 @@ import Cluster
 import Foundation
 import Optimizers
 import Pretraining
+import Runs
 import Training
 
 extension OptimizerKind: ExpressibleByArgument {}
