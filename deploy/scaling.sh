@@ -43,8 +43,9 @@
 #                             cpu_bound=yes: the machine, not the link, set their time (default 0.9)
 #   --predict SWEEPS          then fill predicted_ms_per_step by `simclr scaling-model --profile PROFILE --sweep SWEEP...
 #                             --study scaling.csv --write --compute-factor LIST` (report and SVG plots in OUT/model/);
-#                             SWEEPS: CSV files (space-separated), or 'auto': sweep each link first (at its rate / K)
-#                             with deploy/collectives.sh at W = 2..4, the ranks the model is fitted on (OUT/sweeps/)
+#                             SWEEPS: CSV files (space-separated), or 'auto': sweep each link first (at its rate / K;
+#                             local over shared memory) with deploy/collectives.sh at W = 2..4, the ranks the model is
+#                             fitted on (OUT/sweeps/)
 #   --compute-factor LIST     the model's compute factor per link ('LINK=X,...' or one X); default: --emulate-slowdown's
 #                             (the same quantity: compute of W > 1 takes X times its profile)
 # The columns emulated, emulate_scale, emulate_slowdown, host_cpu, cpu_bound, predicted_ms_per_step follow the
@@ -161,7 +162,6 @@ if [[ $predict == auto ]]; then
     rm -rf "$sweeps"
     rates=""
     for link in $links; do
-        [[ $link == local ]] && continue
         for compression in $compressions; do
             rate=$link
             (($(scale_for "$link" "$compression") > 1)) && rate=$(scaled_rate "$link")
