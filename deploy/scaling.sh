@@ -316,15 +316,6 @@ awk -F, -v columns="$columns" -v ceilings="$ceiling_csv" -v emulate="${emulate:+
         }
     }' "$runs" > "$out/scaling.csv"
 
-{
-    echo "| link | compression | mode | ranks | global batch | img/s | ms/step | compute ms | comm wait ms | all-reduce ms | hidden | compute slowdown | payload MB | ceiling | efficiency | of ceiling | emulated | host CPU |"
-    echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
-    tail -n +2 "$out/scaling.csv" | awk -F, '{ e = ($21 == "yes") ? "yes (K=" $22 ", F=" $23 ")" : "no"; c = $24 ($25 == "yes" ? " (CPU-bound)" : "")
-        printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5, $7, $8, $9, $10, $11, $12, $13, $16, $17, $18, $19, e, c }'
-    echo
-    echo "Medians of $rounds round(s); ceiling: W pinned single-process benches at once / W x one alone (OUT/ceiling.csv)."
-    [[ -z $emulate ]] || echo "Emulated rows replay $emulate (compute slept, stretched live by: $emulate_sharing; collectives real); rows marked CPU-bound used >= $cpu_bound of the host's CPU: the machine, not the link, set their time."
-} > "$out/scaling.md"
 if [[ -n $predict ]]; then
     sweep_args=()
     for f in $predict; do sweep_args+=(--sweep "$f"); done
@@ -332,5 +323,15 @@ if [[ -n $predict ]]; then
         --compute-factor "$compute_factor" \
         > "$out/model.txt" || echo "scaling: scaling-model's held-out rows missed its tolerance (see $out/model.txt)" >&2
 fi
+# The table, with the model's predictions when --predict filled them in.
+{
+    echo "| link | compression | mode | ranks | global batch | img/s | ms/step | compute ms | comm wait ms | all-reduce ms | hidden | compute slowdown | payload MB | ceiling | efficiency | of ceiling | emulated | host CPU | predicted ms/step |"
+    echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+    tail -n +2 "$out/scaling.csv" | awk -F, '{ e = ($21 == "yes") ? "yes (K=" $22 ", F=" $23 ")" : "no"; c = $24 ($25 == "yes" ? " (CPU-bound)" : "")
+        printf "| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5, $7, $8, $9, $10, $11, $12, $13, $16, $17, $18, $19, e, c, $26 }'
+    echo
+    echo "Medians of $rounds round(s); ceiling: W pinned single-process benches at once / W x one alone (OUT/ceiling.csv)."
+    [[ -z $emulate ]] || echo "Emulated rows replay $emulate (compute slept, stretched live by: $emulate_sharing; collectives real); rows marked CPU-bound used >= $cpu_bound of the host's CPU: the machine, not the link, set their time."
+} > "$out/scaling.md"
 cat "$out/scaling.md"
 echo "scaling: done in $(( $(date +%s) - started )) s" >&2
