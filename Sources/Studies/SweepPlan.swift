@@ -1,4 +1,5 @@
 import Contrastive
+import Datasets
 import Foundation
 import NeuralNet
 import Pretraining
@@ -73,8 +74,14 @@ public struct SweepPlan: Equatable {
         for b in batchSizes where !((Int(b) ?? 0) >= 2) {
             throw Invalid(description: "--batch-sizes: '\(b)' is not a batch size of at least 2")
         }
-        for n in smallCropCounts where !((Int(n) ?? -1) >= 0) {
-            throw Invalid(description: "--small-crop-counts: '\(n)' is not a count of small crops (0 or more)")
+        for n in smallCropCounts {
+            guard let count = Int(n), count >= 0 else {
+                throw Invalid(description: "--small-crop-counts: '\(n)' is not a count of small crops (0 or more)")
+            }
+            // Each count is its run's --small-crops, checked as pretraining checks it (before the first run).
+            do { try MultiCropConfig(count: count).validate() } catch DatasetError.invalidConfiguration(let why) {
+                throw Invalid(description: "--small-crop-counts: '\(n)': \(why)")
+            }
         }
         // Each head is a --proj-dims value of its run, read as pretraining reads it ("none" too).
         for head in heads where (try? ResNetConfig.headDims(parsing: head)) == nil {

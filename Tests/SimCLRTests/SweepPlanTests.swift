@@ -89,5 +89,10 @@ final class SweepPlanTests: XCTestCase {
         XCTAssertThrowsError(try p.validate()) {
             XCTAssertEqual("\($0)", "--small-crop-counts: 'x' is not a count of small crops (0 or more)")
         }
+        // A count pretraining refuses (more than 32 small crops) is refused before the sweep's first run.
+        p.smallCropCounts = ["32", "33"]
+        XCTAssertThrowsError(try p.validate()) {
+            XCTAssertEqual("\($0)", "--small-crop-counts: '33': `multiCrop.count` 33 must lie in [0, 32]")
+        }
     }
 }
