@@ -9,9 +9,8 @@ let layers: [[String]] = [
     ["CBLAS", "CMPI", "CKernels", "ImageCodecs", "SVG", "TensorBoard", "RunFiles", "Tracing"],  // C libraries; leaf formats; spans
     ["Kernels"],                                                   // tensors, BLAS, convolutions, threads
     ["NeuralNet", "Optimizers", "Contrastive", "Datasets", "Cluster"],  // network, updates, losses, data, MPI
-    ["Checkpoints", "Reports", "ScalingModel"],                    // the checkpoint file (no MPI); run reports; the scaling model
-    ["Training"],                                                  // the engine: data-parallel step, loop, run files
-    ["Evaluation"],                                                // frozen features, linear probe, kNN
+    ["Checkpoints", "Reports", "ScalingModel", "Runs"],            // checkpoint file (no MPI); reports; scaling model; around a run
+    ["Training", "Evaluation"],                                    // the engine: data-parallel step, loop; frozen-encoder evaluation
     ["Pretraining", "Classification"],                             // the methods
     ["Studies", "Benchmarks"],                                     // compare and sweep: runs of the tool; bench
     ["Commands"],                                                  // the commands: flags -> settings -> library
@@ -61,34 +60,39 @@ let package = Package(
         // file. No MPI, so deploy/fuzz.sh builds it as a module of its own.
         .target(name: "Checkpoints", dependencies: ["Kernels", "NeuralNet", "Optimizers", "Datasets"],
                 swiftSettings: fastMath),
+        // What every run of the tool has around its work: the MPI job and its exit status, the console and
+        // progress lines, the run directory's claim, config.json and metrics.csv, the errors that end a run,
+        // the memory a step will need, the encoder a command builds.
+        .target(name: "Runs", dependencies: ["Kernels", "NeuralNet", "Optimizers", "Datasets", "Cluster",
+                                             "RunFiles", "TensorBoard"]),
         // The training engine: the data-parallel step's machinery (SyncBN, gathers, gradient buckets, step
-        // totals), the training loop, stop requests, resuming, config.json, metrics.csv and progress.
+        // totals), the training loop, stop policies, checkpoints and resuming.
         .target(name: "Training", dependencies: ["Kernels", "NeuralNet", "Optimizers", "Datasets", "Cluster",
-                                                 "Checkpoints", "RunFiles", "TensorBoard", "Tracing"],
+                                                 "Checkpoints", "RunFiles", "Runs", "Tracing"],
                 swiftSettings: fastMath),
         // Frozen-encoder evaluation: features, linear probe, kNN, label fractions, results.json.
         .target(name: "Evaluation", dependencies: ["Kernels", "NeuralNet", "Optimizers", "Datasets", "Cluster",
-                                                   "RunFiles", "Training"],
+                                                   "RunFiles", "Runs"],
                 swiftSettings: fastMath),
         // Contrastive pretraining methods: SimCLR (with multi-crop) and MoCo v2, their settings and steps.
         .target(name: "Pretraining", dependencies: ["Kernels", "NeuralNet", "Optimizers", "Contrastive", "Datasets",
-                                                    "Cluster", "Checkpoints", "RunFiles", "Training", "Evaluation", "Tracing"],
+                                                    "Cluster", "Checkpoints", "RunFiles", "Training", "Evaluation", "Tracing", "Runs"],
                 swiftSettings: fastMath),
         // The supervised baseline and fine-tuning.
         .target(name: "Classification", dependencies: ["Kernels", "NeuralNet", "Optimizers", "Datasets", "Cluster",
-                                                       "Checkpoints", "RunFiles", "Training", "Evaluation", "Tracing"],
+                                                       "Checkpoints", "RunFiles", "Training", "Evaluation", "Tracing", "Runs"],
                 swiftSettings: fastMath),
         // `compare` and `sweep`: plans of tool runs, run as child processes, and their tables.
         .target(name: "Studies", dependencies: ["Kernels", "NeuralNet", "Contrastive", "RunFiles", "Reports", "Pretraining"]),
         // `simclr bench`: training steps timed through the data-parallel step, and where the time goes.
         .target(name: "Benchmarks", dependencies: ["Kernels", "NeuralNet", "Optimizers", "Contrastive", "Datasets", "Cluster",
-                                                   "Training", "Pretraining", "Tracing", "ScalingModel"],
+                                                   "Training", "Pretraining", "Tracing", "ScalingModel", "Runs"],
                 swiftSettings: fastMath),
         // The commands of the `simclr` tool (a library, so tests can reach them).
         .target(name: "Commands", dependencies: [
             "Kernels", "NeuralNet", "Optimizers", "Contrastive", "Datasets", "Cluster", "RunFiles", "SVG", "Reports",
-            "Checkpoints", "Training", "Evaluation", "Pretraining", "Classification", "Studies", "Benchmarks", "ScalingModel",
-            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            "Checkpoints", "Runs", "Training", "Evaluation", "Pretraining", "Classification", "Studies", "Benchmarks",
+            "ScalingModel", .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ], swiftSettings: fastMath),
         .executableTarget(name: "simclr", dependencies: ["Commands", "Kernels"]),
         .executableTarget(name: "cluster-check", dependencies: ["Cluster", "Kernels", "NeuralNet", "Training", "Tracing"],
@@ -102,7 +106,7 @@ let package = Package(
                     resources: [.copy("Fixtures")]),
         // Helpers shared by the tests that run the built tools as processes (not part of any product).
         .target(name: "TestSupport", path: "Tests/TestSupport"),
-        .testTarget(name: "SimCLRTests", dependencies: ["Checkpoints", "Training", "Evaluation", "Pretraining",
+        .testTarget(name: "SimCLRTests", dependencies: ["Checkpoints", "Runs", "Training", "Evaluation", "Pretraining",
                                                         "Classification", "Studies", "NeuralNet", "Datasets", "Kernels",
                                                         "Optimizers", "Cluster", "Contrastive", "TestSupport", "RunFiles",
                                                         "Reports"],

@@ -11,10 +11,11 @@
 # PATH tuned-yield = the same with mpi_yield_when_idle 1 (a waiting rank yields its core instead of spinning);
 # PATH nbc = non-blocking calls (what training issues under a collective deadline), libnbc's algorithm N
 # (coll_libnbc_iallreduce_algorithm / coll_libnbc_iallgather_algorithm; 0 = libnbc's own choice).
-# A link is a tc rate (1gbit, 10gbit, ...) or "unshaped" (namespaces without a rate limit: what this machine's
-# kernel can carry). Rows: tag (link/ranks/path:algorithm) + the sweep's columns + host_cpu (the fraction of
-# all cores busy during that run: near 1, the figures are this machine's, not the link's), in OUT/collectives.csv.
-# Holds /tmp/simclr-testcluster.lock while the cluster is up; run it under /work/coord-style `quiet` for figures.
+# A link is a tc rate (1gbit, 10gbit, ...), "unshaped" (namespaces without a rate limit: what this machine's
+# kernel can carry) or "local" (W ranks on this host, over shared memory: no namespaces). Rows: tag
+# (link/ranks/path:algorithm) + the sweep's columns + host_cpu (the fraction of all cores busy during that run:
+# near 1, the figures are this machine's, not the link's), in OUT/collectives.csv.
+# Holds /tmp/simclr-testcluster.lock while the cluster is up; run it alone on the machine for figures.
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -50,7 +51,9 @@ exec 9>/tmp/simclr-testcluster.lock
 flock 9
 trap '"$repo/deploy/testcluster.sh" down >/dev/null 2>&1 || true' EXIT
 for link in $links; do
-    if [[ $link == unshaped ]]; then "$repo/deploy/testcluster.sh" up "$max_w" >/dev/null
+    where=(--testcluster)
+    if [[ $link == local ]]; then where=()
+    elif [[ $link == unshaped ]]; then "$repo/deploy/testcluster.sh" up "$max_w" >/dev/null
     else "$repo/deploy/testcluster.sh" up "$max_w" --rate "$link" >/dev/null; fi
     for w in $ranks; do
         for alg in $algorithms; do
@@ -66,7 +69,7 @@ for link in $links; do
             part=$(mktemp)
             start=$(date +%s)
             read -r busy0 total0 < <(cpu_jiffies)
-            if timeout --kill-after=10 900 "$repo/deploy/launch.sh" --testcluster -n "$w" --program "$check" "${mca[@]}" -- \
+            if timeout --kill-after=10 900 "$repo/deploy/launch.sh" "${where[@]}" -n "$w" --program "$check" "${mca[@]}" -- \
                     bandwidth --sweep --collective "$collective" --max-bytes "$max_bytes" --factor "$factor" \
                     --seconds-per-size "$per_size" --csv "$part" --tag "$link,$w,$alg" "${nb[@]}" >/dev/null; then
                 read -r busy1 total1 < <(cpu_jiffies)
@@ -79,6 +82,6 @@ for link in $links; do
             rm -f "$part"
         done
     done
-    "$repo/deploy/testcluster.sh" down >/dev/null
+    [[ $link == local ]] || "$repo/deploy/testcluster.sh" down >/dev/null
 done
 echo "collectives: $csv"

@@ -1,7 +1,6 @@
 import Foundation
 import Kernels
 import NeuralNet
-import Training
 
 /// The figures of a `simclr bench` run: a table for people (`lines`) and one JSON object for scripts (the
 /// report itself, through `JSONEncoder`; every time in ms, every value rounded to 3 decimals).

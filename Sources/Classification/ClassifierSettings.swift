@@ -4,6 +4,7 @@ import Foundation
 import Kernels
 import NeuralNet
 import Optimizers
+import Runs
 import Training
 
 /// Every setting of a supervised or fine-tuning run. Saved to `config.json` and inside checkpoints, so

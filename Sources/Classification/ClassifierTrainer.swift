@@ -3,6 +3,7 @@ import Evaluation
 import Foundation
 import NeuralNet
 import Optimizers
+import Runs
 import Training
 
 /// How a classifier run ended.

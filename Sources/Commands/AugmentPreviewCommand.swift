@@ -1,7 +1,7 @@
 import ArgumentParser
 import Datasets
 import Foundation
-import Training
+import Runs
 
 /// `simclr augment-preview`: a picture of what the model sees.
 struct AugmentPreviewCommand: ParsableCommand {

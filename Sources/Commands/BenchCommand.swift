@@ -5,6 +5,7 @@ import Datasets
 import Foundation
 import Kernels
 import NeuralNet
+import Runs
 import Training
 
 /// `simclr bench`: times full training steps of ResNet-18 and says where the time goes.

@@ -3,7 +3,7 @@ import Classification
 import Cluster
 import Datasets
 import Foundation
-import Training
+import Runs
 
 /// Everything `simclr supervised` and `simclr finetune` share.
 struct ClassifierOptions: ParsableArguments {

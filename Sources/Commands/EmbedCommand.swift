@@ -5,7 +5,7 @@ import Foundation
 import Kernels
 import NeuralNet
 import RunFiles
-import Training
+import Runs
 
 /// `simclr embed`: features of every image of a split, for probes, t-SNE and other tools.
 struct EmbedCommand: ParsableCommand {

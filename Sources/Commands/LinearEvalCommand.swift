@@ -5,7 +5,7 @@ import Evaluation
 import Foundation
 import Kernels
 import RunFiles
-import Training
+import Runs
 
 /// What `linear-eval` and `knn` share: the encoder, the data, the run directory and the label fraction, and
 /// their frame: MPI when launched so, threads, then the library's `FeatureEvaluation` (features in shards on

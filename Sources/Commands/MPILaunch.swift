@@ -1,5 +1,6 @@
 import ArgumentParser
 import Cluster
+import Runs
 import Training
 
 /// Refuses a run whose step cannot fit this machine's memory (per rank, times the ranks on this host) before

@@ -5,7 +5,7 @@ import Datasets
 import Foundation
 import NeuralNet
 import Pretraining
-import Training
+import Runs
 
 /// `simclr pretrain`: SimCLR contrastive pretraining of a ResNet + projection head.
 struct PretrainCommand: ParsableCommand {

@@ -1,6 +1,6 @@
 import ArgumentParser
 import Datasets
-import Training
+import Runs
 
 /// The tool's names for the library's settings. Library errors name a setting as its settings type spells it,
 /// in backquotes (`batchSize`, `moco.queueSize`); the tool says the flag that sets it (--batch-size,

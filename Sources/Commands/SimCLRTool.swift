@@ -1,7 +1,7 @@
 import ArgumentParser
 import Cluster
 import Kernels
-import Training
+import Runs
 
 /// The `simclr` command: its subcommands are the tool.
 public struct SimCLRTool: ParsableCommand {

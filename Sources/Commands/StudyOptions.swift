@@ -3,8 +3,8 @@ import Cluster
 import Foundation
 import Kernels
 import NeuralNet
+import Runs
 import Studies
-import Training
 
 /// The flags of how `compare` and `sweep` start their runs (the library's `StudyLaunch`).
 struct LaunchOptions: ParsableArguments {

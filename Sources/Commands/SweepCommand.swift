@@ -2,8 +2,8 @@ import ArgumentParser
 import Datasets
 import Foundation
 import RunFiles
+import Runs
 import Studies
-import Training
 
 /// `simclr sweep`: the reference's pretraining studies (docs/reference-semantics.md, note 'Studies'), each setting a short pretrain + linear probe.
 struct SweepCommand: ParsableCommand {

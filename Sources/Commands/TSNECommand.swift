@@ -2,7 +2,7 @@ import ArgumentParser
 import Datasets
 import Evaluation
 import Foundation
-import Training
+import Runs
 import Kernels
 import Reports
 

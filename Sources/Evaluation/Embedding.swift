@@ -2,7 +2,7 @@ import Datasets
 import Foundation
 import Kernels
 import NeuralNet
-import Training
+import Runs
 
 /// `simclr embed`: a trained model in eval mode (BatchNorm running statistics) and every image of a split
 /// through it, in dataset order, with the plain preprocessing (value / 255): the pooled backbone features, or

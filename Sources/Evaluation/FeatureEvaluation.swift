@@ -2,7 +2,7 @@ import Cluster
 import Datasets
 import Foundation
 import RunFiles
-import Training
+import Runs
 
 /// An evaluation on frozen features (`linear-eval`, `knn`): the features are computed in shards on every
 /// rank (or read from the run directory's cache), then rank 0 alone runs the evaluation, which adds its

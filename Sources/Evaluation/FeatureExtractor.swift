@@ -3,7 +3,7 @@ import Datasets
 import Foundation
 import Kernels
 import NeuralNet
-import Training
+import Runs
 
 /// Frozen-encoder features: the pooled backbone output (512*width-d) of every image, in dataset order,
 /// in eval mode (BatchNorm running statistics) with the plain preprocessing (value/255, no augmentation).

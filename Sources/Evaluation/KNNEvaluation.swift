@@ -1,6 +1,6 @@
 import Foundation
 import RunFiles
-import Training
+import Runs
 
 /// `knn`'s evaluation: the weighted kNN vote of the test features among the train features, and its
 /// results.json entries.

@@ -1,6 +1,6 @@
 import Foundation
 import RunFiles
-import Training
+import Runs
 
 /// `linear-eval`'s evaluation: trains the probe on the train features, scores it on the test features after
 /// every epoch (a metrics.csv row each, and TensorBoard scalars when asked), and adds its results.json entries.

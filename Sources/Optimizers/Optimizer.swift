@@ -26,6 +26,11 @@ public struct ParameterSegment: Sendable, Equatable {
     public var range: Range<Int> { offset..<(offset + count) }
 }
 
+/// The optimizers of this target by the names settings use (`optimizer` in config.json): `SGD`, `AdamW`, `LARS`.
+public enum OptimizerKind: String, Codable, CaseIterable {
+    case sgd, adamw, lars
+}
+
 /// Updates a flat parameter buffer in place from the flat gradient buffer (same layout).
 /// Elements outside every segment are never touched.
 public protocol Optimizer: AnyObject {

@@ -1,7 +1,7 @@
 import Datasets
 import Evaluation
 import NeuralNet
-import Training
+import Runs
 
 /// A kNN classifier on frozen features, run every `every` steps during pretraining (rank 0 only): how
 /// well the representation separates labelled classes, without training anything on the labels.

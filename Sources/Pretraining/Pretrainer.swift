@@ -5,6 +5,7 @@ import Foundation
 import Kernels
 import NeuralNet
 import Optimizers
+import Runs
 import Training
 
 /// How a pretraining run ended.

@@ -14,6 +14,17 @@ public struct ScalingModel: Sendable {
     public var slowdown: [String: Double] = [:]
     public var queueing: [String: Double] = [:]
     public var computeFactor: [String: Double] = [:]
+    /// The emulating host's cost, by `hostKey(link, compression, gradientScale:)`: W emulated ranks sharing this
+    /// machine's cores take 1 + hostStretch x (W - 1) times their replayed compute (sleeps wake late behind the
+    /// other ranks' communication and compression work). Fitted by `fitHostStretch` on emulated rows with at most
+    /// `fitMaxRanks` ranks from their measured compute; applied to emulated measurements only, never extrapolated
+    /// (a real node does not share its cores with the other ranks).
+    public var hostStretch: [String: Double] = [:]
+
+    /// "link/compression", with " K=k" for a run with `--emulate-scale` k > 1.
+    public static func hostKey(_ link: String, _ compression: GradientCompression, gradientScale: Int = 1) -> String {
+        "\(link)/\(compression.name)" + (gradientScale > 1 ? " K=\(gradientScale)" : "")
+    }
 
     public init(timeline: StepTimeline, links: [String: LinkModel], buckets: [[Int]], fitMaxRanks: Int) {
         self.timeline = timeline; self.links = links; self.buckets = buckets; self.fitMaxRanks = fitMaxRanks
@@ -31,14 +42,15 @@ public struct ScalingModel: Sendable {
     public func settings(link: String, ranks: Int, compression: GradientCompression, gradientScale: Int = 1,
                          sweptLink: String? = nil) throws -> SimulationSettings {
         let swept = sweptLink ?? link
-        guard let model = links[swept] else {
+        // One rank communicates nothing: any link's model serves (a link swept only at 1/K of its rate).
+        guard let model = links[swept] ?? (ranks == 1 ? links.min(by: { $0.key < $1.key })?.value : nil) else {
             throw ScalingModelError.notEnoughData("no sweep of link '\(swept)' (links with sweeps: \(links.keys.sorted().joined(separator: ", ")))")
         }
         var s = SimulationSettings(ranks: ranks, link: model, buckets: buckets)
         s.compression = compression
         s.gradientScale = gradientScale
         s.slowdown = slowdown[link] ?? 0
-        s.queueingSeconds = queueing[link] ?? 0
+        s.queueingSeconds = queueing[swept] ?? 0   // a property of the link the bytes travel on
         s.computeFactor = computeFactor[link] ?? 1
         return s
     }
@@ -49,9 +61,14 @@ public struct ScalingModel: Sendable {
                                                      gradientScale: gradientScale, sweptLink: sweptLink))
     }
 
-    /// The prediction for a measured row (its gradient scale and the sweep it is costed on).
+    /// The prediction for a measured row (its gradient scale and the sweep it is costed on; an emulated row
+    /// with the emulating host's stretch of its link and compression).
     public func predict(_ m: Measurement) throws -> StepPrediction {
-        try predict(link: m.link, ranks: m.ranks, compression: m.compression, gradientScale: m.gradientScale, sweptLink: m.sweptLink)
+        var s = try settings(link: m.link, ranks: m.ranks, compression: m.compression, gradientScale: m.gradientScale, sweptLink: m.sweptLink)
+        if m.emulated, m.ranks > 1 {
+            s.computeFactor *= 1 + (hostStretch[Self.hostKey(m.link, m.compression, gradientScale: m.gradientScale)] ?? 0) * Double(m.ranks - 1)
+        }
+        return StepSimulator.predict(timeline, s)
     }
 
     /// One measured step time the model is checked against.
@@ -63,17 +80,40 @@ public struct ScalingModel: Sendable {
         /// `bench --emulate-scale K` of the run (1: unscaled) and the swept link its collectives ran on (nil: `link`).
         public var gradientScale = 1
         public var sweptLink: String?
+        /// Whether the row replayed its compute (`bench --emulate`), and the compute it measured per step
+        /// (bench's ms_compute: the step less its waits for the gather and the gradients; SyncBN included).
+        public var emulated = false
+        public var computeSeconds: Double?
         public init(link: String, compression: GradientCompression, ranks: Int, seconds: Double) {
             self.link = link; self.compression = compression; self.ranks = ranks; self.seconds = seconds
         }
     }
 
-    /// Sets each link's `queueing` to the value in [0, 50 ms] that best predicts (least squares of relative
-    /// error) the measurements with 2 ... `fitMaxRanks` ranks on that link; links without such measurements
-    /// keep 0. The held-out measurements are not looked at.
+    /// Sets `hostStretch` of each link and compression to the least-squares slope h of (measured compute less
+    /// the predicted SyncBN) / predicted compute - 1 = h (W - 1) over the emulated measurements with 2 ...
+    /// `fitMaxRanks` ranks (at least 0); the held-out measurements are not looked at.
+    public mutating func fitHostStretch(to measurements: [Measurement]) throws {
+        let usable = measurements.filter { $0.emulated && $0.ranks > 1 && $0.ranks <= fitMaxRanks && ($0.computeSeconds ?? 0) > 0 }
+        var sums: [String: (xy: Double, xx: Double)] = [:]
+        for m in usable {
+            var plain = self
+            plain.hostStretch = [:]
+            let p = try plain.predict(m)
+            // bench's compute holds the SyncBN reductions (they block inside it); the stretch is of the rest.
+            let x = Double(m.ranks - 1), y = (m.computeSeconds! - p.syncBatchNormSeconds) / (p.computeSeconds + p.slowdownSeconds) - 1
+            let key = Self.hostKey(m.link, m.compression, gradientScale: m.gradientScale)
+            sums[key, default: (0, 0)].xy += x * y
+            sums[key, default: (0, 0)].xx += x * x
+        }
+        for (key, s) in sums { hostStretch[key] = max(0, s.xy / s.xx) }
+    }
+
+    /// Sets the `queueing` of each link measurements ran on (a scaled row's: its swept link) to the value in
+    /// [0, 50 ms] that best predicts (least squares of relative error) the measurements with 2 ... `fitMaxRanks`
+    /// ranks on that link; links without such measurements keep 0. The held-out measurements are not looked at.
     public mutating func fitQueueing(to measurements: [Measurement]) {
-        for name in links.keys {
-            let usable = measurements.filter { $0.link == name && $0.ranks > 1 && $0.ranks <= fitMaxRanks && $0.seconds > 0 }
+        for name in Set(measurements.map { $0.sweptLink ?? $0.link }).sorted() {
+            let usable = measurements.filter { ($0.sweptLink ?? $0.link) == name && $0.ranks > 1 && $0.ranks <= fitMaxRanks && $0.seconds > 0 }
             guard !usable.isEmpty else { continue }
             func loss(_ q: Double) -> Double {
                 var copy = self

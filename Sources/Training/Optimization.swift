@@ -1,9 +1,6 @@
 import NeuralNet
 import Optimizers
-
-public enum OptimizerKind: String, Codable, CaseIterable {
-    case sgd, adamw, lars
-}
+import Runs
 
 extension LRScaling: Codable {}
 

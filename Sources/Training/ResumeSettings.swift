@@ -1,4 +1,5 @@
 import Foundation
+import Runs
 
 /// What a resumed run may change (docs/run-files.md, 'Resuming'): its length (only longer: the learning-rate
 /// schedule is recomputed for the new length), after a divergence its learning rate, and what the settings

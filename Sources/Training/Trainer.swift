@@ -6,6 +6,7 @@ import Kernels
 import NeuralNet
 import Optimizers
 import RunFiles
+import Runs
 import Tracing
 
 /// How a run runs on this machine, beside its settings.

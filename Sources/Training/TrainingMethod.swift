@@ -4,6 +4,7 @@ import Foundation
 import Kernels
 import NeuralNet
 import RunFiles
+import Runs
 
 /// The settings every training run has, whatever its method (pretraining, the classifiers). Each method's
 /// settings type holds its defaults; they are saved to config.json and in checkpoints.

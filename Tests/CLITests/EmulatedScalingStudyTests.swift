@@ -29,7 +29,7 @@ final class EmulatedScalingStudyTests: XCTestCase {
         // scaling.sh takes the cluster's lock itself.
         let run = try ProcessHarness.run([script, "--links", "1gbit", "--max-ranks", "2", "--per-rank-batch", "2", "--width", "0.125",
                                           "--steps", "1", "--modes", "weak", "--emulate", profile, "--emulate-slowdown", "1gbit=1.25",
-                                          "--emulate-sharing", "none", "--predict", sweepFile.path,
+                                          "--emulate-sharing", "none", "--predict", sweepFile.path, "--emulate-scale", "10gbit=4",
                                           "--out", dir.appendingPathComponent("study").path], timeout: 300)
         if run.output.contains("Operation not permitted") { throw XCTSkip("network namespaces not permitted here: \(run.output)") }
         XCTAssertEqual(run.status, 0, run.output)
@@ -44,7 +44,7 @@ final class EmulatedScalingStudyTests: XCTestCase {
         let one = try row(ranks: "1"), two = try row(ranks: "2")
         XCTAssertEqual(one["emulated"], "no")
         XCTAssertEqual(two["emulated"], "yes")
-        XCTAssertEqual(two["emulate_scale"], "1")
+        XCTAssertEqual(two["emulate_scale"], "1", "--emulate-scale 10gbit=4 scales another link only")
         XCTAssertEqual(two["emulate_slowdown"], "1.25")
         for r in [one, two] {
             let cpu = try XCTUnwrap(Double(r["host_cpu"] ?? ""), "\(r)")
@@ -76,7 +76,9 @@ final class EmulatedScalingStudyTests: XCTestCase {
                                      (["--emulate", script, "--modes", "weak", "--compute-factor", "1.1"], "--compute-factor is the model's"),
                                      (["--emulate", dir.appendingPathComponent("none.json").path], "--emulate: no profile at"),
                                      (["--emulate", script, "--modes", "weak strong"], "give --modes weak"),
-                                     (["--emulate", script, "--modes", "weak", "--emulate-scale", "0"], "--emulate-scale takes a positive integer")] {
+                                     (["--emulate", script, "--modes", "weak", "--emulate-scale", "0"], "--emulate-scale takes 'LINK=K,...' or one K"),
+                                     (["--emulate", script, "--modes", "weak", "--emulate-scale", "10gbit=8,1gbit=x"], "--emulate-scale takes 'LINK=K,...' or one K"),
+                                     (["--emulate", script, "--modes", "weak", "--predict", "auto nope.csv"], "--predict: no sweep CSV at 'auto'")] {
             let run = try ProcessHarness.run([script, "--out", dir.path] + arguments, timeout: 30)
             XCTAssertEqual(run.status, 2, "\(arguments): \(run.output)")
             XCTAssertTrue(run.output.contains(message), "\(arguments): \(run.output)")

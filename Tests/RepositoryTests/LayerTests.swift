@@ -42,6 +42,26 @@ final class LayerTests: XCTestCase {
         XCTAssertEqual(manifest.wrongImports(imports), [])
     }
 
+    /// docs/README.md draws the same layers: each line of its picture that names targets names exactly one
+    /// layer's, from the executables at the top down to the leaves, and every layer has its line.
+    func testReadmePictureDrawsTheLayers() throws {
+        let manifest = try PackageManifest(root: Self.root)
+        let readme = try String(contentsOf: Self.root.appendingPathComponent("docs/README.md"), encoding: .utf8)
+        let drawn = try PackageManifest.pictureLayers(in: readme, targets: Set(manifest.layer.keys))
+        XCTAssertEqual(drawn, manifest.layers.reversed().map(Set.init), "docs/README.md's picture of the targets")
+        let missingOne = readme.replacingOccurrences(of: "Studies   Benchmarks", with: "Studies")
+        XCTAssertNotEqual(try PackageManifest.pictureLayers(in: missingOne, targets: Set(manifest.layer.keys)), drawn)
+    }
+
+    /// README.md's table of modules ("What is here") has a row for every target of the package and no other.
+    func testReadmeTableListsEveryTarget() throws {
+        let manifest = try PackageManifest(root: Self.root)
+        let readme = try String(contentsOf: Self.root.appendingPathComponent("README.md"), encoding: .utf8)
+        XCTAssertEqual(try PackageManifest.tableTargets(in: readme), Set(manifest.layer.keys), "README.md's table of modules")
+        let missingOne = readme.replacingOccurrences(of: "| `Runs` |", with: "| Runs |")
+        XCTAssertNotEqual(try PackageManifest.tableTargets(in: missingOne), Set(manifest.layer.keys))
+    }
+
     /// The checks can fail: an import of a higher layer, an import of a same-layer target, an import the
     /// manifest does not declare, and an upward dependency are all reported.
     func testChecksReportViolations() throws {
@@ -86,7 +106,11 @@ struct PackageManifest {
     /// The package targets each (non-test) target depends on.
     var dependencies: [String: [String]]
 
+    /// The targets of each layer, lowest first.
+    var layers: [[String]]
+
     init(layers: [[String]], dependencies: [String: [String]]) {
+        self.layers = layers
         var index: [String: Int] = [:]
         for (i, names) in layers.enumerated() { for name in names { index[name] = i } }
         layer = index
@@ -104,6 +128,9 @@ struct PackageManifest {
         for line in text[start.upperBound...].split(separator: "\n") {
             let code = line.split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false)[0]
             if code.trimmingCharacters(in: .whitespaces) == "]" { break }
+            guard !Self.quoted(code).isEmpty else {
+                throw ManifestError("Package.swift's layers: the line '\(line)' names no target (one layer per line)")
+            }
             layers.append(Self.quoted(code))
         }
         var dependencies: [String: [String]] = [:]
@@ -154,6 +181,38 @@ struct PackageManifest {
             }
             return nil
         }
+    }
+
+    /// The targets named by each line of the first code block under the "## Targets" heading of `readme`, top
+    /// line first (lines that name none, such as a description's continuation, are skipped).
+    static func pictureLayers(in readme: String, targets: Set<String>) throws -> [Set<String>] {
+        guard let section = readme.range(of: "\n## Targets"),
+              let open = readme.range(of: "```\n", range: section.upperBound..<readme.endIndex),
+              let close = readme.range(of: "```", range: open.upperBound..<readme.endIndex) else {
+            throw ManifestError("docs/README.md has no picture of the targets under '## Targets'")
+        }
+        let word = try NSRegularExpression(pattern: #"[A-Za-z][A-Za-z0-9_-]*"#)
+        return readme[open.upperBound..<close.lowerBound].split(separator: "\n").compactMap { line in
+            let text = String(line)
+            let names = word.matches(in: text, range: NSRange(text.startIndex..., in: text))
+                .map { String(text[Range($0.range, in: text)!]) }.filter(targets.contains)
+            return names.isEmpty ? nil : Set(names)
+        }
+    }
+
+    /// The backquoted names in the first column of the table under README.md's "## What is here".
+    static func tableTargets(in readme: String) throws -> Set<String> {
+        guard let section = readme.range(of: "\n## What is here\n") else {
+            throw ManifestError("README.md has no '## What is here' section")
+        }
+        var names: Set<String> = []
+        for line in readme[section.upperBound...].split(separator: "\n").drop(while: { !$0.hasPrefix("|") }) {
+            guard line.hasPrefix("|") else { break }
+            let cell = line.split(separator: "|", omittingEmptySubsequences: false)[1]
+            names.formUnion(cell.split(separator: "`", omittingEmptySubsequences: false).enumerated()
+                .filter { $0.offset % 2 == 1 }.map { String($0.element) })
+        }
+        return names
     }
 
     private static func quoted<S: StringProtocol>(_ text: S) -> [String] {

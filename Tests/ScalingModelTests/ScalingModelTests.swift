@@ -286,6 +286,42 @@ final class StepSimulatorTests: XCTestCase {
         XCTAssertEqual(try model.predict(link: "x", ranks: 16, compression: .none).stepSeconds, measured[3].seconds, accuracy: 1e-6)
     }
 
+    /// W emulated ranks on one host stretch their replayed compute by 1 + h (W - 1): h is fitted on the small
+    /// worlds' measured compute alone, applies to emulated rows only, and predicts the held-out ones.
+    func testHostStretchIsFittedOnTheSmallWorldsComputeAndAppliesToEmulatedRowsOnly() throws {
+        let fast = LinkModel(name: "x", allReduce: AlphaBeta(algorithm: .rabenseifner, alpha: 1e-4, beta: 1e-4),
+                             allGather: AlphaBeta(algorithm: .recursiveDoublingGather, alpha: 1e-4, beta: 1e-6))
+        var truth = ScalingModel(timeline: backwardSyncTimeline(), links: ["x": fast], buckets: [[1], [0]], fitMaxRanks: 4)
+        truth.hostStretch[ScalingModel.hostKey("x", .none)] = 0.03
+        let measured = try [2, 3, 4, 8, 16].map { w in
+            var m = ScalingModel.Measurement(link: "x", compression: .none, ranks: w, seconds: 0)
+            m.emulated = true
+            let p = try truth.predict(m)
+            (m.seconds, m.computeSeconds) = (p.stepSeconds, p.computeSeconds + p.slowdownSeconds + p.syncBatchNormSeconds)
+            return m
+        }
+        var model = truth
+        model.hostStretch = [:]
+        XCTAssertLessThan(try model.predict(measured[4]).stepSeconds / measured[4].seconds, 0.85, "the stretch must matter for this test to mean anything")
+        // The held-out rows (8, 16) measured a wildly different compute: the fit must not look at them.
+        var poisoned = measured
+        poisoned[3].computeSeconds! *= 3; poisoned[4].computeSeconds! /= 3
+        try model.fitHostStretch(to: poisoned)
+        XCTAssertEqual(model.hostStretch[ScalingModel.hostKey("x", .none)] ?? 0, 0.03, accuracy: 1e-9)
+        XCTAssertNil(model.hostStretch[ScalingModel.hostKey("x", .bf16)])
+        XCTAssertEqual(try model.predict(measured[4]).stepSeconds, measured[4].seconds, accuracy: 1e-9)
+        // A row that computed for real (not emulated) and the link's own prediction are not stretched.
+        var real = measured[4]
+        real.emulated = false
+        XCTAssertEqual(try model.predict(real).stepSeconds, try model.predict(link: "x", ranks: 16, compression: .none).stepSeconds, accuracy: 1e-12)
+        XCTAssertLessThan(try model.predict(real).stepSeconds, measured[4].seconds * 0.85)
+        // Measured compute below the prediction never gives a negative stretch.
+        var faster = Array(measured.prefix(3))
+        for i in faster.indices { faster[i].computeSeconds! *= 0.5 }
+        try model.fitHostStretch(to: faster)
+        XCTAssertEqual(model.hostStretch[ScalingModel.hostKey("x", .none)], 0)
+    }
+
     func testCompressionChangesTheBytes() {
         let params = timeline().parameters
         XCTAssertEqual(GradientCompression.none.allReduces(of: params), [8000])

@@ -4,6 +4,7 @@ import Evaluation
 import Foundation
 import Kernels
 import NeuralNet
+import Runs
 import Training
 import XCTest
 

@@ -1,7 +1,6 @@
 import Foundation
 import Kernels
 import Pretraining
-import Training
 import XCTest
 
 /// `--conv-algorithm` is part of a run's settings: recorded in its JSON (config.json, checkpoints, the ranks'

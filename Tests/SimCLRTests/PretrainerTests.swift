@@ -6,6 +6,7 @@ import NeuralNet
 import Optimizers
 import Pretraining
 import RunFiles
+import Runs
 import Training
 import XCTest
 

@@ -1,6 +1,6 @@
 import Kernels
 import NeuralNet
-import Training
+import Runs
 import XCTest
 
 /// The memory estimate counts the network from its shape alone: the count must be the built network's.

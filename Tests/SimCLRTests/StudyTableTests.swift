@@ -1,7 +1,6 @@
 import Foundation
 import RunFiles
 import Studies
-import Training
 import XCTest
 
 /// The tables of `compare` and `sweep`, from results and metrics files.

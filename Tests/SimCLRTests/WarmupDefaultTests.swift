@@ -1,6 +1,5 @@
 import Classification
 import Pretraining
-import Training
 import XCTest
 
 /// The default warm-up suits the run it is given: SimCLR's 10 epochs, but never more than a tenth of the run.

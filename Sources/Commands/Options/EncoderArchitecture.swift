@@ -2,7 +2,7 @@ import ArgumentParser
 import Datasets
 import Foundation
 import NeuralNet
-import Training
+import Runs
 
 /// `--arch`, `--stem`, `--width` of a command whose encoder may come from a weights file or a resumed run, which
 /// then say the architecture and width the flags leave open (`ResNetConfig.choosing`).

@@ -1,6 +1,7 @@
 import Foundation
 import Kernels
 import NeuralNet
+import Optimizers
 
 /// What one rank of a training run will hold in memory, estimated from its settings before anything is
 /// allocated, so that a run that cannot fit is refused with figures instead of aborting in an allocation (or
