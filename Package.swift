@@ -83,7 +83,7 @@ let package = Package(
                                                        "Checkpoints", "RunFiles", "Training", "Evaluation", "Tracing", "Runs"],
                 swiftSettings: fastMath),
         // `compare` and `sweep`: plans of tool runs, run as child processes, and their tables.
-        .target(name: "Studies", dependencies: ["Kernels", "NeuralNet", "Contrastive", "RunFiles", "Reports", "Pretraining"]),
+        .target(name: "Studies", dependencies: ["Kernels", "NeuralNet", "Contrastive", "RunFiles", "Reports", "Runs", "Pretraining"]),
         // `simclr bench`: training steps timed through the data-parallel step, and where the time goes.
         .target(name: "Benchmarks", dependencies: ["Kernels", "NeuralNet", "Optimizers", "Contrastive", "Datasets", "Cluster",
                                                    "Training", "Pretraining", "Tracing", "ScalingModel", "Runs"],

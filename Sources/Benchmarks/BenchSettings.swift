@@ -74,6 +74,16 @@ public struct BenchSettings {
                                   threads: Parallel.threadCount)
     }
 
+    /// The data-parallel options of a timed run over `group`: these settings, their communication CPUs, and
+    /// collectives that wait as in training (its default wait).
+    public func dataParallelOptions(over group: any ProcessGroup) -> DataParallelOptions {
+        var options = DataParallelOptions(communicator: group)
+        options.settings = dataParallel
+        options.collectiveTimeout = DataParallelOptions.defaultCollectiveTimeout
+        options.communicationCPUs = communicationCPUs
+        return options
+    }
+
     /// Why these settings cannot be timed on `world` ranks (nil: they can).
     public func refusal(world: Int) -> String? {
         guard batchSize >= 1 else { return "`batchSize` must be at least 1 image" }
@@ -85,7 +95,7 @@ public struct BenchSettings {
         if emulateRealRank != nil && emulatePath == nil {
             return "`emulateRealRank` applies to emulated compute (`emulatePath`) only"
         }
-        if let why = ThreadPlacement.listRefusal(communicationCPUs, overlap: dataParallel.overlap) { return "`communicationCPUs`: " + why }
+        do { try dataParallelOptions(over: SingleProcess()).validate() } catch { return "\(error)" }
         // (one process, as the tool's flag check sees it, may still be one of several ranks under mpirun)
         if let r = emulateRealRank, r < 0 { return "`emulateRealRank` must be a rank (0 or more), not \(r)" }
         if let r = emulateRealRank, world > 1 && r >= world {

@@ -52,12 +52,9 @@ public final class StepBenchmark {
         model.convAlgorithm = settings.convAlgorithm
         var dataParallel = DataParallel.singleProcess(model: model)
         if let communicator {
-            var options = DataParallelOptions(communicator: communicator)
-            options.settings = settings.dataParallel
             // Collectives wait as in training (its default wait): non-blocking calls and
             // tests, the same MPI algorithms with overlap and without.
-            options.collectiveTimeout = DataParallelOptions.defaultCollectiveTimeout
-            options.communicationCPUs = settings.communicationCPUs
+            let options = settings.dataParallelOptions(over: communicator)
             let shape = LabeledImages(height: settings.imageSize, width: settings.imageSize, pixels: [], labels: [], classNames: [])
             dataParallel = try options.makeDataParallel(
                 model: model, configuration: "bench \(settings.model.describe) \(settings.precision.rawValue) \(settings.convAlgorithm.rawValue)",

@@ -1,7 +1,9 @@
 import Contrastive
 import Foundation
+import NeuralNet
 import Pretraining
 import RunFiles
+import Runs
 
 /// The settings `simclr sweep` runs: the pretraining studies chosen and the values each one varies. Each
 /// setting is a short pretraining (the base arguments plus the setting's own) followed by a linear probe
@@ -74,7 +76,8 @@ public struct SweepPlan: Equatable {
         for n in smallCropCounts where !((Int(n) ?? -1) >= 0) {
             throw Invalid(description: "--small-crop-counts: '\(n)' is not a count of small crops (0 or more)")
         }
-        for head in heads where head.split(separator: ",").contains(where: { (Int($0) ?? 0) < 1 }) {
+        // Each head is a --proj-dims value of its run, read as pretraining reads it ("none" too).
+        for head in heads where (try? ResNetConfig.headDims(parsing: head)) == nil {
             throw Invalid(description: "--heads: '\(head)' is not a list of positive layer sizes")
         }
     }

@@ -114,11 +114,20 @@ public struct DataParallelOptions {
 
     public init(communicator: any ProcessGroup = SingleProcess()) { self.communicator = communicator }
 
-    /// The data-parallel machinery for `model`, after checking that every rank runs the same configuration
-    /// (`configuration`, the data and `settings`, hashed and compared with rank 0's). Rank 0's parameters and
-    /// buffers are broadcast.
-    public func makeDataParallel(model: ResNet, configuration: String, dataset: DatasetIdentity) throws -> DataParallel {
+    /// Refuses options a run cannot use, naming the setting: the shared `settings`' own checks, and
+    /// communication CPUs without overlap (there is no communication thread to place then).
+    public func validate() throws {
         try settings.validate()
+        if let why = ThreadPlacement.listRefusal(communicationCPUs, overlap: settings.overlap) {
+            throw SettingsError("`communicationCPUs`: " + why)
+        }
+    }
+
+    /// The data-parallel machinery for `model`, after `validate()` and a check that every rank runs the same
+    /// configuration (`configuration`, the data and `settings`, hashed and compared with rank 0's). Rank 0's
+    /// parameters and buffers are broadcast.
+    public func makeDataParallel(model: ResNet, configuration: String, dataset: DatasetIdentity) throws -> DataParallel {
+        try validate()
         CollectiveDeadline.configure(seconds: communicator.size > 1 ? collectiveTimeout : nil)
         try ConfigurationCheck.verify(canonicalConfiguration(configuration, dataset: dataset), communicator: communicator)
         let cpu = try communicationCPUs.map {

@@ -2,6 +2,7 @@ import Classification
 import Contrastive
 import Datasets
 import Evaluation
+import NeuralNet
 import Pretraining
 import Runs
 import Training
@@ -68,6 +69,24 @@ final class SettingsValidationTests: XCTestCase {
         s = DataParallelSettings()
         s.compressionStartStep = -1
         XCTAssertEqual(refusal(s.validate), "`compressionStartStep` must be 0 or more (got -1)")
+    }
+
+    /// Communication CPUs place the thread that overlaps all-reduces with backward: without overlap there is none,
+    /// and a run that asks for both is refused by the setting's name where the data-parallel machinery is made
+    /// (it was silently ignored there; only the tool's flags refused it).
+    func testCommunicationCPUsWithoutOverlapAreRefusedByName() {
+        let refused = "`communicationCPUs`: communication CPUs place the thread that overlaps gradient all-reduces with "
+            + "backward; without overlap there is none"
+        var options = DataParallelOptions()
+        options.communicationCPUs = [0]
+        XCTAssertNil(refusal(options.validate))
+        options.settings.overlap = false
+        XCTAssertEqual(refusal(options.validate), refused)
+        let model = ResNet(config: ResNetConfig(arch: .resnet18, stem: .cifar, width: 1.0 / 64, headDims: [8]), seed: 1)
+        let shape = LabeledImages(height: 8, width: 8, pixels: [], labels: [], classNames: [])
+        XCTAssertEqual(refusal { _ = try options.makeDataParallel(model: model, configuration: "test",
+                                                                  dataset: DatasetIdentity(of: shape, source: "none")) },
+                       refused)
     }
 
     /// Datasets' configuration errors (the tool says the flags: --small-crops, --small-crop-size, --small-crop-scale).

@@ -1,4 +1,6 @@
+import NeuralNet
 import RunFiles
+import Runs
 import Studies
 import XCTest
 
@@ -57,6 +59,16 @@ final class SweepPlanTests: XCTestCase {
         XCTAssertEqual(message(plan(studies: ["temperature"], temperatures: ["0"])), "--temperatures: '0' is not a positive number")
         XCTAssertEqual(message(plan(studies: ["batch-size"], batchSizes: ["1"])), "--batch-sizes: '1' is not a batch size of at least 2")
         XCTAssertEqual(message(plan(studies: ["head"], heads: ["512,x"])), "--heads: '512,x' is not a list of positive layer sizes")
+    }
+
+    /// A head is its run's --proj-dims value, checked as pretraining checks it: "none" (no projection head, the
+    /// paper's baseline) is a head, and a size pretraining refuses is refused before the sweep's first run.
+    func testHeadsAreReadAsPretrainingReadsThem() {
+        XCTAssertNoThrow(try plan(studies: ["head"], heads: ["none", "512, 128"]).validate())
+        XCTAssertThrowsError(try plan(studies: ["head"], heads: ["128", "70000"]).validate()) { error in
+            XCTAssertEqual("\(error)", "--heads: '70000' is not a list of positive layer sizes")
+        }
+        XCTAssertThrowsError(try ResNetConfig.headDims(parsing: "70000"))
     }
 
     func testSweepRowLines() {

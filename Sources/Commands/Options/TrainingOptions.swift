@@ -75,13 +75,12 @@ struct DistributedOptions: ParsableArguments {
     @Option(help: .hidden) var testingFault: DistributedFault?
 
     func validate() throws {
-        try SettingFlags.validate(settings.validate)
+        _ = try communicationCPUs(commCpu)
+        try SettingFlags.validate(options(nil).validate)
         guard collectiveTimeout >= 0, collectiveTimeout.isFinite else {
             throw ValidationError("--collective-timeout \(collectiveTimeout) must be a number of seconds >= 0")
         }
         if let v = verifyReplicas, v < 1 { throw ValidationError("--verify-replicas must be at least 1") }
-        if let list = try communicationCPUs(commCpu),
-           let why = ThreadPlacement.listRefusal(list, overlap: !noOverlap) { throw ValidationError("--comm-cpu: " + why) }
     }
 
     /// The settings every rank must share.
