@@ -271,6 +271,9 @@ static void NAME(const sk_wino *k, const void *src, int t0, int count, void *v) 
                 col[x][2] = _mm512_sub_ps(d2, d1); col[x][3] = _mm512_sub_ps(d1, d3);                 \
             }                                                                                         \
             have = x0; last_row = row_id;                                                             \
+            /* Fetch the rows under the next row of tiles: without the hint the transform waits on its loads. */ \
+            for (int y = y0 + 4; y < y0 + 6 && y < h; y++) for (int x = x0 + 2; x < x0 + 4 && x < w; x++)    \
+                _mm_prefetch((const char *)src + ((plane + y) * w + x) * L * (SRC_BF16 ? 2 : 4), _MM_HINT_T0); \
             for (int y = 0; y < 4; y++) {                                                             \
                 __m512 e[4] = {_mm512_sub_ps(col[0][y], col[2][y]), _mm512_add_ps(col[1][y], col[2][y]), \
                                _mm512_sub_ps(col[2][y], col[1][y]), _mm512_sub_ps(col[1][y], col[3][y])}; \
