@@ -74,7 +74,7 @@ final class DocsTests: XCTestCase {
     }
 }
 
-/// The `## ` headings of every file in docs/.
+/// The `## ` headings of every file in docs/ and its subfolders.
 struct DocsIndex {
     var headings: [String: Set<String>]
 
@@ -83,7 +83,9 @@ struct DocsIndex {
     init(root: URL) throws {
         let dir = root.appendingPathComponent("docs")
         var headings: [String: Set<String>] = [:]
-        for name in try FileManager.default.contentsOfDirectory(atPath: dir.path) where name.hasSuffix(".md") {
+        // Subfolders too (docs/scaling-study/ holds a study's generated tables), by their path under docs/.
+        let names = FileManager.default.enumerator(atPath: dir.path)?.compactMap { $0 as? String } ?? []
+        for name in names where name.hasSuffix(".md") {
             let text = try String(contentsOf: dir.appendingPathComponent(name), encoding: .utf8)
             headings[name] = Set(text.split(separator: "\n").filter { $0.hasPrefix("## ") }.map { String($0.dropFirst(3)) })
         }
