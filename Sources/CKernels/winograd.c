@@ -244,6 +244,16 @@ typedef float lanes __attribute__((vector_size(64), aligned(64)));
                        : _mm512_loadu_ps((const float *)src + at_);                                   \
     } while (0)
 
+/// B^T d of input column x0 + X of a tile's window into col[X].
+#define INPUT_COLUMN(X)                                                                                   \
+    do {                                                                                              \
+        __m512 d0, d1, d2, d3;                                                                        \
+        LOAD_PIXEL(d0, y0, x0 + (X)); LOAD_PIXEL(d1, y0 + 1, x0 + (X));                               \
+        LOAD_PIXEL(d2, y0 + 2, x0 + (X)); LOAD_PIXEL(d3, y0 + 3, x0 + (X));                           \
+        col[X][0] = _mm512_sub_ps(d0, d2); col[X][1] = _mm512_add_ps(d1, d2);                         \
+        col[X][2] = _mm512_sub_ps(d2, d1); col[X][3] = _mm512_sub_ps(d1, d3);                         \
+    } while (0)
+
 /// Input transform of tiles [t0, t0 + count) into V[row][p][ic], all input channels. Along a row of tiles,
 /// neighbours share two input columns, so each column's B^T d is computed once and used by both tiles.
 #define INPUT_TRANSFORM(NAME, SRC_BF16, V_BF16)                                                          \
@@ -263,13 +273,9 @@ static void NAME(const sk_wino *k, const void *src, int t0, int count, void *v) 
             int keep = (row_id == last_row && have == x0 - 2) ? 2 : 0;                                \
             if (keep) { col[0][0] = col[2][0]; col[0][1] = col[2][1]; col[0][2] = col[2][2]; col[0][3] = col[2][3]; \
                         col[1][0] = col[3][0]; col[1][1] = col[3][1]; col[1][2] = col[3][2]; col[1][3] = col[3][3]; } \
-            for (int x = keep; x < 4; x++) {                                                          \
-                __m512 d0, d1, d2, d3;                                                                \
-                LOAD_PIXEL(d0, y0, x0 + x); LOAD_PIXEL(d1, y0 + 1, x0 + x);                           \
-                LOAD_PIXEL(d2, y0 + 2, x0 + x); LOAD_PIXEL(d3, y0 + 3, x0 + x);                       \
-                col[x][0] = _mm512_sub_ps(d0, d2); col[x][1] = _mm512_add_ps(d1, d2);                 \
-                col[x][2] = _mm512_sub_ps(d2, d1); col[x][3] = _mm512_sub_ps(d1, d3);                 \
-            }                                                                                         \
+            /* Constant column indices (no loop from `keep`), so that the columns can stay in registers. */    \
+            if (!keep) { INPUT_COLUMN(0); INPUT_COLUMN(1); }                                              \
+            INPUT_COLUMN(2); INPUT_COLUMN(3);                                                         \
             have = x0; last_row = row_id;                                                             \
             /* Fetch the rows under the next row of tiles: without the hint the transform waits on its loads. */ \
             for (int y = y0 + 4; y < y0 + 6 && y < h; y++) for (int x = x0 + 2; x < x0 + 4 && x < w; x++)    \
@@ -421,13 +427,17 @@ static void element_wise(const sk_wino *k, const void *v, float *m, int rows) {
     }
 }
 
-struct forward_job { const sk_wino *k; const void *src; int src_bf16; float *dst; int chunks; };
+// Chunks go to whichever thread is free (a shared counter), not round-robin: when one core is slowed (the other
+// runs something, or a shared host takes it), a fixed share kept the other waiting at the end of every pass.
+// Which thread computes a chunk does not change its result: each uses its own V and M, and the chunks' output
+// tiles are disjoint.
+struct forward_job { const sk_wino *k; const void *src; int src_bf16; float *dst; int chunks; int next; };
 
 static void forward_body(void *data) {
     struct forward_job *job = data;
     const sk_wino *k = job->k;
-    int me = omp_get_thread_num(), team = omp_get_num_threads();
-    for (int c = me; c < job->chunks; c += team) {
+    int me = omp_get_thread_num();
+    for (int c; (c = __atomic_fetch_add(&job->next, 1, __ATOMIC_RELAXED)) < job->chunks;) {
         int t0 = c * k->chunk, count = k->tiles - t0 < k->chunk ? k->tiles - t0 : k->chunk;
         int rows = (count + ROWS - 1) / ROWS * ROWS;
         input_transform(k, job->src, job->src_bf16, t0, count, k->v[me]);
@@ -439,7 +449,7 @@ static void forward_body(void *data) {
 
 int sk_wino_forward(const sk_wino *k, const void *src, int src_bf16, float *dst, int threads) {
 #if defined(__x86_64__)
-    struct forward_job job = {k, src, src_bf16, dst, (k->tiles + k->chunk - 1) / k->chunk};
+    struct forward_job job = {k, src, src_bf16, dst, (k->tiles + k->chunk - 1) / k->chunk, 0};
     if (threads > k->threads) threads = k->threads;
     if (threads > job.chunks) threads = job.chunks;
     if (threads <= 1) forward_body(&job);

@@ -246,40 +246,39 @@ static void tile(const sk_wgrad *k, int gradient, const void *map, int bf16, int
     else { if (gradient) strided_gradient_tile(k, map, bf16, t, cb, out); else strided_input_tile(k, map, bf16, t, cb, out); }
 }
 
+/// The transforms of one pair of tiles (tiles t + 2 pair and t + 2 pair + 1, the second zero past `count`) in
+/// channel block cb, stored as bf16 pairs into buf[p][pair][channel - c0].
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
+static inline void transform_pair(const sk_wgrad *k, int gradient, const void *map, int bf16, int t, int count, int pair,
+                                  int cb, int cb0, uint32_t *buf, int channels, int pairs_cap, input_columns *cache) {
+    __m512 a[16], b[16];
+    const int count_p = gradient ? gradient_positions(k->stride) : positions(k->stride);
+    int first = t + 2 * pair;
+    tile(k, gradient, map, bf16, first, cb, cache, a);
+    if (2 * pair + 1 < count) tile(k, gradient, map, bf16, first + 1, cb, cache, b);
+    else for (int p = 0; p < count_p; p++) b[p] = _mm512_setzero_ps();
+    for (int p = 0; p < count_p; p++)
+        _mm512_store_si512(buf + ((size_t)p * pairs_cap + pair) * channels + (cb - cb0) * L, pair_bf16(a[p], b[p]));
+}
+
 /// Transforms of tiles [t, t + count) into buf[p][pair][channel - c0] (bf16 pairs), channel blocks [cb0, cb1);
 /// `channels` words per pair row, `pairs_cap` pair rows per position.
 __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
 static void transform_chunk(const sk_wgrad *k, int gradient, const void *map, int bf16, int t, int count,
                             int cb0, int cb1, uint32_t *buf, int channels, int pairs_cap) {
-    __m512 a[16], b[16];
-    const int count_p = gradient ? gradient_positions(k->stride) : positions(k->stride);
     input_columns cache = {.tile = -2, .cb = -1};
     // Rows of 4 tiles or more: one channel block at a time along the tiles, so that neighbouring tiles share
     // their columns (input_tile) and the reads run along the rows of one plane, where the next row's fetch
     // hints land. Shorter rows share little, and there a pair's channel blocks one after another write whole
     // runs of the buffer (on 4x4 maps the other order was the slower).
     if (k->stride == 1 && k->tiles_w >= 4) {
-        for (int cb = cb0; cb < cb1; cb++) {
-            for (int pair = 0; pair < (count + 1) / 2; pair++) {
-                int first = t + 2 * pair, has_second = 2 * pair + 1 < count;
-                tile(k, gradient, map, bf16, first, cb, &cache, a);
-                if (has_second) tile(k, gradient, map, bf16, first + 1, cb, &cache, b);
-                else for (int p = 0; p < count_p; p++) b[p] = _mm512_setzero_ps();
-                for (int p = 0; p < count_p; p++)
-                    _mm512_store_si512(buf + ((size_t)p * pairs_cap + pair) * channels + (cb - cb0) * L, pair_bf16(a[p], b[p]));
-            }
-        }
-        return;
-    }
-    for (int pair = 0; pair < (count + 1) / 2; pair++) {
-        int first = t + 2 * pair, has_second = 2 * pair + 1 < count;
-        for (int cb = cb0; cb < cb1; cb++) {
-            tile(k, gradient, map, bf16, first, cb, &cache, a);
-            if (has_second) tile(k, gradient, map, bf16, first + 1, cb, &cache, b);
-            else for (int p = 0; p < count_p; p++) b[p] = _mm512_setzero_ps();
-            for (int p = 0; p < count_p; p++)
-                _mm512_store_si512(buf + ((size_t)p * pairs_cap + pair) * channels + (cb - cb0) * L, pair_bf16(a[p], b[p]));
-        }
+        for (int cb = cb0; cb < cb1; cb++)
+            for (int pair = 0; pair < (count + 1) / 2; pair++)
+                transform_pair(k, gradient, map, bf16, t, count, pair, cb, cb0, buf, channels, pairs_cap, &cache);
+    } else {
+        for (int pair = 0; pair < (count + 1) / 2; pair++)
+            for (int cb = cb0; cb < cb1; cb++)
+                transform_pair(k, gradient, map, bf16, t, count, pair, cb, cb0, buf, channels, pairs_cap, &cache);
     }
 }
 
