@@ -21,6 +21,13 @@ public struct ScalingModel: Sendable {
     /// (a real node does not share its cores with the other ranks).
     public var hostStretch: [String: Double] = [:]
 
+    /// This model with no emulating host: every row predicted as if its ranks had cores of their own.
+    public var withoutHostStretch: ScalingModel {
+        var copy = self
+        copy.hostStretch = [:]
+        return copy
+    }
+
     /// "link/compression", with " K=k" for a run with `--emulate-scale` k > 1.
     public static func hostKey(_ link: String, _ compression: GradientCompression, gradientScale: Int = 1) -> String {
         "\(link)/\(compression.name)" + (gradientScale > 1 ? " K=\(gradientScale)" : "")
@@ -95,9 +102,8 @@ public struct ScalingModel: Sendable {
     public mutating func fitHostStretch(to measurements: [Measurement]) throws {
         let usable = measurements.filter { $0.emulated && $0.ranks > 1 && $0.ranks <= fitMaxRanks && ($0.computeSeconds ?? 0) > 0 }
         var sums: [String: (xy: Double, xx: Double)] = [:]
+        let plain = withoutHostStretch
         for m in usable {
-            var plain = self
-            plain.hostStretch = [:]
             let p = try plain.predict(m)
             // bench's compute holds the SyncBN reductions (they block inside it); the stretch is of the rest.
             let x = Double(m.ranks - 1), y = (m.computeSeconds! - p.syncBatchNormSeconds) / (p.computeSeconds + p.slowdownSeconds) - 1

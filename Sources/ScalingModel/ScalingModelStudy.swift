@@ -127,8 +127,7 @@ public struct ScalingModelStudy {
             .filter { model.links[$0.1.sweptLink ?? $0.1.link] != nil || $0.1.ranks == 1 }
         try model.fitHostStretch(to: rows.map { $0.1 })
         model.fitQueueing(to: rows.map { $0.1 })
-        var plain = model
-        plain.hostStretch = [:]
+        let plain = model.withoutHostStretch
         var checks: [ModelReport.Check] = []
         for (index, m, cpuBound) in rows {
             let p = try model.predict(m)
