@@ -103,11 +103,17 @@ static void part_channels(int ic, int oc, int stride, int parts, int part, int *
     *o1 = L * (int)((long)blocks * (part + 1) / parts);
 }
 
+/// Words per pair row of the transform buffers holding `channels` channels: one cache line more than the
+/// channels, so that the micro-kernels' walk down a column of rows (a row per tile pair) visits every cache
+/// set. With rows of a power of two (1 KB at 256 channels) the walk fell into a few sets of the L1 cache.
+static size_t row_words(int channels) { return (size_t)channels + 16; }
+
 /// A part's scratch: the transforms of one chunk (input V, output gradient E) and its sums M, 32-bit words,
 /// each array starting on a cache line.
 static size_t part_scratch(int ic, int on, int stride, size_t *v, size_t *e, size_t *m) {
     size_t cap = CHUNK_TILES / 2;
-    *v = positions(stride) * cap * ic; *e = gradient_positions(stride) * cap * on; *m = (size_t)positions(stride) * on * ic;
+    *v = positions(stride) * cap * row_words(ic); *e = gradient_positions(stride) * cap * row_words(on);
+    *m = (size_t)positions(stride) * on * ic;
     return (*v + *e + *m) * 4 + 256;
 }
 
@@ -174,25 +180,32 @@ typedef struct { __m512 col[4][4]; int tile, cb; } input_columns;
 /// of tiles, neighbours share two input columns: when `cache` holds the tile to the left (t - 1, same row and block),
 /// its columns 2 and 3 are this tile's 0 and 1, and only two columns are loaded and transformed. The rows
 /// under the next row of tiles are fetched ahead: the source is read from memory, and without the hint the
-/// transform waited on its loads.
+/// transform waited on its loads. The tile functions are inlined into the chunk's loop, so that a tile's
+/// columns and transforms stay in registers instead of passing through the stack (a third of the transforms'
+/// time at 64 channels).
 __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
-static void input_tile(const sk_wgrad *k, const void *src, int bf16, int t, int cb, input_columns *cache, __m512 out[16]) {
+static inline __attribute__((always_inline)) void input_tile(const sk_wgrad *k, const void *src, int bf16, int t, int cb, input_columns *cache, __m512 out[16]) {
     int n = t / k->per_image, rest = t % k->per_image, tx = rest % k->tiles_w, y0 = 2 * (rest / k->tiles_w) - 1, x0 = 2 * tx - 1;
     size_t plane = ((size_t)n * (k->ic / L) + cb) * k->h;
-    int keep = cache->tile == t - 1 && cache->cb == cb && tx > 0 ? 2 : 0;
+    int keep = cache->tile == t - 1 && cache->cb == cb && tx > 0;
     __m512 (*c)[4] = cache->col;   // c[x][row of B^T d]
     if (keep) for (int y = 0; y < 4; y++) { c[0][y] = c[2][y]; c[1][y] = c[3][y]; }
     prefetch_rows(k, src, bf16, plane, y0 + 4, x0 + 2);
-    for (int x = keep; x < 4; x++) {
-        __m512 d[4];
-        for (int y = 0; y < 4; y++) {
-            int iy = y0 + y, ix = x0 + x;
-            d[y] = (iy < 0 || iy >= k->h || ix < 0 || ix >= k->w) ? _mm512_setzero_ps()
-                                                                   : load_pixel(src, bf16, ((plane + iy) * k->w + ix) * L);
-        }
-        c[x][0] = _mm512_sub_ps(d[0], d[2]); c[x][1] = _mm512_add_ps(d[1], d[2]);
-        c[x][2] = _mm512_sub_ps(d[2], d[1]); c[x][3] = _mm512_sub_ps(d[1], d[3]);
-    }
+    // Constant column indices (no loop from `keep`), so that once inlined the columns can live in registers.
+#define COLUMN(X)                                                                                             \
+    do {                                                                                                      \
+        __m512 d[4];                                                                                          \
+        for (int y = 0; y < 4; y++) {                                                                         \
+            int iy = y0 + y, ix = x0 + (X);                                                                   \
+            d[y] = (iy < 0 || iy >= k->h || ix < 0 || ix >= k->w) ? _mm512_setzero_ps()                      \
+                                                                   : load_pixel(src, bf16, ((plane + iy) * k->w + ix) * L); \
+        }                                                                                                     \
+        c[X][0] = _mm512_sub_ps(d[0], d[2]); c[X][1] = _mm512_add_ps(d[1], d[2]);                             \
+        c[X][2] = _mm512_sub_ps(d[2], d[1]); c[X][3] = _mm512_sub_ps(d[1], d[3]);                             \
+    } while (0)
+    if (!keep) { COLUMN(0); COLUMN(1); }
+    COLUMN(2); COLUMN(3);
+#undef COLUMN
     cache->tile = t; cache->cb = cb;
     for (int y = 0; y < 4; y++) {
         out[y * 4 + 0] = _mm512_sub_ps(c[0][y], c[2][y]); out[y * 4 + 1] = _mm512_add_ps(c[1][y], c[2][y]);
@@ -202,7 +215,7 @@ static void input_tile(const sk_wgrad *k, const void *src, int bf16, int t, int 
 
 /// A E A^T of tile t's 2x2 output-gradient tile, channel block cb (zero outside the map).
 __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
-static void gradient_tile(const sk_wgrad *k, const void *dy, int bf16, int t, int cb, __m512 out[16]) {
+static inline __attribute__((always_inline)) void gradient_tile(const sk_wgrad *k, const void *dy, int bf16, int t, int cb, __m512 out[16]) {
     int n = t / k->per_image, rest = t % k->per_image, y0 = 2 * (rest / k->tiles_w), x0 = 2 * (rest % k->tiles_w);
     size_t plane = ((size_t)n * (k->oc / L) + cb) * k->h;
     prefetch_rows(k, dy, bf16, plane, y0 + 2, x0);
@@ -224,7 +237,7 @@ static void gradient_tile(const sk_wgrad *k, const void *dy, int bf16, int t, in
 
 /// Stride 2: the source's pixels under the nine taps of output pixel t, channel block cb (zero in the padding).
 __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
-static void strided_input_tile(const sk_wgrad *k, const void *src, int bf16, int t, int cb, __m512 out[16]) {
+static inline __attribute__((always_inline)) void strided_input_tile(const sk_wgrad *k, const void *src, int bf16, int t, int cb, __m512 out[16]) {
     int n = t / k->per_image, rest = t % k->per_image, y0 = 2 * (rest / k->ow) - 1, x0 = 2 * (rest % k->ow) - 1;
     size_t plane = ((size_t)n * (k->ic / L) + cb) * k->h;
     for (int ky = 0; ky < 3; ky++) for (int kx = 0; kx < 3; kx++) {
@@ -236,12 +249,13 @@ static void strided_input_tile(const sk_wgrad *k, const void *src, int bf16, int
 
 /// Stride 2: output pixel t of the output gradient, channel block cb.
 __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
-static void strided_gradient_tile(const sk_wgrad *k, const void *dy, int bf16, int t, int cb, __m512 out[16]) {
+static inline __attribute__((always_inline)) void strided_gradient_tile(const sk_wgrad *k, const void *dy, int bf16, int t, int cb, __m512 out[16]) {
     int n = t / k->per_image, rest = t % k->per_image;
     out[0] = load_pixel(dy, bf16, (((size_t)n * (k->oc / L) + cb) * k->per_image + rest) * L);
 }
 
-static void tile(const sk_wgrad *k, int gradient, const void *map, int bf16, int t, int cb, input_columns *cache, __m512 out[16]) {
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
+static inline __attribute__((always_inline)) void tile(const sk_wgrad *k, int gradient, const void *map, int bf16, int t, int cb, input_columns *cache, __m512 out[16]) {
     if (k->stride == 1) { if (gradient) gradient_tile(k, map, bf16, t, cb, out); else input_tile(k, map, bf16, t, cb, cache, out); }
     else { if (gradient) strided_gradient_tile(k, map, bf16, t, cb, out); else strided_input_tile(k, map, bf16, t, cb, out); }
 }
@@ -249,8 +263,8 @@ static void tile(const sk_wgrad *k, int gradient, const void *map, int bf16, int
 /// The transforms of one pair of tiles (tiles t + 2 pair and t + 2 pair + 1, the second zero past `count`) in
 /// channel block cb, stored as bf16 pairs into buf[p][pair][channel - c0].
 __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
-static inline void transform_pair(const sk_wgrad *k, int gradient, const void *map, int bf16, int t, int count, int pair,
-                                  int cb, int cb0, uint32_t *buf, int channels, int pairs_cap, input_columns *cache) {
+static inline __attribute__((always_inline)) void transform_pair(const sk_wgrad *k, int gradient, const void *map, int bf16, int t, int count, int pair,
+                                  int cb, int cb0, uint32_t *buf, int row, int pairs_cap, input_columns *cache) {
     __m512 a[16], b[16];
     const int count_p = gradient ? gradient_positions(k->stride) : positions(k->stride);
     int first = t + 2 * pair;
@@ -258,14 +272,14 @@ static inline void transform_pair(const sk_wgrad *k, int gradient, const void *m
     if (2 * pair + 1 < count) tile(k, gradient, map, bf16, first + 1, cb, cache, b);
     else for (int p = 0; p < count_p; p++) b[p] = _mm512_setzero_ps();
     for (int p = 0; p < count_p; p++)
-        _mm512_store_si512(buf + ((size_t)p * pairs_cap + pair) * channels + (cb - cb0) * L, pair_bf16(a[p], b[p]));
+        _mm512_store_si512(buf + ((size_t)p * pairs_cap + pair) * row + (cb - cb0) * L, pair_bf16(a[p], b[p]));
 }
 
 /// Transforms of tiles [t, t + count) into buf[p][pair][channel - c0] (bf16 pairs), channel blocks [cb0, cb1);
-/// `channels` words per pair row, `pairs_cap` pair rows per position.
+/// `row` words per pair row (`row_words`), `pairs_cap` pair rows per position.
 __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
 static void transform_chunk(const sk_wgrad *k, int gradient, const void *map, int bf16, int t, int count,
-                            int cb0, int cb1, uint32_t *buf, int channels, int pairs_cap) {
+                            int cb0, int cb1, uint32_t *buf, int row, int pairs_cap) {
     input_columns cache = {.tile = -2, .cb = -1};
     // Rows of 4 tiles or more: one channel block at a time along the tiles, so that neighbouring tiles share
     // their columns (input_tile) and the reads run along the rows of one plane, where the next row's fetch
@@ -274,26 +288,30 @@ static void transform_chunk(const sk_wgrad *k, int gradient, const void *map, in
     if (k->stride == 1 && k->tiles_w >= 4) {
         for (int cb = cb0; cb < cb1; cb++)
             for (int pair = 0; pair < (count + 1) / 2; pair++)
-                transform_pair(k, gradient, map, bf16, t, count, pair, cb, cb0, buf, channels, pairs_cap, &cache);
+                transform_pair(k, gradient, map, bf16, t, count, pair, cb, cb0, buf, row, pairs_cap, &cache);
     } else {
         for (int pair = 0; pair < (count + 1) / 2; pair++)
             for (int cb = cb0; cb < cb1; cb++)
-                transform_pair(k, gradient, map, bf16, t, count, pair, cb, cb0, buf, channels, pairs_cap, &cache);
+                transform_pair(k, gradient, map, bf16, t, count, pair, cb, cb0, buf, row, pairs_cap, &cache);
     }
 }
 
 // Micro-kernels: M[8 output channels][32 or 16 input channels] (+)= sum over `pairs` tile pairs of
-// Ehat[pair][o] . V[pair][i], each `vdpbf16ps` adding two tiles' products.
+// Ehat[pair][o] . V[pair][i], each `vdpbf16ps` adding two tiles' products. `next` is the block of M the
+// following call adds to: fetched while this call runs, since M (up to 4 MB) is read from beyond the core's
+// cache and the first loads of a call stalled (~10% of the kernel's time at 256 and 512 channels).
 #define R8(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7)
 
 __attribute__((target("avx512f,avx512bf16")))
-static void kernel_8x2(const uint32_t *e, size_t lde, const uint32_t *v, size_t ldv, int pairs, float *m, size_t ldm, int add) {
+static void kernel_8x2(const uint32_t *e, size_t lde, const uint32_t *v, size_t ldv, int pairs, float *m, size_t ldm, int add,
+                       const float *next) {
 #define DECL(r) __m512 c##r##a = add ? _mm512_load_ps(m + (r) * ldm) : _mm512_setzero_ps(), \
                        c##r##b = add ? _mm512_load_ps(m + (r) * ldm + 16) : _mm512_setzero_ps();
 #define STEP(r) { __m512bh s = (__m512bh)_mm512_set1_epi32((int)e[(size_t)q * lde + (r)]); \
                   c##r##a = _mm512_dpbf16_ps(c##r##a, s, b0); c##r##b = _mm512_dpbf16_ps(c##r##b, s, b1); }
 #define STORE(r) _mm512_store_ps(m + (r) * ldm, c##r##a); _mm512_store_ps(m + (r) * ldm + 16, c##r##b);
     R8(DECL)
+    for (int r = 0; r < 8; r++) { _mm_prefetch((const char *)(next + r * ldm), _MM_HINT_T0); _mm_prefetch((const char *)(next + r * ldm + 16), _MM_HINT_T0); }
     for (int q = 0; q < pairs; q++) {
         __m512bh b0 = (__m512bh)_mm512_load_si512(v + (size_t)q * ldv), b1 = (__m512bh)_mm512_load_si512(v + (size_t)q * ldv + 16);
         R8(STEP)
@@ -305,11 +323,13 @@ static void kernel_8x2(const uint32_t *e, size_t lde, const uint32_t *v, size_t 
 }
 
 __attribute__((target("avx512f,avx512bf16")))
-static void kernel_8x1(const uint32_t *e, size_t lde, const uint32_t *v, size_t ldv, int pairs, float *m, size_t ldm, int add) {
+static void kernel_8x1(const uint32_t *e, size_t lde, const uint32_t *v, size_t ldv, int pairs, float *m, size_t ldm, int add,
+                       const float *next) {
 #define DECL(r) __m512 c##r = add ? _mm512_load_ps(m + (r) * ldm) : _mm512_setzero_ps();
 #define STEP(r) c##r = _mm512_dpbf16_ps(c##r, (__m512bh)_mm512_set1_epi32((int)e[(size_t)q * lde + (r)]), b0);
 #define STORE(r) _mm512_store_ps(m + (r) * ldm, c##r);
     R8(DECL)
+    for (int r = 0; r < 8; r++) _mm_prefetch((const char *)(next + r * ldm), _MM_HINT_T0);
     for (int q = 0; q < pairs; q++) {
         __m512bh b0 = (__m512bh)_mm512_load_si512(v + (size_t)q * ldv);
         R8(STEP)
@@ -332,18 +352,22 @@ static void part_body(void *data) {
         if (on == 0) continue;
         if (t1 <= t0) { memset(m, 0, (size_t)count_p * on * ic * sizeof(float)); continue; }
         const int cap = CHUNK_TILES / 2;
+        const size_t ldv = row_words(ic), lde = row_words(on);
         for (int t = t0; t < t1; t += CHUNK_TILES) {
             int count = t1 - t < CHUNK_TILES ? t1 - t : CHUNK_TILES, pairs = (count + 1) / 2, add = t > t0;
-            transform_chunk(k, 0, job->src, job->src_bf16, t, count, 0, ic / L, job->v[part], ic, cap);
-            transform_chunk(k, 1, job->dy, job->dy_bf16, t, count, o0 / L, o1 / L, job->e[part], on, cap);
+            transform_chunk(k, 0, job->src, job->src_bf16, t, count, 0, ic / L, job->v[part], (int)ldv, cap);
+            transform_chunk(k, 1, job->dy, job->dy_bf16, t, count, o0 / L, o1 / L, job->e[part], (int)lde, cap);
             for (int p = 0; p < count_p; p++) {
-                const uint32_t *vp = job->v[part] + (size_t)p * cap * ic;
-                const uint32_t *ep = job->e[part] + (shared_gradient ? 0 : (size_t)p * cap * on);
+                const uint32_t *vp = job->v[part] + (size_t)p * cap * ldv;
+                const uint32_t *ep = job->e[part] + (shared_gradient ? 0 : (size_t)p * cap * lde);
                 float *mp = m + (size_t)p * on * ic;
                 for (int i = 0; i < ic; i += 32) {
                     for (int o = 0; o < on; o += 8) {
-                        if (i + 32 <= ic) kernel_8x2(ep + o, on, vp + i, ic, pairs, mp + (size_t)o * ic + i, ic, add);
-                        else kernel_8x1(ep + o, on, vp + i, ic, pairs, mp + (size_t)o * ic + i, ic, add);
+                        // The next call's block of M (the next 8 output channels, else the next 32 input channels),
+                        // fetched while this call runs: M is larger than the cache, and its first loads stalled.
+                        const float *next = o + 8 < on ? mp + (size_t)(o + 8) * ic + i : i + 32 < ic ? mp + i + 32 : mp;
+                        if (i + 32 <= ic) kernel_8x2(ep + o, lde, vp + i, ldv, pairs, mp + (size_t)o * ic + i, ic, add, next);
+                        else kernel_8x1(ep + o, lde, vp + i, ldv, pairs, mp + (size_t)o * ic + i, ic, add, next);
                     }
                 }
             }

@@ -44,15 +44,16 @@ final class StepMemoryEstimateTests: XCTestCase {
     /// bf16's Winograd weight gradient keeps a scratch per thread sized by its largest layer: in ResNet-18 at full
     /// width, layer4's 512 -> 512 3x3 convolutions (4x4 maps at 32 px). On 2 threads their sums M (16 x 512 x 512
     /// floats, 16 MB) split over the output channels: per thread the input transforms of a 256-tile chunk
-    /// (16 x 128 pairs x 512 channels words), the output gradient's (16 x 128 x 256) and M's half (16 x 256 x 512),
-    /// 4 bytes each, plus 256 bytes of alignment.
+    /// (16 x 128 pairs x rows of 512 channels words), the output gradient's (16 x 128 x rows of 256) and M's half
+    /// (16 x 256 x 512), 4 bytes each, plus 256 bytes of alignment. A transform row holds one cache line (16
+    /// words) more than its channels.
     func testTheEstimateHoldsTheBF16WeightGradientScratch() {
         let model = ResNetConfig(width: 1, headDims: [512, 256])
         func estimate(_ precision: ComputePrecision, _ algorithm: ConvAlgorithmChoice, views: [(count: Int, size: Int)] = [(2, 32)]) -> StepMemoryEstimate {
             StepMemoryEstimate(model: model, optimizer: .sgd, views: views, perRankBatch: 64, prefetch: 2,
                                precision: precision, convAlgorithm: algorithm, threads: 2)
         }
-        let perThread = (16 * 128 * 512 + 16 * 128 * 256 + 16 * 256 * 512) * 4 + 256
+        let perThread = (16 * 128 * (512 + 16) + 16 * 128 * (256 + 16) + 16 * 256 * 512) * 4 + 256
         let cpu = CPUFeatures.current
         let expected = cpu.avx512f && cpu.avx512bw && cpu.avx512vl && cpu.avx512BF16 ? 2 * perThread : 0
         for algorithm in [ConvAlgorithmChoice.auto, .winograd] {
@@ -66,7 +67,7 @@ final class StepMemoryEstimateTests: XCTestCase {
         XCTAssertEqual(estimate(.bf16Reference, .auto).convolutionScratch, 0, "bf16-reference runs the float32 kernels")
         // 16 px crops alone: layer4's maps are 2x2 and `auto` runs them direct; layer3's 256 x 256 sums (4 MB)
         // split the tiles, each thread holding all of M and its own chunk's transforms.
-        let layer3 = (16 * 128 * 256 + 16 * 128 * 256 + 16 * 256 * 256) * 4 + 256
+        let layer3 = (16 * 128 * (256 + 16) + 16 * 128 * (256 + 16) + 16 * 256 * 256) * 4 + 256
         XCTAssertEqual(estimate(.bf16, .auto, views: [(6, 16)]).convolutionScratch, expected > 0 ? 2 * layer3 : 0)
     }
 
