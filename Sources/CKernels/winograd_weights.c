@@ -275,6 +275,103 @@ static inline __attribute__((always_inline)) void transform_pair(const sk_wgrad 
         _mm512_store_si512(buf + ((size_t)p * pairs_cap + pair) * row + (cb - cb0) * L, pair_bf16(a[p], b[p]));
 }
 
+/// B^T d of input column x, rows y0 .. y0 + 3 of the plane (zero outside the map), as in input_tile.
+#define PAIR_COLUMN(C, X)                                                                                         \
+    do {                                                                                                          \
+        __m512 d_[4];                                                                                             \
+        for (int y_ = 0; y_ < 4; y_++) {                                                                          \
+            int iy_ = y0 + y_, ix_ = (X);                                                                         \
+            d_[y_] = (iy_ < 0 || iy_ >= k->h || ix_ < 0 || ix_ >= k->w) ? _mm512_setzero_ps()                     \
+                                                                       : load_pixel(src, bf16, ((plane + iy_) * k->w + ix_) * L); \
+        }                                                                                                         \
+        C[0] = _mm512_sub_ps(d_[0], d_[2]); C[1] = _mm512_add_ps(d_[1], d_[2]);                                   \
+        C[2] = _mm512_sub_ps(d_[2], d_[1]); C[3] = _mm512_sub_ps(d_[1], d_[3]);                                   \
+    } while (0)
+
+/// The input transforms of tiles [t, t + count) in channel block cb, two neighbours of a row at a time: their
+/// six input columns (two of them the previous pair's, within a row) stay in registers, and each row of B^T d B
+/// is paired and stored as soon as it is computed. The same operations as input_tile, so the same values; a
+/// pair that is not two neighbours of one row (odd rows, the chunk's end) goes through transform_pair.
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
+static void input_pairs(const sk_wgrad *k, const void *src, int bf16, int t, int count, int cb, int cb0,
+                        uint32_t *buf, int row, int pairs_cap, input_columns *cache) {
+    __m512 kept0[4], kept1[4];   // columns x0 + 4 and x0 + 5 of the last pair: the next pair's x0 and x0 + 1
+    int kept_for = -1;           // the tile whose columns they are (-1: none)
+    for (int pair = 0; pair < (count + 1) / 2; pair++) {
+        int first = t + 2 * pair, n = first / k->per_image, rest = first % k->per_image, tx = rest % k->tiles_w;
+        if (2 * pair + 1 >= count || tx + 1 >= k->tiles_w) {
+            transform_pair(k, 0, src, bf16, t, count, pair, cb, cb0, buf, row, pairs_cap, cache);
+            kept_for = -1;
+            continue;
+        }
+        int y0 = 2 * (rest / k->tiles_w) - 1, x0 = 2 * tx - 1;
+        size_t plane = ((size_t)n * (k->ic / L) + cb) * k->h;
+        prefetch_rows(k, src, bf16, plane, y0 + 4, x0 + 2);
+        prefetch_rows(k, src, bf16, plane, y0 + 4, x0 + 4);
+        __m512 c0[4], c1[4], c2[4], c3[4], c4[4], c5[4];
+        if (kept_for == first && tx > 0) {
+            for (int y = 0; y < 4; y++) { c0[y] = kept0[y]; c1[y] = kept1[y]; }
+        } else {
+            PAIR_COLUMN(c0, x0); PAIR_COLUMN(c1, x0 + 1);
+        }
+        PAIR_COLUMN(c2, x0 + 2); PAIR_COLUMN(c3, x0 + 3); PAIR_COLUMN(c4, x0 + 4); PAIR_COLUMN(c5, x0 + 5);
+        uint32_t *at = buf + (size_t)pair * row + (cb - cb0) * L;
+        const size_t position = (size_t)pairs_cap * row;
+        for (int y = 0; y < 4; y++) {   // row y of B^T d B: the first tile from columns 0-3, the second from 2-5
+            __m512 a0 = _mm512_sub_ps(c0[y], c2[y]), a1 = _mm512_add_ps(c1[y], c2[y]);
+            __m512 a2 = _mm512_sub_ps(c2[y], c1[y]), a3 = _mm512_sub_ps(c1[y], c3[y]);
+            __m512 b0 = _mm512_sub_ps(c2[y], c4[y]), b1 = _mm512_add_ps(c3[y], c4[y]);
+            __m512 b2 = _mm512_sub_ps(c4[y], c3[y]), b3 = _mm512_sub_ps(c3[y], c5[y]);
+            _mm512_store_si512(at + (size_t)(y * 4 + 0) * position, pair_bf16(a0, b0));
+            _mm512_store_si512(at + (size_t)(y * 4 + 1) * position, pair_bf16(a1, b1));
+            _mm512_store_si512(at + (size_t)(y * 4 + 2) * position, pair_bf16(a2, b2));
+            _mm512_store_si512(at + (size_t)(y * 4 + 3) * position, pair_bf16(a3, b3));
+        }
+        for (int y = 0; y < 4; y++) { kept0[y] = c4[y]; kept1[y] = c5[y]; }
+        kept_for = first + 2;
+    }
+}
+#undef PAIR_COLUMN
+
+/// The output gradient's transforms of tiles [t, t + count) in channel block cb, two neighbours of a row at a
+/// time, each row of A E A^T paired and stored as soon as it is computed: the same operations as gradient_tile.
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
+static void gradient_pairs(const sk_wgrad *k, const void *dy, int bf16, int t, int count, int cb, int cb0,
+                           uint32_t *buf, int row, int pairs_cap, input_columns *cache) {
+    const __m512 zero = _mm512_setzero_ps();
+    for (int pair = 0; pair < (count + 1) / 2; pair++) {
+        int first = t + 2 * pair, n = first / k->per_image, rest = first % k->per_image, tx = rest % k->tiles_w;
+        if (2 * pair + 1 >= count || tx + 1 >= k->tiles_w) {
+            transform_pair(k, 1, dy, bf16, t, count, pair, cb, cb0, buf, row, pairs_cap, cache);
+            continue;
+        }
+        int y0 = 2 * (rest / k->tiles_w), x0 = 2 * tx;
+        size_t plane = ((size_t)n * (k->oc / L) + cb) * k->h;
+        prefetch_rows(k, dy, bf16, plane, y0 + 2, x0);
+        prefetch_rows(k, dy, bf16, plane, y0 + 2, x0 + 2);
+        __m512 e[2][4];   // rows y0, y0 + 1; columns x0 .. x0 + 3 (the first tile's two, then the second's)
+        for (int y = 0; y < 2; y++) for (int x = 0; x < 4; x++) {
+            int oy = y0 + y, ox = x0 + x;
+            e[y][x] = (oy >= k->h || ox >= k->w) ? zero : load_pixel(dy, bf16, ((plane + oy) * k->w + ox) * L);
+        }
+        __m512 u[4][4];   // A E of both tiles: rows e0, e0 + e1, e0 - e1, -e1
+        for (int x = 0; x < 4; x++) {
+            u[0][x] = e[0][x]; u[1][x] = _mm512_add_ps(e[0][x], e[1][x]);
+            u[2][x] = _mm512_sub_ps(e[0][x], e[1][x]); u[3][x] = _mm512_sub_ps(zero, e[1][x]);
+        }
+        uint32_t *at = buf + (size_t)pair * row + (cb - cb0) * L;
+        const size_t position = (size_t)pairs_cap * row;
+        for (int a = 0; a < 4; a++) {
+            __m512 f[2][4];   // row a of A E A^T, first and second tile
+            for (int s = 0; s < 2; s++) {
+                __m512 l = u[a][2 * s], r = u[a][2 * s + 1];
+                f[s][0] = l; f[s][1] = _mm512_add_ps(l, r); f[s][2] = _mm512_sub_ps(l, r); f[s][3] = _mm512_sub_ps(zero, r);
+            }
+            for (int x = 0; x < 4; x++) _mm512_store_si512(at + (size_t)(a * 4 + x) * position, pair_bf16(f[0][x], f[1][x]));
+        }
+    }
+}
+
 /// Transforms of tiles [t, t + count) into buf[p][pair][channel - c0] (bf16 pairs), channel blocks [cb0, cb1);
 /// `row` words per pair row (`row_words`), `pairs_cap` pair rows per position.
 __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
@@ -286,9 +383,10 @@ static void transform_chunk(const sk_wgrad *k, int gradient, const void *map, in
     // hints land. Shorter rows share little, and there a pair's channel blocks one after another write whole
     // runs of the buffer (on 4x4 maps the other order was the slower).
     if (k->stride == 1 && k->tiles_w >= 4) {
-        for (int cb = cb0; cb < cb1; cb++)
-            for (int pair = 0; pair < (count + 1) / 2; pair++)
-                transform_pair(k, gradient, map, bf16, t, count, pair, cb, cb0, buf, row, pairs_cap, &cache);
+        for (int cb = cb0; cb < cb1; cb++) {
+            if (gradient) gradient_pairs(k, map, bf16, t, count, cb, cb0, buf, row, pairs_cap, &cache);
+            else input_pairs(k, map, bf16, t, count, cb, cb0, buf, row, pairs_cap, &cache);
+        }
     } else {
         for (int pair = 0; pair < (count + 1) / 2; pair++)
             for (int cb = cb0; cb < cb1; cb++)
