@@ -176,6 +176,20 @@ static inline void prefetch_rows(const sk_wgrad *k, const void *map, int bf16, s
 /// columns, and which tile and channel block they belong to.
 typedef struct { __m512 col[4][4]; int tile, cb; } input_columns;
 
+/// B^T d of input column X, rows y0 .. y0 + 3 of the plane (zero outside the map), into C[row of B^T d]; the
+/// caller names k, src, bf16, plane and y0.
+#define INPUT_COLUMN(C, X)                                                                                         \
+    do {                                                                                                          \
+        __m512 d_[4];                                                                                             \
+        for (int y_ = 0; y_ < 4; y_++) {                                                                          \
+            int iy_ = y0 + y_, ix_ = (X);                                                                         \
+            d_[y_] = (iy_ < 0 || iy_ >= k->h || ix_ < 0 || ix_ >= k->w) ? _mm512_setzero_ps()                     \
+                                                                       : load_pixel(src, bf16, ((plane + iy_) * k->w + ix_) * L); \
+        }                                                                                                         \
+        C[0] = _mm512_sub_ps(d_[0], d_[2]); C[1] = _mm512_add_ps(d_[1], d_[2]);                                   \
+        C[2] = _mm512_sub_ps(d_[2], d_[1]); C[3] = _mm512_sub_ps(d_[1], d_[3]);                                   \
+    } while (0)
+
 /// B^T D B of tile t's 4x4 input window, channel block cb (zero where the window leaves the map). Along a row
 /// of tiles, neighbours share two input columns: when `cache` holds the tile to the left (t - 1, same row and block),
 /// its columns 2 and 3 are this tile's 0 and 1, and only two columns are loaded and transformed. The rows
@@ -192,20 +206,8 @@ static inline __attribute__((always_inline)) void input_tile(const sk_wgrad *k, 
     if (keep) for (int y = 0; y < 4; y++) { c[0][y] = c[2][y]; c[1][y] = c[3][y]; }
     prefetch_rows(k, src, bf16, plane, y0 + 4, x0 + 2);
     // Constant column indices (no loop from `keep`), so that once inlined the columns can live in registers.
-#define COLUMN(X)                                                                                             \
-    do {                                                                                                      \
-        __m512 d[4];                                                                                          \
-        for (int y = 0; y < 4; y++) {                                                                         \
-            int iy = y0 + y, ix = x0 + (X);                                                                   \
-            d[y] = (iy < 0 || iy >= k->h || ix < 0 || ix >= k->w) ? _mm512_setzero_ps()                      \
-                                                                   : load_pixel(src, bf16, ((plane + iy) * k->w + ix) * L); \
-        }                                                                                                     \
-        c[X][0] = _mm512_sub_ps(d[0], d[2]); c[X][1] = _mm512_add_ps(d[1], d[2]);                             \
-        c[X][2] = _mm512_sub_ps(d[2], d[1]); c[X][3] = _mm512_sub_ps(d[1], d[3]);                             \
-    } while (0)
-    if (!keep) { COLUMN(0); COLUMN(1); }
-    COLUMN(2); COLUMN(3);
-#undef COLUMN
+    if (!keep) { INPUT_COLUMN(c[0], x0); INPUT_COLUMN(c[1], x0 + 1); }
+    INPUT_COLUMN(c[2], x0 + 2); INPUT_COLUMN(c[3], x0 + 3);
     cache->tile = t; cache->cb = cb;
     for (int y = 0; y < 4; y++) {
         out[y * 4 + 0] = _mm512_sub_ps(c[0][y], c[2][y]); out[y * 4 + 1] = _mm512_add_ps(c[1][y], c[2][y]);
@@ -275,19 +277,6 @@ static inline __attribute__((always_inline)) void transform_pair(const sk_wgrad 
         _mm512_store_si512(buf + ((size_t)p * pairs_cap + pair) * row + (cb - cb0) * L, pair_bf16(a[p], b[p]));
 }
 
-/// B^T d of input column x, rows y0 .. y0 + 3 of the plane (zero outside the map), as in input_tile.
-#define PAIR_COLUMN(C, X)                                                                                         \
-    do {                                                                                                          \
-        __m512 d_[4];                                                                                             \
-        for (int y_ = 0; y_ < 4; y_++) {                                                                          \
-            int iy_ = y0 + y_, ix_ = (X);                                                                         \
-            d_[y_] = (iy_ < 0 || iy_ >= k->h || ix_ < 0 || ix_ >= k->w) ? _mm512_setzero_ps()                     \
-                                                                       : load_pixel(src, bf16, ((plane + iy_) * k->w + ix_) * L); \
-        }                                                                                                         \
-        C[0] = _mm512_sub_ps(d_[0], d_[2]); C[1] = _mm512_add_ps(d_[1], d_[2]);                                   \
-        C[2] = _mm512_sub_ps(d_[2], d_[1]); C[3] = _mm512_sub_ps(d_[1], d_[3]);                                   \
-    } while (0)
-
 /// The input transforms of tiles [t, t + count) in channel block cb, two neighbours of a row at a time: their
 /// six input columns (two of them the previous pair's, within a row) stay in registers, and each row of B^T d B
 /// is paired and stored as soon as it is computed. The same operations as input_tile, so the same values; a
@@ -312,9 +301,9 @@ static void input_pairs(const sk_wgrad *k, const void *src, int bf16, int t, int
         if (kept_for == first && tx > 0) {
             for (int y = 0; y < 4; y++) { c0[y] = kept0[y]; c1[y] = kept1[y]; }
         } else {
-            PAIR_COLUMN(c0, x0); PAIR_COLUMN(c1, x0 + 1);
+            INPUT_COLUMN(c0, x0); INPUT_COLUMN(c1, x0 + 1);
         }
-        PAIR_COLUMN(c2, x0 + 2); PAIR_COLUMN(c3, x0 + 3); PAIR_COLUMN(c4, x0 + 4); PAIR_COLUMN(c5, x0 + 5);
+        INPUT_COLUMN(c2, x0 + 2); INPUT_COLUMN(c3, x0 + 3); INPUT_COLUMN(c4, x0 + 4); INPUT_COLUMN(c5, x0 + 5);
         uint32_t *at = buf + (size_t)pair * row + (cb - cb0) * L;
         const size_t position = (size_t)pairs_cap * row;
         for (int y = 0; y < 4; y++) {   // row y of B^T d B: the first tile from columns 0-3, the second from 2-5
@@ -331,7 +320,7 @@ static void input_pairs(const sk_wgrad *k, const void *src, int bf16, int t, int
         kept_for = first + 2;
     }
 }
-#undef PAIR_COLUMN
+#undef INPUT_COLUMN
 
 /// The output gradient's transforms of tiles [t, t + count) in channel block cb, two neighbours of a row at a
 /// time, each row of A E A^T paired and stored as soon as it is computed: the same operations as gradient_tile.
