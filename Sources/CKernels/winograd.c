@@ -18,7 +18,16 @@
 // Work is split by chunks of tiles: a thread transforms the inputs of a chunk into V (all input channels,
 // resident in its cache), multiplies V by U for every position, and transforms the products into the output
 // tiles before the next chunk. U is built once per weight update.
+//
+// Where U outgrows the cache (over 4 MB: 512 x 512 channels in bf16, ResNet-18's layer4), a chunk holds only
+// ROWS tiles and every chunk read all of U again: 8 MB per 14 tiles, ~300 MB per pass at batch 128, and the
+// micro-kernel waited on U's loads for three quarters of its time. There the group schedule runs instead: V of
+// a whole group of tiles (up to 32 MB of V and M together), then each position's and output block's product
+// over every tile of the group with one slice of U in the cache, then the output transform. The same sums in
+// the same order: the output is bit for bit the chunk schedule's. Its V and M are one scratch shared by every
+// convolution of the process (one runs at a time), `sk_wino_scratch_bytes`.
 #include "CKernels.h"
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -47,6 +56,7 @@ struct sk_wino {
     // Per thread: V[p][chunk][ic] (float32 or bf16) and M[p][chunk][oc] (float32).
     void **v;
     float **m;
+    int group;                        // tiles per group of the group schedule (a multiple of ROWS); 0: chunks
 };
 
 static void *aligned(size_t bytes) {
@@ -67,6 +77,33 @@ int sk_wino_supported(int bf16) {
 #endif
 }
 
+/// Values per row of V (one tile: 16 positions x ic) and of M (16 x oc), each padded by one vector so that the
+/// micro-kernel's 14 rows never share a cache set.
+static size_t v_row(int ic, int bf16) { return (size_t)16 * ic + (bf16 ? 32 : 16); }
+static size_t m_row(int oc) { return (size_t)16 * oc + 16; }
+
+#define GROUP_BYTES ((size_t)32 << 20)   /* the group schedule's V and M together, at most */
+
+/// Tiles per group when the group schedule runs (see the top of the file), else 0; *bytes: its scratch.
+static int group_tiles(int batch, int ic, int oc, int h, int w, int bf16, size_t *bytes) {
+    *bytes = 0;
+    if ((size_t)16 * ic * oc * (bf16 ? 2 : 4) <= ((size_t)4 << 20)) return 0;
+    size_t per_row = v_row(ic, bf16) * (bf16 ? 2 : 4) + m_row(oc) * 4;
+    long tiles = (long)batch * ((h + 1) / 2) * ((w + 1) / 2), needed = (tiles + ROWS - 1) / ROWS * ROWS;
+    long cap = (long)(GROUP_BYTES / per_row) / ROWS * ROWS;
+    long rows = needed < cap ? needed : cap;
+    if (rows < ROWS) rows = ROWS;
+    *bytes = (size_t)rows * per_row + 128;
+    return (int)rows;
+}
+
+size_t sk_wino_scratch_bytes(int batch, int ic, int oc, int h, int w, int bf16) {
+    size_t bytes;
+    if (ic % L || oc % L || (bf16 && ic % 2) || !sk_wino_supported(bf16)) return 0;
+    group_tiles(batch, ic, oc, h, w, bf16, &bytes);
+    return bytes;
+}
+
 sk_wino *sk_wino_create(int batch, int ic, int oc, int h, int w, int bf16, int threads) {
     if (ic % L || oc % L || (bf16 && ic % 2) || threads < 1) return NULL;
     sk_wino *k = calloc(1, sizeof *k);
@@ -80,8 +117,10 @@ sk_wino *sk_wino_create(int batch, int ic, int oc, int h, int w, int bf16, int t
     if (chunk < ROWS) chunk = ROWS;
     int needed = (k->tiles + ROWS - 1) / ROWS * ROWS;
     k->chunk = chunk < needed ? chunk : needed;
-    k->vrow = (size_t)16 * ic + (bf16 ? 32 : 16);
-    k->mrow = (size_t)16 * oc + 16;
+    k->vrow = v_row(ic, bf16);
+    k->mrow = m_row(oc);
+    size_t group_bytes;
+    k->group = group_tiles(batch, ic, oc, h, w, bf16, &group_bytes);
     k->u = aligned((size_t)16 * ic * oc * (bf16 ? 2 : 4));
     k->v = calloc((size_t)threads, sizeof(void *));
     k->m = calloc((size_t)threads, sizeof(float *));
@@ -405,26 +444,28 @@ static void gemm_bf16_1(const uint16_t *v, size_t ldv, const uint16_t *u, size_t
 #undef STORE
 }
 
-/// M_p = V_p U_p for every position p of one chunk of `rows` rows (a multiple of ROWS).
-static void element_wise(const sk_wino *k, const void *v, float *m, int rows) {
-    const int ic = k->ic, oc = k->oc;
-    for (int p = 0; p < 16; p++) {
-        for (int o = 0; o < oc; o += 32) {
-            int two = o + 32 <= oc;
-            for (int r = 0; r < rows; r += ROWS) {
-                float *mp = m + (size_t)r * k->mrow + (size_t)p * oc + o;
-                if (k->bf16) {
-                    const uint16_t *vp = (const uint16_t *)v + (size_t)r * k->vrow + (size_t)p * ic;
-                    const uint16_t *up = (const uint16_t *)k->u + (size_t)p * ic * oc + (size_t)o * 2;
-                    if (two) gemm_bf16_2(vp, k->vrow, up, oc, ic, mp, k->mrow); else gemm_bf16_1(vp, k->vrow, up, oc, ic, mp, k->mrow);
-                } else {
-                    const float *vp = (const float *)v + (size_t)r * k->vrow + (size_t)p * ic;
-                    const float *up = (const float *)k->u + (size_t)p * ic * oc + o;
-                    if (two) gemm_f32_2(vp, k->vrow, up, oc, ic, mp, k->mrow); else gemm_f32_1(vp, k->vrow, up, oc, ic, mp, k->mrow);
-                }
-            }
+/// M_p[rows 0 .. rows) = V_p U_p for position p and output channels [o, o + 32) (or 16, the last block);
+/// `rows` a multiple of ROWS.
+static void product_block(const sk_wino *k, const void *v, float *m, int rows, int p, int o) {
+    const int ic = k->ic, oc = k->oc, two = o + 32 <= oc;
+    for (int r = 0; r < rows; r += ROWS) {
+        float *mp = m + (size_t)r * k->mrow + (size_t)p * oc + o;
+        if (k->bf16) {
+            const uint16_t *vp = (const uint16_t *)v + (size_t)r * k->vrow + (size_t)p * ic;
+            const uint16_t *up = (const uint16_t *)k->u + (size_t)p * ic * oc + (size_t)o * 2;
+            if (two) gemm_bf16_2(vp, k->vrow, up, oc, ic, mp, k->mrow); else gemm_bf16_1(vp, k->vrow, up, oc, ic, mp, k->mrow);
+        } else {
+            const float *vp = (const float *)v + (size_t)r * k->vrow + (size_t)p * ic;
+            const float *up = (const float *)k->u + (size_t)p * ic * oc + o;
+            if (two) gemm_f32_2(vp, k->vrow, up, oc, ic, mp, k->mrow); else gemm_f32_1(vp, k->vrow, up, oc, ic, mp, k->mrow);
         }
     }
+}
+
+/// M_p = V_p U_p for every position p of one chunk of `rows` rows (a multiple of ROWS).
+static void element_wise(const sk_wino *k, const void *v, float *m, int rows) {
+    for (int p = 0; p < 16; p++)
+        for (int o = 0; o < k->oc; o += 32) product_block(k, v, m, rows, p, o);
 }
 
 // Chunks go to whichever thread is free (a shared counter), not round-robin: when one core is slowed (the other
@@ -445,12 +486,81 @@ static void forward_body(void *data) {
         output_transform(k, k->m[me], t0, count, job->dst);
     }
 }
+
+// The group schedule: three stages over the tiles [t0, t0 + count) of one group, each split over the threads
+// by a shared counter. Stage 1 transforms chunks of tiles into the group's V, stage 2 multiplies one position
+// and output block (M_p[all rows][o, o + 32) = V_p U_p[., o, o + 32)) per item, stage 3 transforms chunks of
+// M's rows into output tiles.
+struct group_job { const sk_wino *k; const void *src; int src_bf16; float *dst; void *v; float *m; int t0, count, items, next; };
+
+static void group_inputs(void *data) {
+    struct group_job *job = data;
+    const sk_wino *k = job->k;
+    for (int c; (c = __atomic_fetch_add(&job->next, 1, __ATOMIC_RELAXED)) < job->items;) {
+        int r0 = c * k->chunk, count = job->count - r0 < k->chunk ? job->count - r0 : k->chunk;
+        input_transform(k, job->src, job->src_bf16, job->t0 + r0, count, (char *)job->v + (size_t)r0 * k->vrow * (k->bf16 ? 2 : 4));
+    }
+}
+
+static void group_products(void *data) {
+    struct group_job *job = data;
+    const sk_wino *k = job->k;
+    const int blocks = (k->oc + 31) / 32, rows = (job->count + ROWS - 1) / ROWS * ROWS;
+    for (int c; (c = __atomic_fetch_add(&job->next, 1, __ATOMIC_RELAXED)) < job->items;)
+        product_block(k, job->v, job->m, rows, c / blocks, c % blocks * 32);
+}
+
+static void group_outputs(void *data) {
+    struct group_job *job = data;
+    const sk_wino *k = job->k;
+    for (int c; (c = __atomic_fetch_add(&job->next, 1, __ATOMIC_RELAXED)) < job->items;) {
+        int r0 = c * k->chunk, count = job->count - r0 < k->chunk ? job->count - r0 : k->chunk;
+        output_transform(k, job->m + (size_t)r0 * k->mrow, job->t0 + r0, count, job->dst);
+    }
+}
+
+// The group schedule's V and M: one scratch for every convolution of the process, grown on demand.
+static pthread_mutex_t group_lock = PTHREAD_MUTEX_INITIALIZER;
+static void *group_scratch;
+static size_t group_scratch_size;
+
+static int run_groups(const sk_wino *k, const void *src, int src_bf16, float *dst, int threads) {
+    size_t bytes;
+    group_tiles(k->batch, k->ic, k->oc, k->h, k->w, k->bf16, &bytes);
+    pthread_mutex_lock(&group_lock);
+    if (group_scratch_size < bytes) {
+        free(group_scratch);
+        group_scratch = aligned(bytes);
+        group_scratch_size = group_scratch ? bytes : 0;
+    }
+    if (!group_scratch) { pthread_mutex_unlock(&group_lock); return -1; }
+    void *v = group_scratch;
+    float *m = (float *)((char *)group_scratch + (((size_t)k->group * k->vrow * (k->bf16 ? 2 : 4) + 63) & ~(size_t)63));
+    void (*stages[3])(void *) = {group_inputs, group_products, group_outputs};
+    for (int t0 = 0; t0 < k->tiles; t0 += k->group) {
+        int count = k->tiles - t0 < k->group ? k->tiles - t0 : k->group, chunks = (count + k->chunk - 1) / k->chunk;
+        int items[3] = {chunks, 16 * ((k->oc + 31) / 32), chunks};
+        for (int s = 0; s < 3; s++) {
+            struct group_job job = {k, src, src_bf16, dst, v, m, t0, count, items[s], 0};
+            int team = threads < items[s] ? threads : items[s];
+            if (team <= 1) stages[s](&job);
+            else GOMP_parallel(stages[s], &job, (unsigned)team, 0);
+        }
+    }
+    pthread_mutex_unlock(&group_lock);
+    return 0;
+}
 #endif
 
 int sk_wino_forward(const sk_wino *k, const void *src, int src_bf16, float *dst, int threads) {
 #if defined(__x86_64__)
-    struct forward_job job = {k, src, src_bf16, dst, (k->tiles + k->chunk - 1) / k->chunk, 0};
     if (threads > k->threads) threads = k->threads;
+    if (k->group) {
+        int status = run_groups(k, src, src_bf16, dst, threads);
+        _mm_sfence();
+        return status;
+    }
+    struct forward_job job = {k, src, src_bf16, dst, (k->tiles + k->chunk - 1) / k->chunk, 0};
     if (threads > job.chunks) threads = job.chunks;
     if (threads <= 1) forward_body(&job);
     else GOMP_parallel(forward_body, &job, (unsigned)threads, 0);

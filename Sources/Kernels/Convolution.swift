@@ -212,6 +212,9 @@ public final class ConvolutionKernel {
 }
 
 extension ConvolutionKernel {
+    /// Channels rounded up to whole 16-channel blocks, as our kernels see them.
+    private static func blocked(_ channels: Int) -> Int32 { Int32(clamping: FeatureMap.blocks(channels) * SK_BLOCK_COUNT) }
+
     /// The scratch our bf16 weight gradient (`.winograd2x2` in the bf16 backward-weights pass: Winograd at
     /// stride 1, our direct kernel at stride 2) of shape `g` takes on `threads` threads: bytes per part, one
     /// part per thread; empty where that kernel does not run (not a 3x3 padding-1 convolution of stride 1 or 2,
@@ -220,11 +223,25 @@ extension ConvolutionKernel {
     /// largest need of its layers (up to ~20 MB per thread at full width: layer4's sums and transforms).
     public static func winogradWeightGradientScratch(_ g: ConvGeometry, threads: Int) -> [Int] {
         guard g.kernel == 3, g.stride == 1 || g.stride == 2, g.padding == 1, threads >= 1 else { return [] }
-        let blocked = { (channels: Int) in Int32(FeatureMap.blocks(channels) * SK_BLOCK_COUNT) }
         let parts = (0..<threads).map {
             Int(sk_wgrad_scratch_bytes(blocked(g.inChannels), blocked(g.outChannels), Int32(g.stride), Int32(threads), Int32($0)))
         }
         return parts.allSatisfy { $0 == 0 } ? [] : parts
+    }
+
+    /// The scratch our Winograd F(2x2) of shape `g` takes in the passes `algorithms` runs by `.winograd2x2`
+    /// (forward; backward-data, input and output channels swapped) where its transformed weights outgrow the
+    /// cache and it runs by groups of tiles (winograd.c: 512 x 512 channels in bf16); 0 elsewhere. Every
+    /// convolution of the process shares one such scratch, which keeps its largest size (at most ~32 MB).
+    public static func winogradGroupScratch(_ g: ConvGeometry, algorithms a: ConvPassAlgorithms, bf16: Bool) -> Int {
+        guard g.kernel == 3, g.stride == 1, g.padding == 1 else { return 0 }
+        func bytes(_ ic: Int, _ oc: Int) -> Int {
+            // Clamped: an absurd batch (a settings check's estimate) must give a size, not a trap.
+            Int(sk_wino_scratch_bytes(Int32(clamping: g.batch), blocked(ic), blocked(oc), Int32(clamping: g.inHeight),
+                                      Int32(clamping: g.inWidth), bf16 ? 1 : 0))
+        }
+        return max(a.forward == .winograd2x2 ? bytes(g.inChannels, g.outChannels) : 0,
+                   a.backwardData == .winograd2x2 ? bytes(g.outChannels, g.inChannels) : 0)
     }
 
     /// The bytes our per-tap kernel (`ConvAlgorithm.taps`) allocates for a layer of this shape, batch included,
@@ -234,7 +251,6 @@ extension ConvolutionKernel {
     public static func perTapScratch(_ g: ConvGeometry, algorithms a: ConvPassAlgorithms) -> Int {
         guard g.kernel == 3, g.stride == 1, g.padding == 1,
               [a.forward, a.backwardData, a.backwardWeights].contains(.taps) else { return 0 }
-        let blocked = { (channels: Int) in Int32(FeatureMap.blocks(channels) * SK_BLOCK_COUNT) }
         return Int(sk_taps_scratch_bytes(Int32(g.batch), blocked(g.inChannels), blocked(g.outChannels), Int32(g.inHeight),
                                          Int32(g.inWidth), a.backwardWeights == .taps ? 1 : 0))
     }

@@ -60,9 +60,11 @@ public struct StepMemoryEstimate: Equatable {
         }
         self.activations = activations
         self.loader = loader
-        convolutionScratch = precision == .bf16
+        convolutionScratch = sum(precision == .bf16
             ? Self.weightGradientScratch(model: model, sizes: views.map(\.size), convAlgorithm: convAlgorithm, threads: threads)
-            : Self.perTapScratch(model: model, views: views, perRankBatch: perRankBatch, convAlgorithm: convAlgorithm)
+            : Self.perTapScratch(model: model, views: views, perRankBatch: perRankBatch, convAlgorithm: convAlgorithm),
+            Self.winogradGroupScratch(model: model, views: views, perRankBatch: perRankBatch, precision: precision,
+                                      convAlgorithm: convAlgorithm))
         self.extras = extras
     }
 
@@ -79,6 +81,21 @@ public struct StepMemoryEstimate: Equatable {
             }
         }
         return largest.reduce(0, sum)
+    }
+
+    /// The Winograd F(2x2) group schedule's scratch (`ConvolutionKernel.winogradGroupScratch`): one for the
+    /// process, the largest of the layers that need it.
+    static func winogradGroupScratch(model: ResNetConfig, views: [(count: Int, size: Int)], perRankBatch: Int,
+                                     precision: ComputePrecision, convAlgorithm: ConvAlgorithmChoice) -> Int {
+        let bf16 = precision == .bf16
+        var largest = 0
+        for view in views {
+            for layer in model.convolutions(imageSize: view.size, batch: product(view.count, perRankBatch)).dropFirst() {
+                let algorithms = convAlgorithm.algorithms(for: layer, bf16: bf16)
+                largest = max(largest, ConvolutionKernel.winogradGroupScratch(layer, algorithms: algorithms, bf16: bf16))
+            }
+        }
+        return largest
     }
 
     /// The float32 per-tap kernels' buffers (`ConvolutionKernel.perTapScratch`): each view size runs its own

@@ -117,6 +117,9 @@ void sk_wino_set_weights_reference(sk_wino *k, const float *weights, int transpo
 /// dst (blocked float32, overwritten, 64-byte aligned) = conv(src); src is blocked float32 or bf16 (`src_bf16`);
 /// on up to `threads` threads (at most those it was created for).
 int sk_wino_forward(const sk_wino *k, const void *src, int src_bf16, float *dst, int threads);
+/// The scratch such a convolution shares with every other of the process when its transformed weights outgrow
+/// the cache (the group schedule, winograd.c): 0 for the others and where the kernel does not run.
+size_t sk_wino_scratch_bytes(int batch, int ic, int oc, int h, int w, int bf16);
 
 // ---- Winograd F(3x3, 2x2) weight gradient in bf16 (winograd_weights.c) -------------------------------
 typedef struct sk_wgrad sk_wgrad;
