@@ -53,6 +53,18 @@ final class WinogradWeightGradientTests: XCTestCase {
         XCTAssertLessThanOrEqual(e.winogradFromFloat32, 3 * e.direct)
     }
 
+    /// Maps smaller than 4x4 (layer4 of 16 px multi-crop views: 2x2), where bf16 `auto` computes the forward
+    /// and backward-data passes direct and the weight gradient by F(3x3, 2x2): one tile (2x2 map) or a tile and
+    /// half tiles (3x3) per image, its input window mostly padding.
+    func testMapsSmallerThanFourByFourMatchFloat64() throws {
+        for side in [2, 3] {
+            let e = try errors(batch: 40, cin: 64, cout: 48, side: side, seed: 21 + UInt64(side))
+            print(String(format: "bf16 weight gradient error / scale, %dx%d: direct %.2e F(2x2) %.2e (float32 source %.2e)", side, side, e.direct, e.winograd, e.winogradFromFloat32))
+            XCTAssertLessThanOrEqual(e.winograd, 3 * e.direct, "\(side)x\(side)")
+            XCTAssertLessThanOrEqual(e.winogradFromFloat32, 3 * e.direct, "\(side)x\(side)")
+        }
+    }
+
     /// Enough channels (260 -> 256: 16 x 256 x 272 float32 sums, more than 4 MB) that the threads split the
     /// output channels instead of the tiles; 5x5 maps, more tiles than one chunk holds (2 x 9 x 20 = 360).
     func testManyChannelsMatchFloat64() throws {
