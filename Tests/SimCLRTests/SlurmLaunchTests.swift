@@ -114,6 +114,18 @@ final class SlurmLaunchTests: XCTestCase {
         return max(0, text.split(separator: "\n").count - 1)
     }
 
+    /// What Slurm says of job `id`, for a failure message: its record and the controller's log lines that name it
+    /// or report an error. The test cluster's timing can decide an outcome (a slurmd busy tearing down a killed
+    /// step answered the controller ~20 s late in a passing run of the requeue test), and this says where.
+    private func jobReport(_ id: String) -> String {
+        let record = (try? slurm(["scontrol", "show", "job", id]).output) ?? "(no job record)"
+        let log = (try? String(contentsOfFile: clusterDir + "/log/slurmctld.log", encoding: .utf8)) ?? ""
+        let lines = log.split(separator: "\n").filter {
+            $0.hasSuffix("JobId=\(id)") || $0.contains("JobId=\(id) ") || $0.contains("error")
+        }
+        return "\n--- scontrol show job \(id):\n\(record)\n--- slurmctld.log:\n" + lines.suffix(40).joined(separator: "\n")
+    }
+
     private func output(_ name: String) -> String { (try? String(contentsOfFile: path(name) + ".out", encoding: .utf8)) ?? "" }
 
     private func weights(_ out: String) throws -> [String: [Float]] {
@@ -187,7 +199,7 @@ final class SlurmLaunchTests: XCTestCase {
         // Once the batch script has chosen the nodes, node 2 may answer again (Slurm needs it to end the job).
         try waitUntil("the restart", seconds: 120) { output(name).contains("simclr: restart") }
         kill(slurmdPid, SIGCONT)
-        XCTAssertEqual(try waitForEnd(id, seconds: 240), "COMPLETED", output(name))
+        XCTAssertEqual(try waitForEnd(id, seconds: 240), "COMPLETED", output(name) + jobReport(id))
         let log = output(name)
         XCTAssertTrue(log.range(of: #"simclr: restart 1 of 1 after exit status \d+; from step [48], on 1 rank\(s\): ss-node1\n"#,
                                 options: .regularExpression) != nil, log)
@@ -211,7 +223,7 @@ final class SlurmLaunchTests: XCTestCase {
         for pid in pids(ofRank: 1, job: id) { kill(pid, SIGKILL) }
         try waitUntil("the job to be pending again", seconds: 60) { try field("JobState", ofJob: id) == "PENDING" }
         XCTAssertEqual(try slurm(["scontrol", "update", "jobid=\(id)", "starttime=now"]).status, 0)
-        XCTAssertEqual(try waitForEnd(id, seconds: 240), "COMPLETED", output(name))
+        XCTAssertEqual(try waitForEnd(id, seconds: 240), "COMPLETED", output(name) + jobReport(id))
         let log = output(name)
         XCTAssertTrue(log.range(of: #"simclr: restart 1 of 1 after exit status \d+: requeued \(\d+ s of the time limit left, "#
                                     + #"less than SIMCLR_RESTART_MIN_SECONDS=999999999\); from step [48]\n"#,
