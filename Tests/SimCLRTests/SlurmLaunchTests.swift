@@ -222,7 +222,11 @@ final class SlurmLaunchTests: XCTestCase {
         try waitUntil("job \(id) to pass step 5", seconds: 120) { rows(name) >= 5 }
         for pid in pids(ofRank: 1, job: id) { kill(pid, SIGKILL) }
         try waitUntil("the job to be pending again", seconds: 60) { try field("JobState", ofJob: id) == "PENDING" }
-        XCTAssertEqual(try slurm(["scontrol", "update", "jobid=\(id)", "starttime=now"]).status, 0)
+        // Slurm holds a requeued job back (a production run waits its turn in the queue); the test lets it start
+        // soon, but not within the second of the requeue: slurmd refuses a job whose credential is not newer,
+        // in whole seconds, than the kill that ended its previous start ("Job N already killed, do not launch
+        // batch job"; the job then ends FAILED), which made this test fail now and then with `starttime=now`.
+        XCTAssertEqual(try slurm(["scontrol", "update", "jobid=\(id)", "starttime=now+2"]).status, 0)
         XCTAssertEqual(try waitForEnd(id, seconds: 240), "COMPLETED", output(name) + jobReport(id))
         let log = output(name)
         XCTAssertTrue(log.range(of: #"simclr: restart 1 of 1 after exit status \d+: requeued \(\d+ s of the time limit left, "#
@@ -276,7 +280,11 @@ final class SlurmLaunchTests: XCTestCase {
         XCTAssertEqual(requeue.status, 0, requeue.output)
         // Slurm holds a requeued job back for two minutes; let it start as soon as its ranks have stopped.
         try waitUntil("the job to be pending again", seconds: 60) { try field("JobState", ofJob: id) == "PENDING" }
-        XCTAssertEqual(try slurm(["scontrol", "update", "jobid=\(id)", "starttime=now"]).status, 0)
+        // Slurm holds a requeued job back (a production run waits its turn in the queue); the test lets it start
+        // soon, but not within the second of the requeue: slurmd refuses a job whose credential is not newer,
+        // in whole seconds, than the kill that ended its previous start ("Job N already killed, do not launch
+        // batch job"; the job then ends FAILED), which made this test fail now and then with `starttime=now`.
+        XCTAssertEqual(try slurm(["scontrol", "update", "jobid=\(id)", "starttime=now+2"]).status, 0)
         XCTAssertEqual(try waitForEnd(id, seconds: 300), "COMPLETED", output("requeued"))
         let log = output("requeued")
         XCTAssertEqual(try field("Restarts", ofJob: id), "1")
