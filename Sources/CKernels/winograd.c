@@ -57,6 +57,7 @@ struct sk_wino {
     void **v;
     float **m;
     int group;                        // tiles per group of the group schedule (a multiple of ROWS); 0: chunks
+    size_t group_bytes;               // the group schedule's scratch (V and M of one group)
 };
 
 static void *aligned(size_t bytes) {
@@ -119,8 +120,7 @@ sk_wino *sk_wino_create(int batch, int ic, int oc, int h, int w, int bf16, int t
     k->chunk = chunk < needed ? chunk : needed;
     k->vrow = v_row(ic, bf16);
     k->mrow = m_row(oc);
-    size_t group_bytes;
-    k->group = group_tiles(batch, ic, oc, h, w, bf16, &group_bytes);
+    k->group = group_tiles(batch, ic, oc, h, w, bf16, &k->group_bytes);
     k->u = aligned((size_t)16 * ic * oc * (bf16 ? 2 : 4));
     k->v = calloc((size_t)threads, sizeof(void *));
     k->m = calloc((size_t)threads, sizeof(float *));
@@ -525,8 +525,7 @@ static void *group_scratch;
 static size_t group_scratch_size;
 
 static int run_groups(const sk_wino *k, const void *src, int src_bf16, float *dst, int threads) {
-    size_t bytes;
-    group_tiles(k->batch, k->ic, k->oc, k->h, k->w, k->bf16, &bytes);
+    const size_t bytes = k->group_bytes;
     pthread_mutex_lock(&group_lock);
     if (group_scratch_size < bytes) {
         free(group_scratch);
